@@ -1,0 +1,254 @@
+"""Credentials repository: CRUD with optimistic concurrency and an audit trail without secrets."""
+
+from __future__ import annotations
+
+import getpass
+import json
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlite_utils
+from pydantic import ValidationError
+
+from store.db import transaction, utcnow
+from store.errors import ConflictError, DuplicateError, NotFoundError
+from store.models import KEYWORD_LISTS, Credential, StoredCredential, field_errors
+
+FIELDS: tuple[str, ...] = tuple(Credential.model_fields)
+_COLUMNS = ", ".join(FIELDS)
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no login name in some containers: audit still records something
+        return "unknown"
+
+
+def _to_row(cred: Credential) -> dict[str, Any]:
+    row = cred.model_dump(mode="json")
+    for name in KEYWORD_LISTS:
+        row[name] = json.dumps(row[name], ensure_ascii=False)
+    return row
+
+
+def _from_row(row: sqlite3.Row | dict[str, Any]) -> StoredCredential:
+    data = dict(row)
+    for name in KEYWORD_LISTS:
+        data[name] = json.loads(data[name])
+    data.pop("name_key", None)
+    return StoredCredential.model_validate(data)
+
+
+def _select(db: sqlite_utils.Database, where: str = "", params: Sequence[Any] = ()) -> list[StoredCredential]:
+    cursor = db.conn.execute(
+        f"SELECT id, version, created_at, updated_at, {_COLUMNS} FROM credentials {where}", params
+    )
+    names = [d[0] for d in cursor.description]
+    return [_from_row(dict(zip(names, values, strict=True))) for values in cursor.fetchall()]
+
+
+def list_credentials(db: sqlite_utils.Database) -> list[StoredCredential]:
+    return _select(db, "ORDER BY name_key")
+
+
+def get_credential(db: sqlite_utils.Database, name: str) -> StoredCredential:
+    found = _select(db, "WHERE name_key = ?", (name.casefold(),))
+    if not found:
+        raise NotFoundError(f"no credential named {name!r}")
+    return found[0]
+
+
+def get_credential_by_id(db: sqlite_utils.Database, credential_id: int) -> StoredCredential:
+    found = _select(db, "WHERE id = ?", (credential_id,))
+    if not found:
+        raise NotFoundError(f"credential #{credential_id} no longer exists")
+    return found[0]
+
+
+def _check_unique(conn: sqlite3.Connection, cred: Credential, exclude_id: int | None) -> None:
+    other = conn.execute(
+        "SELECT name FROM credentials WHERE name_key = ? AND id IS NOT ?",
+        (cred.name.casefold(), exclude_id),
+    ).fetchone()
+    if other:
+        raise DuplicateError("name", f"a credential named {other[0]!r} already exists")
+    if cred.inbound_number:
+        other = conn.execute(
+            "SELECT name FROM credentials WHERE inbound_number = ? AND id IS NOT ?",
+            (cred.inbound_number, exclude_id),
+        ).fetchone()
+        if other:
+            raise DuplicateError(
+                "inbound_number", f"{cred.inbound_number} is already used by credential {other[0]!r}"
+            )
+
+
+def _audit(conn: sqlite3.Connection, action: str, cred_id: int, name: str, fields: Iterable[str]) -> None:
+    # Field names only, never values: the audit must not become a second copy of secrets.
+    conn.execute(
+        "INSERT INTO audit (at, os_user, action, credential_id, credential_name, fields) "
+        "VALUES (?, ?, ?, ?, ?, ?)",
+        (utcnow(), _os_user(), action, cred_id, name, json.dumps(sorted(fields))),
+    )
+
+
+def _insert(conn: sqlite3.Connection, cred: Credential) -> int:
+    _check_unique(conn, cred, None)
+    row = _to_row(cred)
+    now = utcnow()
+    placeholders = ", ".join("?" for _ in FIELDS)
+    cursor = conn.execute(
+        f"INSERT INTO credentials (name_key, version, created_at, updated_at, {_COLUMNS}) "
+        f"VALUES (?, 1, ?, ?, {placeholders})",
+        (cred.name.casefold(), now, now, *(row[f] for f in FIELDS)),
+    )
+    new_id = int(cursor.lastrowid or 0)
+    _audit(conn, "create", new_id, cred.name, FIELDS)
+    return new_id
+
+
+def create_credential(db: sqlite_utils.Database, cred: Credential) -> StoredCredential:
+    with transaction(db) as conn:
+        new_id = _insert(conn, cred)
+    return get_credential_by_id(db, new_id)
+
+
+def changed_fields(before: Credential, after: Credential) -> list[str]:
+    return [f for f in FIELDS if getattr(before, f) != getattr(after, f)]
+
+
+def _update(conn: sqlite3.Connection, db: sqlite_utils.Database, cred_id: int, cred: Credential,
+            expected_version: int) -> None:
+    current = _select(db, "WHERE id = ?", (cred_id,))
+    if not current:
+        raise ConflictError(f"credential {cred.name!r} was deleted by someone else")
+    if current[0].version != expected_version:
+        raise ConflictError(
+            f"credential {current[0].name!r} was changed by someone else "
+            f"(version {current[0].version}, you edited {expected_version}); reload and retry"
+        )
+    _check_unique(conn, cred, cred_id)
+    changed = changed_fields(current[0], cred)
+    if not changed:
+        return
+    row = _to_row(cred)
+    assignments = ", ".join(f"{f} = ?" for f in FIELDS)
+    conn.execute(
+        f"UPDATE credentials SET {assignments}, name_key = ?, version = version + 1, updated_at = ? "
+        "WHERE id = ? AND version = ?",
+        (*(row[f] for f in FIELDS), cred.name.casefold(), utcnow(), cred_id, expected_version),
+    )
+    _audit(conn, "update", cred_id, cred.name, changed)
+
+
+def update_credential(db: sqlite_utils.Database, cred_id: int, cred: Credential,
+                      expected_version: int) -> StoredCredential:
+    """Save over version `expected_version`; ConflictError if someone saved in between."""
+    with transaction(db) as conn:
+        _update(conn, db, cred_id, cred, expected_version)
+    return get_credential_by_id(db, cred_id)
+
+
+def delete_credential(db: sqlite_utils.Database, cred_id: int, expected_version: int | None = None) -> None:
+    with transaction(db) as conn:
+        row = conn.execute("SELECT name, version FROM credentials WHERE id = ?", (cred_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"credential #{cred_id} no longer exists")
+        if expected_version is not None and row[1] != expected_version:
+            raise ConflictError(
+                f"credential {row[0]!r} was changed by someone else; reload before deleting"
+            )
+        conn.execute("DELETE FROM credentials WHERE id = ?", (cred_id,))
+        _audit(conn, "delete", cred_id, row[0], ())
+
+
+@dataclass(frozen=True)
+class RecordProblem:
+    index: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"record {self.index}: {self.field}: {self.message}"
+
+
+class ImportRejected(Exception):
+    def __init__(self, problems: list[RecordProblem]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
+def validate_records(records: Sequence[Any]) -> tuple[list[Credential], list[RecordProblem]]:
+    """Validate every record, collecting all problems (also duplicates within the file)."""
+    creds: list[Credential] = []
+    problems: list[RecordProblem] = []
+    names: dict[str, int] = {}
+    numbers: dict[str, int] = {}
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            problems.append(RecordProblem(index, "record", "must be a JSON object"))
+            continue
+        try:
+            cred = Credential.model_validate(record)
+        except ValidationError as exc:
+            problems.extend(RecordProblem(index, f, m) for f, m in field_errors(exc).items())
+            continue
+        key = cred.name.casefold()
+        if key in names:
+            problems.append(RecordProblem(index, "name", f"repeats record {names[key]}"))
+        names.setdefault(key, index)
+        if cred.inbound_number:
+            if cred.inbound_number in numbers:
+                problems.append(RecordProblem(
+                    index, "inbound_number", f"repeats record {numbers[cred.inbound_number]}"))
+            numbers.setdefault(cred.inbound_number, index)
+        creds.append(cred)
+    return creds, problems
+
+
+def import_credentials(db: sqlite_utils.Database, records: Sequence[Any], *, replace: bool = False) -> list[str]:
+    """All or nothing: every record is validated and checked before any is written.
+
+    With `replace`, a record whose name exists updates that credential; otherwise it is an error.
+    Returns the names written.
+    """
+    creds, problems = validate_records(records)
+    if problems:
+        raise ImportRejected(problems)
+    written: list[str] = []
+    with transaction(db) as conn:
+        for index, cred in enumerate(creds):
+            existing = _select(db, "WHERE name_key = ?", (cred.name.casefold(),))
+            try:
+                if existing and replace:
+                    _update(conn, db, existing[0].id, cred, existing[0].version)
+                elif existing:
+                    raise DuplicateError("name", f"a credential named {existing[0].name!r} already exists "
+                                         "(use --replace to update it)")
+                else:
+                    _insert(conn, cred)
+            except DuplicateError as exc:
+                problems.append(RecordProblem(index, exc.field, exc.message))
+            written.append(cred.name)
+        if problems:
+            raise ImportRejected(problems)  # rolls the whole transaction back
+    return written
+
+
+def list_audit(db: sqlite_utils.Database, limit: int = 200) -> list[dict[str, Any]]:
+    return [dict(r) for r in db.query("SELECT * FROM audit ORDER BY id DESC LIMIT ?", [limit])]
+
+
+def masked_key(api_key: str) -> str:
+    """Show only the last four characters, as the TUI and exports do."""
+    return "••••" + api_key[-4:] if len(api_key) > 8 else "••••"
+
+
+def public_dict(cred: Credential, *, with_secrets: bool = False) -> dict[str, Any]:
+    data = cred.model_dump(mode="json", include=set(FIELDS))
+    if not with_secrets:
+        data["api_key"] = masked_key(cred.api_key)
+    return {f: data[f] for f in FIELDS}

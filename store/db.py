@@ -1,0 +1,95 @@
+"""Opening the one SQLite file: private file modes, WAL, durable writes, migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlite_utils
+
+from store.paths import prepare_private_file
+from store.schema import LATEST_VERSION, MIGRATIONS
+
+BUSY_TIMEOUT_MS = 5000
+
+
+def utcnow() -> str:
+    """ISO-8601 UTC with milliseconds: sorts as text, parses with fromisoformat."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def connect(path: Path | str, *, migrate: bool = True, upto: int | None = None) -> sqlite_utils.Database:
+    """Open (creating if needed) the database, ready for use from the calling thread.
+
+    Autocommit mode: every write path opens its own BEGIN IMMEDIATE via :func:`transaction`,
+    so we control exactly what commits together.
+    """
+    db_path = Path(path)
+    prepare_private_file(db_path)
+    conn = sqlite3.connect(
+        str(db_path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
+    )
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    # FULL: a commit is on disk before we acknowledge anything to Infobip.
+    conn.execute("PRAGMA synchronous = FULL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    db = sqlite_utils.Database(conn)
+    if migrate:
+        apply_migrations(db, upto=upto)
+    prepare_private_file(db_path)  # WAL side files now exist: keep them private too
+    return db
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
+    conn = db.conn
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    else:
+        conn.execute("COMMIT")
+
+
+def schema_version(db: sqlite_utils.Database) -> int:
+    if not db["schema_version"].exists():
+        return 0
+    row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    return int(row[0] or 0)
+
+
+def apply_migrations(db: sqlite_utils.Database, upto: int | None = None) -> int:
+    """Bring the schema forward to `upto` (default: latest). Returns the resulting version."""
+    target = LATEST_VERSION if upto is None else upto
+    with transaction(db) as conn:
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version "
+            "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
+        )
+        current = int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
+        if current > LATEST_VERSION:
+            raise RuntimeError(
+                f"database schema version {current} is newer than this smsdesk ({LATEST_VERSION}); "
+                "upgrade smsdesk"
+            )
+        for migration in MIGRATIONS:
+            if current < migration.version <= target:
+                for statement in migration.statements:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_version (version, description, applied_at) VALUES (?, ?, ?)",
+                    (migration.version, migration.description, utcnow()),
+                )
+                current = migration.version
+    return current
+
+
+def data_version(db: sqlite_utils.Database) -> int:
+    """Changes when another connection commits: a cheap 'anything new?' probe for live views."""
+    return int(db.execute("PRAGMA data_version").fetchone()[0])

@@ -1,0 +1,251 @@
+"""The credential model: every field of Journey Optimizer's Infobip API credential form."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from store.phone import normalize_sender, to_e164
+from store.text import normalize
+
+DEFAULT_OPT_IN = ["SUBSCRIBE", "YES", "UNSTOP", "START", "CONTINUE", "RESUME", "BEGIN"]
+DEFAULT_OPT_OUT = ["STOP", "QUIT", "CANCEL", "END", "UNSUBSCRIBE", "NO"]
+DEFAULT_HELP = ["HELP"]
+MAX_MESSAGE = 1600
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
+KEYWORD_LISTS = (
+    "opt_in_keywords",
+    "opt_out_keywords",
+    "help_keywords",
+    "double_opt_in_keywords",
+    "inbound_keywords",
+)
+SECRET_FIELDS = frozenset({"api_key"})
+_SANDBOX = re.compile(r"^[a-z0-9_-]{1,64}$")
+
+
+class Provider(StrEnum):
+    INFOBIP = "infobip"
+
+
+class InboundMode(StrEnum):
+    FORWARD = "forward"
+    PULL = "pull"
+
+
+def _split_keywords(value: Any) -> Any:
+    """Accept comma-separated text (the TUI) or a list (JSON); return a list of keywords."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+def _check_keywords(values: list[str]) -> list[str]:
+    seen: set[str] = set()
+    result: list[str] = []
+    for raw in values:
+        keyword = raw.strip()
+        if not 1 <= len(keyword) <= 34:
+            raise ValueError(f"keyword {keyword!r} must be 1 to 34 characters")
+        if any(c.isspace() for c in keyword):
+            raise ValueError(f"keyword {keyword!r} must not contain whitespace")
+        key = normalize(keyword)
+        if not key:
+            raise ValueError(f"keyword {keyword!r} has no letters or digits")
+        if key not in seen:
+            seen.add(key)
+            result.append(keyword)
+    return result
+
+
+Keywords = Annotated[list[str], BeforeValidator(_split_keywords)]
+Message = Annotated[str, Field(max_length=MAX_MESSAGE)]
+
+
+class Credential(BaseModel):
+    """What an operator configures; the JSON interface of import/export uses these names."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, validate_assignment=False)
+
+    name: str = Field(min_length=1, max_length=100)
+    provider: Provider = Provider.INFOBIP
+    sandbox: str = "prod"
+    base_url: str
+    api_key: str = Field(min_length=1)
+    sender: str = ""
+    opt_in_keywords: Keywords = Field(default_factory=lambda: list(DEFAULT_OPT_IN))
+    opt_in_message: Message = ""
+    opt_out_keywords: Keywords = Field(default_factory=lambda: list(DEFAULT_OPT_OUT))
+    opt_out_message: Message = ""
+    help_keywords: Keywords = Field(default_factory=lambda: list(DEFAULT_HELP))
+    help_message: Message = ""
+    double_opt_in_keywords: Keywords = Field(default_factory=list)
+    double_opt_in_message: Message = ""
+    principal_entity_id: str = ""
+    content_template_id: str = ""
+    validity_period_hours: int = Field(default=48, ge=1, le=48, strict=False)
+    callback_data: str = Field(default="", max_length=4000)
+    inbound_number: str = ""
+    inbound_keywords: Keywords = Field(default_factory=list)
+    default_reply_message: Message = ""
+    inbound_mode: InboundMode = InboundMode.FORWARD
+
+    @field_validator("sandbox")
+    @classmethod
+    def _sandbox(cls, value: str) -> str:
+        if not _SANDBOX.match(value):
+            raise ValueError("use 1 to 64 of a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _base_url(cls, value: str) -> str:
+        return normalize_base_url(value)
+
+    @field_validator("api_key")
+    @classmethod
+    def _api_key(cls, value: str) -> str:
+        if any(c.isspace() for c in value):
+            raise ValueError("must not contain whitespace")
+        return value
+
+    @field_validator("validity_period_hours", mode="before")
+    @classmethod
+    def _whole_hours(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("must be whole hours from 1 to 48")
+        if isinstance(value, float) and not value.is_integer():
+            raise ValueError("must be whole hours from 1 to 48")
+        if isinstance(value, str):
+            text = value.strip()
+            if not text.isdigit():
+                raise ValueError("must be whole hours from 1 to 48")
+            return int(text)
+        return value
+
+    @field_validator(*KEYWORD_LISTS)
+    @classmethod
+    def _keywords(cls, value: list[str]) -> list[str]:
+        return _check_keywords(value)
+
+    @field_validator("principal_entity_id", "content_template_id")
+    @classmethod
+    def _digits(cls, value: str) -> str:
+        if value and not value.isdigit():
+            raise ValueError("must contain digits only")
+        return value
+
+    @field_validator("inbound_number")
+    @classmethod
+    def _inbound_number(cls, value: str) -> str:
+        return to_e164(value) if value else ""
+
+    @field_validator("sender")
+    @classmethod
+    def _sender(cls, value: str) -> str:
+        return normalize_sender(value) if value else ""
+
+    @model_validator(mode="after")
+    def _cross_field(self) -> Credential:
+        if self.content_template_id and not self.principal_entity_id:
+            raise _field_error(
+                "content_template_id", "needs a DLT principal entity ID as well"
+            )
+        owner: dict[str, str] = {}
+        for list_name in KEYWORD_LISTS:
+            for keyword in getattr(self, list_name):
+                key = normalize(keyword)
+                if key in owner and owner[key] != list_name:
+                    raise _field_error(
+                        list_name,
+                        f"keyword {keyword!r} is in both {owner[key]} and {list_name}",
+                    )
+                owner[key] = list_name
+        return self
+
+    @property
+    def reply_sender(self) -> str:
+        """Replies go out from the sender, or from the inbound number when no sender is set."""
+        return self.sender or self.inbound_number
+
+    def warnings(self) -> dict[str, str]:
+        """Non-blocking advice, keyed by field."""
+        found: dict[str, str] = {}
+        for name in ("principal_entity_id", "content_template_id"):
+            value = getattr(self, name)
+            if value and not 12 <= len(value) <= 19:
+                found[name] = "DLT ids are usually 12 to 19 digits"
+        if self.double_opt_in_keywords and not self.double_opt_in_message:
+            found["double_opt_in_message"] = "double opt-in keywords set but no confirmation message"
+        return found
+
+
+class StoredCredential(Credential):
+    """A credential as the store holds it: with its row id and optimistic-concurrency version."""
+
+    id: int
+    version: int
+    created_at: str = ""
+    updated_at: str = ""
+
+    def to_credential(self) -> Credential:
+        return Credential.model_validate(self.model_dump(include=set(Credential.model_fields)))
+
+
+def _field_error(field: str, message: str) -> ValueError:
+    # pydantic wraps model-validator errors with loc=(); the field travels in the message
+    # prefix "field: " which field_errors() splits back out.
+    return ValueError(f"{field}:: {message}")
+
+
+def normalize_base_url(value: str) -> str:
+    text = value.strip()
+    if not text:
+        raise ValueError("an API base URL is required, such as xyz.api.infobip.com")
+    if "://" not in text:
+        text = "https://" + text
+    parts = urlsplit(text)
+    if parts.scheme not in ("https", "http"):
+        raise ValueError("must use https://")
+    if parts.username or parts.password:
+        raise ValueError("must not contain a user name or password")
+    if parts.query or parts.fragment or parts.path not in ("", "/"):
+        raise ValueError("must be a host only, without path or query (e.g. xyz.api.infobip.com)")
+    host = parts.hostname or ""
+    if not host or any(c.isspace() for c in parts.netloc):
+        raise ValueError("has no valid host name")
+    try:
+        _ = parts.port  # urlsplit validates the port lazily
+    except ValueError as exc:
+        raise ValueError("has an invalid port") from exc
+    if parts.scheme == "http" and host not in LOCAL_HOSTS:
+        raise ValueError("plain http is allowed only for localhost or 127.0.0.1; use https://")
+    return f"{parts.scheme}://{parts.netloc.lower()}"
+
+
+def field_errors(exc: ValidationError) -> dict[str, str]:
+    """Flatten a pydantic error into {field: message}, never echoing the rejected input."""
+    found: dict[str, str] = {}
+    for error in exc.errors(include_input=False, include_url=False):
+        message = str(error.get("msg", "invalid"))
+        message = message.removeprefix("Value error, ")
+        field = ".".join(str(p) for p in error.get("loc", ()) if not isinstance(p, int))
+        if "::" in message:
+            field, _, message = message.partition(":: ")
+        field = field or "credential"
+        found.setdefault(field, message)
+    return found

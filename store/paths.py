@@ -1,0 +1,44 @@
+"""Where the database lives and how its file and directory are created (0600 in 0700)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import platformdirs
+
+ENV_DB = "SMSDESK_DB"
+
+
+def default_db_path() -> Path:
+    return Path(platformdirs.user_data_dir("smsdesk", appauthor=False)) / "smsdesk.db"
+
+
+def resolve_db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
+    if explicit:
+        return Path(explicit).expanduser()
+    env = os.environ.get(ENV_DB)
+    if env:
+        return Path(env).expanduser()
+    return default_db_path()
+
+
+def prepare_private_file(path: Path) -> None:
+    """Create the parent directory 0700 and the file 0600 before SQLite opens it.
+
+    SQLite gives its -wal and -shm files the mode of the main file, so they stay private too.
+    An existing directory we did not create is left alone (it may be /tmp); only a directory
+    created here is forced to 0700.
+    """
+    parent = path.parent
+    if not parent.exists():
+        parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+        os.chmod(parent, 0o700)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    os.close(fd)
+    if (path.stat().st_mode & 0o777) != 0o600:
+        os.chmod(path, 0o600)
+    for suffix in ("-wal", "-shm"):
+        side = path.with_name(path.name + suffix)
+        if side.exists() and (side.stat().st_mode & 0o077):
+            os.chmod(side, 0o600)

@@ -1,0 +1,53 @@
+"""Phone number normalisation to E.164 with the phonenumbers library."""
+
+from __future__ import annotations
+
+import re
+
+import phonenumbers
+
+_ALPHANUMERIC_SENDER = re.compile(r"^[A-Za-z0-9 .&_-]{1,11}$")
+
+
+def to_e164(raw: str) -> str:
+    """Normalise a number to E.164. Infobip sends digits without '+', so those are international.
+
+    Raises ValueError with a user-facing reason.
+    """
+    text = raw.strip()
+    if not text:
+        raise ValueError("a phone number is required")
+    if not text.startswith("+"):
+        text = text.removeprefix("00")
+        text = "+" + text
+    try:
+        parsed = phonenumbers.parse(text, None)
+    except phonenumbers.NumberParseException as exc:
+        raise ValueError(f"not a phone number in international format ({raw!r})") from exc
+    if not phonenumbers.is_possible_number(parsed):
+        raise ValueError(f"not a possible international phone number ({raw!r})")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def to_e164_or_none(raw: str) -> str | None:
+    try:
+        return to_e164(raw)
+    except ValueError:
+        return None
+
+
+def normalize_sender(raw: str) -> str:
+    """A sender is a phone number (E.164) or an alphanumeric id of up to 11 characters."""
+    text = raw.strip()
+    if any(c.isalpha() for c in text):
+        if not _ALPHANUMERIC_SENDER.match(text):
+            raise ValueError(
+                "an alphanumeric sender is 1 to 11 letters, digits, spaces or . & _ -"
+            )
+        return text
+    return to_e164(text)
+
+
+def infobip_digits(e164: str) -> str:
+    """Infobip's examples use international digits without '+'."""
+    return e164.removeprefix("+")

@@ -1,0 +1,153 @@
+"""Schema migrations: an ordered list, applied forward, recorded in schema_version."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Migration:
+    version: int
+    description: str
+    statements: Sequence[str]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "credentials and audit",
+        (
+            """CREATE TABLE credentials (
+                id INTEGER PRIMARY KEY,
+                name TEXT NOT NULL,
+                name_key TEXT NOT NULL UNIQUE,
+                provider TEXT NOT NULL,
+                sandbox TEXT NOT NULL,
+                base_url TEXT NOT NULL,
+                api_key TEXT NOT NULL,
+                sender TEXT NOT NULL DEFAULT '',
+                opt_in_keywords TEXT NOT NULL,
+                opt_in_message TEXT NOT NULL DEFAULT '',
+                opt_out_keywords TEXT NOT NULL,
+                opt_out_message TEXT NOT NULL DEFAULT '',
+                help_keywords TEXT NOT NULL,
+                help_message TEXT NOT NULL DEFAULT '',
+                double_opt_in_keywords TEXT NOT NULL,
+                double_opt_in_message TEXT NOT NULL DEFAULT '',
+                principal_entity_id TEXT NOT NULL DEFAULT '',
+                content_template_id TEXT NOT NULL DEFAULT '',
+                validity_period_hours INTEGER NOT NULL DEFAULT 48,
+                callback_data TEXT NOT NULL DEFAULT '',
+                inbound_number TEXT NOT NULL DEFAULT '',
+                inbound_keywords TEXT NOT NULL,
+                default_reply_message TEXT NOT NULL DEFAULT '',
+                inbound_mode TEXT NOT NULL DEFAULT 'forward',
+                version INTEGER NOT NULL DEFAULT 1,
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )""",
+            """CREATE UNIQUE INDEX credentials_inbound_number
+                ON credentials(inbound_number) WHERE inbound_number != ''""",
+            """CREATE TABLE audit (
+                id INTEGER PRIMARY KEY,
+                at TEXT NOT NULL,
+                os_user TEXT NOT NULL,
+                action TEXT NOT NULL,
+                credential_id INTEGER,
+                credential_name TEXT NOT NULL,
+                fields TEXT NOT NULL
+            )""",
+        ),
+    ),
+    Migration(
+        2,
+        "inbound messages, consent, profiles, outbox",
+        (
+            """CREATE TABLE messages (
+                id INTEGER PRIMARY KEY,
+                message_id TEXT NOT NULL UNIQUE,
+                received_at TEXT NOT NULL,
+                stored_at TEXT NOT NULL,
+                credential_id INTEGER,
+                credential TEXT NOT NULL DEFAULT '',
+                sandbox TEXT NOT NULL DEFAULT '',
+                from_number TEXT NOT NULL,
+                to_number TEXT NOT NULL,
+                text TEXT NOT NULL,
+                normalized TEXT NOT NULL,
+                action TEXT NOT NULL,
+                keyword TEXT NOT NULL DEFAULT '',
+                consent_before TEXT NOT NULL DEFAULT '',
+                consent_after TEXT NOT NULL DEFAULT '',
+                reply_id INTEGER,
+                source TEXT NOT NULL DEFAULT 'forward'
+            )""",
+            "CREATE INDEX messages_credential ON messages(credential, id)",
+            "CREATE INDEX messages_action ON messages(action, id)",
+            "CREATE INDEX messages_from ON messages(from_number, id)",
+            "CREATE INDEX messages_stored_at ON messages(stored_at)",
+            """CREATE TABLE consent (
+                sandbox TEXT NOT NULL,
+                number TEXT NOT NULL,
+                consent TEXT NOT NULL CHECK (consent IN ('y', 'n', 'p')),
+                changed_at TEXT NOT NULL,
+                PRIMARY KEY (sandbox, number)
+            )""",
+            """CREATE TABLE consent_ledger (
+                id INTEGER PRIMARY KEY,
+                at TEXT NOT NULL,
+                sandbox TEXT NOT NULL,
+                number TEXT NOT NULL,
+                old TEXT NOT NULL DEFAULT '',
+                new TEXT NOT NULL,
+                message_row_id INTEGER,
+                reason TEXT NOT NULL DEFAULT ''
+            )""",
+            "CREATE INDEX consent_ledger_number ON consent_ledger(sandbox, number, id)",
+            """CREATE TABLE profiles (
+                sandbox TEXT NOT NULL,
+                number TEXT NOT NULL,
+                first_seen TEXT NOT NULL,
+                last_seen TEXT NOT NULL,
+                PRIMARY KEY (sandbox, number)
+            )""",
+            """CREATE TABLE profile_attributes (
+                sandbox TEXT NOT NULL,
+                number TEXT NOT NULL,
+                name TEXT NOT NULL,
+                first_at TEXT NOT NULL,
+                last_at TEXT NOT NULL,
+                count INTEGER NOT NULL DEFAULT 1,
+                PRIMARY KEY (sandbox, number, name)
+            )""",
+            "CREATE INDEX profile_attributes_name ON profile_attributes(sandbox, name)",
+            """CREATE TABLE outbox (
+                id INTEGER PRIMARY KEY,
+                message_row_id INTEGER,
+                credential_id INTEGER NOT NULL,
+                our_message_id TEXT NOT NULL UNIQUE,
+                sender TEXT NOT NULL,
+                to_number TEXT NOT NULL,
+                text TEXT NOT NULL,
+                validity_period_hours INTEGER NOT NULL,
+                callback_data TEXT NOT NULL DEFAULT '',
+                principal_entity_id TEXT NOT NULL DEFAULT '',
+                content_template_id TEXT NOT NULL DEFAULT '',
+                status TEXT NOT NULL DEFAULT 'queued',
+                infobip_message_id TEXT NOT NULL DEFAULT '',
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at REAL NOT NULL DEFAULT 0,
+                last_error TEXT NOT NULL DEFAULT '',
+                delivery_status TEXT NOT NULL DEFAULT '',
+                delivery_detail TEXT NOT NULL DEFAULT '',
+                created_at TEXT NOT NULL,
+                updated_at TEXT NOT NULL
+            )""",
+            "CREATE INDEX outbox_pending ON outbox(status, next_attempt_at)",
+            "CREATE INDEX outbox_infobip_id ON outbox(infobip_message_id)",
+        ),
+    ),
+)
+
+LATEST_VERSION = MIGRATIONS[-1].version

@@ -1,0 +1,47 @@
+"""Text normalisation shared by keyword validation and inbound matching.
+
+Both sides of a comparison go through :func:`normalize`, so a keyword configured
+as "stop" matches "STOP!", " Ｓｔｏｐ " (full width) and "stop." alike.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+# Unicode categories stripped from both ends: punctuation (P*) and symbols (S*).
+_EDGE_CATEGORIES = ("P", "S")
+
+
+def _is_edge_junk(char: str) -> bool:
+    return char.isspace() or unicodedata.category(char)[0] in _EDGE_CATEGORIES or (
+        unicodedata.category(char) in ("Cf", "Cc")
+    )
+
+
+def normalize(text: str) -> str:
+    """NFKC, strip edge whitespace/punctuation/symbols, collapse inner whitespace, casefold."""
+    folded = unicodedata.normalize("NFKC", text)
+    start, end = 0, len(folded)
+    while start < end and _is_edge_junk(folded[start]):
+        start += 1
+    while end > start and _is_edge_junk(folded[end - 1]):
+        end -= 1
+    return " ".join(folded[start:end].split()).casefold()
+
+
+def first_word(normalized_text: str) -> str:
+    """The first word of already-normalised text, itself stripped of edge punctuation."""
+    head = normalized_text.split(" ", 1)[0] if normalized_text else ""
+    return normalize(head)
+
+
+def make_inert(text: str) -> str:
+    """Render control characters visible so terminal escape sequences never reach a tty raw."""
+    out = []
+    for char in text:
+        code = ord(char)
+        if code < 0x20 or code == 0x7F or 0x80 <= code < 0xA0:
+            out.append(f"\\x{code:02x}" if code != 0x0A else "⏎")
+        else:
+            out.append(char)
+    return "".join(out)
