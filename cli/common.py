@@ -1,0 +1,53 @@
+"""Shared CLI plumbing: the database option, user errors, JSON output."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+import sqlite_utils
+
+from store.db import connect
+from store.paths import resolve_db_path
+
+
+class UserError(click.ClickException):
+    """Exit status 1 with one line on stderr, no traceback."""
+
+    exit_code = 1
+
+    def show(self, file: Any = None) -> None:
+        click.echo(f"smsdesk: {self.format_message()}", err=True)
+
+
+def fail(message: str) -> NoReturn:
+    raise UserError(message)
+
+
+class Context:
+    def __init__(self, db_option: str | None) -> None:
+        self.db_option = db_option
+
+    @property
+    def db_path(self) -> Path:
+        return resolve_db_path(self.db_option)
+
+    def open_db(self) -> sqlite_utils.Database:
+        path = self.db_path
+        try:
+            return connect(path)
+        except (OSError, RuntimeError) as exc:
+            fail(f"database {path}: {exc}")
+        except Exception as exc:  # sqlite3.DatabaseError: not a database, locked, ...
+            fail(f"database {path}: {exc}")
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+def print_json(data: Any) -> None:
+    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write("\n")

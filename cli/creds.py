@@ -1,0 +1,207 @@
+"""`smsdesk creds ...`: manage Infobip API credentials from scripts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from pydantic import ValidationError
+
+from cli.common import Context, fail, pass_context, print_json
+from store import credentials as repo
+from store.errors import StoreError
+from store.models import KEYWORD_LISTS, Credential, field_errors
+
+_EDITABLE = [f for f in Credential.model_fields if f != "api_key"]
+
+
+def _field_options(required: bool) -> Any:
+    """One --option per credential field; keyword lists take comma-separated text."""
+
+    def decorate(func: Any) -> Any:
+        for name in reversed(_EDITABLE):
+            flag = "--" + name.replace("_", "-")
+            help_text = "comma-separated keywords" if name in KEYWORD_LISTS else None
+            param = name
+            if name == "name" and not required:
+                flag, param, help_text = "--rename", "new_name", "new name"
+            func = click.option(flag, param, default=None, help=help_text,
+                                required=required and name in ("name", "base_url"))(func)
+        func = click.option("--api-key-stdin", is_flag=True,
+                            help="Read the API key from standard input (keeps it out of ps).")(func)
+        func = click.option("--api-key", "api_key", envvar="SMSDESK_API_KEY", default=None,
+                            help="API key (or env SMSDESK_API_KEY; prefer --api-key-stdin).")(func)
+        return func
+
+    return decorate
+
+
+def _collect(options: dict[str, Any]) -> dict[str, Any]:
+    if options.get("new_name") is not None:
+        options = options | {"name": options["new_name"]}
+    values = {k: v for k, v in options.items() if v is not None and k in Credential.model_fields}
+    if options.get("api_key_stdin"):
+        values["api_key"] = sys.stdin.readline().strip()
+    return values
+
+
+def _validate(data: dict[str, Any]) -> Credential:
+    try:
+        return Credential.model_validate(data)
+    except ValidationError as exc:
+        fail("; ".join(f"{f}: {m}" for f, m in field_errors(exc).items()))
+
+
+def _summary(cred: repo.StoredCredential) -> str:
+    return (f"{cred.name}  sandbox={cred.sandbox}  {cred.base_url}  key={repo.masked_key(cred.api_key)}"
+            f"  inbound={cred.inbound_number or '-'}  mode={cred.inbound_mode}")
+
+
+@click.group()
+def creds() -> None:
+    """List, show, add, edit, delete, import and export credentials."""
+
+
+@creds.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array (keys masked).")
+@pass_context
+def list_cmd(ctx: Context, as_json: bool) -> None:
+    """List credentials."""
+    items = repo.list_credentials(ctx.open_db())
+    if as_json:
+        print_json([repo.public_dict(c) for c in items])
+        return
+    if not items:
+        click.echo("no credentials yet: add one with `smsdesk creds add` or the TUI")
+    for cred in items:
+        click.echo(_summary(cred))
+
+
+@creds.command("show")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True)
+@click.option("--with-secrets", is_flag=True, help="Include the API key in clear.")
+@pass_context
+def show_cmd(ctx: Context, name: str, as_json: bool, with_secrets: bool) -> None:
+    """Show one credential."""
+    try:
+        cred = repo.get_credential(ctx.open_db(), name)
+    except StoreError as exc:
+        fail(str(exc))
+    data = repo.public_dict(cred, with_secrets=with_secrets)
+    if as_json:
+        print_json(data)
+        return
+    for key, value in data.items():
+        shown = ", ".join(value) if isinstance(value, list) else value
+        click.echo(f"{key:24} {shown}")
+    for key, warning in cred.warnings().items():
+        click.echo(f"warning: {key}: {warning}", err=True)
+
+
+@creds.command("add")
+@_field_options(required=True)
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def add_cmd(ctx: Context, as_json: bool, **options: Any) -> None:
+    """Add a credential (unset fields take Journey Optimizer's defaults)."""
+    data = _collect(options)
+    if "api_key" not in data:
+        if sys.stdin.isatty():
+            data["api_key"] = click.prompt("API key", hide_input=True)
+        else:
+            fail("api_key: required (use --api-key-stdin or SMSDESK_API_KEY)")
+    cred = _validate(data)
+    try:
+        stored = repo.create_credential(ctx.open_db(), cred)
+    except StoreError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(repo.public_dict(stored))
+    else:
+        click.echo(f"added {_summary(stored)}")
+
+
+@creds.command("edit")
+@click.argument("target", metavar="NAME")
+@_field_options(required=False)
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def edit_cmd(ctx: Context, target: str, as_json: bool, **options: Any) -> None:
+    """Change fields of credential NAME (only the options given)."""
+    db = ctx.open_db()
+    try:
+        current = repo.get_credential(db, target)
+    except StoreError as exc:
+        fail(str(exc))
+    changes = _collect(options)
+    if not changes:
+        fail("nothing to change: give at least one field option (see --help)")
+    merged = current.to_credential().model_dump(mode="json") | changes
+    cred = _validate(merged)
+    try:
+        stored = repo.update_credential(db, current.id, cred, current.version)
+    except StoreError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json(repo.public_dict(stored))
+    else:
+        click.echo(f"saved {_summary(stored)}")
+
+
+@creds.command("delete")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@pass_context
+def delete_cmd(ctx: Context, name: str, yes: bool) -> None:
+    """Delete credential NAME."""
+    db = ctx.open_db()
+    try:
+        cred = repo.get_credential(db, name)
+    except StoreError as exc:
+        fail(str(exc))
+    if not yes:
+        if not sys.stdin.isatty():
+            fail("refusing to delete without --yes when not interactive")
+        click.confirm(f"Delete credential {cred.name!r}?", abort=True)
+    try:
+        repo.delete_credential(db, cred.id, cred.version)
+    except StoreError as exc:
+        fail(str(exc))
+    click.echo(f"deleted {cred.name}")
+
+
+@creds.command("import")
+@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--replace", is_flag=True, help="Update credentials whose names already exist.")
+@pass_context
+def import_cmd(ctx: Context, file: Path, replace: bool) -> None:
+    """Import credentials from a JSON array (or one object); all or nothing."""
+    try:
+        text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{file}: cannot read: {getattr(exc, 'strerror', None) or exc}")
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"{file}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})")
+    records = payload if isinstance(payload, list) else [payload]
+    try:
+        written = repo.import_credentials(ctx.open_db(), records, replace=replace)
+    except repo.ImportRejected as exc:
+        for problem in exc.problems:
+            click.echo(f"smsdesk: {file}: {problem}", err=True)
+        fail(f"{file}: nothing imported ({len(exc.problems)} problem(s))")
+    click.echo(f"imported {len(written)} credential(s) from {file}")
+
+
+@creds.command("export")
+@click.option("--with-secrets", is_flag=True, help="Include API keys in clear (handle with care).")
+@pass_context
+def export_cmd(ctx: Context, with_secrets: bool) -> None:
+    """Print every credential as a JSON array (keys masked unless --with-secrets)."""
+    items = repo.list_credentials(ctx.open_db())
+    print_json([repo.public_dict(c, with_secrets=with_secrets) for c in items])

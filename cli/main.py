@@ -1,0 +1,56 @@
+"""The `smsdesk` command."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from cli.common import Context
+from store.paths import ENV_DB
+
+
+@click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--db",
+    "db_option",
+    envvar=ENV_DB,
+    metavar="PATH",
+    help=f"SQLite database file (default: the user data directory; env {ENV_DB}).",
+)
+@click.version_option(package_name="smsdesk")
+@click.pass_context
+def cli(ctx: click.Context, db_option: str | None) -> None:
+    """smsdesk: Infobip SMS credentials, inbound keywords, consent and replies, in a terminal.
+
+    Without a command, opens the terminal UI on the database.
+    """
+    ctx.obj = Context(db_option)
+    if ctx.invoked_subcommand is None:
+        from tui.app import run_tui  # imported late: CLI commands need not pay for Textual
+
+        path = ctx.obj.db_path
+        ctx.obj.open_db().close()  # create/migrate up front so errors are one clean line
+        run_tui(path)
+
+
+def _register() -> None:
+    from cli import creds, data, server
+
+    cli.add_command(creds.creds)
+    for command in (*data.COMMANDS, *server.COMMANDS):
+        cli.add_command(command)
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        cli.main(prog_name="smsdesk", standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()
