@@ -43,7 +43,11 @@ def _from_row(row: sqlite3.Row | dict[str, Any]) -> StoredCredential:
 
 
 def _select(db: sqlite_utils.Database, where: str = "", params: Sequence[Any] = ()) -> list[StoredCredential]:
-    cursor = db.conn.execute(
+    return _select_conn(db.conn, where, params)
+
+
+def _select_conn(conn: sqlite3.Connection, where: str = "", params: Sequence[Any] = ()) -> list[StoredCredential]:
+    cursor = conn.execute(
         f"SELECT id, version, created_at, updated_at, {_COLUMNS} FROM credentials {where}", params
     )
     names = [d[0] for d in cursor.description]
@@ -52,6 +56,11 @@ def _select(db: sqlite_utils.Database, where: str = "", params: Sequence[Any] = 
 
 def list_credentials(db: sqlite_utils.Database) -> list[StoredCredential]:
     return _select(db, "ORDER BY name_key")
+
+
+def list_credentials_conn(conn: sqlite3.Connection) -> list[StoredCredential]:
+    """For callers already inside a transaction on a raw connection (the inbound writer)."""
+    return _select_conn(conn, "ORDER BY name_key")
 
 
 def get_credential(db: sqlite_utils.Database, name: str) -> StoredCredential:

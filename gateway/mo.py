@@ -1,0 +1,132 @@
+"""Parsing what Infobip posts: MO_JSON_2 inbound batches and delivery report batches.
+
+Parsing is all-or-nothing: one bad result rejects the batch (Infobip retries it), so a batch is
+never half stored. Unknown extra fields are accepted, as Infobip adds fields over time.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from store.db import utcnow
+from store.inbound import InboundMessage
+from store.phone import to_e164_or_none
+
+
+class InputProblem(ValueError):
+    """A 4xx-worthy problem, naming where in the body it is."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}" if where else message)
+        self.where = where
+        self.message = message
+
+
+class _MoResult(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    messageId: str = Field(min_length=1, max_length=200)
+    from_: str = Field(alias="from", min_length=1, max_length=64)
+    to: str = Field(min_length=1, max_length=64)
+    text: str | None = Field(default="", max_length=20_000)
+    receivedAt: str | None = None
+
+    @field_validator("messageId", "from_", "to")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip() or any(ord(c) < 0x20 for c in value):
+            raise ValueError("must be non-blank text without control characters")
+        return value.strip()
+
+    @field_validator("receivedAt")
+    @classmethod
+    def _timestamp(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ValueError("must be an ISO-8601 time such as 2019-11-09T16:00:00.000+0000") from exc
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+class _MoBatch(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    results: list[_MoResult]
+
+
+class _DlrStatus(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    groupName: str = Field(min_length=1, max_length=64)
+    name: str = ""
+    description: str = ""
+
+
+class _DlrResult(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    messageId: str = Field(min_length=1, max_length=200)
+    status: _DlrStatus
+
+
+class _DlrBatch(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    results: list[_DlrResult]
+
+
+def _first_problem(exc: ValidationError) -> InputProblem:
+    error = exc.errors(include_input=False, include_url=False)[0]
+    where = ""
+    for part in error.get("loc", ()):
+        part = "from" if part == "from_" else part
+        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+    return InputProblem(where, str(error.get("msg", "invalid")).removeprefix("Value error, "))
+
+
+def _number(raw: str) -> str:
+    # Infobip sends international digits without '+'; keep the raw text if it is no number
+    # (an alphanumeric sender), so nothing is dropped.
+    return to_e164_or_none(raw) or raw
+
+
+def parse_inbound(payload: Any, source: str = "forward") -> list[InboundMessage]:
+    if not isinstance(payload, dict):
+        raise InputProblem("", "body must be a JSON object with a 'results' array")
+    try:
+        batch = _MoBatch.model_validate(payload)
+    except ValidationError as exc:
+        raise _first_problem(exc) from None
+    return [
+        InboundMessage(
+            message_id=result.messageId,
+            from_number=_number(result.from_),
+            to_number=_number(result.to),
+            text=result.text or "",
+            received_at=result.receivedAt or utcnow(),
+            source=source,
+        )
+        for result in batch.results
+    ]
+
+
+def parse_delivery_reports(payload: Any) -> list[tuple[str, str, str]]:
+    """-> [(messageId, status groupName, 'NAME: description')]"""
+    if not isinstance(payload, dict):
+        raise InputProblem("", "body must be a JSON object with a 'results' array")
+    try:
+        batch = _DlrBatch.model_validate(payload)
+    except ValidationError as exc:
+        raise _first_problem(exc) from None
+    return [
+        (r.messageId, r.status.groupName, f"{r.status.name}: {r.status.description}".strip(": "))
+        for r in batch.results
+    ]
+
+
+def new_message_id() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,131 @@
+"""The webhook receiver: Infobip posts inbound messages and delivery reports here.
+
+A 200 means the data is committed to disk; anything Infobip should retry gets a 503; bad
+input gets a 4xx JSON error naming the problem and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import json
+import logging
+import secrets
+import sqlite3
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gateway.mo import InputProblem, parse_delivery_reports, parse_inbound
+from store.inbound import RouteTable, store_messages
+from store.outbox import apply_delivery_report
+from store.writer import GroupCommitWriter, WriterStopped
+
+MAX_BODY_BYTES = 1024 * 1024
+log = logging.getLogger("smsdesk.receiver")
+
+
+@dataclass(frozen=True)
+class BasicAuth:
+    user: str
+    password: str
+
+    def allows(self, header: str | None) -> bool:
+        if not header or not header.startswith("Basic "):
+            return False
+        try:
+            decoded = base64.b64decode(header[6:].strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return False
+        user, sep, password = decoded.partition(b":")
+        # Compare both parts, always, in constant time: no early exit that leaks which was wrong.
+        user_ok = secrets.compare_digest(user, self.user.encode())
+        password_ok = secrets.compare_digest(password, self.password.encode())
+        return bool(sep) and user_ok and password_ok
+
+    def __repr__(self) -> str:  # never let the password reach a log line
+        return f"BasicAuth(user={self.user!r}, password='***')"
+
+
+def _error(status: int, message: str, **extra: Any) -> JSONResponse:
+    headers = {"WWW-Authenticate": 'Basic realm="smsdesk"'} if status == 401 else None
+    if status == 503:
+        headers = {"Retry-After": "5"}
+    return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
+
+
+async def _read_json(request: Request) -> Any:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise InputProblem("", f"body larger than {MAX_BODY_BYTES} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > MAX_BODY_BYTES:
+            raise InputProblem("", f"body larger than {MAX_BODY_BYTES} bytes")
+    if not body:
+        raise InputProblem("", "empty body: expected JSON")
+    try:
+        return json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputProblem("", f"body is not valid JSON ({exc.__class__.__name__})") from None
+
+
+Handler = Callable[[Request], Awaitable[JSONResponse]]
+
+
+class Receiver:
+    def __init__(self, writer: GroupCommitWriter, auth: BasicAuth | None) -> None:
+        self.writer = writer
+        self.auth = auth
+        self.routes = RouteTable()  # used only on the writer thread
+
+    def _guard(self, handler: Handler) -> Handler:
+        async def guarded(request: Request) -> JSONResponse:
+            if self.auth is not None and not self.auth.allows(request.headers.get("authorization")):
+                return _error(401, "authentication required")
+            try:
+                return await handler(request)
+            except InputProblem as exc:
+                status = 413 if "larger than" in exc.message else 400
+                return _error(status, exc.message, field=exc.where) if exc.where else _error(status, exc.message)
+            except (sqlite3.Error, OSError, WriterStopped) as exc:
+                log.warning("storage unavailable: %s", exc.__class__.__name__)
+                return _error(503, "storage unavailable, retry later")
+
+        return guarded
+
+    async def inbound(self, request: Request) -> JSONResponse:
+        messages = parse_inbound(await _read_json(request))
+        outcomes = await asyncio.wrap_future(
+            self.writer.submit(lambda conn: store_messages(conn, self.routes, messages)))
+        stored = sum(1 for o in outcomes if o.row_id is not None)
+        return JSONResponse({"stored": stored, "duplicates": len(outcomes) - stored})
+
+    async def delivery_reports(self, request: Request) -> JSONResponse:
+        reports = parse_delivery_reports(await _read_json(request))
+
+        def apply(conn: sqlite3.Connection) -> int:
+            return sum(apply_delivery_report(conn, mid, group, detail) for mid, group, detail in reports)
+
+        matched = await asyncio.wrap_future(self.writer.submit(apply))
+        return JSONResponse({"matched": matched, "unknown": len(reports) - matched})
+
+    async def health(self, request: Request) -> JSONResponse:
+        return JSONResponse({"status": "ok"})
+
+    def app(self, lifespan: Any = None) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/infobip/inbound", self._guard(self.inbound), methods=["POST"]),
+                Route("/infobip/delivery-reports", self._guard(self.delivery_reports), methods=["POST"]),
+                Route("/healthz", self.health, methods=["GET"]),
+            ],
+            lifespan=lifespan,
+        )

@@ -1,0 +1,207 @@
+"""Read side for the TUI and the CLI: keyset-paged message log, profiles, consent ledger, exports.
+
+Every query is bounded (LIMIT) or streamed, so a million-row log never loads at once.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+MESSAGE_COLUMNS = (
+    "m.id, m.message_id, m.received_at, m.stored_at, m.credential, m.sandbox, m.from_number, m.to_number, "
+    "m.text, m.normalized, m.action, m.keyword, m.consent_before, m.consent_after, m.source, "
+    "o.text AS reply_text, o.status AS reply_status, o.delivery_status, o.delivery_detail, o.last_error"
+)
+_FROM = "FROM messages m LEFT JOIN outbox o ON o.id = m.reply_id"
+
+
+@dataclass(frozen=True)
+class MessageFilter:
+    credential: str = ""
+    action: str = ""
+    number: str = ""
+    text: str = ""
+
+    def where(self) -> tuple[list[str], list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if self.credential:
+            clauses.append("m.credential = ?")
+            params.append(self.credential)
+        if self.action:
+            clauses.append("m.action = ?")
+            params.append(self.action)
+        if self.number:
+            clauses.append("(m.from_number LIKE ? OR m.to_number LIKE ?)")
+            params += [f"%{self.number}%"] * 2
+        if self.text:
+            clauses.append("m.text LIKE ? ESCAPE '\\'")
+            escaped = self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(f"%{escaped}%")
+        return clauses, params
+
+    @property
+    def active(self) -> bool:
+        return any((self.credential, self.action, self.number, self.text))
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    id: int
+    message_id: str
+    received_at: str
+    stored_at: str
+    credential: str
+    sandbox: str
+    from_number: str
+    to_number: str
+    text: str
+    normalized: str
+    action: str
+    keyword: str
+    consent_before: str
+    consent_after: str
+    source: str
+    reply_text: str | None
+    reply_status: str | None
+    delivery_status: str | None
+    delivery_detail: str | None
+    last_error: str | None
+
+
+def page_messages(conn: sqlite3.Connection, *, before_id: int | None = None, after_id: int | None = None,
+                  limit: int = 100, filters: MessageFilter | None = None) -> list[MessageRow]:
+    """Newest first. `before_id` pages back in time; `after_id` fetches what is newer (live tail)."""
+    clauses, params = (filters or MessageFilter()).where()
+    if before_id is not None:
+        clauses.append("m.id < ?")
+        params.append(before_id)
+    if after_id is not None:
+        clauses.append("m.id > ?")
+        params.append(after_id)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = conn.execute(f"SELECT {MESSAGE_COLUMNS} {_FROM} {where} ORDER BY m.id DESC LIMIT ?",
+                        (*params, limit)).fetchall()
+    return [MessageRow(*row) for row in rows]
+
+
+def max_message_id(conn: sqlite3.Connection) -> int:
+    return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0])
+
+
+def get_message(conn: sqlite3.Connection, row_id: int) -> MessageRow | None:
+    row = conn.execute(f"SELECT {MESSAGE_COLUMNS} {_FROM} WHERE m.id = ?", (row_id,)).fetchone()
+    return MessageRow(*row) if row else None
+
+
+@dataclass(frozen=True)
+class Profile:
+    sandbox: str
+    number: str
+    consent: str
+    first_seen: str
+    last_seen: str
+    attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def list_profiles(conn: sqlite3.Connection, *, sandbox: str = "", consent: str | None = None,
+                  attribute: str = "", number: str = "", limit: int = 500, offset: int = 0) -> list[Profile]:
+    """consent: None = any, '' = never expressed, or y/n/p. attribute: a segment by custom keyword."""
+    clauses, params = _profile_filter(sandbox, consent, attribute, number)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = conn.execute(
+        "SELECT p.sandbox, p.number, COALESCE(c.consent, ''), p.first_seen, p.last_seen FROM profiles p "
+        f"LEFT JOIN consent c ON c.sandbox = p.sandbox AND c.number = p.number {where} "
+        "ORDER BY p.last_seen DESC, p.number LIMIT ? OFFSET ?",
+        (*params, limit, offset),
+    ).fetchall()
+    profiles = [Profile(*row) for row in rows]
+    for profile in profiles:
+        profile.attributes.update(attributes_of(conn, profile.sandbox, profile.number))
+    return profiles
+
+
+def count_profiles(conn: sqlite3.Connection, *, sandbox: str = "", consent: str | None = None,
+                   attribute: str = "", number: str = "") -> int:
+    clauses, params = _profile_filter(sandbox, consent, attribute, number)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    return int(conn.execute(
+        "SELECT COUNT(*) FROM profiles p LEFT JOIN consent c ON c.sandbox = p.sandbox AND c.number = p.number "
+        f"{where}", params).fetchone()[0])
+
+
+def _profile_filter(sandbox: str, consent: str | None, attribute: str, number: str) -> tuple[list[str], list[Any]]:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if sandbox:
+        clauses.append("p.sandbox = ?")
+        params.append(sandbox)
+    if consent is not None:
+        clauses.append("COALESCE(c.consent, '') = ?")
+        params.append(consent)
+    if attribute:
+        clauses.append("EXISTS (SELECT 1 FROM profile_attributes a WHERE a.sandbox = p.sandbox "
+                       "AND a.number = p.number AND a.name = ? COLLATE NOCASE)")
+        params.append(attribute)
+    if number:
+        clauses.append("p.number LIKE ?")
+        params.append(f"%{number}%")
+    return clauses, params
+
+
+def attributes_of(conn: sqlite3.Connection, sandbox: str, number: str) -> dict[str, dict[str, Any]]:
+    return {
+        name: {"first_at": first, "last_at": last, "count": count}
+        for name, first, last, count in conn.execute(
+            "SELECT name, first_at, last_at, count FROM profile_attributes WHERE sandbox = ? AND number = ? "
+            "ORDER BY name", (sandbox, number))
+    }
+
+
+def attribute_names(conn: sqlite3.Connection) -> list[str]:
+    return [r[0] for r in conn.execute("SELECT DISTINCT name FROM profile_attributes ORDER BY name")]
+
+
+def consent_ledger(conn: sqlite3.Connection, sandbox: str, number: str) -> list[dict[str, Any]]:
+    cursor = conn.execute(
+        "SELECT id, at, old, new, message_row_id, reason FROM consent_ledger WHERE sandbox = ? AND number = ? "
+        "ORDER BY id", (sandbox, number))
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def iter_message_export(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
+    """Export rows in DESIGN.md's column order, oldest first, streamed."""
+    cursor = conn.execute(
+        "SELECT m.id, m.message_id, m.received_at, m.credential, m.sandbox, m.from_number, m.to_number, m.text, "
+        "m.action, m.keyword, m.consent_before, m.consent_after, o.text, o.status "
+        f"{_FROM} ORDER BY m.id")
+    keys = ("id", "message_id", "received_at", "credential", "sandbox", "from", "to", "text", "action",
+            "keyword", "consent_before", "consent_after", "reply_text", "reply_status")
+    for row in cursor:
+        yield dict(zip(keys, row, strict=True))
+
+
+def iter_consent_export(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
+    for sandbox, number, consent, changed_at in conn.execute(
+            "SELECT sandbox, number, consent, changed_at FROM consent ORDER BY sandbox, number"):
+        yield {"sandbox": sandbox, "number": number, "consent": consent, "changed_at": changed_at}
+
+
+def iter_profile_export(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
+    cursor = conn.execute(
+        "SELECT p.sandbox, p.number, COALESCE(c.consent, ''), p.first_seen, p.last_seen FROM profiles p "
+        "LEFT JOIN consent c ON c.sandbox = p.sandbox AND c.number = p.number ORDER BY p.sandbox, p.number")
+    for sandbox, number, consent, first_seen, last_seen in cursor.fetchall():
+        yield {"sandbox": sandbox, "number": number, "consent": consent,
+               "attributes": attributes_of(conn, sandbox, number), "first_seen": first_seen,
+               "last_seen": last_seen}
+
+
+def json_cell(value: Any) -> Any:
+    """CSV cells: nested objects as JSON text."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True) if isinstance(value, dict | list) else value

@@ -1,0 +1,139 @@
+"""The keyword and consent rules: one pure decision per inbound message.
+
+`decide(text, credential, consent)` says what should happen; it reads and writes nothing, so
+the whole rule table is testable without a database and the keyword tester in the TUI can
+show what *would* happen without storing anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from store.models import KEYWORD_LISTS, Credential
+from store.text import first_word, normalize
+
+
+class Action(StrEnum):
+    OPT_IN = "opt-in"
+    OPT_OUT = "opt-out"
+    HELP = "help"
+    DOUBLE_OPT_IN = "double-opt-in"
+    CUSTOM = "custom"
+    DEFAULT = "default"
+    UNROUTED = "unrouted"
+
+
+class Consent(StrEnum):
+    """XDM consent values; NONE means the number never expressed one."""
+
+    YES = "y"
+    NO = "n"
+    PENDING = "p"
+    NONE = ""
+
+
+_ACTION_OF_LIST = {
+    "opt_in_keywords": Action.OPT_IN,
+    "opt_out_keywords": Action.OPT_OUT,
+    "help_keywords": Action.HELP,
+    "double_opt_in_keywords": Action.DOUBLE_OPT_IN,
+    "inbound_keywords": Action.CUSTOM,
+}
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: Action
+    normalized: str
+    keyword: str  # the keyword as configured, '' when none matched
+    consent_before: str
+    consent_after: str
+    reply_text: str  # '' means: send nothing
+    rule: str  # a sentence for the operator: why this happened
+    attribute: str = ""  # custom keyword to record on the profile
+
+    @property
+    def consent_changed(self) -> bool:
+        return self.consent_after != self.consent_before
+
+
+def keyword_index(cred: Credential) -> dict[str, tuple[Action, str]]:
+    """normalised keyword -> (action, keyword as configured)."""
+    index: dict[str, tuple[Action, str]] = {}
+    for list_name in KEYWORD_LISTS:
+        for keyword in getattr(cred, list_name):
+            index.setdefault(normalize(keyword), (_ACTION_OF_LIST[list_name], keyword))
+    return index
+
+
+def decide(
+    text: str,
+    cred: Credential | None,
+    consent: str,
+    index: dict[str, tuple[Action, str]] | None = None,
+) -> Decision:
+    """Apply the rules of DESIGN.md to one inbound text. `index` may be passed to reuse work."""
+    normalized = normalize(text)
+    before = consent or ""
+    if cred is None:
+        return Decision(Action.UNROUTED, normalized, "", before, before, "",
+                        "no credential has this inbound number: stored, not answered")
+    index = keyword_index(cred) if index is None else index
+    matched = index.get(normalized)
+    if matched is None:
+        # A missed opt-out is the legal risk: "STOP please" and "stop." revoke consent too.
+        head = index.get(first_word(normalized))
+        if head is not None and head[0] is Action.OPT_OUT:
+            return _opt_out(normalized, head[1], before, cred, whole=False)
+    else:
+        action, keyword = matched
+        if action is Action.OPT_OUT:
+            return _opt_out(normalized, keyword, before, cred, whole=True)
+        if action is Action.HELP:
+            return Decision(Action.HELP, normalized, keyword, before, before, cred.help_message,
+                            f"help keyword {keyword!r}: help message, whatever the consent")
+        if action is Action.OPT_IN:
+            return _opt_in(normalized, keyword, before, cred)
+        if action is Action.DOUBLE_OPT_IN and before == Consent.PENDING:
+            return Decision(Action.DOUBLE_OPT_IN, normalized, keyword, before, Consent.YES,
+                            cred.double_opt_in_message,
+                            f"double opt-in keyword {keyword!r} while pending: consent confirmed")
+        if action is Action.CUSTOM:
+            return Decision(Action.CUSTOM, normalized, keyword, before, before, "",
+                            f"custom keyword {keyword!r}: recorded as a profile attribute",
+                            attribute=keyword)
+    return _default(normalized, before, cred, matched)
+
+
+def _opt_out(normalized: str, keyword: str, before: str, cred: Credential, *, whole: bool) -> Decision:
+    how = "opt-out keyword" if whole else "first word is opt-out keyword"
+    change = "consent withdrawn" if before != Consent.NO else "already opted out"
+    return Decision(Action.OPT_OUT, normalized, keyword, before, Consent.NO, cred.opt_out_message,
+                    f"{how} {keyword!r}: {change}, opt-out message sent")
+
+
+def _opt_in(normalized: str, keyword: str, before: str, cred: Credential) -> Decision:
+    if not cred.double_opt_in_keywords:
+        return Decision(Action.OPT_IN, normalized, keyword, before, Consent.YES, cred.opt_in_message,
+                        f"opt-in keyword {keyword!r}: opted in")
+    if before == Consent.YES:
+        # Already confirmed: asking again must not downgrade a confirmed consent to pending.
+        return Decision(Action.OPT_IN, normalized, keyword, before, before, cred.opt_in_message,
+                        f"opt-in keyword {keyword!r}: already opted in, consent kept")
+    return Decision(Action.OPT_IN, normalized, keyword, before, Consent.PENDING, cred.opt_in_message,
+                    f"opt-in keyword {keyword!r} with double opt-in: pending confirmation")
+
+
+def _default(normalized: str, before: str, cred: Credential,
+             matched: tuple[Action, str] | None) -> Decision:
+    prefix = (f"double opt-in keyword {matched[1]!r} without a pending opt-in: unmatched; "
+              if matched else "no keyword matched: ")
+    if before == Consent.NO:
+        return Decision(Action.DEFAULT, normalized, "", before, before, "",
+                        prefix + "number opted out, no default reply")
+    if not cred.default_reply_message:
+        return Decision(Action.DEFAULT, normalized, "", before, before, "",
+                        prefix + "no default reply configured")
+    return Decision(Action.DEFAULT, normalized, "", before, before, cred.default_reply_message,
+                    prefix + "default reply")

@@ -1,0 +1,124 @@
+"""Group commit: one writer thread turns many concurrent write jobs into few durable commits.
+
+With synchronous=FULL every commit waits for the disk. Requests that arrive while a commit is in
+flight queue up and share the next one, so throughput grows with concurrency while every caller
+is still answered only after *its* data is on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, TypeVar
+
+from store.db import connect
+
+T = TypeVar("T")
+Job = Callable[[sqlite3.Connection], Any]
+log = logging.getLogger("smsdesk.writer")
+
+_STOP = object()
+
+
+class WriterStopped(RuntimeError):
+    pass
+
+
+class GroupCommitWriter:
+    """Owns the one write connection. `submit(job)` returns a Future resolved after COMMIT."""
+
+    def __init__(self, db_path: Path | str, *, max_jobs_per_commit: int = 512, busy_timeout_ms: int = 2000) -> None:
+        self._db_path = Path(db_path)
+        self._max_jobs = max_jobs_per_commit
+        self._busy_timeout_ms = busy_timeout_ms
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+        self.commits = 0
+        self.jobs = 0
+
+    def start(self) -> GroupCommitWriter:
+        db = connect(self._db_path)
+        # Fail fast when another writer holds the lock, so the webhook can answer 503 and let
+        # Infobip retry instead of holding its connection open.
+        db.conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+        self._thread = threading.Thread(target=self._run, args=(db.conn,), name="smsdesk-writer", daemon=True)
+        self._thread.start()
+        return self
+
+    def submit(self, job: Callable[[sqlite3.Connection], T]) -> Future[T]:
+        future: Future[T] = Future()
+        if self._stopped:
+            future.set_exception(WriterStopped("the writer is stopped"))
+            return future
+        self._queue.put((job, future))
+        return future
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopped = True
+        self._queue.put(_STOP)
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _run(self, conn: sqlite3.Connection) -> None:
+        try:
+            while True:
+                first = self._queue.get()
+                if first is _STOP:
+                    return
+                group = [first]
+                stop_after = False
+                while len(group) < self._max_jobs:
+                    try:
+                        item = self._queue.get_nowait()
+                    except queue.Empty:
+                        break
+                    if item is _STOP:
+                        stop_after = True
+                        break
+                    group.append(item)
+                self._commit_group(conn, group)
+                if stop_after:
+                    return
+        finally:
+            conn.close()
+
+    def _commit_group(self, conn: sqlite3.Connection, group: list[tuple[Job, Future[Any]]]) -> None:
+        live = [(job, fut) for job, fut in group if fut.set_running_or_notify_cancel()]
+        if not live:
+            return
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            results = []
+            for job, _ in live:
+                conn.execute("SAVEPOINT job")
+                try:
+                    results.append((True, job(conn)))
+                    conn.execute("RELEASE job")
+                except Exception as exc:  # this job's own failure must not sink the others
+                    conn.execute("ROLLBACK TO job")
+                    conn.execute("RELEASE job")
+                    results.append((False, exc))
+            conn.execute("COMMIT")
+        except Exception as exc:  # locked, disk full, I/O error: nobody's data is on disk
+            if conn.in_transaction:
+                try:
+                    conn.execute("ROLLBACK")
+                except sqlite3.Error:  # the connection may be unusable after an I/O error
+                    log.exception("rollback failed")
+            log.warning("commit failed for %d job(s): %s", len(live), exc)
+            for _, fut in live:
+                fut.set_exception(exc)
+            return
+        self.commits += 1
+        self.jobs += len(live)
+        for (_, fut), (ok, value) in zip(live, results, strict=True):
+            if ok:
+                fut.set_result(value)
+            else:
+                fut.set_exception(value)
