@@ -1,7 +1,50 @@
-"""Server-side commands: serve, simulate, demo, send (filled in with the gateway)."""
+"""Server-side commands: serve (receiver + poller + outbox)."""
 
 from __future__ import annotations
 
+import logging
+import os
+
 import click
 
-COMMANDS: list[click.Command] = []
+from cli.common import Context, fail, pass_context
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--insecure-no-auth", is_flag=True,
+              help="Accept webhooks without HTTP Basic auth (loopback addresses only, for local tests).")
+@click.option("--poll-interval", default=5.0, show_default=True, type=click.FloatRange(0.1, 3600),
+              help="Seconds between inbox pulls for credentials in pull mode.")
+@click.option("--delivery-url", default=None, metavar="URL",
+              help="Public URL of this server's /infobip/delivery-reports, sent with each reply.")
+@pass_context
+def serve_cmd(ctx: Context, host: str, port: int, insecure_no_auth: bool, poll_interval: float,
+              delivery_url: str | None) -> None:
+    """Run the webhook receiver, the inbox poller and the outbox sender.
+
+    Routes: POST /infobip/inbound, POST /infobip/delivery-reports, GET /healthz. The webhook
+    routes require HTTP Basic auth from SMSDESK_WEBHOOK_USER and SMSDESK_WEBHOOK_PASSWORD.
+    """
+    from gateway.receiver import BasicAuth
+    from gateway.server import ServeConfig, ServeConfigError, build_server
+
+    user = os.environ.get("SMSDESK_WEBHOOK_USER", "")
+    password = os.environ.get("SMSDESK_WEBHOOK_PASSWORD", "")
+    auth = BasicAuth(user, password) if (user or password) else None
+    ctx.open_db().close()  # create and migrate now, so a bad path is one clean error
+    config = ServeConfig(db_path=ctx.db_path, host=host, port=port, auth=auth, insecure_no_auth=insecure_no_auth,
+                         poll_interval=poll_interval, delivery_url=delivery_url)
+    try:
+        server = build_server(config)
+    except ServeConfigError as exc:
+        fail(str(exc))
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    click.echo(f"smsdesk serve on http://{host}:{port} (database {ctx.db_path})", err=True)
+    server.run()
+    if not server.started:
+        fail(f"could not listen on {host}:{port}")
+
+
+COMMANDS: list[click.Command] = [serve_cmd]

@@ -63,6 +63,11 @@ def list_credentials_conn(conn: sqlite3.Connection) -> list[StoredCredential]:
     return _select_conn(conn, "ORDER BY name_key")
 
 
+def find_credential_by_id_conn(conn: sqlite3.Connection, credential_id: int) -> StoredCredential | None:
+    found = _select_conn(conn, "WHERE id = ?", (credential_id,))
+    return found[0] if found else None
+
+
 def get_credential(db: sqlite_utils.Database, name: str) -> StoredCredential:
     found = _select(db, "WHERE name_key = ?", (name.casefold(),))
     if not found:

@@ -1,0 +1,140 @@
+"""`smsdesk serve`: receiver, inbox poller and outbox sender in one process.
+
+One GroupCommitWriter owns every write, so webhook requests, pulled batches, sent-marks and
+delivery reports share commits and never contend for the SQLite write lock among themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import uvicorn
+from starlette.applications import Starlette
+
+from gateway.delivery import OutboxSender
+from gateway.poller import InboxPoller
+from gateway.receiver import BasicAuth, Receiver
+from store.writer import GroupCommitWriter
+
+log = logging.getLogger("smsdesk.serve")
+
+
+class ServeConfigError(ValueError):
+    pass
+
+
+@dataclass
+class ServeConfig:
+    db_path: Path
+    host: str = "127.0.0.1"
+    port: int = 8080
+    auth: BasicAuth | None = None
+    insecure_no_auth: bool = False
+    poll_interval: float = 5.0
+    outbox_interval: float = 0.5
+    delivery_url: str | None = None  # public URL Infobip should post delivery reports to
+    run_poller: bool = True
+    run_outbox: bool = True
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def check(self) -> None:
+        """Refuse weak set-ups: webhooks without auth only on loopback and only when asked for."""
+        if self.auth is not None:
+            if not self.auth.user or len(self.auth.password) < 12:
+                raise ServeConfigError(
+                    "SMSDESK_WEBHOOK_PASSWORD must be at least 12 characters and SMSDESK_WEBHOOK_USER non-empty")
+            return
+        if not self.insecure_no_auth:
+            raise ServeConfigError(
+                "set SMSDESK_WEBHOOK_USER and SMSDESK_WEBHOOK_PASSWORD (HTTP Basic auth for the webhooks), "
+                "or pass --insecure-no-auth on a loopback address for local testing")
+        if not is_loopback(self.host):
+            raise ServeConfigError(f"--insecure-no-auth is refused on {self.host}: bind to 127.0.0.1 or use auth")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class Service:
+    """The running parts of `serve`, built around one writer."""
+
+    def __init__(self, config: ServeConfig) -> None:
+        self.config = config
+        self.writer = GroupCommitWriter(config.db_path)
+        self.receiver = Receiver(self.writer, config.auth)
+        self.sender = OutboxSender(config.db_path, self.writer, delivery_url=config.delivery_url,
+                                   interval=config.outbox_interval)
+        self.poller = InboxPoller(config.db_path, self.writer, interval=config.poll_interval)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self.writer.start()
+        tasks = []
+        if self.config.run_outbox:
+            tasks.append(asyncio.create_task(self.sender.run(), name="outbox"))
+        if self.config.run_poller:
+            tasks.append(asyncio.create_task(self.poller.run(), name="poller"))
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await self.sender.aclose()
+            await self.poller.aclose()
+            self.writer.stop()
+
+    def app(self) -> Starlette:
+        return self.receiver.app(lifespan=self.lifespan)
+
+
+def build_server(config: ServeConfig) -> uvicorn.Server:
+    config.check()
+    service = Service(config)
+    uv_config = uvicorn.Config(service.app(), host=config.host, port=config.port, log_level="warning",
+                               access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+    return uvicorn.Server(uv_config)
+
+
+class ServerThread:
+    """`serve` on a background thread: for tests and for `smsdesk demo`."""
+
+    def __init__(self, config: ServeConfig) -> None:
+        self.server = build_server(config)
+        self.config = config
+        self._thread = threading.Thread(target=self.server.run, name="smsdesk-serve", daemon=True)
+
+    @property
+    def url(self) -> str:
+        sockets = self.server.servers[0].sockets if self.server.servers else []
+        port = sockets[0].getsockname()[1] if sockets else self.config.port
+        return f"http://{self.config.host}:{port}"
+
+    def __enter__(self) -> ServerThread:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("smsdesk serve did not start")
+            time.sleep(0.01)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self._thread.join(10)
