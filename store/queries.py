@@ -9,6 +9,7 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 MESSAGE_COLUMNS = (
@@ -205,3 +206,26 @@ def iter_profile_export(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
 def json_cell(value: Any) -> Any:
     """CSV cells: nested objects as JSON text."""
     return json.dumps(value, ensure_ascii=False, sort_keys=True) if isinstance(value, dict | list) else value
+
+
+@dataclass(frozen=True)
+class Traffic:
+    per_minute: list[int]  # oldest first, one bucket per minute of the last hour
+    today_by_action: dict[str, int]
+
+
+def traffic(conn: sqlite3.Connection, now: datetime | None = None, minutes: int = 60) -> Traffic:
+    """Inbound per minute over the last hour and per action since UTC midnight (covering index)."""
+    moment = now or datetime.now(UTC)
+    start = (moment - timedelta(minutes=minutes - 1)).replace(second=0, microsecond=0)
+    buckets = [0] * minutes
+    for minute, count in conn.execute(
+            "SELECT substr(stored_at, 1, 16), COUNT(*) FROM messages WHERE stored_at >= ? GROUP BY 1",
+            (start.isoformat(timespec="milliseconds"),)):
+        index = int((datetime.fromisoformat(minute + ":00+00:00") - start).total_seconds() // 60)
+        if 0 <= index < minutes:
+            buckets[index] += count
+    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0).isoformat(timespec="milliseconds")
+    by_action = dict(conn.execute(
+        "SELECT action, COUNT(*) FROM messages WHERE stored_at >= ? GROUP BY action", (midnight,)).fetchall())
+    return Traffic(buckets, by_action)

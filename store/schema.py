@@ -86,7 +86,7 @@ MIGRATIONS: tuple[Migration, ...] = (
             "CREATE INDEX messages_credential ON messages(credential, id)",
             "CREATE INDEX messages_action ON messages(action, id)",
             "CREATE INDEX messages_from ON messages(from_number, id)",
-            "CREATE INDEX messages_stored_at ON messages(stored_at)",
+            "CREATE INDEX messages_stored_at ON messages(stored_at, action)",
             """CREATE TABLE consent (
                 sandbox TEXT NOT NULL,
                 number TEXT NOT NULL,

@@ -1,0 +1,124 @@
+"""Ingest throughput of `smsdesk serve` against a bare durable baseline, in the same run.
+
+Drives both servers (separate processes) with concurrent single-message POSTs, then smsdesk with
+100-result batches. Prints one JSON line. Usage: python bench/ingest.py [--messages N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.pipeline_fixtures import SHOP_NUMBER, make_db, shop_credential  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("server did not become healthy")
+
+
+def body(prefix: str, start: int, size: int) -> bytes:
+    results = [{"messageId": f"{prefix}-{i}", "from": f"4179{i % 10_000_000:07d}", "to": SHOP_NUMBER,
+                "text": "hello there", "receivedAt": "2026-11-26T10:00:00.000+0000"}
+               for i in range(start, start + size)]
+    return json.dumps({"results": results, "messageCount": size, "pendingMessageCount": 0}).encode()
+
+
+async def drive(url: str, prefix: str, messages: int, batch: int, concurrency: int) -> float:
+    requests = messages // batch
+    bodies = [body(prefix, i * batch, batch) for i in range(requests)]
+    next_index = 0
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
+
+        async def worker() -> None:
+            nonlocal next_index
+            while next_index < requests:
+                payload = bodies[next_index]
+                next_index += 1
+                response = await client.post("/infobip/inbound", content=payload,
+                                              headers={"content-type": "application/json"})
+                if response.status_code != 200:
+                    raise RuntimeError(f"{response.status_code}: {response.text}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return requests * batch / elapsed
+
+
+def start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=10_000, help="single-message POSTs per server")
+    parser.add_argument("--batched", type=int, default=100_000, help="messages sent in 100-result batches")
+    parser.add_argument("--concurrency", type=int, default=64)
+    args = parser.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="smsdesk-bench-"))
+    # No reply messages configured: this measures ingest, not the outbox.
+    cred = shop_credential(default_reply_message="", opt_in_message="", opt_out_message="", help_message="")
+    db = make_db(tmp / "smsdesk.db", cred)
+    env = dict(os.environ, SMSDESK_DB=str(db))
+    ours_port, base_port = free_port(), free_port()
+    ours = start([sys.executable, "-m", "cli.main", "serve", "--insecure-no-auth", "--port", str(ours_port)], env)
+    base = start([sys.executable, str(ROOT / "bench" / "baseline_receiver.py"), str(base_port),
+                  str(tmp / "baseline.db")], env)
+    try:
+        ours_url, base_url = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{base_port}"
+        wait_healthy(ours_url, ours)
+        wait_healthy(base_url, base)
+        base_single = asyncio.run(drive(base_url, "b", args.messages, 1, args.concurrency))
+        ours_single = asyncio.run(drive(ours_url, "s", args.messages, 1, args.concurrency))
+        base_batched = asyncio.run(drive(base_url, "bb", args.batched, 100, 8))
+        ours_batched = asyncio.run(drive(ours_url, "sb", args.batched, 100, 8))
+    finally:
+        for proc in (ours, base):
+            proc.terminate()
+            proc.wait(10)
+    import sqlite3
+
+    stored = sqlite3.connect(db).execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    print(json.dumps({
+        "bench": "ingest", "concurrency": args.concurrency, "single_messages": args.messages,
+        "smsdesk_single_msgs_per_s": round(ours_single), "baseline_single_msgs_per_s": round(base_single),
+        "single_ratio": round(ours_single / base_single, 2),
+        "batched_messages": args.batched, "smsdesk_batched_msgs_per_s": round(ours_batched),
+        "baseline_batched_msgs_per_s": round(base_batched),
+        "stored": stored, "expected_stored": args.messages + args.batched,
+        "durability": "WAL + synchronous=FULL, 200 after commit (both)",
+    }))
+
+
+if __name__ == "__main__":
+    main()

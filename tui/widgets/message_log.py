@@ -1,0 +1,336 @@
+"""The live inbound log: a line-API ScrollView that renders only the rows on screen.
+
+Like Textualize/toolong's log view, the virtual height is the row count and `render_line`
+serves rows from a small cache, so a log of a million rows costs the memory of a few pages.
+Rows the cache lacks are drawn as placeholders while a thread worker fetches them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.segment import Segment
+from rich.style import Style
+from textual import work
+from textual.binding import Binding
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.worker import get_current_worker
+
+from store.queries import MessageFilter, MessageRow
+from store.text import make_inert
+from tui.log_reader import LogReader
+
+ACTION_STYLES = {
+    "opt-in": Style(color="green", bold=True),
+    "opt-out": Style(color="red", bold=True),
+    "help": Style(color="cyan"),
+    "double-opt-in": Style(color="bright_green", bold=True),
+    "custom": Style(color="magenta"),
+    "default": Style(color="default"),
+    "unrouted": Style(color="yellow", italic=True),
+}
+STATUS_STYLES = {
+    "queued": Style(color="yellow"),
+    "sent": Style(color="blue"),
+    "delivered": Style(color="green"),
+    "failed": Style(color="red", bold=True),
+    "undeliverable": Style(color="red"),
+    "expired": Style(color="red"),
+    "rejected": Style(color="red"),
+}
+PAGE = 100
+CACHE_LIMIT = 3000
+POLL_SECONDS = 0.25
+
+
+def reply_label(row: MessageRow) -> str:
+    return row.reply_status or "-"
+
+
+class MessageLog(ScrollView, can_focus=True):
+    """Newest first. Follow mode keeps the newest row in view; scrolling away pauses it."""
+
+    DEFAULT_CSS = """
+    MessageLog { height: 1fr; }
+    MessageLog > .message-log--cursor { background: $accent 40%; }
+    MessageLog > .message-log--placeholder { color: $text-muted; }
+    """
+    COMPONENT_CLASSES = {"message-log--cursor", "message-log--placeholder"}
+    BINDINGS = [
+        Binding("up,k", "cursor(-1)", "Up", show=False, id="log.up"),
+        Binding("down,j", "cursor(1)", "Down", show=False, id="log.down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="log.pageup"),
+        Binding("pagedown,space", "page(1)", "Page down", show=False, id="log.pagedown"),
+        Binding("home,g", "top", "Top", show=False, id="log.top"),
+        Binding("end,G", "bottom", "Oldest", show=False, id="log.bottom"),
+        Binding("enter", "select", "Details", id="log.details"),
+        Binding("l", "live", "Live", id="log.live"),
+    ]
+
+    follow: reactive[bool] = reactive(True)
+    new_count: reactive[int] = reactive(0)
+    cursor: reactive[int] = reactive(0)
+    total: reactive[int] = reactive(0)
+
+    class Selected(Message):
+        def __init__(self, row: MessageRow) -> None:
+            super().__init__()
+            self.row = row
+
+    class StateChanged(Message):
+        """Follow mode, the new-rows badge or the total moved: the screen updates its badge."""
+
+        def __init__(self, follow: bool, new_count: int, total: int) -> None:
+            super().__init__()
+            self.follow = follow
+            self.new_count = new_count
+            self.total = total
+
+    def __init__(self, db_path: Path, *, poll_seconds: float = POLL_SECONDS, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.db_path = db_path
+        self.poll_seconds = poll_seconds
+        self.filters = MessageFilter()
+        self._reader: LogReader | None = None
+        self._rows: dict[int, MessageRow] = {}
+        self._top_id = 0
+        self._epoch = 0  # bumps on filter change: results of older fetches are dropped
+        self._shift = 0  # rows inserted at the top since start: re-bases in-flight fetches
+        self._pending: set[int] = set()
+        self.loaded = False
+
+    # ---- lifecycle -------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self._reload()
+        self.set_interval(self.poll_seconds, self._poll)
+
+    def on_unmount(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+
+    def _get_reader(self) -> LogReader:
+        # Created on a worker thread: opening the database is I/O too.
+        if self._reader is None:
+            self._reader = LogReader(self.db_path)
+        return self._reader
+
+    def set_filters(self, filters: MessageFilter) -> None:
+        self.filters = filters
+        self._reload()
+
+    def _reload(self) -> None:
+        self._epoch += 1
+        self._rows.clear()
+        self._pending.clear()
+        self.loaded = False
+        self._load_first(self._epoch, self.filters)
+
+    @work(thread=True, exclusive=True, group="log-reset")
+    def _load_first(self, epoch: int, filters: MessageFilter) -> None:
+        reader = self._get_reader()
+        total, top = reader.count_and_top(filters)
+        rows = reader.before(filters, None, PAGE)
+        self.app.call_from_thread(self._apply_reset, epoch, total, top, rows)
+
+    def _apply_reset(self, epoch: int, total: int, top: int, rows: list[MessageRow]) -> None:
+        if epoch != self._epoch:
+            return
+        self._top_id = top
+        self._rows = dict(enumerate(rows))
+        self.total = total
+        self.cursor = min(self.cursor, max(0, total - 1))
+        self.new_count = 0
+        self.follow = True
+        self._resize_virtual()
+        self.scroll_to(y=0, animate=False, immediate=True)
+        self.loaded = True
+        self.refresh()
+        self._announce()
+
+    # ---- live tail -------------------------------------------------------------------
+    def _poll(self) -> None:
+        if self.loaded:
+            visible = [row.id for pos, row in self._rows.items() if self._is_near_view(pos)]
+            self._poll_worker(self._epoch, self.filters, self._top_id, visible)
+
+    @work(thread=True, exclusive=True, group="log-poll")
+    def _poll_worker(self, epoch: int, filters: MessageFilter, top_id: int, visible: list[int]) -> None:
+        reader = self._get_reader()
+        if not reader.changed():
+            return
+        fresh = reader.newer(filters, top_id, CACHE_LIMIT)
+        if len(fresh) >= CACHE_LIMIT:  # a flood: start over instead of shifting a partial view
+            self.app.call_from_thread(self._reload)
+            return
+        updated = reader.rows_by_id(visible)
+        if get_current_worker().is_cancelled:
+            return
+        self.app.call_from_thread(self._apply_new, epoch, fresh, updated)
+
+    def _apply_new(self, epoch: int, fresh: list[MessageRow], updated: dict[int, MessageRow]) -> None:
+        if epoch != self._epoch:
+            return
+        if updated:
+            for pos, row in self._rows.items():
+                if row.id in updated:
+                    self._rows[pos] = updated[row.id]
+        if fresh:
+            count = len(fresh)
+            shifted = {pos + count: row for pos, row in self._rows.items() if pos + count < CACHE_LIMIT}
+            shifted.update(enumerate(fresh))
+            self._rows = shifted
+            self._shift += count
+            self._top_id = fresh[0].id
+            self.total += count
+            self._resize_virtual()
+            if self.follow:
+                self.scroll_to(y=0, animate=False, immediate=True)
+                self.cursor = 0
+            else:
+                # Keep the rows the operator is reading where they are; count what arrived above.
+                self.cursor += count
+                self.scroll_to(y=self.scroll_offset.y + count, animate=False, immediate=True)
+                self.new_count += count
+            self._announce()
+        self.refresh()
+
+    # ---- fetching rows on demand --------------------------------------------------------
+    def _is_near_view(self, pos: int) -> bool:
+        top = self.scroll_offset.y
+        return top - 5 <= pos <= top + self.size.height + 5
+
+    def _request(self, pos: int) -> None:
+        start = max(0, pos - pos % PAGE)
+        if start in self._pending:
+            return
+        self._pending.add(start)
+        anchor = self._rows.get(start - 1)
+        self._fetch(self._epoch, self._shift, self.filters, start, anchor.id if anchor else None)
+
+    @work(thread=True, group="log-fetch")
+    def _fetch(self, epoch: int, shift: int, filters: MessageFilter, start: int, anchor_id: int | None) -> None:
+        reader = self._get_reader()
+        if anchor_id is not None or start == 0:
+            rows = reader.before(filters, anchor_id, PAGE)
+        else:
+            rows = reader.at_offset(filters, start, PAGE)
+        self.app.call_from_thread(self._apply_fetch, epoch, shift, start, rows)
+
+    def _apply_fetch(self, epoch: int, shift: int, start: int, rows: list[MessageRow]) -> None:
+        self._pending.discard(start)
+        if epoch != self._epoch:
+            return
+        base = start + (self._shift - shift)
+        for i, row in enumerate(rows):
+            self._rows[base + i] = row
+        if len(self._rows) > CACHE_LIMIT:
+            centre = self.scroll_offset.y
+            for far in sorted(self._rows, key=lambda p: -abs(p - centre))[: len(self._rows) - CACHE_LIMIT]:
+                del self._rows[far]
+        self.refresh()
+
+    # ---- rendering ------------------------------------------------------------------------
+    def _resize_virtual(self) -> None:
+        self.virtual_size = Size(self.size.width, self.total)
+
+    def on_resize(self) -> None:
+        self._resize_virtual()
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        pos = self.scroll_offset.y + y
+        if pos >= self.total:
+            return Strip.blank(width, self.rich_style)
+        row = self._rows.get(pos)
+        if row is None:
+            self._request(pos)
+            style = self.get_component_rich_style("message-log--placeholder")
+            return Strip([Segment("…".ljust(width), style)], width)
+        base = self.rich_style
+        if pos == self.cursor:
+            base = base + self.get_component_rich_style("message-log--cursor")
+        return Strip(self._segments(row, width, base), width).crop(0, width)
+
+    def _segments(self, row: MessageRow, width: int, base: Style) -> list[Segment]:
+        wide = width >= 110
+        cells: list[tuple[str, int, Style | None]] = [
+            (row.received_at[11:19], 9, None),
+            (row.credential or "-", 11, None),
+            (row.from_number, 14, None),
+        ]
+        if wide:
+            cells.append((row.to_number, 14, None))
+        status = reply_label(row)
+        tail = [(row.action, 14, ACTION_STYLES.get(row.action)), (status, 13, STATUS_STYLES.get(status))]
+        fixed = sum(w for _, w, _ in cells) + sum(w for _, w, _ in tail)
+        cells.append((make_inert(row.text).replace("\n", " "), max(8, width - fixed), None))
+        segments = []
+        for text, cell_width, style in (*cells, *tail):
+            shown = text if len(text) < cell_width else text[: cell_width - 2] + "…"
+            segments.append(Segment(shown.ljust(cell_width), base + style if style else base))
+        return segments
+
+    # ---- navigation -----------------------------------------------------------------------
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if round(new) > 0 and self.follow and self.loaded:
+            self.follow = False
+            self._announce()
+        elif round(new) == 0 and not self.follow and self.loaded:
+            self.action_live()
+
+    def _move_cursor(self, target: int) -> None:
+        if self.total == 0:
+            return
+        self.cursor = max(0, min(self.total - 1, target))
+        top = self.scroll_offset.y
+        height = max(1, self.size.height)
+        if self.cursor < top:
+            self.scroll_to(y=self.cursor, animate=False)
+        elif self.cursor >= top + height:
+            self.scroll_to(y=self.cursor - height + 1, animate=False)
+        self.refresh()
+
+    def action_cursor(self, delta: int) -> None:
+        self._move_cursor(self.cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        height = max(1, self.size.height)
+        self.scroll_to(y=max(0, self.scroll_offset.y + direction * height), animate=False)
+        self._move_cursor(self.cursor + direction * height)
+
+    def action_top(self) -> None:
+        self._move_cursor(0)
+
+    def action_bottom(self) -> None:
+        self._move_cursor(self.total - 1)
+
+    def action_live(self) -> None:
+        """Back to the newest message, following new ones again."""
+        self.follow = True
+        self.new_count = 0
+        self.cursor = 0
+        self.scroll_to(y=0, animate=False, immediate=True)
+        self.refresh()
+        self._announce()
+
+    def action_select(self) -> None:
+        row = self._rows.get(self.cursor)
+        if row is not None:
+            self.post_message(self.Selected(row))
+
+    def on_click(self, event: object) -> None:
+        offset = getattr(event, "y", None)
+        if isinstance(offset, int):
+            self._move_cursor(self.scroll_offset.y + offset)
+
+    def _announce(self) -> None:
+        self.post_message(self.StateChanged(self.follow, self.new_count, self.total))
+
+    @property
+    def cursor_row(self) -> MessageRow | None:
+        return self._rows.get(self.cursor)
