@@ -72,11 +72,11 @@ def _store_one(conn: sqlite3.Connection, routes: RouteTable, msg: InboundMessage
     now = utcnow()
     row_id = int(conn.execute(
         "INSERT INTO messages (message_id, received_at, stored_at, credential_id, credential, sandbox, "
-        "from_number, to_number, text, normalized, action, keyword, consent_before, consent_after, source) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "from_number, to_number, text, normalized, action, keyword, rule, consent_before, consent_after, source) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (msg.message_id, msg.received_at, now, cred.id if cred else None, cred.name if cred else "",
          sandbox, msg.from_number, msg.to_number, msg.text, decision.normalized, decision.action,
-         decision.keyword, decision.consent_before, decision.consent_after, msg.source),
+         decision.keyword, decision.rule, decision.consent_before, decision.consent_after, msg.source),
     ).lastrowid or 0)
     if cred is None:
         return StoredOutcome(msg.message_id, row_id, decision.action, None)

@@ -14,7 +14,7 @@ from typing import Any
 
 MESSAGE_COLUMNS = (
     "m.id, m.message_id, m.received_at, m.stored_at, m.credential, m.sandbox, m.from_number, m.to_number, "
-    "m.text, m.normalized, m.action, m.keyword, m.consent_before, m.consent_after, m.source, "
+    "m.text, m.normalized, m.action, m.keyword, m.rule, m.consent_before, m.consent_after, m.source, "
     "o.text AS reply_text, o.status AS reply_status, o.delivery_status, o.delivery_detail, o.last_error"
 )
 _FROM = "FROM messages m LEFT JOIN outbox o ON o.id = m.reply_id"
@@ -64,6 +64,7 @@ class MessageRow:
     normalized: str
     action: str
     keyword: str
+    rule: str
     consent_before: str
     consent_after: str
     source: str

@@ -78,6 +78,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 normalized TEXT NOT NULL,
                 action TEXT NOT NULL,
                 keyword TEXT NOT NULL DEFAULT '',
+                rule TEXT NOT NULL DEFAULT '',
                 consent_before TEXT NOT NULL DEFAULT '',
                 consent_after TEXT NOT NULL DEFAULT '',
                 reply_id INTEGER,

@@ -287,6 +287,10 @@ class MessageLog(ScrollView, can_focus=True):
         if self.total == 0:
             return
         self.cursor = max(0, min(self.total - 1, target))
+        if self.cursor > 0 and self.follow:
+            # The operator is reading a row: new arrivals must not pull it away.
+            self.follow = False
+            self._announce()
         top = self.scroll_offset.y
         height = max(1, self.size.height)
         if self.cursor < top:
