@@ -58,26 +58,35 @@ def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
 
 
 def schema_version(db: sqlite_utils.Database) -> int:
-    if not db["schema_version"].exists():
+    exists = db.conn.execute(
+        "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'").fetchone()
+    if not exists:
         return 0
-    row = db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    row = db.conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
     return int(row[0] or 0)
 
 
 def apply_migrations(db: sqlite_utils.Database, upto: int | None = None) -> int:
-    """Bring the schema forward to `upto` (default: latest). Returns the resulting version."""
+    """Bring the schema forward to `upto` (default: latest). Returns the resulting version.
+
+    Checks without a lock first: readers (every TUI worker) must not take the write lock
+    just to learn that there is nothing to do.
+    """
     target = LATEST_VERSION if upto is None else upto
+    current = schema_version(db)
+    if current > LATEST_VERSION:
+        raise RuntimeError(
+            f"database schema version {current} is newer than this smsdesk ({LATEST_VERSION}); upgrade smsdesk"
+        )
+    if current >= target:
+        return current
     with transaction(db) as conn:
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_version "
             "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"
         )
+        # Re-read under the lock: another process may have migrated in between.
         current = int(conn.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetchone()[0])
-        if current > LATEST_VERSION:
-            raise RuntimeError(
-                f"database schema version {current} is newer than this smsdesk ({LATEST_VERSION}); "
-                "upgrade smsdesk"
-            )
         for migration in MIGRATIONS:
             if current < migration.version <= target:
                 for statement in migration.statements:

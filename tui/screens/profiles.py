@@ -1,0 +1,219 @@
+"""Profiles: numbers per sandbox with consent and keyword attributes; segments by attribute."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.markup import escape
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from store.db import connect
+from store.queries import MessageFilter, Profile, consent_ledger, count_profiles, list_profiles, page_messages
+from store.text import make_inert
+from tui.db_watch import ChangeWatcher
+
+CONSENT_STYLE = {"y": "green", "n": "red", "p": "yellow", "": "dim"}
+CONSENT_LABEL = {"y": "y", "n": "n", "p": "p", "": "none"}
+PROFILE_PAGE = 500
+
+
+class ProfileFilterError(ValueError):
+    pass
+
+
+def parse_profile_filter(text: str) -> dict[str, object]:
+    """`consent:y|n|p|none attr:DISCOUNT sandbox:prod num:4179` -> keyword arguments for the queries."""
+    found: dict[str, object] = {"sandbox": "", "consent": None, "attribute": "", "number": ""}
+    for token in text.split():
+        key, sep, value = token.partition(":")
+        key = key.lower()
+        if not sep:
+            found["number"] = token
+        elif key == "consent":
+            if value.lower() not in ("y", "n", "p", "none"):
+                raise ProfileFilterError("consent must be y, n, p or none")
+            found["consent"] = "" if value.lower() == "none" else value.lower()
+        elif key in ("attr", "attribute", "segment", "kw"):
+            found["attribute"] = value
+        elif key == "sandbox":
+            found["sandbox"] = value
+        elif key in ("num", "number"):
+            found["number"] = value
+        else:
+            raise ProfileFilterError(f"unknown filter {key!r}: use consent:, attr:, sandbox:, num:")
+    return found
+
+
+class ProfilesScreen(Screen[None]):
+    DEFAULT_CSS = """
+    ProfilesScreen #profiles-filter { display: none; }
+    ProfilesScreen #profiles-filter.visible { display: block; }
+    ProfilesScreen #profiles-status { height: 1; background: $boost; padding: 0 1; }
+    ProfilesScreen DataTable { height: 1fr; }
+    """
+    BINDINGS = [
+        Binding("slash", "filter", "Filter", id="profiles.filter"),
+        Binding("escape", "clear_filter", "Clear", show=False, id="profiles.clear"),
+        Binding("enter", "open", "Ledger", id="profiles.open"),
+        Binding("f5", "reload", "Reload", show=False, id="profiles.reload"),
+    ]
+
+    def __init__(self, db_path: Path, name: str | None = None) -> None:
+        super().__init__(name=name)
+        self.db_path = db_path
+        self.filter_text = ""
+        self.filters: dict[str, object] = parse_profile_filter("")
+        self.profiles: list[Profile] = []
+        self._watcher = ChangeWatcher(db_path)
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="consent:y|n|p|none attr:KEYWORD sandbox:NAME num:DIGITS  (Enter applies)",
+                    id="profiles-filter")
+        yield Static("loading…", id="profiles-status")
+        table: DataTable[str | Text] = DataTable(cursor_type="row", zebra_stripes=True, id="profiles-table")
+        table.add_columns("sandbox", "number", "consent", "attributes", "first seen", "last seen")
+        yield table
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self._check_changes)
+        self._check_changes()
+        self.query_one(DataTable).focus()
+
+    def action_reload(self) -> None:
+        self._load(dict(self.filters))
+
+    @work(thread=True, exclusive=True, group="profiles-changes")
+    def _check_changes(self) -> None:
+        if self._watcher.changed():
+            self.app.call_from_thread(self.action_reload)
+
+    def on_unmount(self) -> None:
+        self._watcher.close()
+
+    @work(thread=True, exclusive=True, group="profiles-load")
+    def _load(self, filters: dict[str, object]) -> None:
+        db = connect(self.db_path)
+        try:
+            profiles = list_profiles(db.conn, limit=PROFILE_PAGE, **filters)  # type: ignore[arg-type]
+            total = count_profiles(db.conn, **filters)  # type: ignore[arg-type]
+        finally:
+            db.close()
+        self.app.call_from_thread(self._show, profiles, total)
+
+    def _show(self, profiles: list[Profile], total: int) -> None:
+        self.profiles = profiles
+        table = self.query_one(DataTable)
+        keep = table.cursor_row
+        table.clear()
+        for p in profiles:
+            attrs = ", ".join(f"{name}×{info['count']}" for name, info in p.attributes.items())
+            table.add_row(
+                p.sandbox, p.number, Text(CONSENT_LABEL.get(p.consent, p.consent), style=CONSENT_STYLE.get(p.consent)),
+                Text(make_inert(attrs)), p.first_seen[:16].replace("T", " "), p.last_seen[:16].replace("T", " "),
+            )
+        if profiles:
+            table.move_cursor(row=min(keep, len(profiles) - 1))
+        shown = f" (first {len(profiles)})" if total > len(profiles) else ""
+        where = f"  filter {self.filter_text}" if self.filter_text else ""
+        label = "segment" if self.filters.get("attribute") else "profiles"
+        self.query_one("#profiles-status", Static).update(f"{total:,} {label}{shown}{where}")
+
+    def action_filter(self) -> None:
+        box = self.query_one("#profiles-filter", Input)
+        box.add_class("visible")
+        box.value = self.filter_text
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        self.query_one("#profiles-filter", Input).remove_class("visible")
+        if self.filter_text:
+            self.filter_text = ""
+            self.filters = parse_profile_filter("")
+            self.action_reload()
+        self.query_one(DataTable).focus()
+
+    @on(Input.Submitted, "#profiles-filter")
+    def _apply(self, event: Input.Submitted) -> None:
+        try:
+            self.filters = parse_profile_filter(event.value)
+        except ProfileFilterError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.filter_text = event.value.strip()
+        event.input.remove_class("visible")
+        self.action_reload()
+        self.query_one(DataTable).focus()
+
+    def action_open(self) -> None:
+        table = self.query_one(DataTable)
+        if not self.profiles or table.cursor_row >= len(self.profiles):
+            return
+        self.app.push_screen(ProfileDetailScreen(self.db_path, self.profiles[table.cursor_row]))
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_open()
+
+
+class ProfileDetailScreen(ModalScreen[None]):
+    """A number's consent ledger (the compliance evidence) and its latest messages."""
+
+    DEFAULT_CSS = """
+    ProfileDetailScreen { align: center middle; }
+    ProfileDetailScreen > VerticalScroll {
+        width: 95%; height: 90%; border: thick $accent; background: $surface; padding: 0 1;
+    }
+    """
+    BINDINGS = [Binding("escape,q", "dismiss", "Close", id="profile.close")]
+
+    def __init__(self, db_path: Path, profile: Profile) -> None:
+        super().__init__()
+        self.db_path = db_path
+        self.profile = profile
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Static("loading…", id="profile-detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self._load()
+
+    @work(thread=True)
+    def _load(self) -> None:
+        db = connect(self.db_path)
+        try:
+            ledger = consent_ledger(db.conn, self.profile.sandbox, self.profile.number)
+            messages = page_messages(db.conn, limit=50, filters=MessageFilter(number=self.profile.number))
+        finally:
+            db.close()
+        p = self.profile
+        lines = [f"[b]{escape(p.number)}[/b] sandbox {escape(p.sandbox)}  consent "
+                 f"{CONSENT_LABEL.get(p.consent, p.consent)}  first {p.first_seen[:19]}  last {p.last_seen[:19]}", ""]
+        lines.append("[b]Consent ledger[/b]")
+        if not ledger:
+            lines.append("  (no consent ever expressed)")
+        for e in ledger:
+            lines.append(f"  {e['at'][:19]}  {CONSENT_LABEL.get(e['old'], e['old'])} → "
+                         f"{CONSENT_LABEL.get(e['new'], e['new'])}  msg #{e['message_row_id']}  "
+                         f"{escape(make_inert(e['reason']))}")
+        lines += ["", "[b]Attributes[/b]"]
+        for name, info in p.attributes.items() or {}.items():
+            lines.append(f"  {escape(make_inert(name))}: {info['count']}×, first {info['first_at'][:19]}, "
+                         f"last {info['last_at'][:19]}")
+        if not p.attributes:
+            lines.append("  (none)")
+        lines += ["", "[b]Latest messages[/b]"]
+        for m in messages:
+            if m.sandbox != p.sandbox:
+                continue
+            lines.append(f"  {m.received_at[:19]}  {m.action:<13} {escape(make_inert(m.text))[:60]}  "
+                         f"reply {m.reply_status or '-'}")
+        self.app.call_from_thread(self.query_one("#profile-detail", Static).update, "\n".join(lines))
