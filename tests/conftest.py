@@ -1,0 +1,44 @@
+"""Shared fixtures: a real SQLite file per test, sample credentials, and steady cursors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import Input, TextArea
+
+from store.credentials import create_credential
+from store.db import connect
+from store.models import Credential, StoredCredential
+
+SAMPLE_CREDENTIALS: tuple[dict[str, object], ...] = (
+    {"name": "Shop UK", "sandbox": "prod", "base_url": "https://xyz1.api.infobip.com",
+     "api_key": "0123456789abcdef0123456789a1b2", "inbound_number": "+447491163443",
+     "opt_out_message": "You are unsubscribed. Reply START to rejoin."},
+    {"name": "Shop UK staging", "sandbox": "staging", "base_url": "xyz2.api.infobip.com",
+     "api_key": "fedcba9876543210fedcba98c3d4", "inbound_number": "+447491163444", "inbound_mode": "pull",
+     "validity_period_hours": 24},
+    {"name": "Clinic reminders", "sandbox": "health", "base_url": "https://clinic.api.infobip.com",
+     "api_key": "aaaabbbbccccddddeeeeffff9z8y", "sender": "Clinic"},
+)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "smsdesk.db"
+
+
+@pytest.fixture
+def sample_credentials(db_path: Path) -> list[StoredCredential]:
+    db = connect(db_path)
+    try:
+        return [create_credential(db, Credential.model_validate(data)) for data in SAMPLE_CREDENTIALS]
+    finally:
+        db.close()
+
+
+@pytest.fixture
+def no_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A blinking cursor is captured on or off at random: pin it on for stable snapshots."""
+    monkeypatch.setattr(Input, "cursor_blink", False)
+    monkeypatch.setattr(TextArea, "cursor_blink", False)

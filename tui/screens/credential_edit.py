@@ -1,0 +1,255 @@
+"""Create or edit one credential: grouped fields, validation as you type, save in a worker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Button, Footer, Input, Label, Select, Static, TextArea
+
+from store.credentials import create_credential, update_credential
+from store.errors import ConflictError, DuplicateError, StoreError
+from store.models import Credential, StoredCredential, field_errors
+from store.sms_parts import count_parts
+from store.text import make_inert
+from tui.db_access import open_db
+from tui.screens.confirm import ConfirmScreen
+from tui.widgets.credential_form import (
+    FIELD_SPECS,
+    GROUPS,
+    MESSAGE_FIELDS,
+    MODE_CHOICES,
+    PROVIDER_CHOICES,
+    FieldSpec,
+    form_values,
+)
+
+
+def _field_widget(spec: FieldSpec, value: str) -> Widget:
+    widget_id = f"f-{spec.name}"
+    if spec.kind == "provider":
+        return Select(PROVIDER_CHOICES, value=value, allow_blank=False, compact=True, id=widget_id)
+    if spec.kind == "mode":
+        return Select(MODE_CHOICES, value=value, allow_blank=False, compact=True, id=widget_id)
+    if spec.kind == "message":
+        area = TextArea(value, soft_wrap=True, compact=True, tab_behavior="focus", id=widget_id)
+        area.show_line_numbers = False
+        return area
+    return Input(value, placeholder=spec.placeholder, password=spec.kind == "password", compact=True,
+                 type="integer" if spec.kind == "number" else "text", id=widget_id)
+
+
+class CredentialEditScreen(ModalScreen[StoredCredential | None]):
+    """Dismisses with the saved credential, or None when cancelled."""
+
+    BINDINGS = [
+        Binding("f2,ctrl+g", "save", "Save", id="edit.save", priority=True),
+        Binding("f3", "toggle_key", "Show key", id="edit.toggle_key"),
+        Binding("escape", "cancel", "Cancel", id="edit.cancel"),
+    ]
+
+    class SaveFinished(Message):
+        def __init__(self, saved: StoredCredential | None, field: str = "", error: str = "") -> None:
+            super().__init__()
+            self.saved = saved
+            self.field = field
+            self.error = error
+
+    def __init__(self, db_path: Path, credential: StoredCredential | None = None) -> None:
+        super().__init__()
+        self.db_path = db_path
+        self.original = credential
+        self.initial = form_values(credential)
+        self.touched: set[str] = set()
+        self.submitted = False
+        self.saving = False
+        self.errors: dict[str, str] = {}
+        self.store_errors: dict[str, str] = {}
+        self.valid: Credential | None = None
+
+    # -- layout -------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="edit-dialog", classes="dialog") as dialog:
+            if self.original is None:
+                dialog.border_title = "New credential"
+            else:
+                dialog.border_title = f"Edit {make_inert(self.original.name)} (version {self.original.version})"
+            yield Static("", id="edit-problem")
+            with VerticalScroll(id="edit-fields"):
+                for group, specs in GROUPS:
+                    yield Static(group, classes="group-title")
+                    for spec in specs:
+                        with Horizontal(classes="field-row"):
+                            yield Label(spec.label, classes="field-label")
+                            yield _field_widget(spec, self.initial[spec.name])
+                        yield Static("", id=f"note-{spec.name}", classes="field-note")
+            with Horizontal(id="edit-bar"):
+                yield Static("", id="edit-status")
+                yield Button("Save F2", variant="primary", id="edit-save")
+                yield Button("Cancel", id="edit-cancel")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.query_one("#f-name", Input).focus()
+        self.validate()
+
+    # -- reading the form ----------------------------------------------------------------------
+
+    def values(self) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for name in FIELD_SPECS:
+            widget = self.query_one(f"#f-{name}")
+            if isinstance(widget, TextArea):
+                found[name] = widget.text
+            elif isinstance(widget, Select):
+                found[name] = "" if widget.value is Select.NULL else str(widget.value)
+            elif isinstance(widget, Input):
+                found[name] = widget.value
+        return found
+
+    @property
+    def modified(self) -> bool:
+        return self.values() != self.initial
+
+    @on(Input.Changed)
+    @on(TextArea.Changed)
+    @on(Select.Changed)
+    def _changed(self, event: Input.Changed | TextArea.Changed | Select.Changed) -> None:
+        widget_id = event.control.id or ""
+        if not widget_id.startswith("f-"):
+            return
+        name = widget_id.removeprefix("f-")
+        if self.values().get(name) != self.initial.get(name):
+            self.touched.add(name)
+        # A store complaint (duplicate name...) is about the value that was saved; editing clears it.
+        self.store_errors.pop(name, None)
+        self.validate()
+
+    # -- validation ----------------------------------------------------------------------------
+
+    def validate(self) -> bool:
+        data = self.values()
+        warnings: dict[str, str] = {}
+        try:
+            self.valid = Credential.model_validate(data)
+            self.errors = {}
+            warnings = self.valid.warnings()
+        except ValidationError as exc:
+            self.valid = None
+            self.errors = field_errors(exc)
+        errors = {**self.errors, **self.store_errors}
+        for name in FIELD_SPECS:
+            self._show_note(name, data[name], errors.get(name), warnings.get(name))
+        self._show_status(errors)
+        return self.valid is not None and not self.store_errors
+
+    def _show_note(self, name: str, value: str, error: str | None, warning: str | None) -> None:
+        note = self.query_one(f"#note-{name}", Static)
+        # Errors of untouched fields in a new form stay quiet until a save is attempted:
+        # an empty form is not a mistake yet.
+        show_error = error is not None and (self.submitted or name in self.touched or self.original is not None)
+        line = Text()
+        if show_error:
+            line.append(f"✗ {make_inert(error or '')}", style="bold red")
+        elif warning:
+            line.append(f"! {make_inert(warning)}", style="yellow")
+        if name in MESSAGE_FIELDS:
+            if line:
+                line.append("  ")
+            line.append(count_parts(value.strip()).describe(), style="dim")
+        note.update(line)
+        note.display = bool(line)
+
+    def _show_status(self, errors: dict[str, str]) -> None:
+        status = self.query_one("#edit-status", Static)
+        save = self.query_one("#edit-save", Button)
+        if self.saving:
+            status.update(Text("saving…", style="italic"))
+        elif errors:
+            labels = ", ".join(FIELD_SPECS[f].label if f in FIELD_SPECS else f for f in errors)
+            noun = "field needs" if len(errors) == 1 else "fields need"
+            status.update(Text(f"✗ {len(errors)} {noun} attention: {labels}", style="red"))
+        else:
+            status.update(Text("✓ valid: F2 saves", style="green"))
+        save.disabled = bool(errors) or self.saving
+
+    def _show_problem(self, message: str) -> None:
+        problem = self.query_one("#edit-problem", Static)
+        problem.update(Text(make_inert(message), style="bold"))
+        problem.display = bool(message)
+
+    # -- actions -------------------------------------------------------------------------------
+
+    def action_toggle_key(self) -> None:
+        key = self.query_one("#f-api_key", Input)
+        key.password = not key.password
+
+    @on(Button.Pressed, "#edit-save")
+    def action_save(self) -> None:
+        if self.saving:
+            return
+        self.submitted = True
+        if not self.validate() or self.valid is None:
+            self.app.bell()
+            first = next(iter({**self.errors, **self.store_errors}), None)
+            if first in FIELD_SPECS:
+                self.query_one(f"#f-{first}").focus()
+            return
+        self.saving = True
+        self._show_problem("")
+        self.validate()
+        self._save(self.valid)
+
+    @work(thread=True, group="credential-save")
+    def _save(self, cred: Credential) -> None:
+        try:
+            with open_db(self.db_path) as db:
+                if self.original is None:
+                    saved = create_credential(db, cred)
+                else:
+                    saved = update_credential(db, self.original.id, cred, self.original.version)
+        except DuplicateError as exc:
+            self.post_message(self.SaveFinished(None, exc.field, exc.message))
+        except ConflictError as exc:
+            self.post_message(self.SaveFinished(None, "", f"{exc} (Esc discards your edits)"))
+        except StoreError as exc:
+            self.post_message(self.SaveFinished(None, "", str(exc)))
+        else:
+            self.post_message(self.SaveFinished(saved))
+
+    @on(SaveFinished)
+    def _save_finished(self, event: SaveFinished) -> None:
+        self.saving = False
+        if event.saved is not None:
+            self.dismiss(event.saved)
+            return
+        if event.field in FIELD_SPECS:
+            self.store_errors[event.field] = event.error
+        else:
+            self._show_problem(event.error)
+        self.validate()
+
+    @on(Button.Pressed, "#edit-cancel")
+    def action_cancel(self) -> None:
+        if not self.modified:
+            self.dismiss(None)
+            return
+
+        def discard(answer: bool | None) -> None:
+            if answer:
+                self.dismiss(None)
+
+        self.app.push_screen(
+            ConfirmScreen("Unsaved changes", "Discard your changes to this credential?", yes="Discard",
+                          no="Keep editing"),
+            discard,
+        )

@@ -1,0 +1,121 @@
+"""Copy a credential into another sandbox: same key and rules, a new name and inbound number."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Static
+
+from store.credentials import create_credential
+from store.errors import DuplicateError, StoreError
+from store.models import Credential, StoredCredential, field_errors
+from store.text import make_inert
+from tui.db_access import open_db
+
+FIELDS = (("name", "New name"), ("sandbox", "Sandbox"), ("inbound_number", "Inbound number"))
+
+
+class DuplicateScreen(ModalScreen[StoredCredential | None]):
+    """Dismisses with the new credential, or None when cancelled."""
+
+    BINDINGS = [
+        Binding("f2,ctrl+g", "save", "Create copy", id="duplicate.save", priority=True),
+        Binding("escape", "cancel", "Cancel", id="duplicate.cancel"),
+    ]
+
+    class Finished(Message):
+        def __init__(self, saved: StoredCredential | None, field: str = "", error: str = "") -> None:
+            super().__init__()
+            self.saved = saved
+            self.field = field
+            self.error = error
+
+    def __init__(self, db_path: Path, source: StoredCredential) -> None:
+        super().__init__()
+        self.db_path = db_path
+        self.source = source
+        self.saving = False
+
+    def compose(self) -> ComposeResult:
+        start = {"name": f"{self.source.name} copy", "sandbox": "", "inbound_number": ""}
+        with Vertical(id="duplicate-dialog", classes="dialog") as dialog:
+            dialog.border_title = "Copy to another sandbox"
+            yield Static(Text(f"Copies {make_inert(self.source.name)} ({self.source.sandbox}) with the same "
+                              "API key and keyword rules.", style="dim"))
+            for name, label in FIELDS:
+                with Horizontal(classes="field-row"):
+                    yield Label(label, classes="field-label")
+                    yield Input(start[name], compact=True, id=f"d-{name}")
+                yield Static("", id=f"dnote-{name}", classes="field-note")
+            with Horizontal(classes="buttons"):
+                yield Button("Copy F2", variant="primary", id="duplicate-save")
+                yield Button("Cancel", id="duplicate-cancel")
+
+    def on_mount(self) -> None:
+        for name, _ in FIELDS:
+            self.query_one(f"#dnote-{name}", Static).display = False
+        self.query_one("#d-sandbox", Input).focus()
+
+    def _build(self) -> tuple[Credential | None, dict[str, str]]:
+        data = self.source.to_credential().model_dump(mode="json")
+        for name, _ in FIELDS:
+            data[name] = self.query_one(f"#d-{name}", Input).value
+        try:
+            return Credential.model_validate(data), {}
+        except ValidationError as exc:
+            return None, field_errors(exc)
+
+    def _show_errors(self, errors: dict[str, str]) -> None:
+        for name, _ in FIELDS:
+            note = self.query_one(f"#dnote-{name}", Static)
+            message = errors.get(name, "")
+            note.update(Text(f"✗ {make_inert(message)}", style="bold red") if message else "")
+            note.display = bool(message)
+        other = {f: m for f, m in errors.items() if f not in dict(FIELDS)}
+        if other:
+            self.notify("; ".join(f"{f}: {m}" for f, m in other.items()), severity="error", markup=False)
+
+    @on(Input.Submitted)
+    @on(Button.Pressed, "#duplicate-save")
+    def action_save(self) -> None:
+        if self.saving:
+            return
+        cred, errors = self._build()
+        self._show_errors(errors)
+        if cred is None:
+            self.app.bell()
+            return
+        self.saving = True
+        self._create(cred)
+
+    @work(thread=True, group="credential-duplicate")
+    def _create(self, cred: Credential) -> None:
+        try:
+            with open_db(self.db_path) as db:
+                saved = create_credential(db, cred)
+        except DuplicateError as exc:
+            self.post_message(self.Finished(None, exc.field, exc.message))
+        except StoreError as exc:
+            self.post_message(self.Finished(None, "credential", str(exc)))
+        else:
+            self.post_message(self.Finished(saved))
+
+    @on(Finished)
+    def _finished(self, event: Finished) -> None:
+        self.saving = False
+        if event.saved is not None:
+            self.dismiss(event.saved)
+        else:
+            self._show_errors({event.field: event.error})
+
+    @on(Button.Pressed, "#duplicate-cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
