@@ -59,7 +59,8 @@ class OutboxSender:
         self.delivery_url = delivery_url
         self.interval = interval
         self.batch = batch
-        self.clients = ClientPool(**(client_options or {}))
+        # Few in-request retries: the outbox reschedules failed rows itself, with longer backoff.
+        self.clients = ClientPool(**({"max_attempts": 2, "max_retry_seconds": 5.0} | (client_options or {})))
         self._limit = asyncio.Semaphore(concurrency)
         self._reader: sqlite3.Connection | None = None
         self.sent = 0
@@ -94,12 +95,17 @@ class OutboxSender:
         if cred is None:
             await self._mark(mark_failed, row.id, "credential deleted before the reply was sent")
             return
-        sms = OutboundSms(
-            sender=row.sender, to=row.to_number, text=row.text, validity_period_hours=row.validity_period_hours,
-            callback_data=row.callback_data, principal_entity_id=row.principal_entity_id,
-            content_template_id=row.content_template_id, delivery_url=self.delivery_url,
-            message_id=row.our_message_id,
-        )
+        try:
+            sms = OutboundSms(
+                sender=row.sender, to=row.to_number, text=row.text, validity_period_hours=row.validity_period_hours,
+                callback_data=row.callback_data, principal_entity_id=row.principal_entity_id,
+                content_template_id=row.content_template_id, delivery_url=self.delivery_url,
+                message_id=row.our_message_id,
+            )
+        except ValueError as exc:  # e.g. the person texted from an alphanumeric id: not answerable
+            self.failed += 1
+            await self._mark(mark_failed, row.id, f"cannot send: {exc}")
+            return
         client = self.clients.get(cred.base_url, cred.api_key)
         async with self._limit:
             try:
