@@ -1,0 +1,435 @@
+"""Async Infobip HTTP client: send SMS, read the balance, verify a key, pull inbound and reports.
+
+One pooled ``httpx.AsyncClient`` per ``InfobipClient`` (so per base URL and key); close it with
+``aclose()`` or use the client as an async context manager. The API key travels only in the
+``Authorization`` header: it is never logged, never in an exception and never in ``repr``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import random
+import socket
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from gateway.errors import (
+    InfobipBadResponse,
+    InfobipConfigError,
+    InfobipConnectionDropped,
+    InfobipError,
+    InfobipTimeout,
+    InfobipTlsError,
+    InfobipUnreachable,
+    parse_error_body,
+)
+
+if TYPE_CHECKING:
+    from store.models import Credential
+
+log = logging.getLogger("smsdesk.infobip")
+
+SEND_PATH = "/sms/3/messages"
+BALANCE_PATH = "/account/1/balance"
+INBOX_PATH = "/sms/1/inbox/reports"
+REPORTS_PATH = "/sms/3/reports"
+MAX_PULL = 1000
+MAX_MESSAGE_ID = 200
+
+Sleep = Callable[[float], Awaitable[object]]
+
+
+# --------------------------------------------------------------------------- outbound model
+
+@dataclass(frozen=True, slots=True)
+class OutboundSms:
+    """One SMS to one destination, with the credential's sending options."""
+
+    sender: str
+    to: str
+    text: str
+    validity_period_hours: int | None = None
+    callback_data: str = ""
+    principal_entity_id: str = ""
+    content_template_id: str = ""
+    delivery_url: str | None = None
+    message_id: str | None = None  # ours: a retried send carries the same id
+
+    def __post_init__(self) -> None:
+        if not self.sender:
+            raise ValueError("sender is required")
+        if not _digits_or_plus(self.to):
+            raise ValueError("to must be an international number")
+        if self.message_id is not None and not 1 <= len(self.message_id) <= MAX_MESSAGE_ID:
+            raise ValueError(f"message_id must be 1 to {MAX_MESSAGE_ID} characters")
+        if self.validity_period_hours is not None and not 1 <= self.validity_period_hours <= 48:
+            raise ValueError("validity_period_hours must be 1 to 48")
+        if len(self.callback_data) > 4000:
+            raise ValueError("callback_data must be at most 4000 characters")
+        if self.content_template_id and not self.principal_entity_id:
+            raise ValueError("content_template_id needs principal_entity_id")
+
+    @classmethod
+    def from_credential(cls, cred: Credential, to: str, text: str, message_id: str | None,
+                        delivery_url: str | None = None) -> OutboundSms:
+        return cls(
+            sender=cred.reply_sender, to=to, text=text, validity_period_hours=cred.validity_period_hours,
+            callback_data=cred.callback_data, principal_entity_id=cred.principal_entity_id,
+            content_template_id=cred.content_template_id, delivery_url=delivery_url, message_id=message_id,
+        )
+
+    def to_payload(self) -> dict[str, Any]:
+        """The ``messages[]`` item of POST /sms/3/messages; empty optional parts are left out."""
+        destination: dict[str, Any] = {"to": _wire_number(self.to)}
+        if self.message_id:
+            destination["messageId"] = self.message_id
+        message: dict[str, Any] = {
+            "sender": _wire_number(self.sender),
+            "destinations": [destination],
+            "content": {"text": self.text},
+        }
+        options: dict[str, Any] = {}
+        if self.validity_period_hours is not None:
+            options["validityPeriod"] = {"amount": self.validity_period_hours, "timeUnit": "HOURS"}
+        if self.principal_entity_id:
+            dlt = {"principalEntityId": self.principal_entity_id}
+            if self.content_template_id:
+                dlt["contentTemplateId"] = self.content_template_id
+            options["regional"] = {"indiaDlt": dlt}
+        if options:
+            message["options"] = options
+        webhooks: dict[str, Any] = {}
+        if self.callback_data:
+            webhooks["callbackData"] = self.callback_data
+        if self.delivery_url:
+            webhooks["delivery"] = {"url": self.delivery_url}
+        if webhooks:
+            message["webhooks"] = webhooks
+        return message
+
+
+def _digits_or_plus(value: str) -> bool:
+    digits = value.removeprefix("+")
+    return 1 <= len(digits) <= 64 and digits.isdigit()
+
+
+def _wire_number(value: str) -> str:
+    # Infobip's examples use international digits without '+'; alphanumeric senders pass as-is.
+    return value[1:] if value.startswith("+") and value[1:].isdigit() else value
+
+
+# --------------------------------------------------------------------------- results
+
+@dataclass(frozen=True, slots=True)
+class MessageResult:
+    message_id: str
+    destination: str
+    status_group_id: int | None
+    status_group: str
+    status_id: int | None
+    status_name: str
+    status_description: str
+    message_count: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    bulk_id: str | None
+    messages: list[MessageResult]
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    balance: float
+    currency: str
+
+
+class VerifyOutcome(StrEnum):
+    OK = "ok"
+    BAD_KEY = "bad_key"
+    NO_SCOPE = "no_scope"
+    UNREACHABLE = "unreachable"
+    TLS = "tls"
+    TIMEOUT = "timeout"
+    HTTP_ERROR = "http_error"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    outcome: VerifyOutcome
+    message: str  # one line for a user
+    balance: Balance | None = None
+    status: int | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is VerifyOutcome.OK
+
+    @property
+    def key_valid(self) -> bool:
+        """A 403 on the balance still proves the key authenticates."""
+        return self.outcome in (VerifyOutcome.OK, VerifyOutcome.NO_SCOPE)
+
+
+# --------------------------------------------------------------------------- retry policy
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 4
+    max_retry_seconds: float = 30.0  # total budget from the first attempt; no retry starts after it
+    backoff_base: float = 0.5
+    backoff_max: float = 10.0
+
+    def backoff(self, retry_number: int, rand: Callable[[], float]) -> float:
+        # Full jitter: many senders hitting one throttled account spread out instead of in waves.
+        return rand() * min(self.backoff_max, self.backoff_base * 2 ** (retry_number - 1))
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a Retry-After header (delta seconds or an HTTP date)."""
+    if not value:
+        return None
+    text = value.strip()
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(text)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, moment.timestamp() - (time.time() if now is None else now))
+
+
+# --------------------------------------------------------------------------- the client
+
+class InfobipClient:
+    def __init__(self, base_url: str, api_key: str, *, timeout: float | httpx.Timeout = 15.0,
+                 connect_timeout: float = 5.0, max_attempts: int = 4, max_retry_seconds: float = 30.0,
+                 backoff_base: float = 0.5, backoff_max: float = 10.0, max_connections: int = 50,
+                 sleep: Sleep | None = None, rand: Callable[[], float] | None = None,
+                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+        parts = urlsplit(base_url if "://" in base_url else "https://" + base_url)
+        self.base_url = f"{parts.scheme}://{parts.netloc}"
+        self.host = parts.hostname or parts.netloc
+        self.__api_key = api_key
+        if isinstance(timeout, httpx.Timeout):
+            self.timeout = timeout
+        else:
+            self.timeout = httpx.Timeout(connect=min(connect_timeout, timeout), read=timeout, write=timeout,
+                                         pool=timeout)
+        self.retry = RetryPolicy(max(1, max_attempts), max_retry_seconds, backoff_base, backoff_max)
+        self._sleep: Sleep = sleep or asyncio.sleep
+        self._rand = rand or random.random
+        self._transport = transport
+        self._limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+        self._http: httpx.AsyncClient | None = None
+
+    def __repr__(self) -> str:
+        return f"InfobipClient(base_url={self.base_url!r}, api_key=<hidden>)"
+
+    # Created lazily so a client can be built outside a running loop (e.g. in a pool).
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                base_url=self.base_url, timeout=self.timeout, limits=self._limits, transport=self._transport,
+                headers={"Authorization": f"App {self.__api_key}", "Accept": "application/json",
+                         "User-Agent": "smsdesk"},
+                follow_redirects=False,
+            )
+        return self._http
+
+    async def aclose(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def __aenter__(self) -> InfobipClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    # ----------------------------------------------------------------- API calls
+
+    async def send(self, messages: Sequence[OutboundSms]) -> SendResult:
+        """POST /sms/3/messages with one message object per SMS.
+
+        A send retried after a dropped connection or a read timeout may already have been
+        accepted by Infobip; each destination carries our messageId so the duplicate can be
+        recognised (Infobip reports that id back, and so does every delivery report).
+        """
+        if not messages:
+            raise ValueError("send needs at least one message")
+        body = {"messages": [m.to_payload() for m in messages]}
+        data = await self._request("POST", SEND_PATH, json=body)
+        try:
+            results = [_message_result(item) for item in data["messages"]]
+            return SendResult(bulk_id=_opt_str(data.get("bulkId")), messages=results)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InfobipBadResponse(200, "", "send response has no messages list") from exc
+
+    async def balance(self) -> Balance:
+        return await self._balance(self.retry)
+
+    async def _balance(self, policy: RetryPolicy) -> Balance:
+        data = await self._request("GET", BALANCE_PATH, policy=policy)
+        try:
+            return Balance(balance=float(data["balance"]), currency=str(data["currency"]))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InfobipBadResponse(200, "", "balance response has no balance/currency") from exc
+
+    async def verify(self, *, retry: bool = False) -> VerifyResult:
+        """Check the key with the side-effect-free balance call (never the inbox: it consumes)."""
+        try:
+            # One attempt by default: a person is waiting for the answer.
+            bal = await self._balance(self.retry if retry else RetryPolicy(max_attempts=1))
+        except InfobipError as exc:
+            return verify_result_for(exc, self.host)
+        return VerifyResult(VerifyOutcome.OK, f"key works: balance {bal.balance:.2f} {bal.currency}", bal, 200)
+
+    async def pull_inbound(self, limit: int = MAX_PULL) -> list[dict[str, Any]]:
+        """GET /sms/1/inbox/reports: the raw ``results``. Pulled messages are consumed at Infobip."""
+        return await self._pull(INBOX_PATH, limit)
+
+    async def pull_reports(self, limit: int = MAX_PULL) -> list[dict[str, Any]]:
+        """GET /sms/3/reports: delivery reports not pushed to a webhook; also consumed."""
+        return await self._pull(REPORTS_PATH, limit)
+
+    async def _pull(self, path: str, limit: int) -> list[dict[str, Any]]:
+        if not 1 <= limit <= MAX_PULL:
+            raise ValueError(f"limit must be 1 to {MAX_PULL}")
+        data = await self._request("GET", path, params={"limit": limit})
+        results = data.get("results") if isinstance(data, dict) else None
+        if results is None:
+            return []
+        if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
+            raise InfobipBadResponse(200, "", "results is not a list of objects")
+        return results
+
+    # ----------------------------------------------------------------- transport and retries
+
+    async def _request(self, method: str, path: str, *, policy: RetryPolicy | None = None, **kwargs: Any) -> Any:
+        policy = policy or self.retry
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                return await self._attempt(method, path, **kwargs)
+            except InfobipError as exc:
+                if not exc.retryable or attempt >= policy.max_attempts:
+                    raise
+                delay = exc.retry_after if exc.retry_after is not None else policy.backoff(attempt, self._rand)
+                remaining = policy.max_retry_seconds - (time.monotonic() - started)
+                if delay > remaining:
+                    raise
+                log.info("%s %s failed (%s); retry %d in %.2fs", method, path, exc, attempt, delay)
+                await self._sleep(delay)
+
+    async def _attempt(self, method: str, path: str, **kwargs: Any) -> Any:
+        try:
+            response = await self._client().request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise InfobipTimeout(f"no answer in time ({type(exc).__name__})") from exc
+        except httpx.ConnectError as exc:
+            if _is_tls_failure(exc):
+                raise InfobipTlsError(f"TLS handshake failed: {_tls_reason(exc)}") from exc
+            raise InfobipUnreachable(_reason(exc)) from exc
+        except (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
+            raise InfobipConnectionDropped(f"connection dropped: {_reason(exc)}") from exc
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
+            raise InfobipConfigError(f"invalid base URL: {exc}") from exc
+        except httpx.TransportError as exc:
+            raise InfobipUnreachable(_reason(exc)) from exc
+        log.debug("%s %s -> %d", method, path, response.status_code)
+        if response.status_code >= 400:
+            retry_after = parse_retry_after(response.headers.get("Retry-After"))
+            raise parse_error_body(response.status_code, response.content, retry_after=retry_after)
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise InfobipBadResponse(response.status_code, "", f"{path} answered with non-JSON content") from exc
+
+
+def _message_result(item: dict[str, Any]) -> MessageResult:
+    status = item.get("status") or {}
+    details = item.get("details") or {}
+    return MessageResult(
+        message_id=str(item["messageId"]),
+        destination=str(item.get("destination") or item.get("to") or ""),
+        status_group_id=status.get("groupId"),
+        status_group=str(status.get("groupName") or ""),
+        status_id=status.get("id"),
+        status_name=str(status.get("name") or ""),
+        status_description=str(status.get("description") or ""),
+        message_count=details.get("messageCount") if isinstance(details, dict) else None,
+    )
+
+
+def _opt_str(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _is_tls_failure(exc: BaseException) -> bool:
+    return any(isinstance(e, ssl.SSLError) for e in _causes(exc)) or "SSL" in str(exc)
+
+
+def _tls_reason(exc: BaseException) -> str:
+    for e in _causes(exc):
+        if isinstance(e, ssl.SSLCertVerificationError):
+            return e.verify_message or "certificate verification failed"
+        if isinstance(e, ssl.SSLError):
+            return e.reason or str(e)
+    return _reason(exc)
+
+
+def _reason(exc: BaseException) -> str:
+    for cause in _causes(exc):
+        if isinstance(cause, socket.gaierror):
+            return "host name not found"
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(cause, OSError) and cause.errno in (errno.ENETUNREACH, errno.EHOSTUNREACH):
+            return "network unreachable"
+    text = str(exc).strip()
+    if "Name or service not known" in text or "nodename nor servname" in text or "getaddrinfo" in text:
+        return "host name not found"
+    if "Connection refused" in text or "All connection attempts failed" in text:
+        return "connection refused"
+    return text or type(exc).__name__
+
+
+def verify_result_for(exc: InfobipError, host: str) -> VerifyResult:
+    """Turn a failed balance call into a user-facing verification outcome."""
+    if isinstance(exc, InfobipTlsError):
+        return VerifyResult(VerifyOutcome.TLS, f"secure connection to {host} failed ({exc.text})")
+    if isinstance(exc, InfobipTimeout):
+        return VerifyResult(VerifyOutcome.TIMEOUT, f"{host} did not answer in time; try again later")
+    if isinstance(exc, InfobipUnreachable | InfobipConnectionDropped | InfobipConfigError):
+        return VerifyResult(VerifyOutcome.UNREACHABLE, f"cannot reach {host} ({exc.text}): check the base URL")
+    if exc.status == 401:
+        return VerifyResult(VerifyOutcome.BAD_KEY, "the API key was rejected (401): check the key", status=401)
+    if exc.status == 403:
+        return VerifyResult(VerifyOutcome.NO_SCOPE,
+                            "key valid, balance not readable (403: the key lacks the account scope)", status=403)
+    return VerifyResult(VerifyOutcome.HTTP_ERROR, f"Infobip answered with an error: {exc}", status=exc.status)
