@@ -233,6 +233,13 @@ class MessageLog(ScrollView, can_focus=True):
                 del self._rows[far]
         self.refresh()
 
+    def _prefetch(self, top: int) -> None:
+        """Fetch a screen ahead and behind, so a page key finds its rows already cached."""
+        height = max(1, self.size.height)
+        for pos in (top + height, top + 2 * height, top - height):
+            if 0 <= pos < self.total and pos not in self._rows:
+                self._request(pos)
+
     # ---- rendering ------------------------------------------------------------------------
     def _resize_virtual(self) -> None:
         self.virtual_size = Size(self.size.width, self.total)
@@ -243,6 +250,8 @@ class MessageLog(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         pos = self.scroll_offset.y + y
+        if y == 0:
+            self._prefetch(pos)
         if pos >= self.total:
             return Strip.blank(width, self.rich_style)
         row = self._rows.get(pos)
