@@ -216,7 +216,7 @@ def parse_retry_after(value: str | None, now: float | None = None) -> float | No
 class InfobipClient:
     def __init__(self, base_url: str, api_key: str, *, timeout: float | httpx.Timeout = 15.0,
                  connect_timeout: float = 5.0, max_attempts: int = 4, max_retry_seconds: float = 30.0,
-                 backoff_base: float = 0.5, backoff_max: float = 10.0, max_connections: int = 50,
+                 backoff_base: float = 0.5, backoff_max: float = 10.0, max_connections: int = 10,
                  sleep: Sleep | None = None, rand: Callable[[], float] | None = None,
                  transport: httpx.AsyncBaseTransport | None = None) -> None:
         parts = urlsplit(base_url if "://" in base_url else "https://" + base_url)
@@ -232,6 +232,8 @@ class InfobipClient:
         self._sleep: Sleep = sleep or asyncio.sleep
         self._rand = rand or random.random
         self._transport = transport
+        # A small pool: httpcore scans every pooled connection on each request state change, so a
+        # large pool costs client CPU; sending more messages per request scales better.
         self._limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._http: httpx.AsyncClient | None = None
 
