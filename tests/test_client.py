@@ -154,12 +154,12 @@ async def test_verify_unreachable_host() -> None:
 
 
 async def test_verify_timeout(sim: SimulatorThread) -> None:
-    sim.state.inject("slow", delay=1.0)
+    sim.state.inject("slow", delay=0.6)
     async with fast_client(sim.url, timeout=0.2) as client:
         started = time.monotonic()
         result = await client.verify()
     assert result.outcome is VerifyOutcome.TIMEOUT
-    assert time.monotonic() - started < 0.9
+    assert time.monotonic() - started < 0.55
 
 
 async def test_verify_tls_failure(sim: SimulatorThread) -> None:
