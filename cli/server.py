@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import faulthandler
 import logging
 import os
+import signal
 
 import click
 
@@ -41,6 +43,8 @@ def serve_cmd(ctx: Context, host: str, port: int, insecure_no_auth: bool, poll_i
     except ServeConfigError as exc:
         fail(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise at this rate
+    faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` dumps every thread's stack to stderr
     click.echo(f"smsdesk serve on http://{host}:{port} (database {ctx.db_path})", err=True)
     server.run()
     if not server.started:

@@ -29,13 +29,23 @@ def prepare_private_file(path: Path) -> None:
     SQLite gives its -wal and -shm files the mode of the main file, so they stay private too.
     An existing directory we did not create is left alone (it may be /tmp); only a directory
     created here is forced to 0700.
+
+    The file is opened here only when it does not exist yet. Closing any descriptor of a file
+    drops every POSIX lock this process holds on it, including the locks of SQLite connections
+    already open, after which another process may take itself for the last user and delete
+    the WAL under us (found by the SIGKILL test). So an existing file is only chmod-ed.
     """
     parent = path.parent
     if not parent.exists():
         parent.mkdir(parents=True, mode=0o700, exist_ok=True)
         os.chmod(parent, 0o700)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
+    if not path.exists():
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass  # created by someone else in between: it is theirs to have made, we only chmod
+        else:
+            os.close(fd)
     if (path.stat().st_mode & 0o777) != 0o600:
         os.chmod(path, 0o600)
     for suffix in ("-wal", "-shm"):

@@ -1,0 +1,177 @@
+"""Kill `smsdesk serve` with SIGKILL while it is under load, restart it, and account for every message.
+
+Used by tests/test_crash.py (a short run) and bench/soak.py (a long one). The load posts one
+message per request; a message counts as acknowledged only when the server answered 200.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from gateway.sim_state import SimulatorState
+from gateway.simulator import SimulatorThread
+from tests.pipeline_fixtures import SHOP_NUMBER, make_db, shop_credential
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class CrashReport:
+    posted: int = 0
+    acknowledged: int = 0
+    stored: int = 0
+    missing_acknowledged: int = 0
+    duplicate_rows: int = 0
+    replies_queued: int = 0
+    replies_sent: int = 0
+    replies_unsent: int = 0
+    replies_sent_twice: int = 0  # same messageId reaching Infobip again after a kill: at-least-once
+    kills: int = 0
+    integrity: str = ""
+    acked_ids: set[str] = field(default_factory=set, repr=False)
+
+    @property
+    def mismatches(self) -> int:
+        return self.missing_acknowledged + self.duplicate_rows + self.replies_unsent + (self.integrity != "ok")
+
+    def as_dict(self) -> dict[str, object]:
+        data = {k: v for k, v in self.__dict__.items() if k != "acked_ids"}
+        data["mismatches"] = self.mismatches
+        return data
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class ServeProcess:
+    def __init__(self, db_path: Path, port: int) -> None:
+        self.db_path = db_path
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20) -> None:
+        env = dict(os.environ, SMSDESK_DB=str(self.db_path), PYTHONPATH=str(ROOT))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "cli.main", "serve", "--insecure-no-auth", "--port", str(self.port),
+             "--poll-interval", "60"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/healthz", timeout=0.5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.05)
+        raise RuntimeError("serve did not come up")
+
+    def kill(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+async def _load(url_of: Callable[[], str], report: CrashReport, stop: asyncio.Event, prefix: str, workers: int) -> None:
+    counter = 0
+
+    async def worker(client: httpx.AsyncClient) -> None:
+        nonlocal counter
+        while not stop.is_set():
+            counter += 1
+            message_id = f"{prefix}-{counter}"
+            body = {"results": [{"messageId": message_id, "from": f"4179{counter % 10_000_000:07d}",
+                                 "to": SHOP_NUMBER, "text": "HELP" if counter % 3 else "STOP please",
+                                 "receivedAt": "2026-11-26T10:00:00.000+0000"}]}
+            report.posted += 1
+            try:
+                response = await client.post(url_of() + "/infobip/inbound", json=body, timeout=5)
+            except httpx.HTTPError:
+                await asyncio.sleep(0.02)  # the server is down: Infobip would retry later
+                continue
+            if response.status_code == 200:
+                report.acknowledged += 1
+                report.acked_ids.add(message_id)
+
+    async with httpx.AsyncClient() as client:
+        await asyncio.gather(*(worker(client) for _ in range(workers)))
+
+
+def _queued(db_path: Path) -> int:
+    conn = sqlite3.connect(db_path)
+    try:
+        return int(conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'queued'").fetchone()[0])
+    finally:
+        conn.close()
+
+
+def run_crash_scenario(workdir: Path, *, kills: int = 3, seconds_between: tuple[float, float] = (0.3, 1.2),
+                       workers: int = 8, drain_timeout: float = 60) -> CrashReport:
+    state = SimulatorState(keys={"shop-key-0001"}, record_bodies=False)
+    report = CrashReport()
+    with SimulatorThread(state) as sim:
+        db_path = make_db(workdir / "smsdesk.db", shop_credential(sim.url))
+        serve = ServeProcess(db_path, free_port())
+        serve.start()
+        stop = asyncio.Event()
+
+        async def scenario() -> None:
+            load = asyncio.create_task(_load(lambda: serve.url, report, stop, "crash", workers))
+            for _ in range(kills):
+                await asyncio.sleep(random.uniform(*seconds_between))
+                serve.kill()
+                report.kills += 1
+                await asyncio.to_thread(serve.start)
+            await asyncio.sleep(random.uniform(*seconds_between))
+            stop.set()
+            await load
+
+        try:
+            asyncio.run(scenario())
+            # Let the restarted server drain the outbox, then account.
+            deadline = time.monotonic() + drain_timeout
+            while time.monotonic() < deadline and _queued(db_path):
+                time.sleep(0.2)
+        finally:
+            serve.stop()
+        conn = sqlite3.connect(db_path)
+        stored_ids = [r[0] for r in conn.execute("SELECT message_id FROM messages")]
+        report.stored = len(stored_ids)
+        report.duplicate_rows = len(stored_ids) - len(set(stored_ids))
+        report.missing_acknowledged = len(report.acked_ids - set(stored_ids))
+        outbox = dict(conn.execute("SELECT our_message_id, status FROM outbox").fetchall())
+        report.replies_queued = len(outbox)
+        with state.lock:
+            sent_ids = [m.message_id for m in state.sent]
+        sent_set = set(sent_ids)
+        report.replies_sent = len(sent_set & set(outbox))
+        report.replies_unsent = sum(1 for mid in outbox if mid not in sent_set)
+        report.replies_sent_twice = len(sent_ids) - len(sent_set)
+        report.integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
+        conn.close()
+    return report

@@ -1,0 +1,24 @@
+"""SIGKILL `serve` during load: every 200 is on disk exactly once and every queued reply goes out."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.crash_harness import run_crash_scenario
+
+
+@pytest.mark.timeout(240)
+def test_sigkill_during_load_loses_nothing(tmp_path: Path) -> None:
+    kills = int(os.environ.get("SMSDESK_CRASH_KILLS", "3"))
+    report = run_crash_scenario(tmp_path, kills=kills)
+    assert report.kills == kills
+    assert report.acknowledged > 50, "the load must actually have run"
+    assert report.missing_acknowledged == 0, report.as_dict()
+    assert report.duplicate_rows == 0
+    assert report.stored >= report.acknowledged
+    assert report.replies_queued > 0
+    assert report.replies_unsent == 0, report.as_dict()
+    assert report.integrity == "ok"
