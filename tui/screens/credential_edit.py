@@ -9,7 +9,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widget import Widget
@@ -74,6 +74,8 @@ class CredentialEditScreen(ModalScreen[StoredCredential | None]):
         self.errors: dict[str, str] = {}
         self.store_errors: dict[str, str] = {}
         self.valid: Credential | None = None
+        self._validated: dict[str, str] | None = None
+        self._notes: dict[str, Text] = {}
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -84,14 +86,16 @@ class CredentialEditScreen(ModalScreen[StoredCredential | None]):
             else:
                 dialog.border_title = f"Edit {make_inert(self.original.name)} (version {self.original.version})"
             yield Static("", id="edit-problem")
+            # One grid (label | widget, notes spanning both) rather than a container per row:
+            # the form has ~90 widgets and every extra container costs opening time.
             with VerticalScroll(id="edit-fields"):
                 for group, specs in GROUPS:
                     yield Static(group, classes="group-title")
-                    for spec in specs:
-                        with Horizontal(classes="field-row"):
+                    with Grid(classes="field-grid"):
+                        for spec in specs:
                             yield Label(spec.label, classes="field-label")
                             yield _field_widget(spec, self.initial[spec.name])
-                        yield Static("", id=f"note-{spec.name}", classes="field-note")
+                            yield Static("", id=f"note-{spec.name}", classes="field-note")
             with Horizontal(id="edit-bar"):
                 yield Static("", id="edit-status")
                 yield Button("Save F2", variant="primary", id="edit-save")
@@ -128,16 +132,20 @@ class CredentialEditScreen(ModalScreen[StoredCredential | None]):
         if not widget_id.startswith("f-"):
             return
         name = widget_id.removeprefix("f-")
-        if self.values().get(name) != self.initial.get(name):
+        values = self.values()
+        if values == self._validated:
+            return  # widgets report their initial values on mount: nothing to re-check
+        if values.get(name) != self.initial.get(name):
             self.touched.add(name)
         # A store complaint (duplicate name...) is about the value that was saved; editing clears it.
         self.store_errors.pop(name, None)
-        self.validate()
+        self.validate(values)
 
     # -- validation ----------------------------------------------------------------------------
 
-    def validate(self) -> bool:
-        data = self.values()
+    def validate(self, data: dict[str, str] | None = None) -> bool:
+        data = self.values() if data is None else data
+        self._validated = data
         warnings: dict[str, str] = {}
         try:
             self.valid = Credential.model_validate(data)
@@ -166,8 +174,10 @@ class CredentialEditScreen(ModalScreen[StoredCredential | None]):
             if line:
                 line.append("  ")
             line.append(count_parts(value.strip()).describe(), style="dim")
-        note.update(line)
-        note.display = bool(line)
+        if self._notes.get(name) != line:  # skip no-op updates: each one costs a restyle
+            self._notes[name] = line
+            note.update(line)
+            note.display = bool(line)
 
     def _show_status(self, errors: dict[str, str]) -> None:
         status = self.query_one("#edit-status", Static)

@@ -32,7 +32,7 @@ class CredentialsScreen(Screen[None]):
     HELP_EXTRA = (("enter", "Edit the selected credential"), ("↑ ↓ pgup pgdn", "Move in the list"))
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="credentials.filter"),
-        Binding("escape", "clear_filter", "Clear filter", show=False, id="credentials.clear_filter"),
+        Binding("escape", "clear_filter", "Clear filter", id="credentials.clear_filter"),
         Binding("e", "edit", "Edit", id="credentials.edit"),
         Binding("n", "new", "New", id="credentials.new"),
         Binding("d", "delete", "Delete", id="credentials.delete"),
@@ -60,7 +60,8 @@ class CredentialsScreen(Screen[None]):
         self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter: any text in name, sandbox, host, number (Esc clears)", id="cred-filter")
+        yield Input(placeholder="filter: any text in name, sandbox, host, number (Esc clears)", compact=True,
+                    id="cred-filter")
         yield Static("loading…", id="cred-status")
         yield CredentialsTable(id="cred-table")
         yield Static(Text("No credentials yet. Press n to add one.", style="italic"), id="cred-empty")
@@ -123,16 +124,24 @@ class CredentialsScreen(Screen[None]):
 
     # -- filter and reveal ----------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":
+            # Only offered (and shown in the footer) while there is a filter to clear.
+            return self.query_one("#cred-filter", Input).has_class("visible")
+        return True
+
     def action_filter(self) -> None:
         box = self.query_one("#cred-filter", Input)
         box.add_class("visible")
         box.focus()
+        self.refresh_bindings()
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#cred-filter", Input)
         box.remove_class("visible")
         box.value = ""  # fires Input.Changed, which clears the table filter
         self.table.focus()
+        self.refresh_bindings()
 
     @on(Input.Changed, "#cred-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
