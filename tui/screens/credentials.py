@@ -102,6 +102,9 @@ class CredentialsScreen(Screen[None]):
 
     def _read(self, select_id: int | None) -> None:
         with self._load_lock:
+            # Note the data version before reading: a commit after this point is seen by the
+            # next poll, and the poll does not re-read what this load already has.
+            self._watcher.changed()
             with open_db(self.db_path) as db:
                 credentials = list_credentials(db)
             self.post_message(self.Loaded(credentials, select_id))
