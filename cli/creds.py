@@ -14,6 +14,7 @@ from cli.common import Context, fail, pass_context, print_json
 from store import credentials as repo
 from store.errors import StoreError
 from store.models import KEYWORD_LISTS, Credential, field_errors
+from store.text import make_inert
 
 _EDITABLE = [f for f in Credential.model_fields if f != "api_key"]
 
@@ -28,7 +29,7 @@ def _field_options(required: bool) -> Any:
             param = name
             if name == "name" and not required:
                 flag, param, help_text = "--rename", "new_name", "new name"
-            func = click.option(flag, param, default=None, help=help_text,
+            func = click.option(flag, param, help=help_text,
                                 required=required and name in ("name", "base_url"))(func)
         func = click.option("--api-key-stdin", is_flag=True,
                             help="Read the API key from standard input (keeps it out of ps).")(func)
@@ -56,8 +57,9 @@ def _validate(data: dict[str, Any]) -> Credential:
 
 
 def _summary(cred: repo.StoredCredential) -> str:
-    return (f"{cred.name}  sandbox={cred.sandbox}  {cred.base_url}  key={repo.masked_key(cred.api_key)}"
-            f"  inbound={cred.inbound_number or '-'}  mode={cred.inbound_mode}")
+    # names come from users and imported files: never let them put escape sequences on a terminal
+    return make_inert(f"{cred.name}  sandbox={cred.sandbox}  {cred.base_url}  key={repo.masked_key(cred.api_key)}"
+                      f"  inbound={cred.inbound_number or '-'}  mode={cred.inbound_mode}")
 
 
 @click.group()
@@ -97,7 +99,7 @@ def show_cmd(ctx: Context, name: str, as_json: bool, with_secrets: bool) -> None
         return
     for key, value in data.items():
         shown = ", ".join(value) if isinstance(value, list) else value
-        click.echo(f"{key:24} {shown}")
+        click.echo(make_inert(f"{key:24} {shown}"))
     for key, warning in cred.warnings().items():
         click.echo(f"warning: {key}: {warning}", err=True)
 
@@ -171,11 +173,11 @@ def delete_cmd(ctx: Context, name: str, yes: bool) -> None:
         repo.delete_credential(db, cred.id, cred.version)
     except StoreError as exc:
         fail(str(exc))
-    click.echo(f"deleted {cred.name}")
+    click.echo(make_inert(f"deleted {cred.name}"))
 
 
 @creds.command("import")
-@click.argument("file", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path))
+@click.argument("file", type=click.Path(allow_dash=True, path_type=Path))
 @click.option("--replace", is_flag=True, help="Update credentials whose names already exist.")
 @pass_context
 def import_cmd(ctx: Context, file: Path, replace: bool) -> None:

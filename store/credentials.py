@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from store.db import transaction, utcnow
 from store.errors import ConflictError, DuplicateError, NotFoundError
-from store.models import KEYWORD_LISTS, Credential, StoredCredential, field_errors
+from store.models import KEYWORD_LISTS, MASK, Credential, StoredCredential, field_errors
 
 FIELDS: tuple[str, ...] = tuple(Credential.model_fields)
 _COLUMNS = ", ".join(FIELDS)
@@ -258,7 +258,7 @@ def list_audit(db: sqlite_utils.Database, limit: int = 200) -> list[dict[str, An
 
 def masked_key(api_key: str) -> str:
     """Show only the last four characters, as the TUI and exports do."""
-    return "••••" + api_key[-4:] if len(api_key) > 8 else "••••"
+    return MASK + api_key[-4:] if len(api_key) > 8 else MASK
 
 
 def public_dict(cred: Credential, *, with_secrets: bool = False) -> dict[str, Any]:

@@ -81,6 +81,13 @@ def apply_migrations(db: sqlite_utils.Database, upto: int | None = None) -> int:
     if current >= target:
         return current
     with transaction(db) as conn:
+        # A SQLite file of some other program (tables, but no schema_version) is not ours to add to.
+        has_version, tables = conn.execute(
+            "SELECT COALESCE(SUM(name = 'schema_version'), 0), COUNT(*) FROM sqlite_master "
+            "WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+        ).fetchone()
+        if tables and not has_version:
+            raise RuntimeError("not an smsdesk database (it has tables but no schema_version)")
         conn.execute(
             "CREATE TABLE IF NOT EXISTS schema_version "
             "(version INTEGER PRIMARY KEY, description TEXT NOT NULL, applied_at TEXT NOT NULL)"

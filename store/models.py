@@ -33,6 +33,7 @@ KEYWORD_LISTS = (
     "inbound_keywords",
 )
 SECRET_FIELDS = frozenset({"api_key"})
+MASK = "••••"  # how masked API keys start (store.credentials.masked_key)
 _SANDBOX = re.compile(r"^[a-z0-9_-]{1,64}$")
 
 
@@ -121,6 +122,8 @@ class Credential(BaseModel):
     def _api_key(cls, value: str) -> str:
         if any(c.isspace() for c in value):
             raise ValueError("must not contain whitespace")
+        if value.startswith(MASK):
+            raise ValueError("is a masked key (from an export without --with-secrets); give the real key")
         return value
 
     @field_validator("validity_period_hours", mode="before")
@@ -132,7 +135,7 @@ class Credential(BaseModel):
             raise ValueError("must be whole hours from 1 to 48")
         if isinstance(value, str):
             text = value.strip()
-            if not text.isdigit():
+            if not (text.isascii() and text.isdigit()):
                 raise ValueError("must be whole hours from 1 to 48")
             return int(text)
         return value
@@ -145,7 +148,7 @@ class Credential(BaseModel):
     @field_validator("principal_entity_id", "content_template_id")
     @classmethod
     def _digits(cls, value: str) -> str:
-        if value and not value.isdigit():
+        if value and not (value.isascii() and value.isdigit()):
             raise ValueError("must contain digits only")
         return value
 
@@ -244,7 +247,7 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
         message = str(error.get("msg", "invalid"))
         message = message.removeprefix("Value error, ")
         field = ".".join(str(p) for p in error.get("loc", ()) if not isinstance(p, int))
-        if "::" in message:
+        if not field and ":: " in message:  # only model-level errors carry their field in the message
             field, _, message = message.partition(":: ")
         field = field or "credential"
         found.setdefault(field, message)

@@ -39,6 +39,9 @@ def prepare_private_file(path: Path) -> None:
     if not parent.exists():
         parent.mkdir(parents=True, mode=0o700, exist_ok=True)
         os.chmod(parent, 0o700)
+    if path.exists() and not path.is_file():
+        # a directory or a device such as /dev/null: not a database, and never ours to chmod
+        raise OSError(f"{path} is not a regular file")
     if not path.exists():
         try:
             fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)

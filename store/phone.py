@@ -17,6 +17,8 @@ def to_e164(raw: str) -> str:
     text = raw.strip()
     if not text:
         raise ValueError("a phone number is required")
+    if any(c.isalpha() for c in text):  # phonenumbers would read "1-800-FLOWERS" as digits
+        raise ValueError(f"a phone number has no letters ({raw!r})")
     if not text.startswith("+"):
         text = text.removeprefix("00")
         text = "+" + text
