@@ -1,0 +1,44 @@
+"""Credential records for store and CLI tests: distinct names, numbers and secret-looking keys."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def record(n: int, **changes: Any) -> dict[str, Any]:
+    """A valid import record; each n gets its own name, inbound number and API key."""
+    return {
+        "name": f"Programme {n}",
+        "sandbox": f"sandbox-{n}",
+        "base_url": f"xyz{n}.api.infobip.com",
+        "api_key": secret_key(n),
+        "inbound_number": f"+4474911634{n:02d}",
+        "opt_out_message": f"Unsubscribed from programme {n}. Reply START to rejoin.",
+    } | changes
+
+
+def secret_key(n: int) -> str:
+    """Long and unusual enough that finding it anywhere means a leak."""
+    return f"SeCrEt{n:04d}ApiKey9f8e7d6c5b4a"
+
+
+def full_record(n: int) -> dict[str, Any]:
+    """Every field set away from its default, for round trips."""
+    return record(
+        n,
+        sender=f"Brand{n}",
+        opt_in_keywords=["JOIN", "START"],
+        opt_in_message="Welcome!",
+        opt_out_keywords=["STOP", "ARRET"],
+        help_keywords=["HELP", "INFO"],
+        help_message="Help: call us",
+        double_opt_in_keywords=["CONFIRM"],
+        double_opt_in_message="Confirmed",
+        principal_entity_id="1234567890123",
+        content_template_id="98765432109876",
+        validity_period_hours=12,
+        callback_data=f'{{"programme": {n}}}',
+        inbound_keywords=["PIZZA", "SUSHI"],
+        default_reply_message="Sorry, we did not understand.",
+        inbound_mode="pull",
+    )
