@@ -57,19 +57,66 @@ class RouteTable:
 
 def store_messages(conn: sqlite3.Connection, routes: RouteTable,
                    messages: Sequence[InboundMessage]) -> list[StoredOutcome]:
-    """Apply the rules to each message and write the results. Call inside a transaction."""
+    """Apply the rules to each message and write the results. Call inside a transaction.
+
+    Lookups are done once per batch (which ids exist, the consent of every sender) and profile
+    touches are written with one executemany, so a 100-message batch costs about one INSERT
+    per message; consent changes inside the batch are carried forward in `consents`.
+    """
     routes.refresh(conn)
-    return [_store_one(conn, routes, message) for message in messages]
+    seen = _existing_ids(conn, [m.message_id for m in messages])
+    consents = _consents_of(conn, {m.from_number for m in messages})
+    profiles: dict[tuple[str, str], tuple[str, str]] = {}
+    now = utcnow()
+    outcomes = []
+    for message in messages:
+        if message.message_id in seen:
+            outcomes.append(StoredOutcome(message.message_id, None, "duplicate", None))
+            continue
+        seen.add(message.message_id)
+        outcomes.append(_store_one(conn, routes, message, consents, profiles, now))
+    if profiles:
+        conn.executemany(
+            "INSERT INTO profiles (sandbox, number, first_seen, last_seen) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (sandbox, number) DO UPDATE SET "
+            "first_seen = MIN(first_seen, excluded.first_seen), last_seen = MAX(last_seen, excluded.last_seen)",
+            [(sandbox, number, first, last) for (sandbox, number), (first, last) in profiles.items()],
+        )
+    return outcomes
 
 
-def _store_one(conn: sqlite3.Connection, routes: RouteTable, msg: InboundMessage) -> StoredOutcome:
-    if conn.execute("SELECT 1 FROM messages WHERE message_id = ?", (msg.message_id,)).fetchone():
-        return StoredOutcome(msg.message_id, None, "duplicate", None)
+_CHUNK = 500  # stays under SQLite's bound-parameter limit
+
+
+def _existing_ids(conn: sqlite3.Connection, ids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for i in range(0, len(ids), _CHUNK):
+        chunk = ids[i:i + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        found.update(r[0] for r in conn.execute(f"SELECT message_id FROM messages WHERE message_id IN ({marks})",
+                                                chunk))
+    return found
+
+
+def _consents_of(conn: sqlite3.Connection, numbers: set[str]) -> dict[tuple[str, str], str]:
+    found: dict[tuple[str, str], str] = {}
+    ordered = sorted(numbers)
+    for i in range(0, len(ordered), _CHUNK):
+        chunk = ordered[i:i + _CHUNK]
+        marks = ",".join("?" * len(chunk))
+        for sandbox, number, consent in conn.execute(
+                f"SELECT sandbox, number, consent FROM consent WHERE number IN ({marks})", chunk):
+            found[(sandbox, number)] = consent
+    return found
+
+
+def _store_one(conn: sqlite3.Connection, routes: RouteTable, msg: InboundMessage,
+               consents: dict[tuple[str, str], str], profiles: dict[tuple[str, str], tuple[str, str]],
+               now: str) -> StoredOutcome:
     cred, index = routes.lookup(msg.to_number)
     sandbox = cred.sandbox if cred else ""
-    before = _consent_of(conn, sandbox, msg.from_number) if cred else ""
+    before = consents.get((sandbox, msg.from_number), "") if cred else ""
     decision = decide(msg.text, cred, before, index)
-    now = utcnow()
     row_id = int(conn.execute(
         "INSERT INTO messages (message_id, received_at, stored_at, credential_id, credential, sandbox, "
         "from_number, to_number, text, normalized, action, keyword, rule, consent_before, consent_after, source) "
@@ -80,8 +127,11 @@ def _store_one(conn: sqlite3.Connection, routes: RouteTable, msg: InboundMessage
     ).lastrowid or 0)
     if cred is None:
         return StoredOutcome(msg.message_id, row_id, decision.action, None)
-    _touch_profile(conn, sandbox, msg.from_number, msg.received_at)
+    key = (sandbox, msg.from_number)
+    first, last = profiles.get(key, (msg.received_at, msg.received_at))
+    profiles[key] = (min(first, msg.received_at), max(last, msg.received_at))
     if decision.consent_changed:
+        consents[key] = decision.consent_after
         record_consent(conn, sandbox, msg.from_number, decision.consent_before, decision.consent_after,
                        row_id, decision.rule, now)
     if decision.attribute:
@@ -95,21 +145,6 @@ def _store_one(conn: sqlite3.Connection, routes: RouteTable, msg: InboundMessage
     if reply_id is not None:
         conn.execute("UPDATE messages SET reply_id = ? WHERE id = ?", (reply_id, row_id))
     return StoredOutcome(msg.message_id, row_id, decision.action, reply_id)
-
-
-def _consent_of(conn: sqlite3.Connection, sandbox: str, number: str) -> str:
-    row = conn.execute("SELECT consent FROM consent WHERE sandbox = ? AND number = ?",
-                       (sandbox, number)).fetchone()
-    return row[0] if row else ""
-
-
-def _touch_profile(conn: sqlite3.Connection, sandbox: str, number: str, at: str) -> None:
-    conn.execute(
-        "INSERT INTO profiles (sandbox, number, first_seen, last_seen) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (sandbox, number) DO UPDATE SET "
-        "first_seen = MIN(first_seen, excluded.first_seen), last_seen = MAX(last_seen, excluded.last_seen)",
-        (sandbox, number, at, at),
-    )
 
 
 def record_consent(conn: sqlite3.Connection, sandbox: str, number: str, old: str, new: str,
