@@ -22,6 +22,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.loadgen import blast, build_request  # noqa: E402
 from tests.pipeline_fixtures import SHOP_NUMBER, make_db, shop_credential  # noqa: E402
 
 
@@ -52,27 +53,13 @@ def body(prefix: str, start: int, size: int) -> bytes:
     return json.dumps({"results": results, "messageCount": size, "pendingMessageCount": 0}).encode()
 
 
-async def drive(url: str, prefix: str, messages: int, batch: int, concurrency: int) -> float:
-    requests = messages // batch
-    bodies = [body(prefix, i * batch, batch) for i in range(requests)]
-    next_index = 0
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=60) as client:
-
-        async def worker() -> None:
-            nonlocal next_index
-            while next_index < requests:
-                payload = bodies[next_index]
-                next_index += 1
-                response = await client.post("/infobip/inbound", content=payload,
-                                              headers={"content-type": "application/json"})
-                if response.status_code != 200:
-                    raise RuntimeError(f"{response.status_code}: {response.text}")
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        elapsed = time.perf_counter() - started
-    return requests * batch / elapsed
+def drive(port: int, prefix: str, messages: int, batch: int, concurrency: int) -> float:
+    requests = [build_request("127.0.0.1", port, "/infobip/inbound", body(prefix, i * batch, batch))
+                for i in range(messages // batch)]
+    seconds, failures = asyncio.run(blast("127.0.0.1", port, requests, concurrency))
+    if failures:
+        raise RuntimeError(f"{failures} requests were not answered 200")
+    return len(requests) * batch / seconds
 
 
 def start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen:
@@ -98,10 +85,10 @@ def main() -> None:
         ours_url, base_url = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{base_port}"
         wait_healthy(ours_url, ours)
         wait_healthy(base_url, base)
-        base_single = asyncio.run(drive(base_url, "b", args.messages, 1, args.concurrency))
-        ours_single = asyncio.run(drive(ours_url, "s", args.messages, 1, args.concurrency))
-        base_batched = asyncio.run(drive(base_url, "bb", args.batched, 100, 8))
-        ours_batched = asyncio.run(drive(ours_url, "sb", args.batched, 100, 8))
+        base_single = drive(base_port, "b", args.messages, 1, args.concurrency)
+        ours_single = drive(ours_port, "s", args.messages, 1, args.concurrency)
+        base_batched = drive(base_port, "bb", args.batched, 100, 8)
+        ours_batched = drive(ours_port, "sb", args.batched, 100, 8)
     finally:
         for proc in (ours, base):
             proc.terminate()

@@ -57,32 +57,99 @@ class RouteTable:
 
 def store_messages(conn: sqlite3.Connection, routes: RouteTable,
                    messages: Sequence[InboundMessage]) -> list[StoredOutcome]:
-    """Apply the rules to each message and write the results. Call inside a transaction.
+    """Apply the rules to each message and write the results. Call inside a write transaction.
 
-    Lookups are done once per batch (which ids exist, the consent of every sender) and profile
-    touches are written with one executemany, so a 100-message batch costs about one INSERT
-    per message; consent changes inside the batch are carried forward in `consents`.
+    The batch is decided first (pure), then written with one executemany per table. Row ids are
+    assigned here, which is safe because the caller holds SQLite's write lock (BEGIN IMMEDIATE):
+    that is what lets a message row name its reply and a ledger entry name its message without a
+    round trip per row. Consent changes inside one batch are carried forward in `consents`.
     """
     routes.refresh(conn)
     seen = _existing_ids(conn, [m.message_id for m in messages])
     consents = _consents_of(conn, {m.from_number for m in messages})
-    profiles: dict[tuple[str, str], tuple[str, str]] = {}
-    now = utcnow()
+    batch = _Batch(conn, utcnow())
     outcomes = []
     for message in messages:
         if message.message_id in seen:
             outcomes.append(StoredOutcome(message.message_id, None, "duplicate", None))
             continue
         seen.add(message.message_id)
-        outcomes.append(_store_one(conn, routes, message, consents, profiles, now))
-    if profiles:
-        conn.executemany(
-            "INSERT INTO profiles (sandbox, number, first_seen, last_seen) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (sandbox, number) DO UPDATE SET "
-            "first_seen = MIN(first_seen, excluded.first_seen), last_seen = MAX(last_seen, excluded.last_seen)",
-            [(sandbox, number, first, last) for (sandbox, number), (first, last) in profiles.items()],
-        )
+        outcomes.append(batch.add(routes, message, consents))
+    batch.write()
     return outcomes
+
+
+class _Batch:
+    """The rows one batch of messages turns into, written together by `write()`."""
+
+    def __init__(self, conn: sqlite3.Connection, now: str) -> None:
+        self.conn = conn
+        self.now = now
+        self.next_message_id, self.next_reply_id = conn.execute(
+            "SELECT (SELECT COALESCE(MAX(id), 0) + 1 FROM messages), (SELECT COALESCE(MAX(id), 0) + 1 FROM outbox)"
+        ).fetchone()
+        self.messages: list[tuple[object, ...]] = []
+        self.replies: list[tuple[object, ...]] = []
+        self.consent_changes: list[tuple[str, str, str, str, int, str]] = []
+        self.attributes: list[tuple[str, str, str, str, str]] = []
+        self.profiles: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def add(self, routes: RouteTable, msg: InboundMessage, consents: dict[tuple[str, str], str]) -> StoredOutcome:
+        cred, index = routes.lookup(msg.to_number)
+        sandbox = cred.sandbox if cred else ""
+        key = (sandbox, msg.from_number)
+        decision = decide(msg.text, cred, consents.get(key, "") if cred else "", index)
+        row_id = self.next_message_id
+        self.next_message_id += 1
+        reply_id = None
+        if cred is not None:
+            first, last = self.profiles.get(key, (msg.received_at, msg.received_at))
+            self.profiles[key] = (min(first, msg.received_at), max(last, msg.received_at))
+            if decision.consent_changed:
+                consents[key] = decision.consent_after
+                self.consent_changes.append((sandbox, msg.from_number, decision.consent_before,
+                                             decision.consent_after, row_id, decision.rule))
+            if decision.attribute:
+                self.attributes.append((sandbox, msg.from_number, decision.attribute, msg.received_at,
+                                        msg.received_at))
+            if decision.reply_text:
+                reply_id = self.next_reply_id
+                self.next_reply_id += 1
+                self.replies.append(_reply_row(reply_id, cred, msg, decision, row_id, self.now))
+        self.messages.append((
+            row_id, msg.message_id, msg.received_at, self.now, cred.id if cred else None, cred.name if cred else "",
+            sandbox, msg.from_number, msg.to_number, msg.text, decision.normalized, decision.action,
+            decision.keyword, decision.rule, decision.consent_before, decision.consent_after, msg.source, reply_id,
+        ))
+        return StoredOutcome(msg.message_id, row_id, decision.action, reply_id)
+
+    def write(self) -> None:
+        conn = self.conn
+        if self.messages:
+            conn.executemany(
+                "INSERT INTO messages (id, message_id, received_at, stored_at, credential_id, credential, sandbox, "
+                "from_number, to_number, text, normalized, action, keyword, rule, consent_before, consent_after, "
+                "source, reply_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self.messages)
+        if self.replies:
+            # Our own messageId goes to Infobip with the send, so a retried send is recognisable there.
+            conn.executemany(
+                "INSERT INTO outbox (id, message_row_id, credential_id, our_message_id, sender, to_number, text, "
+                "validity_period_hours, callback_data, principal_entity_id, content_template_id, status, "
+                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)", self.replies)
+        for sandbox, number, old, new, row_id, rule in self.consent_changes:
+            record_consent(conn, sandbox, number, old, new, row_id, rule, self.now)
+        if self.attributes:
+            conn.executemany(
+                "INSERT INTO profile_attributes (sandbox, number, name, first_at, last_at, count) "
+                "VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (sandbox, number, name) "
+                "DO UPDATE SET first_at = MIN(first_at, excluded.first_at), "
+                "last_at = MAX(last_at, excluded.last_at), count = count + 1", self.attributes)
+        if self.profiles:
+            conn.executemany(
+                "INSERT INTO profiles (sandbox, number, first_seen, last_seen) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (sandbox, number) DO UPDATE SET "
+                "first_seen = MIN(first_seen, excluded.first_seen), last_seen = MAX(last_seen, excluded.last_seen)",
+                [(sandbox, number, first, last) for (sandbox, number), (first, last) in self.profiles.items()])
 
 
 _CHUNK = 500  # stays under SQLite's bound-parameter limit
@@ -110,43 +177,6 @@ def _consents_of(conn: sqlite3.Connection, numbers: set[str]) -> dict[tuple[str,
     return found
 
 
-def _store_one(conn: sqlite3.Connection, routes: RouteTable, msg: InboundMessage,
-               consents: dict[tuple[str, str], str], profiles: dict[tuple[str, str], tuple[str, str]],
-               now: str) -> StoredOutcome:
-    cred, index = routes.lookup(msg.to_number)
-    sandbox = cred.sandbox if cred else ""
-    before = consents.get((sandbox, msg.from_number), "") if cred else ""
-    decision = decide(msg.text, cred, before, index)
-    row_id = int(conn.execute(
-        "INSERT INTO messages (message_id, received_at, stored_at, credential_id, credential, sandbox, "
-        "from_number, to_number, text, normalized, action, keyword, rule, consent_before, consent_after, source) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (msg.message_id, msg.received_at, now, cred.id if cred else None, cred.name if cred else "",
-         sandbox, msg.from_number, msg.to_number, msg.text, decision.normalized, decision.action,
-         decision.keyword, decision.rule, decision.consent_before, decision.consent_after, msg.source),
-    ).lastrowid or 0)
-    if cred is None:
-        return StoredOutcome(msg.message_id, row_id, decision.action, None)
-    key = (sandbox, msg.from_number)
-    first, last = profiles.get(key, (msg.received_at, msg.received_at))
-    profiles[key] = (min(first, msg.received_at), max(last, msg.received_at))
-    if decision.consent_changed:
-        consents[key] = decision.consent_after
-        record_consent(conn, sandbox, msg.from_number, decision.consent_before, decision.consent_after,
-                       row_id, decision.rule, now)
-    if decision.attribute:
-        conn.execute(
-            "INSERT INTO profile_attributes (sandbox, number, name, first_at, last_at, count) "
-            "VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (sandbox, number, name) "
-            "DO UPDATE SET last_at = excluded.last_at, count = count + 1",
-            (sandbox, msg.from_number, decision.attribute, msg.received_at, msg.received_at),
-        )
-    reply_id = _queue_reply(conn, cred, msg, decision, row_id, now) if decision.reply_text else None
-    if reply_id is not None:
-        conn.execute("UPDATE messages SET reply_id = ? WHERE id = ?", (reply_id, row_id))
-    return StoredOutcome(msg.message_id, row_id, decision.action, reply_id)
-
-
 def record_consent(conn: sqlite3.Connection, sandbox: str, number: str, old: str, new: str,
                    message_row_id: int | None, reason: str, at: str) -> None:
     """Set the current consent and append the ledger entry that explains it, together."""
@@ -162,18 +192,11 @@ def record_consent(conn: sqlite3.Connection, sandbox: str, number: str, old: str
     )
 
 
-def _queue_reply(conn: sqlite3.Connection, cred: StoredCredential, msg: InboundMessage,
-                 decision: Decision, row_id: int, now: str) -> int:
-    # Our own messageId goes to Infobip with the send, so a retried send is recognisable there.
-    cursor = conn.execute(
-        "INSERT INTO outbox (message_row_id, credential_id, our_message_id, sender, to_number, text, "
-        "validity_period_hours, callback_data, principal_entity_id, content_template_id, status, "
-        "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)",
-        (row_id, cred.id, f"smsdesk-{uuid.uuid4().hex}", cred.reply_sender, msg.from_number,
-         decision.reply_text, cred.validity_period_hours, cred.callback_data, cred.principal_entity_id,
-         cred.content_template_id, now, now),
-    )
-    return int(cursor.lastrowid or 0)
+def _reply_row(reply_id: int, cred: StoredCredential, msg: InboundMessage, decision: Decision, row_id: int,
+               now: str) -> tuple[object, ...]:
+    return (reply_id, row_id, cred.id, f"smsdesk-{uuid.uuid4().hex}", cred.reply_sender, msg.from_number,
+            decision.reply_text, cred.validity_period_hours, cred.callback_data, cred.principal_entity_id,
+            cred.content_template_id, now, now)
 
 
 __all__ = ["Action", "InboundMessage", "RouteTable", "StoredOutcome", "record_consent", "store_messages"]

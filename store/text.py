@@ -7,6 +7,7 @@ as "stop" matches "STOP!", " Ｓｔｏｐ " (full width) and "stop." alike.
 from __future__ import annotations
 
 import unicodedata
+from functools import lru_cache
 
 # Unicode categories stripped from both ends: punctuation (P*) and symbols (S*).
 _EDGE_CATEGORIES = ("P", "S")
@@ -18,6 +19,7 @@ def _is_edge_junk(char: str) -> bool:
     )
 
 
+@lru_cache(maxsize=65536)
 def normalize(text: str) -> str:
     """NFKC, strip edge whitespace/punctuation/symbols, collapse inner whitespace, casefold."""
     folded = unicodedata.normalize("NFKC", text)
