@@ -47,6 +47,8 @@ class GroupCommitWriter:
         # Fail fast when another writer holds the lock, so the webhook can answer 503 and let
         # Infobip retry instead of holding its connection open.
         db.conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
+        # Index pages of random phone numbers scatter; a larger page cache keeps them in memory.
+        db.conn.execute("PRAGMA cache_size = -65536")
         self._thread = threading.Thread(target=self._run, args=(db.conn,), name="smsdesk-writer", daemon=True)
         self._thread.start()
         return self
