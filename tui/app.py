@@ -65,8 +65,11 @@ class SmsDeskApp(App[None]):
         *(Binding(v.key, f"view('{v.mode}')", v.title, show=False, id=f"app.view.{v.mode}") for v in VIEWS),
     ]
 
-    def __init__(self, db_path: Path, *, poll_seconds: float = 0.5, keymap: Mapping[str, str] | None = None) -> None:
+    def __init__(self, db_path: Path, *, poll_seconds: float = 0.5, keymap: Mapping[str, str] | None = None,
+                 initial_mode: str | None = None) -> None:
         super().__init__()
+        if initial_mode is not None:
+            self.DEFAULT_MODE = initial_mode  # e.g. the demo opens on the live log
         self.db_path = Path(db_path)
         self.poll_seconds = poll_seconds
         self._initial_keymap = dict(keymap or {})
@@ -119,6 +122,6 @@ class SmsDeskApp(App[None]):
         yield SystemCommand("Help", "Show the keys of this screen (F1)", self.action_help)
 
 
-def run_tui(db_path: Path) -> None:
+def run_tui(db_path: Path, *, initial_mode: str | None = None) -> None:
     """Entry point for the `smsdesk` command: open the TUI on this database file."""
-    SmsDeskApp(db_path).run()
+    SmsDeskApp(db_path, initial_mode=initial_mode).run()
