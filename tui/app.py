@@ -67,9 +67,9 @@ class SmsDeskApp(App[None]):
 
     def __init__(self, db_path: Path, *, poll_seconds: float = 0.5, keymap: Mapping[str, str] | None = None,
                  initial_mode: str | None = None) -> None:
-        super().__init__()
         if initial_mode is not None:
-            self.DEFAULT_MODE = initial_mode  # e.g. the demo opens on the live log
+            self.DEFAULT_MODE = initial_mode  # e.g. the demo opens on the live log; read by App.__init__
+        super().__init__()
         self.db_path = Path(db_path)
         self.poll_seconds = poll_seconds
         self._initial_keymap = dict(keymap or {})

@@ -12,7 +12,7 @@ from textual.widgets import Footer, Input, Static
 
 from tui.log_filter import FilterSyntaxError, describe, parse_filter
 from tui.screens.message_detail import MessageDetailScreen
-from tui.widgets.message_log import MessageLog
+from tui.widgets.message_log import MessageLog, header_text
 from tui.widgets.traffic import TrafficStrip
 
 
@@ -22,6 +22,7 @@ class LogScreen(Screen[None]):
     LogScreen #log-filter.visible { display: block; }
     LogScreen #log-status { height: 1; background: $boost; padding: 0 1; }
     LogScreen #log-status.paused { background: $warning 30%; }
+    LogScreen #log-header { height: 1; color: $text-muted; text-style: bold; }
     """
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="log.filter"),
@@ -39,11 +40,18 @@ class LogScreen(Screen[None]):
         yield Input(placeholder="cred:NAME action:opt-out num:DIGITS free text   (Enter applies, Esc clears)",
                     id="log-filter")
         yield Static("", id="log-status")
+        yield Static("", id="log-header")
         yield MessageLog(self.db_path, poll_seconds=self.poll_seconds, id="message-log")
         yield Footer()
 
     def on_mount(self) -> None:
         self.query_one(MessageLog).focus()
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._update_header)
+
+    def _update_header(self) -> None:
+        self.query_one("#log-header", Static).update(header_text(self.log_view.content_width))
 
     @property
     def log_view(self) -> MessageLog:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import work
@@ -45,6 +46,31 @@ STATUS_STYLES = {
 PAGE = 100
 CACHE_LIMIT = 3000
 POLL_SECONDS = 0.25
+
+
+# Short labels keep the text column wide at 80 columns; the detail pane spells them out.
+ACTION_LABELS = {"double-opt-in": "2x-opt-in", "custom": "keyword"}
+ACTION_WIDTH = 10
+STATUS_WIDTH = 10
+
+
+def column_widths(width: int) -> tuple[int, ...]:
+    """time, credential, from (and to, when the terminal is wide enough)."""
+    return (9, 12, 14, 14) if width >= 110 else (9, 11, 14)
+
+
+def header_text(width: int) -> str:
+    names = ("time", "credential", "from", "to")
+    head = "".join(fit(name, w) for name, w in zip(names, column_widths(width), strict=False))
+    text_width = max(8, width - sum(column_widths(width)) - ACTION_WIDTH - STATUS_WIDTH)
+    return head + fit("text", text_width) + fit("action", ACTION_WIDTH) + fit("reply", STATUS_WIDTH)
+
+
+def fit(text: str, width: int) -> str:
+    """Pad or cut to exactly `width` terminal cells (wide characters and emoji count two)."""
+    if cell_len(text) < width:
+        return set_cell_size(text, width)
+    return set_cell_size(text, width - 2) + "… "
 
 
 def reply_label(row: MessageRow) -> str:
@@ -247,8 +273,13 @@ class MessageLog(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         self._resize_virtual()
 
+    @property
+    def content_width(self) -> int:
+        """Columns left for rows once the scrollbar has its share."""
+        return self.scrollable_content_region.width or self.size.width
+
     def render_line(self, y: int) -> Strip:
-        width = self.size.width
+        width = self.content_width
         pos = self.scroll_offset.y + y
         if y == 0:
             self._prefetch(pos)
@@ -265,23 +296,16 @@ class MessageLog(ScrollView, can_focus=True):
         return Strip(self._segments(row, width, base), width).crop(0, width)
 
     def _segments(self, row: MessageRow, width: int, base: Style) -> list[Segment]:
-        wide = width >= 110
-        cells: list[tuple[str, int, Style | None]] = [
-            (row.received_at[11:19], 9, None),
-            (row.credential or "-", 11, None),
-            (row.from_number, 14, None),
-        ]
-        if wide:
-            cells.append((row.to_number, 14, None))
         status = reply_label(row)
-        tail = [(row.action, 14, ACTION_STYLES.get(row.action)), (status, 13, STATUS_STYLES.get(status))]
-        fixed = sum(w for _, w, _ in cells) + sum(w for _, w, _ in tail)
+        cells = [(text, cell_width, None) for text, cell_width in zip(
+            (row.received_at[11:19], row.credential or "-", row.from_number, row.to_number),
+            column_widths(width), strict=False)]
+        tail = [(ACTION_LABELS.get(row.action, row.action), ACTION_WIDTH, ACTION_STYLES.get(row.action)),
+                (status, STATUS_WIDTH, STATUS_STYLES.get(status))]
+        fixed = sum(w for _, w, _ in cells) + ACTION_WIDTH + STATUS_WIDTH
         cells.append((make_inert(row.text).replace("\n", " "), max(8, width - fixed), None))
-        segments = []
-        for text, cell_width, style in (*cells, *tail):
-            shown = text if len(text) < cell_width else text[: cell_width - 2] + "…"
-            segments.append(Segment(shown.ljust(cell_width), base + style if style else base))
-        return segments
+        return [Segment(fit(text, cell_width), base + style if style else base)
+                for text, cell_width, style in (*cells, *tail)]
 
     # ---- navigation -----------------------------------------------------------------------
     def watch_scroll_y(self, old: float, new: float) -> None:

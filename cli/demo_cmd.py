@@ -1,0 +1,55 @@
+"""`smsdesk demo`: the TUI on a fresh demo database with simulated Infobip traffic."""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import click
+
+from cli.common import fail
+
+
+@click.command("demo")
+@click.option("--demo-db", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Where to create the demo database (default: a fresh temporary directory). Must not exist.")
+@click.option("--rate", default=1.5, show_default=True, type=click.FloatRange(0.05, 200),
+              help="Simulated inbound messages per second.")
+@click.option("--no-tui", is_flag=True, help="Run the demo back end only, until Ctrl+C (for scripts and tests).")
+@click.option("--seconds", type=click.FloatRange(0.1, None), default=None,
+              help="With --no-tui: stop after this many seconds.")
+def demo_cmd(demo_db: Path | None, rate: float, no_tui: bool, seconds: float | None) -> None:
+    """Open the TUI on a fresh demo database, with the built-in Infobip simulator, `serve`
+    and simulated people texting opt-ins, STOPs, HELPs, keywords and chatter.
+
+    Your real database is never touched. Nothing leaves this machine.
+    """
+    from gateway.demo import start_demo
+
+    if demo_db is None:
+        demo_db = Path(tempfile.mkdtemp(prefix="smsdesk-demo-")) / "demo.db"
+    elif demo_db.exists():
+        fail(f"{demo_db}: already exists; the demo starts from a fresh database")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    stack = start_demo(demo_db, rate_per_second=rate)
+    try:
+        if no_tui:
+            click.echo(f"demo running: database {demo_db}, receiver {stack.server.url}, "
+                       f"simulator {stack.simulator.url} (Ctrl+C stops)", err=True)
+            deadline = time.monotonic() + seconds if seconds else None
+            while deadline is None or time.monotonic() < deadline:
+                time.sleep(0.2)
+        else:
+            from tui.app import run_tui
+
+            run_tui(demo_db, initial_mode="log")
+    except KeyboardInterrupt:
+        pass
+    finally:
+        stack.stop()
+    click.echo(f"demo database kept at {demo_db} (open it with: smsdesk --db {demo_db})", err=True)
+
+
+COMMANDS: list[click.Command] = [demo_cmd]
