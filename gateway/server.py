@@ -105,18 +105,22 @@ class Service:
 
 
 def build_server(config: ServeConfig) -> uvicorn.Server:
+    return build_service_server(config)[1]
+
+
+def build_service_server(config: ServeConfig) -> tuple[Service, uvicorn.Server]:
     config.check()
     service = Service(config)
     uv_config = uvicorn.Config(service.app(), host=config.host, port=config.port, log_level="warning",
                                access_log=False, lifespan="on", timeout_graceful_shutdown=5)
-    return uvicorn.Server(uv_config)
+    return service, uvicorn.Server(uv_config)
 
 
 class ServerThread:
     """`serve` on a background thread: for tests and for `smsdesk demo`."""
 
     def __init__(self, config: ServeConfig) -> None:
-        self.server = build_server(config)
+        self.service, self.server = build_service_server(config)
         self.config = config
         self._thread = threading.Thread(target=self.server.run, name="smsdesk-serve", daemon=True)
 

@@ -193,3 +193,17 @@ def test_basic_auth_repr_hides_password() -> None:
     from gateway.receiver import BasicAuth
 
     assert WEBHOOK_PASSWORD not in repr(BasicAuth(WEBHOOK_USER, WEBHOOK_PASSWORD))
+
+
+def test_disk_full_answers_503_then_recovers(serve, db_path: Path) -> None:
+    writer = serve.service.writer
+    # SQLite's page limit makes the next growth fail exactly as a full disk does (SQLITE_FULL).
+    pages = writer.submit(lambda conn: conn.execute("PRAGMA page_count").fetchone()[0]).result(5)
+    writer.submit(lambda conn: conn.execute(f"PRAGMA max_page_count = {pages}")).result(5)
+    big = mo_body(*(mo_result("x" * 2000, message_id=f"full-{i}") for i in range(50)))
+    response = httpx.post(serve.url + "/infobip/inbound", json=big, auth=AUTH, timeout=30)
+    assert response.status_code == 503
+    assert counts(db_path) == (0, 0, 0)
+    writer.submit(lambda conn: conn.execute("PRAGMA max_page_count = 1073741823")).result(5)
+    retry = httpx.post(serve.url + "/infobip/inbound", json=big, auth=AUTH, timeout=30)
+    assert retry.status_code == 200 and retry.json()["stored"] == 50
