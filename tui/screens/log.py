@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from contextlib import closing
 from pathlib import Path
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+from store.db import connect
+from store.outbox import backlog
+from tui.db_watch import ChangeWatcher
 from tui.log_filter import FilterSyntaxError, describe, parse_filter
 from tui.screens.message_detail import MessageDetailScreen
 from tui.widgets.message_log import MessageLog, header_text
@@ -34,6 +38,9 @@ class LogScreen(Screen[None]):
         self.db_path = db_path
         self.poll_seconds = poll_seconds
         self.filter_text = ""
+        self.backlog_text = ""
+        self._last_state: MessageLog.StateChanged | None = None
+        self._watcher = ChangeWatcher(db_path)
 
     def compose(self) -> ComposeResult:
         yield TrafficStrip(self.db_path)
@@ -46,6 +53,8 @@ class LogScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one(MessageLog).focus()
+        self.set_interval(2.0, self._check_backlog)
+        self._check_backlog()
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._update_header)
@@ -84,17 +93,41 @@ class LogScreen(Screen[None]):
         self.log_view.focus()
 
     @on(MessageLog.StateChanged)
-    def _update_status(self, event: MessageLog.StateChanged) -> None:
+    def _update_status(self, event: MessageLog.StateChanged | None = None) -> None:
+        if event is not None:
+            self._last_state = event
+        state = self._last_state
+        if state is None:
+            return
         status = self.query_one("#log-status", Static)
         shown = describe(self.log_view.filters)
         where = f"  filter {shown}" if shown else ""
-        if event.follow:
-            status.update(f"● LIVE  {event.total:,} messages{where}")
+        if state.follow:
+            status.update(f"● LIVE  {state.total:,} messages{where}{self.backlog_text}")
             status.remove_class("paused")
         else:
-            badge = f"{event.new_count:,} new  " if event.new_count else ""
-            status.update(f"⏸ PAUSED  {badge}(l: back to live)  {event.total:,} messages{where}")
+            badge = f"{state.new_count:,} new  " if state.new_count else ""
+            status.update(f"⏸ PAUSED  {badge}(l: back to live)  {state.total:,} messages{where}{self.backlog_text}")
             status.add_class("paused")
+
+    @work(thread=True, exclusive=True, group="log-backlog")
+    def _check_backlog(self) -> None:
+        # Replies waiting for Infobip (an outage, a bad key) must be visible, not silent.
+        if not self._watcher.changed():
+            return
+        with closing(connect(self.db_path).conn) as conn:
+            counts = backlog(conn)
+        parts = [f"{counts[s]:,} {s}" for s in ("queued", "failed") if counts.get(s)]
+        text = f"  replies: {', '.join(parts)}" if parts else ""
+        self.app.call_from_thread(self._show_backlog, text)
+
+    def _show_backlog(self, text: str) -> None:
+        if text != self.backlog_text:
+            self.backlog_text = text
+            self._update_status()
+
+    def on_unmount(self) -> None:
+        self._watcher.close()
 
     @on(MessageLog.Selected)
     def _show_detail(self, event: MessageLog.Selected) -> None:
