@@ -35,10 +35,10 @@ def cli(ctx: click.Context, db_option: str | None) -> None:
 
 
 def _register() -> None:
-    from cli import creds, data, demo_cmd, gateway_cmds, server
+    from cli import consent_cmd, creds, data, demo_cmd, gateway_cmds, server
 
     cli.add_command(creds.creds)
-    for command in (*data.COMMANDS, *server.COMMANDS, *demo_cmd.COMMANDS):
+    for command in (*data.COMMANDS, *server.COMMANDS, *demo_cmd.COMMANDS, *consent_cmd.COMMANDS):
         cli.add_command(command)
     gateway_cmds.register(cli)  # simulate, send, creds verify
 

@@ -1,0 +1,44 @@
+"""`smsdesk consent verify`: replay the consent ledger and compare it with the consent table."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from cli.common import Context, pass_context, print_json
+from store.consent_audit import verify_consent
+
+
+@click.group("consent")
+def consent() -> None:
+    """Check the consent records (the compliance evidence)."""
+
+
+@consent.command("verify")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+@pass_context
+def verify_cmd(ctx: Context, as_json: bool) -> None:
+    """Replay every number's consent ledger and compare it with its current consent.
+
+    Prints one line per difference and exits 1 if there is any; exits 0 otherwise.
+    """
+    db = ctx.open_db()
+    try:
+        report = verify_consent(db.conn)
+    finally:
+        db.close()
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        for difference in report.differences:
+            click.echo(str(difference))
+        if report.ok:
+            click.echo(f"{report.numbers} numbers verified ({report.entries} ledger entries)")
+        else:
+            click.echo(f"smsdesk: {len(report.differences)} difference(s) in {report.numbers} numbers", err=True)
+    if not report.ok:
+        sys.exit(1)
+
+
+COMMANDS: list[click.Command] = [consent]

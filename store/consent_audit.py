@@ -1,0 +1,91 @@
+"""Checking the consent ledger against the consent table: the evidence must explain the state.
+
+For every (sandbox, number) the ledger is replayed in id order: each entry's `old` must be the
+previous entry's `new` (the first entry's `old` must be '', "never expressed"), and the last
+entry's `new` must be the consent row's value. A consent row without ledger entries, or ledger
+entries without a consent row, are differences too. Reads only; one pass over each table.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass, field
+
+from store.text import make_inert
+
+VALID = frozenset({"y", "n", "p"})
+
+
+@dataclass(frozen=True)
+class Difference:
+    sandbox: str
+    number: str
+    problem: str
+    ledger_id: int | None = None
+
+    def __str__(self) -> str:
+        where = f" (ledger #{self.ledger_id})" if self.ledger_id is not None else ""
+        # numbers are stored as received when they are not E.164: keep a tty safe from them
+        return make_inert(f"{self.sandbox or '-'} {self.number}{where}: {self.problem}")
+
+
+@dataclass
+class ConsentReport:
+    numbers: int = 0  # distinct (sandbox, number) pairs seen in either table
+    entries: int = 0  # ledger rows replayed
+    differences: list[Difference] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "ok": self.ok, "numbers": self.numbers, "ledger_entries": self.entries,
+            "differences": [{"sandbox": d.sandbox, "number": d.number, "ledger_id": d.ledger_id,
+                             "problem": d.problem} for d in self.differences],
+        }
+
+
+def _label(value: str) -> str:
+    return repr(value) if value else "'' (none)"
+
+
+def verify_consent(conn: sqlite3.Connection) -> ConsentReport:
+    """Replay every number's ledger and compare it with the consent table. Never writes."""
+    report = ConsentReport()
+    current = {(s, n): (c, at) for s, n, c, at in conn.execute(
+        "SELECT sandbox, number, consent, changed_at FROM consent")}
+    replayed: dict[tuple[str, str], str] = {}
+    for entry_id, sandbox, number, old, new in conn.execute(
+            "SELECT id, sandbox, number, old, new FROM consent_ledger ORDER BY sandbox, number, id"):
+        report.entries += 1
+        key = (sandbox, number)
+        expected_old = replayed.get(key, "")
+        if old != expected_old:
+            what = "the first entry" if key not in replayed else "the previous entry's new"
+            report.differences.append(Difference(
+                sandbox, number, f"chain broken: old is {_label(old)} but {what} is {_label(expected_old)}",
+                entry_id))
+        if new not in VALID:
+            report.differences.append(Difference(sandbox, number, f"new is {_label(new)}, not y, n or p",
+                                                 entry_id))
+        if new == old:
+            report.differences.append(Difference(sandbox, number, f"records no change ({_label(old)} to itself)",
+                                                 entry_id))
+        replayed[key] = new
+    for key in sorted(set(current) | set(replayed)):
+        sandbox, number = key
+        report.numbers += 1
+        if key not in replayed:
+            report.differences.append(Difference(
+                sandbox, number, f"consent is {_label(current[key][0])} but the ledger has no entries"))
+        elif key not in current:
+            report.differences.append(Difference(
+                sandbox, number, f"the ledger ends at {_label(replayed[key])} but there is no consent row"))
+        elif current[key][0] != replayed[key]:
+            report.differences.append(Difference(
+                sandbox, number,
+                f"consent is {_label(current[key][0])} but the ledger ends at {_label(replayed[key])}"))
+    report.differences.sort(key=lambda d: (d.sandbox, d.number, d.ledger_id or 0))
+    return report
