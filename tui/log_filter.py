@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 from store.queries import MessageFilter
 from store.rules import Action
 
@@ -17,7 +19,7 @@ class FilterSyntaxError(ValueError):
 def parse_filter(text: str) -> MessageFilter:
     values = {"credential": "", "action": "", "number": "", "text": ""}
     words: list[str] = []
-    for token in text.split():
+    for token in _tokens(text):
         key, sep, value = token.partition(":")
         field = _KEYS.get(key.lower()) if sep else None
         if field is None:
@@ -34,9 +36,18 @@ def parse_filter(text: str) -> MessageFilter:
     return MessageFilter(**values)
 
 
+def _tokens(text: str) -> list[str]:
+    """Words, with quotes for values holding spaces: `cred:"Shop UK"`. An unbalanced quote or a
+    lone apostrophe ("don't") falls back to plain words rather than failing the filter."""
+    try:
+        return shlex.split(text)
+    except ValueError:
+        return text.split()
+
+
 def describe(filters: MessageFilter) -> str:
-    parts = [f"{name}:{value}" for name, value in (("cred", filters.credential), ("action", filters.action),
-                                                   ("num", filters.number)) if value]
+    parts = [f"{name}:{shlex.quote(value)}" for name, value in (
+        ("cred", filters.credential), ("action", filters.action), ("num", filters.number)) if value]
     if filters.text:
         parts.append(repr(filters.text))
     return " ".join(parts)

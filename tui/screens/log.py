@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import closing
+from datetime import datetime
 from pathlib import Path
 
 from textual import on, work
@@ -17,7 +19,7 @@ from tui.db_watch import ChangeWatcher
 from tui.log_filter import FilterSyntaxError, describe, parse_filter
 from tui.screens.message_detail import MessageDetailScreen
 from tui.widgets.message_log import MessageLog, header_text
-from tui.widgets.traffic import TrafficStrip
+from tui.widgets.traffic import TrafficStrip, system_clock
 
 
 class LogScreen(Screen[None]):
@@ -33,17 +35,19 @@ class LogScreen(Screen[None]):
         Binding("escape", "clear_filter", "Clear filter", show=False, id="log.clear_filter"),
     ]
 
-    def __init__(self, db_path: Path, *, poll_seconds: float = 0.25, name: str | None = None) -> None:
+    def __init__(self, db_path: Path, *, poll_seconds: float = 0.25, name: str | None = None,
+                 clock: Callable[[], datetime] = system_clock) -> None:
         super().__init__(name=name)
         self.db_path = db_path
         self.poll_seconds = poll_seconds
+        self.clock = clock  # the traffic strip's "now"
         self.filter_text = ""
         self.backlog_text = ""
         self._last_state: MessageLog.StateChanged | None = None
         self._watcher = ChangeWatcher(db_path)
 
     def compose(self) -> ComposeResult:
-        yield TrafficStrip(self.db_path)
+        yield TrafficStrip(self.db_path, clock=self.clock)
         yield Input(placeholder="cred:NAME action:opt-out num:DIGITS free text   (Enter applies, Esc clears)",
                     id="log-filter")
         yield Static("", id="log-status")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
+from collections.abc import Iterable
+
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -16,37 +18,55 @@ from store.text import make_inert
 CONSENT_NAMES = {"y": "opted in (y)", "n": "opted out (n)", "p": "pending (p)", "": "none"}
 
 
-def detail_markup(row: MessageRow) -> str:
-    def safe(value: str | None) -> str:
-        return escape(make_inert(value or ""))
+Part = str | tuple[str, str]  # plain text, or (text, style)
 
-    lines = [
-        f"[b]Message[/b] #{row.id}  Infobip id {safe(row.message_id)}",
-        f"[b]Received[/b] {safe(row.received_at)}  (stored {safe(row.stored_at)}, via {safe(row.source)})",
-        f"[b]Credential[/b] {safe(row.credential) or '[i]none: unrouted[/i]'}  sandbox {safe(row.sandbox) or '-'}",
-        f"[b]From[/b] {safe(row.from_number)}  [b]to[/b] {safe(row.to_number)}",
-        "",
-        "[b]Text[/b]",
-        safe(row.text) or "[i](empty)[/i]",
-        f"[b]Normalised[/b] {safe(row.normalized) or '[i](empty)[/i]'}",
-        "",
-        f"[b]Action[/b] {safe(row.action)}" + (f"  keyword {safe(row.keyword)}" if row.keyword else ""),
-        f"[b]Rule[/b] {safe(row.rule)}",
-        f"[b]Consent[/b] {CONSENT_NAMES.get(row.consent_before, row.consent_before)} → "
-        f"{CONSENT_NAMES.get(row.consent_after, row.consent_after)}",
-        "",
+
+def inert_lines(lines: Iterable[Iterable[Part]]) -> Text:
+    """Lines of parts as one Text. Nothing is parsed as markup (an inbound "[$x]" or "[/b]" is
+    text, not a tag) and every part goes through make_inert (no raw ESC reaches the terminal)."""
+    out = Text()
+    for i, line in enumerate(lines):
+        if i:
+            out.append("\n")
+        for part in line:
+            text, style = (part, "") if isinstance(part, str) else part
+            out.append(make_inert(text), style=style)
+    return out
+
+
+def consent_name(value: str | None) -> str:
+    return CONSENT_NAMES.get(value or "", value or "")
+
+
+def detail_text(row: MessageRow) -> Text:
+    b = "bold"
+    text_lines: list[list[Part]] = [[line] for line in row.text.split("\n")] if row.text else [[("(empty)", "italic")]]
+    lines: list[list[Part]] = [
+        [("Message", b), f" #{row.id}  Infobip id {row.message_id}"],
+        [("Received", b), f" {row.received_at}  (stored {row.stored_at}, via {row.source})"],
+        [("Credential", b), " ", row.credential or ("none: unrouted", "italic"), f"  sandbox {row.sandbox or '-'}"],
+        [("From", b), f" {row.from_number}  ", ("to", b), f" {row.to_number}"],
+        [],
+        [("Text", b)],
+        *text_lines,
+        [("Normalised", b), " ", row.normalized or ("(empty)", "italic")],
+        [],
+        [("Action", b), f" {row.action}" + (f"  keyword {row.keyword}" if row.keyword else "")],
+        [("Rule", b), f" {row.rule}"],
+        [("Consent", b), f" {consent_name(row.consent_before)} → {consent_name(row.consent_after)}"],
+        [],
     ]
     if row.reply_text is None:
-        lines.append("[b]Reply[/b] none")
+        lines.append([("Reply", b), " none"])
     else:
         lines += [
-            f"[b]Reply[/b] {safe(row.reply_status)}  ({count_parts(row.reply_text).describe()})",
-            safe(row.reply_text),
-            f"[b]Delivery report[/b] {safe(row.delivery_status) or '-'} {safe(row.delivery_detail)}",
+            [("Reply", b), f" {row.reply_status}  ({count_parts(row.reply_text).describe()})"],
+            *([text] for text in row.reply_text.split("\n")),
+            [("Delivery report", b), f" {row.delivery_status or '-'} {row.delivery_detail or ''}"],
         ]
         if row.last_error:
-            lines.append(f"[b]Last error[/b] {safe(row.last_error)}")
-    return "\n".join(lines)
+            lines.append([("Last error", b), f" {row.last_error}"])
+    return inert_lines(lines)
 
 
 class MessageDetailScreen(ModalScreen[None]):
@@ -64,5 +84,5 @@ class MessageDetailScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
-            yield Static(detail_markup(self.row), id="message-detail")
+            yield Static(detail_text(self.row), id="message-detail")
         yield Footer()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.markup import escape
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -18,31 +18,33 @@ from store.models import StoredCredential
 from store.rules import decide
 from store.sms_parts import count_parts
 from store.text import make_inert
-from tui.screens.message_detail import CONSENT_NAMES
+from tui.screens.message_detail import Part, consent_name, inert_lines
 
 CONSENT_CHOICES = [("none (never expressed)", ""), ("opted in (y)", "y"), ("opted out (n)", "n"),
                    ("pending (p)", "p")]
 
 
-def verdict_markup(text: str, cred: StoredCredential | None, consent: str) -> str:
+def verdict_text(text: str, cred: StoredCredential | None, consent: str) -> Text:
     if cred is None:
-        return "[i]Pick a credential.[/i]"
+        return Text("Pick a credential.", style="italic")
     d = decide(text, cred, consent)
-    lines = [
-        f"[b]Normalised[/b]  {escape(make_inert(d.normalized)) or '[i](empty)[/i]'}",
-        f"[b]Action[/b]      {d.action}" + (f"  (keyword {escape(d.keyword)})" if d.keyword else ""),
-        f"[b]Rule[/b]        {escape(d.rule)}",
-        f"[b]Consent[/b]     {CONSENT_NAMES[d.consent_before]} → {CONSENT_NAMES[str(d.consent_after)]}"
-        + ("  [b](changes)[/b]" if d.consent_changed else "  (unchanged)"),
+    b = "bold"
+    lines: list[list[Part]] = [
+        [("Normalised", b), "  ", d.normalized or ("(empty)", "italic")],
+        [("Action", b), f"      {d.action}" + (f"  (keyword {d.keyword})" if d.keyword else "")],
+        [("Rule", b), f"        {d.rule}"],
+        [("Consent", b), f"     {consent_name(d.consent_before)} → {consent_name(str(d.consent_after))}",
+         ("  (changes)", b) if d.consent_changed else "  (unchanged)"],
     ]
     if d.attribute:
-        lines.append(f"[b]Attribute[/b]   {escape(d.attribute)} recorded on the profile")
+        lines.append([("Attribute", b), f"   {d.attribute} recorded on the profile"])
     if d.reply_text:
-        lines += [f"[b]Reply[/b]       from {escape(cred.reply_sender or '(no sender set)')}, "
-                  f"{count_parts(d.reply_text).describe()}", escape(make_inert(d.reply_text))]
+        lines.append([("Reply", b), f"       from {cred.reply_sender or '(no sender set)'}, "
+                                    f"{count_parts(d.reply_text).describe()}"])
+        lines += [[line] for line in d.reply_text.split("\n")]
     else:
-        lines.append("[b]Reply[/b]       none")
-    return "\n".join(lines)
+        lines.append([("Reply", b), "       none"])
+    return inert_lines(lines)
 
 
 class TesterScreen(Screen[None]):
@@ -52,7 +54,11 @@ class TesterScreen(Screen[None]):
     TesterScreen #tester-verdict { padding: 1 1; }
     TesterScreen Label { padding: 1 1 0 1; }
     """
-    BINDINGS = [Binding("f5", "reload", "Reload credentials", id="tester.reload")]
+    BINDINGS = [
+        Binding("f5", "reload", "Reload credentials", id="tester.reload"),
+        # The text box takes digits (they are part of messages): Esc leaves it, so 1-4 switch views.
+        Binding("escape", "leave_text", "Leave text", id="tester.leave_text"),
+    ]
 
     def __init__(self, db_path: Path, name: str | None = None) -> None:
         super().__init__(name=name)
@@ -66,11 +72,14 @@ class TesterScreen(Screen[None]):
                 yield Select[str](CONSENT_CHOICES, value="", allow_blank=False, id="tester-consent")
             yield Label("Message as a person would text it (nothing is sent or stored):")
             yield Input(placeholder="e.g. STOP please", id="tester-text")
-            yield Static("[i]Pick a credential.[/i]", id="tester-verdict")
+            yield Static(Text("Pick a credential.", style="italic"), id="tester-verdict")
         yield Footer()
 
     def on_mount(self) -> None:
         self.action_reload()
+
+    def action_leave_text(self) -> None:
+        self.query_one(VerticalScroll).focus()
 
     @work(thread=True, exclusive=True, group="tester-load")
     def action_reload(self) -> None:
@@ -101,4 +110,4 @@ class TesterScreen(Screen[None]):
         consent = self.query_one("#tester-consent", Select).value
         text = self.query_one("#tester-text", Input).value
         self.query_one("#tester-verdict", Static).update(
-            verdict_markup(text, cred, consent if isinstance(consent, str) else ""))
+            verdict_text(text, cred, consent if isinstance(consent, str) else ""))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.text import Text
@@ -20,25 +22,43 @@ SHORT = {"opt-in": "in", "opt-out": "out", "help": "help", "double-opt-in": "2x"
          "default": "def", "unrouted": "unr"}
 
 
+def compact(count: int) -> str:
+    """At most four cells: 987, 1.2k, 12k, 1.2M."""
+    for limit, unit in ((1_000_000, "M"), (1_000, "k")):
+        if count >= limit:
+            value = count / limit
+            return f"{value:.1f}{unit}" if value < 10 else f"{value:.0f}{unit}"
+    return str(count)
+
+
 def counts_text(by_action: dict[str, int]) -> Text:
-    text = Text("today ", style="bold")
+    # One line that fits beside the sparkline at 80 columns: "label:count", dim labels, so it
+    # still reads with NO_COLOR. Wider than the strip, it is cut (nowrap), never wrapped over the
+    # "last hour" line below it.
+    text = Text("today", style="bold")
     for action in ACTION_ORDER:
-        text.append(f"{SHORT[action]} ", style="dim")
-        text.append(f"{by_action.get(action, 0)}  ")
+        text.append(f" {SHORT[action]}:", style="dim")
+        text.append(compact(by_action.get(action, 0)))
     return text
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
 
 
 class TrafficStrip(Horizontal):
     DEFAULT_CSS = """
     TrafficStrip { height: 2; }
     TrafficStrip Sparkline { width: 30; height: 2; }
-    TrafficStrip #traffic-counts { width: 1fr; height: 2; padding: 0 1; }
+    TrafficStrip #traffic-counts { width: 1fr; height: 2; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
     """
 
-    def __init__(self, db_path: Path, *, refresh_seconds: float = 2.0) -> None:
+    def __init__(self, db_path: Path, *, refresh_seconds: float = 2.0,
+                 clock: Callable[[], datetime] = system_clock) -> None:
         super().__init__()
         self.db_path = db_path
         self.refresh_seconds = refresh_seconds
+        self.clock = clock  # "now" for the buckets and "today": injectable, so snapshots are stable
         self.latest: Traffic | None = None
         self._conn: sqlite3.Connection | None = None
         self._version = -1
@@ -63,7 +83,7 @@ class TrafficStrip(Horizontal):
         if version == self._version and now - self._queried_at < 60:
             return
         self._version, self._queried_at = version, now
-        figures = traffic(self._conn)
+        figures = traffic(self._conn, now=self.clock())
         self.app.call_from_thread(self._show, figures)
 
     def on_unmount(self) -> None:
