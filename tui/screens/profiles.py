@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from rich.markup import escape
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -14,9 +14,18 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from store.db import connect
-from store.queries import MessageFilter, Profile, consent_ledger, count_profiles, list_profiles, page_messages
+from store.queries import (
+    MESSAGE_COLUMNS,
+    MessageRow,
+    Profile,
+    consent_ledger,
+    count_profiles,
+    get_message,
+    list_profiles,
+)
 from store.text import make_inert
 from tui.db_watch import ChangeWatcher
+from tui.screens.message_detail import Part, inert_lines
 
 CONSENT_STYLE = {"y": "green", "n": "red", "p": "yellow", "": "dim"}
 CONSENT_LABEL = {"y": "y", "n": "n", "p": "p", "": "none"}
@@ -188,32 +197,46 @@ class ProfileDetailScreen(ModalScreen[None]):
 
     @work(thread=True)
     def _load(self) -> None:
+        p = self.profile
         db = connect(self.db_path)
         try:
-            ledger = consent_ledger(db.conn, self.profile.sandbox, self.profile.number)
-            messages = page_messages(db.conn, limit=50, filters=MessageFilter(number=self.profile.number))
+            ledger = consent_ledger(db.conn, p.sandbox, p.number)
+            # Exactly this number in this sandbox: a LIKE on the number would also list the
+            # messages of every longer number that contains it (another person's evidence).
+            messages = [MessageRow(*row) for row in db.conn.execute(
+                f"SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN outbox o ON o.id = m.reply_id "
+                "WHERE m.from_number = ? AND m.sandbox = ? ORDER BY m.id DESC LIMIT 50", (p.number, p.sandbox))]
+            causes = {e["message_row_id"]: get_message(db.conn, e["message_row_id"]) for e in ledger}
         finally:
             db.close()
-        p = self.profile
-        lines = [f"[b]{escape(p.number)}[/b] sandbox {escape(p.sandbox)}  consent "
-                 f"{CONSENT_LABEL.get(p.consent, p.consent)}  first {p.first_seen[:19]}  last {p.last_seen[:19]}", ""]
-        lines.append("[b]Consent ledger[/b]")
-        if not ledger:
-            lines.append("  (no consent ever expressed)")
-        for e in ledger:
-            lines.append(f"  {e['at'][:19]}  {CONSENT_LABEL.get(e['old'], e['old'])} → "
-                         f"{CONSENT_LABEL.get(e['new'], e['new'])}  msg #{e['message_row_id']}  "
-                         f"{escape(make_inert(e['reason']))}")
-        lines += ["", "[b]Attributes[/b]"]
-        for name, info in p.attributes.items() or {}.items():
-            lines.append(f"  {escape(make_inert(name))}: {info['count']}×, first {info['first_at'][:19]}, "
-                         f"last {info['last_at'][:19]}")
-        if not p.attributes:
-            lines.append("  (none)")
-        lines += ["", "[b]Latest messages[/b]"]
-        for m in messages:
-            if m.sandbox != p.sandbox:
-                continue
-            lines.append(f"  {m.received_at[:19]}  {m.action:<13} {escape(make_inert(m.text))[:60]}  "
-                         f"reply {m.reply_status or '-'}")
-        self.app.call_from_thread(self.query_one("#profile-detail", Static).update, "\n".join(lines))
+        self.app.call_from_thread(self.query_one("#profile-detail", Static).update,
+                                  ledger_text(p, ledger, causes, messages))
+
+
+def ledger_text(p: Profile, ledger: list[dict[str, Any]], causes: dict[int, MessageRow | None],
+                messages: list[MessageRow]) -> Text:
+    """Built as Text, never markup: inbound text such as "[$x]" or "[/b]" is shown as typed."""
+    b = "bold"
+    lines: list[list[Part]] = [
+        [(p.number, b), f" sandbox {p.sandbox}  consent {CONSENT_LABEL.get(p.consent, p.consent)}  "
+                        f"first {p.first_seen[:19]}  last {p.last_seen[:19]}"],
+        [],
+        [("Consent ledger", b)],
+    ]
+    if not ledger:
+        lines.append(["  (no consent ever expressed)"])
+    for e in ledger:
+        cause = causes.get(e["message_row_id"])
+        said = f'"{cause.text}"' if cause is not None else f"message #{e['message_row_id']}"
+        lines.append([f"  {e['at'][:19]}  {CONSENT_LABEL.get(e['old'], e['old'])} → "
+                      f"{CONSENT_LABEL.get(e['new'], e['new'])}  ", (said, b), f"  {e['reason']}"])
+    lines += [[], [("Attributes", b)]]
+    for name, info in p.attributes.items():
+        lines.append([f"  {name}: {info['count']}×, first {info['first_at'][:19]}, last {info['last_at'][:19]}"])
+    if not p.attributes:
+        lines.append(["  (none)"])
+    lines += [[], [("Latest messages", b)]]
+    for m in messages:
+        text = m.text.replace("\n", " ")
+        lines.append([f"  {m.received_at[:19]}  {m.action:<13} {text[:60]}  reply {m.reply_status or '-'}"])
+    return inert_lines(lines)
