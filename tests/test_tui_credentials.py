@@ -56,7 +56,7 @@ async def ready(pilot: Pilot[None]) -> CredentialsScreen:
 
 def table_text(screen: CredentialsScreen) -> list[list[str]]:
     table = screen.query_one(CredentialsTable)
-    return [[cell.plain for cell in table.get_row_at(i)] for i in range(table.row_count)]
+    return [list(table.cells_at(i)) for i in range(table.row_count)]
 
 
 def names(screen: CredentialsScreen) -> list[str]:
@@ -161,7 +161,8 @@ async def test_create_credential(db_path: Path) -> None:
         assert cred.base_url == "https://promo.api.infobip.com"
         assert cred.inbound_number == "+447491163445"
         assert cred.opt_out_keywords[0] == "STOP"  # defaults kept
-        assert screen.query_one(CredentialsTable).selected == cred
+        selected = screen.query_one(CredentialsTable).selected
+        assert selected is not None and selected.id == cred.id
 
 
 async def test_edit_with_invalid_field_then_fix(db_path: Path, sample_credentials: list[StoredCredential]) -> None:

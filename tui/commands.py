@@ -14,6 +14,8 @@ CREDENTIAL_COMMANDS: tuple[tuple[str, str, str], ...] = (
     ("Delete credential", "Delete the selected credential (asks first)", "delete"),
     ("Copy credential to another sandbox", "Duplicate the selected credential", "duplicate"),
     ("Reveal or hide API keys", "Toggle showing API keys in full", "reveal"),
+    ("Verify credential", "Check the selected API key with Infobip and show the balance", "verify"),
+    ("Send test SMS", "Send one SMS with the selected credential's sender and options", "test_send"),
     ("Filter credentials", "Show only credentials matching some text", "filter"),
     ("Reload credentials", "Read the credentials again from the database", "reload"),
 )

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import sqlite_utils
 
+from store.credentials import get_credential_by_id
 from store.db import connect
+from store.models import StoredCredential
 
 
 @contextmanager
@@ -23,3 +25,12 @@ def open_db(path: Path) -> Iterator[sqlite_utils.Database]:
         yield db
     finally:
         db.close()
+
+
+def load_credential(path: Path, credential_id: int) -> StoredCredential:
+    """The full credential behind a list row (call from a thread worker).
+
+    Raises store.errors.NotFoundError when someone deleted it since the list was read.
+    """
+    with open_db(path) as db:
+        return get_credential_by_id(db, credential_id)

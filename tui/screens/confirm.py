@@ -10,8 +10,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from tui.screens.dialog_css import DIALOG_CSS
+
 
 class ConfirmScreen(ModalScreen[bool]):
+    CSS_PATH = DIALOG_CSS
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
         Binding("n,escape", "answer(False)", "No", id="confirm.no"),

@@ -22,6 +22,7 @@ from store.sms_parts import count_parts
 from store.text import make_inert
 from tui.db_access import open_db
 from tui.screens.confirm import ConfirmScreen
+from tui.screens.dialog_css import DIALOG_CSS
 from tui.widgets.credential_form import (
     FIELD_SPECS,
     GROUPS,
@@ -49,6 +50,7 @@ def _field_widget(spec: FieldSpec, value: str) -> Widget:
 
 class CredentialEditScreen(ModalScreen[StoredCredential | None]):
     """Dismisses with the saved credential, or None when cancelled."""
+    CSS_PATH = DIALOG_CSS
 
     BINDINGS = [
         Binding("f2,ctrl+g", "save", "Save", id="edit.save", priority=True),

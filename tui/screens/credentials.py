@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on, work
@@ -12,19 +13,23 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.widgets import Input, Static
 
-from store.credentials import delete_credential, list_credentials
-from store.errors import StoreError
-from store.models import StoredCredential
+from store.credential_queries import CredentialRow, list_credential_rows
+from store.credentials import delete_credential
+from store.errors import NotFoundError, StoreError
 from store.text import make_inert
 from tui.commands import CredentialCommands
-from tui.db_access import open_db
+from tui.db_access import load_credential, open_db
 from tui.db_watch import ChangeWatcher
-from tui.screens.confirm import ConfirmScreen
-from tui.screens.credential_edit import CredentialEditScreen
-from tui.screens.duplicate import DuplicateScreen
 from tui.widgets.credentials_table import CredentialsTable
+from tui.widgets.key_bar import KeyBar
+
+if TYPE_CHECKING:
+    from store.models import StoredCredential
+
+# The dialogs (edit form, copy, confirm, verify, test SMS) are imported when first opened: the
+# edit form alone pulls in TextArea, Select and the form specs, none of which the list needs.
 
 
 class CredentialsScreen(Screen[None]):
@@ -38,11 +43,14 @@ class CredentialsScreen(Screen[None]):
         Binding("d", "delete", "Delete", id="credentials.delete"),
         Binding("c", "duplicate", "Copy", id="credentials.duplicate"),
         Binding("r", "reveal", "Reveal", id="credentials.reveal"),
+        # Out of the footer (it is full at 80 columns); listed in help (F1) and the palette.
+        Binding("v", "verify", "Verify key with Infobip (balance)", show=False, id="credentials.verify"),
+        Binding("t", "test_send", "Send a test SMS", show=False, id="credentials.test_send"),
         Binding("f5", "reload", "Reload", show=False, id="credentials.reload"),
     ]
 
     class Loaded(Message):
-        def __init__(self, credentials: list[StoredCredential], select_id: int | None) -> None:
+        def __init__(self, credentials: list[CredentialRow], select_id: int | None) -> None:
             super().__init__()
             self.credentials = credentials
             self.select_id = select_id
@@ -65,7 +73,7 @@ class CredentialsScreen(Screen[None]):
         yield Static("loading…", id="cred-status")
         yield CredentialsTable(id="cred-table")
         yield Static(Text("No credentials yet. Press n to add one.", style="italic"), id="cred-empty")
-        yield Footer()
+        yield KeyBar()
 
     @property
     def table(self) -> CredentialsTable:
@@ -106,7 +114,7 @@ class CredentialsScreen(Screen[None]):
             # next poll, and the poll does not re-read what this load already has.
             self._watcher.changed()
             with open_db(self.db_path) as db:
-                credentials = list_credentials(db)
+                credentials = list_credential_rows(db.conn)
             self.post_message(self.Loaded(credentials, select_id))
 
     @on(Loaded)
@@ -164,31 +172,53 @@ class CredentialsScreen(Screen[None]):
 
     # -- create, edit, copy, delete -------------------------------------------------------------
 
-    def _selected_or_warn(self) -> StoredCredential | None:
-        cred = self.table.selected
-        if cred is None:
+    def _selected_or_warn(self) -> CredentialRow | None:
+        row = self.table.selected
+        if row is None:
             self.notify("No credential selected", severity="warning")
-        return cred
+        return row
 
-    @on(DataTable.RowSelected)
+    @work(thread=True, group="credentials-fetch")
+    def _fetch(self, credential_id: int) -> StoredCredential:
+        return load_credential(self.db_path, credential_id)
+
+    async def _full(self, row: CredentialRow) -> StoredCredential | None:
+        """The whole credential for a dialog, read in a thread worker; None if it is gone."""
+        worker = self._fetch(row.id)
+        try:
+            return await worker.wait()
+        except Exception:  # WorkerFailed wrapping NotFoundError, or a database error
+            error = worker.error
+            message = str(error) if isinstance(error, NotFoundError | StoreError) else "could not read it"
+            self.notify(f"{make_inert(row.name)}: {message}", severity="error", markup=False)
+            self._load(None)
+            return None
+
+    @on(CredentialsTable.RowSelected)
     def _row_selected(self) -> None:
         self.action_edit()
 
     @work
     async def action_edit(self) -> None:
-        if (cred := self._selected_or_warn()) is None:
+        from tui.screens.credential_edit import CredentialEditScreen
+
+        if (row := self._selected_or_warn()) is None or (cred := await self._full(row)) is None:
             return
         saved = await self.app.push_screen_wait(CredentialEditScreen(self.db_path, cred))
         self._after_save(saved, "Saved")
 
     @work
     async def action_new(self) -> None:
+        from tui.screens.credential_edit import CredentialEditScreen
+
         saved = await self.app.push_screen_wait(CredentialEditScreen(self.db_path, None))
         self._after_save(saved, "Created")
 
     @work
     async def action_duplicate(self) -> None:
-        if (cred := self._selected_or_warn()) is None:
+        from tui.screens.duplicate import DuplicateScreen
+
+        if (row := self._selected_or_warn()) is None or (cred := await self._full(row)) is None:
             return
         saved = await self.app.push_screen_wait(DuplicateScreen(self.db_path, cred))
         self._after_save(saved, "Copied to")
@@ -201,19 +231,39 @@ class CredentialsScreen(Screen[None]):
 
     @work
     async def action_delete(self) -> None:
-        if (cred := self._selected_or_warn()) is None:
+        from tui.screens.confirm import ConfirmScreen
+
+        if (row := self._selected_or_warn()) is None:
             return
-        question = f"Delete credential {make_inert(cred.name)!r} (sandbox {cred.sandbox})? This cannot be undone."
+        question = f"Delete credential {make_inert(row.name)!r} (sandbox {row.sandbox})? This cannot be undone."
         if await self.app.push_screen_wait(ConfirmScreen("Delete credential", question, yes="Delete")):
-            self._delete(cred)
+            self._delete(row)
 
     @work(thread=True, group="credentials-delete")
-    def _delete(self, cred: StoredCredential) -> None:
+    def _delete(self, row: CredentialRow) -> None:
         try:
             with open_db(self.db_path) as db:
-                delete_credential(db, cred.id, cred.version)
+                delete_credential(db, row.id, row.version)
         except StoreError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
         else:
-            self.app.call_from_thread(self.notify, f"Deleted {make_inert(cred.name)}", timeout=3, markup=False)
+            self.app.call_from_thread(self.notify, f"Deleted {make_inert(row.name)}", timeout=3, markup=False)
         self._read(None)
+
+    # -- talking to Infobip ---------------------------------------------------------------------
+
+    @work
+    async def action_verify(self) -> None:
+        from tui.screens.verify import VerifyScreen
+
+        if (row := self._selected_or_warn()) is None or (cred := await self._full(row)) is None:
+            return
+        await self.app.push_screen_wait(VerifyScreen(cred))
+
+    @work
+    async def action_test_send(self) -> None:
+        from tui.screens.test_send import TestSendScreen
+
+        if (row := self._selected_or_warn()) is None or (cred := await self._full(row)) is None:
+            return
+        await self.app.push_screen_wait(TestSendScreen(cred))

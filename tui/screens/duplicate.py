@@ -19,12 +19,14 @@ from store.errors import DuplicateError, StoreError
 from store.models import Credential, StoredCredential, field_errors
 from store.text import make_inert
 from tui.db_access import open_db
+from tui.screens.dialog_css import DIALOG_CSS
 
 FIELDS = (("name", "New name"), ("sandbox", "Sandbox"), ("inbound_number", "Inbound number"))
 
 
 class DuplicateScreen(ModalScreen[StoredCredential | None]):
     """Dismisses with the new credential, or None when cancelled."""
+    CSS_PATH = DIALOG_CSS
 
     BINDINGS = [
         Binding("f2,ctrl+g", "save", "Create copy", id="duplicate.save", priority=True),

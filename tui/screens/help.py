@@ -9,6 +9,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
+from tui.screens.dialog_css import DIALOG_CSS
+
 NOTES = (
     ("ctrl+p", "command palette: every action by name"),
     ("edit form", "f2 or ctrl+g saves, f3 shows/hides the API key, tab moves, esc cancels"),
@@ -16,6 +18,7 @@ NOTES = (
 
 
 class HelpScreen(ModalScreen[None]):
+    CSS_PATH = DIALOG_CSS
     BINDINGS = [Binding("escape,f1,question_mark,q", "dismiss", "Close", id="help.close")]
 
     def __init__(self, title: str, keys: list[tuple[str, str]]) -> None:

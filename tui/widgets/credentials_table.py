@@ -1,66 +1,129 @@
-"""The credentials list: a DataTable that knows how to filter, mask and keep its cursor."""
+"""The credentials list: a line-API ScrollView that renders only the rows on screen.
+
+The stock DataTable measures and stores every cell of every row before its first frame (about a
+second for 1,000 credentials). Here a row is a small `CredentialRow`; column widths come from
+plain string lengths, and `render_line` builds the few strips the terminal shows, like the
+inbound log (tui/widgets/message_log.py). Cursor, zebra stripes, a fixed header, horizontal
+scrolling for revealed keys, filter and reveal behave as they did with the DataTable.
+"""
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding
+from textual.events import Click
+from textual.geometry import Size
+from textual.message import Message
+from textual.reactive import reactive
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 
-from rich.text import Text
-from textual.widgets import DataTable
-
-from store.credentials import masked_key
-from store.models import StoredCredential
+from store.credential_queries import CredentialRow
 from store.text import make_inert
 
 COLUMNS = ("name", "sandbox", "host", "api key", "inbound", "mode", "valid")
+KEY_COLUMN = COLUMNS.index("api key")
 # Clip widths chosen so all seven columns fit 80 columns with the scrollbar: the full values
 # are one keypress away (Enter) and `/` searches the unclipped text.
 NAME_WIDTH = 13
 SANDBOX_WIDTH = 8
 HOST_WIDTH = 15
 MODE_LABEL = {"forward": "fwd", "pull": "pull"}
-
-
-def host_of(base_url: str) -> str:
-    return urlsplit(base_url).netloc or base_url
+PAD = 1  # blank cells each side of a value, as the DataTable drew them
 
 
 def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _cell(text: str, width: int | None = None, style: str = "") -> Text:
-    # Text objects are never parsed as Rich markup, and make_inert turns control characters
-    # into visible escapes: a credential name like "[red]x" or "\x1b]0;" shows up literally.
+def _cell(text: str, width: int | None = None) -> str:
+    # make_inert turns control characters into visible escapes: a credential name like
+    # "\x1b]0;" shows up literally. Strips are plain segments, so "[red]" is never markup.
     value = make_inert(text)
-    return Text(_clip(value, width) if width else value, style=style)
+    return _clip(value, width) if width else value
 
 
-def search_text(cred: StoredCredential) -> str:
-    """What `/` matches against. Never the API key: the filter must not become a key oracle."""
-    parts = (cred.name, cred.sandbox, cred.base_url, cred.inbound_number, cred.sender,
-             cred.inbound_mode.value, cred.principal_entity_id, cred.content_template_id)
-    return " ".join(parts).casefold()
+def row_cells(row: CredentialRow, reveal: bool) -> tuple[str, ...]:
+    """The text of each column for one credential."""
+    return (
+        _cell(row.name, NAME_WIDTH),
+        _cell(row.sandbox, SANDBOX_WIDTH),
+        _cell(row.host, HOST_WIDTH),
+        _cell(row.api_key if reveal else row.masked_key),
+        _cell(row.inbound_number or "-"),
+        MODE_LABEL.get(row.inbound_mode, row.inbound_mode),
+        f"{row.validity_period_hours}h",
+    )
 
 
-def matches(cred: StoredCredential, filter_text: str) -> bool:
-    haystack = search_text(cred)
-    return all(word in haystack for word in filter_text.casefold().split())
+def matches(row: CredentialRow, filter_text: str) -> bool:
+    return all(word in row.search_text for word in filter_text.casefold().split())
 
 
-class CredentialsTable(DataTable[Text]):
+class CredentialsTable(ScrollView, can_focus=True):
     """Rows keyed by credential id, so the cursor stays on the same credential across reloads."""
 
+    DEFAULT_CSS = """
+    CredentialsTable {
+        background: $surface;
+        color: $foreground;
+        &:focus {
+            background-tint: $foreground 5%;
+            & > .credentials-table--header { background-tint: $foreground 5%; }
+        }
+        & > .credentials-table--header { text-style: bold; background: $panel; color: $foreground; }
+        & > .credentials-table--even-row { background: $surface-lighten-1 50%; }
+        &:dark > .credentials-table--even-row { background: $surface-darken-1 40%; }
+        & > .credentials-table--cursor {
+            background: $block-cursor-blurred-background;
+            color: $block-cursor-blurred-foreground;
+            text-style: $block-cursor-blurred-text-style;
+        }
+        &:focus > .credentials-table--cursor {
+            background: $block-cursor-background;
+            color: $block-cursor-foreground;
+            text-style: $block-cursor-text-style;
+        }
+        & > .credentials-table--name { text-style: bold; }
+        & > .credentials-table--key { color: $text-muted; }
+        & > .credentials-table--key-revealed { color: $text-warning; }
+    }
+    """
+    COMPONENT_CLASSES = {
+        "credentials-table--header", "credentials-table--even-row", "credentials-table--cursor",
+        "credentials-table--name", "credentials-table--key", "credentials-table--key-revealed",
+    }
+    BINDINGS = [
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "first", "First", show=False),
+        Binding("end", "last", "Last", show=False),
+        Binding("enter", "select", "Open", show=False),
+    ]
+
+    cursor_row: reactive[int] = reactive(0, always_update=True, init=False)
+
+    class RowSelected(Message):
+        """Enter (or a click on the current row): the screen opens the credential."""
+
+        def __init__(self, row: CredentialRow) -> None:
+            super().__init__()
+            self.row = row
+
     def __init__(self, *, id: str | None = None) -> None:
-        super().__init__(cursor_type="row", zebra_stripes=True, id=id)
-        self.credentials: list[StoredCredential] = []
-        self.shown: list[StoredCredential] = []
+        super().__init__(id=id)
+        self.credentials: list[CredentialRow] = []
+        self.shown: list[CredentialRow] = []
         self.filter_text = ""
         self.reveal = False
+        self._widths: list[int] = [len(c) for c in COLUMNS]
+        self._cells: dict[int, tuple[str, ...]] = {}  # by position in `shown`; only rows drawn
 
-    def on_mount(self) -> None:
-        self.add_columns(*COLUMNS)
-
-    def show(self, credentials: list[StoredCredential], *, select_id: int | None = None) -> None:
+    # ---- data ------------------------------------------------------------------------------
+    def show(self, credentials: list[CredentialRow], *, select_id: int | None = None) -> None:
         self.credentials = credentials
         self._rebuild(select_id)
 
@@ -73,34 +136,148 @@ class CredentialsTable(DataTable[Text]):
         self._rebuild()
 
     @property
-    def selected(self) -> StoredCredential | None:
+    def row_count(self) -> int:
+        return len(self.shown)
+
+    @property
+    def selected(self) -> CredentialRow | None:
         if not self.shown or not 0 <= self.cursor_row < len(self.shown):
             return None
         return self.shown[self.cursor_row]
 
-    def _row(self, cred: StoredCredential) -> tuple[Text, ...]:
-        key = cred.api_key if self.reveal else masked_key(cred.api_key)
-        return (
-            _cell(cred.name, NAME_WIDTH, "bold"),
-            _cell(cred.sandbox, SANDBOX_WIDTH),
-            _cell(host_of(cred.base_url), HOST_WIDTH),
-            _cell(key, style="yellow" if self.reveal else "dim"),
-            _cell(cred.inbound_number or "-"),
-            _cell(MODE_LABEL.get(cred.inbound_mode.value, cred.inbound_mode.value)),
-            _cell(f"{cred.validity_period_hours}h"),
-        )
+    def cells_at(self, index: int) -> tuple[str, ...]:
+        """The text of the row at this position, as drawn."""
+        cells = self._cells.get(index)
+        if cells is None:
+            cells = self._cells[index] = row_cells(self.shown[index], self.reveal)
+        return cells
 
     def _rebuild(self, select_id: int | None = None) -> None:
         if select_id is None and (current := self.selected) is not None:
             select_id = current.id
-        self.shown = [c for c in self.credentials if matches(c, self.filter_text)]
-        # Clearing while keeping columns: widths are recomputed from the new cells, so a revealed
-        # key widens its column and hiding it narrows it again.
-        self.clear(columns=True)
-        self.add_columns(*COLUMNS)
-        self.add_rows([self._row(c) for c in self.shown])
+        self.shown = [c for c in self.credentials if matches(c, self.filter_text)] if self.filter_text \
+            else list(self.credentials)
+        self._cells.clear()
+        self._widths = self._measure()
+        index = 0
         if select_id is not None:
-            for index, cred in enumerate(self.shown):
-                if cred.id == select_id:
-                    self.move_cursor(row=index, animate=False)
-                    break
+            index = next((i for i, c in enumerate(self.shown) if c.id == select_id), self.cursor_row)
+        self._resize_virtual()
+        self.move_cursor(row=min(index, max(0, len(self.shown) - 1)))
+        self.refresh()
+
+    def _measure(self) -> list[int]:
+        # Widths from string lengths of every shown row, as the DataTable sized its columns
+        # (so a revealed key widens its column), without building a cell for each row. The
+        # clipped columns are bounded by their clip width; the others are measured.
+        widths = [len(c) for c in COLUMNS]
+        if not self.shown:
+            return widths
+        widths[0] = max(widths[0], min(NAME_WIDTH, max(len(c.name) for c in self.shown)))
+        widths[1] = max(widths[1], min(SANDBOX_WIDTH, max(len(c.sandbox) for c in self.shown)))
+        widths[2] = max(widths[2], min(HOST_WIDTH, max(len(c.host) for c in self.shown)))
+        key = (lambda c: len(make_inert(c.api_key))) if self.reveal else (lambda c: len(c.masked_key))
+        widths[3] = max(widths[3], max(key(c) for c in self.shown))
+        widths[4] = max(widths[4], max(len(make_inert(c.inbound_number or "-")) for c in self.shown))
+        widths[5] = max(widths[5], max(len(MODE_LABEL.get(c.inbound_mode, c.inbound_mode)) for c in self.shown))
+        widths[6] = max(widths[6], max(len(f"{c.validity_period_hours}h") for c in self.shown))
+        return widths
+
+    # ---- rendering -------------------------------------------------------------------------
+    @property
+    def _line_width(self) -> int:
+        return sum(w + 2 * PAD for w in self._widths)
+
+    def _resize_virtual(self) -> None:
+        # One line for the fixed header plus one per row.
+        self.virtual_size = Size(self._line_width, len(self.shown) + 1)
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        scroll_x, scroll_y = self.scroll_offset
+        if y == 0:
+            base = self.rich_style + self.get_component_rich_style("credentials-table--header")
+            strip = self._strip(COLUMNS, base, None)
+        else:
+            index = scroll_y + y - 1
+            if index >= len(self.shown):
+                return Strip.blank(width, self.rich_style)
+            base = self.rich_style
+            if index % 2 == 0:  # the DataTable striped rows 0, 2, 4...
+                # Not partial: the stripe is a translucent colour blended over the background.
+                base += self.get_component_rich_style("credentials-table--even-row")
+            cursor = None
+            if index == self.cursor_row:
+                cursor = self.get_component_rich_style("credentials-table--cursor", partial=True)
+                base += cursor
+            strip = self._strip(self.cells_at(index), base, cursor)
+        # Header, stripes and cursor run the full width of the table, as they did.
+        return strip.crop_extend(scroll_x, scroll_x + width, base)
+
+    def _strip(self, cells: tuple[str, ...], base: Style, cursor: Style | None) -> Strip:
+        header = cells is COLUMNS
+        segments: list[Segment] = []
+        for column, (text, column_width) in enumerate(zip(cells, self._widths, strict=True)):
+            style = base
+            if not header and column == 0:
+                style = base + self.get_component_rich_style("credentials-table--name", partial=True)
+            elif not header and column == KEY_COLUMN:
+                name = "credentials-table--key-revealed" if self.reveal else "credentials-table--key"
+                style = base + self.get_component_rich_style(name, partial=True)
+            if cursor is not None:
+                style += cursor  # the cursor's colours win over a cell's, as in the DataTable
+            # Widths are measured on raw lengths; an escaped control character can make the
+            # drawn text longer, so cut it to the column rather than shift the columns after it.
+            segments.append(Segment(" " * PAD + text[:column_width].ljust(column_width) + " " * PAD, style))
+        return Strip(segments, self._line_width)
+
+    def on_resize(self) -> None:
+        self._resize_virtual()
+
+    # ---- cursor ----------------------------------------------------------------------------
+    def watch_cursor_row(self) -> None:
+        self.refresh()
+
+    def move_cursor(self, *, row: int, animate: bool = False) -> None:
+        """Same signature as DataTable.move_cursor, which callers and tests already use."""
+        if not self.shown:
+            self.cursor_row = 0
+            return
+        self.cursor_row = max(0, min(len(self.shown) - 1, row))
+        self._scroll_to_cursor()
+
+    def _scroll_to_cursor(self) -> None:
+        # Rows start one line below the header; keep the cursor row inside the viewport.
+        visible = max(1, self.scrollable_content_region.height - 1)
+        top = round(self.scroll_offset.y)
+        if self.cursor_row < top:
+            self.scroll_to(y=self.cursor_row, animate=False, immediate=True)
+        elif self.cursor_row >= top + visible:
+            self.scroll_to(y=self.cursor_row - visible + 1, animate=False, immediate=True)
+
+    def action_cursor(self, delta: int) -> None:
+        self.move_cursor(row=self.cursor_row + delta)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(row=self.cursor_row + direction * max(1, self.scrollable_content_region.height - 1))
+
+    def action_first(self) -> None:
+        self.move_cursor(row=0)
+
+    def action_last(self) -> None:
+        self.move_cursor(row=len(self.shown) - 1)
+
+    def action_select(self) -> None:
+        if (row := self.selected) is not None:
+            self.post_message(self.RowSelected(row))
+
+    def _on_click(self, event: Click) -> None:
+        if event.y < 1:  # the header
+            return
+        index = round(self.scroll_offset.y) + event.y - 1
+        if not 0 <= index < len(self.shown):
+            return
+        if index == self.cursor_row:
+            self.action_select()  # a click on the current row opens it, as the DataTable did
+        else:
+            self.move_cursor(row=index)

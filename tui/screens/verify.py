@@ -1,0 +1,108 @@
+"""Verify a credential with Infobip: balance and currency, or exactly what is wrong.
+
+Uses the side-effect-free balance call (GET /account/1/balance, see gateway/client.py); the
+answer distinguishes a bad key (401), a key that works but may not read the balance (403), an
+unreachable host, a TLS failure and a timeout. The request runs in an async worker: the
+interface keeps drawing (and Esc keeps working) while the network is slow.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, LoadingIndicator, Static
+
+from gateway.client import VerifyOutcome, VerifyResult
+from store.credential_queries import host_of
+from store.credentials import masked_key
+from store.models import StoredCredential
+from store.text import make_inert
+from tui.gateway_access import interactive_client
+from tui.screens.dialog_css import DIALOG_CSS
+
+OUTCOME_TITLES = {
+    VerifyOutcome.OK: ("✓ Key valid", "bold green"),
+    VerifyOutcome.NO_SCOPE: ("! Key valid, balance not readable", "bold yellow"),
+    VerifyOutcome.BAD_KEY: ("✗ Bad API key", "bold red"),
+    VerifyOutcome.UNREACHABLE: ("✗ Unreachable", "bold red"),
+    VerifyOutcome.TLS: ("✗ Secure connection failed", "bold red"),
+    VerifyOutcome.TIMEOUT: ("✗ Timed out", "bold red"),
+    VerifyOutcome.HTTP_ERROR: ("✗ Infobip answered with an error", "bold red"),
+}
+
+
+def describe(result: VerifyResult) -> Text:
+    title, style = OUTCOME_TITLES.get(result.outcome, ("?", "bold"))
+    text = Text(title, style=style)
+    if result.balance is not None:
+        text.append(f"\nBalance: {result.balance.balance:.2f} {make_inert(result.balance.currency)}", style="bold")
+    text.append("\n" + make_inert(result.message))
+    return text
+
+
+class VerifyScreen(ModalScreen[VerifyResult | None]):
+    """Dismisses with the last result (None if closed before an answer)."""
+    CSS_PATH = DIALOG_CSS
+
+    BINDINGS = [
+        Binding("escape", "close", "Close", id="verify.close"),
+        Binding("v", "again", "Verify again", id="verify.again"),
+    ]
+
+    def __init__(self, credential: StoredCredential) -> None:
+        super().__init__()
+        self.credential = credential
+        self.result: VerifyResult | None = None
+        self.running = False
+
+    def compose(self) -> ComposeResult:
+        cred = self.credential
+        with Vertical(id="verify-dialog", classes="dialog") as dialog:
+            dialog.border_title = f"Verify {make_inert(cred.name)}"
+            # The key only ever appears masked here: the point is to test it, not to show it.
+            yield Static(Text(f"{host_of(cred.base_url)}  ·  key {masked_key(cred.api_key)}  ·  {cred.sandbox}",
+                              style="dim"), id="verify-target")
+            yield LoadingIndicator(id="verify-spinner")
+            yield Static("", id="verify-result")
+            with Horizontal(classes="buttons"):
+                yield Button("Again (v)", id="verify-again")
+                yield Button("Close (esc)", variant="primary", id="verify-close")
+
+    def on_mount(self) -> None:
+        self.query_one("#verify-close", Button).focus()
+        self.action_again()
+
+    def _show(self, text: Text | str, *, busy: bool) -> None:
+        self.query_one("#verify-spinner").display = busy
+        self.query_one("#verify-result", Static).update(text)
+        self.query_one("#verify-again", Button).disabled = busy
+
+    @on(Button.Pressed, "#verify-again")
+    def action_again(self) -> None:
+        if self.running:
+            return
+        self.running = True
+        self._show(Text(f"verifying with {host_of(self.credential.base_url)}…", style="italic"), busy=True)
+        self._verify()
+
+    @work(exclusive=True, group="gateway-verify")
+    async def _verify(self) -> None:
+        try:
+            async with interactive_client(self.credential) as client:
+                result = await client.verify()
+        except Exception as exc:  # verify() maps every HTTP failure; this is a last resort
+            # The type name only: an unexpected exception's text could quote a header.
+            result = VerifyResult(VerifyOutcome.HTTP_ERROR, f"unexpected failure ({type(exc).__name__})")
+        finally:
+            self.running = False
+        self.result = result
+        self._show(describe(result), busy=False)
+
+    @on(Button.Pressed, "#verify-close")
+    def action_close(self) -> None:
+        # Closing while a request is in flight cancels it with the screen's workers.
+        self.dismiss(self.result)
