@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -48,6 +49,17 @@ class Context:
 pass_context = click.make_pass_decorator(Context)
 
 
+# json.dumps(ensure_ascii=False) escapes C0 controls (ESC becomes \u001b) but writes DEL and the
+# C1 controls raw, and a lone U+009B is a CSI to many terminals. Escaping them too is lossless.
+_RAW_CONTROLS = re.compile("[\x7f-\x9f]")
+
+
+def json_text(data: Any, **options: Any) -> str:
+    """JSON with every control character escaped: the same data, inert on a terminal."""
+    text = json.dumps(data, ensure_ascii=False, **options)
+    return _RAW_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+
+
 def print_json(data: Any) -> None:
-    json.dump(data, sys.stdout, ensure_ascii=False, indent=2)
+    sys.stdout.write(json_text(data, indent=2))
     sys.stdout.write("\n")

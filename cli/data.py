@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import csv
-import json
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 
-from cli.common import Context, pass_context
+from cli.common import Context, json_text, pass_context
 from store import queries
+from store.text import make_inert
 
 _COLUMNS = {
     "messages": ["id", "message_id", "received_at", "credential", "sandbox", "from", "to", "text", "action",
@@ -29,17 +31,29 @@ _EXPORTS = {
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
 @pass_context
 def export_cmd(ctx: Context, what: str, fmt: str) -> None:
-    """Export messages, profiles or consent to standard output."""
+    """Export messages, profiles or consent to standard output.
+
+    JSON Lines escape control characters (lossless). CSV cells are written verbatim, except on a
+    terminal, where control characters are shown as visible escapes such as \\x1b.
+    """
     rows = _EXPORTS[what](ctx.open_db().conn)
     out = sys.stdout
     if fmt == "jsonl":
         for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.write(json_text(row) + "\n")  # control characters escaped: lossless and inert
         return
+    # CSV has no escapes: cells are written verbatim to a file or pipe (the data, exactly), but made
+    # inert when standard output is a terminal, as `ls` does with names, so an inbound text with an
+    # escape sequence cannot drive the operator's terminal.
+    cell = make_inert if out.isatty() else str
     writer = csv.DictWriter(out, fieldnames=_COLUMNS[what])
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: queries.json_cell(v) for k, v in row.items()})
+        writer.writerow({k: _csv_cell(queries.json_cell(v), cell) for k, v in row.items()})
+
+
+def _csv_cell(value: Any, cell: Callable[[str], str]) -> Any:
+    return cell(value) if isinstance(value, str) else value
 
 
 COMMANDS: list[click.Command] = [export_cmd]

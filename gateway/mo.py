@@ -29,7 +29,8 @@ class InputProblem(ValueError):
 
 # Checked by pydantic-core in Rust: a Python validator per field would cost more than the
 # whole database write of a message on the batched path.
-_NO_CONTROL = r"^[^\x00-\x1f\x7f]*[^\s\x00-\x1f\x7f][^\x00-\x1f\x7f]*$"
+# C0, DEL and C1 (U+0080..U+009F: a lone U+009B is a terminal's CSI) have no place in an id or a number.
+_NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f]*$"
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
                                               pattern=_NO_CONTROL)]
 Address = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=_NO_CONTROL)]
@@ -44,7 +45,10 @@ def _utc_timestamp(value: str) -> str:
         raise ValueError("must be an ISO-8601 time such as 2019-11-09T16:00:00.000+0000") from exc
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    try:
+        return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+    except OverflowError as exc:  # 0001-01-01T00:00+01:00 has no UTC time in datetime's range
+        raise ValueError("must be a time between the years 1 and 9999 in UTC") from exc
 
 
 class _MoResult(BaseModel):

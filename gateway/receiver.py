@@ -75,6 +75,10 @@ async def _read_json(request: Request) -> Any:
         return json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputProblem("", f"body is not valid JSON ({exc.__class__.__name__})") from None
+    except ValueError:  # an integer beyond Python's 4300-digit conversion limit
+        raise InputProblem("", "body has a number too long to read") from None
+    except RecursionError:  # arrays nested thousands deep: valid JSON, but no Infobip body
+        raise InputProblem("", "body is nested too deeply") from None
 
 
 Handler = Callable[[Request], Awaitable[JSONResponse]]

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from store.db import transaction, utcnow
 from store.errors import ConflictError, DuplicateError, NotFoundError
 from store.models import KEYWORD_LISTS, MASK, Credential, StoredCredential, field_errors
+from store.text import make_inert
 
 FIELDS: tuple[str, ...] = tuple(Credential.model_fields)
 _COLUMNS = ", ".join(FIELDS)
@@ -186,7 +187,8 @@ class RecordProblem:
     message: str
 
     def __str__(self) -> str:
-        return f"record {self.index}: {self.field}: {self.message}"
+        # the field may be an unknown key of the file itself: printed on a terminal, keep it inert
+        return make_inert(f"record {self.index}: {self.field}: {self.message}")
 
 
 class ImportRejected(Exception):

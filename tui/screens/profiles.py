@@ -123,8 +123,10 @@ class ProfilesScreen(Screen[None]):
         table.clear()
         for p in profiles:
             attrs = ", ".join(f"{name}×{info['count']}" for name, info in p.attributes.items())
+            # Text, not str: a str cell is parsed as markup, and a sender such as "[/x]" would crash the table.
             table.add_row(
-                p.sandbox, p.number, Text(CONSENT_LABEL.get(p.consent, p.consent), style=CONSENT_STYLE.get(p.consent)),
+                Text(make_inert(p.sandbox)), Text(make_inert(p.number)),
+                Text(CONSENT_LABEL.get(p.consent, p.consent), style=CONSENT_STYLE.get(p.consent)),
                 Text(make_inert(attrs)), p.first_seen[:16].replace("T", " "), p.last_seen[:16].replace("T", " "),
             )
         if profiles:

@@ -297,11 +297,13 @@ class MessageLog(ScrollView, can_focus=True):
 
     def _segments(self, row: MessageRow, width: int, base: Style) -> list[Segment]:
         status = reply_label(row)
-        cells = [(text, cell_width, None) for text, cell_width in zip(
+        # Every cell is inert: credential names are typed by operators or imported, and a number
+        # that does not parse is kept as received (Segment text goes to the terminal verbatim).
+        cells = [(make_inert(text), cell_width, None) for text, cell_width in zip(
             (row.received_at[11:19], row.credential or "-", row.from_number, row.to_number),
             column_widths(width), strict=False)]
-        tail = [(ACTION_LABELS.get(row.action, row.action), ACTION_WIDTH, ACTION_STYLES.get(row.action)),
-                (status, STATUS_WIDTH, STATUS_STYLES.get(status))]
+        tail = [(make_inert(ACTION_LABELS.get(row.action, row.action)), ACTION_WIDTH, ACTION_STYLES.get(row.action)),
+                (make_inert(status), STATUS_WIDTH, STATUS_STYLES.get(status))]
         fixed = sum(w for _, w, _ in cells) + ACTION_WIDTH + STATUS_WIDTH
         cells.append((make_inert(row.text).replace("\n", " "), max(8, width - fixed), None))
         return [Segment(fit(text, cell_width), base + style if style else base)
