@@ -501,8 +501,9 @@ async def test_profile_ledger_modal_lists_consent_changes_with_their_messages(li
         assert lines[0].startswith(f"{DORA} sandbox dev  consent y  first 2025-01-15T09:03:04")
         ledger = lines[lines.index("Consent ledger") + 1:lines.index("Attributes") - 1]
         assert len(ledger) == 2
-        assert "none → p" in ledger[0] and "START" in ledger[0]
-        assert "p → y" in ledger[1] and "confirm" in ledger[1]
+        # Each change names the message that caused it, as the person typed it.
+        assert "none → p" in ledger[0] and '"START"' in ledger[0] and "pending confirmation" in ledger[0]
+        assert "p → y" in ledger[1] and '"confirm"' in ledger[1]
         latest = lines[lines.index("Latest messages") + 1:]
         assert [line.split()[1] for line in latest] == ["double-opt-in", "opt-in", "default"]
         await pilot.press("escape")
@@ -519,6 +520,46 @@ async def test_profile_without_consent_says_so(live_db: Path) -> None:
         await wait_until(pilot, lambda: "Consent ledger" in text_of(detail), what="ledger loaded")
         shown = text_of(detail)
         assert "(no consent ever expressed)" in shown and "HELP" in shown and "Do you ship" in shown
+
+
+async def test_profile_messages_are_this_number_only(live_db: Path) -> None:
+    """A number that is a prefix of another (+4179302672 of Alice's +41793026727) sees only its own."""
+    store(live_db, inbound(ALICE[:-1], SHOP, "I am the shorter number"))
+    app = SmsDeskApp(live_db, initial_mode="profiles")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await open_profiles(pilot)
+        assert numbers(screen)[0] == ALICE[:-1]
+        await pilot.press("enter")
+        detail = app.screen.query_one("#profile-detail", Static)
+        await wait_until(pilot, lambda: "Latest messages" in text_of(detail), what="profile loaded")
+        latest = text_of(detail).split("Latest messages")[1]
+        assert "I am the shorter number" in latest
+        assert "DISCOUNT" not in latest and "YES" not in latest
+
+
+MARKUP_TEXT = "[$accent]50% off[/] [/b] [@click=app.quit]x[/] [b]bold?"
+
+
+async def test_markup_like_text_is_shown_as_typed_everywhere(live_db: Path) -> None:
+    store(live_db, inbound(ALICE, SHOP, MARKUP_TEXT))
+    app = SmsDeskApp(live_db, initial_mode="log")
+    async with app.run_test(size=SIZE) as pilot:
+        shown = await open_detail(pilot, MARKUP_TEXT)
+        assert MARKUP_TEXT in shown
+        await pilot.press("escape", "3")
+        screen = await open_profiles(pilot)
+        assert numbers(screen)[0] == ALICE  # the most recent contact
+        await pilot.press("enter")
+        detail = app.screen.query_one("#profile-detail", Static)
+        await wait_until(pilot, lambda: "Latest messages" in text_of(detail), what="profile loaded")
+        assert MARKUP_TEXT in text_of(detail)
+        await pilot.press("escape", "4")
+        tester = app.screen
+        assert isinstance(tester, KeywordTesterScreen)
+        await wait_until(pilot, lambda: bool(tester.credentials), what="tester ready")
+        tester.query_one("#tester-text", Input).value = MARKUP_TEXT
+        await pilot.pause()
+        assert "Normalised  accent]50% off[/] [/b] [@click=app.quit]x[/] [b]bold" in verdict(tester)
 
 
 # ---- keyword tester -----------------------------------------------------------------------------
@@ -631,15 +672,13 @@ async def test_views_switch_with_single_keys_and_back(live_db: Path) -> None:
 async def test_views_are_reachable_from_the_command_palette(live_db: Path) -> None:
     app = SmsDeskApp(live_db)
     async with app.run_test(size=SIZE) as pilot:
-        for title, screen_type in (("Go to Profiles", ProfilesScreen), ("Go to Keyword tester", KeywordTesterScreen),
-                                   ("Go to Inbound log", LogScreen)):
+        for search, screen_type in (("profiles", ProfilesScreen), ("tester", KeywordTesterScreen),
+                                    ("inbound", LogScreen)):
             await pilot.press("ctrl+p")
-            await pilot.pause()
-            await pilot.press(*title)
+            await pilot.press(*search)
             await wait_until(pilot, lambda: "Go to" in "\n".join(screen_lines(pilot)), what="palette hit")
-            await pilot.pause(0.2)
             await pilot.press("enter")
-            await wait_until(pilot, lambda t=screen_type: isinstance(app.screen, t), what=f"{title}")
+            await wait_until(pilot, lambda t=screen_type: isinstance(app.screen, t), what=f"{search} view")
 
 
 async def test_log_reads_without_colour(live_db: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -126,7 +126,8 @@ class LogScreen(Screen[None]):
         self.app.call_from_thread(self._show_backlog, text)
 
     def _show_backlog(self, text: str) -> None:
-        if text != self.backlog_text:
+        # The worker may finish while the screen is being torn down (quit, mode removed).
+        if text != self.backlog_text and self.is_mounted and self.query("#log-status"):
             self.backlog_text = text
             self._update_status()
 
