@@ -64,6 +64,8 @@ def _check_keywords(values: list[str]) -> list[str]:
             raise ValueError(f"keyword {keyword!r} must be 1 to 34 characters")
         if any(c.isspace() for c in keyword):
             raise ValueError(f"keyword {keyword!r} must not contain whitespace")
+        if "," in keyword:  # the TUI edits lists as comma-separated text: "A,B" would come back as two
+            raise ValueError(f"keyword {keyword!r} must not contain a comma")
         key = normalize(keyword)
         if not key:
             raise ValueError(f"keyword {keyword!r} has no letters or digits")
