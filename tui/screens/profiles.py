@@ -127,7 +127,7 @@ class ProfilesScreen(Screen[None]):
             table.add_row(
                 Text(make_inert(p.sandbox)), Text(make_inert(p.number)),
                 Text(CONSENT_LABEL.get(p.consent, p.consent), style=CONSENT_STYLE.get(p.consent)),
-                Text(make_inert(attrs)), p.first_seen[:16].replace("T", " "), p.last_seen[:16].replace("T", " "),
+                Text(make_inert(attrs)), p.first_seen[:10], p.last_seen[:16].replace("T", " "),
             )
         if profiles:
             table.move_cursor(row=min(keep, len(profiles) - 1))
