@@ -262,8 +262,8 @@ class CredentialsScreen(Screen[None]):
 
     @work
     async def action_test_send(self) -> None:
-        from tui.screens.test_send import TestSendScreen
+        from tui.screens.send_test import SendTestScreen
 
         if (row := self._selected_or_warn()) is None or (cred := await self._full(row)) is None:
             return
-        await self.app.push_screen_wait(TestSendScreen(cred))
+        await self.app.push_screen_wait(SendTestScreen(cred))

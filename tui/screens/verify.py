@@ -26,7 +26,7 @@ from tui.screens.dialog_css import DIALOG_CSS
 
 OUTCOME_TITLES = {
     VerifyOutcome.OK: ("✓ Key valid", "bold green"),
-    VerifyOutcome.NO_SCOPE: ("! Key valid, balance not readable", "bold yellow"),
+    VerifyOutcome.NO_SCOPE: ("! Key valid", "bold yellow"),
     VerifyOutcome.BAD_KEY: ("✗ Bad API key", "bold red"),
     VerifyOutcome.UNREACHABLE: ("✗ Unreachable", "bold red"),
     VerifyOutcome.TLS: ("✗ Secure connection failed", "bold red"),
@@ -39,8 +39,10 @@ def describe(result: VerifyResult) -> Text:
     title, style = OUTCOME_TITLES.get(result.outcome, ("?", "bold"))
     text = Text(title, style=style)
     if result.balance is not None:
+        # The client's message only repeats the balance here.
         text.append(f"\nBalance: {result.balance.balance:.2f} {make_inert(result.balance.currency)}", style="bold")
-    text.append("\n" + make_inert(result.message))
+    else:
+        text.append("\n" + make_inert(result.message))
     return text
 
 
@@ -69,8 +71,8 @@ class VerifyScreen(ModalScreen[VerifyResult | None]):
             yield LoadingIndicator(id="verify-spinner")
             yield Static("", id="verify-result")
             with Horizontal(classes="buttons"):
-                yield Button("Again (v)", id="verify-again")
-                yield Button("Close (esc)", variant="primary", id="verify-close")
+                yield Button("Again (v)", compact=True, id="verify-again")
+                yield Button("Close (esc)", variant="primary", compact=True, id="verify-close")
 
     def on_mount(self) -> None:
         self.query_one("#verify-close", Button).focus()

@@ -51,7 +51,7 @@ def describe_result(result: SendResult) -> Text:
     return text
 
 
-class TestSendScreen(ModalScreen[SendResult | None]):
+class SendTestScreen(ModalScreen[SendResult | None]):
     """Dismisses with the last successful result (None if nothing was sent)."""
     CSS_PATH = DIALOG_CSS
 
@@ -66,6 +66,7 @@ class TestSendScreen(ModalScreen[SendResult | None]):
         self.result: SendResult | None = None
         self.error: InfobipError | None = None
         self.sending = False
+        self._rejected_to: str | None = None  # the To value last refused, while it is unchanged
 
     def compose(self) -> ComposeResult:
         cred = self.credential
@@ -83,8 +84,8 @@ class TestSendScreen(ModalScreen[SendResult | None]):
             yield LoadingIndicator(id="send-spinner")
             yield Static("", id="send-result")
             with Horizontal(classes="buttons"):
-                yield Button("Send F2", variant="primary", id="send-send")
-                yield Button("Close (esc)", id="send-close")
+                yield Button("Send F2", variant="primary", compact=True, id="send-send")
+                yield Button("Close (esc)", compact=True, id="send-close")
 
     def on_mount(self) -> None:
         self.query_one("#send-to-note").display = False
@@ -107,8 +108,12 @@ class TestSendScreen(ModalScreen[SendResult | None]):
         self.query_one("#send-parts", Static).update(Text(count_parts(value).describe(), style="dim"))
 
     @on(Input.Changed, "#send-to")
-    def _to_changed(self) -> None:
-        self._show_to_error("")
+    def _to_changed(self, event: Input.Changed) -> None:
+        # Editing the number clears the complaint; the Changed event of the very value that was
+        # refused can arrive after the refusal (typing then F2 at once) and must not clear it.
+        if event.value != self._rejected_to:
+            self._rejected_to = None
+            self._show_to_error("")
 
     def _show_to_error(self, message: str) -> None:
         note = self.query_one("#send-to-note", Static)
@@ -132,10 +137,12 @@ class TestSendScreen(ModalScreen[SendResult | None]):
     def action_send(self) -> None:
         if self.sending or self.query_one("#send-send", Button).disabled:
             return
+        raw_to = self.query_one("#send-to", Input).value
         try:
-            to = to_e164(self.query_one("#send-to", Input).value)
+            to = to_e164(raw_to)
         except ValueError as exc:
             # Nothing goes out for a number that cannot be one: a clear local error instead.
+            self._rejected_to = raw_to
             self._show_to_error(str(exc))
             self.query_one("#send-to", Input).focus()
             self.app.bell()
