@@ -127,6 +127,7 @@ class MessageLog(ScrollView, can_focus=True):
         self._epoch = 0  # bumps on filter change: results of older fetches are dropped
         self._shift = 0  # rows inserted at the top since start: re-bases in-flight fetches
         self._pending: set[int] = set()
+        self._polling = False
         self.loaded = False
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -179,12 +180,21 @@ class MessageLog(ScrollView, can_focus=True):
 
     # ---- live tail -------------------------------------------------------------------
     def _poll(self) -> None:
-        if self.loaded:
+        # Skip a tick while a poll is still running: cancelling it after it consumed the
+        # "something changed" signal would hide new rows until the next commit.
+        if self.loaded and not self._polling:
+            self._polling = True
             visible = [row.id for pos, row in self._rows.items() if self._is_near_view(pos)]
             self._poll_worker(self._epoch, self.filters, self._top_id, visible)
 
-    @work(thread=True, exclusive=True, group="log-poll")
+    @work(thread=True, group="log-poll")
     def _poll_worker(self, epoch: int, filters: MessageFilter, top_id: int, visible: list[int]) -> None:
+        try:
+            self._poll_once(epoch, filters, top_id, visible)
+        finally:
+            self._polling = False
+
+    def _poll_once(self, epoch: int, filters: MessageFilter, top_id: int, visible: list[int]) -> None:
         reader = self._get_reader()
         if not reader.changed():
             return
@@ -200,6 +210,7 @@ class MessageLog(ScrollView, can_focus=True):
     def _apply_new(self, epoch: int, fresh: list[MessageRow], updated: dict[int, MessageRow]) -> None:
         if epoch != self._epoch:
             return
+        fresh = [row for row in fresh if row.id > self._top_id]  # never show a row twice
         if updated:
             for pos, row in self._rows.items():
                 if row.id in updated:
