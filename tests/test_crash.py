@@ -10,10 +10,10 @@ import pytest
 from tests.crash_harness import run_crash_scenario
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(400)
 def test_sigkill_during_load_loses_nothing(tmp_path: Path) -> None:
-    kills = int(os.environ.get("SMSDESK_CRASH_KILLS", "3"))
-    report = run_crash_scenario(tmp_path, kills=kills)
+    kills = int(os.environ.get("SMSDESK_CRASH_KILLS", "20"))
+    report = run_crash_scenario(tmp_path, kills=kills, seconds_between=(0.2, 0.8))
     assert report.kills == kills
     assert report.acknowledged > 50, "the load must actually have run"
     assert report.missing_acknowledged == 0, report.as_dict()
