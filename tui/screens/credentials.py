@@ -68,8 +68,8 @@ class CredentialsScreen(Screen[None]):
         self._timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="filter: any text in name, sandbox, host, number (Esc clears)", compact=True,
-                    id="cred-filter")
+        # No filter box yet: an Input (with its cursor timer and styles) is mounted on the first
+        # `/`, so the list paints sooner for the many sessions that never filter.
         yield Static("loading…", id="cred-status")
         yield CredentialsTable(id="cred-table")
         yield Static(Text("No credentials yet. Press n to add one.", style="italic"), id="cred-empty")
@@ -135,20 +135,32 @@ class CredentialsScreen(Screen[None]):
 
     # -- filter and reveal ----------------------------------------------------------------------
 
+    @property
+    def _filter_box(self) -> Input | None:
+        found = self.query("#cred-filter")
+        return found.first(Input) if found else None
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "clear_filter":
             # Only offered (and shown in the footer) while there is a filter to clear.
-            return self.query_one("#cred-filter", Input).has_class("visible")
+            box = self._filter_box
+            return box is not None and box.has_class("visible")
         return True
 
-    def action_filter(self) -> None:
-        box = self.query_one("#cred-filter", Input)
+    async def action_filter(self) -> None:
+        box = self._filter_box
+        if box is None:
+            box = Input(placeholder="filter: any text in name, sandbox, host, number (Esc clears)", compact=True,
+                        id="cred-filter")
+            await self.mount(box, before="#cred-status")
         box.add_class("visible")
         box.focus()
         self.refresh_bindings()
 
     def action_clear_filter(self) -> None:
-        box = self.query_one("#cred-filter", Input)
+        box = self._filter_box
+        if box is None:
+            return
         box.remove_class("visible")
         box.value = ""  # fires Input.Changed, which clears the table filter
         self.table.focus()

@@ -37,10 +37,16 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _cell(text: str, width: int | None = None) -> str:
+def _inert(text: str) -> str:
     # make_inert turns control characters into visible escapes: a credential name like
     # "\x1b]0;" shows up literally. Strips are plain segments, so "[red]" is never markup.
-    value = make_inert(text)
+    # isprintable() (C speed) is False for every character make_inert escapes, so printable
+    # text, nearly all of it, skips the per-character Python loop.
+    return text if text.isprintable() else make_inert(text)
+
+
+def _cell(text: str, width: int | None = None) -> str:
+    value = _inert(text)
     return _clip(value, width) if width else value
 
 
@@ -121,6 +127,7 @@ class CredentialsTable(ScrollView, can_focus=True):
         self.reveal = False
         self._widths: list[int] = [len(c) for c in COLUMNS]
         self._cells: dict[int, tuple[str, ...]] = {}  # by position in `shown`; only rows drawn
+        self._styles: dict[tuple[str, bool], Style] = {}  # component styles for this theme/focus
 
     # ---- data ------------------------------------------------------------------------------
     def show(self, credentials: list[CredentialRow], *, select_id: int | None = None) -> None:
@@ -176,14 +183,27 @@ class CredentialsTable(ScrollView, can_focus=True):
         widths[0] = max(widths[0], min(NAME_WIDTH, max(len(c.name) for c in self.shown)))
         widths[1] = max(widths[1], min(SANDBOX_WIDTH, max(len(c.sandbox) for c in self.shown)))
         widths[2] = max(widths[2], min(HOST_WIDTH, max(len(c.host) for c in self.shown)))
-        key = (lambda c: len(make_inert(c.api_key))) if self.reveal else (lambda c: len(c.masked_key))
+        key = (lambda c: len(_inert(c.api_key))) if self.reveal else (lambda c: len(c.masked_key))
         widths[3] = max(widths[3], max(key(c) for c in self.shown))
-        widths[4] = max(widths[4], max(len(make_inert(c.inbound_number or "-")) for c in self.shown))
+        widths[4] = max(widths[4], max(len(_inert(c.inbound_number or "-")) for c in self.shown))
         widths[5] = max(widths[5], max(len(MODE_LABEL.get(c.inbound_mode, c.inbound_mode)) for c in self.shown))
         widths[6] = max(widths[6], max(len(f"{c.validity_period_hours}h") for c in self.shown))
         return widths
 
     # ---- rendering -------------------------------------------------------------------------
+    def notify_style_update(self) -> None:
+        # Focus, theme or CSS changed: component styles must be looked up again.
+        super().notify_style_update()
+        self._styles.clear()
+
+    def _style(self, name: str, *, partial: bool = False) -> Style:
+        """A component style, computed once per style change instead of once per cell."""
+        key = (name, partial)
+        style = self._styles.get(key)
+        if style is None:
+            style = self._styles[key] = self.get_component_rich_style(name, partial=partial)
+        return style
+
     @property
     def _line_width(self) -> int:
         return sum(w + 2 * PAD for w in self._widths)
@@ -196,7 +216,7 @@ class CredentialsTable(ScrollView, can_focus=True):
         width = self.size.width
         scroll_x, scroll_y = self.scroll_offset
         if y == 0:
-            base = self.rich_style + self.get_component_rich_style("credentials-table--header")
+            base = self.rich_style + self._style("credentials-table--header")
             strip = self._strip(COLUMNS, base, None)
         else:
             index = scroll_y + y - 1
@@ -205,10 +225,10 @@ class CredentialsTable(ScrollView, can_focus=True):
             base = self.rich_style
             if index % 2 == 0:  # the DataTable striped rows 0, 2, 4...
                 # Not partial: the stripe is a translucent colour blended over the background.
-                base += self.get_component_rich_style("credentials-table--even-row")
+                base += self._style("credentials-table--even-row")
             cursor = None
             if index == self.cursor_row:
-                cursor = self.get_component_rich_style("credentials-table--cursor", partial=True)
+                cursor = self._style("credentials-table--cursor", partial=True)
                 base += cursor
             strip = self._strip(self.cells_at(index), base, cursor)
         # Header, stripes and cursor run the full width of the table, as they did.
@@ -220,10 +240,10 @@ class CredentialsTable(ScrollView, can_focus=True):
         for column, (text, column_width) in enumerate(zip(cells, self._widths, strict=True)):
             style = base
             if not header and column == 0:
-                style = base + self.get_component_rich_style("credentials-table--name", partial=True)
+                style = base + self._style("credentials-table--name", partial=True)
             elif not header and column == KEY_COLUMN:
                 name = "credentials-table--key-revealed" if self.reveal else "credentials-table--key"
-                style = base + self.get_component_rich_style(name, partial=True)
+                style = base + self._style(name, partial=True)
             if cursor is not None:
                 style += cursor  # the cursor's colours win over a cell's, as in the DataTable
             # Widths are measured on raw lengths; an escaped control character can make the
