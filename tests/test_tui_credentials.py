@@ -457,3 +457,49 @@ async def test_number_keys_switch_views(db_path: Path, sample_credentials: list[
             await pilot.press("1")
         await pilot.pause()
         assert isinstance(pilot.app.screen, CredentialsScreen)
+
+
+def screen_text(pilot: Pilot[None]) -> str:
+    """What the terminal shows, as text: proves rows are drawn, not only held."""
+    return "\n".join(strip.text for strip in pilot.app.screen._compositor.render_strips())
+
+
+async def test_painted_rows_show_masked_keys_only(
+    db_path: Path, sample_credentials: list[StoredCredential]
+) -> None:
+    async with make_app(db_path).run_test(size=SIZE) as pilot:
+        await ready(pilot)
+        painted = screen_text(pilot)
+        assert "Shop UK stag…" in painted and "••••a1b2" in painted and "+447491163444" in painted
+        for cred in sample_credentials:
+            assert cred.api_key not in painted
+        await pilot.press("r")
+        await pilot.pause()
+        assert "0123456789abcdef0123456789a1b2" in screen_text(pilot)
+
+
+async def test_long_list_builds_only_visible_rows_and_scrolls(db_path: Path) -> None:
+    from store.credentials import import_credentials
+
+    db = connect(db_path)
+    import_credentials(db, [{"name": f"Cred {i:03d}", "base_url": f"h{i}.api.infobip.com", "api_key": f"key-{i:08d}x",
+                             "inbound_number": f"+4474911{i:05d}"} for i in range(300)])
+    db.close()
+    async with make_app(db_path).run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        table = screen.query_one(CredentialsTable)
+        assert table.row_count == 300
+        assert "+447491100000" in screen_text(pilot) and "+447491100299" not in screen_text(pilot)
+        assert len(table._cells) < 40  # cells exist for the rows drawn, not for all 300
+        await pilot.press("end")
+        await pilot.pause()
+        assert table.selected is not None and table.selected.name == "Cred 299"
+        painted = screen_text(pilot)
+        assert "+447491100299" in painted and "+447491100000" not in painted
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert table.cursor_row < 299
+        assert f"+4474911{table.cursor_row:05d}" in screen_text(pilot)  # the cursor stays in view
+        await pilot.press("home")
+        await pilot.pause()
+        assert table.cursor_row == 0 and "+447491100000" in screen_text(pilot)
