@@ -95,6 +95,8 @@ def _first_problem(exc: ValidationError) -> InputProblem:
     for part in error.get("loc", ()):
         part = "from" if part == "from_" else part
         where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+    if error.get("type") == "string_pattern_mismatch":  # the regex itself means nothing to a reader
+        return InputProblem(where, "must be non-blank text without control characters")
     return InputProblem(where, str(error.get("msg", "invalid")).removeprefix("Value error, "))
 
 

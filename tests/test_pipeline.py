@@ -148,3 +148,10 @@ def test_unknown_fields_and_null_text_are_accepted() -> None:
     [msg] = parse_inbound(mo_body(mo_result("x", applicationId="app", entityId="e", campaignReferenceId="c")
                                   | {"text": None}))
     assert msg.text == "" and msg.received_at.startswith("2026-11-26T10:00:00")
+
+
+def test_control_characters_get_a_plain_message() -> None:
+    with pytest.raises(InputProblem) as info:
+        parse_inbound({"results": [{"messageId": "a\x1b[31m", "from": "1", "to": "2"}]})
+    assert info.value.where == "results[0].messageId"
+    assert info.value.message == "must be non-blank text without control characters"
