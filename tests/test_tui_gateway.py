@@ -253,13 +253,13 @@ async def test_verify_and_test_sms_in_palette_and_help(db_path: Path, sim: Simul
         verify_hit.command()
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, VerifyScreen))
         await pilot.press("escape")
-        await pilot.pause()
+        await wait_until(pilot, lambda: not isinstance(pilot.app.screen, VerifyScreen))
         [send_hit] = [hit async for hit in provider.search("test sms")]
         send_hit.command()
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, SendTestScreen))
         await pilot.press("escape")
-        await pilot.pause()
+        await wait_until(pilot, lambda: not isinstance(pilot.app.screen, SendTestScreen))
         await pilot.press("f1")
-        assert isinstance(pilot.app.screen, HelpScreen)
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, HelpScreen))
         keys = dict(pilot.app.screen.keys)
         assert "Verify" in keys["v"] and "test SMS" in keys["t"]
