@@ -100,6 +100,8 @@ class LogScreen(Screen[None]):
     def _update_status(self, event: MessageLog.StateChanged | None = None) -> None:
         if event is not None:
             self._last_state = event
+            # The scrollbar appears once rows arrive: the header must follow the rows' width.
+            self._update_header()
         state = self._last_state
         if state is None:
             return
