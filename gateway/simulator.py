@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -112,7 +112,11 @@ def _limit(request: Request) -> int | None:
 def _api_routes(state: SimulatorState) -> list[Route]:
     async def send(request: Request) -> Response:
         path = request.url.path
-        raw = await request.body()
+        try:
+            raw = await request.body()
+        except ClientDisconnect:
+            # The sender died mid-request (the crash tests kill `serve`): nothing was accepted.
+            return Response(status_code=499)
         try:
             body: Any = json.loads(raw) if raw else None
         except ValueError:
