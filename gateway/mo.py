@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
@@ -89,6 +89,9 @@ class _DlrBatch(BaseModel):
     results: list[_DlrResult]
 
 
+_Batch = TypeVar("_Batch", bound=BaseModel)
+
+
 def _first_problem(exc: ValidationError) -> InputProblem:
     error = exc.errors(include_input=False, include_url=False)[0]
     where = ""
@@ -112,13 +115,18 @@ def _number(raw: str) -> str:
     return to_e164_or_none(raw) or raw
 
 
-def parse_inbound(payload: Any, source: str = "forward") -> list[InboundMessage]:
+def _validated(model: type[_Batch], payload: Any) -> _Batch:
+    """Both webhook bodies are an object with a `results` array; problems name their place."""
     if not isinstance(payload, dict):
         raise InputProblem("", "body must be a JSON object with a 'results' array")
     try:
-        batch = _MoBatch.model_validate(payload)
+        return model.model_validate(payload)
     except ValidationError as exc:
         raise _first_problem(exc) from None
+
+
+def parse_inbound(payload: Any, source: str = "forward") -> list[InboundMessage]:
+    batch = _validated(_MoBatch, payload)
     return [
         InboundMessage(
             message_id=result.messageId,
@@ -134,12 +142,7 @@ def parse_inbound(payload: Any, source: str = "forward") -> list[InboundMessage]
 
 def parse_delivery_reports(payload: Any) -> list[tuple[str, str, str]]:
     """-> [(messageId, status groupName, 'NAME: description')]"""
-    if not isinstance(payload, dict):
-        raise InputProblem("", "body must be a JSON object with a 'results' array")
-    try:
-        batch = _DlrBatch.model_validate(payload)
-    except ValidationError as exc:
-        raise _first_problem(exc) from None
+    batch = _validated(_DlrBatch, payload)
     return [
         (r.messageId, r.status.groupName, f"{r.status.name}: {r.status.description}".strip(": "))
         for r in batch.results
