@@ -64,7 +64,11 @@ class LogScreen(Screen[None]):
         self.call_after_refresh(self._update_header)
 
     def _update_header(self) -> None:
-        self.query_one("#log-header", Static).update(header_text(self.log_view.content_width))
+        # Also called after a refresh, which may come when the screen is already torn down.
+        headers = self.query("#log-header").results(Static)
+        logs = self.query(MessageLog).results(MessageLog)
+        for header, log in zip(headers, logs, strict=False):
+            header.update(header_text(log.content_width))
 
     @property
     def log_view(self) -> MessageLog:
