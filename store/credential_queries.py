@@ -9,6 +9,7 @@ as they are. Whoever edits, copies, verifies or sends fetches the full `StoredCr
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -16,10 +17,17 @@ from urllib.parse import urlsplit
 from store.credentials import masked_key
 
 # Only what the list shows or filters on: never the keyword lists or reply messages.
+_LIST_COLUMNS = (
+    "id, version, name, sandbox, base_url, api_key, sender, inbound_number, inbound_mode, "
+    "validity_period_hours, principal_entity_id, content_template_id"
+)
+# The whole list as one JSON value, so one sqlite3_step instead of one per row. Python's
+# sqlite3 releases the GIL around every step; in a TUI worker thread each re-acquire can wait
+# out the UI thread's 5 ms switch interval while it paints, and 1,000 rows read row by row took
+# seconds under that contention instead of milliseconds.
 _LIST_SQL = (
-    "SELECT id, version, name, sandbox, base_url, api_key, sender, inbound_number, inbound_mode, "
-    "validity_period_hours, principal_entity_id, content_template_id "
-    "FROM credentials ORDER BY name_key"
+    f"SELECT json_group_array(json_array({_LIST_COLUMNS})) "
+    f"FROM (SELECT {_LIST_COLUMNS} FROM credentials ORDER BY name_key)"
 )
 
 
@@ -32,9 +40,13 @@ def host_of(base_url: str) -> str:
     return urlsplit(base_url).netloc or base_url
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CredentialRow:
-    """One line of the credentials list."""
+    """One line of the credentials list (treat as read-only).
+
+    Not `frozen`: a frozen dataclass sets each field through object.__setattr__, which made
+    building 1,000 rows take 5 ms instead of 2 ms on the first screen's critical path.
+    """
 
     id: int
     version: int
@@ -57,9 +69,10 @@ def _search_text(*parts: str) -> str:
 
 
 def list_credential_rows(conn: sqlite3.Connection) -> list[CredentialRow]:
+    (listing,) = conn.execute(_LIST_SQL).fetchone()
     rows: list[CredentialRow] = []
     for (cid, version, name, sandbox, base_url, api_key, sender, inbound, mode, validity, entity,
-         template) in conn.execute(_LIST_SQL):
+         template) in json.loads(listing):
         rows.append(CredentialRow(
             id=cid, version=version, name=name, sandbox=sandbox, base_url=base_url, host=host_of(base_url),
             masked_key=masked_key(api_key), inbound_number=inbound, inbound_mode=mode,

@@ -44,6 +44,31 @@ def connect(path: Path | str, *, migrate: bool = True, upto: int | None = None) 
     return db
 
 
+def connect_reader(path: Path | str) -> sqlite3.Connection:
+    """A connection for reads only, to a database that is already at this smsdesk's schema.
+
+    Two statements instead of `connect`'s dozen and no file-mode syscalls: a reader in a TUI
+    worker thread hands the GIL back and forth with the UI thread at every one of them, and
+    while the UI paints each hand-back can wait out a 5 ms switch interval. WAL mode is a
+    property of the file; `synchronous` and foreign keys only matter to writers.
+    Anything unusual (no file yet, an older schema to migrate) falls back to `connect`.
+    """
+    db_path = Path(path)
+    try:
+        conn = sqlite3.connect(f"{db_path.absolute().as_uri()}?mode=rw", uri=True, isolation_level=None,
+                               check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+    except sqlite3.OperationalError:
+        return connect(db_path).conn  # no file yet: create it, private, and migrate
+    try:
+        (version,) = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    except sqlite3.DatabaseError:
+        version = None  # no schema_version table (new file) or not a database: let connect decide
+    if version == LATEST_VERSION:
+        return conn
+    conn.close()
+    return connect(db_path).conn
+
+
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite3.Connection]:
     conn = db.conn

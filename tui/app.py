@@ -28,7 +28,20 @@ class View:
 def _credentials(app: SmsDeskApp) -> Screen:
     from tui.screens.credentials import CredentialsScreen
 
-    return CredentialsScreen(app.db_path, poll_seconds=app.poll_seconds)
+    return _styled_already(app, CredentialsScreen(app.db_path, poll_seconds=app.poll_seconds))
+
+
+def _styled_already(app: SmsDeskApp, screen: Screen) -> Screen:
+    """Tell Textual a screen without CSS of its own needs no stylesheet refresh.
+
+    Textual re-parses every stylesheet and restyles the app when a mode's first screen is made
+    (about 12 ms and a layout pass), in case the screen brought CSS; the credentials screen,
+    the first thing an operator waits for, brings none. The counter is Textual's own record of
+    which stylesheet a screen has seen.
+    """
+    if not screen.CSS and not screen.CSS_PATH:
+        screen._css_update_count = app._css_update_count
+    return screen
 
 
 def _log(app: SmsDeskApp) -> Screen:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -66,6 +67,11 @@ class CredentialsScreen(Screen[None]):
         self._load_lock = threading.Lock()
         self._polling = False
         self._timer: Timer | None = None
+        # The first read starts now, in a plain thread, while Textual is still composing and
+        # styling the screen: on a warm start the rows are there for the first frame instead of
+        # costing a second layout and paint after it.
+        self._first_read: Future[list[CredentialRow]] = Future()
+        threading.Thread(target=self._prefetch, name="smsdesk-credentials-prefetch", daemon=True).start()
 
     def compose(self) -> ComposeResult:
         # No filter box yet: an Input (with its cursor timer and styles) is mounted on the first
@@ -82,8 +88,16 @@ class CredentialsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#cred-empty").display = False
         self.table.focus()
-        self._load(None)
-        self._timer = self.set_interval(self.poll_seconds, self._poll)
+        if self._first_read.done():
+            self._show(self._first_read.result(), None)
+        else:
+            self._await_first_read()
+
+    def _start_polling(self) -> None:
+        # Only after the first rows are shown: a poll's newer result must never be overtaken by
+        # the first read's older one.
+        if self._timer is None:
+            self._timer = self.set_interval(self.poll_seconds, self._poll)
 
     def on_unmount(self) -> None:
         self._watcher.close()
@@ -104,24 +118,39 @@ class CredentialsScreen(Screen[None]):
         finally:
             self._polling = False
 
+    def _prefetch(self) -> None:
+        try:
+            with self._load_lock:
+                rows = self._read_rows()
+        except BaseException as exc:  # handed to the UI, which reports it as any load error
+            self._first_read.set_exception(exc)
+        else:
+            self._first_read.set_result(rows)
+
+    @work(thread=True, group="credentials-load")
+    def _await_first_read(self) -> None:
+        self.post_message(self.Loaded(self._first_read.result(), None))
+
     @work(thread=True, group="credentials-load")
     def _load(self, select_id: int | None) -> None:
         self._read(select_id)
 
+    def _read_rows(self) -> list[CredentialRow]:
+        return self._watcher.read(list_credential_rows)
+
     def _read(self, select_id: int | None) -> None:
         with self._load_lock:
-            # Note the data version before reading: a commit after this point is seen by the
-            # next poll, and the poll does not re-read what this load already has.
-            self._watcher.changed()
-            with open_db(self.db_path) as db:
-                credentials = list_credential_rows(db.conn)
-            self.post_message(self.Loaded(credentials, select_id))
+            self.post_message(self.Loaded(self._read_rows(), select_id))
 
     @on(Loaded)
     def _loaded(self, event: Loaded) -> None:
+        self._show(event.credentials, event.select_id)
+
+    def _show(self, credentials: list[CredentialRow], select_id: int | None) -> None:
         self.loaded = True
-        self.table.show(event.credentials, select_id=event.select_id)
+        self.table.show(credentials, select_id=select_id)
         self._update_status()
+        self._start_polling()
 
     def _update_status(self) -> None:
         table = self.table
