@@ -61,8 +61,14 @@ def connect_reader(path: Path | str) -> sqlite3.Connection:
         return connect(db_path).conn  # no file yet: create it, private, and migrate
     try:
         (version,) = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):  # locked, unreadable: the caller reports it
+            conn.close()
+            raise
+        version = None  # an empty file: `connect` creates the schema
     except sqlite3.DatabaseError:
-        version = None  # no schema_version table (new file) or not a database: let connect decide
+        conn.close()  # not a database at all
+        raise
     if version == LATEST_VERSION:
         return conn
     conn.close()

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Static, TextArea
 
@@ -503,3 +504,135 @@ async def test_long_list_builds_only_visible_rows_and_scrolls(db_path: Path) -> 
         await pilot.press("home")
         await pilot.pause()
         assert table.cursor_row == 0 and "+447491100000" in screen_text(pilot)
+
+
+def _seed_many(db_path: Path, count: int) -> None:
+    from store.credentials import import_credentials
+
+    db = connect(db_path)
+    import_credentials(db, [{"name": f"Cred {i:03d}", "base_url": f"h{i}.api.infobip.com", "api_key": f"key-{i:08d}x",
+                             "inbound_number": f"+4474911{i:05d}"} for i in range(count)])
+    db.close()
+
+
+def thumb_lines(table: CredentialsTable) -> list[int]:
+    """The lines whose last (scrollbar) cell is drawn in the thumb's colour, read off the strips."""
+    thumb = table.get_component_rich_style("credentials-table--scrollbar-thumb").bgcolor
+    lines = []
+    for y in range(table.size.height):
+        last = list(table.render_line(y))[-1]
+        assert last.text == " "
+        if last.style is not None and last.style.bgcolor == thumb:
+            lines.append(y)
+    return lines
+
+
+async def test_drawn_scrollbar_thumb_follows_the_list(db_path: Path) -> None:
+    _seed_many(db_path, 300)
+    async with make_app(db_path).run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        table = screen.query_one(CredentialsTable)
+        top = thumb_lines(table)
+        assert top and top[0] == 0 and len(top) < table.size.height  # a small thumb at the top
+        await pilot.press("end")
+        await pilot.pause()
+        bottom = thumb_lines(table)
+        assert bottom[-1] == table.size.height - 1 and len(bottom) == len(top)
+        # The rows never run under the scrollbar column.
+        assert all(strip.cell_length == table.size.width for strip in map(table.render_line, range(5)))
+
+
+async def test_no_thumb_when_every_row_fits(db_path: Path, sample_credentials: list[StoredCredential]) -> None:
+    async with make_app(db_path).run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        table = screen.query_one(CredentialsTable)
+        assert thumb_lines(table) == []
+        assert not table.allow_vertical_scroll
+
+
+def wheel(widget: CredentialsTable, kind: type[events.MouseScrollDown | events.MouseScrollUp]) -> events.MouseEvent:
+    """A wheel notch over the widget, as the terminal driver would post it (Pilot has no wheel)."""
+    return kind(widget, 10, 5, 0, 1 if kind is events.MouseScrollDown else -1, 0, False, False, False,
+                screen_x=10, screen_y=7)
+
+
+async def test_mouse_wheel_and_track_clicks_scroll_the_list(db_path: Path) -> None:
+    _seed_many(db_path, 300)
+    async with make_app(db_path).run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        table = screen.query_one(CredentialsTable)
+        assert table.allow_vertical_scroll  # overflow-y is hidden, yet the wheel must still work
+        for _ in range(3):
+            table.post_message(wheel(table, events.MouseScrollDown))
+        await pilot.pause()
+        assert table.scroll_offset.y > 0
+        for _ in range(10):
+            table.post_message(wheel(table, events.MouseScrollUp))
+        await pilot.pause()
+        assert table.scroll_offset.y == 0
+        # A click on the track below the thumb pages down, as on a scrollbar.
+        last_column = table.size.width - 1
+        await pilot.click(CredentialsTable, offset=(last_column, table.size.height - 2))
+        await pilot.pause()
+        assert table.cursor_row > 10 and f"+4474911{table.cursor_row:05d}" in screen_text(pilot)
+        await pilot.press("end")
+        await pilot.pause()
+        await pilot.click(CredentialsTable, offset=(last_column, 0))  # above the thumb: back up
+        await pilot.pause()
+        assert table.cursor_row < 299 and f"+4474911{table.cursor_row:05d}" in screen_text(pilot)
+
+
+async def test_rows_are_in_the_first_frame(db_path: Path, sample_credentials: list[StoredCredential]) -> None:
+    # The first read is awaited (briefly) before the first paint: no empty list flashes first.
+    async with make_app(db_path).run_test(size=SIZE) as pilot:
+        screen = pilot.app.screen
+        assert isinstance(screen, CredentialsScreen) and screen.loaded
+        assert "Shop UK" in screen_text(pilot)
+
+
+async def test_first_screen_opens_when_the_database_is_locked(db_path: Path, sample_credentials: list) -> None:
+    # A writer holding the lock for longer than the first-read wait: the screen must open on
+    # "loading…" and fill in once the lock goes, not hang the terminal.
+    import sqlite3
+    import threading
+
+    # WAL readers are not blocked by writers; a connection in exclusive locking mode (a backup
+    # tool, a sqlite3 shell with `PRAGMA locking_mode = EXCLUSIVE`) does block them.
+    blocker = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    blocker.execute("PRAGMA locking_mode = EXCLUSIVE")
+    blocker.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(1.0, blocker.close)
+    release.start()
+    try:
+        async with make_app(db_path).run_test(size=SIZE) as pilot:
+            screen = pilot.app.screen
+            assert isinstance(screen, CredentialsScreen) and not screen.loaded
+            assert "loading" in screen_text(pilot)
+            await wait_until(pilot, lambda: screen.loaded, seconds=10)
+            await pilot.pause()
+            assert "Shop UK" in screen_text(pilot)
+    finally:
+        release.join()
+
+
+async def test_unreadable_database_is_reported_then_recovers(db_path: Path, sample_credentials: list) -> None:
+    # Locked past the 5 s busy timeout: the status line says so (no crash), polling retries.
+    import sqlite3
+    import threading
+
+    blocker = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
+    blocker.execute("PRAGMA locking_mode = EXCLUSIVE")
+    blocker.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(6.0, blocker.close)
+    release.start()
+    try:
+        async with make_app(db_path, poll_seconds=0.2).run_test(size=SIZE) as pilot:
+            screen = pilot.app.screen
+            assert isinstance(screen, CredentialsScreen)
+            await wait_until(pilot, lambda: "could not read the database" in screen_text(pilot), seconds=8)
+            assert "database is locked" in screen_text(pilot)
+            await wait_until(pilot, lambda: screen.loaded, seconds=10)
+            await pilot.pause()
+            assert "Shop UK" in screen_text(pilot) and "could not read" not in screen_text(pilot)
+    finally:
+        release.join()

@@ -11,10 +11,19 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
+
+# How long the first frame may wait for the first view's data (see SmsDeskApp.on_load).
+FIRST_READ_WAIT = 0.25
+
+
+@runtime_checkable
+class FirstReadAware(Protocol):
+    async def wait_for_first_read(self, timeout: float) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -86,11 +95,25 @@ class SmsDeskApp(App[None]):
         self.db_path = Path(db_path)
         self.poll_seconds = poll_seconds
         self._initial_keymap = dict(keymap or {})
+        self._early_screens: dict[str, Screen] = {}
         for view in self.VIEWS:
             self.add_mode(view.mode, self._factory(view))
 
     def _factory(self, view: View) -> Callable[[], Screen]:
-        return lambda: view.factory(self)
+        def make() -> Screen:
+            early = self._early_screens.pop(view.mode, None)
+            return early if early is not None else view.factory(self)
+
+        return make
+
+    async def on_load(self) -> None:
+        # Build the first view before Textual composes it, and let its first read finish (up to
+        # FIRST_READ_WAIT) while the event loop idles: the first frame then shows the data,
+        # instead of an empty screen repainted when the rows arrive.
+        view = next(v for v in self.VIEWS if v.mode == self.DEFAULT_MODE)
+        screen = self._early_screens[view.mode] = view.factory(self)
+        if isinstance(screen, FirstReadAware):
+            await screen.wait_for_first_read(FIRST_READ_WAIT)
 
     def on_mount(self) -> None:
         if self._initial_keymap:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import sqlite3
 import threading
 from concurrent.futures import Future
 from pathlib import Path
@@ -56,6 +59,13 @@ class CredentialsScreen(Screen[None]):
             self.credentials = credentials
             self.select_id = select_id
 
+    class LoadFailed(Message):
+        """The database could not be read (locked for longer than the busy timeout, unreadable)."""
+
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
     def __init__(self, db_path: Path, *, poll_seconds: float = 0.5) -> None:
         super().__init__()
         self.db_path = db_path
@@ -67,11 +77,22 @@ class CredentialsScreen(Screen[None]):
         self._load_lock = threading.Lock()
         self._polling = False
         self._timer: Timer | None = None
-        # The first read starts now, in a plain thread, while Textual is still composing and
-        # styling the screen: on a warm start the rows are there for the first frame instead of
-        # costing a second layout and paint after it.
+        # The first read starts now, in a plain thread, before Textual composes and styles the
+        # screen (see `wait_for_first_read`), so the first frame can already show the rows.
         self._first_read: Future[list[CredentialRow]] = Future()
         threading.Thread(target=self._prefetch, name="smsdesk-credentials-prefetch", daemon=True).start()
+
+    async def wait_for_first_read(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for the first read, without blocking the event loop.
+
+        The app awaits this before its first frame. While the UI thread waits, the reader has
+        the GIL to itself and needs a few milliseconds; racing the UI thread instead, it got the
+        GIL back only every 5 ms switch interval and the rows arrived after three empty frames.
+        A slow or locked database just means the screen opens on "loading…" after `timeout`.
+        """
+        # A timeout or a read error: on_mount's path handles both.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(asyncio.shield(asyncio.wrap_future(self._first_read)), timeout)
 
     def compose(self) -> ComposeResult:
         # No filter box yet: an Input (with its cursor timer and styles) is mounted on the first
@@ -88,10 +109,10 @@ class CredentialsScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#cred-empty").display = False
         self.table.focus()
-        if self._first_read.done():
+        if self._first_read.done() and self._first_read.exception() is None:
             self._show(self._first_read.result(), None)
         else:
-            self._await_first_read()
+            self._await_first_read()  # still reading; or failed, and the worker reports it
 
     def _start_polling(self) -> None:
         # Only after the first rows are shown: a poll's newer result must never be overtaken by
@@ -113,7 +134,11 @@ class CredentialsScreen(Screen[None]):
     @work(thread=True, group="credentials-poll")
     def _check_changes(self) -> None:
         try:
-            if self._watcher.changed():
+            try:
+                changed = self._watcher.changed()
+            except sqlite3.Error:
+                changed = True  # still unreadable: the read below reports it, and the next poll retries
+            if changed or not self.loaded:
                 self._read(None)
         finally:
             self._polling = False
@@ -129,7 +154,12 @@ class CredentialsScreen(Screen[None]):
 
     @work(thread=True, group="credentials-load")
     def _await_first_read(self) -> None:
-        self.post_message(self.Loaded(self._first_read.result(), None))
+        try:
+            rows = self._first_read.result()
+        except sqlite3.Error as exc:
+            self.post_message(self.LoadFailed(str(exc)))
+        else:
+            self.post_message(self.Loaded(rows, None))
 
     @work(thread=True, group="credentials-load")
     def _load(self, select_id: int | None) -> None:
@@ -140,7 +170,19 @@ class CredentialsScreen(Screen[None]):
 
     def _read(self, select_id: int | None) -> None:
         with self._load_lock:
-            self.post_message(self.Loaded(self._read_rows(), select_id))
+            try:
+                rows = self._read_rows()
+            except sqlite3.Error as exc:
+                self.post_message(self.LoadFailed(str(exc)))
+            else:
+                self.post_message(self.Loaded(rows, select_id))
+
+    @on(LoadFailed)
+    def _load_failed(self, event: LoadFailed) -> None:
+        # Polling goes on, so the list fills in by itself once the database can be read again.
+        self.query_one("#cred-status", Static).update(
+            Text(f"could not read the database: {make_inert(event.error)} (retrying)", style="bold"))
+        self._start_polling()
 
     @on(Loaded)
     def _loaded(self, event: Loaded) -> None:

@@ -9,9 +9,12 @@ bindings signal. A click on a key presses it, as the Footer did.
 
 from __future__ import annotations
 
-from rich.text import Text
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
 from textual import events
 from textual.screen import Screen
+from textual.strip import Strip
 from textual.widget import Widget
 
 
@@ -35,6 +38,7 @@ class KeyBar(Widget, can_focus=False):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._spans: list[tuple[int, int, str]] = []  # (start, end, key) of each drawn binding
+        self._styles: dict[str, Style] = {}  # component styles, looked up once per style change
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
@@ -60,33 +64,47 @@ class KeyBar(Widget, can_focus=False):
                 items.append((binding.key, app.get_key_display(binding), binding.description, enabled))
         return items, palette
 
-    def render(self) -> Text:
-        key_style = self.get_component_rich_style("key-bar--key")
-        description_style = self.get_component_rich_style("key-bar--description")
-        items, palette = self._items()
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+
+    def _style(self, name: str) -> Style:
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = self.get_component_rich_style(name) if name else self.rich_style
+        return style
+
+    def render_line(self, y: int) -> Strip:
+        # Drawn as segments (the line API) rather than a rich Text: the Text went through Rich's
+        # console rendering on every repaint, about 2.5 ms for one line, twice during startup.
         width = self.size.width
-        right = Text()
+        base = self._style("")
+        if y != 0:
+            return Strip.blank(width, base)
+        key_style = base + self._style("key-bar--key")
+        description_style = base + self._style("key-bar--description")
+        items, palette = self._items()
+        right: list[Segment] = []
         if palette is not None:
-            right.append("▏", self.get_component_rich_style("key-bar--separator"))
-            right.append(palette[1], key_style)
-            right.append(f" {palette[2]} ", description_style)
-        left = Text()
+            right = [Segment("▏", base + self._style("key-bar--separator")), Segment(palette[1], key_style),
+                     Segment(f" {palette[2]} ", description_style)]
+        room = max(0, width - Segment.get_line_length(right))
+        left: list[Segment] = []
         spans: list[tuple[int, int, str]] = []
+        x = 0
         for key, shown, description, enabled in items:
-            start = len(left)
-            left.append(f" {shown} ", key_style)
-            left.append(f"{description} ", description_style)
-            if not enabled:
-                left.stylize("dim", start)
-            spans.append((start, len(left), key))
-        room = max(0, width - len(right))
-        left.truncate(room)
-        left.pad_right(room - len(left))
+            dim = Style(dim=True) if not enabled else None
+            key_text, description_text = f" {shown} ", f"{description} "
+            left.append(Segment(key_text, key_style + dim if dim else key_style))
+            left.append(Segment(description_text, description_style + dim if dim else description_style))
+            end = x + cell_len(key_text) + cell_len(description_text)
+            spans.append((x, min(end, room), key))
+            x = end
+        left = Segment.adjust_line_length(left, room, base, pad=True)
         if palette is not None:
             spans.append((room, width, palette[0]))
-        self._spans = spans
-        left.append_text(right)
-        return left
+        self._spans = [span for span in spans if span[0] < span[1]]
+        return Strip([*left, *right], width).crop(0, width)
 
     def on_click(self, event: events.Click) -> None:
         for start, end, key in self._spans:
