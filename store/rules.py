@@ -42,7 +42,7 @@ _ACTION_OF_LIST = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Decision:
     action: Action
     normalized: str
