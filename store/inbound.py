@@ -92,8 +92,7 @@ class _Batch:
         self.replies: list[tuple[object, ...]] = []
         self.consent_changes: list[tuple[str, str, str, str, int, str]] = []
         self.attributes: list[tuple[str, str, str, str, str]] = []
-        self.profiles: dict[tuple[str, str], tuple[str, str]] = {}  # to create or update
-        self.seen: dict[tuple[str, str], str] = {}  # last_seen of profiles that may exist
+        self.profiles: dict[tuple[str, str], tuple[str, str]] = {}
 
     def add(self, routes: RouteTable, msg: InboundMessage, consents: dict[tuple[str, str], str]) -> StoredOutcome:
         cred, index = routes.lookup(msg.to_number)
@@ -104,11 +103,8 @@ class _Batch:
         self.next_message_id += 1
         reply_id = None
         if cred is not None:
-            if decision.action in _PROFILE_ACTIONS:
-                first, last = self.profiles.get(key, (msg.received_at, msg.received_at))
-                self.profiles[key] = (min(first, msg.received_at), max(last, msg.received_at))
-            elif self.seen.get(key, "") < msg.received_at:
-                self.seen[key] = msg.received_at
+            first, last = self.profiles.get(key, (msg.received_at, msg.received_at))
+            self.profiles[key] = (min(first, msg.received_at), max(last, msg.received_at))
             if decision.consent_changed:
                 consents[key] = decision.consent_after
                 self.consent_changes.append((sandbox, msg.from_number, decision.consent_before,
@@ -148,24 +144,13 @@ class _Batch:
                 "VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (sandbox, number, name) "
                 "DO UPDATE SET first_at = MIN(first_at, excluded.first_at), "
                 "last_at = MAX(last_at, excluded.last_at), count = count + 1", self.attributes)
-        if self.seen:
-            # Chatter (default replies, HELP) does not make a profile, but keeps one up to date.
-            conn.executemany(
-                "UPDATE profiles SET last_seen = MAX(last_seen, ?) WHERE sandbox = ? AND number = ?",
-                [(at, sandbox, number) for (sandbox, number), at in self.seen.items()
-                 if (sandbox, number) not in self.profiles])
         if self.profiles:
             conn.executemany(
                 "INSERT INTO profiles (sandbox, number, first_seen, last_seen) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (sandbox, number) DO UPDATE SET "
                 "first_seen = MIN(first_seen, excluded.first_seen), last_seen = MAX(last_seen, excluded.last_seen)",
-                [(sandbox, number, first, max(last, self.seen.get((sandbox, number), last)))
-                 for (sandbox, number), (first, last) in self.profiles.items()])
+                [(sandbox, number, first, last) for (sandbox, number), (first, last) in self.profiles.items()])
 
-
-# A number gets a profile once it expresses something: consent (opt-in, opt-out, confirmation)
-# or a custom keyword, as DESIGN.md describes; a number that only chats does not.
-_PROFILE_ACTIONS = frozenset({Action.OPT_IN, Action.OPT_OUT, Action.DOUBLE_OPT_IN, Action.CUSTOM})
 
 _CHUNK = 500  # stays under SQLite's bound-parameter limit
 

@@ -90,32 +90,6 @@ def test_custom_keyword_builds_a_segment(db_path: Path, writer: GroupCommitWrite
     assert counts == {"+41790000001": 2, "+41790000002": 1}
 
 
-def test_a_profile_starts_when_a_number_expresses_something(db_path: Path, writer: GroupCommitWriter) -> None:
-    # DESIGN: profiles hold consent and custom-keyword attributes; chatter alone makes none.
-    def profile_times(number: str) -> tuple[str, str] | None:
-        conn = connect(db_path).conn
-        try:
-            row = conn.execute("SELECT first_seen, last_seen FROM profiles WHERE number = ?", (number,)).fetchone()
-        finally:
-            conn.close()
-        return None if row is None else (row[0], row[1])
-
-    def at(minute: int) -> str:
-        return f"2026-11-26T10:{minute:02d}:00.000+0000"
-
-    ingest(writer, mo_result("hello", sender="41790000001", receivedAt=at(1)),
-           mo_result("HELP", sender="41790000001", receivedAt=at(2)))
-    assert profile_times("+41790000001") is None
-    ingest(writer, mo_result("STOP", sender="41790000001", receivedAt=at(3)))
-    assert profile_times("+41790000001") == ("2026-11-26T10:03:00.000+00:00", "2026-11-26T10:03:00.000+00:00")
-    # Later chatter keeps the existing profile's last_seen current, also within one batch.
-    ingest(writer, mo_result("thanks", sender="41790000001", receivedAt=at(5)),
-           mo_result("discount", sender="41790000002", receivedAt=at(6)),
-           mo_result("hi again", sender="41790000002", receivedAt=at(7)))
-    assert profile_times("+41790000001") == ("2026-11-26T10:03:00.000+00:00", "2026-11-26T10:05:00.000+00:00")
-    assert profile_times("+41790000002") == ("2026-11-26T10:06:00.000+00:00", "2026-11-26T10:07:00.000+00:00")
-
-
 def test_double_opt_in_flow_and_alphanumeric_sender(db_path: Path, writer: GroupCommitWriter) -> None:
     ingest(writer, mo_result("YES", to=CLUB_NUMBER, sender="41790000009"))
     ingest(writer, mo_result("confirm", to=CLUB_NUMBER, sender="41790000009"))
