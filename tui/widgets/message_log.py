@@ -129,6 +129,7 @@ class MessageLog(ScrollView, can_focus=True):
         self._pending: set[int] = set()
         self._polling = False
         self.loaded = False
+        self._styles: dict[str, Style] = {}  # base and component styles, per style change
 
     # ---- lifecycle -------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -289,21 +290,33 @@ class MessageLog(ScrollView, can_focus=True):
         """Columns left for rows once the scrollbar has its share."""
         return self.scrollable_content_region.width or self.size.width
 
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles.clear()
+
+    def _style(self, name: str) -> Style:
+        # Widget.rich_style blends the background of every ancestor: once per style change, not
+        # once per drawn line (it was a third of the cost of painting a screen of rows).
+        style = self._styles.get(name)
+        if style is None:
+            style = self._styles[name] = self.get_component_rich_style(name) if name else self.rich_style
+        return style
+
     def render_line(self, y: int) -> Strip:
         width = self.content_width
         pos = self.scroll_offset.y + y
         if y == 0:
             self._prefetch(pos)
         if pos >= self.total:
-            return Strip.blank(width, self.rich_style)
+            return Strip.blank(width, self._style(""))
         row = self._rows.get(pos)
         if row is None:
             self._request(pos)
-            style = self.get_component_rich_style("message-log--placeholder")
+            style = self._style("message-log--placeholder")
             return Strip([Segment("…".ljust(width), style)], width)
-        base = self.rich_style
+        base = self._style("")
         if pos == self.cursor:
-            base = base + self.get_component_rich_style("message-log--cursor")
+            base = base + self._style("message-log--cursor")
         return Strip(self._segments(row, width, base), width).crop(0, width)
 
     def _segments(self, row: MessageRow, width: int, base: Style) -> list[Segment]:
