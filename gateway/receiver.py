@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway.mo import InputProblem, parse_delivery_reports, parse_inbound
-from store.inbound import RouteTable, store_messages
+from store.inbound import InboundMessage, RouteTable, StoredOutcome, store_messages
 from store.outbox import apply_delivery_report
 from store.writer import GroupCommitWriter, WriterStopped
 
@@ -107,10 +107,13 @@ class Receiver:
 
     async def inbound(self, request: Request) -> JSONResponse:
         messages = parse_inbound(await _read_json(request))
-        outcomes = await asyncio.wrap_future(
-            self.writer.submit(lambda conn: store_messages(conn, self.routes, messages)))
+        # Webhooks that arrive together are stored by one store_messages call (see submit_items).
+        outcomes = await asyncio.wrap_future(self.writer.submit_items(self._store, messages))
         stored = sum(1 for o in outcomes if o.row_id is not None)
         return JSONResponse({"stored": stored, "duplicates": len(outcomes) - stored})
+
+    def _store(self, conn: sqlite3.Connection, messages: list[InboundMessage]) -> list[StoredOutcome]:
+        return store_messages(conn, self.routes, messages)
 
     async def delivery_reports(self, request: Request) -> JSONResponse:
         reports = parse_delivery_reports(await _read_json(request))

@@ -155,3 +155,66 @@ def test_control_characters_get_a_plain_message() -> None:
         parse_inbound({"results": [{"messageId": "a\x1b[31m", "from": "1", "to": "2"}]})
     assert info.value.where == "results[0].messageId"
     assert info.value.message == "must be non-blank text without control characters"
+
+
+def _hold_writer(writer: GroupCommitWriter):
+    """Keep the writer busy so that what is submitted next queues up and commits as one group."""
+    import threading
+
+    started, release = threading.Event(), threading.Event()
+
+    def hold(conn):
+        started.set()
+        release.wait(10)
+
+    held = writer.submit(hold)
+    started.wait(10)
+    return release, held
+
+
+def test_webhooks_queued_together_are_stored_in_one_call(db_path: Path, writer: GroupCommitWriter) -> None:
+    routes = RouteTable()
+    calls: list[int] = []
+
+    def store(conn, messages):
+        calls.append(len(messages))
+        return store_messages(conn, routes, messages)
+
+    bodies = [parse_inbound(mo_body(mo_result("HELP", message_id="a1"), mo_result("hi", message_id="a2"))),
+              parse_inbound(mo_body(mo_result("STOP", message_id="b1"))),
+              parse_inbound(mo_body(mo_result("again", message_id="a1")))]  # a redelivery, same group
+    release, held = _hold_writer(writer)
+    futures = [writer.submit_items(store, body) for body in bodies]
+    release.set()
+    held.result(10)
+    results = [f.result(10) for f in futures]
+    assert calls == [4]  # one call for the three webhooks
+    assert [[o.message_id for o in r] for r in results] == [["a1", "a2"], ["b1"], ["a1"]]
+    assert [o.action for o in results[1]] == ["opt-out"]
+    assert results[0][0].row_id is not None and results[2][0].row_id is None  # the redelivery changed nothing
+    conn = connect(db_path).conn
+    assert conn.execute("SELECT COUNT(*) FROM messages").fetchone() == (3,)
+
+
+def test_a_failing_webhook_in_a_shared_call_fails_alone(db_path: Path, writer: GroupCommitWriter) -> None:
+    routes = RouteTable()
+
+    def store(conn, messages):
+        outcomes = store_messages(conn, routes, messages)
+        if any(m.text == "poison" for m in messages):
+            raise RuntimeError("boom")
+        return outcomes
+
+    good = parse_inbound(mo_body(mo_result("HELP", message_id="g1")))
+    bad = parse_inbound(mo_body(mo_result("poison", message_id="p1")))
+    later = parse_inbound(mo_body(mo_result("hi", message_id="g2")))
+    release, held = _hold_writer(writer)
+    futures = [writer.submit_items(store, body) for body in (good, bad, later)]
+    release.set()
+    held.result(10)
+    assert futures[0].result(10)[0].row_id is not None
+    with pytest.raises(RuntimeError):
+        futures[1].result(10)
+    assert futures[2].result(10)[0].row_id is not None
+    ids = {r[0] for r in connect(db_path).conn.execute("SELECT message_id FROM messages")}
+    assert ids == {"g1", "g2"}
