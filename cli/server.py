@@ -6,6 +6,7 @@ import faulthandler
 import logging
 import os
 import signal
+import socket
 
 import click
 
@@ -45,10 +46,29 @@ def serve_cmd(ctx: Context, host: str, port: int, insecure_no_auth: bool, poll_i
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise at this rate
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` dumps every thread's stack to stderr
-    click.echo(f"smsdesk serve on http://{host}:{port} (database {ctx.db_path})", err=True)
-    server.run()
+    try:
+        sock = _listen_socket(host, port)  # bound here, so the banner names the real port (--port 0)
+    except OSError as exc:
+        fail(f"could not listen on {host}:{port}: {exc.strerror or exc}")
+    bound_port = sock.getsockname()[1]
+    shown_host = f"[{host.strip('[]')}]" if sock.family == socket.AF_INET6 else host
+    click.echo(f"smsdesk serve on http://{shown_host}:{bound_port} (database {ctx.db_path})", err=True)
+    server.run(sockets=[sock])
     if not server.started:
-        fail(f"could not listen on {host}:{port}")
+        fail(f"could not listen on {host}:{bound_port}")
+
+
+def _listen_socket(host: str, port: int) -> socket.socket:
+    address = host.strip("[]")
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((address, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 COMMANDS: list[click.Command] = [serve_cmd]

@@ -357,10 +357,11 @@ def test_send_in_process_with_clirunner(creds: SimulatorThread, db_file: Path) -
 
 
 class SimProcess:
-    """`smsdesk simulate` in a subprocess; stderr is read line by line on a thread."""
+    """`smsdesk simulate` (or another long-running command) in a subprocess; stderr is read line by
+    line on a thread."""
 
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen([str(SCRIPT), "simulate", *args], stdout=subprocess.PIPE,
+    def __init__(self, *args: str, command: str = "simulate") -> None:
+        self.proc = subprocess.Popen([str(SCRIPT), command, *args], stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, text=True, env=os.environ.copy())
         self.lines: queue.Queue[str | None] = queue.Queue()
         self.err: list[str] = []
@@ -418,6 +419,24 @@ def spawn() -> Iterator[Any]:
     yield start
     for proc in started:
         proc.kill()
+
+
+def test_serve_on_port_0_names_the_port_it_got_and_stops_on_sigterm(db_file: Path) -> None:
+    serve = SimProcess("--insecure-no-auth", "--port", "0", command="serve")
+    try:
+        banner = serve.wait_for("smsdesk serve on ")
+        url = banner.split()[3]
+        assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
+        port = int(url.rsplit(":", 1)[1])
+        assert httpx.get(f"{url}/healthz", timeout=5).json() == {"status": "ok"}
+        # A second serve on the same port: one clean line, status 1, nothing half-started.
+        taken = smsdesk("serve", "--insecure-no-auth", "--port", str(port), timeout=30)
+        taken.assert_user_error(f"could not listen on 127.0.0.1:{port}")
+        code, _, err = serve.stop(signal.SIGTERM)
+        # uvicorn re-raises SIGTERM once shut down: the shell sees 143 (see SuccessExitStatus in README).
+        assert code in (0, -signal.SIGTERM) and "Traceback" not in err
+    finally:
+        serve.kill()
 
 
 def balance_status(url: str, key: str) -> int:
