@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -590,20 +591,31 @@ async def test_rows_are_in_the_first_frame(db_path: Path, sample_credentials: li
         assert "Shop UK" in screen_text(pilot)
 
 
-async def test_first_screen_opens_when_the_database_is_locked(db_path: Path, sample_credentials: list) -> None:
-    # A writer holding the lock for longer than the first-read wait: the screen must open on
-    # "loading…" and fill in once the lock goes, not hang the terminal.
+@contextmanager
+def locked_exclusively(db_path: Path, seconds: float) -> Iterator[None]:
+    """Another connection holds the database for `seconds`, then lets go.
+
+    WAL readers are not blocked by writers; a connection in exclusive locking mode (a backup
+    tool, a sqlite3 shell with `PRAGMA locking_mode = EXCLUSIVE`) does block them.
+    """
     import sqlite3
     import threading
 
-    # WAL readers are not blocked by writers; a connection in exclusive locking mode (a backup
-    # tool, a sqlite3 shell with `PRAGMA locking_mode = EXCLUSIVE`) does block them.
     blocker = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
     blocker.execute("PRAGMA locking_mode = EXCLUSIVE")
     blocker.execute("BEGIN EXCLUSIVE")
-    release = threading.Timer(1.0, blocker.close)
+    release = threading.Timer(seconds, blocker.close)
     release.start()
     try:
+        yield
+    finally:
+        release.join()
+
+
+async def test_first_screen_opens_when_the_database_is_locked(db_path: Path, sample_credentials: list) -> None:
+    # Locked for longer than the first-read wait: the screen must open on "loading…" and fill in
+    # once the lock goes, not hang the terminal.
+    with locked_exclusively(db_path, 1.0):
         async with make_app(db_path).run_test(size=SIZE) as pilot:
             screen = pilot.app.screen
             assert isinstance(screen, CredentialsScreen) and not screen.loaded
@@ -611,21 +623,11 @@ async def test_first_screen_opens_when_the_database_is_locked(db_path: Path, sam
             await wait_until(pilot, lambda: screen.loaded, seconds=10)
             await pilot.pause()
             assert "Shop UK" in screen_text(pilot)
-    finally:
-        release.join()
 
 
 async def test_unreadable_database_is_reported_then_recovers(db_path: Path, sample_credentials: list) -> None:
     # Locked past the 5 s busy timeout: the status line says so (no crash), polling retries.
-    import sqlite3
-    import threading
-
-    blocker = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
-    blocker.execute("PRAGMA locking_mode = EXCLUSIVE")
-    blocker.execute("BEGIN EXCLUSIVE")
-    release = threading.Timer(6.0, blocker.close)
-    release.start()
-    try:
+    with locked_exclusively(db_path, 6.0):
         async with make_app(db_path, poll_seconds=0.2).run_test(size=SIZE) as pilot:
             screen = pilot.app.screen
             assert isinstance(screen, CredentialsScreen)
@@ -634,5 +636,3 @@ async def test_unreadable_database_is_reported_then_recovers(db_path: Path, samp
             await wait_until(pilot, lambda: screen.loaded, seconds=10)
             await pilot.pause()
             assert "Shop UK" in screen_text(pilot) and "could not read" not in screen_text(pilot)
-    finally:
-        release.join()

@@ -25,6 +25,7 @@ from textual.strip import Strip
 
 from store.credential_queries import CredentialRow
 from store.text import make_inert
+from tui.widgets.style_cache import CachedStyles
 
 COLUMNS = ("name", "sandbox", "host", "api key", "inbound", "mode", "valid")
 KEY_COLUMN = COLUMNS.index("api key")
@@ -72,7 +73,7 @@ def matches(row: CredentialRow, filter_text: str) -> bool:
     return all(word in row.search_text for word in filter_text.casefold().split())
 
 
-class CredentialsTable(ScrollView, can_focus=True):
+class CredentialsTable(CachedStyles, ScrollView, can_focus=True):
     """Rows keyed by credential id, so the cursor stays on the same credential across reloads."""
 
     DEFAULT_CSS = """
@@ -136,7 +137,6 @@ class CredentialsTable(ScrollView, can_focus=True):
         self.reveal = False
         self._widths: list[int] = [len(c) for c in COLUMNS]
         self._cells: dict[int, tuple[str, ...]] = {}  # by position in `shown`; only rows drawn
-        self._styles: dict[tuple[str, bool], Style] = {}  # component styles for this theme/focus
 
     # ---- data ------------------------------------------------------------------------------
     def show(self, credentials: list[CredentialRow], *, select_id: int | None = None) -> None:
@@ -200,28 +200,6 @@ class CredentialsTable(ScrollView, can_focus=True):
         return widths
 
     # ---- rendering -------------------------------------------------------------------------
-    def notify_style_update(self) -> None:
-        # Focus, theme or CSS changed: component styles must be looked up again.
-        super().notify_style_update()
-        self._styles.clear()
-
-    def _style(self, name: str, *, partial: bool = False) -> Style:
-        """A component style, computed once per style change instead of once per cell."""
-        key = (name, partial)
-        style = self._styles.get(key)
-        if style is None:
-            style = self._styles[key] = self.get_component_rich_style(name, partial=partial)
-        return style
-
-    @property
-    def _base_style(self) -> Style:
-        # Widget.rich_style walks every ancestor to blend backgrounds: asked once per line it
-        # was half the cost of painting the table (about 4 ms a frame).
-        style = self._styles.get(("", False))
-        if style is None:
-            style = self._styles[("", False)] = self.rich_style
-        return style
-
     @property
     def _line_width(self) -> int:
         return sum(w + 2 * PAD for w in self._widths)
@@ -249,20 +227,20 @@ class CredentialsTable(ScrollView, can_focus=True):
         content_width = max(0, width - SCROLLBAR_WIDTH)
         scroll_x, scroll_y = self.scroll_offset
         if y == 0:
-            base = self._base_style + self._style("credentials-table--header")
+            base = self.cached_style() + self.cached_style("credentials-table--header")
             segments = self._segments(COLUMNS, base, None)
         else:
             index = scroll_y + y - 1
-            base = self._base_style
+            base = self.cached_style()
             if index >= len(self.shown):
                 segments = []
             else:
                 if index % 2 == 0:  # the DataTable striped rows 0, 2, 4...
                     # Not partial: the stripe is a translucent colour blended over the background.
-                    base += self._style("credentials-table--even-row")
+                    base += self.cached_style("credentials-table--even-row")
                 cursor = None
                 if index == self.cursor_row:
-                    cursor = self._style("credentials-table--cursor", partial=True)
+                    cursor = self.cached_style("credentials-table--cursor", partial=True)
                     base += cursor
                 segments = self._segments(self.cells_at(index), base, cursor)
         # Header, stripes and cursor run the full width of the table, as they did. One Strip per
@@ -274,7 +252,7 @@ class CredentialsTable(ScrollView, can_focus=True):
             segments.append(Segment(" " * (content_width - line_width), base))
         if width > content_width:
             thumb = y in self._thumb(self.size.height)
-            segments.append(Segment(" " * (width - content_width), self._style(
+            segments.append(Segment(" " * (width - content_width), self.cached_style(
                 "credentials-table--scrollbar-thumb" if thumb else "credentials-table--scrollbar")))
         return Strip(segments, width)
 
@@ -284,10 +262,10 @@ class CredentialsTable(ScrollView, can_focus=True):
         for column, (text, column_width) in enumerate(zip(cells, self._widths, strict=True)):
             style = base
             if not header and column == 0:
-                style = base + self._style("credentials-table--name", partial=True)
+                style = base + self.cached_style("credentials-table--name", partial=True)
             elif not header and column == KEY_COLUMN:
                 name = "credentials-table--key-revealed" if self.reveal else "credentials-table--key"
-                style = base + self._style(name, partial=True)
+                style = base + self.cached_style(name, partial=True)
             if cursor is not None:
                 style += cursor  # the cursor's colours win over a cell's, as in the DataTable
             # Widths are measured on raw lengths; an escaped control character can make the

@@ -17,8 +17,10 @@ from textual.screen import Screen
 from textual.strip import Strip
 from textual.widget import Widget
 
+from tui.widgets.style_cache import CachedStyles
 
-class KeyBar(Widget, can_focus=False):
+
+class KeyBar(CachedStyles, Widget, can_focus=False):
     DEFAULT_CSS = """
     KeyBar {
         dock: bottom;
@@ -38,7 +40,6 @@ class KeyBar(Widget, can_focus=False):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._spans: list[tuple[int, int, str]] = []  # (start, end, key) of each drawn binding
-        self._styles: dict[str, Style] = {}  # component styles, looked up once per style change
 
     def on_mount(self) -> None:
         self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
@@ -64,29 +65,19 @@ class KeyBar(Widget, can_focus=False):
                 items.append((binding.key, app.get_key_display(binding), binding.description, enabled))
         return items, palette
 
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._styles.clear()
-
-    def _style(self, name: str) -> Style:
-        style = self._styles.get(name)
-        if style is None:
-            style = self._styles[name] = self.get_component_rich_style(name) if name else self.rich_style
-        return style
-
     def render_line(self, y: int) -> Strip:
         # Drawn as segments (the line API) rather than a rich Text: the Text went through Rich's
         # console rendering on every repaint, about 2.5 ms for one line, twice during startup.
         width = self.size.width
-        base = self._style("")
+        base = self.cached_style()
         if y != 0:
             return Strip.blank(width, base)
-        key_style = base + self._style("key-bar--key")
-        description_style = base + self._style("key-bar--description")
+        key_style = base + self.cached_style("key-bar--key")
+        description_style = base + self.cached_style("key-bar--description")
         items, palette = self._items()
         right: list[Segment] = []
         if palette is not None:
-            right = [Segment("▏", base + self._style("key-bar--separator")), Segment(palette[1], key_style),
+            right = [Segment("▏", base + self.cached_style("key-bar--separator")), Segment(palette[1], key_style),
                      Segment(f" {palette[2]} ", description_style)]
         room = max(0, width - Segment.get_line_length(right))
         left: list[Segment] = []

@@ -24,6 +24,7 @@ from textual.worker import get_current_worker
 from store.queries import MessageFilter, MessageRow
 from store.text import make_inert
 from tui.log_reader import LogReader
+from tui.widgets.style_cache import CachedStyles
 
 ACTION_STYLES = {
     "opt-in": Style(color="green", bold=True),
@@ -77,7 +78,7 @@ def reply_label(row: MessageRow) -> str:
     return row.reply_status or "-"
 
 
-class MessageLog(ScrollView, can_focus=True):
+class MessageLog(CachedStyles, ScrollView, can_focus=True):
     """Newest first. Follow mode keeps the newest row in view; scrolling away pauses it."""
 
     DEFAULT_CSS = """
@@ -129,7 +130,6 @@ class MessageLog(ScrollView, can_focus=True):
         self._pending: set[int] = set()
         self._polling = False
         self.loaded = False
-        self._styles: dict[str, Style] = {}  # base and component styles, per style change
 
     # ---- lifecycle -------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -290,33 +290,21 @@ class MessageLog(ScrollView, can_focus=True):
         """Columns left for rows once the scrollbar has its share."""
         return self.scrollable_content_region.width or self.size.width
 
-    def notify_style_update(self) -> None:
-        super().notify_style_update()
-        self._styles.clear()
-
-    def _style(self, name: str) -> Style:
-        # Widget.rich_style blends the background of every ancestor: once per style change, not
-        # once per drawn line (it was a third of the cost of painting a screen of rows).
-        style = self._styles.get(name)
-        if style is None:
-            style = self._styles[name] = self.get_component_rich_style(name) if name else self.rich_style
-        return style
-
     def render_line(self, y: int) -> Strip:
         width = self.content_width
         pos = self.scroll_offset.y + y
         if y == 0:
             self._prefetch(pos)
         if pos >= self.total:
-            return Strip.blank(width, self._style(""))
+            return Strip.blank(width, self.cached_style())
         row = self._rows.get(pos)
         if row is None:
             self._request(pos)
-            style = self._style("message-log--placeholder")
+            style = self.cached_style("message-log--placeholder")
             return Strip([Segment("…".ljust(width), style)], width)
-        base = self._style("")
+        base = self.cached_style()
         if pos == self.cursor:
-            base = base + self._style("message-log--cursor")
+            base = base + self.cached_style("message-log--cursor")
         return Strip(self._segments(row, width, base), width).crop(0, width)
 
     def _segments(self, row: MessageRow, width: int, base: Style) -> list[Segment]:
