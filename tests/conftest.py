@@ -24,6 +24,18 @@ SAMPLE_CREDENTIALS: tuple[dict[str, object], ...] = (
 
 
 @pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Keep every run away from the real user data directory and the caller's smsdesk settings."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    for name in ("SMSDESK_DB", "SMSDESK_API_KEY", "SMSDESK_WEBHOOK_USER", "SMSDESK_WEBHOOK_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture
 def db_path(tmp_path: Path) -> Path:
     return tmp_path / "smsdesk.db"
 

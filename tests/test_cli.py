@@ -54,18 +54,6 @@ class Run:
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Keep every run away from the real user data directory and the caller's SMSDESK_DB."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
-    monkeypatch.delenv("SMSDESK_DB", raising=False)
-    monkeypatch.delenv("SMSDESK_API_KEY", raising=False)
-    return home
-
-
-@pytest.fixture
 def db_file(tmp_path: Path, home: Path) -> Path:
     return tmp_path / "cli.db"
 

@@ -68,14 +68,8 @@ class Run:
 
 
 @pytest.fixture
-def db_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh database; HOME and the caller's SMSDESK_DB kept out of the way."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
-    monkeypatch.delenv("SMSDESK_WEBHOOK_USER", raising=False)
-    monkeypatch.delenv("SMSDESK_WEBHOOK_PASSWORD", raising=False)
+def db_file(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh database named by SMSDESK_DB, in an isolated home (conftest `home`)."""
     path = tmp_path / "gateway.db"
     monkeypatch.setenv("SMSDESK_DB", str(path))
     return path

@@ -84,33 +84,31 @@ async def test_verify_good_key_shows_balance(db_path: Path, sim: SimulatorThread
         assert not isinstance(pilot.app.screen, VerifyScreen)
 
 
-async def test_verify_bad_key_says_401(db_path: Path, sim: SimulatorThread) -> None:
-    add(db_path, "Wrong", sim.url, BAD_KEY)
+async def verified_text(db_path: Path, name: str, base_url: str, key: str, outcome: VerifyOutcome) -> str:
+    """Verify a fresh credential through the app; the result line, once its outcome is checked."""
+    add(db_path, name, base_url, key)
     async with make_app(db_path).run_test(size=SIZE) as pilot:
-        dialog = await verify(pilot, "Wrong")
-        assert dialog.result is not None and dialog.result.outcome is VerifyOutcome.BAD_KEY
-        text = shown(dialog, "#verify-result")
-        assert "Bad API key" in text and "401" in text
-        assert "Balance" not in text
+        dialog = await verify(pilot, name)
+        assert dialog.result is not None and dialog.result.outcome is outcome
+        return shown(dialog, "#verify-result")
+
+
+async def test_verify_bad_key_says_401(db_path: Path, sim: SimulatorThread) -> None:
+    text = await verified_text(db_path, "Wrong", sim.url, BAD_KEY, VerifyOutcome.BAD_KEY)
+    assert "Bad API key" in text and "401" in text
+    assert "Balance" not in text
 
 
 async def test_verify_key_without_balance_scope_is_valid_but_403(db_path: Path, sim: SimulatorThread) -> None:
-    add(db_path, "SMS only", sim.url, SMS_ONLY_KEY)
-    async with make_app(db_path).run_test(size=SIZE) as pilot:
-        dialog = await verify(pilot, "SMS only")
-        assert dialog.result is not None and dialog.result.outcome is VerifyOutcome.NO_SCOPE
-        text = shown(dialog, "#verify-result")
-        assert "Key valid" in text and "balance not readable" in text and "403" in text
-        assert "Balance:" not in text
+    text = await verified_text(db_path, "SMS only", sim.url, SMS_ONLY_KEY, VerifyOutcome.NO_SCOPE)
+    assert "Key valid" in text and "balance not readable" in text and "403" in text
+    assert "Balance:" not in text
 
 
 async def test_verify_unreachable_host(db_path: Path) -> None:
-    add(db_path, "Nowhere", f"http://127.0.0.1:{closed_port()}", GOOD_KEY)
-    async with make_app(db_path).run_test(size=SIZE) as pilot:
-        dialog = await verify(pilot, "Nowhere")
-        assert dialog.result is not None and dialog.result.outcome is VerifyOutcome.UNREACHABLE
-        text = shown(dialog, "#verify-result")
-        assert "Unreachable" in text and "connection refused" in text
+    text = await verified_text(db_path, "Nowhere", f"http://127.0.0.1:{closed_port()}", GOOD_KEY,
+                               VerifyOutcome.UNREACHABLE)
+    assert "Unreachable" in text and "connection refused" in text
 
 
 async def test_verify_keeps_the_interface_responsive(db_path: Path, sim: SimulatorThread) -> None:

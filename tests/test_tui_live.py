@@ -87,6 +87,12 @@ async def apply_filter(pilot: Pilot[None], text: str) -> None:
     await pilot.pause()
 
 
+async def filter_to(pilot: Pilot[None], log: MessageLog, text: str, total: int) -> None:
+    """Apply a filter line and wait until the log has reloaded with `total` matching rows."""
+    await apply_filter(pilot, text)
+    await wait_until(pilot, lambda: log.loaded and log.total == total, what=f"{text!r} applied")
+
+
 # ---- the log ------------------------------------------------------------------------------------
 
 async def test_log_lists_newest_first_with_header_actions_and_reply_status(live_db: Path) -> None:
@@ -199,8 +205,7 @@ async def test_filter(live_db: Path, query: str, expected: list[str]) -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_log(pilot)
         log = screen.log_view
-        await apply_filter(pilot, query)
-        await wait_until(pilot, lambda: log.loaded and log.total == len(expected), what=f"{query!r} applied")
+        await filter_to(pilot, log, query, len(expected))
         assert shown_texts(log, SEED_TEXTS) == expected
         assert not screen.query_one("#log-filter", Input).display
         assert log.has_focus
@@ -217,8 +222,7 @@ async def test_filter_keeps_live_rows_flowing_only_when_they_match(live_db: Path
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_log(pilot)
         log = screen.log_view
-        await apply_filter(pilot, "action:opt-out")
-        await wait_until(pilot, lambda: log.loaded and log.total == 1, what="filter applied")
+        await filter_to(pilot, log, "action:opt-out", 1)
         store(live_db, inbound(ALICE, SHOP, "hello again"), inbound(CAROL, SHOP, "stop now"))
         await wait_until(pilot, lambda: "stop now" in log_lines(log)[0], what="matching row")
         assert log.total == 2
@@ -247,8 +251,7 @@ async def test_filter_by_a_credential_name_with_a_space(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = await open_log(pilot)
         log = screen.log_view
-        await apply_filter(pilot, 'cred:"Shop UK"')
-        await wait_until(pilot, lambda: log.loaded and log.total == 1, what="quoted credential")
+        await filter_to(pilot, log, 'cred:"Shop UK"', 1)
         assert shown_texts(log, ["for the UK shop", "for the main shop"]) == ["for the UK shop"]
         assert "cred:'Shop UK'" in status(screen)
 
