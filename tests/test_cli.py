@@ -10,10 +10,7 @@ from __future__ import annotations
 import json
 import os
 import stat
-import subprocess
-import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,33 +21,10 @@ from cli.main import cli
 from store import credentials as repo
 from store.db import connect
 from store.models import Credential
+from tests.cli_fixtures import SCRIPT, CliRun, run_script, seed_records
 from tests.store_fixtures import full_record, record, secret_key
 
-SCRIPT = Path(sys.executable).with_name("smsdesk")  # the console script of this venv: smsdesk = cli.main:main
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-    def assert_user_error(self, *mentions: str) -> None:
-        """Status 1, exactly one line on stderr naming what is wrong, no traceback, no stdout."""
-        assert self.code == 1, (self.code, self.out, self.err)
-        assert self.err.endswith("\n") and self.err.count("\n") == 1, self.err
-        assert self.err.startswith("smsdesk: ")
-        assert "Traceback" not in self.err
-        for mention in mentions:
-            assert mention in self.err, (mention, self.err)
-
-    def assert_usage_error(self) -> None:
-        assert self.code == 2, (self.code, self.out, self.err)
-        assert "Error:" in self.err
-        assert "Traceback" not in self.err
+Run = CliRun
 
 
 @pytest.fixture
@@ -71,9 +45,7 @@ def invoke(db_file: Path) -> Iterator[Any]:
 
 
 def subprocess_run(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> Run:
-    done = subprocess.run([str(SCRIPT), *args], input=stdin, capture_output=True, text=True, timeout=60,
-                          env=os.environ | (env or {}))
-    return Run(done.returncode, done.stdout, done.stderr)
+    return run_script(*args, stdin=stdin, env=env)
 
 
 def add(invoke: Any, n: int, *extra: str, **changes: Any) -> Run:
@@ -93,11 +65,7 @@ def stored(path: Path) -> list[repo.StoredCredential]:
 
 
 def seed(path: Path, *records: dict[str, Any]) -> None:
-    db = connect(path)
-    try:
-        repo.import_credentials(db, list(records))
-    finally:
-        db.close()
+    seed_records(path, list(records))
 
 
 # -- add, list, show ---------------------------------------------------------------------------

@@ -14,11 +14,9 @@ import queue
 import signal
 import socket
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -29,42 +27,15 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from gateway.simulator import FaultKind, SimulatorThread
-from store import credentials as repo
-from store.db import connect
+from tests.cli_fixtures import SCRIPT, CliRun, run_script, seed_records
 from tests.sim_fixtures import BAD_KEY, GOOD_KEY, SMS_ONLY_KEY, closed_port, sim_fixture, sim_state_fixture  # noqa: F401
 
-SCRIPT = Path(sys.executable).with_name("smsdesk")
 SECRETS = (GOOD_KEY, SMS_ONLY_KEY, BAD_KEY)
 TO = "+41793026727"
 
 
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-    def assert_no_secrets(self) -> None:
-        for key in SECRETS:
-            assert key not in self.out + self.err, "an API key was printed"
-
-    def assert_ok(self) -> None:
-        assert self.code == 0, (self.code, self.out, self.err)
-        assert "Traceback" not in self.err
-        self.assert_no_secrets()
-
-    def assert_user_error(self, *mentions: str) -> None:
-        """Status 1, exactly one line on stderr naming what is wrong, no traceback, no key."""
-        assert self.code == 1, (self.code, self.out, self.err)
-        assert self.err.endswith("\n") and self.err.count("\n") == 1, self.err
-        assert self.err.startswith("smsdesk: ")
-        assert "Traceback" not in self.err
-        for mention in mentions:
-            assert mention in self.err, (mention, self.err)
-        self.assert_no_secrets()
+class Run(CliRun):
+    secrets = SECRETS
 
 
 @pytest.fixture
@@ -77,11 +48,7 @@ def db_file(tmp_path: Path, home: Path, monkeypatch: pytest.MonkeyPatch) -> Path
 
 def seed(path: Path, **credentials: dict[str, Any]) -> None:
     """Store credentials by name; each record gives at least base_url and api_key."""
-    db = connect(path)
-    try:
-        repo.import_credentials(db, [{"name": name} | record for name, record in credentials.items()])
-    finally:
-        db.close()
+    seed_records(path, [{"name": name} | record for name, record in credentials.items()])
 
 
 def invoke(*args: str) -> Run:
@@ -91,8 +58,7 @@ def invoke(*args: str) -> Run:
 
 
 def smsdesk(*args: str, timeout: float = 60) -> Run:
-    done = subprocess.run([str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, env=os.environ.copy())
-    return Run(done.returncode, done.stdout, done.stderr)
+    return run_script(*args, timeout=timeout, result=Run)
 
 
 @pytest.fixture

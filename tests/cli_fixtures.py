@@ -1,0 +1,71 @@
+"""Running the `smsdesk` command in tests: its result, and the contract every command keeps."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, TypeVar
+
+from store import credentials as repo
+from store.db import connect
+
+SCRIPT = Path(sys.executable).with_name("smsdesk")  # the console script of this venv: smsdesk = cli.main:main
+
+
+@dataclass
+class CliRun:
+    code: int
+    out: str
+    err: str
+    secrets: ClassVar[tuple[str, ...]] = ()  # keys a subclass knows must never be printed
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+    def assert_no_secrets(self) -> None:
+        for key in self.secrets:
+            assert key not in self.out + self.err, "an API key was printed"
+
+    def assert_ok(self) -> None:
+        assert self.code == 0, (self.code, self.out, self.err)
+        assert "Traceback" not in self.err
+        self.assert_no_secrets()
+
+    def assert_user_error(self, *mentions: str) -> None:
+        """Status 1, exactly one line on stderr naming what is wrong, no traceback, no key."""
+        assert self.code == 1, (self.code, self.out, self.err)
+        assert self.err.endswith("\n") and self.err.count("\n") == 1, self.err
+        assert self.err.startswith("smsdesk: ")
+        assert "Traceback" not in self.err
+        for mention in mentions:
+            assert mention in self.err, (mention, self.err)
+        self.assert_no_secrets()
+
+    def assert_usage_error(self) -> None:
+        assert self.code == 2, (self.code, self.out, self.err)
+        assert "Error:" in self.err
+        assert "Traceback" not in self.err
+
+
+R = TypeVar("R", bound=CliRun)
+
+
+def run_script(*args: str, stdin: str | None = None, env: dict[str, str] | None = None, timeout: float = 60,
+               result: type[R] = CliRun) -> R:  # type: ignore[assignment]
+    """The installed console script in a subprocess, with this environment plus `env`."""
+    done = subprocess.run([str(SCRIPT), *args], input=stdin, capture_output=True, text=True, timeout=timeout,
+                          env=os.environ | (env or {}))
+    return result(done.returncode, done.stdout, done.stderr)
+
+
+def seed_records(path: Path, records: list[dict[str, Any]]) -> None:
+    """Credentials written straight to the store, in one transaction."""
+    db = connect(path)
+    try:
+        repo.import_credentials(db, records)
+    finally:
+        db.close()
