@@ -176,18 +176,25 @@ async def test_part_count_follows_the_text(db_path: Path, sim: SimulatorThread) 
         assert shown(dialog, "#send-parts") == "71 chars, UCS-2, 2 SMS parts"
 
 
+async def send_refused(pilot: Pilot[None], name: str, text: str | None = None) -> SendTestScreen:
+    """Send a test SMS with credential `name` (optionally this text) and wait for Infobip's refusal."""
+    dialog = await open_dialog(pilot, name, "t")
+    assert isinstance(dialog, SendTestScreen)
+    dialog.query_one("#send-to", Input).value = "+447491163999"
+    if text is not None:
+        dialog.query_one("#send-text", Input).value = text
+        await pilot.pause()
+    await pilot.press("f2")
+    await wait_until(pilot, lambda: dialog.error is not None)
+    await pilot.pause()
+    return dialog
+
+
 async def test_send_error_shows_infobip_violations(db_path: Path, sim: SimulatorThread) -> None:
     """The text is Infobip's to judge: a blank one comes back as a 400 with its violation."""
     add(db_path, "Shop", sim.url, GOOD_KEY, sender="ShopUK")
     async with make_app(db_path).run_test(size=SIZE) as pilot:
-        dialog = await open_dialog(pilot, "Shop", "t")
-        assert isinstance(dialog, SendTestScreen)
-        dialog.query_one("#send-to", Input).value = "+447491163999"
-        dialog.query_one("#send-text", Input).value = ""
-        await pilot.pause()
-        await pilot.press("f2")
-        await wait_until(pilot, lambda: dialog.error is not None)
-        await pilot.pause()
+        dialog = await send_refused(pilot, "Shop", "")
         assert dialog.error is not None and dialog.error.status == 400
         result = shown(dialog, "#send-result")
         assert "Not sent" in result and "HTTP 400 E400" in result
@@ -199,12 +206,7 @@ async def test_send_error_shows_infobip_violations(db_path: Path, sim: Simulator
 async def test_send_bad_key_is_explained(db_path: Path, sim: SimulatorThread) -> None:
     add(db_path, "Wrong", sim.url, BAD_KEY, sender="ShopUK")
     async with make_app(db_path).run_test(size=SIZE) as pilot:
-        dialog = await open_dialog(pilot, "Wrong", "t")
-        assert isinstance(dialog, SendTestScreen)
-        dialog.query_one("#send-to", Input).value = "+447491163999"
-        await pilot.press("f2")
-        await wait_until(pilot, lambda: dialog.error is not None)
-        await pilot.pause()
+        dialog = await send_refused(pilot, "Wrong")
         assert "HTTP 401" in shown(dialog, "#send-result")
         assert BAD_KEY not in shown(dialog, "#send-result")
 
