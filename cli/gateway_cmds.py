@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import click
 
 from cli.common import Context, fail, pass_context, print_json
+from gateway.net import http_url, listen_socket
 from store import credentials as repo
 from store.errors import StoreError
 from store.text import make_inert
@@ -206,21 +207,10 @@ def _serves(base_url: str, host: str, port: int) -> bool:
 
 
 def _bind(host: str, port: int) -> socket.socket:
-    # Bound here rather than by uvicorn: a busy port becomes one clean line, and --port 0 works
-    # (the real port is known before the banner is printed).
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
-        # Listening now makes the banner true: connections made right after it wait in the
-        # backlog until uvicorn accepts them instead of being refused.
-        sock.listen(2048)
+        return listen_socket(host, port)
     except OSError as exc:
-        sock.close()
-        reason = exc.strerror or str(exc)
-        fail(f"port: cannot listen on {host}:{port}: {reason}")
-    return sock
+        fail(f"port: cannot listen on {host}:{port}: {exc.strerror or exc}")
 
 
 @contextmanager
@@ -317,7 +307,7 @@ def simulate_cmd(ctx: Context, host: str, port: int, keys: tuple[str, ...], no_s
             raise
         state.keys |= {key for _, key in from_db}
 
-    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    url = http_url(host, port)
 
     def say(line: str) -> None:  # the banner goes to stderr: stdout stays empty for scripts
         click.echo(make_inert(line), err=True)

@@ -6,7 +6,6 @@ import faulthandler
 import logging
 import os
 import signal
-import socket
 
 import click
 
@@ -30,6 +29,7 @@ def serve_cmd(ctx: Context, host: str, port: int, insecure_no_auth: bool, poll_i
     Routes: POST /infobip/inbound, POST /infobip/delivery-reports, GET /healthz. The webhook
     routes require HTTP Basic auth from SMSDESK_WEBHOOK_USER and SMSDESK_WEBHOOK_PASSWORD.
     """
+    from gateway.net import http_url, listen_socket
     from gateway.receiver import BasicAuth
     from gateway.server import ServeConfig, ServeConfigError, build_server
 
@@ -47,28 +47,14 @@ def serve_cmd(ctx: Context, host: str, port: int, insecure_no_auth: bool, poll_i
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise at this rate
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` dumps every thread's stack to stderr
     try:
-        sock = _listen_socket(host, port)  # bound here, so the banner names the real port (--port 0)
+        sock = listen_socket(host, port)  # bound here, so the banner names the real port (--port 0)
     except OSError as exc:
         fail(f"could not listen on {host}:{port}: {exc.strerror or exc}")
     bound_port = sock.getsockname()[1]
-    shown_host = f"[{host.strip('[]')}]" if sock.family == socket.AF_INET6 else host
-    click.echo(f"smsdesk serve on http://{shown_host}:{bound_port} (database {ctx.db_path})", err=True)
+    click.echo(f"smsdesk serve on {http_url(host, bound_port)} (database {ctx.db_path})", err=True)
     server.run(sockets=[sock])
     if not server.started:
         fail(f"could not listen on {host}:{bound_port}")
-
-
-def _listen_socket(host: str, port: int) -> socket.socket:
-    address = host.strip("[]")
-    family = socket.AF_INET6 if ":" in address else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((address, port))
-    except OSError:
-        sock.close()
-        raise
-    return sock
 
 
 COMMANDS: list[click.Command] = [serve_cmd]

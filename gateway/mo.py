@@ -109,7 +109,6 @@ def _first_problem(exc: ValidationError) -> InputProblem:
     error = exc.errors(include_input=False, include_url=False)[0]
     where = ""
     for part in error.get("loc", ()):
-        part = "from" if part == "from_" else part
         where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
     if error.get("type") == "string_pattern_mismatch":  # the regex itself means nothing to a reader
         return InputProblem(where, "must be non-blank text without control characters")

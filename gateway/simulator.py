@@ -17,7 +17,6 @@ import contextlib
 import ipaddress
 import json
 import logging
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -31,6 +30,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from gateway.net import http_url, listen_socket
 from gateway.sim_state import (
     DEFAULT_PULL,
     DLR_STATUSES,
@@ -48,7 +48,6 @@ __all__ = [
     "SimulatorThread",
     "build_simulator_server",
     "create_simulator",
-    "run_simulator",
 ]
 
 log = logging.getLogger("smsdesk.simulator")
@@ -408,18 +407,6 @@ def build_simulator_server(state: SimulatorState, host: str = "127.0.0.1", port:
     return uvicorn.Server(config)
 
 
-def run_simulator(host: str = "127.0.0.1", port: int = 9090, keys: Iterable[str] = (), *,
-                  no_scope_keys: Iterable[str] = (), forward_url: str | None = None,
-                  forward_auth: tuple[str, str] | None = None, dlr_url: str | None = None,
-                  balance: float = 47.79, currency: str = "EUR", log_level: str = "info") -> SimulatorState:
-    """Run the simulator in the foreground until interrupted (for ``smsdesk simulate``)."""
-    state = SimulatorState(keys=set(keys), no_scope_keys=set(no_scope_keys), forward_url=forward_url,
-                           forward_auth=forward_auth, dlr_url=dlr_url, balance=balance, currency=currency)
-    server = build_simulator_server(state, host, port, log_level=log_level, log_config=uvicorn.config.LOGGING_CONFIG)
-    server.run()
-    return state
-
-
 class SimulatorThread:
     """Run the simulator on a free loopback port in a background thread (tests, demo mode)."""
 
@@ -427,10 +414,8 @@ class SimulatorThread:
                  host: str = "127.0.0.1", port: int = 0, log_level: str = "warning") -> None:
         self.state = state if state is not None else SimulatorState(keys=set(keys))
         self.host = host
-        self._sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        # Binding here, before the thread starts, gives the port up front without a race.
-        self._sock.bind((host, port))
+        # Bound here, before the thread starts: the port is known up front without a race.
+        self._sock = listen_socket(host, port)
         self.port: int = self._sock.getsockname()[1]
         self.server = build_simulator_server(self.state, host, self.port, log_level=log_level)
         self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._sock]},
@@ -438,8 +423,7 @@ class SimulatorThread:
 
     @property
     def url(self) -> str:
-        host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}"
+        return http_url(self.host, self.port)
 
     def start(self, timeout: float = 10.0) -> SimulatorThread:
         self._thread.start()

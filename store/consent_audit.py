@@ -11,9 +11,10 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
+from store.rules import Consent
 from store.text import make_inert
 
-VALID = frozenset({"y", "n", "p"})
+VALID = frozenset({Consent.YES, Consent.NO, Consent.PENDING})
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,7 @@ def _label(value: str) -> str:
 def verify_consent(conn: sqlite3.Connection) -> ConsentReport:
     """Replay every number's ledger and compare it with the consent table. Never writes."""
     report = ConsentReport()
-    current = {(s, n): (c, at) for s, n, c, at in conn.execute(
-        "SELECT sandbox, number, consent, changed_at FROM consent")}
+    current = {(s, n): c for s, n, c in conn.execute("SELECT sandbox, number, consent FROM consent")}
     replayed: dict[tuple[str, str], str] = {}
     for entry_id, sandbox, number, old, new in conn.execute(
             "SELECT id, sandbox, number, old, new FROM consent_ledger ORDER BY sandbox, number, id"):
@@ -74,18 +74,19 @@ def verify_consent(conn: sqlite3.Connection) -> ConsentReport:
             report.differences.append(Difference(sandbox, number, f"records no change ({_label(old)} to itself)",
                                                  entry_id))
         replayed[key] = new
-    for key in sorted(set(current) | set(replayed)):
+    keys = sorted(set(current) | set(replayed))
+    report.numbers = len(keys)
+    for key in keys:
         sandbox, number = key
-        report.numbers += 1
         if key not in replayed:
             report.differences.append(Difference(
-                sandbox, number, f"consent is {_label(current[key][0])} but the ledger has no entries"))
+                sandbox, number, f"consent is {_label(current[key])} but the ledger has no entries"))
         elif key not in current:
             report.differences.append(Difference(
                 sandbox, number, f"the ledger ends at {_label(replayed[key])} but there is no consent row"))
-        elif current[key][0] != replayed[key]:
+        elif current[key] != replayed[key]:
             report.differences.append(Difference(
                 sandbox, number,
-                f"consent is {_label(current[key][0])} but the ledger ends at {_label(replayed[key])}"))
+                f"consent is {_label(current[key])} but the ledger ends at {_label(replayed[key])}"))
     report.differences.sort(key=lambda d: (d.sandbox, d.number, d.ledger_id or 0))
     return report

@@ -136,8 +136,19 @@ class _Batch:
                 "INSERT INTO outbox (id, message_row_id, credential_id, our_message_id, sender, to_number, text, "
                 "validity_period_hours, callback_data, principal_entity_id, content_template_id, status, "
                 "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)", self.replies)
-        for sandbox, number, old, new, row_id, rule in self.consent_changes:
-            record_consent(conn, sandbox, number, old, new, row_id, rule, self.now)
+        if self.consent_changes:
+            # The current consent and the ledger entry that explains it, in message order: the
+            # last change of a number in the batch is the one that stays.
+            conn.executemany(
+                "INSERT INTO consent (sandbox, number, consent, changed_at) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (sandbox, number) DO UPDATE SET consent = excluded.consent, "
+                "changed_at = excluded.changed_at",
+                [(sandbox, number, str(new), self.now) for sandbox, number, _, new, _, _ in self.consent_changes])
+            conn.executemany(
+                "INSERT INTO consent_ledger (at, sandbox, number, old, new, message_row_id, reason) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(self.now, sandbox, number, str(old), str(new), row_id, rule)
+                 for sandbox, number, old, new, row_id, rule in self.consent_changes])
         if self.attributes:
             conn.executemany(
                 "INSERT INTO profile_attributes (sandbox, number, name, first_at, last_at, count) "
@@ -177,21 +188,6 @@ def _consents_of(conn: sqlite3.Connection, numbers: set[str]) -> dict[tuple[str,
     return found
 
 
-def record_consent(conn: sqlite3.Connection, sandbox: str, number: str, old: str, new: str,
-                   message_row_id: int | None, reason: str, at: str) -> None:
-    """Set the current consent and append the ledger entry that explains it, together."""
-    conn.execute(
-        "INSERT INTO consent (sandbox, number, consent, changed_at) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (sandbox, number) DO UPDATE SET consent = excluded.consent, changed_at = excluded.changed_at",
-        (sandbox, number, str(new), at),
-    )
-    conn.execute(
-        "INSERT INTO consent_ledger (at, sandbox, number, old, new, message_row_id, reason) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (at, sandbox, number, str(old), str(new), message_row_id, reason),
-    )
-
-
 def _reply_row(reply_id: int, cred: StoredCredential, msg: InboundMessage, decision: Decision, row_id: int,
                now: str) -> tuple[object, ...]:
     return (reply_id, row_id, cred.id, f"smsdesk-{uuid.uuid4().hex}", cred.reply_sender, msg.from_number,
@@ -199,4 +195,4 @@ def _reply_row(reply_id: int, cred: StoredCredential, msg: InboundMessage, decis
             cred.content_template_id, now, now)
 
 
-__all__ = ["Action", "InboundMessage", "RouteTable", "StoredOutcome", "record_consent", "store_messages"]
+__all__ = ["Action", "InboundMessage", "RouteTable", "StoredOutcome", "store_messages"]

@@ -19,9 +19,17 @@ def _is_edge_junk(char: str) -> bool:
     )
 
 
-@lru_cache(maxsize=65536)
+# Keywords and the texts that match them are short; caching only short texts keeps the hits
+# ("STOP" arrives again and again) without letting 20,000-character messages fill memory.
+_CACHED_LENGTH = 64
+
+
 def normalize(text: str) -> str:
     """NFKC, strip edge whitespace/punctuation/symbols, collapse inner whitespace, casefold."""
+    return _normalize_short(text) if len(text) <= _CACHED_LENGTH else _normalize(text)
+
+
+def _normalize(text: str) -> str:
     folded = unicodedata.normalize("NFKC", text)
     start, end = 0, len(folded)
     while start < end and _is_edge_junk(folded[start]):
@@ -29,6 +37,9 @@ def normalize(text: str) -> str:
     while end > start and _is_edge_junk(folded[end - 1]):
         end -= 1
     return " ".join(folded[start:end].split()).casefold()
+
+
+_normalize_short = lru_cache(maxsize=65536)(_normalize)
 
 
 def first_word(normalized_text: str) -> str:

@@ -7,6 +7,7 @@ is still answered only after *its* data is on disk.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import queue
 import sqlite3
@@ -145,18 +146,13 @@ class GroupCommitWriter:
         try:
             conn.execute("BEGIN IMMEDIATE")
             results: list[tuple[bool, Any]] = []
-            i = 0
-            while i < len(live):
-                job = live[i][0]
-                if isinstance(job, _Items):
-                    end = i + 1
-                    while end < len(live) and isinstance(live[end][0], _Items) and live[end][0].run == job.run:
-                        end += 1
-                    results.extend(self._run_items(conn, [entry for entry, _ in live[i:end]]))  # type: ignore[misc]
-                    i = end
+            # Neighbouring item jobs with the same `run` share one call; any other job runs alone.
+            for run, jobs in itertools.groupby((job for job, _ in live),
+                                               key=lambda job: job.run if isinstance(job, _Items) else None):
+                if run is None:
+                    results.extend(self._run_job(conn, job) for job in jobs)
                 else:
-                    results.append(self._run_job(conn, job))
-                    i += 1
+                    results.extend(self._run_items(conn, list(jobs)))  # type: ignore[arg-type]
             conn.execute("COMMIT")
         except Exception as exc:  # locked, disk full, I/O error: nobody's data is on disk
             if conn.in_transaction:
