@@ -121,6 +121,8 @@ class SendTestScreen(ModalScreen[SendResult | None]):
         note.display = bool(message)
 
     def _show_result(self, text: Text | str, *, busy: bool = False) -> None:
+        if not self.query("#send-result"):
+            return  # Esc closed the dialog while the request ran: nothing left to show it in
         self.query_one("#send-spinner").display = busy
         result = self.query_one("#send-result", Static)
         result.update(text)
@@ -175,7 +177,8 @@ class SendTestScreen(ModalScreen[SendResult | None]):
             self._show_result(describe_result(result))
         finally:
             self.sending = False
-            self.query_one("#send-send", Button).disabled = False
+            for button in self.query("#send-send").results(Button):  # none once the dialog is closed
+                button.disabled = False
 
     @on(Button.Pressed, "#send-close")
     def action_close(self) -> None:

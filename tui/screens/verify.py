@@ -79,6 +79,8 @@ class VerifyScreen(ModalScreen[VerifyResult | None]):
         self.action_again()
 
     def _show(self, text: Text | str, *, busy: bool) -> None:
+        if not self.query("#verify-result"):
+            return  # Esc closed the dialog while the request ran: nothing left to show it in
         self.query_one("#verify-spinner").display = busy
         self.query_one("#verify-result", Static).update(text)
         self.query_one("#verify-again", Button).disabled = busy
