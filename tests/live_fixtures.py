@@ -111,3 +111,8 @@ async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], seconds:
 def screen_lines(pilot: Pilot[None]) -> list[str]:
     """The text of every terminal line as the compositor would paint it."""
     return [strip.text for strip in pilot.app.screen._compositor.render_strips()]
+
+
+def screen_text(pilot: Pilot[None]) -> str:
+    """What the terminal shows, as text: proves rows are drawn, not only held."""
+    return "\n".join(screen_lines(pilot))

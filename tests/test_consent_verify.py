@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -14,10 +12,10 @@ from click.testing import CliRunner
 
 from cli.main import cli
 from store.consent_audit import verify_consent
+from tests.cli_fixtures import run_script
 from tests.pipeline_fixtures import CLUB_NUMBER, club_credential, make_db, mo_body, mo_result, shop_credential
 from tests.serve_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve
 
-SCRIPT = Path(sys.executable).with_name("smsdesk")
 ALICE, BOB, CAROL = "41793026727", "41793026728", "41793026729"
 
 # (sender, to, text): opt-ins, opt-outs, double opt-in, help, chatter, across two sandboxes
@@ -161,14 +159,12 @@ def test_hostile_number_is_printed_inert(pipeline_db: Path) -> None:
 
 
 def test_console_script_exit_statuses(pipeline_db: Path) -> None:
-    clean = subprocess.run([str(SCRIPT), "--db", str(pipeline_db), "consent", "verify"], capture_output=True,
-                           text=True, timeout=60)
-    assert (clean.returncode, clean.stdout) == (0, "4 numbers verified (8 ledger entries)\n")
+    clean = run_script("--db", str(pipeline_db), "consent", "verify")
+    assert (clean.code, clean.out) == (0, "4 numbers verified (8 ledger entries)\n")
     tamper(pipeline_db, "UPDATE consent SET consent = 'y' WHERE number = ?", "+" + BOB)
-    dirty = subprocess.run([str(SCRIPT), "--db", str(pipeline_db), "consent", "verify"], capture_output=True,
-                           text=True, timeout=60)
-    assert dirty.returncode == 1 and "Traceback" not in dirty.stderr
-    assert dirty.stdout.count("\n") == 1
+    dirty = run_script("--db", str(pipeline_db), "consent", "verify")
+    assert dirty.code == 1 and "Traceback" not in dirty.err
+    assert dirty.out.count("\n") == 1
 
 
 def test_verify_is_read_only(pipeline_db: Path) -> None:

@@ -5,15 +5,16 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
+from tests.cli_fixtures import SCRIPT
+
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")
-SMSDESK = str(Path(sys.executable).with_name("smsdesk"))
+SMSDESK = str(SCRIPT)
 
 
 def capture(session: str) -> str:

@@ -41,6 +41,7 @@ from store.consent_audit import verify_consent
 from store.db import connect, transaction
 from store.inbound import InboundMessage, RouteTable, store_messages
 from store.models import Credential, field_errors
+from tests.cli_fixtures import SCRIPT
 from tests.pipeline_fixtures import CLUB_NUMBER, SHOP_NUMBER, club_credential, make_db, shop_credential
 from tests.serve_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve
 from tests.store_fixtures import record
@@ -559,9 +560,8 @@ def test_csv_export_on_a_terminal_is_inert(evil_db: Path) -> None:
     """On a tty CSV cells show controls as visible escapes; redirected, they are the data itself."""
     import pty
     import subprocess
-    import sys
 
-    script = Path(sys.executable).with_name("smsdesk")
+    script = SCRIPT
     primary, secondary = pty.openpty()
     try:
         proc = subprocess.run([str(script), "--db", str(evil_db), "export", "messages", "--format", "csv"],

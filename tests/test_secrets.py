@@ -12,7 +12,6 @@ import socket
 import sqlite3
 import stat
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,9 +20,9 @@ import httpx
 import pytest
 
 from gateway.simulator import SimulatorState, SimulatorThread
+from tests.cli_fixtures import SCRIPT
 from tests.pipeline_fixtures import CLUB_NUMBER, SHOP_NUMBER, mo_body, mo_result
 
-SCRIPT = Path(sys.executable).with_name("smsdesk")
 API_KEY = "Zq7SECRETkeyXx93f1e8d2c4b6a0Pp"  # distinctive: any occurrence is a leak
 PULL_KEY = "Wv4SECRETpullKeyLm58a7b6c5d4e3"
 WEBHOOK_USER = "infobip-hooks"

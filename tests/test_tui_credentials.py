@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from textual.widgets import Button, Input, Static, TextArea
 from store.credentials import create_credential, get_credential, list_credentials, update_credential
 from store.db import connect
 from store.models import Credential, StoredCredential
+from tests.live_fixtures import screen_text, wait_until
 from tui.app import SmsDeskApp
 from tui.commands import CREDENTIAL_COMMANDS, CredentialCommands
 from tui.screens.confirm import ConfirmScreen
@@ -38,14 +39,6 @@ async def settle(pilot: Pilot[None]) -> None:
         if busy:  # an empty list would mean "wait for every worker", the open form's too
             await app.workers.wait_for_complete(busy)
         await pilot.pause()
-
-
-async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], seconds: float = 5.0) -> None:
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("condition not reached in time")
 
 
 async def ready(pilot: Pilot[None]) -> CredentialsScreen:
@@ -461,11 +454,6 @@ async def test_number_keys_switch_views(db_path: Path, sample_credentials: list[
         assert isinstance(pilot.app.screen, CredentialsScreen)
 
 
-def screen_text(pilot: Pilot[None]) -> str:
-    """What the terminal shows, as text: proves rows are drawn, not only held."""
-    return "\n".join(strip.text for strip in pilot.app.screen._compositor.render_strips())
-
-
 async def test_painted_rows_show_masked_keys_only(
     db_path: Path, sample_credentials: list[StoredCredential]
 ) -> None:
@@ -481,12 +469,7 @@ async def test_painted_rows_show_masked_keys_only(
 
 
 async def test_long_list_builds_only_visible_rows_and_scrolls(db_path: Path) -> None:
-    from store.credentials import import_credentials
-
-    db = connect(db_path)
-    import_credentials(db, [{"name": f"Cred {i:03d}", "base_url": f"h{i}.api.infobip.com", "api_key": f"key-{i:08d}x",
-                             "inbound_number": f"+4474911{i:05d}"} for i in range(300)])
-    db.close()
+    _seed_many(db_path, 300)
     async with make_app(db_path).run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
         table = screen.query_one(CredentialsTable)

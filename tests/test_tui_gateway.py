@@ -6,7 +6,6 @@ assertions read what the simulator itself recorded.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,23 +13,16 @@ from textual.pilot import Pilot
 from textual.widgets import Button, Input, LoadingIndicator, Static
 
 from gateway.client import VerifyOutcome
-from gateway.simulator import SimulatorState, SimulatorThread
+from gateway.simulator import SimulatorThread
 from store.credentials import create_credential
 from store.db import connect
 from store.models import Credential, StoredCredential
-from tests.sim_fixtures import BAD_KEY, GOOD_KEY, SMS_ONLY_KEY, closed_port
+from tests.sim_fixtures import BAD_KEY, GOOD_KEY, SMS_ONLY_KEY, closed_port, sim_fixture, sim_state_fixture  # noqa: F401
 from tests.test_tui_credentials import SIZE, make_app, ready, select_row, settle, wait_until
 from tui.commands import CredentialCommands
 from tui.screens.help import HelpScreen
 from tui.screens.send_test import SendTestScreen
 from tui.screens.verify import VerifyScreen
-
-
-@pytest.fixture
-def sim() -> Iterator[SimulatorThread]:
-    state = SimulatorState(keys={GOOD_KEY}, no_scope_keys={SMS_ONLY_KEY}, balance=47.79, currency="EUR")
-    with SimulatorThread(state) as thread:
-        yield thread
 
 
 def add(db_path: Path, name: str, base_url: str, api_key: str, **extra: object) -> StoredCredential:
