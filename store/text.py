@@ -50,6 +50,10 @@ def first_word(normalized_text: str) -> str:
 
 def make_inert(text: str) -> str:
     """Render control characters visible so terminal escape sequences never reach a tty raw."""
+    # isprintable() (C speed) is False for every character escaped below, so printable text,
+    # nearly all of it, skips the per-character loop: this runs for every cell drawn.
+    if text.isprintable():
+        return text
     out = []
     for char in text:
         code = ord(char)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from contextlib import closing
 from datetime import datetime
 from pathlib import Path
 
@@ -13,7 +12,6 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from store.db import connect
 from store.outbox import backlog
 from tui.db_watch import ChangeWatcher
 from tui.log_filter import FilterSyntaxError, describe, parse_filter
@@ -125,8 +123,7 @@ class LogScreen(Screen[None]):
         # Replies waiting for Infobip (an outage, a bad key) must be visible, not silent.
         if not self._watcher.changed():
             return
-        with closing(connect(self.db_path).conn) as conn:
-            counts = backlog(conn)
+        counts = self._watcher.read(backlog)  # the watcher's open reader connection
         parts = [f"{counts[s]:,} {s}" for s in ("queued", "failed") if counts.get(s)]
         text = f"  replies: {', '.join(parts)}" if parts else ""
         self.app.call_from_thread(self._show_backlog, text)

@@ -43,16 +43,9 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _inert(text: str) -> str:
-    # make_inert turns control characters into visible escapes: a credential name like
-    # "\x1b]0;" shows up literally. Strips are plain segments, so "[red]" is never markup.
-    # isprintable() (C speed) is False for every character make_inert escapes, so printable
-    # text, nearly all of it, skips the per-character Python loop.
-    return text if text.isprintable() else make_inert(text)
-
-
 def _cell(text: str, width: int | None = None) -> str:
-    value = _inert(text)
+    # Control characters show as visible escapes; strips are plain segments, so "[red]" is never markup.
+    value = make_inert(text)
     return _clip(value, width) if width else value
 
 
@@ -192,9 +185,9 @@ class CredentialsTable(CachedStyles, ScrollView, can_focus=True):
         widths[0] = max(widths[0], min(NAME_WIDTH, max(len(c.name) for c in self.shown)))
         widths[1] = max(widths[1], min(SANDBOX_WIDTH, max(len(c.sandbox) for c in self.shown)))
         widths[2] = max(widths[2], min(HOST_WIDTH, max(len(c.host) for c in self.shown)))
-        key = (lambda c: len(_inert(c.api_key))) if self.reveal else (lambda c: len(c.masked_key))
+        key = (lambda c: len(make_inert(c.api_key))) if self.reveal else (lambda c: len(c.masked_key))
         widths[3] = max(widths[3], max(key(c) for c in self.shown))
-        widths[4] = max(widths[4], max(len(_inert(c.inbound_number or "-")) for c in self.shown))
+        widths[4] = max(widths[4], max(len(make_inert(c.inbound_number or "-")) for c in self.shown))
         widths[5] = max(widths[5], max(len(MODE_LABEL.get(c.inbound_mode, c.inbound_mode)) for c in self.shown))
         widths[6] = max(widths[6], max(len(f"{c.validity_period_hours}h") for c in self.shown))
         return widths

@@ -161,7 +161,8 @@ class MessageLog(CachedStyles, ScrollView, can_focus=True):
     def _load_first(self, epoch: int, filters: MessageFilter) -> None:
         reader = self._get_reader()
         total, top = reader.count_and_top(filters)
-        rows = reader.before(filters, None, PAGE)
+        # Bounded by the top just counted: a commit in between shows up with the next poll, once.
+        rows = reader.before(filters, top + 1, PAGE)
         self.app.call_from_thread(self._apply_reset, epoch, total, top, rows)
 
     def _apply_reset(self, epoch: int, total: int, top: int, rows: list[MessageRow]) -> None:
