@@ -95,9 +95,23 @@ def max_message_id(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0])
 
 
-def get_message(conn: sqlite3.Connection, row_id: int) -> MessageRow | None:
-    row = conn.execute(f"SELECT {MESSAGE_COLUMNS} {_FROM} WHERE m.id = ?", (row_id,)).fetchone()
-    return MessageRow(*row) if row else None
+def messages_by_id(conn: sqlite3.Connection, ids: list[int]) -> dict[int, MessageRow]:
+    """The rows with these ids, read 500 at a time (SQLite's bound-parameter limit)."""
+    found: dict[int, MessageRow] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        marks = ",".join("?" for _ in chunk)
+        for row in conn.execute(f"SELECT {MESSAGE_COLUMNS} {_FROM} WHERE m.id IN ({marks})", chunk):
+            found[row[0]] = MessageRow(*row)
+    return found
+
+
+def messages_of(conn: sqlite3.Connection, sandbox: str, number: str, limit: int = 50) -> list[MessageRow]:
+    """Newest first, exactly this number in this sandbox: a LIKE on the number would also list
+    the messages of every longer number that contains it (another person's evidence)."""
+    return [MessageRow(*row) for row in conn.execute(
+        f"SELECT {MESSAGE_COLUMNS} {_FROM} WHERE m.from_number = ? AND m.sandbox = ? ORDER BY m.id DESC LIMIT ?",
+        (number, sandbox, limit))]
 
 
 @dataclass(frozen=True)

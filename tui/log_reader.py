@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 from store.db import connect
-from store.queries import MESSAGE_COLUMNS, MessageFilter, MessageRow, page_messages
+from store.queries import MessageFilter, MessageRow, messages_by_id, page_messages
 
 
 class LogReader:
@@ -66,14 +66,8 @@ class LogReader:
 
     def rows_by_id(self, ids: list[int]) -> dict[int, MessageRow]:
         """Re-read rows whose reply status may have moved on (queued -> sent -> delivered)."""
-        if not ids:
-            return {}
-        marks = ",".join("?" for _ in ids)
         with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN outbox o ON o.id = m.reply_id "
-                f"WHERE m.id IN ({marks})", ids).fetchall()
-        return {row[0]: MessageRow(*row) for row in rows}
+            return messages_by_id(self._conn, ids)
 
 
 def _data_version(conn: sqlite3.Connection) -> int:

@@ -15,13 +15,13 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from store.db import connect
 from store.queries import (
-    MESSAGE_COLUMNS,
     MessageRow,
     Profile,
     consent_ledger,
     count_profiles,
-    get_message,
     list_profiles,
+    messages_by_id,
+    messages_of,
 )
 from store.text import make_inert
 from tui.db_watch import ChangeWatcher
@@ -203,12 +203,9 @@ class ProfileDetailScreen(ModalScreen[None]):
         db = connect(self.db_path)
         try:
             ledger = consent_ledger(db.conn, p.sandbox, p.number)
-            # Exactly this number in this sandbox: a LIKE on the number would also list the
-            # messages of every longer number that contains it (another person's evidence).
-            messages = [MessageRow(*row) for row in db.conn.execute(
-                f"SELECT {MESSAGE_COLUMNS} FROM messages m LEFT JOIN outbox o ON o.id = m.reply_id "
-                "WHERE m.from_number = ? AND m.sandbox = ? ORDER BY m.id DESC LIMIT 50", (p.number, p.sandbox))]
-            causes = {e["message_row_id"]: get_message(db.conn, e["message_row_id"]) for e in ledger}
+            messages = messages_of(db.conn, p.sandbox, p.number)
+            found = messages_by_id(db.conn, [e["message_row_id"] for e in ledger if e["message_row_id"]])
+            causes = {e["message_row_id"]: found.get(e["message_row_id"]) for e in ledger}
         finally:
             db.close()
         self.app.call_from_thread(self.query_one("#profile-detail", Static).update,
