@@ -12,6 +12,7 @@ import logging
 import random
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from gateway.client import InfobipClient, OutboundSms
@@ -20,7 +21,7 @@ from store.credentials import find_credential_by_id_conn
 from store.db import connect
 from store.models import StoredCredential
 from store.outbox import OutboxRow, due_replies, mark_failed, mark_retry, mark_sent
-from store.writer import GroupCommitWriter
+from store.writer import Writer, job
 
 log = logging.getLogger("smsdesk.outbox")
 MAX_BACKOFF_SECONDS = 300.0
@@ -51,7 +52,7 @@ class ClientPool:
 
 
 class OutboxSender:
-    def __init__(self, db_path: Path, writer: GroupCommitWriter, *, delivery_url: str | None = None,
+    def __init__(self, db_path: Path, writer: Writer, *, delivery_url: str | None = None,
                  interval: float = 0.5, batch: int = 100, concurrency: int = 16,
                  client_options: dict[str, object] | None = None) -> None:
         self.db_path = db_path
@@ -123,8 +124,8 @@ class OutboxSender:
         await self._mark(mark_sent, row.id, first.message_id if first else row.our_message_id,
                          first.status_name if first else "")
 
-    async def _mark(self, func: object, *args: object) -> None:
-        await asyncio.wrap_future(self.writer.submit(lambda conn: func(conn, *args)))  # type: ignore[operator]
+    async def _mark(self, func: Callable[..., None], *args: object) -> None:
+        await asyncio.wrap_future(self.writer.submit(job(func, *args)))
 
     async def aclose(self) -> None:
         await self.clients.aclose()

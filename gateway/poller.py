@@ -16,22 +16,21 @@ from gateway.delivery import ClientPool
 from gateway.mo import InputProblem, parse_inbound
 from store.credentials import list_credentials_conn
 from store.db import connect
-from store.inbound import RouteTable, store_messages
+from store.inbound import store_inbound
 from store.models import InboundMode, StoredCredential
-from store.writer import GroupCommitWriter
+from store.writer import Writer
 
 log = logging.getLogger("smsdesk.poller")
 PULL_LIMIT = 1000
 
 
 class InboxPoller:
-    def __init__(self, db_path: Path, writer: GroupCommitWriter, *, interval: float = 5.0,
+    def __init__(self, db_path: Path, writer: Writer, *, interval: float = 5.0,
                  client_options: dict[str, object] | None = None) -> None:
         self.db_path = db_path
         self.writer = writer
         self.interval = interval
         self.clients = ClientPool(**(client_options or {}))
-        self.routes = RouteTable()
         self._reader: sqlite3.Connection | None = None
         self.pulled = 0
 
@@ -59,7 +58,7 @@ class InboxPoller:
                         messages.extend(parse_inbound({"results": [result]}, source="pull"))
                     except InputProblem as bad:
                         log.error("dropping malformed pulled message for %s: %s", cred.name, bad)
-            await asyncio.wrap_future(self.writer.submit(lambda conn, m=messages: store_messages(conn, self.routes, m)))
+            await asyncio.wrap_future(self.writer.submit_items(store_inbound, [tuple(m) for m in messages]))
             total += len(messages)
             self.pulled += len(messages)
             if len(results) < PULL_LIMIT:

@@ -23,9 +23,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway.mo import InputProblem, parse_delivery_reports, parse_inbound
-from store.inbound import InboundMessage, RouteTable, StoredOutcome, store_messages
-from store.outbox import apply_delivery_report
-from store.writer import GroupCommitWriter, WriterStopped
+from store.inbound import store_inbound
+from store.outbox import apply_delivery_reports
+from store.writer import Writer, WriterStopped, job
 
 MAX_BODY_BYTES = 1024 * 1024
 log = logging.getLogger("smsdesk.receiver")
@@ -85,10 +85,9 @@ Handler = Callable[[Request], Awaitable[JSONResponse]]
 
 
 class Receiver:
-    def __init__(self, writer: GroupCommitWriter, auth: BasicAuth | None) -> None:
+    def __init__(self, writer: Writer, auth: BasicAuth | None) -> None:
         self.writer = writer
         self.auth = auth
-        self.routes = RouteTable()  # used only on the writer thread
 
     def _guard(self, handler: Handler) -> Handler:
         async def guarded(request: Request) -> JSONResponse:
@@ -108,20 +107,13 @@ class Receiver:
     async def inbound(self, request: Request) -> JSONResponse:
         messages = parse_inbound(await _read_json(request))
         # Webhooks that arrive together are stored by one store_messages call (see submit_items).
-        outcomes = await asyncio.wrap_future(self.writer.submit_items(self._store, messages))
-        stored = sum(1 for o in outcomes if o.row_id is not None)
+        outcomes = await asyncio.wrap_future(self.writer.submit_items(store_inbound, [tuple(m) for m in messages]))
+        stored = sum(1 for _, row_id, _, _ in outcomes if row_id is not None)
         return JSONResponse({"stored": stored, "duplicates": len(outcomes) - stored})
-
-    def _store(self, conn: sqlite3.Connection, messages: list[InboundMessage]) -> list[StoredOutcome]:
-        return store_messages(conn, self.routes, messages)
 
     async def delivery_reports(self, request: Request) -> JSONResponse:
         reports = parse_delivery_reports(await _read_json(request))
-
-        def apply(conn: sqlite3.Connection) -> int:
-            return sum(apply_delivery_report(conn, mid, group, detail) for mid, group, detail in reports)
-
-        matched = await asyncio.wrap_future(self.writer.submit(apply))
+        matched = await asyncio.wrap_future(self.writer.submit(job(apply_delivery_reports, reports)))
         return JSONResponse({"matched": matched, "unknown": len(reports) - matched})
 
     async def health(self, request: Request) -> JSONResponse:

@@ -1,7 +1,8 @@
 """`smsdesk serve`: receiver, inbox poller and outbox sender in one process.
 
-One GroupCommitWriter owns every write, so webhook requests, pulled batches, sent-marks and
-delivery reports share commits and never contend for the SQLite write lock among themselves.
+One writer owns every write, so webhook requests, pulled batches, sent-marks and delivery
+reports share commits and never contend for the SQLite write lock among themselves. The writer
+runs in a child process (store/writer_process.py), where it does not share this process's GIL.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from starlette.applications import Starlette
 from gateway.delivery import OutboxSender
 from gateway.poller import InboxPoller
 from gateway.receiver import BasicAuth, Receiver
-from store.writer import GroupCommitWriter
+from store.writer_process import ProcessWriter
 
 log = logging.getLogger("smsdesk.serve")
 
@@ -74,7 +75,7 @@ class Service:
 
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
-        self.writer = GroupCommitWriter(config.db_path)
+        self.writer = ProcessWriter(config.db_path)
         self.receiver = Receiver(self.writer, config.auth)
         self.sender = OutboxSender(config.db_path, self.writer, delivery_url=config.delivery_url,
                                    interval=config.outbox_interval)

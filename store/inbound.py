@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlite3
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from store.credentials import list_credentials_conn
 from store.db import utcnow
@@ -14,8 +14,9 @@ from store.models import StoredCredential
 from store.rules import Action, Decision, decide, keyword_index
 
 
-@dataclass(slots=True)
-class InboundMessage:
+class InboundMessage(NamedTuple):
+    """A tuple, so that a batch crosses to the writer process as cheaply as pickle allows."""
+
     message_id: str  # Infobip's: the idempotency key
     from_number: str  # E.164 when it parsed as a number, else as received
     to_number: str
@@ -24,8 +25,7 @@ class InboundMessage:
     source: str = "forward"  # forward | pull | demo
 
 
-@dataclass(slots=True)
-class StoredOutcome:
+class StoredOutcome(NamedTuple):
     message_id: str
     row_id: int | None  # None: a duplicate, nothing written
     action: str
@@ -53,6 +53,27 @@ class RouteTable:
 
     def lookup(self, to_number: str) -> tuple[StoredCredential | None, dict | None]:
         return self._routes.get(to_number, (None, None))
+
+
+_routes_of_connection: dict[int, tuple[sqlite3.Connection, RouteTable]] = {}
+OutcomeRow = tuple[str, int | None, str, int | None]  # a StoredOutcome as a plain tuple
+
+
+def store_inbound(conn: sqlite3.Connection, messages: Sequence[Sequence[str]]) -> list[OutcomeRow]:
+    """`store_messages` for webhooks and pulls, run by the writer (a job importable by name).
+
+    Takes InboundMessage fields and returns StoredOutcome fields as plain tuples: the writer runs
+    in another process, and plain tuples pickle about ten times cheaper than objects, which on
+    the batched path is the difference between the writer waiting for its input or not.
+    The route table is kept per write connection.
+    """
+    known = _routes_of_connection.get(id(conn))
+    if known is None or known[0] is not conn:
+        if len(_routes_of_connection) >= 8:  # writers come and go in tests; keep the newest few
+            _routes_of_connection.pop(next(iter(_routes_of_connection)))
+        known = _routes_of_connection[id(conn)] = (conn, RouteTable())
+    outcomes = store_messages(conn, known[1], [InboundMessage._make(m) for m in messages])
+    return [tuple(outcome) for outcome in outcomes]  # type: ignore[misc]
 
 
 def store_messages(conn: sqlite3.Connection, routes: RouteTable,
@@ -195,4 +216,4 @@ def _reply_row(reply_id: int, cred: StoredCredential, msg: InboundMessage, decis
             cred.content_template_id, now, now)
 
 
-__all__ = ["Action", "InboundMessage", "RouteTable", "StoredOutcome", "store_messages"]
+__all__ = ["Action", "InboundMessage", "RouteTable", "StoredOutcome", "store_inbound", "store_messages"]

@@ -94,3 +94,8 @@ def apply_delivery_report(conn: sqlite3.Connection, message_id: str, group_name:
         (status, status, group_name, detail[:500], utcnow(), message_id, message_id),
     )
     return cursor.rowcount > 0
+
+
+def apply_delivery_reports(conn: sqlite3.Connection, reports: list[tuple[str, str, str]]) -> int:
+    """Apply a webhook's reports ([(messageId, groupName, detail)]); returns how many matched a reply."""
+    return sum(apply_delivery_report(conn, mid, group, detail) for mid, group, detail in reports)

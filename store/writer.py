@@ -7,6 +7,7 @@ is still answered only after *its* data is on disk.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import queue
@@ -16,7 +17,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from store.db import connect
 
@@ -40,11 +41,36 @@ class WriterStopped(RuntimeError):
     pass
 
 
+class Writer(Protocol):
+    """What `serve`'s parts need of a writer: `GroupCommitWriter` here, `ProcessWriter` in a child."""
+
+    def start(self) -> Writer: ...
+
+    def submit(self, job: Callable[[sqlite3.Connection], T]) -> Future[T]: ...
+
+    def submit_items(self, run: Callable[[sqlite3.Connection, list[Any]], list[R]],
+                     items: list[Any]) -> Future[list[R]]: ...
+
+    def stop(self, timeout: float = 10.0) -> None: ...
+
+
+def job(func: Callable[..., T], *args: Any) -> Callable[[sqlite3.Connection], T]:
+    """`func(conn, *args)` as a job. Unlike a lambda it pickles, when `func` is a module-level
+    function and the arguments pickle, so a `ProcessWriter` can send it to its process."""
+    return functools.partial(_call_with_connection, func, args)
+
+
+def _call_with_connection(func: Callable[..., T], args: tuple[Any, ...], conn: sqlite3.Connection) -> T:
+    return func(conn, *args)
+
+
 class GroupCommitWriter:
     """Owns the one write connection. `submit(job)` returns a Future resolved after COMMIT."""
 
-    def __init__(self, db_path: Path | str, *, max_jobs_per_commit: int = 512, busy_timeout_ms: int = 2000) -> None:
+    def __init__(self, db_path: Path | str, *, max_jobs_per_commit: int = 512, busy_timeout_ms: int = 2000,
+                 on_group_done: Callable[[], None] | None = None) -> None:
         self._db_path = Path(db_path)
+        self._on_group_done = on_group_done  # after each group's futures are resolved, on this thread
         self._max_jobs = max_jobs_per_commit
         self._busy_timeout_ms = busy_timeout_ms
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -107,6 +133,8 @@ class GroupCommitWriter:
                         break
                     group.append(item)
                 self._commit_group(conn, group)
+                if self._on_group_done is not None:
+                    self._on_group_done()
                 if stop_after:
                     return
         finally:

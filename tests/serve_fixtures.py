@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,3 +22,9 @@ def running_serve(db_path: Path, **overrides: object) -> Iterator[ServerThread]:
     options.update(overrides)
     with ServerThread(ServeConfig(**options)) as server:  # type: ignore[arg-type]
         yield server
+
+
+def first_value(conn: sqlite3.Connection, sql: str) -> object:
+    """A writer job (importable, so the writer process can run it): one statement's first value."""
+    row = conn.execute(sql).fetchone()
+    return row[0] if row else None

@@ -10,8 +10,9 @@ import httpx
 import pytest
 
 from gateway.server import ServeConfig, ServeConfigError
+from store.writer import job
 from tests.pipeline_fixtures import make_db, mo_body, mo_result, shop_credential
-from tests.serve_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve
+from tests.serve_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER, first_value, running_serve
 
 AUTH = (WEBHOOK_USER, WEBHOOK_PASSWORD)
 
@@ -198,12 +199,12 @@ def test_basic_auth_repr_hides_password() -> None:
 def test_disk_full_answers_503_then_recovers(serve, db_path: Path) -> None:
     writer = serve.service.writer
     # SQLite's page limit makes the next growth fail exactly as a full disk does (SQLITE_FULL).
-    pages = writer.submit(lambda conn: conn.execute("PRAGMA page_count").fetchone()[0]).result(5)
-    writer.submit(lambda conn: conn.execute(f"PRAGMA max_page_count = {pages}")).result(5)
+    pages = writer.submit(job(first_value, "PRAGMA page_count")).result(5)
+    writer.submit(job(first_value, f"PRAGMA max_page_count = {pages}")).result(5)
     big = mo_body(*(mo_result("x" * 2000, message_id=f"full-{i}") for i in range(50)))
     response = httpx.post(serve.url + "/infobip/inbound", json=big, auth=AUTH, timeout=30)
     assert response.status_code == 503
     assert counts(db_path) == (0, 0, 0)
-    writer.submit(lambda conn: conn.execute("PRAGMA max_page_count = 1073741823")).result(5)
+    writer.submit(job(first_value, "PRAGMA max_page_count = 1073741823")).result(5)
     retry = httpx.post(serve.url + "/infobip/inbound", json=big, auth=AUTH, timeout=30)
     assert retry.status_code == 200 and retry.json()["stored"] == 50
