@@ -114,6 +114,7 @@ class _Batch:
         self.consent_changes: list[tuple[str, str, str, str, int, str]] = []
         self.attributes: list[tuple[str, str, str, str, str]] = []
         self.profiles: dict[tuple[str, str], tuple[str, str]] = {}
+        self.per_action: dict[str, int] = {}  # this batch's messages by action, for the traffic counts
 
     def add(self, routes: RouteTable, msg: InboundMessage, consents: dict[tuple[str, str], str]) -> StoredOutcome:
         cred, index = routes.lookup(msg.to_number)
@@ -137,6 +138,7 @@ class _Batch:
                 reply_id = self.next_reply_id
                 self.next_reply_id += 1
                 self.replies.append(_reply_row(reply_id, cred, msg, decision, row_id, self.now))
+        self.per_action[decision.action] = self.per_action.get(decision.action, 0) + 1
         self.messages.append((
             row_id, msg.message_id, msg.received_at, self.now, cred.id if cred else None, cred.name if cred else "",
             sandbox, msg.from_number, msg.to_number, msg.text, decision.normalized, decision.action,
@@ -176,6 +178,12 @@ class _Batch:
                 "VALUES (?, ?, ?, ?, ?, 1) ON CONFLICT (sandbox, number, name) "
                 "DO UPDATE SET first_at = MIN(first_at, excluded.first_at), "
                 "last_at = MAX(last_at, excluded.last_at), count = count + 1", self.attributes)
+        if self.per_action:
+            minute = self.now[:16]  # 2026-11-27T10:15: the whole batch is stored in this minute
+            conn.executemany(
+                "INSERT INTO traffic (minute, action, count) VALUES (?, ?, ?) "
+                "ON CONFLICT (minute, action) DO UPDATE SET count = count + excluded.count",
+                [(minute, str(action), count) for action, count in self.per_action.items()])
         if self.profiles:
             conn.executemany(
                 "INSERT INTO profiles (sandbox, number, first_seen, last_seen) VALUES (?, ?, ?, ?) "

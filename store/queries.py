@@ -230,17 +230,22 @@ class Traffic:
 
 
 def traffic(conn: sqlite3.Connection, now: datetime | None = None, minutes: int = 60) -> Traffic:
-    """Inbound per minute over the last hour and per action since UTC midnight (covering index)."""
+    """Inbound per minute over the last hour and per action since UTC midnight, from the
+    per-minute counts the writer keeps (a few hundred rows, however busy the hour was)."""
     moment = now or datetime.now(UTC)
     start = (moment - timedelta(minutes=minutes - 1)).replace(second=0, microsecond=0)
     buckets = [0] * minutes
     for minute, count in conn.execute(
-            "SELECT substr(stored_at, 1, 16), COUNT(*) FROM messages WHERE stored_at >= ? GROUP BY 1",
-            (start.isoformat(timespec="milliseconds"),)):
+            "SELECT minute, SUM(count) FROM traffic WHERE minute >= ? GROUP BY minute", (_minute(start),)):
         index = int((datetime.fromisoformat(minute + ":00+00:00") - start).total_seconds() // 60)
         if 0 <= index < minutes:
             buckets[index] += count
-    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0).isoformat(timespec="milliseconds")
+    midnight = moment.replace(hour=0, minute=0, second=0, microsecond=0)
     by_action = dict(conn.execute(
-        "SELECT action, COUNT(*) FROM messages WHERE stored_at >= ? GROUP BY action", (midnight,)).fetchall())
+        "SELECT action, SUM(count) FROM traffic WHERE minute >= ? GROUP BY action", (_minute(midnight),)).fetchall())
     return Traffic(buckets, by_action)
+
+
+def _minute(moment: datetime) -> str:
+    """The traffic table's key: UTC, to the minute, as the writer cuts it from stored_at."""
+    return moment.astimezone(UTC).isoformat(timespec="minutes")[:16]

@@ -58,6 +58,20 @@ def test_redelivered_message_id_changes_nothing(db_path: Path, writer: GroupComm
     assert conn.execute("SELECT consent FROM consent").fetchone() == ("n",)
 
 
+def test_traffic_counts_follow_the_stored_messages(db_path: Path, writer: GroupCommitWriter) -> None:
+    """The per-minute counts the traffic strip reads match the rows; duplicates count nothing."""
+    ingest(writer, mo_result("STOP", message_id="t1"), mo_result("hello", message_id="t2"),
+           mo_result("HELP", message_id="t3"), mo_result("STOP", message_id="t1"))
+    ingest(writer, mo_result("hello again", message_id="t4"), mo_result("STOP", message_id="t1"),
+           mo_result("x", to="4915112345678", message_id="t5"))
+    conn = connect(db_path).conn
+    counted = dict(conn.execute("SELECT action, SUM(count) FROM traffic GROUP BY action").fetchall())
+    assert counted == {"opt-out": 1, "default": 2, "help": 1, "unrouted": 1}
+    assert counted == dict(conn.execute("SELECT action, COUNT(*) FROM messages GROUP BY action").fetchall())
+    minutes = {m for (m,) in conn.execute("SELECT minute FROM traffic")}
+    assert minutes == {s[:16] for (s,) in conn.execute("SELECT stored_at FROM messages")}
+
+
 def test_duplicate_inside_one_batch_is_stored_once(db_path: Path, writer: GroupCommitWriter) -> None:
     outcomes = ingest(writer, mo_result("HELP", message_id="same"), mo_result("HELP", message_id="same"))
     assert [o.row_id is not None for o in outcomes] == [True, False]

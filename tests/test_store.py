@@ -288,6 +288,24 @@ def test_migration_from_v1_keeps_data(path: Path) -> None:
         new.close()
 
 
+def test_migration_to_v3_counts_the_stored_traffic(path: Path) -> None:
+    """Messages stored before the traffic table existed are in its counts after the upgrade."""
+    old = connect(path, upto=2)
+    old.conn.executemany(
+        "INSERT INTO messages (message_id, received_at, stored_at, from_number, to_number, text, normalized, action) "
+        "VALUES (?, '', ?, '+41790000001', '+447491163443', 'x', 'X', ?)",
+        [("a", "2026-11-27T10:15:01.000+00:00", "opt-out"), ("b", "2026-11-27T10:15:59.999+00:00", "opt-out"),
+         ("c", "2026-11-27T10:16:00.000+00:00", "opt-out"), ("d", "2026-11-27T10:15:30.000+00:00", "default")])
+    old.close()
+    new = connect(path)
+    try:
+        assert sorted(new.conn.execute("SELECT minute, action, count FROM traffic")) == [
+            ("2026-11-27T10:15", "default", 1), ("2026-11-27T10:15", "opt-out", 2), ("2026-11-27T10:16", "opt-out", 1)]
+        assert "messages_stored_at" not in {ix.name for ix in new["messages"].indexes}
+    finally:
+        new.close()
+
+
 def test_migrating_again_is_a_no_op(db: sqlite_utils.Database) -> None:
     rows = list(db.query("SELECT * FROM schema_version"))
     assert apply_migrations(db) == LATEST_VERSION
