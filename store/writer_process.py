@@ -57,8 +57,10 @@ _JOB_MODULES = ("store.inbound", "store.outbox")
 class ProcessWriter:
     """`GroupCommitWriter`'s interface, with the writer in a child process."""
 
-    def __init__(self, db_path: Path | str, *, max_jobs_per_commit: int = 512, busy_timeout_ms: int = 2000) -> None:
+    def __init__(self, db_path: Path | str, *, max_jobs_per_commit: int = 512, busy_timeout_ms: int = 2000,
+                 respawn_interval: float = RESPAWN_INTERVAL_S) -> None:
         self._db_path = Path(db_path)
+        self._respawn_interval = respawn_interval
         self._max_jobs = max_jobs_per_commit
         self._busy_timeout_ms = busy_timeout_ms
         self._send_lock = threading.Lock()
@@ -78,7 +80,8 @@ class ProcessWriter:
         with self._send_lock:
             child = self._live_child()
             if child is None:
-                future.set_exception(WriterStopped("the writer process is not running"))
+                why = self._child.reason if self._child is not None and not self._stopped else "it was stopped"
+                future.set_exception(WriterStopped(f"the writer process is not running: {why}"))
                 return future
             child.send(next(self._numbers), payload, future)
         return future
@@ -86,6 +89,12 @@ class ProcessWriter:
     def submit_items(self, run: Callable[[Any, list[Any]], list[R]], items: list[Any]) -> Future[list[R]]:
         """See `GroupCommitWriter.submit_items`: callers queued together share one `run` call."""
         return self.submit(_Items(run, list(items)))  # type: ignore[arg-type]
+
+    @property
+    def pid(self) -> int | None:
+        """The writer process's id while it runs (for operators and tests)."""
+        child = self._child
+        return child.process.pid if child is not None and child.alive else None
 
     def stop(self, timeout: float = 10.0) -> None:
         with self._send_lock:
@@ -95,15 +104,16 @@ class ProcessWriter:
             child.close(timeout)
 
     def _live_child(self) -> _Child | None:
-        """The running child; a dead one is replaced, at most once per RESPAWN_INTERVAL_S."""
+        """The running child; a dead one is replaced, at most once per respawn interval."""
         if self._stopped:
             return None
         if self._child is not None and self._child.alive:
             return self._child
-        if time.monotonic() - self._last_spawn < RESPAWN_INTERVAL_S:
+        if time.monotonic() - self._last_spawn < self._respawn_interval:
             return None
-        log.error("the writer process exited (code %s); starting a new one",
-                  self._child.process.poll() if self._child else None)
+        if self._child is not None:
+            log.error("the writer process exited (code %s); starting a new one", self._child.process.poll())
+            self._child.close(1.0)  # reaped, its descriptors closed
         self._child = self._spawn()
         return self._child
 
@@ -120,6 +130,7 @@ class _Child:
         self.sock = sock
         self.conn = Connection(os.dup(sock.fileno()))
         self.alive = True
+        self.reason = "it exited before answering"  # why it is no longer alive, once it is not
         self.pending: dict[int, Future[Any]] = {}
         self._reader: threading.Thread | None = None
 
@@ -133,7 +144,10 @@ class _Child:
             process = subprocess.Popen(
                 [sys.executable, "-m", "store.writer_process", str(db_path), str(theirs.fileno()), str(max_jobs),
                  str(busy_timeout_ms)],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env)
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env,
+                # A terminal's Ctrl-C goes to serve's process group only: serve then stops the
+                # writer in order, instead of the writer dying during its imports.
+                start_new_session=True)
         child = cls(process, ours)
         # Not waiting for the child's imports and migrations (half a second): jobs sent meanwhile
         # wait in the socket, and a child that cannot start fails them with its reason.
@@ -148,14 +162,19 @@ class _Child:
         except OSError as exc:  # unless the reader, seeing the same death, failed it already
             if self.pending.pop(number, None) is not None:
                 future.set_exception(WriterStopped(f"the writer process is gone ({exc})"))
+            return
+        # The reader may have ended (and failed what was pending) between our `alive` check and
+        # the line above, while the socket still took the frame (a child that could not start
+        # has not exited yet): nobody would answer this job. The reader clears `alive` first.
+        if not self.alive and self.pending.pop(number, None) is not None:
+            future.set_exception(WriterStopped(f"the writer process {self.reason}"))
 
     def _read(self) -> None:
-        reason = "the writer process exited before answering"
         try:
             ready = pickle.loads(self.conn.recv_bytes())
             if ready != _READY:
-                reason = f"the writer process could not open the database: {ready}"
-                log.error("%s", reason)
+                self.reason = f"it could not open the database: {ready}"
+                log.error("the writer process %s", self.reason)
                 return
             while True:
                 for number, ok, value in pickle.loads(self.conn.recv_bytes()):
@@ -166,13 +185,18 @@ class _Child:
                         future.set_exception(value)
         except (EOFError, OSError):
             pass
+        except Exception as exc:  # an answer we cannot read: this child can no longer be trusted
+            self.reason = f"its answer could not be read ({exc.__class__.__name__}: {exc})"
+            log.exception("the writer process %s", self.reason)
         finally:
             self.alive = False
+            with contextlib.suppress(OSError):  # EOF to the child, which then finishes and exits
+                self.sock.shutdown(socket.SHUT_RDWR)
             # Whatever is still pending may or may not have committed: the callers answer 503 and
             # Infobip's retry is recognised by its messageId if it did.
             while self.pending:
                 _, future = self.pending.popitem()
-                future.set_exception(WriterStopped(reason))
+                future.set_exception(WriterStopped(f"the writer process {self.reason}"))
 
     def close(self, timeout: float) -> None:
         """EOF to the child: it commits what it was sent, answers, and exits."""
@@ -207,6 +231,20 @@ def _picklable(results: list[tuple[int, bool, Any]]) -> bytes:
         return pickle.dumps(safe, pickle.HIGHEST_PROTOCOL)
 
 
+def _rebuildable(exc: BaseException) -> BaseException:
+    """`exc`, or a RuntimeError naming it when the parent could not unpickle it.
+
+    An exception whose __init__ takes other arguments than its `args` (DuplicateError(field,
+    message)) pickles but fails to unpickle, which would end the parent's reader thread and
+    leave every waiting job failed while this process runs on. Only failures pay for the check.
+    """
+    try:
+        pickle.loads(pickle.dumps(exc, pickle.HIGHEST_PROTOCOL))
+    except Exception:
+        return RuntimeError(f"{exc.__class__.__name__}: {exc}")
+    return exc
+
+
 def child_main(db_path: str, fd: int, max_jobs: int, busy_timeout_ms: int) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -235,6 +273,8 @@ def child_main(db_path: str, fd: int, max_jobs: int, busy_timeout_ms: int) -> in
 
     def record(number: int, future: Future[Any]) -> None:
         exc = future.exception()
+        if exc is not None:
+            exc = _rebuildable(exc)
         with results_lock:
             results.append((number, exc is None, future.result() if exc is None else exc))
 

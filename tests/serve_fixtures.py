@@ -1,14 +1,18 @@
-"""Run `serve` in-process on a free loopback port for tests."""
+"""Run `serve` in-process on a free loopback port for tests; writer jobs the writer process can import."""
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from gateway.receiver import BasicAuth
 from gateway.server import ServeConfig, ServerThread
+from store.errors import DuplicateError
 
 WEBHOOK_USER = "infobip"
 WEBHOOK_PASSWORD = "correct-horse-battery"
@@ -28,3 +32,34 @@ def first_value(conn: sqlite3.Connection, sql: str) -> object:
     """A writer job (importable, so the writer process can run it): one statement's first value."""
     row = conn.execute(sql).fetchone()
     return row[0] if row else None
+
+
+# Writer jobs for tests/test_writer_process.py: module-level, so they pickle by name and the
+# writer process imports them from here.
+
+
+def writer_pid(conn: sqlite3.Connection) -> int:
+    """A writer job: the id of the process that runs it."""
+    return os.getpid()
+
+
+def insert_key(conn: sqlite3.Connection, key: str) -> int:
+    """A writer job: one row in a table of its own; the same key twice raises IntegrityError."""
+    conn.execute("CREATE TABLE IF NOT EXISTS writer_probe (key TEXT PRIMARY KEY, pid INTEGER NOT NULL)")
+    return conn.execute("INSERT INTO writer_probe (key, pid) VALUES (?, ?)", (key, os.getpid())).lastrowid or 0
+
+
+def hold_writer(conn: sqlite3.Connection, seconds: float) -> float:
+    """A writer job that keeps the writer busy, so that the jobs sent meanwhile queue up."""
+    time.sleep(seconds)
+    return seconds
+
+
+def unpicklable_result(conn: sqlite3.Connection) -> object:
+    """A writer job whose value cannot be sent back to the parent."""
+    return threading.Lock()
+
+
+def raise_duplicate_error(conn: sqlite3.Connection) -> None:
+    """A writer job raising an exception that pickles but cannot be rebuilt from its args."""
+    raise DuplicateError("name", "already taken")
