@@ -6,10 +6,13 @@ parameters) holds up the loop in turn. Measured on the batched bench, the writer
 its time waiting for the GIL. Here the child process runs a `GroupCommitWriter` on the one write
 connection, and the server's process only parses, pickles and waits.
 
-Protocol, over a socket pair: the parent sends one frame per job, an 8-byte job number followed
-by the pickled job; after each commit the child sends one frame with the pickled results of that
-group, `[(job number, ok, value or exception), ...]`. The child's first frame says it is ready
-(database opened and migrated) or why it is not.
+Protocol, over a socket pair, both ways pickled lists: the parent sends `[(job number, pickled
+job), ...]`; after each commit the child sends the results of that group, `[(job number, ok,
+value or exception), ...]`. The child's first frame says it is ready (database opened and
+migrated) or why it is not. While the child has jobs unanswered, new jobs wait in the parent
+and go together when its next answer arrives: the child could not start them sooner anyway (they
+would wait for the next group), and one write per group instead of one per webhook keeps the
+single-message path as fast as with a writer thread.
 
 Jobs must be picklable: module-level functions, `functools.partial` of them, or `job(func, ...)`.
 A lambda is refused at `submit` with the pickling error, loudly, not in the child.
@@ -27,7 +30,6 @@ import os
 import pickle
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
@@ -44,7 +46,6 @@ T = TypeVar("T")
 R = TypeVar("R")
 log = logging.getLogger("smsdesk.writer")
 
-_JOB_NUMBER = struct.Struct("!Q")
 _READY = "ready"
 # After the child died, a new one is started at most this often: a child that cannot open the
 # database must not be respawned for every request.
@@ -131,7 +132,10 @@ class _Child:
         self.conn = Connection(os.dup(sock.fileno()))
         self.alive = True
         self.reason = "it exited before answering"  # why it is no longer alive, once it is not
-        self.pending: dict[int, Future[Any]] = {}
+        self.pending: dict[int, Future[Any]] = {}  # sent or waiting to be sent, not yet answered
+        self._lock = threading.Lock()
+        self._waiting: list[tuple[int, bytes]] = []  # jobs held back while the child is busy
+        self._unanswered = 0  # jobs sent and not yet answered
         self._reader: threading.Thread | None = None
 
     @classmethod
@@ -156,18 +160,31 @@ class _Child:
         return child
 
     def send(self, number: int, payload: bytes, future: Future[Any]) -> None:
-        self.pending[number] = future  # before sending: the answer can come back at once
+        with self._lock:
+            if not self.alive:  # the reader ended since the caller looked: it fails nothing new
+                future.set_exception(WriterStopped(f"the writer process {self.reason}"))
+                return
+            self.pending[number] = future  # before sending: the answer can come back at once
+            if self._unanswered:
+                self._waiting.append((number, payload))  # sent with the next answer (_read)
+            else:
+                self._send([(number, payload)])
+
+    def _send(self, jobs: list[tuple[int, bytes]]) -> None:
+        """With `_lock` held. A failure leaves the jobs pending: the reader, seeing the same death, fails them."""
         try:
-            self.conn.send_bytes(_JOB_NUMBER.pack(number) + payload)
-        except OSError as exc:  # unless the reader, seeing the same death, failed it already
-            if self.pending.pop(number, None) is not None:
-                future.set_exception(WriterStopped(f"the writer process is gone ({exc})"))
+            self.conn.send_bytes(pickle.dumps(jobs, pickle.HIGHEST_PROTOCOL))
+        except OSError as exc:
+            log.warning("sending to the writer process failed: %s", exc)
             return
-        # The reader may have ended (and failed what was pending) between our `alive` check and
-        # the line above, while the socket still took the frame (a child that could not start
-        # has not exited yet): nobody would answer this job. The reader clears `alive` first.
-        if not self.alive and self.pending.pop(number, None) is not None:
-            future.set_exception(WriterStopped(f"the writer process {self.reason}"))
+        self._unanswered += len(jobs)
+
+    def _answered(self, count: int) -> None:
+        with self._lock:
+            self._unanswered -= count
+            if self._waiting:
+                waiting, self._waiting = self._waiting, []
+                self._send(waiting)
 
     def _read(self) -> None:
         try:
@@ -177,7 +194,9 @@ class _Child:
                 log.error("the writer process %s", self.reason)
                 return
             while True:
-                for number, ok, value in pickle.loads(self.conn.recv_bytes()):
+                results = pickle.loads(self.conn.recv_bytes())
+                self._answered(len(results))  # first: what waited goes to the child at once
+                for number, ok, value in results:
                     future = self.pending.pop(number)
                     if ok:
                         future.set_result(value)
@@ -189,7 +208,9 @@ class _Child:
             self.reason = f"its answer could not be read ({exc.__class__.__name__}: {exc})"
             log.exception("the writer process %s", self.reason)
         finally:
-            self.alive = False
+            with self._lock:  # from here on `send` fails jobs itself; what it added before is failed below
+                self.alive = False
+                self._waiting.clear()
             with contextlib.suppress(OSError):  # EOF to the child, which then finishes and exits
                 self.sock.shutdown(socket.SHUT_RDWR)
             # Whatever is still pending may or may not have committed: the callers answer 503 and
@@ -200,8 +221,12 @@ class _Child:
 
     def close(self, timeout: float) -> None:
         """EOF to the child: it commits what it was sent, answers, and exits."""
-        with contextlib.suppress(OSError):  # already gone
-            self.sock.shutdown(socket.SHUT_WR)
+        with self._lock:  # what was held back goes first, or it would be lost
+            if self._waiting and self.alive:
+                waiting, self._waiting = self._waiting, []
+                self._send(waiting)
+            with contextlib.suppress(OSError):  # already gone
+                self.sock.shutdown(socket.SHUT_WR)
         if self._reader is not None:
             self._reader.join(timeout)
         try:
@@ -280,18 +305,18 @@ def child_main(db_path: str, fd: int, max_jobs: int, busy_timeout_ms: int) -> in
 
     while True:
         try:
-            frame = conn.recv_bytes()
+            jobs = pickle.loads(conn.recv_bytes())
         except (EOFError, OSError):
             break
-        (number,) = _JOB_NUMBER.unpack_from(frame)
-        try:
-            job = pickle.loads(memoryview(frame)[_JOB_NUMBER.size:])
-        except Exception as exc:  # e.g. a job from a module this process cannot import
-            with results_lock:
-                results.append((number, False, RuntimeError(f"the writer could not read the job: {exc}")))
-            send_results()
-            continue
-        writer.submit(job).add_done_callback(lambda future, n=number: record(n, future))
+        for number, payload in jobs:
+            try:
+                job = pickle.loads(payload)
+            except Exception as exc:  # e.g. a job from a module this process cannot import
+                with results_lock:
+                    results.append((number, False, RuntimeError(f"the writer could not read the job: {exc}")))
+                send_results()
+                continue
+            writer.submit(job).add_done_callback(lambda future, n=number: record(n, future))
     writer.stop(timeout=60)
     send_results()  # anything answered by the stop itself
     conn.close()

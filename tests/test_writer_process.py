@@ -267,8 +267,8 @@ from store.writer_process import ProcessWriter
 from tests.serve_fixtures import hold_writer, insert_key, writer_pid
 w = ProcessWriter(sys.argv[1]).start()
 print(w.submit(writer_pid).result(timeout=10), flush=True)
-w.submit(job(hold_writer, 1.0))
-w.submit(job(insert_key, "sent-before-the-parent-died"))
+w.submit(job(insert_key, "sent-before-the-parent-died"))  # nothing unanswered: goes at once
+w.submit(job(hold_writer, 1.0))  # held back in this process until the insert is answered
 print("sent", flush=True)
 time.sleep(60)
 """
