@@ -9,10 +9,12 @@ connection, and the server's process only parses, pickles and waits.
 Protocol, over a socket pair, both ways pickled lists: the parent sends `[(job number, pickled
 job), ...]`; after each commit the child sends the results of that group, `[(job number, ok,
 value or exception), ...]`. The child's first frame says it is ready (database opened and
-migrated) or why it is not. While the child has jobs unanswered, new jobs wait in the parent
-and go together when its next answer arrives: the child could not start them sooner anyway (they
-would wait for the next group), and one write per group instead of one per webhook keeps the
-single-message path as fast as with a writer thread.
+migrated) or why it is not. While the child has jobs unanswered, small new jobs wait in the
+parent and go together when its next answer arrives, or once HOLD_BACK_BYTES of them wait: the
+child could not start them sooner anyway (they would wait for the next group), and one write per
+group instead of one per webhook keeps the single-message path as fast as with a writer thread.
+A 100-message webhook is past the limit by itself and goes at once, so the child never idles
+while the answer to its last group waits for this process's GIL.
 
 Jobs must be picklable: module-level functions, `functools.partial` of them, or `job(func, ...)`.
 A lambda is refused at `submit` with the pickling error, loudly, not in the child.
@@ -47,6 +49,7 @@ R = TypeVar("R")
 log = logging.getLogger("smsdesk.writer")
 
 _READY = "ready"
+HOLD_BACK_BYTES = 4096  # about 15 single-message webhooks; a 100-message one is about 6 KiB
 # After the child died, a new one is started at most this often: a child that cannot open the
 # database must not be respawned for every request.
 RESPAWN_INTERVAL_S = 5.0
@@ -135,6 +138,7 @@ class _Child:
         self.pending: dict[int, Future[Any]] = {}  # sent or waiting to be sent, not yet answered
         self._lock = threading.Lock()
         self._waiting: list[tuple[int, bytes]] = []  # jobs held back while the child is busy
+        self._waiting_bytes = 0
         self._unanswered = 0  # jobs sent and not yet answered
         self._reader: threading.Thread | None = None
 
@@ -165,10 +169,11 @@ class _Child:
                 future.set_exception(WriterStopped(f"the writer process {self.reason}"))
                 return
             self.pending[number] = future  # before sending: the answer can come back at once
-            if self._unanswered:
-                self._waiting.append((number, payload))  # sent with the next answer (_read)
-            else:
-                self._send([(number, payload)])
+            self._waiting.append((number, payload))
+            self._waiting_bytes += len(payload)
+            if not self._unanswered or self._waiting_bytes >= HOLD_BACK_BYTES:
+                self._flush()
+            # else: sent with the child's next answer (_answered)
 
     def _send(self, jobs: list[tuple[int, bytes]]) -> None:
         """With `_lock` held. A failure leaves the jobs pending: the reader, seeing the same death, fails them."""
@@ -179,12 +184,16 @@ class _Child:
             return
         self._unanswered += len(jobs)
 
+    def _flush(self) -> None:
+        """With `_lock` held."""
+        if self._waiting:
+            waiting, self._waiting, self._waiting_bytes = self._waiting, [], 0
+            self._send(waiting)
+
     def _answered(self, count: int) -> None:
         with self._lock:
             self._unanswered -= count
-            if self._waiting:
-                waiting, self._waiting = self._waiting, []
-                self._send(waiting)
+            self._flush()
 
     def _read(self) -> None:
         try:
@@ -211,6 +220,7 @@ class _Child:
             with self._lock:  # from here on `send` fails jobs itself; what it added before is failed below
                 self.alive = False
                 self._waiting.clear()
+                self._waiting_bytes = 0
             with contextlib.suppress(OSError):  # EOF to the child, which then finishes and exits
                 self.sock.shutdown(socket.SHUT_RDWR)
             # Whatever is still pending may or may not have committed: the callers answer 503 and
@@ -222,9 +232,8 @@ class _Child:
     def close(self, timeout: float) -> None:
         """EOF to the child: it commits what it was sent, answers, and exits."""
         with self._lock:  # what was held back goes first, or it would be lost
-            if self._waiting and self.alive:
-                waiting, self._waiting = self._waiting, []
-                self._send(waiting)
+            if self.alive:
+                self._flush()
             with contextlib.suppress(OSError):  # already gone
                 self.sock.shutdown(socket.SHUT_WR)
         if self._reader is not None:
