@@ -64,29 +64,89 @@ def _call_with_connection(func: Callable[..., T], args: tuple[Any, ...], conn: s
     return func(conn, *args)
 
 
-class GroupCommitWriter:
-    """Owns the one write connection. `submit(job)` returns a Future resolved after COMMIT."""
+def open_write_connection(db_path: Path | str, busy_timeout_ms: int) -> sqlite3.Connection:
+    """The one write connection: migrated, WAL, synchronous=FULL (see store.db.connect)."""
+    conn = connect(db_path).conn
+    # Fail fast when another writer holds the lock, so the webhook can answer 503 and let
+    # Infobip retry instead of holding its connection open.
+    conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+    # Index pages of random phone numbers scatter; a larger page cache keeps them in memory.
+    conn.execute("PRAGMA cache_size = -65536")
+    return conn
 
-    def __init__(self, db_path: Path | str, *, max_jobs_per_commit: int = 512, busy_timeout_ms: int = 2000,
-                 on_group_done: Callable[[], None] | None = None) -> None:
+
+Outcome = tuple[bool, Any]  # (True, the job's value) or (False, the exception it raised)
+
+
+def commit_group(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
+    """Run the jobs in one transaction, each in a savepoint of its own, and commit once.
+
+    A job that raises is rolled back alone and gets its exception; if the commit itself fails
+    (locked, disk full, I/O error) nobody's data is on disk and every job gets that error.
+    """
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        results: list[Outcome] = []
+        # Neighbouring item jobs with the same `run` share one call; any other job runs alone.
+        for run, same in itertools.groupby(jobs, key=lambda job: job.run if isinstance(job, _Items) else None):
+            if run is None:
+                results.extend(_run_job(conn, job) for job in same)
+            else:
+                results.extend(_run_items(conn, list(same)))  # type: ignore[arg-type]
+        conn.execute("COMMIT")
+    except Exception as exc:
+        if conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK")
+            except sqlite3.Error:  # the connection may be unusable after an I/O error
+                log.exception("rollback failed")
+        log.warning("commit failed for %d job(s): %s", len(jobs), exc)
+        return [(False, exc)] * len(jobs)
+    return results
+
+
+def _run_job(conn: sqlite3.Connection, job: Job) -> Outcome:
+    conn.execute("SAVEPOINT job")
+    try:
+        value = job(conn)
+    except Exception as exc:  # this job's own failure must not sink the others
+        conn.execute("ROLLBACK TO job")
+        conn.execute("RELEASE job")
+        return False, exc
+    conn.execute("RELEASE job")
+    return True, value
+
+
+def _run_items(conn: sqlite3.Connection, entries: list[_Items]) -> list[Outcome]:
+    if len(entries) == 1:
+        entry = entries[0]
+        return [_run_job(conn, lambda c: entry.run(c, entry.items))]
+    run = entries[0].run
+    ok, value = _run_job(conn, lambda c: run(c, [item for entry in entries for item in entry.items]))
+    if not ok or len(value) != sum(len(entry.items) for entry in entries):
+        # Find the culprit: each caller alone, in the same order, each in its own savepoint.
+        return [_run_job(conn, lambda c, e=entry: e.run(c, e.items)) for entry in entries]
+    split, start = [], 0
+    for entry in entries:
+        split.append((True, value[start:start + len(entry.items)]))
+        start += len(entry.items)
+    return split
+
+
+class GroupCommitWriter:
+    """Owns the one write connection on a thread. `submit(job)` returns a Future resolved after COMMIT."""
+
+    def __init__(self, db_path: Path | str, *, max_jobs_per_commit: int = 512, busy_timeout_ms: int = 2000) -> None:
         self._db_path = Path(db_path)
-        self._on_group_done = on_group_done  # after each group's futures are resolved, on this thread
         self._max_jobs = max_jobs_per_commit
         self._busy_timeout_ms = busy_timeout_ms
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopped = False
-        self.commits = 0
-        self.jobs = 0
 
     def start(self) -> GroupCommitWriter:
-        db = connect(self._db_path)
-        # Fail fast when another writer holds the lock, so the webhook can answer 503 and let
-        # Infobip retry instead of holding its connection open.
-        db.conn.execute(f"PRAGMA busy_timeout = {self._busy_timeout_ms}")
-        # Index pages of random phone numbers scatter; a larger page cache keeps them in memory.
-        db.conn.execute("PRAGMA cache_size = -65536")
-        self._thread = threading.Thread(target=self._run, args=(db.conn,), name="smsdesk-writer", daemon=True)
+        conn = open_write_connection(self._db_path, self._busy_timeout_ms)
+        self._thread = threading.Thread(target=self._run, args=(conn,), name="smsdesk-writer", daemon=True)
         self._thread.start()
         return self
 
@@ -132,70 +192,14 @@ class GroupCommitWriter:
                         stop_after = True
                         break
                     group.append(item)
-                self._commit_group(conn, group)
-                if self._on_group_done is not None:
-                    self._on_group_done()
+                live = [(job, fut) for job, fut in group if fut.set_running_or_notify_cancel()]
+                if live:
+                    for (_, fut), (ok, value) in zip(live, commit_group(conn, [job for job, _ in live]), strict=True):
+                        if ok:
+                            fut.set_result(value)
+                        else:
+                            fut.set_exception(value)
                 if stop_after:
                     return
         finally:
             conn.close()
-
-    @staticmethod
-    def _run_job(conn: sqlite3.Connection, job: Job) -> tuple[bool, Any]:
-        conn.execute("SAVEPOINT job")
-        try:
-            value = job(conn)
-        except Exception as exc:  # this job's own failure must not sink the others
-            conn.execute("ROLLBACK TO job")
-            conn.execute("RELEASE job")
-            return False, exc
-        conn.execute("RELEASE job")
-        return True, value
-
-    def _run_items(self, conn: sqlite3.Connection, entries: list[_Items]) -> list[tuple[bool, Any]]:
-        if len(entries) == 1:
-            entry = entries[0]
-            return [self._run_job(conn, lambda c: entry.run(c, entry.items))]
-        run = entries[0].run
-        ok, value = self._run_job(conn, lambda c: run(c, [item for entry in entries for item in entry.items]))
-        if not ok or len(value) != sum(len(entry.items) for entry in entries):
-            # Find the culprit: each caller alone, in the same order, each in its own savepoint.
-            return [self._run_job(conn, lambda c, e=entry: e.run(c, e.items)) for entry in entries]
-        split, start = [], 0
-        for entry in entries:
-            split.append((True, value[start:start + len(entry.items)]))
-            start += len(entry.items)
-        return split
-
-    def _commit_group(self, conn: sqlite3.Connection, group: list[tuple[Job, Future[Any]]]) -> None:
-        live = [(job, fut) for job, fut in group if fut.set_running_or_notify_cancel()]
-        if not live:
-            return
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            results: list[tuple[bool, Any]] = []
-            # Neighbouring item jobs with the same `run` share one call; any other job runs alone.
-            for run, jobs in itertools.groupby((job for job, _ in live),
-                                               key=lambda job: job.run if isinstance(job, _Items) else None):
-                if run is None:
-                    results.extend(self._run_job(conn, job) for job in jobs)
-                else:
-                    results.extend(self._run_items(conn, list(jobs)))  # type: ignore[arg-type]
-            conn.execute("COMMIT")
-        except Exception as exc:  # locked, disk full, I/O error: nobody's data is on disk
-            if conn.in_transaction:
-                try:
-                    conn.execute("ROLLBACK")
-                except sqlite3.Error:  # the connection may be unusable after an I/O error
-                    log.exception("rollback failed")
-            log.warning("commit failed for %d job(s): %s", len(live), exc)
-            for _, fut in live:
-                fut.set_exception(exc)
-            return
-        self.commits += 1
-        self.jobs += len(live)
-        for (_, fut), (ok, value) in zip(live, results, strict=True):
-            if ok:
-                fut.set_result(value)
-            else:
-                fut.set_exception(value)

@@ -3,8 +3,9 @@
 In one process the writer thread and the event loop take turns on the GIL: while the loop parses
 a 100-message webhook the writer waits, and the writer's Python work (rules, row building, binding
 parameters) holds up the loop in turn. Measured on the batched bench, the writer spent a fifth of
-its time waiting for the GIL. Here the child process runs a `GroupCommitWriter` on the one write
-connection, and the server's process only parses, pickles and waits.
+its time waiting for the GIL. Here a child process runs the same group commit (`commit_group`)
+on the one write connection, on its only thread, and the server's process parses, pickles and
+waits.
 
 Protocol, over a socket pair, both ways pickled lists: the parent sends `[(job number, pickled
 job), ...]`; after each commit the child sends the results of that group, `[(job number, ok,
@@ -32,6 +33,7 @@ import os
 import pickle
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -42,7 +44,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
-from store.writer import GroupCommitWriter, WriterStopped, _Items
+from store.writer import WriterStopped, _Items, commit_group, open_write_connection
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -280,56 +282,56 @@ def _rebuildable(exc: BaseException) -> BaseException:
 
 
 def child_main(db_path: str, fd: int, max_jobs: int, busy_timeout_ms: int) -> int:
+    """One thread: wait for jobs, take every job that has arrived, commit them as one group, answer.
+
+    No reader thread: the jobs that arrive while a group commits wait in the socket, and a
+    second thread here would only take the GIL from the writer to move them into a queue.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    conn = Connection(fd)
-    results: list[tuple[int, bool, Any]] = []
-    results_lock = threading.Lock()
-
-    def send_results() -> None:  # on the writer thread, after each commit
-        with results_lock:
-            batch = results[:]
-            results.clear()
-        if batch:
-            with contextlib.suppress(OSError):  # the parent is gone: the commit stands, nobody waits
-                conn.send_bytes(_picklable(batch))
-
+    channel = Connection(fd)
     try:
-        writer = GroupCommitWriter(db_path, max_jobs_per_commit=max_jobs, busy_timeout_ms=busy_timeout_ms,
-                                   on_group_done=send_results).start()
+        conn = open_write_connection(db_path, busy_timeout_ms)
         for module in _JOB_MODULES:
             __import__(module)
     except Exception as exc:
-        conn.send_bytes(pickle.dumps(f"{exc.__class__.__name__}: {exc}"))
+        channel.send_bytes(pickle.dumps(f"{exc.__class__.__name__}: {exc}"))
         return 1
-    conn.send_bytes(pickle.dumps(_READY))
-
-    def record(number: int, future: Future[Any]) -> None:
-        exc = future.exception()
-        if exc is not None:
-            exc = _rebuildable(exc)
-        with results_lock:
-            results.append((number, exc is None, future.result() if exc is None else exc))
-
-    while True:
-        try:
-            jobs = pickle.loads(conn.recv_bytes())
-        except (EOFError, OSError):
-            break
-        for number, payload in jobs:
-            try:
-                job = pickle.loads(payload)
-            except Exception as exc:  # e.g. a job from a module this process cannot import
-                with results_lock:
-                    results.append((number, False, RuntimeError(f"the writer could not read the job: {exc}")))
-                send_results()
-                continue
-            writer.submit(job).add_done_callback(lambda future, n=number: record(n, future))
-    writer.stop(timeout=60)
-    send_results()  # anything answered by the stop itself
-    conn.close()
+    channel.send_bytes(pickle.dumps(_READY))
+    try:
+        while _serve_group(channel, conn, max_jobs):
+            pass
+    finally:
+        conn.close()
+        channel.close()
     return 0
+
+
+def _serve_group(channel: Connection, conn: sqlite3.Connection, max_jobs: int) -> bool:
+    """Commit and answer one group; False once the parent has closed its end and all is answered."""
+    numbers: list[int] = []
+    jobs: list[Any] = []
+    answers: list[tuple[int, bool, Any]] = []  # jobs that could not even be read
+    open_ = True
+    try:
+        channel.poll(None)  # block until there is work, or EOF
+        while len(jobs) + len(answers) < max_jobs and channel.poll(0):
+            for number, payload in pickle.loads(channel.recv_bytes()):
+                try:
+                    jobs.append(pickle.loads(payload))
+                    numbers.append(number)
+                except Exception as exc:  # e.g. a job from a module this process cannot import
+                    answers.append((number, False, RuntimeError(f"the writer could not read the job: {exc}")))
+    except (EOFError, OSError):
+        open_ = False  # the parent is done (or dead): finish what was read, then exit
+    if jobs:
+        for number, (ok, value) in zip(numbers, commit_group(conn, jobs), strict=True):
+            answers.append((number, ok, value if ok else _rebuildable(value)))
+    if answers:
+        with contextlib.suppress(OSError):  # the parent is gone: the commit stands, nobody waits
+            channel.send_bytes(_picklable(answers))
+    return open_
 
 
 if __name__ == "__main__":
