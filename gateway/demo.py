@@ -123,8 +123,10 @@ def start_demo(db_path: Path, *, rate_per_second: float = 1.5, seed: int | None 
         db.close()
         # A random password per run: the demo receiver is protected like a real one.
         auth = BasicAuth("infobip", secrets.token_urlsafe(18))
+        # The writer process logs to a file: the TUI owns this terminal.
         server = ServerThread(ServeConfig(db_path=db_path, host="127.0.0.1", port=0, auth=auth,
-                                          outbox_interval=0.2, poll_interval=2.0)).__enter__()
+                                          outbox_interval=0.2, poll_interval=2.0,
+                                          writer_log=db_path.with_name("writer.log"))).__enter__()
         state.forward_url = server.url + "/infobip/inbound"
         state.forward_auth = (auth.user, auth.password)
         state.dlr_url = server.url + "/infobip/delivery-reports"

@@ -44,6 +44,7 @@ class ServeConfig:
     delivery_url: str | None = None  # public URL Infobip should post delivery reports to
     run_poller: bool = True
     run_outbox: bool = True
+    writer_log: Path | None = None  # the writer process's log file; None: serve's stderr
     extra: dict[str, object] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -75,7 +76,7 @@ class Service:
 
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
-        self.writer = ProcessWriter(config.db_path)
+        self.writer = ProcessWriter(config.db_path, log_path=config.writer_log)
         self.receiver = Receiver(self.writer, config.auth)
         self.sender = OutboxSender(config.db_path, self.writer, delivery_url=config.delivery_url,
                                    interval=config.outbox_interval)

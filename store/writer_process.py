@@ -64,8 +64,11 @@ class ProcessWriter:
     """`GroupCommitWriter`'s interface, with the writer in a child process."""
 
     def __init__(self, db_path: Path | str, *, max_jobs_per_commit: int = 512, busy_timeout_ms: int = 2000,
-                 respawn_interval: float = RESPAWN_INTERVAL_S) -> None:
+                 respawn_interval: float = RESPAWN_INTERVAL_S, log_path: Path | None = None) -> None:
         self._db_path = Path(db_path)
+        # Where the child's log lines go; None: this process's stderr. A TUI in this process (the
+        # demo) needs a file, or a warning from the child would be written across its screen.
+        self._log_path = log_path
         self._respawn_interval = respawn_interval
         self._max_jobs = max_jobs_per_commit
         self._busy_timeout_ms = busy_timeout_ms
@@ -125,7 +128,7 @@ class ProcessWriter:
 
     def _spawn(self) -> _Child:
         self._last_spawn = time.monotonic()
-        return _Child.spawn(self._db_path, self._max_jobs, self._busy_timeout_ms)
+        return _Child.spawn(self._db_path, self._max_jobs, self._busy_timeout_ms, self._log_path)
 
 
 class _Child:
@@ -145,19 +148,24 @@ class _Child:
         self._reader: threading.Thread | None = None
 
     @classmethod
-    def spawn(cls, db_path: Path, max_jobs: int, busy_timeout_ms: int) -> _Child:
+    def spawn(cls, db_path: Path, max_jobs: int, busy_timeout_ms: int, log_path: Path | None) -> _Child:
         ours, theirs = socket.socketpair()
+        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600) if log_path else None
         package_root = str(Path(__file__).resolve().parent.parent)
         env = dict(os.environ, PYTHONPATH=os.pathsep.join(
             p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p))
-        with theirs:
+        try:
             process = subprocess.Popen(
                 [sys.executable, "-m", "store.writer_process", str(db_path), str(theirs.fileno()), str(max_jobs),
                  str(busy_timeout_ms)],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, env=env,
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd, env=env,
                 # A terminal's Ctrl-C goes to serve's process group only: serve then stops the
                 # writer in order, instead of the writer dying during its imports.
                 start_new_session=True)
+        finally:
+            theirs.close()
+            if log_fd is not None:
+                os.close(log_fd)
         child = cls(process, ours)
         # Not waiting for the child's imports and migrations (half a second): jobs sent meanwhile
         # wait in the socket, and a child that cannot start fails them with its reason.

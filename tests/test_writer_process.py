@@ -335,3 +335,22 @@ def test_ctrl_c_to_the_process_group_lets_the_parent_shut_down_in_order(db_path:
     assert out.splitlines() == ["1", "child exited 0"]
     assert gone(child_pid)
     assert probe_rows(db_path) == [("written-after-ctrl-c", child_pid)]
+
+
+def test_log_path_takes_the_childs_log_lines_off_our_stderr(db_path: Path, tmp_path: Path,
+                                                             capfd: pytest.CaptureFixture[str]) -> None:
+    """With a log file (the demo, whose terminal belongs to the TUI) the child's warnings go there."""
+    log = tmp_path / "writer.log"
+    w = ProcessWriter(db_path, busy_timeout_ms=100, log_path=log).start()
+    blocker = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        assert w.submit(writer_pid).result(timeout=10) == w.pid
+        blocker.execute("BEGIN IMMEDIATE")  # another writer holds the lock: the commit fails
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            w.submit(job(insert_key, "blocked")).result(timeout=10)
+    finally:
+        blocker.close()
+        w.stop()
+    assert "commit failed for 1 job(s): database is locked" in log.read_text()
+    assert oct(log.stat().st_mode & 0o777) == "0o600"
+    assert "commit failed" not in capfd.readouterr().err
