@@ -16,9 +16,9 @@ from gateway.delivery import ClientPool
 from gateway.mo import InputProblem, parse_inbound
 from store.credentials import list_credentials_conn
 from store.db import connect
-from store.inbound import store_inbound
+from store.inbound import InboundMessage, inbound_rows, store_inbound
 from store.models import InboundMode, StoredCredential
-from store.writer import Writer
+from store.writer import Writer, WriterStopped
 
 log = logging.getLogger("smsdesk.poller")
 PULL_LIMIT = 1000
@@ -58,11 +58,25 @@ class InboxPoller:
                         messages.extend(parse_inbound({"results": [result]}, source="pull"))
                     except InputProblem as bad:
                         log.error("dropping malformed pulled message for %s: %s", cred.name, bad)
-            await asyncio.wrap_future(self.writer.submit_items(store_inbound, [tuple(m) for m in messages]))
+            await self._store(cred, messages)
             total += len(messages)
             self.pulled += len(messages)
             if len(results) < PULL_LIMIT:
                 return total
+
+    async def _store(self, cred: StoredCredential, messages: list[InboundMessage]) -> None:
+        """Store a pulled batch, however long the writer is down: Infobip has already handed these
+        messages over and will not send them again. Storing twice is harmless (messageIds)."""
+        delay = 0.5
+        while True:
+            try:
+                await asyncio.wrap_future(self.writer.submit_items(store_inbound, inbound_rows(messages)))
+                return
+            except (WriterStopped, sqlite3.Error, OSError) as exc:
+                log.error("storing %d pulled message(s) of %s failed (%s); retrying in %.1f s",
+                          len(messages), cred.name, exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
 
     async def run_once(self) -> int:
         creds = await asyncio.to_thread(self._pull_credentials)

@@ -23,7 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway.mo import InputProblem, parse_delivery_reports, parse_inbound
-from store.inbound import store_inbound
+from store.inbound import inbound_rows, store_inbound
 from store.outbox import apply_delivery_reports
 from store.writer import Writer, WriterStopped, job
 
@@ -107,7 +107,7 @@ class Receiver:
     async def inbound(self, request: Request) -> JSONResponse:
         messages = parse_inbound(await _read_json(request))
         # Webhooks that arrive together are stored by one store_messages call (see submit_items).
-        outcomes = await asyncio.wrap_future(self.writer.submit_items(store_inbound, [tuple(m) for m in messages]))
+        outcomes = await asyncio.wrap_future(self.writer.submit_items(store_inbound, inbound_rows(messages)))
         stored = sum(1 for _, row_id, _, _ in outcomes if row_id is not None)
         return JSONResponse({"stored": stored, "duplicates": len(outcomes) - stored})
 
@@ -117,6 +117,8 @@ class Receiver:
         return JSONResponse({"matched": matched, "unknown": len(reports) - matched})
 
     async def health(self, request: Request) -> JSONResponse:
+        if not self.writer.alive:  # webhooks would get 503 now: say so to the load balancer
+            return JSONResponse({"status": "writer down"}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     def app(self, lifespan: Any = None) -> Starlette:

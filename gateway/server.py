@@ -85,6 +85,9 @@ class Service:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         self.writer.start()
+        # Serve only once the writer has the database: a path it cannot open or migrate stops
+        # serve here, with the reason, instead of answering 503 forever.
+        await asyncio.to_thread(self.writer.wait_ready)
         tasks = []
         if self.config.run_outbox:
             tasks.append(asyncio.create_task(self.sender.run(), name="outbox"))
@@ -124,7 +127,13 @@ class ServerThread:
     def __init__(self, config: ServeConfig) -> None:
         self.service, self.server = build_service_server(config)
         self.config = config
-        self._thread = threading.Thread(target=self.server.run, name="smsdesk-serve", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="smsdesk-serve", daemon=True)
+
+    def _run(self) -> None:
+        # uvicorn ends a failed start-up (the lifespan raised) with sys.exit(3); here that only
+        # ends this thread, and __enter__ reports it.
+        with contextlib.suppress(SystemExit):
+            self.server.run()
 
     @property
     def url(self) -> str:

@@ -42,9 +42,18 @@ class WriterStopped(RuntimeError):
 
 
 class Writer(Protocol):
-    """What `serve`'s parts need of a writer: `GroupCommitWriter` here, `ProcessWriter` in a child."""
+    """What `serve`'s parts need of a writer: `GroupCommitWriter` here, `ProcessWriter` in a child.
+
+    A future's result means committed; the job's own exception means rolled back; WriterStopped
+    means not known (maybe committed): retry, which every job serve submits tolerates.
+    """
 
     def start(self) -> Writer: ...
+
+    def wait_ready(self, timeout: float = 60.0) -> None: ...
+
+    @property
+    def alive(self) -> bool: ...
 
     def submit(self, job: Callable[[sqlite3.Connection], T]) -> Future[T]: ...
 
@@ -144,11 +153,18 @@ class GroupCommitWriter:
         self._thread: threading.Thread | None = None
         self._stopped = False
 
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stopped
+
     def start(self) -> GroupCommitWriter:
         conn = open_write_connection(self._db_path, self._busy_timeout_ms)
         self._thread = threading.Thread(target=self._run, args=(conn,), name="smsdesk-writer", daemon=True)
         self._thread.start()
         return self
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Nothing to wait for: `start` opened the database on the caller's thread."""
 
     def submit(self, job: Callable[[sqlite3.Connection], T]) -> Future[T]:
         future: Future[T] = Future()

@@ -10,19 +10,21 @@ waits.
 Protocol, over a socket pair, both ways pickled lists: the parent sends `[(job number, pickled
 job), ...]`; after each commit the child sends the results of that group, `[(job number, ok,
 value or exception), ...]`. The child's first frame says it is ready (database opened and
-migrated) or why it is not. While the child has jobs unanswered, small new jobs wait in the
-parent and go together when its next answer arrives, or once HOLD_BACK_BYTES of them wait: the
-child could not start them sooner anyway (they would wait for the next group), and one write per
-group instead of one per webhook keeps the single-message path as fast as with a writer thread.
-A 100-message webhook is past the limit by itself and goes at once, so the child never idles
-while the answer to its last group waits for this process's GIL.
+migrated) or why it is not. How the parent batches what it sends: see `_Child`.
 
 Jobs must be picklable: module-level functions, `functools.partial` of them, or `job(func, ...)`.
-A lambda is refused at `submit` with the pickling error, loudly, not in the child.
+A lambda is refused at `submit` with the pickling error, loudly, not in the child. A job that
+fails comes back with its exception and the child's traceback as a note.
 
-Lifetime: the child ignores SIGINT and SIGTERM (a Ctrl-C or systemd's stop reaches the whole
-process group) and exits when its end of the socket reads EOF, after committing what it was given.
-That is also what happens when the server is killed with SIGKILL: nothing is left running.
+What a caller may conclude: a result means committed; the job's own exception means rolled
+back; WriterStopped means not known (the child died, or its answer could not be read): the
+caller must treat the job as maybe done and retry it, which is safe for everything serve
+submits (a messageId stored twice is recognised, a mark applied twice is the same mark).
+
+Lifetime: the child runs in a session of its own, so a terminal's Ctrl-C reaches only serve,
+which then stops it in order; it ignores SIGINT and SIGTERM (systemd stops the whole cgroup) and
+exits when its end of the socket reads EOF, after committing and answering what it was given.
+That is also what happens when serve is killed with SIGKILL: nothing is left running.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import Future
 from multiprocessing.connection import Connection
@@ -52,6 +55,7 @@ log = logging.getLogger("smsdesk.writer")
 
 _READY = "ready"
 HOLD_BACK_BYTES = 4096  # about 15 single-message webhooks; a 100-message one is about 6 KiB
+MAX_IN_SOCKET = 128 * 1024  # unread bytes in the socket, below its buffer (about 200 KiB on Linux)
 # After the child died, a new one is started at most this often: a child that cannot open the
 # database must not be respawned for every request.
 RESPAWN_INTERVAL_S = 5.0
@@ -79,8 +83,24 @@ class ProcessWriter:
         self._last_spawn = 0.0
 
     def start(self) -> ProcessWriter:
-        self._child = self._spawn()
+        """Start the child; it opens the database while the caller goes on (see `wait_ready`)."""
+        with self._send_lock:
+            if self._child is None:
+                self._child = self._spawn()
         return self
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        """Block until the child has opened (and migrated) the database; WriterStopped if it could not."""
+        child = self._child
+        if child is None or not child.ready.wait(timeout) or not child.alive:
+            why = child.reason if child is not None else "it was not started"
+            raise WriterStopped(f"the writer process is not running: {why}")
+
+    @property
+    def alive(self) -> bool:
+        """The child has opened the database and is taking jobs (for /healthz)."""
+        child = self._child
+        return child is not None and child.alive and child.ready.is_set()
 
     def submit(self, job: Callable[[Any], T]) -> Future[T]:
         future: Future[T] = Future()
@@ -121,9 +141,14 @@ class ProcessWriter:
         if time.monotonic() - self._last_spawn < self._respawn_interval:
             return None
         if self._child is not None:
-            log.error("the writer process exited (code %s); starting a new one", self._child.process.poll())
+            log.error("the writer process %s (exit code %s); starting a new one", self._child.reason,
+                      self._child.process.poll())
             self._child.close(1.0)  # reaped, its descriptors closed
-        self._child = self._spawn()
+        try:
+            self._child = self._spawn()
+        except OSError as exc:  # no fork, no fds: say so, and try again after the interval
+            log.error("could not start the writer process: %s", exc)
+            return None
         return self._child
 
     def _spawn(self) -> _Child:
@@ -131,37 +156,57 @@ class ProcessWriter:
         return _Child.spawn(self._db_path, self._max_jobs, self._busy_timeout_ms, self._log_path)
 
 
+# The child is started with -P (no script or working directory on sys.path: a `store/` folder
+# where serve was started must not be imported instead of ours) and finds this package by
+# appending its root, after the standard library and site-packages.
+_CHILD_BOOT = ("import sys; sys.path.append(sys.argv[1]); "
+               "from store.writer_process import main; sys.exit(main(sys.argv[2:]))")
+
+
 class _Child:
-    """One writer process, its socket, the jobs sent to it, and the thread that reads its answers."""
+    """One writer process, its socket, the jobs sent to it, and the thread that reads its answers.
+
+    Sending: while the child has jobs unanswered it is committing a group and reads nothing
+    until that is done, so a job sent now would only wait in the socket. Small jobs are held
+    here instead and go together with the child's next answer (one write per group, not per
+    webhook); a large one goes at once, so that the child never idles while its answer waits for
+    this process's GIL, unless MAX_IN_SOCKET bytes already wait unread: a write into a full
+    socket would block the event loop.
+    """
 
     def __init__(self, process: subprocess.Popen[bytes], sock: socket.socket) -> None:
         self.process = process
         self.sock = sock
         self.conn = Connection(os.dup(sock.fileno()))
         self.alive = True
-        self.reason = "it exited before answering"  # why it is no longer alive, once it is not
+        self.ready = threading.Event()  # set when the child said it is ready, or ended
+        self.reason = "exited before answering"  # why it is no longer alive, once it is not
         self.pending: dict[int, Future[Any]] = {}  # sent or waiting to be sent, not yet answered
         self._lock = threading.Lock()
         self._waiting: list[tuple[int, bytes]] = []  # jobs held back while the child is busy
         self._waiting_bytes = 0
-        self._unanswered = 0  # jobs sent and not yet answered
+        self._in_socket: dict[int, int] = {}  # job number -> bytes, sent and not yet answered
+        self._in_socket_bytes = 0
         self._reader: threading.Thread | None = None
 
     @classmethod
     def spawn(cls, db_path: Path, max_jobs: int, busy_timeout_ms: int, log_path: Path | None) -> _Child:
-        ours, theirs = socket.socketpair()
-        log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600) if log_path else None
         package_root = str(Path(__file__).resolve().parent.parent)
-        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-            p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p))
+        ours, theirs = socket.socketpair()
+        log_fd: int | None = None
         try:
+            if log_path is not None:
+                log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             process = subprocess.Popen(
-                [sys.executable, "-m", "store.writer_process", str(db_path), str(theirs.fileno()), str(max_jobs),
-                 str(busy_timeout_ms)],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd, env=env,
+                [sys.executable, "-P", "-c", _CHILD_BOOT, package_root, str(db_path), str(theirs.fileno()),
+                 str(max_jobs), str(busy_timeout_ms)],
+                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd,
                 # A terminal's Ctrl-C goes to serve's process group only: serve then stops the
                 # writer in order, instead of the writer dying during its imports.
                 start_new_session=True)
+        except BaseException:
+            ours.close()
+            raise
         finally:
             theirs.close()
             if log_fd is not None:
@@ -181,40 +226,45 @@ class _Child:
             self.pending[number] = future  # before sending: the answer can come back at once
             self._waiting.append((number, payload))
             self._waiting_bytes += len(payload)
-            if not self._unanswered or self._waiting_bytes >= HOLD_BACK_BYTES:
+            if not self._in_socket or (self._waiting_bytes >= HOLD_BACK_BYTES
+                                       and self._in_socket_bytes + self._waiting_bytes <= MAX_IN_SOCKET):
                 self._flush()
             # else: sent with the child's next answer (_answered)
 
-    def _send(self, jobs: list[tuple[int, bytes]]) -> None:
-        """With `_lock` held. A failure leaves the jobs pending: the reader, seeing the same death, fails them."""
-        try:
-            self.conn.send_bytes(pickle.dumps(jobs, pickle.HIGHEST_PROTOCOL))
-        except OSError as exc:
-            log.warning("sending to the writer process failed: %s", exc)
-            return
-        self._unanswered += len(jobs)
-
     def _flush(self) -> None:
-        """With `_lock` held."""
-        if self._waiting:
-            waiting, self._waiting, self._waiting_bytes = self._waiting, [], 0
-            self._send(waiting)
+        """With `_lock` held: send what waits. A failed write ends this child (the reader then
+        fails everything pending): half a frame may be in the socket, nothing after it can be read."""
+        if not self._waiting:
+            return
+        waiting, self._waiting, self._waiting_bytes = self._waiting, [], 0
+        try:
+            self.conn.send_bytes(pickle.dumps(waiting, pickle.HIGHEST_PROTOCOL))
+        except OSError as exc:
+            self.reason = f"could not be written to ({exc})"
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
+            return
+        for number, payload in waiting:
+            self._in_socket[number] = len(payload)
+        self._in_socket_bytes += sum(len(payload) for _, payload in waiting)
 
-    def _answered(self, count: int) -> None:
+    def _answered(self, numbers: list[int]) -> None:
         with self._lock:
-            self._unanswered -= count
+            for number in numbers:
+                self._in_socket_bytes -= self._in_socket.pop(number, 0)
             self._flush()
 
     def _read(self) -> None:
         try:
             ready = pickle.loads(self.conn.recv_bytes())
             if ready != _READY:
-                self.reason = f"it could not open the database: {ready}"
+                self.reason = f"could not open the database: {ready}"
                 log.error("the writer process %s", self.reason)
                 return
+            self.ready.set()
             while True:
                 results = pickle.loads(self.conn.recv_bytes())
-                self._answered(len(results))  # first: what waited goes to the child at once
+                self._answered([number for number, _, _ in results])  # first: what waited goes at once
                 for number, ok, value in results:
                     future = self.pending.pop(number)
                     if ok:
@@ -224,13 +274,14 @@ class _Child:
         except (EOFError, OSError):
             pass
         except Exception as exc:  # an answer we cannot read: this child can no longer be trusted
-            self.reason = f"its answer could not be read ({exc.__class__.__name__}: {exc})"
+            self.reason = f"sent an answer that could not be read ({exc.__class__.__name__}: {exc})"
             log.exception("the writer process %s", self.reason)
         finally:
             with self._lock:  # from here on `send` fails jobs itself; what it added before is failed below
                 self.alive = False
                 self._waiting.clear()
                 self._waiting_bytes = 0
+            self.ready.set()
             with contextlib.suppress(OSError):  # EOF to the child, which then finishes and exits
                 self.sock.shutdown(socket.SHUT_RDWR)
             # Whatever is still pending may or may not have committed: the callers answer 503 and
@@ -238,6 +289,8 @@ class _Child:
             while self.pending:
                 _, future = self.pending.popitem()
                 future.set_exception(WriterStopped(f"the writer process {self.reason}"))
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(30)  # reaped as soon as it is gone, not at the next respawn
 
     def close(self, timeout: float) -> None:
         """EOF to the child: it commits what it was sent, answers, and exits."""
@@ -246,14 +299,14 @@ class _Child:
                 self._flush()
             with contextlib.suppress(OSError):  # already gone
                 self.sock.shutdown(socket.SHUT_WR)
-        if self._reader is not None:
-            self._reader.join(timeout)
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             log.error("the writer process did not exit within %.0f s; killing it", timeout)
             self.process.kill()
             self.process.wait()
+        if self._reader is not None:
+            self._reader.join(timeout)
         self.conn.close()
         self.sock.close()
 
@@ -269,24 +322,34 @@ def _picklable(results: list[tuple[int, bool, Any]]) -> bytes:
         for number, ok, value in results:
             try:
                 pickle.dumps(value)
-            except Exception as exc:
-                ok, value = False, RuntimeError(f"the job's result could not be sent back: {exc}")
+            except Exception as exc:  # committed, but the caller cannot know: it answers 503
+                ok, value = False, WriterStopped(f"the job's result could not be sent back: {exc}")
             safe.append((number, ok, value))
         return pickle.dumps(safe, pickle.HIGHEST_PROTOCOL)
 
 
-def _rebuildable(exc: BaseException) -> BaseException:
-    """`exc`, or a RuntimeError naming it when the parent could not unpickle it.
+def _crossing(exc: BaseException) -> BaseException:
+    """`exc` with this process's traceback as a note (a traceback does not pickle, a note does),
+    or a RuntimeError naming it when the parent could not unpickle it.
 
     An exception whose __init__ takes other arguments than its `args` (DuplicateError(field,
     message)) pickles but fails to unpickle, which would end the parent's reader thread and
     leave every waiting job failed while this process runs on. Only failures pay for the check.
     """
+    if exc.__traceback__ is not None and not getattr(exc, "__notes__", None):
+        # One failed commit hands the same exception to every job of the group: one note.
+        exc.add_note("in the writer process:\n" + "".join(traceback.format_tb(exc.__traceback__)).rstrip())
     try:
         pickle.loads(pickle.dumps(exc, pickle.HIGHEST_PROTOCOL))
     except Exception:
         return RuntimeError(f"{exc.__class__.__name__}: {exc}")
     return exc
+
+
+def main(argv: list[str]) -> int:
+    """The child's entry point (see _CHILD_BOOT): DB_PATH FD MAX_JOBS BUSY_TIMEOUT_MS."""
+    db_path, fd, max_jobs, busy_timeout_ms = argv
+    return child_main(db_path, int(fd), int(max_jobs), int(busy_timeout_ms))
 
 
 def child_main(db_path: str, fd: int, max_jobs: int, busy_timeout_ms: int) -> int:
@@ -304,12 +367,15 @@ def child_main(db_path: str, fd: int, max_jobs: int, busy_timeout_ms: int) -> in
         for module in _JOB_MODULES:
             __import__(module)
     except Exception as exc:
-        channel.send_bytes(pickle.dumps(f"{exc.__class__.__name__}: {exc}"))
+        with contextlib.suppress(OSError):  # the parent may be gone already
+            channel.send_bytes(pickle.dumps(f"{exc.__class__.__name__}: {exc}"))
         return 1
-    channel.send_bytes(pickle.dumps(_READY))
     try:
+        channel.send_bytes(pickle.dumps(_READY))
         while _serve_group(channel, conn, max_jobs):
             pass
+    except OSError:  # the parent went away before the first job: nothing to do
+        pass
     finally:
         conn.close()
         channel.close()
@@ -329,19 +395,14 @@ def _serve_group(channel: Connection, conn: sqlite3.Connection, max_jobs: int) -
                 try:
                     jobs.append(pickle.loads(payload))
                     numbers.append(number)
-                except Exception as exc:  # e.g. a job from a module this process cannot import
-                    answers.append((number, False, RuntimeError(f"the writer could not read the job: {exc}")))
+                except Exception as exc:  # e.g. a job from code newer than this process: retry later
+                    answers.append((number, False, WriterStopped(f"the writer could not read the job: {exc}")))
     except (EOFError, OSError):
         open_ = False  # the parent is done (or dead): finish what was read, then exit
     if jobs:
         for number, (ok, value) in zip(numbers, commit_group(conn, jobs), strict=True):
-            answers.append((number, ok, value if ok else _rebuildable(value)))
+            answers.append((number, ok, value if ok else _crossing(value)))
     if answers:
         with contextlib.suppress(OSError):  # the parent is gone: the commit stands, nobody waits
             channel.send_bytes(_picklable(answers))
     return open_
-
-
-if __name__ == "__main__":
-    path, descriptor, jobs, busy = sys.argv[1:5]
-    sys.exit(child_main(path, int(descriptor), int(jobs), int(busy)))

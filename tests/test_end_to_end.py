@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import signal
 import sqlite3
 from pathlib import Path
 
 import pytest
 
+from gateway.poller import InboxPoller
 from gateway.sim_state import SimulatorState
 from gateway.simulator import SimulatorThread
+from store.writer_process import ProcessWriter
 from tests.pipeline_fixtures import CLUB_NUMBER, SHOP_NUMBER, club_credential, make_db, shop_credential
 from tests.serve_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve
 
@@ -101,3 +107,25 @@ def test_replies_wait_out_an_outage_and_go_out_once(tmp_path: Path, sim: Simulat
     assert rows(db, "SELECT status, COUNT(*) FROM outbox GROUP BY status") == [("sent", 5)]
     assert len({m.message_id for m in sim.state.sent}) == 5
     assert max(r[0] for r in rows(db, "SELECT attempts FROM outbox")) >= 1
+
+
+async def test_a_pulled_batch_waits_for_a_dead_writer_instead_of_being_dropped(
+        tmp_path: Path, sim: SimulatorThread, caplog: pytest.LogCaptureFixture) -> None:
+    """Pulling consumes the messages at Infobip: with the writer process dead the poller keeps
+    the batch and retries until a new writer (after the respawn interval) has stored it."""
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url, inbound_mode="pull"))
+    for i in range(5):
+        sim.state.queue_inbound(f"4179{i:07d}", SHOP_NUMBER, "HELP", message_id=f"w-{i}")
+    writer = ProcessWriter(db, respawn_interval=3.0).start()
+    poller = InboxPoller(db, writer, interval=0.1)
+    try:
+        await asyncio.to_thread(writer.wait_ready)
+        os.kill(writer.pid, signal.SIGKILL)  # type: ignore[arg-type]
+        with caplog.at_level(logging.ERROR, logger="smsdesk.poller"):
+            assert await asyncio.wait_for(poller.run_once(), 30) == 5
+    finally:
+        await poller.aclose()
+        writer.stop()
+    assert "retrying" in caplog.text  # the first store did fail: the batch waited, in memory
+    assert sim.state.inbox_size == 0
+    assert rows(db, "SELECT COUNT(*) FROM messages") == [(5,)]

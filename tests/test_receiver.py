@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sqlite3
+import time
 from pathlib import Path
 
 import httpx
@@ -208,3 +211,33 @@ def test_disk_full_answers_503_then_recovers(serve, db_path: Path) -> None:
     writer.submit(job(first_value, "PRAGMA max_page_count = 1073741823")).result(5)
     retry = httpx.post(serve.url + "/infobip/inbound", json=big, auth=AUTH, timeout=30)
     assert retry.status_code == 200 and retry.json()["stored"] == 50
+
+
+def test_writer_process_death_answers_503_then_recovers(serve, db_path: Path) -> None:
+    """The writer process killed: webhooks get 503 (Infobip retries), /healthz says so, and a new
+    writer takes over within the respawn interval; the retried message is stored once."""
+    writer = serve.service.writer
+    os.kill(writer.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while writer.alive and time.monotonic() < deadline:
+        time.sleep(0.02)
+    body = mo_body(mo_result("STOP", message_id="while-down"))
+    response = httpx.post(serve.url + "/infobip/inbound", json=body, auth=AUTH)
+    assert response.status_code == 503 and response.headers["retry-after"]
+    health = httpx.get(serve.url + "/healthz")
+    assert health.status_code == 503 and health.json() == {"status": "writer down"}
+    deadline = time.monotonic() + 15
+    while (response := httpx.post(serve.url + "/infobip/inbound", json=body, auth=AUTH)).status_code != 200:
+        assert response.status_code == 503 and time.monotonic() < deadline
+        time.sleep(0.2)
+    assert response.json() == {"stored": 1, "duplicates": 0}
+    assert httpx.get(serve.url + "/healthz").json() == {"status": "ok"}
+    assert counts(db_path) == (1, 1, 1)
+
+
+def test_serve_does_not_start_when_the_writer_cannot_open_the_database(tmp_path: Path) -> None:
+    """A path the writer cannot open stops serve at start-up instead of answering 503 forever."""
+    not_a_database = tmp_path / "smsdesk.db"
+    not_a_database.write_bytes(b"this is not an SQLite file" * 100)
+    with pytest.raises(RuntimeError, match="did not start"), running_serve(not_a_database):
+        pass

@@ -312,7 +312,7 @@ child = w._child.process
 try:
     print(w.submit(writer_pid).result(timeout=10), flush=True)
     time.sleep(60)
-except KeyboardInterrupt:  # the child had the same SIGINT, and still serves the shutdown's writes
+except KeyboardInterrupt:  # the child, in its own session, did not get it: it serves the shutdown's writes
     print(w.submit(job(insert_key, "written-after-ctrl-c")).result(timeout=10), flush=True)
 finally:
     w.stop()
