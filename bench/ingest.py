@@ -10,11 +10,13 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import httpx
@@ -46,15 +48,18 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 20) -> None:
     raise RuntimeError("server did not become healthy")
 
 
-def body(prefix: str, start: int, size: int) -> bytes:
-    results = [{"messageId": f"{prefix}-{i}", "from": f"4179{i % 10_000_000:07d}", "to": SHOP_NUMBER,
-                "text": "hello there", "receivedAt": "2026-11-26T10:00:00.000+0000"}
+def body(prefix: str, start: int, size: int, random_ids: bool = False) -> bytes:
+    """Sequential ids and numbers by default; `random_ids`: uuid-like messageIds and random
+    numbers, as real traffic has, which scatter the index pages every commit touches."""
+    results = [{"messageId": uuid.uuid4().hex if random_ids else f"{prefix}-{i}",
+                "from": f"4179{random.randrange(10_000_000) if random_ids else i % 10_000_000:07d}",
+                "to": SHOP_NUMBER, "text": "hello there", "receivedAt": "2026-11-26T10:00:00.000+0000"}
                for i in range(start, start + size)]
     return json.dumps({"results": results, "messageCount": size, "pendingMessageCount": 0}).encode()
 
 
-def drive(port: int, prefix: str, messages: int, batch: int, concurrency: int) -> float:
-    requests = [build_request("127.0.0.1", port, "/infobip/inbound", body(prefix, i * batch, batch))
+def drive(port: int, prefix: str, messages: int, batch: int, concurrency: int, random_ids: bool = False) -> float:
+    requests = [build_request("127.0.0.1", port, "/infobip/inbound", body(prefix, i * batch, batch, random_ids))
                 for i in range(messages // batch)]
     seconds, failures = asyncio.run(blast("127.0.0.1", port, requests, concurrency))
     if failures:
@@ -71,6 +76,8 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=10_000, help="single-message POSTs per server")
     parser.add_argument("--batched", type=int, default=100_000, help="messages sent in 100-result batches")
     parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--random-ids", action="store_true",
+                        help="uuid-like messageIds and random numbers, closer to real traffic")
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="smsdesk-bench-"))
     # No reply messages configured: this measures ingest, not the outbox.
@@ -85,10 +92,10 @@ def main() -> None:
         ours_url, base_url = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{base_port}"
         wait_healthy(ours_url, ours)
         wait_healthy(base_url, base)
-        base_single = drive(base_port, "b", args.messages, 1, args.concurrency)
-        ours_single = drive(ours_port, "s", args.messages, 1, args.concurrency)
-        base_batched = drive(base_port, "bb", args.batched, 100, 8)
-        ours_batched = drive(ours_port, "sb", args.batched, 100, 8)
+        base_single = drive(base_port, "b", args.messages, 1, args.concurrency, args.random_ids)
+        ours_single = drive(ours_port, "s", args.messages, 1, args.concurrency, args.random_ids)
+        base_batched = drive(base_port, "bb", args.batched, 100, 8, args.random_ids)
+        ours_batched = drive(ours_port, "sb", args.batched, 100, 8, args.random_ids)
     finally:
         for proc in (ours, base):
             proc.terminate()
@@ -103,6 +110,7 @@ def main() -> None:
         "batched_messages": args.batched, "smsdesk_batched_msgs_per_s": round(ours_batched),
         "baseline_batched_msgs_per_s": round(base_batched),
         "stored": stored, "expected_stored": args.messages + args.batched,
+        "ids": "random" if args.random_ids else "sequential",
         "durability": "WAL + synchronous=FULL, 200 after commit (both)",
     }))
 
