@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -11,6 +12,7 @@ from typing import Any, NoReturn
 import click
 import sqlite_utils
 
+from gateway.net import listen_socket
 from store.db import connect
 from store.paths import resolve_db_path
 
@@ -26,6 +28,15 @@ class UserError(click.ClickException):
 
 def fail(message: str) -> NoReturn:
     raise UserError(message)
+
+
+def listen_or_fail(host: str, port: int, message: str) -> socket.socket:
+    """A listening socket, or `fail(message)` with {address} and {reason} filled in. Bound here,
+    before the server runs, so a banner can name the real port (--port 0)."""
+    try:
+        return listen_socket(host, port)
+    except OSError as exc:
+        fail(message.format(address=f"{host}:{port}", reason=exc.strerror or exc))
 
 
 class Context:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-import socket
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,8 +22,8 @@ from urllib.parse import urlsplit
 
 import click
 
-from cli.common import Context, fail, pass_context, print_json
-from gateway.net import http_url, listen_socket
+from cli.common import Context, fail, listen_or_fail, pass_context, print_json
+from gateway.net import http_url
 from store import credentials as repo
 from store.errors import StoreError
 from store.text import make_inert
@@ -206,13 +205,6 @@ def _serves(base_url: str, host: str, port: int) -> bool:
     return cred_port == port and (is_loopback(host) or host in ("0.0.0.0", "::", ""))
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    try:
-        return listen_socket(host, port)
-    except OSError as exc:
-        fail(f"port: cannot listen on {host}:{port}: {exc.strerror or exc}")
-
-
 @contextmanager
 def _graceful_signals(on_signal: Any) -> Iterator[list[int]]:
     """SIGINT/SIGTERM stop the server cleanly and the command exits 0.
@@ -294,7 +286,7 @@ def simulate_cmd(ctx: Context, host: str, port: int, keys: tuple[str, ...], no_s
         server = build_simulator_server(state, host, port, log_level="warning", allow_public=allow_public)
     except ValueError as exc:
         fail(f"host: {exc} (use --allow-public to bind it anyway)")
-    sock = _bind(host, port)
+    sock = listen_or_fail(host, port, "port: cannot listen on {address}: {reason}")
     port = sock.getsockname()[1]
 
     # Keys are decided once the real port is known, so --port 0 with stored credentials is coherent.

@@ -9,7 +9,7 @@ import signal
 
 import click
 
-from cli.common import Context, fail, pass_context
+from cli.common import Context, fail, listen_or_fail, pass_context
 
 
 @click.command("serve")
@@ -29,7 +29,7 @@ def serve_cmd(ctx: Context, host: str, port: int, insecure_no_auth: bool, poll_i
     Routes: POST /infobip/inbound, POST /infobip/delivery-reports, GET /healthz. The webhook
     routes require HTTP Basic auth from SMSDESK_WEBHOOK_USER and SMSDESK_WEBHOOK_PASSWORD.
     """
-    from gateway.net import http_url, listen_socket
+    from gateway.net import http_url
     from gateway.receiver import BasicAuth
     from gateway.server import ServeConfig, ServeConfigError, build_server
 
@@ -46,10 +46,7 @@ def serve_cmd(ctx: Context, host: str, port: int, insecure_no_auth: bool, poll_i
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise at this rate
     faulthandler.register(signal.SIGUSR1)  # `kill -USR1 PID` dumps every thread's stack to stderr
-    try:
-        sock = listen_socket(host, port)  # bound here, so the banner names the real port (--port 0)
-    except OSError as exc:
-        fail(f"could not listen on {host}:{port}: {exc.strerror or exc}")
+    sock = listen_or_fail(host, port, "could not listen on {address}: {reason}")
     bound_port = sock.getsockname()[1]
     click.echo(f"smsdesk serve on {http_url(host, bound_port)} (database {ctx.db_path})", err=True)
     server.run(sockets=[sock])

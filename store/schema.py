@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -11,6 +12,18 @@ class Migration:
     version: int
     description: str
     statements: Sequence[str]
+
+
+# The traffic table's counts, from the messages themselves (store/inbound.py keeps them up to
+# date per batch; the minute is stored_at cut to 16 characters, 2026-11-27T10:15).
+COUNT_TRAFFIC = """INSERT INTO traffic (minute, action, count)
+    SELECT substr(stored_at, 1, 16), action, COUNT(*) FROM messages GROUP BY 1, 2"""
+
+
+def recount_traffic(conn: sqlite3.Connection) -> None:
+    """Rebuild the traffic counts from the messages (for rows written around the writer)."""
+    conn.execute("DELETE FROM traffic")
+    conn.execute(COUNT_TRAFFIC)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
@@ -162,8 +175,7 @@ MIGRATIONS: tuple[Migration, ...] = (
                 count INTEGER NOT NULL,
                 PRIMARY KEY (minute, action)
             ) WITHOUT ROWID""",
-            """INSERT INTO traffic (minute, action, count)
-                SELECT substr(stored_at, 1, 16), action, COUNT(*) FROM messages GROUP BY 1, 2""",
+            COUNT_TRAFFIC,
             "DROP INDEX messages_stored_at",
         ),
     ),

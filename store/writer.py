@@ -63,6 +63,24 @@ class Writer(Protocol):
     def stop(self, timeout: float = 10.0) -> None: ...
 
 
+class _SubmitsItems:
+    """`submit_items` on top of a writer's `submit`, shared by both writers."""
+
+    def submit(self, job: Callable[[sqlite3.Connection], T]) -> Future[T]:
+        raise NotImplementedError
+
+    def submit_items(self, run: Callable[[sqlite3.Connection, list[Any]], list[R]],
+                     items: list[Any]) -> Future[list[R]]:
+        """Like `submit`, for work that is one result per item (storing inbound messages).
+
+        Callers queued together with the same `run` are served by one call over all their items:
+        one set of statements for 64 single-message webhooks instead of 64 sets. Each caller gets
+        back the results of its own items. If the shared call fails, each caller's items run
+        again on their own, so a failure stays with the caller that caused it.
+        """
+        return self.submit(_Items(run, list(items)))  # type: ignore[arg-type]
+
+
 def job(func: Callable[..., T], *args: Any) -> Callable[[sqlite3.Connection], T]:
     """`func(conn, *args)` as a job. Unlike a lambda it pickles, when `func` is a module-level
     function and the arguments pickle, so a `ProcessWriter` can send it to its process."""
@@ -142,7 +160,7 @@ def _run_items(conn: sqlite3.Connection, entries: list[_Items]) -> list[Outcome]
     return split
 
 
-class GroupCommitWriter:
+class GroupCommitWriter(_SubmitsItems):
     """Owns the one write connection on a thread. `submit(job)` returns a Future resolved after COMMIT."""
 
     def __init__(self, db_path: Path | str, *, max_jobs_per_commit: int = 512, busy_timeout_ms: int = 2000) -> None:
@@ -173,17 +191,6 @@ class GroupCommitWriter:
             return future
         self._queue.put((job, future))
         return future
-
-    def submit_items(self, run: Callable[[sqlite3.Connection, list[Any]], list[R]],
-                     items: list[Any]) -> Future[list[R]]:
-        """Like `submit`, for work that is one result per item (storing inbound messages).
-
-        Callers queued together with the same `run` are served by one call over all their items:
-        one set of statements for 64 single-message webhooks instead of 64 sets. Each caller gets
-        back the results of its own items. If the shared call fails, each caller's items run
-        again on their own, so a failure stays with the caller that caused it.
-        """
-        return self.submit(_Items(run, list(items)))  # type: ignore[arg-type]
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopped = True

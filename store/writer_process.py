@@ -47,10 +47,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
-from store.writer import WriterStopped, _Items, commit_group, open_write_connection
+from store.writer import WriterStopped, _SubmitsItems, commit_group, open_write_connection
 
 T = TypeVar("T")
-R = TypeVar("R")
 log = logging.getLogger("smsdesk.writer")
 
 _READY = "ready"
@@ -64,7 +63,7 @@ RESPAWN_INTERVAL_S = 5.0
 _JOB_MODULES = ("store.inbound", "store.outbox")
 
 
-class ProcessWriter:
+class ProcessWriter(_SubmitsItems):
     """`GroupCommitWriter`'s interface, with the writer in a child process."""
 
     def __init__(self, db_path: Path | str, *, max_jobs_per_commit: int = 512, busy_timeout_ms: int = 2000,
@@ -114,10 +113,6 @@ class ProcessWriter:
                 return future
             child.send(next(self._numbers), payload, future)
         return future
-
-    def submit_items(self, run: Callable[[Any, list[Any]], list[R]], items: list[Any]) -> Future[list[R]]:
-        """See `GroupCommitWriter.submit_items`: callers queued together share one `run` call."""
-        return self.submit(_Items(run, list(items)))  # type: ignore[arg-type]
 
     @property
     def pid(self) -> int | None:

@@ -16,6 +16,7 @@ from textual.pilot import Pilot
 
 from store.db import connect, transaction
 from store.inbound import InboundMessage, RouteTable, StoredOutcome, store_messages
+from store.schema import recount_traffic
 from tests.pipeline_fixtures import CLUB_NUMBER, SHOP_NUMBER, club_credential, make_db, shop_credential
 
 SHOP = "+" + SHOP_NUMBER
@@ -74,9 +75,7 @@ def seed_db(path: Path, *, stored_at_received: bool = False) -> Path:
         with transaction(db) as conn:
             if stored_at_received:
                 conn.execute("UPDATE messages SET stored_at = received_at")
-                conn.execute("DELETE FROM traffic")  # and the counts the writer keeps, recut to match
-                conn.execute("INSERT INTO traffic (minute, action, count) "
-                             "SELECT substr(stored_at, 1, 16), action, COUNT(*) FROM messages GROUP BY 1, 2")
+                recount_traffic(conn)  # and the counts the writer keeps, recut to match
             conn.execute(
                 "UPDATE outbox SET status = 'delivered', delivery_status = 'DELIVERED', "
                 "delivery_detail = 'DELIVERED_TO_HANDSET: Message delivered to handset' "

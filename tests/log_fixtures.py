@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 
 from store.db import connect
+from store.schema import recount_traffic
 
 ACTIONS = ("opt-in", "opt-out", "help", "custom", "default", "default", "default", "unrouted")
 TEXTS = ("YES", "STOP", "HELP", "DISCOUNT", "hello there", "what time?", "thanks", "wrong number")
@@ -16,7 +17,6 @@ def fill_messages(path: Path, count: int, *, start: int = 0, credential: str = "
     conn: sqlite3.Connection = db.conn
     conn.execute("PRAGMA synchronous = OFF")  # bulk fixture only: durability is not under test here
     conn.execute("BEGIN")
-    first_id = conn.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
     conn.executemany(
         "INSERT INTO messages (message_id, received_at, stored_at, credential, sandbox, from_number, to_number, "
         "text, normalized, action, keyword, consent_before, consent_after, source) "
@@ -28,9 +28,6 @@ def fill_messages(path: Path, count: int, *, start: int = 0, credential: str = "
             for i in range(start, start + count)
         ),
     )
-    conn.execute(  # the traffic counts the writer would have kept
-        "INSERT INTO traffic (minute, action, count) SELECT substr(stored_at, 1, 16), action, COUNT(*) "
-        "FROM messages WHERE id > ? GROUP BY 1, 2 "
-        "ON CONFLICT (minute, action) DO UPDATE SET count = count + excluded.count", (first_id,))
+    recount_traffic(conn)  # the traffic counts the writer would have kept
     conn.execute("COMMIT")
     db.close()

@@ -15,7 +15,7 @@ import pytest
 from gateway.server import ServeConfig, ServeConfigError
 from store.writer import job
 from tests.pipeline_fixtures import make_db, mo_body, mo_result, shop_credential
-from tests.serve_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER, first_value, running_serve
+from tests.serve_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER, first_value, running_serve, wait_until
 
 AUTH = (WEBHOOK_USER, WEBHOOK_PASSWORD)
 
@@ -218,9 +218,7 @@ def test_writer_process_death_answers_503_then_recovers(serve, db_path: Path) ->
     writer takes over within the respawn interval; the retried message is stored once."""
     writer = serve.service.writer
     os.kill(writer.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while writer.alive and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: not writer.alive, 10)
     body = mo_body(mo_result("STOP", message_id="while-down"))
     response = httpx.post(serve.url + "/infobip/inbound", json=body, auth=AUTH)
     assert response.status_code == 503 and response.headers["retry-after"]

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,6 +30,7 @@ from tests.serve_fixtures import (
     insert_key,
     raise_duplicate_error,
     unpicklable_result,
+    wait_until,
     writer_pid,
 )
 
@@ -66,15 +67,6 @@ def gone(pid: int) -> bool:
         return True
     state = next(line for line in status.splitlines() if line.startswith("State:"))
     return state.split()[1] == "Z"
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def run_script(code: str, db_path: Path, log: Path, **popen: object) -> subprocess.Popen[str]:
@@ -118,10 +110,6 @@ def test_submit_items_answers_each_queued_caller_with_its_own_outcomes(db_path: 
     conn.close()
     assert {message_id: (row_id, action) for message_id, row_id, action in rows} == stored
     assert {action for _, action in stored.values()} == {"help"}
-
-
-def local_job(conn: sqlite3.Connection) -> int:
-    return 1
 
 
 def test_unpicklable_job_is_refused_in_the_caller_and_nothing_is_sent(writer: ProcessWriter) -> None:
