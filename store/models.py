@@ -223,7 +223,10 @@ def normalize_base_url(value: str) -> str:
         raise ValueError("an API base URL is required, such as xyz.api.infobip.com")
     if "://" not in text:
         text = "https://" + text
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # e.g. a netloc that NFKC turns into "/" or "@": its message echoes the input
+        raise ValueError("has no valid host name") from None
     if parts.scheme not in ("https", "http"):
         raise ValueError("must use https://")
     if parts.username or parts.password:

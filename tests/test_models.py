@@ -165,6 +165,12 @@ def test_base_url_bad(raw: str) -> None:
     only_error("base_url", base_url=raw)
 
 
+@pytest.mark.parametrize("raw", ["0\x1f\u2100", "x\uff0f.api.infobip.com", "x\uff20evil.com"])
+def test_base_url_that_nfkc_breaks_is_refused_without_echoing_it(raw: str) -> None:
+    """urlsplit's own error for these quotes the input (a raw control character, found by hypothesis)."""
+    assert only_error("base_url", base_url=raw) == "has no valid host name"
+
+
 def test_base_url_http_message_says_https() -> None:
     assert "https" in only_error("base_url", base_url="http://xyz.api.infobip.com")
 
