@@ -16,7 +16,6 @@ from store.models import StoredCredential
 from store.outbox import cancel_for_opt_outs
 from store.rules import Action, Consent, Decision, decide, keyword_index, older_than_consent
 
-
 # The actions whose keyword states a consent (and so are ordered by receivedAt).
 _EXPRESSES_CONSENT = frozenset({Action.OPT_IN, Action.OPT_OUT, Action.DOUBLE_OPT_IN})
 
