@@ -239,15 +239,16 @@ def _hold_write_lock(db_path: Path, seconds: float, holding: threading.Event) ->
 def test_a_reply_is_not_sent_again_when_recording_it_waits_behind_a_lock(tmp_path: Path,
                                                                          sim: SimulatorThread) -> None:
     db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
-    sim.state.inject("slow", count=1, delay=1.0, path_prefix="/sms/3/messages")
     with running_serve(db, run_outbox=True) as serve:
         forward_to(sim, serve)
+        sim.state.inject("slow", count=1, delay=2.0, path_prefix="/sms/3/messages")
         for i in range(20):
             sim.state.queue_inbound(f"4179500{i:04d}", SHOP_NUMBER, "hello")
-        # Once the replies are claimed and their request is in flight, another process takes the
-        # write lock for longer than the writer's busy timeout: recording the answer fails.
-        assert sim.wait_until(lambda: rows(db, "SELECT COUNT(*) FROM outbox WHERE status = 'sending'") != [(0,)],
-                              timeout=10)
+        # Once the replies are in flight (the sender looks every 50 ms, Infobip takes 2 s to
+        # answer), another process takes the write lock for longer than the writer's busy
+        # timeout: recording the answer fails.
+        assert sim.wait_until(lambda: rows(db, "SELECT COUNT(*) FROM outbox") == [(20,)], timeout=10)
+        time.sleep(0.5)
         holding = threading.Event()
         locker = threading.Thread(target=_hold_write_lock, args=(db, 5.0, holding))
         locker.start()
@@ -262,14 +263,14 @@ def test_a_reply_is_not_sent_again_when_recording_it_waits_behind_a_lock(tmp_pat
 def test_a_reply_is_not_sent_again_when_the_writer_dies_between_send_and_record(
         tmp_path: Path, sim: SimulatorThread) -> None:
     db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
-    sim.state.inject("slow", count=1, delay=1.0, path_prefix="/sms/3/messages")
     with running_serve(db, run_outbox=True) as serve:
         forward_to(sim, serve)
         pid = serve.service.writer.submit(writer_pid).result(timeout=5)
+        sim.state.inject("slow", count=1, delay=2.0, path_prefix="/sms/3/messages")
         for i in range(10):
             sim.state.queue_inbound(f"4179600{i:04d}", SHOP_NUMBER, "hello")
-        assert sim.wait_until(lambda: rows(db, "SELECT COUNT(*) FROM outbox WHERE status = 'sending'") != [(0,)],
-                              timeout=10)
+        assert sim.wait_until(lambda: rows(db, "SELECT COUNT(*) FROM outbox") == [(10,)], timeout=10)
+        time.sleep(0.5)  # the replies are in flight: Infobip answers after 2 s
         os.kill(pid, signal.SIGKILL)
         assert sim.wait_until(lambda: rows(db, "SELECT COUNT(*) FROM outbox WHERE status = 'sent'") == [(10,)],
                               timeout=30)
