@@ -389,8 +389,9 @@ def test_serve_on_port_0_names_the_port_it_got_and_stops_on_sigterm(db_file: Pat
         assert url.startswith("http://127.0.0.1:") and not url.endswith(":0")
         port = int(url.rsplit(":", 1)[1])
         assert httpx.get(f"{url}/healthz", timeout=5).json() == {"status": "ok"}
-        # A second serve on the same port: one clean line, status 1, nothing half-started.
-        taken = smsdesk("serve", "--insecure-no-auth", "--port", str(port), timeout=30)
+        # A second serve on the same port (receive-only, so the one-sender lock is not what stops
+        # it): one clean line, status 1, nothing half-started.
+        taken = smsdesk("serve", "--insecure-no-auth", "--no-send", "--port", str(port), timeout=30)
         taken.assert_user_error(f"could not listen on 127.0.0.1:{port}")
         code, _, err = serve.stop(signal.SIGTERM)
         # uvicorn re-raises SIGTERM once shut down: the shell sees 143 (see SuccessExitStatus in README).
