@@ -160,13 +160,27 @@ def parse_inbound(payload: Any, source: str = "forward") -> list[InboundMessage]
     return messages
 
 
-def parse_delivery_reports(payload: Any) -> list[tuple[str, str, str]]:
-    """-> [(messageId, status groupName, 'NAME: description')]"""
+def parse_delivery_reports(payload: Any) -> list[tuple[str, str, str, str]]:
+    """-> [(messageId, status groupName, 'NAME: description', doneAt in UTC or '')]
+
+    Plain tuples: they travel to the writer process as they are. A `doneAt` that is missing or
+    no time is kept as '' (the report still counts: it is the status that matters).
+    """
     batch = _validated(_DlrBatch.model_validate, payload)
     return [
-        (r.messageId, r.status.groupName, f"{r.status.name}: {r.status.description}".strip(": "))
+        (r.messageId, r.status.groupName, f"{r.status.name}: {r.status.description}".strip(": "), _done_at(r))
         for r in batch.results
     ]
+
+
+def _done_at(result: _DlrResult) -> str:
+    value = (result.model_extra or {}).get("doneAt")
+    if not isinstance(value, str):
+        return ""
+    try:
+        return _utc_timestamp(value)
+    except ValueError:
+        return ""
 
 
 def new_message_id() -> str:
