@@ -170,10 +170,11 @@ def delete_cmd(ctx: Context, name: str, yes: bool) -> None:
             fail("refusing to delete without --yes when not interactive")
         click.confirm(f"Delete credential {cred.name!r}?", abort=True)
     try:
-        repo.delete_credential(db, cred.id, cred.version)
+        cancelled = repo.delete_credential(db, cred.id, cred.version)
     except StoreError as exc:
         fail(str(exc))
-    click.echo(make_inert(f"deleted {cred.name}"))
+    note = f" ({cancelled} queued {'reply' if cancelled == 1 else 'replies'} cancelled)" if cancelled else ""
+    click.echo(make_inert(f"deleted {cred.name}{note}"))
 
 
 @creds.command("import")

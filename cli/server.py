@@ -21,27 +21,32 @@ from cli.common import Context, fail, listen_or_fail, pass_context
               help="Seconds between inbox pulls for credentials in pull mode.")
 @click.option("--delivery-url", default=None, metavar="URL",
               help="Public URL of this server's /infobip/delivery-reports, sent with each reply.")
+@click.option("--no-send", is_flag=True,
+              help="Receive and store only; another serve sends the replies (one sender per database).")
 @pass_context
 def serve_cmd(ctx: Context, host: str, port: int, insecure_no_auth: bool, poll_interval: float,
-              delivery_url: str | None) -> None:
+              delivery_url: str | None, no_send: bool) -> None:
     """Run the webhook receiver, the inbox poller and the outbox sender.
 
     Routes: POST /infobip/inbound, POST /infobip/delivery-reports, GET /healthz. The webhook
     routes require HTTP Basic auth from SMSDESK_WEBHOOK_USER and SMSDESK_WEBHOOK_PASSWORD.
+    One serve per database sends replies; a second one refuses to start unless --no-send.
     """
     from gateway.net import http_url
     from gateway.receiver import BasicAuth
-    from gateway.server import ServeConfig, ServeConfigError, build_server
+    from gateway.server import ServeConfig, ServeConfigError, build_service_server
+    from store.sender_lock import SenderLockHeld
 
     user = os.environ.get("SMSDESK_WEBHOOK_USER", "")
     password = os.environ.get("SMSDESK_WEBHOOK_PASSWORD", "")
     auth = BasicAuth(user, password) if (user or password) else None
     ctx.open_db().close()  # create and migrate now, so a bad path is one clean error
     config = ServeConfig(db_path=ctx.db_path, host=host, port=port, auth=auth, insecure_no_auth=insecure_no_auth,
-                         poll_interval=poll_interval, delivery_url=delivery_url)
+                         poll_interval=poll_interval, delivery_url=delivery_url, run_outbox=not no_send)
     try:
-        server = build_server(config)
-    except ServeConfigError as exc:
+        service, server = build_service_server(config)
+        service.take_sender_lock()
+    except (ServeConfigError, SenderLockHeld) as exc:
         fail(str(exc))
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request is noise at this rate

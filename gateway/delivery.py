@@ -1,8 +1,13 @@
-"""The outbox sender: sends queued replies through Infobip and records each row's fate.
+"""The outbox sender: claims due replies, sends them in batches through Infobip, records each fate.
 
-Rows are read on a worker thread (own read connection) and every mark goes through the group
-commit writer. A reply is marked only after Infobip answered; after a crash the row is still
-queued and is sent again with the same messageId of ours, which lets a duplicate be recognised.
+One round (docs/architecture.md, "The outbox"):
+1. the writer claims the heads of the reply lines (one per credential and number), re-checking
+   consent in the same transaction, and marks them `sending`;
+2. the claimed replies of one credential go in requests of up to `MESSAGES_PER_REQUEST`
+   messages, a few requests in flight at once;
+3. each message's own result is recorded; a result the writer could not record is kept here
+   and recorded again later (the reply stays `sending`, so it is never sent again by this
+   sender).
 """
 
 from __future__ import annotations
@@ -10,21 +15,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import re
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.client import InfobipClient, OutboundSms
+from gateway.client import InfobipClient, OutboundSms, SendResult
 from gateway.errors import InfobipError
 from store.credentials import find_credential_by_id_conn
-from store.db import connect
+from store.db import connect_reader
 from store.models import StoredCredential
-from store.outbox import OutboxRow, due_replies, mark_failed, mark_retry, mark_sent
+from store.outbox import OutboxRow, SendOutcome, claim_due, record_outcomes, requeue_abandoned
 from store.writer import Writer, job
 
 log = logging.getLogger("smsdesk.outbox")
 MAX_BACKOFF_SECONDS = 300.0
+# Messages per /sms/3/messages request: 100 keeps a request near 30 KB and the replies that one
+# failed request delays to a round's worth, while 10,000 queued replies still need only 100
+# requests (at 8 in flight and 200 ms each, under 3 s).
+MESSAGES_PER_REQUEST = 100
+REQUESTS_IN_FLIGHT = 8
+CLAIM_LIMIT = MESSAGES_PER_REQUEST * REQUESTS_IN_FLIGHT
+MARK_RETRY_MAX_SECONDS = 30.0
+_MESSAGE_INDEX = re.compile(r"^messages\[(\d+)\]")
 
 
 def retry_delay(attempts: int, base: float = 2.0) -> float:
@@ -53,32 +67,30 @@ class ClientPool:
 
 class OutboxSender:
     def __init__(self, db_path: Path, writer: Writer, *, delivery_url: str | None = None,
-                 interval: float = 0.5, batch: int = 100, concurrency: int = 16,
+                 interval: float = 0.5, messages_per_request: int = MESSAGES_PER_REQUEST,
+                 requests_in_flight: int = REQUESTS_IN_FLIGHT,
                  client_options: dict[str, object] | None = None) -> None:
         self.db_path = db_path
         self.writer = writer
         self.delivery_url = delivery_url
         self.interval = interval
-        self.batch = batch
+        self.messages_per_request = messages_per_request
+        self.claim_limit = messages_per_request * requests_in_flight
         # Few in-request retries: the outbox reschedules failed rows itself, with longer backoff.
         self.clients = ClientPool(**({"max_attempts": 2, "max_retry_seconds": 5.0} | (client_options or {})))
-        self._limit = asyncio.Semaphore(concurrency)
+        self._in_flight = asyncio.Semaphore(requests_in_flight)
         self._reader: sqlite3.Connection | None = None
+        # Outcomes Infobip gave but the writer could not record yet, with when to try again.
+        self._unrecorded: list[tuple] = []
+        self._record_retry_at = 0.0
+        self._record_failures = 0
+        self._requeued = False
         self.sent = 0
         self.failed = 0
         self.retried = 0
+        self.requests = 0
 
-    def _due(self) -> list[tuple[OutboxRow, StoredCredential | None]]:
-        if self._reader is None:
-            self._reader = connect(self.db_path).conn
-        rows = due_replies(self._reader, self.batch)
-        return [(row, find_credential_by_id_conn(self._reader, row.credential_id)) for row in rows]
-
-    async def run_once(self) -> int:
-        due = await asyncio.to_thread(self._due)
-        if due:
-            await asyncio.gather(*(self._send(row, cred) for row, cred in due))
-        return len(due)
+    # ----------------------------------------------------------------- the loop
 
     async def run(self) -> None:
         while True:
@@ -86,48 +98,174 @@ class OutboxSender:
                 count = await self.run_once()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # keep sending whatever one bad round did
-                log.exception("outbox round failed")
+            except Exception as exc:  # the writer down, the database locked: try again next round
+                log.warning("outbox round failed: %s", exc)
                 count = 0
-            if count < self.batch:
+            if count < self.claim_limit:
                 await asyncio.sleep(self.interval)
 
-    async def _send(self, row: OutboxRow, cred: StoredCredential | None) -> None:
-        if cred is None:
-            await self._mark(mark_failed, row.id, "credential deleted before the reply was sent")
-            return
-        try:
-            sms = OutboundSms(
-                sender=row.sender, to=row.to_number, text=row.text, validity_period_hours=row.validity_period_hours,
-                callback_data=row.callback_data, principal_entity_id=row.principal_entity_id,
-                content_template_id=row.content_template_id, delivery_url=self.delivery_url,
-                message_id=row.our_message_id,
-            )
-        except ValueError as exc:  # e.g. the person texted from an alphanumeric id: not answerable
-            self.failed += 1
-            await self._mark(mark_failed, row.id, f"cannot send: {exc}")
-            return
-        client = self.clients.get(cred.base_url, cred.api_key)
-        async with self._limit:
-            try:
-                result = await client.send([sms])
-            except InfobipError as exc:
-                if exc.retryable:
-                    self.retried += 1
-                    await self._mark(mark_retry, row.id, str(exc), time.time() + retry_delay(row.attempts))
-                else:
-                    self.failed += 1
-                    await self._mark(mark_failed, row.id, str(exc))
-                return
-        first = result.messages[0] if result.messages else None
-        self.sent += 1
-        await self._mark(mark_sent, row.id, first.message_id if first else row.our_message_id,
-                         first.status_name if first else "")
+    async def run_once(self) -> int:
+        if not self._requeued:
+            # Only this sender may send from the database (serve holds the sender lock), so
+            # whatever is `sending` now was left by a sender that died with it in flight.
+            abandoned = await self._write(requeue_abandoned)
+            if abandoned:
+                log.warning("%d replies were in flight when the last sender stopped; sending them again "
+                            "with the same messageId", abandoned)
+            self._requeued = True
+        if self._unrecorded and not await self._record_pending():
+            return 0  # the writer is not recording: claiming more would only grow the pile
+        claimed = [OutboxRow._make(row) for row in await self._write(claim_due, self.claim_limit, time.time())]
+        if not claimed:
+            return 0
+        credentials = await asyncio.to_thread(self._credentials, {row.credential_id for row in claimed})
+        await asyncio.gather(*(self._send_batch(credentials.get(cred_id), batch)
+                               for cred_id, batch in self._batches(claimed)))
+        return len(claimed)
 
-    async def _mark(self, func: Callable[..., None], *args: object) -> None:
-        await asyncio.wrap_future(self.writer.submit(job(func, *args)))
+    def _batches(self, rows: Sequence[OutboxRow]) -> list[tuple[int, list[OutboxRow]]]:
+        by_credential: dict[int, list[OutboxRow]] = {}
+        for row in rows:  # claimed in id order, which each batch keeps
+            by_credential.setdefault(row.credential_id, []).append(row)
+        size = self.messages_per_request
+        return [(cred_id, group[i:i + size]) for cred_id, group in by_credential.items()
+                for i in range(0, len(group), size)]
+
+    def _credentials(self, ids: set[int]) -> dict[int, StoredCredential]:
+        if self._reader is None:
+            self._reader = connect_reader(self.db_path)
+        found = (find_credential_by_id_conn(self._reader, cred_id) for cred_id in ids)
+        return {cred.id: cred for cred in found if cred is not None}
+
+    # ----------------------------------------------------------------- sending
+
+    async def _send_batch(self, cred: StoredCredential | None, rows: list[OutboxRow]) -> None:
+        if cred is None:  # deleted between the claim and now: never send with another account
+            await self._record([SendOutcome(row.id, "failed", error="the credential was deleted while the "
+                                            "reply was being sent") for row in rows])
+            return
+        outcomes: list[SendOutcome] = []
+        sendable: list[tuple[OutboxRow, OutboundSms]] = []
+        for row in rows:
+            try:
+                sendable.append((row, self._sms(row)))
+            except ValueError as exc:  # e.g. the person texted from an alphanumeric id: not answerable
+                outcomes.append(SendOutcome(row.id, "failed", error=f"cannot send: {exc}"))
+        if sendable:
+            client = self.clients.get(cred.base_url, cred.api_key)
+            async with self._in_flight:
+                outcomes += await self._send_with_split(client, sendable)
+        for outcome in outcomes:
+            if outcome.status == "queued":
+                self.retried += 1
+            elif outcome.status == "failed":
+                self.failed += 1
+            else:
+                self.sent += 1
+        await self._record(outcomes)
+
+    def _sms(self, row: OutboxRow) -> OutboundSms:
+        return OutboundSms(
+            sender=row.sender, to=row.to_number, text=row.text, validity_period_hours=row.validity_period_hours,
+            callback_data=row.callback_data, principal_entity_id=row.principal_entity_id,
+            content_template_id=row.content_template_id, delivery_url=self.delivery_url,
+            message_id=row.our_message_id,
+        )
+
+    async def _send_with_split(self, client: InfobipClient,
+                               batch: list[tuple[OutboxRow, OutboundSms]]) -> list[SendOutcome]:
+        """Send one request; a 400 fails only the messages it names, or is narrowed by halving."""
+        self.requests += 1
+        try:
+            result = await client.send([sms for _, sms in batch])
+        except InfobipError as exc:
+            if exc.retryable:
+                return [SendOutcome(row.id, "queued", error=str(exc),
+                                    next_attempt_at=time.time() + retry_delay(row.attempts)) for row, _ in batch]
+            if exc.status != 400 or len(batch) == 1:
+                return [SendOutcome(row.id, "failed", error=str(exc)) for row, _ in batch]
+            named = _named_messages(exc, len(batch))
+            if named:
+                failed = [SendOutcome(row.id, "failed", error=str(exc)) for i, (row, _) in enumerate(batch)
+                          if i in named]
+                rest = [item for i, item in enumerate(batch) if i not in named]
+                return failed + (await self._send_with_split(client, rest) if rest else [])
+            half = len(batch) // 2
+            return (await self._send_with_split(client, batch[:half])
+                    + await self._send_with_split(client, batch[half:]))
+        return _outcomes_of(result, [row for row, _ in batch])
+
+    # ----------------------------------------------------------------- recording
+
+    async def _record(self, outcomes: list[SendOutcome]) -> None:
+        if not outcomes:
+            return
+        rows = [tuple(outcome) for outcome in outcomes]
+        try:
+            await self._write(record_outcomes, rows)
+        except Exception as exc:
+            # Infobip has answered: keep the answer and record it later, never send again for it.
+            self._unrecorded.extend(rows)
+            self._schedule_record_retry(exc)
+
+    async def _record_pending(self) -> bool:
+        if time.monotonic() < self._record_retry_at:
+            return False
+        pending, self._unrecorded = self._unrecorded, []
+        try:
+            await self._write(record_outcomes, pending)
+        except Exception as exc:
+            self._unrecorded = pending + self._unrecorded
+            self._schedule_record_retry(exc)
+            return False
+        log.info("recorded %d reply outcomes that had waited for the database", len(pending))
+        self._record_failures = 0
+        return True
+
+    def _schedule_record_retry(self, exc: Exception) -> None:
+        self._record_failures += 1
+        delay = min(MARK_RETRY_MAX_SECONDS, 0.25 * 2 ** min(self._record_failures, 8))
+        self._record_retry_at = time.monotonic() + delay
+        log.warning("could not record %d reply outcomes (%s); retrying in %.1f s, nothing is sent again",
+                    len(self._unrecorded), exc, delay)
+
+    async def _write(self, func, *args):  # type: ignore[no-untyped-def]
+        return await asyncio.wrap_future(self.writer.submit(job(func, *args)))
+
+    @property
+    def unrecorded(self) -> int:
+        return len(self._unrecorded)
 
     async def aclose(self) -> None:
+        if self._unrecorded:
+            # One last try: what stays unrecorded is sent again by the next sender (at-least-once).
+            self._record_retry_at = 0.0
+            await self._record_pending()
         await self.clients.aclose()
         if self._reader is not None:
             self._reader.close()
+
+
+def _named_messages(exc: InfobipError, count: int) -> set[int]:
+    """Indexes of the messages a 400's violations name (`messages[3].destinations[0].to`)."""
+    named = set()
+    for prop, _ in exc.violations:
+        match = _MESSAGE_INDEX.match(prop or "")
+        if match and int(match.group(1)) < count:
+            named.add(int(match.group(1)))
+    return named
+
+
+def _outcomes_of(result: SendResult, rows: list[OutboxRow]) -> list[SendOutcome]:
+    """Each message's own result, found by our messageId (Infobip echoes it), else by position."""
+    by_id = {message.message_id: message for message in result.messages}
+    outcomes = []
+    for i, row in enumerate(rows):
+        message = by_id.get(row.our_message_id) or (result.messages[i] if i < len(result.messages) else None)
+        if message is None:
+            outcomes.append(SendOutcome(row.id, "sent", row.our_message_id, "", ""))
+            continue
+        status = "rejected" if message.status_group.upper() == "REJECTED" else "sent"
+        outcomes.append(SendOutcome(row.id, status, message.message_id, message.status_name,
+                                    message.status_description if status == "rejected" else ""))
+    return outcomes

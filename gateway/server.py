@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from gateway.delivery import OutboxSender
 from gateway.poller import InboxPoller
 from gateway.receiver import BasicAuth, Receiver
+from store.sender_lock import SenderLock
 from store.writer_process import ProcessWriter
 
 log = logging.getLogger("smsdesk.serve")
@@ -81,9 +82,16 @@ class Service:
         self.sender = OutboxSender(config.db_path, self.writer, delivery_url=config.delivery_url,
                                    interval=config.outbox_interval)
         self.poller = InboxPoller(config.db_path, self.writer, interval=config.poll_interval)
+        self.sender_lock = SenderLock(config.db_path)
+
+    def take_sender_lock(self) -> None:
+        """Become the database's one sender, or raise SenderLockHeld (store/sender_lock.py)."""
+        if self.config.run_outbox:
+            self.sender_lock.acquire()
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self.take_sender_lock()
         self.writer.start()
         # Serve only once the writer has the database: a path it cannot open or migrate stops
         # serve here, with the reason, instead of answering 503 forever.
@@ -104,6 +112,7 @@ class Service:
             await self.sender.aclose()
             await self.poller.aclose()
             self.writer.stop()
+            self.sender_lock.release()
 
     def app(self) -> Starlette:
         return self.receiver.app(lifespan=self.lifespan)

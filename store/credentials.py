@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from store.db import transaction, utcnow
 from store.errors import ConflictError, DuplicateError, NotFoundError
 from store.models import KEYWORD_LISTS, MASK, Credential, StoredCredential, field_errors
+from store.outbox import cancel_for_credential
 from store.text import make_inert
 
 FIELDS: tuple[str, ...] = tuple(Credential.model_fields)
@@ -167,7 +168,12 @@ def update_credential(db: sqlite_utils.Database, cred_id: int, cred: Credential,
     return get_credential_by_id(db, cred_id)
 
 
-def delete_credential(db: sqlite_utils.Database, cred_id: int, expected_version: int | None = None) -> None:
+def delete_credential(db: sqlite_utils.Database, cred_id: int, expected_version: int | None = None) -> int:
+    """Delete a credential and cancel its queued replies in the same transaction.
+
+    Returns how many replies were cancelled. Ids are never reused, so a reply can never be sent
+    with an account created later; messages and replies keep the deleted credential's name.
+    """
     with transaction(db) as conn:
         row = conn.execute("SELECT name, version FROM credentials WHERE id = ?", (cred_id,)).fetchone()
         if row is None:
@@ -177,7 +183,9 @@ def delete_credential(db: sqlite_utils.Database, cred_id: int, expected_version:
                 f"credential {row[0]!r} was changed by someone else; reload before deleting"
             )
         conn.execute("DELETE FROM credentials WHERE id = ?", (cred_id,))
+        cancelled = cancel_for_credential(conn, cred_id, row[0])
         _audit(conn, "delete", cred_id, row[0], ())
+    return cancelled
 
 
 @dataclass(frozen=True)

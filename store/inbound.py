@@ -13,7 +13,8 @@ from typing import NamedTuple
 from store.credentials import list_credentials_conn
 from store.db import utcnow
 from store.models import StoredCredential
-from store.rules import Action, Decision, decide, keyword_index
+from store.outbox import cancel_for_opt_outs
+from store.rules import Action, Consent, Decision, decide, keyword_index, older_than_consent
 
 
 class InboundMessage(NamedTuple):
@@ -95,6 +96,11 @@ def store_messages(conn: sqlite3.Connection, routes: RouteTable,
     assigned here, which is safe because the caller holds SQLite's write lock (BEGIN IMMEDIATE):
     that is what lets a message row name its reply and a ledger entry name its message without a
     round trip per row. Consent changes inside one batch are carried forward in `consents`.
+
+    Consent follows Infobip's receivedAt, not arrival: a message older than the number's latest
+    consent change is stored and kept in the ledger (not applied), changes nothing and gets no
+    reply. An applied opt-out cancels, in this transaction, what was queued for the number before
+    it (docs/architecture.md, "Consent by time").
     """
     routes.refresh(conn)
     seen = _existing_ids(conn, [m.message_id for m in messages])
@@ -122,26 +128,38 @@ class _Batch:
         ).fetchone()
         self.messages: list[tuple[object, ...]] = []
         self.replies: list[tuple[object, ...]] = []
-        self.consent_changes: list[tuple[str, str, str, str, int, str]] = []
+        # (sandbox, number, old, new, message row id, rule, receivedAt, applied)
+        self.consent_changes: list[tuple[str, str, str, str, int, str, str, int]] = []
+        self.opt_outs: list[tuple[str, str, str, int]] = []  # (reason, sandbox, number, reply id boundary)
         self.attributes: list[tuple[str, str, str, str, str]] = []
         self.profiles: dict[tuple[str, str], tuple[str, str]] = {}
         self.per_action: dict[str, int] = {}  # this batch's messages by action, for the traffic counts
 
-    def add(self, routes: RouteTable, msg: InboundMessage, consents: dict[tuple[str, str], str]) -> StoredOutcome:
+    def add(self, routes: RouteTable, msg: InboundMessage,
+            consents: dict[tuple[str, str], tuple[str, str]]) -> StoredOutcome:
         cred, index = routes.lookup(msg.to_number)
         sandbox = cred.sandbox if cred else ""
         key = (sandbox, msg.from_number)
-        decision = decide(msg.text, cred, consents.get(key, "") if cred else "", index)
+        consent, changed_by = consents.get(key, ("", "")) if cred else ("", "")
+        decision = decide(msg.text, cred, consent, index)
+        applied = 1
+        if decision.consent_changed and msg.received_at < changed_by:
+            decision = older_than_consent(decision, changed_by)
+            applied = 0
         row_id = self.next_message_id
         self.next_message_id += 1
         reply_id = None
         if cred is not None:
             first, last = self.profiles.get(key, (msg.received_at, msg.received_at))
             self.profiles[key] = (min(first, msg.received_at), max(last, msg.received_at))
-            if decision.consent_changed:
-                consents[key] = decision.consent_after
+            if decision.consent_changed or not applied:
+                if applied:
+                    consents[key] = (decision.consent_after, msg.received_at)
                 self.consent_changes.append((sandbox, msg.from_number, decision.consent_before,
-                                             decision.consent_after, row_id, decision.rule))
+                                             decision.ledger_new, row_id, decision.rule, msg.received_at, applied))
+            if applied and decision.consent_after == Consent.NO and decision.action is Action.OPT_OUT:
+                self.opt_outs.append((f"the number opted out (message #{row_id}) before the reply was sent",
+                                      sandbox, msg.from_number, self.next_reply_id))
             if decision.attribute:
                 self.attributes.append((sandbox, msg.from_number, decision.attribute, msg.received_at,
                                         msg.received_at))
@@ -169,20 +187,24 @@ class _Batch:
             conn.executemany(
                 "INSERT INTO outbox (id, message_row_id, credential_id, our_message_id, sender, to_number, text, "
                 "validity_period_hours, callback_data, principal_entity_id, content_template_id, status, "
-                "created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?)", self.replies)
+                "created_at, updated_at, kind, sandbox, credential_name) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)", self.replies)
         if self.consent_changes:
             # The current consent and the ledger entry that explains it, in message order: the
             # last change of a number in the batch is the one that stays.
             conn.executemany(
-                "INSERT INTO consent (sandbox, number, consent, changed_at) VALUES (?, ?, ?, ?) "
+                "INSERT INTO consent (sandbox, number, consent, changed_at, received_at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (sandbox, number) DO UPDATE SET consent = excluded.consent, "
-                "changed_at = excluded.changed_at",
-                [(sandbox, number, str(new), self.now) for sandbox, number, _, new, _, _ in self.consent_changes])
+                "changed_at = excluded.changed_at, received_at = excluded.received_at",
+                [(sandbox, number, str(new), self.now, received_at)
+                 for sandbox, number, _, new, _, _, received_at, applied in self.consent_changes if applied])
             conn.executemany(
-                "INSERT INTO consent_ledger (at, sandbox, number, old, new, message_row_id, reason) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(self.now, sandbox, number, str(old), str(new), row_id, rule)
-                 for sandbox, number, old, new, row_id, rule in self.consent_changes])
+                "INSERT INTO consent_ledger (at, sandbox, number, old, new, message_row_id, reason, received_at, "
+                "applied) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(self.now, sandbox, number, str(old), str(new), row_id, rule, received_at, applied)
+                 for sandbox, number, old, new, row_id, rule, received_at, applied in self.consent_changes])
+        if self.opt_outs:
+            cancel_for_opt_outs(conn, self.opt_outs)
         if self.attributes:
             conn.executemany(
                 "INSERT INTO profile_attributes (sandbox, number, name, first_at, last_at, count) "
@@ -216,15 +238,16 @@ def _existing_ids(conn: sqlite3.Connection, ids: list[str]) -> set[str]:
     return found
 
 
-def _consents_of(conn: sqlite3.Connection, numbers: set[str]) -> dict[tuple[str, str], str]:
-    found: dict[tuple[str, str], str] = {}
+def _consents_of(conn: sqlite3.Connection, numbers: set[str]) -> dict[tuple[str, str], tuple[str, str]]:
+    """(sandbox, number) -> (consent, receivedAt of the message that set it)."""
+    found: dict[tuple[str, str], tuple[str, str]] = {}
     ordered = sorted(numbers)
     for i in range(0, len(ordered), _CHUNK):
         chunk = ordered[i:i + _CHUNK]
         marks = ",".join("?" * len(chunk))
-        for sandbox, number, consent in conn.execute(
-                f"SELECT sandbox, number, consent FROM consent WHERE number IN ({marks})", chunk):
-            found[(sandbox, number)] = consent
+        for sandbox, number, consent, received_at in conn.execute(
+                f"SELECT sandbox, number, consent, received_at FROM consent WHERE number IN ({marks})", chunk):
+            found[(sandbox, number)] = (consent, received_at)
     return found
 
 
@@ -232,7 +255,7 @@ def _reply_row(reply_id: int, cred: StoredCredential, msg: InboundMessage, decis
                now: str) -> tuple[object, ...]:
     return (reply_id, row_id, cred.id, f"smsdesk-{uuid.uuid4().hex}", cred.reply_sender, msg.from_number,
             decision.reply_text, cred.validity_period_hours, cred.callback_data, cred.principal_entity_id,
-            cred.content_template_id, now, now)
+            cred.content_template_id, now, now, str(decision.action), cred.sandbox, cred.name)
 
 
 __all__ = ["Action", "InboundMessage", "RouteTable", "StoredOutcome", "inbound_rows", "store_inbound",

@@ -1,25 +1,37 @@
-"""The outbox of automatic replies: what is due, and marking each row's fate.
+"""The outbox of automatic replies: claiming what may be sent now, and recording each row's fate.
 
-Status flow: queued -> sent -> delivered | undeliverable | expired | rejected; or failed
-(a permanent error from Infobip). A transient error keeps the row queued with a later
-next_attempt_at, so a crash at any point leaves a row that is simply sent again.
+Statuses (docs/architecture.md, "The outbox"):
+
+    queued -> sending -> sent -> delivered | undeliverable | expired | rejected
+       |         |  \\-> failed            (a permanent error from Infobip, or unsendable)
+       |         \\--> queued             (a transient error: retried later, same messageId)
+       \\-> cancelled                      (an opt-out, a deleted credential, consent at send time)
+
+`sending` is written, and committed, before the request leaves: a reply is claimed by exactly one
+sender, the consent check and the claim are one transaction, and only a sender that died with the
+request in flight leaves rows there (`requeue_abandoned` puts them back at the next start, which
+is the one case where a reply can reach Infobip twice, with the same messageId of ours).
+
+Every function here is a writer job (module-level, plain-tuple arguments and results).
 """
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from store.db import utcnow
 
-PERMANENT_FAILURE = "failed"
+# Reply kinds (the action of the message that queued them) that may reach an opted-out number:
+# the opt-out confirmation itself and the answer to HELP.
+ALWAYS_ALLOWED_KINDS = ("opt-out", "help")
 
 
-@dataclass(frozen=True)
-class OutboxRow:
+class OutboxRow(NamedTuple):
     id: int
     credential_id: int
+    credential_name: str
     our_message_id: str
     sender: str
     to_number: str
@@ -29,48 +41,125 @@ class OutboxRow:
     principal_entity_id: str
     content_template_id: str
     attempts: int
+    kind: str
+    sandbox: str
 
 
-_COLUMNS = ("id, credential_id, our_message_id, sender, to_number, text, validity_period_hours, "
-            "callback_data, principal_entity_id, content_template_id, attempts")
+class SendOutcome(NamedTuple):
+    """What became of one claimed reply; `record_outcomes` writes it."""
+
+    row_id: int
+    status: str  # sent | rejected | failed | queued (retry)
+    infobip_message_id: str = ""
+    delivery_status: str = ""  # Infobip's status group from the send answer
+    error: str = ""
+    next_attempt_at: float = 0.0
 
 
-def due_replies(conn: sqlite3.Connection, limit: int = 100, now: float | None = None) -> list[OutboxRow]:
+_COLUMNS = ", ".join(f"o.{name}" for name in OutboxRow._fields)
+
+# The head of each (credential, number) line: the oldest reply not yet finished. Only a head is
+# ever claimed, and nothing is claimed while the line has a reply in flight, so the replies to one
+# number leave in the order their messages arrived, one request after the other.
+_HEADS = f"""SELECT {_COLUMNS}, COALESCE(c.consent, ''), k.id IS NOT NULL
+    FROM outbox o
+    LEFT JOIN consent c ON c.sandbox = o.sandbox AND c.number = o.to_number
+    LEFT JOIN credentials k ON k.id = o.credential_id
+    WHERE o.status = 'queued' AND o.next_attempt_at <= ?
+      AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.to_number = o.to_number AND p.credential_id = o.credential_id
+                      AND p.id < o.id AND p.status IN ('queued', 'sending'))
+    ORDER BY o.id LIMIT ?"""
+
+
+def claim_due(conn: sqlite3.Connection, limit: int, now: float | None = None) -> list[tuple]:
+    """Claim up to `limit` due replies for sending: each one's line head, consent re-checked.
+
+    In the same transaction, a head that its number's current consent forbids, or whose
+    credential is gone, is cancelled instead; the next reply in its line is then the head.
+    """
     moment = time.time() if now is None else now
-    rows = conn.execute(
-        f"SELECT {_COLUMNS} FROM outbox WHERE status = 'queued' AND next_attempt_at <= ? ORDER BY id LIMIT ?",
-        (moment, limit),
-    ).fetchall()
-    return [OutboxRow(*row) for row in rows]
+    at = utcnow()
+    claimed: list[tuple] = []
+    cancelled: list[tuple[str, str, int]] = []
+    for *fields, consent, credential_exists in conn.execute(_HEADS, (moment, limit)):
+        row = OutboxRow(*fields)
+        if not credential_exists:
+            cancelled.append(("the credential was deleted before the reply was sent", at, row.id))
+        elif consent == "n" and row.kind not in ALWAYS_ALLOWED_KINDS:
+            cancelled.append(("the number opted out before the reply was sent", at, row.id))
+        else:
+            claimed.append(tuple(row))
+    if cancelled:
+        conn.executemany("UPDATE outbox SET status = 'cancelled', last_error = ?, updated_at = ? "
+                         "WHERE id = ? AND status = 'queued'", cancelled)
+    if claimed:
+        conn.executemany("UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ? "
+                         "WHERE id = ? AND status = 'queued'", [(at, row[0]) for row in claimed])
+    return claimed
+
+
+def record_outcomes(conn: sqlite3.Connection, outcomes: list[tuple]) -> int:
+    """Write what the sender learnt. Idempotent: safe to run again after a failed commit.
+
+    Only a reply still `sending` changes status; a delivery report that overtook the send answer
+    has already moved it further, and that is kept (the Infobip id is recorded either way).
+    """
+    at = utcnow()
+    sent = [(o.status, o.infobip_message_id, o.delivery_status, at, o.row_id)
+            for o in map(SendOutcome._make, outcomes) if o.status in ("sent", "rejected")]
+    others = [(o.status, o.error[:500], o.next_attempt_at, at, o.row_id)
+              for o in map(SendOutcome._make, outcomes) if o.status in ("failed", "queued")]
+    if sent:
+        conn.executemany(
+            "UPDATE outbox SET status = CASE WHEN status = 'sending' THEN ? ELSE status END, "
+            "infobip_message_id = ?, delivery_status = CASE WHEN delivery_status = '' THEN ? ELSE delivery_status END, "
+            "last_error = '', updated_at = ? WHERE id = ?", sent)
+    if others:
+        conn.executemany(
+            "UPDATE outbox SET status = ?, last_error = ?, next_attempt_at = ?, updated_at = ? "
+            "WHERE id = ? AND status = 'sending'", others)
+    return len(sent) + len(others)
+
+
+def requeue_abandoned(conn: sqlite3.Connection) -> int:
+    """At a sender's start: replies a dead sender left in flight go back to the queue.
+
+    Whether Infobip accepted them is unknown; they are sent again with the same messageId of
+    ours, which every answer and delivery report carries, so a duplicate is recognisable.
+    """
+    return conn.execute(
+        "UPDATE outbox SET status = 'queued', next_attempt_at = 0, updated_at = ?, "
+        "last_error = 'the sender stopped while this reply was in flight; sent again with the same messageId' "
+        "WHERE status = 'sending'", (utcnow(),)).rowcount
+
+
+def cancel_for_credential(conn: sqlite3.Connection, credential_id: int, name: str) -> int:
+    """Cancel a deleted credential's queued replies (inside the delete's transaction)."""
+    return conn.execute(
+        "UPDATE outbox SET status = 'cancelled', last_error = ?, updated_at = ? "
+        "WHERE credential_id = ? AND status = 'queued'",
+        (f"credential {name!r} was deleted before the reply was sent", utcnow(), credential_id)).rowcount
+
+
+def cancel_for_opt_outs(conn: sqlite3.Connection, opt_outs: list[tuple[str, str, int, int]]) -> int:
+    """Cancel what was queued for each (sandbox, number) before its opt-out (reply id < boundary).
+
+    The opt-out confirmation and HELP answers are kept. `opt_outs` rows are (reason, sandbox,
+    number, boundary); run in the transaction that stores the opt-out.
+    """
+    at = utcnow()
+    cursor = conn.executemany(
+        "UPDATE outbox SET status = 'cancelled', last_error = ?, updated_at = ? "
+        "WHERE to_number = ? AND sandbox = ? AND id < ? AND status = 'queued' "
+        f"AND kind NOT IN ({', '.join('?' * len(ALWAYS_ALLOWED_KINDS))})",
+        [(reason, at, number, sandbox, boundary, *ALWAYS_ALLOWED_KINDS)
+         for reason, sandbox, number, boundary in opt_outs])
+    return cursor.rowcount
 
 
 def backlog(conn: sqlite3.Connection) -> dict[str, int]:
     """Counts by status: the TUI shows the queued backlog while Infobip is failing."""
     return {status: count for status, count in conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status")}
-
-
-def mark_sent(conn: sqlite3.Connection, row_id: int, infobip_message_id: str, status_name: str) -> None:
-    conn.execute(
-        "UPDATE outbox SET status = 'sent', infobip_message_id = ?, delivery_status = ?, attempts = attempts + 1, "
-        "last_error = '', updated_at = ? WHERE id = ? AND status = 'queued'",
-        (infobip_message_id, status_name, utcnow(), row_id),
-    )
-
-
-def mark_failed(conn: sqlite3.Connection, row_id: int, error: str) -> None:
-    conn.execute(
-        "UPDATE outbox SET status = 'failed', attempts = attempts + 1, last_error = ?, updated_at = ? "
-        "WHERE id = ? AND status = 'queued'",
-        (error[:500], utcnow(), row_id),
-    )
-
-
-def mark_retry(conn: sqlite3.Connection, row_id: int, error: str, next_attempt_at: float) -> None:
-    conn.execute(
-        "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, updated_at = ? "
-        "WHERE id = ? AND status = 'queued'",
-        (error[:500], next_attempt_at, utcnow(), row_id),
-    )
 
 
 # --- delivery reports ------------------------------------------------------------------------
@@ -98,7 +187,7 @@ _GROUP_STATUS = {
 FINAL_GROUPS = frozenset(group for group, status in _GROUP_STATUS.items() if status != "sent")
 _STATUS_RANK = {"queued": 0, "sending": 0, "sent": 1,
                 **{status: 2 for status in _GROUP_STATUS.values() if status != "sent"}}
-_SETTLED_BY_SENDER = frozenset({PERMANENT_FAILURE, "cancelled"})  # never moved by a report
+_SETTLED_BY_SENDER = frozenset({"failed", "cancelled"})  # never moved by a report
 
 # (messageId, groupName, 'NAME: description'[, doneAt]): what gateway.mo.parse_delivery_reports
 # gives; plain tuples, so a batch travels to the writer process as it is.

@@ -52,10 +52,16 @@ class Decision:
     reply_text: str  # '' means: send nothing
     rule: str  # a sentence for the operator: why this happened
     attribute: str = ""  # custom keyword to record on the profile
+    overruled_consent: str = ""  # the change a message older than the latest one would have made
 
     @property
     def consent_changed(self) -> bool:
         return self.consent_after != self.consent_before
+
+    @property
+    def ledger_new(self) -> str:
+        """The consent the ledger records: the new one, or the one that was not applied."""
+        return self.overruled_consent or self.consent_after
 
 
 def keyword_index(cred: Credential) -> dict[str, tuple[Action, str]]:
@@ -104,6 +110,20 @@ def decide(
                             f"custom keyword {keyword!r}: recorded as a profile attribute",
                             attribute=keyword)
     return _default(normalized, before, cred, matched)
+
+
+def older_than_consent(decision: Decision, latest_change_at: str) -> Decision:
+    """A consent change carried by a message received before the number's latest change.
+
+    Infobip may deliver messages out of order; consent follows receivedAt, so the newer change
+    stands: this message changes nothing and gets no reply (its confirmation would contradict
+    the consent the number has now).
+    """
+    return Decision(decision.action, decision.normalized, decision.keyword, decision.consent_before,
+                    decision.consent_before, "",
+                    f"{decision.rule.split(':')[0]}: received before the number's latest consent change "
+                    f"({latest_change_at}); consent kept, not answered",
+                    attribute=decision.attribute, overruled_consent=decision.consent_after)
 
 
 def _opt_out(normalized: str, keyword: str, before: str, cred: Credential, *, whole: bool) -> Decision:

@@ -26,13 +26,10 @@ def recount_traffic(conn: sqlite3.Connection) -> None:
     conn.execute(COUNT_TRAFFIC)
 
 
-MIGRATIONS: tuple[Migration, ...] = (
-    Migration(
-        1,
-        "credentials and audit",
-        (
-            """CREATE TABLE credentials (
-                id INTEGER PRIMARY KEY,
+# Migration 1 created it without AUTOINCREMENT, which lets SQLite hand a deleted credential's id
+# to the next one; migration 4 rebuilds it with AUTOINCREMENT (docs/architecture.md, "Ids").
+_CREDENTIALS_TABLE = """CREATE TABLE {name} (
+                id INTEGER PRIMARY KEY{autoincrement},
                 name TEXT NOT NULL,
                 name_key TEXT NOT NULL UNIQUE,
                 provider TEXT NOT NULL,
@@ -59,7 +56,15 @@ MIGRATIONS: tuple[Migration, ...] = (
                 version INTEGER NOT NULL DEFAULT 1,
                 created_at TEXT NOT NULL,
                 updated_at TEXT NOT NULL
-            )""",
+            )"""
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(
+        1,
+        "credentials and audit",
+        (
+            _CREDENTIALS_TABLE.format(name="credentials", autoincrement=""),
             """CREATE UNIQUE INDEX credentials_inbound_number
                 ON credentials(inbound_number) WHERE inbound_number != ''""",
             """CREATE TABLE audit (
@@ -179,9 +184,48 @@ MIGRATIONS: tuple[Migration, ...] = (
             "DROP INDEX messages_stored_at",
         ),
     ),
-    # Placeholder, replaced by the lead's migration 4 (outbox columns) at merge: the runner
-    # applies versions in order, so this branch needs a 4 for its 5 to exist.
-    Migration(4, "placeholder, replaced by lead's migration 4", ()),
+    Migration(
+        4,
+        "ids never reused; replies tied to their credential, number and kind; consent by receivedAt",
+        (
+            # Credentials: rebuilt with AUTOINCREMENT, its sequence starting above every id that
+            # any row has ever pointed at, so a reply or message can never name a newer account.
+            _CREDENTIALS_TABLE.format(name="credentials_v4", autoincrement=" AUTOINCREMENT"),
+            "INSERT INTO credentials_v4 SELECT * FROM credentials",
+            "DROP TABLE credentials",
+            "ALTER TABLE credentials_v4 RENAME TO credentials",
+            """CREATE UNIQUE INDEX credentials_inbound_number
+                ON credentials(inbound_number) WHERE inbound_number != ''""",
+            "DELETE FROM sqlite_sequence WHERE name IN ('credentials', 'credentials_v4')",
+            """INSERT INTO sqlite_sequence (name, seq) SELECT 'credentials', COALESCE(MAX(top), 0) FROM (
+                SELECT MAX(id) AS top FROM credentials UNION ALL SELECT MAX(credential_id) FROM audit
+                UNION ALL SELECT MAX(credential_id) FROM messages UNION ALL SELECT MAX(credential_id) FROM outbox)""",
+            # Messages and replies are evidence and are never deleted; the writer numbers new rows
+            # MAX(id) + 1, which can only reuse an id if a row is deleted, so deleting is refused.
+            """CREATE TRIGGER messages_are_kept BEFORE DELETE ON messages
+                BEGIN SELECT RAISE(ABORT, 'messages are kept: their ids must never be reused'); END""",
+            """CREATE TRIGGER replies_are_kept BEFORE DELETE ON outbox
+                BEGIN SELECT RAISE(ABORT, 'replies are kept: their ids must never be reused'); END""",
+            # What a reply is for (the action of its message), whose consent governs it, and the
+            # name of the account it was queued for (kept when the credential is deleted).
+            "ALTER TABLE outbox ADD COLUMN kind TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE outbox ADD COLUMN sandbox TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE outbox ADD COLUMN credential_name TEXT NOT NULL DEFAULT ''",
+            """UPDATE outbox SET (kind, sandbox, credential_name) =
+                (SELECT m.action, m.sandbox, m.credential FROM messages m WHERE m.id = outbox.message_row_id)
+                WHERE message_row_id IS NOT NULL""",
+            "CREATE INDEX outbox_number ON outbox(to_number, credential_id, id)",
+            # Consent follows Infobip's receivedAt: the time of the message behind each change.
+            "ALTER TABLE consent ADD COLUMN received_at TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE consent_ledger ADD COLUMN received_at TEXT NOT NULL DEFAULT ''",
+            "ALTER TABLE consent_ledger ADD COLUMN applied INTEGER NOT NULL DEFAULT 1",
+            """UPDATE consent_ledger SET received_at =
+                COALESCE((SELECT m.received_at FROM messages m WHERE m.id = consent_ledger.message_row_id), at)""",
+            """UPDATE consent SET received_at = COALESCE((SELECT l.received_at FROM consent_ledger l
+                WHERE l.sandbox = consent.sandbox AND l.number = consent.number ORDER BY l.id DESC LIMIT 1),
+                changed_at)""",
+        ),
+    ),
     Migration(
         5,
         "every delivery report kept, not only the latest",

@@ -318,7 +318,8 @@ class CredentialsScreen(Screen[None]):
 
         if (row := self._selected_or_warn()) is None:
             return
-        question = f"Delete credential {make_inert(row.name)!r} (sandbox {row.sandbox})? This cannot be undone."
+        question = (f"Delete credential {make_inert(row.name)!r} (sandbox {row.sandbox})? "
+                    "Its queued replies are cancelled. This cannot be undone.")
         if await self.app.push_screen_wait(ConfirmScreen("Delete credential", question, yes="Delete")):
             self._delete(row)
 
@@ -326,11 +327,13 @@ class CredentialsScreen(Screen[None]):
     def _delete(self, row: CredentialRow) -> None:
         try:
             with open_db(self.db_path) as db:
-                delete_credential(db, row.id, row.version)
+                cancelled = delete_credential(db, row.id, row.version)
         except StoreError as exc:
             self.app.call_from_thread(self.notify, str(exc), severity="error", markup=False)
         else:
-            self.app.call_from_thread(self.notify, f"Deleted {make_inert(row.name)}", timeout=3, markup=False)
+            note = f"; {cancelled} queued {'reply' if cancelled == 1 else 'replies'} cancelled" if cancelled else ""
+            self.app.call_from_thread(self.notify, f"Deleted {make_inert(row.name)}{note}", timeout=3,
+                                      markup=False)
         self._read(None)
 
     # -- talking to Infobip ---------------------------------------------------------------------

@@ -1,0 +1,53 @@
+"""One sender per database: an advisory lock on a file beside it, held while `serve` sends.
+
+Two senders on one database would each claim their own replies correctly, but a sender that
+starts requeues what a dead one left in flight (store/outbox.py, `requeue_abandoned`), which is
+only right when no other sender is alive. flock is released by the kernel when its holder dies,
+SIGKILL included, so a crashed `serve` never blocks the next one.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+
+
+class SenderLockHeld(RuntimeError):
+    pass
+
+
+class SenderLock:
+    def __init__(self, db_path: Path | str) -> None:
+        self.path = Path(f"{db_path}-sender.lock")
+        self._fd: int | None = None
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def acquire(self) -> None:
+        """Take the lock or raise SenderLockHeld naming the holder's pid. Idempotent."""
+        if self._fd is not None:
+            return
+        # O_CLOEXEC: the writer child must not inherit it and keep it after this process died.
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+            os.close(fd)
+            raise SenderLockHeld(
+                f"another smsdesk serve (pid {holder}) is sending replies from this database; stop it, "
+                "or start this one with --no-send to only receive") from None
+        except BaseException:
+            os.close(fd)
+            raise
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)  # closing the descriptor releases the flock
+            self._fd = None
