@@ -17,7 +17,7 @@ from typing_extensions import TypedDict
 
 from store.db import utcnow
 from store.inbound import InboundMessage
-from store.phone import to_e164_or_none
+from store.phone import stored_number
 
 
 class InputProblem(ValueError):
@@ -116,15 +116,8 @@ def _first_problem(exc: ValidationError) -> InputProblem:
 
 
 def _number(raw: str) -> str:
-    """Infobip sends international digits without '+': that is E.164 once the '+' is added.
-
-    Only other spellings go through phonenumbers (ten times the cost of everything else on the
-    ingest path); text that is no number at all (an alphanumeric sender) is kept as received,
-    so nothing is dropped.
-    """
-    if raw.isascii() and raw.isdigit() and 7 <= len(raw) <= 15 and raw[0] != "0":
-        return "+" + raw
-    return to_e164_or_none(raw) or raw
+    """Inbound numbers as consent and profiles key them (store.phone.stored_number)."""
+    return stored_number(raw)
 
 
 def _validated(validate: Callable[[Any], _Batch], payload: Any) -> _Batch:
