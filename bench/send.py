@@ -14,6 +14,12 @@ The headline pair runs with a simulated 20 ms server delay per request (a stand-
 network round trip to Infobip, which concurrency exists to hide); the loopback_* pair runs
 without it, where client and simulator are both CPU-bound on the same cores.
 
+Then the outbox itself (gateway/delivery.py with the writer process, a real SQLite file):
+OUTBOX replies queued from stored messages, sent with a simulated Infobip latency of 200 ms per
+request, once batched (100 messages a request, the sender's default) and once one request per
+reply (same sender, messages_per_request=1, on a smaller count; rates are per second). Target:
+10,000 queued replies out in under 10 s.
+
 Prints one JSON line.
 """
 
@@ -36,6 +42,12 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from gateway.client import InfobipClient, OutboundSms  # noqa: E402
+from gateway.delivery import OutboxSender  # noqa: E402
+from store.credentials import create_credential  # noqa: E402
+from store.db import connect, transaction  # noqa: E402
+from store.inbound import InboundMessage, RouteTable, store_messages  # noqa: E402
+from store.models import Credential  # noqa: E402
+from store.writer_process import ProcessWriter  # noqa: E402
 
 KEY = "bench-key-0123456789abcdef"
 
@@ -105,6 +117,45 @@ async def naive(client: InfobipClient, count: int) -> float:
     return count / (time.perf_counter() - started)
 
 
+INBOUND_NUMBER = "447491163443"
+
+
+def queue_replies(db_path: Path, url: str, count: int) -> None:
+    """`count` HELP messages from distinct numbers: `count` replies queued, all due."""
+    db = connect(db_path)
+    create_credential(db, Credential.model_validate(dict(
+        name="Bench", sandbox="bench", base_url=url, api_key=KEY, inbound_number=INBOUND_NUMBER,
+        help_message="Bench help")))
+    now = time.strftime("%Y-%m-%dT%H:%M:%S.000+00:00", time.gmtime())
+    with transaction(db) as conn:
+        messages = [InboundMessage(f"mo-{i}", f"+4179{i:07d}", "+" + INBOUND_NUMBER, "HELP", now) for i in range(count)]
+        store_messages(conn, RouteTable(), messages)
+    db.close()
+
+
+async def outbox_rate(url: str, count: int, messages_per_request: int) -> tuple[float, float]:
+    """Seconds for the outbox sender to send `count` queued replies, and replies per second."""
+    import tempfile
+
+    db_path = Path(tempfile.mkdtemp(prefix="smsdesk-bench-outbox-")) / "smsdesk.db"
+    queue_replies(db_path, url, count)
+    writer = ProcessWriter(db_path)
+    writer.start()
+    writer.wait_ready()
+    sender = OutboxSender(db_path, writer, interval=0.01, messages_per_request=messages_per_request)
+    reader = connect(db_path)
+    try:
+        started = time.perf_counter()
+        while reader.execute("SELECT COUNT(*) FROM outbox WHERE status != 'sent'").fetchone()[0]:
+            await sender.run_once()
+        seconds = time.perf_counter() - started
+    finally:
+        reader.close()
+        await sender.aclose()
+        writer.stop()
+    return seconds, count / seconds
+
+
 def set_latency(url: str, seconds: float) -> None:
     httpx.delete(f"{url}/_sim/faults")
     if seconds > 0:
@@ -123,6 +174,9 @@ async def run(url: str, args: argparse.Namespace) -> dict[str, object]:
         loop_naive = await naive(client, args.naive)
         loop_concurrent = await concurrent(client, args.naive * 2, args.concurrency)
         batched_rate = await batched(client, args.messages, args.batch, max(1, args.concurrency // 4))
+    set_latency(url, args.outbox_latency)
+    outbox_seconds, outbox_batched = await outbox_rate(url, args.outbox, 100)
+    _, outbox_single = await outbox_rate(url, args.outbox_single, 1)
     return {
         "bench": "send",
         "messages": args.messages,
@@ -137,6 +191,13 @@ async def run(url: str, args: argparse.Namespace) -> dict[str, object]:
         "loopback_naive_msgs_per_s": round(loop_naive, 1),
         "batched_msgs_per_s": round(batched_rate, 1),
         "batch": args.batch,
+        "outbox_replies": args.outbox,
+        "outbox_seconds": round(outbox_seconds, 2),
+        "outbox_batched_replies_per_s": round(outbox_batched, 1),
+        "outbox_one_per_request_replies_per_s": round(outbox_single, 1),
+        "outbox_one_per_request_replies": args.outbox_single,
+        "outbox_ratio": round(outbox_batched / outbox_single, 1),
+        "outbox_latency_ms": round(args.outbox_latency * 1000, 1),
         "server": "simulator in a child process on 127.0.0.1 (uvicorn h11)",
         # Without sniffio, httpcore retries a failing `import sniffio` for every lock it creates.
         "sniffio_installed": importlib.util.find_spec("sniffio") is not None,
@@ -152,6 +213,11 @@ def main() -> None:
     # request state change, so many more connections cost client CPU on two cores.
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--outbox", type=int, default=10_000, help="queued replies for the outbox run")
+    parser.add_argument("--outbox-single", type=int, default=400,
+                        help="queued replies for the one-request-per-reply outbox run")
+    parser.add_argument("--outbox-latency", type=float, default=0.2,
+                        help="simulated Infobip delay per request for the outbox runs (s)")
     parser.add_argument("--serve", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:

@@ -15,7 +15,7 @@ from store.text import make_inert
 
 _COLUMNS = {
     "messages": ["id", "message_id", "received_at", "credential", "sandbox", "from", "to", "text", "action",
-                 "keyword", "consent_before", "consent_after", "reply_text", "reply_status"],
+                 "keyword", "consent_before", "consent_after", "reply_text", "reply_status", "reply_reason"],
     "profiles": ["sandbox", "number", "consent", "attributes", "first_seen", "last_seen"],
     "consent": ["sandbox", "number", "consent", "changed_at"],
 }

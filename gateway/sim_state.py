@@ -75,6 +75,7 @@ class SentMessage:
     delivery_url: str | None
     options: dict[str, Any] | None
     sent_at: str
+    key: str = ""  # the API key the send was authorised with: which account it went out on
     reported: bool = False
 
     def as_dict(self) -> dict[str, Any]:
@@ -200,7 +201,7 @@ class SimulatorState:
 
     # ----------------------------------------------------------------- sending
 
-    def accept_send(self, body: dict[str, Any]) -> dict[str, Any]:
+    def accept_send(self, body: dict[str, Any], key: str = "") -> dict[str, Any]:
         """Record a validated send and build Infobip's 200 answer."""
         bulk_id = numeric_id()
         answer: list[dict[str, Any]] = []
@@ -214,7 +215,7 @@ class SimulatorState:
                         bulk_id=bulk_id, message_id=message_id, to=dest["to"], sender=message["sender"],
                         text=message["content"]["text"], callback_data=webhooks.get("callbackData"),
                         delivery_url=(webhooks.get("delivery") or {}).get("url"),
-                        options=message.get("options"), sent_at=now,
+                        options=message.get("options"), sent_at=now, key=key,
                     ))
                     answer.append({"messageId": message_id, "status": dict(PENDING_ACCEPTED),
                                    "destination": dest["to"], "details": {"messageCount": 1}})

@@ -123,7 +123,8 @@ def _api_routes(state: SimulatorState) -> list[Route]:
             violations = [("", "request body is not valid JSON")]
         else:
             violations = validate_send(body)
-        if _authorised(state, request) is None:
+        key = _authorised(state, request)
+        if key is None:
             state.record("POST", path, 401, body)
             return _error_for(path, 401)
         if violations:
@@ -131,7 +132,7 @@ def _api_routes(state: SimulatorState) -> list[Route]:
             return _current_error(400, "E400", "Request cannot be processed.",
                                   "Check the syntax, violations and adjust the request.", violations)
         state.record("POST", path, 200, body)
-        return JSONResponse(state.accept_send(body))
+        return JSONResponse(state.accept_send(body, key))
 
     async def balance(request: Request) -> Response:
         path = request.url.path

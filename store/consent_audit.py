@@ -1,11 +1,11 @@
 """Checking the consent ledger against the consent table: the evidence must explain the state.
 
-For every (sandbox, number) the ledger is replayed in id order. An applied entry's `old` must be
-the previous applied entry's `new` (the first one's `old` must be '', "never expressed"), and the
-last applied entry's `new` must be the consent row's value. Consent follows receivedAt
-(docs/architecture.md, "Consent by time"): an applied change may not be older than the change
-before it, and an entry that was not applied must be older than the change in force when it was
-stored, and must not have changed anything. A consent row without ledger entries, or ledger
+For every (sandbox, number) the ledger is replayed in id order. A `changed` entry's `old` must
+be the consent replayed so far (the first one's `old` must be '', "never expressed") and its
+`new` differs; the last one's `new` must be the consent row's value. Consent follows receivedAt
+(docs/architecture.md, "Consent by time"): the latest wish is the newest consent keyword, so a
+`changed` or `reaffirmed` entry may not be older than the wish in force before it, and an
+`overruled` entry must be older than it and must have changed nothing. A consent row without ledger entries, or ledger
 entries without a consent row, are differences too. Reads only; one pass over each table.
 """
 
@@ -60,29 +60,34 @@ def verify_consent(conn: sqlite3.Connection) -> ConsentReport:
     report = ConsentReport()
     current = {(s, n): c for s, n, c in conn.execute("SELECT sandbox, number, consent FROM consent")}
     replayed: dict[tuple[str, str], str] = {}
-    latest_at: dict[tuple[str, str], str] = {}  # receivedAt of the change in force
-    for entry_id, sandbox, number, old, new, received_at, applied in conn.execute(
-            "SELECT id, sandbox, number, old, new, received_at, applied FROM consent_ledger "
+    latest_at: dict[tuple[str, str], str] = {}  # receivedAt of the wish in force
+    for entry_id, sandbox, number, old, new, received_at, effect in conn.execute(
+            "SELECT id, sandbox, number, old, new, received_at, effect FROM consent_ledger "
             "ORDER BY sandbox, number, id"):
         report.entries += 1
         key = (sandbox, number)
         expected_old = replayed.get(key, "")
         in_force_since = latest_at.get(key, "")
-        if not applied:
+        if effect == "overruled":
             if old != expected_old:
                 report.differences.append(Difference(
-                    sandbox, number, f"not applied, but its old is {_label(old)} while consent was "
+                    sandbox, number, f"overruled, but its old is {_label(old)} while consent was "
                     f"{_label(expected_old)}", entry_id))
             if received_at >= in_force_since:
                 report.differences.append(Difference(
-                    sandbox, number, f"not applied, but received at {received_at or '?'}, not before the change "
+                    sandbox, number, f"overruled, but received at {received_at or '?'}, not before the wish "
                     f"in force (received at {in_force_since or 'never'})", entry_id))
             continue
         if received_at < in_force_since:
             report.differences.append(Difference(
-                sandbox, number, f"applied a change received at {received_at}, before the change it overturned "
-                f"(received at {in_force_since})", entry_id))
+                sandbox, number, f"{effect} by a message received at {received_at}, before the wish it "
+                f"overturned (received at {in_force_since})", entry_id))
         latest_at[key] = received_at
+        if effect == "reaffirmed":
+            if not old == new == expected_old:
+                report.differences.append(Difference(
+                    sandbox, number, f"reaffirmed {_label(new)}, but consent was {_label(expected_old)}", entry_id))
+            continue
         if old != expected_old:
             what = "the first entry" if key not in replayed else "the previous entry's new"
             report.differences.append(Difference(

@@ -16,6 +16,9 @@ from store.models import StoredCredential
 from store.outbox import cancel_for_opt_outs
 from store.rules import Action, Consent, Decision, decide, keyword_index, older_than_consent
 
+# The actions whose keyword states a consent (and so are ordered by receivedAt).
+_EXPRESSES_CONSENT = frozenset({Action.OPT_IN, Action.OPT_OUT, Action.DOUBLE_OPT_IN})
+
 
 class InboundMessage(NamedTuple):
     """A tuple, so that a batch crosses to the writer process as cheaply as pickle allows."""
@@ -97,10 +100,11 @@ def store_messages(conn: sqlite3.Connection, routes: RouteTable,
     that is what lets a message row name its reply and a ledger entry name its message without a
     round trip per row. Consent changes inside one batch are carried forward in `consents`.
 
-    Consent follows Infobip's receivedAt, not arrival: a message older than the number's latest
-    consent change is stored and kept in the ledger (not applied), changes nothing and gets no
-    reply. An applied opt-out cancels, in this transaction, what was queued for the number before
-    it (docs/architecture.md, "Consent by time").
+    Consent follows Infobip's receivedAt, not arrival: a consent keyword older than the number's
+    latest one is stored and kept in the ledger as overruled, changes nothing and gets no reply;
+    a newer one that repeats the consent in force is kept as reaffirmed (it moves the number's
+    latest wish forward in time). An opt-out cancels, in this transaction, what was queued for
+    the number before it (docs/architecture.md, "Consent by time").
     """
     routes.refresh(conn)
     seen = _existing_ids(conn, [m.message_id for m in messages])
@@ -128,8 +132,8 @@ class _Batch:
         ).fetchone()
         self.messages: list[tuple[object, ...]] = []
         self.replies: list[tuple[object, ...]] = []
-        # (sandbox, number, old, new, message row id, rule, receivedAt, applied)
-        self.consent_changes: list[tuple[str, str, str, str, int, str, str, int]] = []
+        # (sandbox, number, old, new, message row id, rule, receivedAt, effect)
+        self.consent_changes: list[tuple[str, str, str, str, int, str, str, str]] = []
         self.opt_outs: list[tuple[str, str, str, int]] = []  # (reason, sandbox, number, reply id boundary)
         self.attributes: list[tuple[str, str, str, str, str]] = []
         self.profiles: dict[tuple[str, str], tuple[str, str]] = {}
@@ -142,22 +146,25 @@ class _Batch:
         key = (sandbox, msg.from_number)
         consent, changed_by = consents.get(key, ("", "")) if cred else ("", "")
         decision = decide(msg.text, cred, consent, index)
-        applied = 1
-        if decision.consent_changed and msg.received_at < changed_by:
-            decision = older_than_consent(decision, changed_by)
-            applied = 0
+        effect = ""  # what this message does to consent: '' nothing, else the ledger's effect
+        if decision.action in _EXPRESSES_CONSENT:
+            if msg.received_at >= changed_by:
+                effect = "changed" if decision.consent_changed else "reaffirmed"
+            elif decision.consent_changed:
+                decision = older_than_consent(decision, changed_by)
+                effect = "overruled"
         row_id = self.next_message_id
         self.next_message_id += 1
         reply_id = None
         if cred is not None:
             first, last = self.profiles.get(key, (msg.received_at, msg.received_at))
             self.profiles[key] = (min(first, msg.received_at), max(last, msg.received_at))
-            if decision.consent_changed or not applied:
-                if applied:
+            if effect:
+                if effect != "overruled":
                     consents[key] = (decision.consent_after, msg.received_at)
                 self.consent_changes.append((sandbox, msg.from_number, decision.consent_before,
-                                             decision.ledger_new, row_id, decision.rule, msg.received_at, applied))
-            if applied and decision.consent_after == Consent.NO and decision.action is Action.OPT_OUT:
+                                             decision.ledger_new, row_id, decision.rule, msg.received_at, effect))
+            if effect in ("changed", "reaffirmed") and decision.consent_after == Consent.NO:
                 self.opt_outs.append((f"the number opted out (message #{row_id}) before the reply was sent",
                                       sandbox, msg.from_number, self.next_reply_id))
             if decision.attribute:
@@ -197,12 +204,13 @@ class _Batch:
                 "ON CONFLICT (sandbox, number) DO UPDATE SET consent = excluded.consent, "
                 "changed_at = excluded.changed_at, received_at = excluded.received_at",
                 [(sandbox, number, str(new), self.now, received_at)
-                 for sandbox, number, _, new, _, _, received_at, applied in self.consent_changes if applied])
+                 for sandbox, number, _, new, _, _, received_at, effect in self.consent_changes
+                 if effect != "overruled"])
             conn.executemany(
                 "INSERT INTO consent_ledger (at, sandbox, number, old, new, message_row_id, reason, received_at, "
-                "applied) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(self.now, sandbox, number, str(old), str(new), row_id, rule, received_at, applied)
-                 for sandbox, number, old, new, row_id, rule, received_at, applied in self.consent_changes])
+                "effect) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(self.now, sandbox, number, str(old), str(new), row_id, rule, received_at, effect)
+                 for sandbox, number, old, new, row_id, rule, received_at, effect in self.consent_changes])
         if self.opt_outs:
             cancel_for_opt_outs(conn, self.opt_outs)
         if self.attributes:

@@ -203,7 +203,8 @@ def attribute_names(conn: sqlite3.Connection) -> list[str]:
 
 def consent_ledger(conn: sqlite3.Connection, sandbox: str, number: str) -> list[dict[str, Any]]:
     cursor = conn.execute(
-        "SELECT id, at, old, new, message_row_id, reason FROM consent_ledger WHERE sandbox = ? AND number = ? "
+        "SELECT id, at, old, new, message_row_id, reason, received_at, effect FROM consent_ledger "
+        "WHERE sandbox = ? AND number = ? "
         "ORDER BY id", (sandbox, number))
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor]
@@ -213,10 +214,10 @@ def iter_message_export(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
     """Export rows in DESIGN.md's column order, oldest first, streamed."""
     cursor = conn.execute(
         "SELECT m.id, m.message_id, m.received_at, m.credential, m.sandbox, m.from_number, m.to_number, m.text, "
-        "m.action, m.keyword, m.consent_before, m.consent_after, o.text, o.status "
+        "m.action, m.keyword, m.consent_before, m.consent_after, o.text, o.status, o.last_error "
         f"{_FROM} ORDER BY m.id")
     keys = ("id", "message_id", "received_at", "credential", "sandbox", "from", "to", "text", "action",
-            "keyword", "consent_before", "consent_after", "reply_text", "reply_status")
+            "keyword", "consent_before", "consent_after", "reply_text", "reply_status", "reply_reason")
     for row in cursor:
         yield dict(zip(keys, row, strict=True))
 

@@ -218,7 +218,11 @@ MIGRATIONS: tuple[Migration, ...] = (
             # Consent follows Infobip's receivedAt: the time of the message behind each change.
             "ALTER TABLE consent ADD COLUMN received_at TEXT NOT NULL DEFAULT ''",
             "ALTER TABLE consent_ledger ADD COLUMN received_at TEXT NOT NULL DEFAULT ''",
-            "ALTER TABLE consent_ledger ADD COLUMN applied INTEGER NOT NULL DEFAULT 1",
+            # changed: the entry moved consent; reaffirmed: the keyword repeated the consent in force
+            # (its time is now the number's latest wish); overruled: older than the change in
+            # force, stored as evidence and not applied.
+            """ALTER TABLE consent_ledger ADD COLUMN effect TEXT NOT NULL DEFAULT 'changed'
+                CHECK (effect IN ('changed', 'reaffirmed', 'overruled'))""",
             """UPDATE consent_ledger SET received_at =
                 COALESCE((SELECT m.received_at FROM messages m WHERE m.id = consent_ledger.message_row_id), at)""",
             """UPDATE consent SET received_at = COALESCE((SELECT l.received_at FROM consent_ledger l

@@ -1,7 +1,10 @@
 """Kill `smsdesk serve` with SIGKILL while it is under load, restart it, and account for every message.
 
 Used by tests/test_crash.py (a short run) and bench/soak.py (a long one). The load posts one
-message per request; a message counts as acknowledged only when the server answered 200.
+message per request; a message counts as acknowledged only when the server answered 200. The
+messages come from a pool of numbers that text hello, HELP and STOP in random order, so the run
+also checks that nothing but the opt-out confirmation and HELP answers reaches a number after
+its opt-out confirmation went out (`replies_after_opt_out`).
 """
 
 from __future__ import annotations
@@ -37,15 +40,18 @@ class CrashReport:
     duplicate_rows: int = 0
     replies_queued: int = 0
     replies_sent: int = 0
-    replies_unsent: int = 0
+    replies_unsent: int = 0  # neither sent nor cancelled
+    replies_cancelled: int = 0  # by an opt-out that came after them
     replies_sent_twice: int = 0  # same messageId reaching Infobip again after a kill: at-least-once
+    replies_after_opt_out: int = 0  # anything but the confirmation or HELP after an opt-out went out
     kills: int = 0
     integrity: str = ""
     acked_ids: set[str] = field(default_factory=set, repr=False)
 
     @property
     def mismatches(self) -> int:
-        return self.missing_acknowledged + self.duplicate_rows + self.replies_unsent + (self.integrity != "ok")
+        return (self.missing_acknowledged + self.duplicate_rows + self.replies_unsent + self.replies_after_opt_out
+                + (self.integrity != "ok"))
 
     def as_dict(self) -> dict[str, object]:
         data = {k: v for k, v in self.__dict__.items() if k != "acked_ids"}
@@ -97,17 +103,24 @@ class ServeProcess:
                 self.kill()
 
 
-async def _load(url_of: Callable[[], str], report: CrashReport, stop: asyncio.Event, prefix: str, workers: int) -> None:
+TEXTS = ("hello", "hello", "HELP", "STOP please")
+OPT_OUT_REPLY = "Shop: unsubscribed."
+HELP_REPLY = "Shop help: shop.example"
+
+
+async def _load(url_of: Callable[[], str], report: CrashReport, stop: asyncio.Event, prefix: str, workers: int,
+                numbers: int = 2000) -> None:
     counter = 0
+    rng = random.Random(7)
 
     async def worker(client: httpx.AsyncClient) -> None:
         nonlocal counter
         while not stop.is_set():
             counter += 1
             message_id = f"{prefix}-{counter}"
-            body = {"results": [{"messageId": message_id, "from": f"4179{counter % 10_000_000:07d}",
-                                 "to": SHOP_NUMBER, "text": "HELP" if counter % 3 else "STOP please",
-                                 "receivedAt": "2026-11-26T10:00:00.000+0000"}]}
+            received = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{counter % 1000:03d}+0000"
+            body = {"results": [{"messageId": message_id, "from": f"4179{rng.randrange(numbers):07d}",
+                                 "to": SHOP_NUMBER, "text": rng.choice(TEXTS), "receivedAt": received}]}
             report.posted += 1
             try:
                 response = await client.post(url_of() + "/infobip/inbound", json=body, timeout=5)
@@ -125,9 +138,22 @@ async def _load(url_of: Callable[[], str], report: CrashReport, stop: asyncio.Ev
 def _queued(db_path: Path) -> int:
     conn = sqlite3.connect(db_path)
     try:
-        return int(conn.execute("SELECT COUNT(*) FROM outbox WHERE status = 'queued'").fetchone()[0])
+        return int(conn.execute("SELECT COUNT(*) FROM outbox WHERE status IN ('queued', 'sending')").fetchone()[0])
     finally:
         conn.close()
+
+
+def replies_after_opt_out(sent: list[tuple[str, str, str]]) -> int:
+    """Replies, in the order Infobip got them, that reached a number after its opt-out confirmation
+    and are neither another confirmation nor a HELP answer (the load never opts back in)."""
+    opted_out: set[str] = set()
+    after = 0
+    for _, to, text in sent:
+        if text == OPT_OUT_REPLY:
+            opted_out.add(to)
+        elif to in opted_out and text != HELP_REPLY:
+            after += 1
+    return after
 
 
 def run_crash_scenario(workdir: Path, *, kills: int = 3, seconds_between: tuple[float, float] = (0.3, 1.2),
@@ -167,11 +193,14 @@ def run_crash_scenario(workdir: Path, *, kills: int = 3, seconds_between: tuple[
         outbox = dict(conn.execute("SELECT our_message_id, status FROM outbox").fetchall())
         report.replies_queued = len(outbox)
         with state.lock:
-            sent_ids = [m.message_id for m in state.sent]
+            sent = [(m.message_id, m.to, m.text) for m in state.sent]
+        sent_ids = [message_id for message_id, _, _ in sent]
         sent_set = set(sent_ids)
         report.replies_sent = len(sent_set & set(outbox))
-        report.replies_unsent = sum(1 for mid in outbox if mid not in sent_set)
+        report.replies_cancelled = sum(1 for status in outbox.values() if status == "cancelled")
+        report.replies_unsent = sum(1 for mid, status in outbox.items() if mid not in sent_set and status != "cancelled")
         report.replies_sent_twice = len(sent_ids) - len(sent_set)
+        report.replies_after_opt_out = replies_after_opt_out(sent)
         report.integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
         conn.close()
     return report

@@ -21,4 +21,6 @@ def test_sigkill_during_load_loses_nothing(tmp_path: Path) -> None:
     assert report.stored >= report.acknowledged
     assert report.replies_queued > 0
     assert report.replies_unsent == 0, report.as_dict()
+    assert report.replies_after_opt_out == 0, report.as_dict()
+    assert report.replies_sent_twice <= report.kills, report.as_dict()
     assert report.integrity == "ok"

@@ -82,7 +82,9 @@ def test_repeated_stop_replies_each_time_but_ledger_records_one_change(db_path: 
     ingest(writer, mo_result("STOP"), mo_result("stop"), mo_result("STOP!"))
     conn = connect(db_path).conn
     assert conn.execute("SELECT COUNT(*) FROM outbox").fetchone() == (3,)
-    assert len(consent_ledger(conn, "prod", "+41793026727")) == 1
+    entries = consent_ledger(conn, "prod", "+41793026727")
+    assert [(e["old"], e["new"], e["effect"]) for e in entries] == [
+        ("", "n", "changed"), ("n", "n", "reaffirmed"), ("n", "n", "reaffirmed")]
 
 
 def test_unrouted_is_stored_and_not_answered(db_path: Path, writer: GroupCommitWriter) -> None:

@@ -70,7 +70,8 @@ def detail_text(row: MessageRow) -> Text:
             [("Delivery report", b), f" {row.delivery_status or '-'} {row.delivery_detail or ''}"],
         ]
         if row.last_error:
-            lines.append([("Last error", b), f" {row.last_error}"])
+            label = "Why" if row.reply_status in ("cancelled", "failed") else "Last error"
+            lines.append([(label, b), f" {row.last_error}"])
     return inert_lines(lines)
 
 
