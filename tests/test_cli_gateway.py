@@ -456,7 +456,8 @@ def test_serve_on_port_0_names_the_port_it_got_and_stops_on_sigterm(db_file: Pat
         port = int(url.rsplit(":", 1)[1])
         assert httpx.get(f"{url}/healthz", timeout=5).json() == {"status": "ok"}
         # A second serve on the same port: one clean line, status 1, nothing half-started.
-        taken = smsdesk("serve", "--insecure-no-auth", "--port", str(port), timeout=30)
+        # --no-send: the first serve holds the sender lock; this one must get as far as listening.
+        taken = smsdesk("serve", "--insecure-no-auth", "--no-send", "--port", str(port), timeout=30)
         taken.assert_user_error(f"could not listen on 127.0.0.1:{port}")
         code, _, err = serve.stop(signal.SIGTERM)
         # uvicorn re-raises SIGTERM once shut down: the shell sees 143 (see SuccessExitStatus in README).

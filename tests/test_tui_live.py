@@ -283,7 +283,7 @@ async def test_detail_pane_of_an_opt_out(live_db: Path) -> None:
         assert "Consent none → opted out (n)" in shown
         assert "Reply failed" in shown and "1 SMS part" in shown
         assert "Shop: unsubscribed." in shown
-        assert "Last error HTTP 401: invalid login details" in shown
+        assert "Why HTTP 401: invalid login details" in shown  # a failed reply says why
         assert f"From {BOB}" in shown and "Credential Shop  sandbox prod" in shown
         await pilot.press("escape")
         assert isinstance(app.screen, LogScreen)
