@@ -118,19 +118,28 @@ def _send_error_line(exc: InfobipError, our_id: str) -> str:
 @click.option("--to", "to", required=True, metavar="NUMBER", help="Destination, international format (+41793026727).")
 @click.option("--text", "text", required=True, help=f"Message text, 1 to {MAX_TEXT} characters.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result (or the error) as a JSON object.")
+@click.option("--override-opt-out", "override_opt_out", is_flag=True,
+              help="Send even if the number opted out in the credential's sandbox (recorded in the audit).")
 @_timeout_option
 @pass_context
-def send_cmd(ctx: Context, cred_name: str, to: str, text: str, as_json: bool, timeout: float) -> None:
+def send_cmd(ctx: Context, cred_name: str, to: str, text: str, as_json: bool, override_opt_out: bool,
+             timeout: float) -> None:
     """Send one SMS with a credential (prints Infobip's message id).
 
     Uses the credential's sender (or inbound number), validity period, callback data and DLT ids.
     Prints Infobip's message id and status. One attempt, no automatic retry: a retried send
     could reach the person twice. On failure, exit 1 with Infobip's error and violations on one
     line of stderr.
+
+    A number whose consent is n (opted out) in the credential's sandbox is refused, as Infobip
+    refuses opted-out destinations; --override-opt-out sends anyway and records who did it in
+    the audit (action send-override-opt-out).
     """
     from gateway.client import InfobipClient, OutboundSms
     from gateway.errors import InfobipError
+    from store.db import transaction
     from store.phone import to_e164
+    from store.send_guard import audit_override, opted_out
 
     try:
         number = to_e164(to)
@@ -140,16 +149,32 @@ def send_cmd(ctx: Context, cred_name: str, to: str, text: str, as_json: bool, ti
         fail("text: must not be empty")
     if len(text) > MAX_TEXT:
         fail(f"text: {len(text)} characters; at most {MAX_TEXT}")
-    cred = _load_credential(ctx, cred_name)
-    shown = make_inert(cred.name)
-    # Our own id, the same form the outbox uses: Infobip echoes it in the answer and in delivery reports.
-    our_id = f"smsdesk-{uuid.uuid4().hex}"
+    db = ctx.open_db()
     try:
-        sms = OutboundSms.from_credential(cred, number, text, our_id)
-    except ValueError as exc:
-        if not cred.reply_sender:
-            fail(f"sender: credential {shown} has no sender and no inbound number to send from")
-        fail(f"{shown}: {exc}")
+        try:
+            cred = repo.get_credential(db, cred_name)
+        except StoreError as exc:
+            fail(str(exc))
+        opted = opted_out(db.conn, cred.sandbox, number)
+        if opted is not None and not override_opt_out:
+            fail(make_inert(opted.refusal()))  # nothing leaves the machine
+        shown = make_inert(cred.name)
+        # Our own id, the same form the outbox uses: Infobip echoes it in the answer and in delivery reports.
+        our_id = f"smsdesk-{uuid.uuid4().hex}"
+        try:
+            sms = OutboundSms.from_credential(cred, number, text, our_id)
+        except ValueError as exc:
+            if not cred.reply_sender:
+                fail(f"sender: credential {shown} has no sender and no inbound number to send from")
+            fail(f"{shown}: {exc}")
+        if opted is not None:
+            # Recorded before the request leaves: an override is never sent unaudited.
+            with transaction(db) as conn:
+                audit_override(conn, cred, opted, our_id, via="cli")
+            click.echo(make_inert(f"smsdesk: warning: sending to {number} although it opted out of sandbox "
+                                  f"{opted.sandbox!r} on {opted.when} (--override-opt-out; audited)"), err=True)
+    finally:
+        db.close()
 
     async def run() -> SendResult:
         async with InfobipClient(cred.base_url, cred.api_key, timeout=timeout, max_attempts=1) as client:

@@ -17,7 +17,7 @@ from typing_extensions import TypedDict
 
 from store.db import utcnow
 from store.inbound import InboundMessage
-from store.phone import to_e164_or_none
+from store.phone import stored_number
 
 
 class InputProblem(ValueError):
@@ -115,16 +115,8 @@ def _first_problem(exc: ValidationError) -> InputProblem:
     return InputProblem(where, str(error.get("msg", "invalid")).removeprefix("Value error, "))
 
 
-def _number(raw: str) -> str:
-    """Infobip sends international digits without '+': that is E.164 once the '+' is added.
-
-    Only other spellings go through phonenumbers (ten times the cost of everything else on the
-    ingest path); text that is no number at all (an alphanumeric sender) is kept as received,
-    so nothing is dropped.
-    """
-    if raw.isascii() and raw.isdigit() and 7 <= len(raw) <= 15 and raw[0] != "0":
-        return "+" + raw
-    return to_e164_or_none(raw) or raw
+# Inbound numbers as consent and profiles key them; `smsdesk send` looks consent up the same way.
+_number = stored_number
 
 
 def _validated(validate: Callable[[Any], _Batch], payload: Any) -> _Batch:
@@ -160,13 +152,27 @@ def parse_inbound(payload: Any, source: str = "forward") -> list[InboundMessage]
     return messages
 
 
-def parse_delivery_reports(payload: Any) -> list[tuple[str, str, str]]:
-    """-> [(messageId, status groupName, 'NAME: description')]"""
+def parse_delivery_reports(payload: Any) -> list[tuple[str, str, str, str]]:
+    """-> [(messageId, status groupName, 'NAME: description', doneAt in UTC or '')]
+
+    Plain tuples: they travel to the writer process as they are. A `doneAt` that is missing or
+    no time is kept as '' (the report still counts: it is the status that matters).
+    """
     batch = _validated(_DlrBatch.model_validate, payload)
     return [
-        (r.messageId, r.status.groupName, f"{r.status.name}: {r.status.description}".strip(": "))
+        (r.messageId, r.status.groupName, f"{r.status.name}: {r.status.description}".strip(": "), _done_at(r))
         for r in batch.results
     ]
+
+
+def _done_at(result: _DlrResult) -> str:
+    value = (result.model_extra or {}).get("doneAt")
+    if not isinstance(value, str):
+        return ""
+    try:
+        return _utc_timestamp(value)
+    except ValueError:
+        return ""
 
 
 def new_message_id() -> str:

@@ -38,6 +38,26 @@ def to_e164_or_none(raw: str) -> str | None:
         return None
 
 
+def stored_number(raw: str) -> str:
+    """A number as it is stored for a person (messages, consent, profiles), from what Infobip sends.
+
+    Infobip sends international digits without '+': that is E.164 once the '+' is added.
+    Only other spellings go through phonenumbers (ten times the cost of everything else on the
+    ingest path); text that is no number at all (an alphanumeric sender) is kept as received,
+    so nothing is dropped.
+    """
+    if raw.isascii() and raw.isdigit() and 7 <= len(raw) <= 15 and raw[0] != "0":
+        return "+" + raw
+    return to_e164_or_none(raw) or raw
+
+
+def consent_number(e164: str) -> str:
+    """The key a destination's consent is stored under: the number as Infobip would send it back
+    in an inbound message from that person (its international digits), stored as inbound
+    numbers are (`stored_number`)."""
+    return stored_number(infobip_digits(e164))
+
+
 def normalize_sender(raw: str) -> str:
     """A sender is a phone number (E.164) or an alphanumeric id of up to 11 characters."""
     text = raw.strip()

@@ -15,7 +15,8 @@ from typing import Any
 MESSAGE_COLUMNS = (
     "m.id, m.message_id, m.received_at, m.stored_at, m.credential, m.sandbox, m.from_number, m.to_number, "
     "m.text, m.normalized, m.action, m.keyword, m.rule, m.consent_before, m.consent_after, m.source, "
-    "o.text AS reply_text, o.status AS reply_status, o.delivery_status, o.delivery_detail, o.last_error"
+    "o.text AS reply_text, o.status AS reply_status, o.delivery_status, o.delivery_detail, o.last_error, "
+    "o.id AS reply_id"
 )
 _FROM = "FROM messages m LEFT JOIN outbox o ON o.id = m.reply_id"
 
@@ -73,6 +74,7 @@ class MessageRow:
     delivery_status: str | None
     delivery_detail: str | None
     last_error: str | None
+    reply_id: int | None = None  # the outbox row of the reply (its delivery reports: delivery_reports_of)
 
 
 def page_messages(conn: sqlite3.Connection, *, before_id: int | None = None, after_id: int | None = None,
@@ -112,6 +114,23 @@ def messages_of(conn: sqlite3.Connection, sandbox: str, number: str, limit: int 
     return [MessageRow(*row) for row in conn.execute(
         f"SELECT {MESSAGE_COLUMNS} {_FROM} WHERE m.from_number = ? AND m.sandbox = ? ORDER BY m.id DESC LIMIT ?",
         (number, sandbox, limit))]
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    group_name: str
+    detail: str
+    done_at: str  # Infobip's doneAt in UTC, or '' when the report had none
+    received_at: str
+    applied: bool  # False: kept, but it did not move the reply (not newer than what was shown)
+
+
+def delivery_reports_of(conn: sqlite3.Connection, outbox_id: int, limit: int = 50) -> list[DeliveryReport]:
+    """Every delivery report of one reply, in arrival order (the first `limit`)."""
+    return [DeliveryReport(group, detail, done_at, received_at, bool(applied)) for group, detail, done_at, received_at,
+            applied in conn.execute(
+                "SELECT group_name, detail, done_at, received_at, applied FROM delivery_reports WHERE outbox_id = ? "
+                "ORDER BY id LIMIT ?", (outbox_id, limit))]
 
 
 @dataclass(frozen=True)

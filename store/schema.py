@@ -230,6 +230,29 @@ MIGRATIONS: tuple[Migration, ...] = (
                 changed_at)""",
         ),
     ),
+    Migration(
+        5,
+        "every delivery report kept, not only the latest",
+        (
+            # One row per report of one of our replies, in arrival order: the intermediate ones
+            # (ACCEPTED, PENDING) and the late ones that no longer move the reply's status.
+            # `applied` says whether this report is the one the reply's shown status came from.
+            """CREATE TABLE delivery_reports (
+                id INTEGER PRIMARY KEY,
+                outbox_id INTEGER NOT NULL,
+                message_id TEXT NOT NULL,
+                group_name TEXT NOT NULL,
+                detail TEXT NOT NULL DEFAULT '',
+                done_at TEXT NOT NULL DEFAULT '',
+                received_at TEXT NOT NULL,
+                applied INTEGER NOT NULL DEFAULT 0
+            )""",
+            # A report Infobip posts again (its retry after our 503 that had committed) or that
+            # is pulled twice is recorded once.
+            """CREATE UNIQUE INDEX delivery_reports_once
+                ON delivery_reports(outbox_id, message_id, group_name, detail, done_at)""",
+        ),
+    ),
 )
 
 LATEST_VERSION = MIGRATIONS[-1].version

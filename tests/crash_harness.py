@@ -198,7 +198,8 @@ def run_crash_scenario(workdir: Path, *, kills: int = 3, seconds_between: tuple[
         sent_set = set(sent_ids)
         report.replies_sent = len(sent_set & set(outbox))
         report.replies_cancelled = sum(1 for status in outbox.values() if status == "cancelled")
-        report.replies_unsent = sum(1 for mid, status in outbox.items() if mid not in sent_set and status != "cancelled")
+        report.replies_unsent = sum(1 for mid, status in outbox.items()
+                                    if mid not in sent_set and status != "cancelled")
         report.replies_sent_twice = len(sent_ids) - len(sent_set)
         report.replies_after_opt_out = replies_after_opt_out(sent)
         report.integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]

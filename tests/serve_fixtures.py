@@ -73,3 +73,22 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.02)
     return predicate()
+
+
+def store_inbound_unless(flag: str, conn: sqlite3.Connection, rows: list[tuple]) -> list[tuple]:
+    """`store_inbound` as a writer job that raises a non-storage exception (a bug) while the
+    file `flag` exists: with `functools.partial` it pickles, so the writer process runs it too."""
+    if os.path.exists(flag):
+        raise RuntimeError("a bug in the job")
+    from store.inbound import store_inbound
+
+    return store_inbound(conn, rows)
+
+
+def apply_delivery_reports_unless(flag: str, conn: sqlite3.Connection, reports: list[tuple]) -> int:
+    """`apply_delivery_reports`, raising a non-storage exception while the file `flag` exists."""
+    if os.path.exists(flag):
+        raise KeyError("a bug in the job")
+    from store.outbox import apply_delivery_reports
+
+    return apply_delivery_reports(conn, reports)

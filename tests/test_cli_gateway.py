@@ -13,6 +13,7 @@ import os
 import queue
 import signal
 import socket
+import sqlite3
 import subprocess
 import threading
 import time
@@ -28,6 +29,7 @@ from click.testing import CliRunner
 from cli.main import cli
 from gateway.simulator import FaultKind, SimulatorThread
 from tests.cli_fixtures import SCRIPT, CliRun, run_script, seed_records
+from tests.live_fixtures import BOB, inbound, store
 from tests.sim_fixtures import BAD_KEY, GOOD_KEY, SMS_ONLY_KEY, closed_port, sim_fixture, sim_state_fixture  # noqa: F401
 
 SECRETS = (GOOD_KEY, SMS_ONLY_KEY, BAD_KEY)
@@ -229,6 +231,70 @@ def test_send_without_sender_or_inbound_number(creds: SimulatorThread) -> None:
     run = smsdesk("send", "--cred", "nosender", "--to", TO, "--text", "hi")
     run.assert_user_error("sender: ", "nosender")
     assert creds.state.count_requests() == 0
+
+
+# ---- consent: an opted-out number is refused unless overridden, and the override is audited
+
+
+@pytest.fixture
+def opted_out(creds: SimulatorThread, db_file: Path) -> SimulatorThread:
+    """TO texted STOP to `good` (sandbox prod) and BOB texted YES, through the real inbound
+    pipeline; `devshop` is the same account in sandbox dev, where TO never said anything."""
+    seed(db_file, devshop={"base_url": creds.url, "api_key": GOOD_KEY, "sender": "BrandCo", "sandbox": "dev"})
+    store(db_file, inbound(TO, "+447491163443", "STOP", "2026-03-04T05:06:07.000+00:00"),
+          inbound(BOB, "+447491163443", "YES"))
+    return creds
+
+
+def override_audits(db_file: Path) -> list[tuple[str, str, dict[str, Any]]]:
+    conn = sqlite3.connect(db_file)
+    try:
+        return [(user, name, json.loads(fields)) for user, name, fields in conn.execute(
+            "SELECT os_user, credential_name, fields FROM audit WHERE action = 'send-override-opt-out' ORDER BY id")]
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("spelling", [TO, "0041 79 302 67 27", "41793026727"])
+def test_send_to_an_opted_out_number_is_refused(opted_out: SimulatorThread, db_file: Path, spelling: str) -> None:
+    run = smsdesk("send", "--cred", "good", "--to", spelling, "--text", "Spring sale")
+    run.assert_user_error()
+    assert run.err == (f"smsdesk: refused: {TO} opted out of sandbox 'prod' on 2026-03-04 05:06 UTC; "
+                       "pass --override-opt-out to send anyway\n")
+    assert opted_out.state.count_requests() == 0  # nothing reached Infobip
+    assert override_audits(db_file) == []
+
+
+def test_send_override_opt_out_sends_and_is_audited(opted_out: SimulatorThread, db_file: Path) -> None:
+    run = smsdesk("send", "--cred", "good", "--to", TO, "--text", "Your order shipped", "--override-opt-out")
+    run.assert_ok()
+    (sent,) = opted_out.state.snapshot_sent()
+    assert sent["to"] == "41793026727" and sent["text"] == "Your order shipped"
+    assert run.err.count("\n") == 1 and run.err.startswith(f"smsdesk: warning: sending to {TO} although it opted out")
+    [(user, name, fields)] = override_audits(db_file)
+    assert name == "good" and user
+    assert fields == {"to": TO, "sandbox": "prod", "opted_out_at": "2026-03-04T05:06:07.000+00:00",
+                      "our_message_id": sent["message_id"], "via": "cli"}
+    assert "Your order shipped" not in json.dumps(fields)
+
+
+@pytest.mark.parametrize(("cred", "number"), [("good", BOB), ("good", "+41793026729"), ("devshop", TO)],
+                         ids=["consent-y", "consent-none", "opted-out-in-another-sandbox"])
+def test_send_to_a_number_not_opted_out_goes_out_without_audit(opted_out: SimulatorThread, db_file: Path,
+                                                               cred: str, number: str) -> None:
+    smsdesk("send", "--cred", cred, "--to", number, "--text", "hi").assert_ok()
+    assert len(opted_out.state.snapshot_sent()) == 1
+    # the flag on a number that needs none sends just the same, and records nothing
+    run = smsdesk("send", "--cred", cred, "--to", number, "--text", "hi", "--override-opt-out")
+    run.assert_ok()
+    assert run.err == "" and len(opted_out.state.snapshot_sent()) == 2
+    assert override_audits(db_file) == []
+
+
+def test_send_bad_number_keeps_its_error_with_the_override(opted_out: SimulatorThread) -> None:
+    run = smsdesk("send", "--cred", "good", "--to", "call-me", "--text", "hi", "--override-opt-out")
+    run.assert_user_error("to: a phone number has no letters")
+    assert opted_out.state.count_requests() == 0
 
 
 @pytest.mark.parametrize("status", [400, 500, 503])

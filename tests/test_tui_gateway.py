@@ -6,20 +6,25 @@ assertions read what the simulator itself recorded.
 
 from __future__ import annotations
 
+import json
+import threading
 from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Button, Input, LoadingIndicator, Static
+from textual.widgets import Button, Checkbox, Input, LoadingIndicator, Static
 
 from gateway.client import VerifyOutcome
 from gateway.simulator import SimulatorThread
 from store.credentials import create_credential
 from store.db import connect
 from store.models import Credential, StoredCredential
+from store.send_guard import opted_out
+from tests.live_fixtures import inbound, store
 from tests.sim_fixtures import BAD_KEY, GOOD_KEY, SMS_ONLY_KEY, closed_port, sim_fixture, sim_state_fixture  # noqa: F401
 from tests.test_tui_credentials import SIZE, make_app, ready, select_row, settle, wait_until
 from tui.commands import CredentialCommands
+from tui.screens import send_test
 from tui.screens.help import HelpScreen
 from tui.screens.send_test import SendTestScreen
 from tui.screens.verify import VerifyScreen
@@ -232,6 +237,88 @@ async def test_credential_without_sender_cannot_send(db_path: Path, sim: Simulat
         await pilot.press("f2")
         await settle(pilot)
         assert sim.state.count_requests() == 0
+
+
+# -- test SMS to an opted-out number --------------------------------------------------------
+
+OPTED_OUT = "+41793026727"
+SHOP_INBOUND = "+447491163443"
+
+
+def shop_with_an_opt_out(db_path: Path, sim: SimulatorThread) -> StoredCredential:
+    """Shop (sandbox test); OPTED_OUT texted it STOP, through the real inbound pipeline."""
+    cred = add(db_path, "Shop", sim.url, GOOD_KEY, sender="ShopUK", inbound_number=SHOP_INBOUND)
+    store(db_path, inbound(OPTED_OUT, SHOP_INBOUND, "STOP", "2026-03-04T05:06:07.000+00:00"))
+    return cred
+
+
+def override_audits(db_path: Path) -> list[dict[str, object]]:
+    db = connect(db_path)
+    try:
+        return [json.loads(fields) for (fields,) in db.conn.execute(
+            "SELECT fields FROM audit WHERE action = 'send-override-opt-out' ORDER BY id")]
+    finally:
+        db.close()
+
+
+async def test_test_sms_to_an_opted_out_number_is_refused_then_sent_with_the_override(
+        db_path: Path, sim: SimulatorThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    lookups: list[str] = []
+
+    def looked_up_where(*args: object) -> object:
+        lookups.append(threading.current_thread().name)
+        return opted_out(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(send_test, "opted_out", looked_up_where, raising=False)
+    shop_with_an_opt_out(db_path, sim)
+    async with make_app(db_path).run_test(size=SIZE) as pilot:
+        dialog = await open_dialog(pilot, "Shop", "t")
+        assert isinstance(dialog, SendTestScreen)
+        override = dialog.query_one("#send-override", Checkbox)
+        assert not override.display
+        dialog.query_one("#send-to", Input).value = "0041 79 302 67 27"  # spelled otherwise: the same number
+        await pilot.press("f2")
+        await wait_until(pilot, lambda: "refused" in shown(dialog, "#send-result") and not dialog.sending)
+        assert (f"refused: {OPTED_OUT} opted out of sandbox 'test' on 2026-03-04 05:06 UTC"
+                in shown(dialog, "#send-result"))
+        assert sim.state.count_requests() == 0 and dialog.result is None
+        assert override.display and override.has_focus and not override.value
+        assert lookups and threading.main_thread().name not in lookups  # never on the UI thread
+
+        await pilot.press("f2")  # again without the tick: refused again
+        await wait_until(pilot, lambda: len(lookups) == 2 and not dialog.sending)
+        assert sim.state.count_requests() == 0 and override_audits(db_path) == []
+
+        await pilot.press("space")
+        assert override.value
+        await pilot.press("f2")
+        await wait_until(pilot, lambda: dialog.result is not None)
+        await pilot.pause()
+        [sent] = sim.state.sent
+        assert sent.to == "41793026727" and "Accepted" in shown(dialog, "#send-result")
+        assert override_audits(db_path) == [{"to": OPTED_OUT, "sandbox": "test",
+                                             "opted_out_at": "2026-03-04T05:06:07.000+00:00",
+                                             "our_message_id": sent.message_id, "via": "tui"}]
+        assert not override.value  # one tick, one send
+
+
+async def test_another_number_clears_the_override(db_path: Path, sim: SimulatorThread) -> None:
+    shop_with_an_opt_out(db_path, sim)
+    async with make_app(db_path).run_test(size=SIZE) as pilot:
+        dialog = await open_dialog(pilot, "Shop", "t")
+        assert isinstance(dialog, SendTestScreen)
+        dialog.query_one("#send-to", Input).value = OPTED_OUT
+        await pilot.press("f2")
+        await wait_until(pilot, lambda: "refused" in shown(dialog, "#send-result") and not dialog.sending)
+        await pilot.press("space")
+        dialog.query_one("#send-to", Input).value = "+41793026729"  # never opted out: sent, not audited
+        await pilot.pause()
+        override = dialog.query_one("#send-override", Checkbox)
+        assert not override.display and not override.value
+        await pilot.press("f2")
+        await wait_until(pilot, lambda: dialog.result is not None)
+        assert [m.to for m in sim.state.sent] == ["41793026729"]
+        assert override_audits(db_path) == []
 
 
 # -- reachable by palette and help -----------------------------------------------------------

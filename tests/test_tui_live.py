@@ -13,7 +13,8 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static
 
-from store.db import connect
+from store.db import connect, transaction
+from store.outbox import apply_delivery_reports
 from tests.live_fixtures import (
     ALICE,
     BOB,
@@ -282,7 +283,7 @@ async def test_detail_pane_of_an_opt_out(live_db: Path) -> None:
         assert "Consent none → opted out (n)" in shown
         assert "Reply failed" in shown and "1 SMS part" in shown
         assert "Shop: unsubscribed." in shown
-        assert "Last error HTTP 401: invalid login details" in shown
+        assert "Why HTTP 401: invalid login details" in shown  # a failed reply says why
         assert f"From {BOB}" in shown and "Credential Shop  sandbox prod" in shown
         await pilot.press("escape")
         assert isinstance(app.screen, LogScreen)
@@ -300,6 +301,39 @@ async def test_detail_pane_of_a_delivered_help_reply_and_a_double_opt_in(live_db
         shown = await open_detail(pilot, "confirm")
         assert "Action double-opt-in" in shown and "Consent pending (p) → opted in (y)" in shown
         assert "Club: confirmed." in shown
+
+
+async def test_detail_pane_lists_every_delivery_report_of_the_reply(live_db: Path) -> None:
+    """Intermediate and late reports are kept and shown, read on a worker thread."""
+    db = connect(live_db)
+    try:
+        (our_id,) = db.conn.execute("SELECT o.our_message_id FROM outbox o JOIN messages m ON m.reply_id = o.id "
+                                    "WHERE m.text = 'Do you ship to Zürich? 🚚'").fetchone()
+        with transaction(db) as conn:
+            apply_delivery_reports(conn, [
+                (our_id, "PENDING", "PENDING_ENROUTE: Message sent to next instance", "2025-01-15T09:08:10.000+00:00"),
+                (our_id, "DELIVERED", "DELIVERED_TO_HANDSET: Message delivered to handset",
+                 "2025-01-15T09:08:30.000+00:00"),
+                (our_id, "PENDING", "PENDING_WAITING_DELIVERY: late", "2025-01-15T09:08:20.000+00:00")])
+    finally:
+        db.close()
+    app = SmsDeskApp(live_db, initial_mode="log")
+    async with app.run_test(size=SIZE) as pilot:
+        shown = await open_detail(pilot, "Do you ship to Zürich? 🚚")
+        assert "Delivery report DELIVERED DELIVERED_TO_HANDSET" in shown  # the late PENDING did not undo it
+        reports = app.screen.query_one("#message-reports", Static)
+        await wait_until(pilot, lambda: reports.display and "as they arrived" in text_of(reports),
+                         what="delivery reports")
+        assert text_of(reports).splitlines() == [
+            "Delivery reports 3, as they arrived",
+            "  2025-01-15 09:08:10  PENDING  PENDING_ENROUTE: Message sent to next instance",
+            "  2025-01-15 09:08:30  DELIVERED  DELIVERED_TO_HANDSET: Message delivered to handset",
+            "  2025-01-15 09:08:20  PENDING  PENDING_WAITING_DELIVERY: late  (kept, did not change the status)"]
+        await pilot.press("escape")
+        await open_detail(pilot, "HELP")  # a reply without reports
+        reports = app.screen.query_one("#message-reports", Static)
+        await wait_until(pilot, lambda: reports.display, what="no reports line")
+        assert text_of(reports) == "Delivery reports none yet"
 
 
 async def test_detail_pane_of_an_unrouted_message_has_no_reply(live_db: Path) -> None:

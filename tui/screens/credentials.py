@@ -352,4 +352,4 @@ class CredentialsScreen(Screen[None]):
 
         if (row := self._selected_or_warn()) is None or (cred := await self._full(row)) is None:
             return
-        await self.app.push_screen_wait(SendTestScreen(cred))
+        await self.app.push_screen_wait(SendTestScreen(cred, self.db_path))

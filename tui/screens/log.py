@@ -139,4 +139,4 @@ class LogScreen(Screen[None]):
 
     @on(MessageLog.Selected)
     def _show_detail(self, event: MessageLog.Selected) -> None:
-        self.app.push_screen(MessageDetailScreen(event.row))
+        self.app.push_screen(MessageDetailScreen(event.row, self.db_path))

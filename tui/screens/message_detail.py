@@ -1,17 +1,22 @@
-"""Details of one inbound message: text, normalised text, the rule, consent and the reply."""
+"""Details of one inbound message: text, normalised text, the rule, consent and the reply, with
+every delivery report of the reply (read on a worker thread)."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
+from pathlib import Path
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from store.queries import MessageRow
+from store.db import connect_reader
+from store.queries import DeliveryReport, MessageRow, delivery_reports_of
 from store.sms_parts import count_parts
 from store.text import make_inert
 
@@ -70,6 +75,21 @@ def detail_text(row: MessageRow) -> Text:
     return inert_lines(lines)
 
 
+def reports_text(reports: list[DeliveryReport]) -> Text:
+    """Every report of the reply in arrival order; one that came late (not newer than what was
+    already shown) is marked, since it did not change the reply's status."""
+    if not reports:
+        return inert_lines([[("Delivery reports", "bold"), " none yet"]])
+    lines: list[list[Part]] = [[("Delivery reports", "bold"), f" {len(reports)}, as they arrived"]]
+    for report in reports:
+        when = (report.done_at or report.received_at)[:19].replace("T", " ")
+        line: list[Part] = [f"  {when}  ", (report.group_name, "bold"), f"  {report.detail}"]
+        if not report.applied:
+            line.append(("  (kept, did not change the status)", "dim"))
+        lines.append(line)
+    return inert_lines(lines)
+
+
 class MessageDetailScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     MessageDetailScreen { align: center middle; }
@@ -79,11 +99,36 @@ class MessageDetailScreen(ModalScreen[None]):
     """
     BINDINGS = [Binding("escape,q,enter", "dismiss", "Close", id="detail.close")]
 
-    def __init__(self, row: MessageRow) -> None:
+    def __init__(self, row: MessageRow, db_path: Path | None = None) -> None:
         super().__init__()
         self.row = row
+        self.db_path = db_path  # None: no delivery reports are read (the reply's latest is shown)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(detail_text(self.row), id="message-detail")
+            yield Static("", id="message-reports")
         yield Footer()
+
+    def on_mount(self) -> None:
+        reports = self.query_one("#message-reports", Static)
+        reports.display = False
+        if self.db_path is not None and self.row.reply_id is not None:
+            self._load_reports(self.db_path, self.row.reply_id)
+
+    @work(thread=True, exclusive=True, group="detail-reports")
+    def _load_reports(self, db_path: Path, reply_id: int) -> None:
+        try:
+            conn = connect_reader(db_path)
+            try:
+                found: Text = reports_text(delivery_reports_of(conn, reply_id))
+            finally:
+                conn.close()
+        except (sqlite3.Error, OSError) as exc:
+            found = inert_lines([[("Delivery reports", "bold"), f" could not be read: {exc}"]])
+        self.app.call_from_thread(self._show_reports, found)
+
+    def _show_reports(self, text: Text) -> None:
+        for reports in self.query("#message-reports").results(Static):  # none once closed
+            reports.update(text)
+            reports.display = True

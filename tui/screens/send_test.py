@@ -3,11 +3,18 @@
 The To number is checked locally (E.164) before anything goes out; the text is sent as typed,
 with its SMS part count shown live, and Infobip (or the simulator) judges the content: a 400
 shows Infobip's violations line by line. The send runs in an async worker.
+
+A number that opted out in the credential's sandbox is refused, as `smsdesk send` refuses it;
+the dialog then offers a "Send anyway" box, and a send with it ticked is recorded in the audit
+first (store/send_guard.py). The consent lookup and the audit write run on worker threads.
 """
 
 from __future__ import annotations
 
+import asyncio
+import sqlite3
 import uuid
+from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
@@ -15,13 +22,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, LoadingIndicator, Static
+from textual.widgets import Button, Checkbox, Input, Label, LoadingIndicator, Static
 
 from gateway.client import OutboundSms, SendResult
 from gateway.errors import InfobipError
 from store.credential_queries import host_of
+from store.db import connect, connect_reader, transaction
 from store.models import StoredCredential
 from store.phone import to_e164
+from store.send_guard import OptedOut, audit_override, opted_out
 from store.sms_parts import count_parts
 from store.text import make_inert
 from tui.gateway_access import error_lines, interactive_client
@@ -60,9 +69,11 @@ class SendTestScreen(ModalScreen[SendResult | None]):
         Binding("escape", "close", "Close", id="test_send.close"),
     ]
 
-    def __init__(self, credential: StoredCredential) -> None:
+    def __init__(self, credential: StoredCredential, db_path: Path) -> None:
         super().__init__()
         self.credential = credential
+        self.db_path = db_path  # for the consent check and the audit of an override
+        self.refused: OptedOut | None = None  # the opt-out that refused the last send
         self.result: SendResult | None = None
         self.error: InfobipError | None = None
         self.sending = False
@@ -81,6 +92,7 @@ class SendTestScreen(ModalScreen[SendResult | None]):
                 yield Label("Text", classes="field-label")
                 yield Input(DEFAULT_TEXT, compact=True, id="send-text")
             yield Static("", id="send-parts", classes="field-note")
+            yield Checkbox("Send anyway: override the opt-out (audited)", id="send-override", compact=True)
             yield LoadingIndicator(id="send-spinner")
             yield Static("", id="send-result")
             with Horizontal(classes="buttons"):
@@ -89,6 +101,7 @@ class SendTestScreen(ModalScreen[SendResult | None]):
 
     def on_mount(self) -> None:
         self.query_one("#send-to-note").display = False
+        self.query_one("#send-override").display = False
         self.query_one("#send-spinner").display = False
         self.query_one("#send-result").display = False
         self._count_parts(DEFAULT_TEXT)
@@ -114,6 +127,19 @@ class SendTestScreen(ModalScreen[SendResult | None]):
         if event.value != self._rejected_to:
             self._rejected_to = None
             self._show_to_error("")
+        # An override is for the number that was refused: another number is checked afresh.
+        override = self.query_one("#send-override", Checkbox)
+        if override.display and self.refused is not None and self._consent_key(event.value) != self.refused.number:
+            override.value = False
+            override.display = False
+            self.refused = None
+
+    @staticmethod
+    def _consent_key(raw: str) -> str | None:
+        try:
+            return to_e164(raw)
+        except ValueError:
+            return None
 
     def _show_to_error(self, message: str) -> None:
         note = self.query_one("#send-to-note", Static)
@@ -156,14 +182,28 @@ class SendTestScreen(ModalScreen[SendResult | None]):
         except ValueError as exc:
             self._show_result(Text(f"✗ {make_inert(str(exc))}", style="bold red"))
             return
+        override = self.query_one("#send-override", Checkbox)
         self.sending = True
         self.query_one("#send-send", Button).disabled = True
         self._show_result(Text(f"sending to {to}…", style="italic"), busy=True)
-        self._send(sms)
+        self._send(sms, to, override.display and override.value)
 
     @work(exclusive=True, group="gateway-send")
-    async def _send(self, sms: OutboundSms) -> None:
+    async def _send(self, sms: OutboundSms, to: str, override: bool) -> None:
         try:
+            try:  # SQLite blocks: on a worker thread, never on the UI thread
+                opted = await asyncio.to_thread(_opted_out, self.db_path, self.credential.sandbox, to)
+                if opted is not None and override:
+                    await asyncio.to_thread(_audit_override, self.db_path, self.credential, opted,
+                                            sms.message_id or "")
+                    for box in self.query("#send-override").results(Checkbox):
+                        box.value = False  # one tick, one send: another needs its own
+            except (sqlite3.Error, OSError) as exc:
+                self._show_result(Text(f"✗ Not sent: could not check the number's consent ({exc})", style="red"))
+                return
+            if opted is not None and not override:
+                self._refuse(opted)
+                return
             # Two tries at most: a retry after a dropped connection carries the same messageId.
             async with interactive_client(self.credential, max_attempts=2) as client:
                 result = await client.send([sms])
@@ -180,6 +220,35 @@ class SendTestScreen(ModalScreen[SendResult | None]):
             for button in self.query("#send-send").results(Button):  # none once the dialog is closed
                 button.disabled = False
 
+    def _refuse(self, opted: OptedOut) -> None:
+        if not self.query("#send-override"):
+            return  # Esc closed the dialog meanwhile
+        self.refused = opted
+        self._show_result(Text("✗ Not sent: " + make_inert(opted.refusal(
+            "tick \"Send anyway\" (Space) and press F2 to send anyway")), style="bold red"))
+        override = self.query_one("#send-override", Checkbox)
+        override.value = False
+        override.display = True
+        override.focus()
+        self.app.bell()
+
     @on(Button.Pressed, "#send-close")
     def action_close(self) -> None:
         self.dismiss(self.result)
+
+
+def _opted_out(db_path: Path, sandbox: str, to: str) -> OptedOut | None:
+    conn = connect_reader(db_path)
+    try:
+        return opted_out(conn, sandbox, to)
+    finally:
+        conn.close()
+
+
+def _audit_override(db_path: Path, cred: StoredCredential, opted: OptedOut, our_message_id: str) -> None:
+    db = connect(db_path)
+    try:
+        with transaction(db) as conn:
+            audit_override(conn, cred, opted, our_message_id, via="tui")
+    finally:
+        db.close()
