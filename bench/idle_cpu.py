@@ -30,12 +30,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
+    from smsdesk.tui.app import SmsDeskApp
     from textual.app import App, ComposeResult
     from textual.widgets import Static
 
     from tests.log_fixtures import fill_messages
     from tests.pipeline_fixtures import make_db, shop_credential
-    from tui.app import SmsDeskApp
 
     db = make_db(Path(tempfile.mkdtemp(prefix="smsdesk-idle-")) / "idle.db", shop_credential())
     fill_messages(db, 100_000)

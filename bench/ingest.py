@@ -85,7 +85,7 @@ def main() -> None:
     db = make_db(tmp / "smsdesk.db", cred)
     env = dict(os.environ, SMSDESK_DB=str(db))
     ours_port, base_port = free_port(), free_port()
-    ours = start([sys.executable, "-m", "cli.main", "serve", "--insecure-no-auth", "--port", str(ours_port)], env)
+    ours = start([sys.executable, "-m", "smsdesk", "serve", "--insecure-no-auth", "--port", str(ours_port)], env)
     base = start([sys.executable, str(ROOT / "bench" / "baseline_receiver.py"), str(base_port),
                   str(tmp / "baseline.db")], env)
     try:

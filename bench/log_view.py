@@ -29,10 +29,9 @@ def peak_rss_mb() -> float:
 
 
 async def measure_log(db_path: Path, pages: int = 20) -> dict[str, float]:
+    from smsdesk.tui.screens.log import LogScreen
+    from smsdesk.tui.widgets.message_log import MessageLog
     from textual.app import App
-
-    from tui.screens.log import LogScreen
-    from tui.widgets.message_log import MessageLog
 
     class Bench(App[None]):
         def on_mount(self) -> None:
@@ -77,11 +76,10 @@ async def measure_log(db_path: Path, pages: int = 20) -> dict[str, float]:
 
 async def measure_datatable(db_path: Path) -> dict[str, float]:
     """The baseline: Textual's stock DataTable with every row loaded."""
+    from smsdesk.store.db import connect
+    from smsdesk.store.queries import page_messages
     from textual.app import App, ComposeResult
     from textual.widgets import DataTable
-
-    from store.db import connect
-    from store.queries import page_messages
 
     class Bench(App[None]):
         def compose(self) -> ComposeResult:
@@ -107,10 +105,9 @@ async def measure_datatable(db_path: Path) -> dict[str, float]:
 
 async def measure_latency(db_path: Path, count: int) -> dict[str, float]:
     """Another process commits messages one by one; we time each until the log holds it."""
+    from smsdesk.tui.screens.log import LogScreen
+    from smsdesk.tui.widgets.message_log import MessageLog
     from textual.app import App
-
-    from tui.screens.log import LogScreen
-    from tui.widgets.message_log import MessageLog
 
     class Bench(App[None]):
         def on_mount(self) -> None:
@@ -142,8 +139,8 @@ async def measure_latency(db_path: Path, count: int) -> dict[str, float]:
 
 def writer_process(db_path: Path, count: int) -> None:
     """Stores messages through the real pipeline (rules, one durable commit each)."""
-    from store.db import connect, transaction, utcnow
-    from store.inbound import InboundMessage, RouteTable, store_messages
+    from smsdesk.store.db import connect, transaction, utcnow
+    from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
 
     db = connect(db_path)
     routes = RouteTable()

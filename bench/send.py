@@ -41,19 +41,19 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway.client import InfobipClient, OutboundSms  # noqa: E402
-from gateway.delivery import OutboxSender  # noqa: E402
-from store.credentials import create_credential  # noqa: E402
-from store.db import connect, transaction  # noqa: E402
-from store.inbound import InboundMessage, RouteTable, store_messages  # noqa: E402
-from store.models import Credential  # noqa: E402
-from store.writer_process import ProcessWriter  # noqa: E402
+from smsdesk.engine.outbox_sender import OutboxSender  # noqa: E402
+from smsdesk.infobip.client import InfobipClient, OutboundSms  # noqa: E402
+from smsdesk.store.credentials import create_credential  # noqa: E402
+from smsdesk.store.db import connect, transaction  # noqa: E402
+from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages  # noqa: E402
+from smsdesk.store.models import Credential  # noqa: E402
+from smsdesk.store.writer_process import ProcessWriter  # noqa: E402
 
 KEY = "bench-key-0123456789abcdef"
 
 
 def serve(port: int) -> None:
-    from gateway.simulator import SimulatorState, build_simulator_server
+    from smsdesk.simulator.server import SimulatorState, build_simulator_server
 
     state = SimulatorState(keys={KEY}, record_bodies=False)
     build_simulator_server(state, "127.0.0.1", port, log_level="error").run()

@@ -11,10 +11,9 @@ from typing import Any, NoReturn
 
 import click
 import sqlite_utils
-
-from gateway.net import listen_socket
-from store.db import connect
-from store.paths import resolve_db_path
+from smsdesk.infobip.net import listen_socket
+from smsdesk.store.db import connect
+from smsdesk.store.paths import resolve_db_path
 
 
 class UserError(click.ClickException):

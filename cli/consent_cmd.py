@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 
 import click
-
-from cli.common import Context, pass_context, print_json
-from store.consent_audit import verify_consent
+from smsdesk.cli.common import Context, pass_context, print_json
+from smsdesk.store.consent_audit import verify_consent
 
 
 @click.group("consent")

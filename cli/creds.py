@@ -9,12 +9,11 @@ from typing import Any
 
 import click
 from pydantic import ValidationError
-
-from cli.common import Context, fail, pass_context, print_json
-from store import credentials as repo
-from store.errors import StoreError
-from store.models import KEYWORD_LISTS, Credential, field_errors
-from store.text import make_inert
+from smsdesk.cli.common import Context, fail, pass_context, print_json
+from smsdesk.store import credentials as repo
+from smsdesk.store.errors import StoreError
+from smsdesk.store.models import KEYWORD_LISTS, Credential, field_errors
+from smsdesk.store.text import make_inert
 
 _EDITABLE = [f for f in Credential.model_fields if f != "api_key"]
 

@@ -8,10 +8,9 @@ from collections.abc import Callable
 from typing import Any
 
 import click
-
-from cli.common import Context, json_text, pass_context
-from store import queries
-from store.text import make_inert
+from smsdesk.cli.common import Context, json_text, pass_context
+from smsdesk.store import queries
+from smsdesk.store.text import make_inert
 
 _COLUMNS = {
     "messages": ["id", "message_id", "received_at", "credential", "sandbox", "from", "to", "text", "action",

@@ -8,8 +8,7 @@ import time
 from pathlib import Path
 
 import click
-
-from cli.common import fail
+from smsdesk.cli.common import fail
 
 
 @click.command("demo")
@@ -26,7 +25,7 @@ def demo_cmd(demo_db: Path | None, rate: float, no_tui: bool, seconds: float | N
 
     Your real database is never touched. Nothing leaves this machine.
     """
-    from gateway.demo import start_demo
+    from smsdesk.simulator.demo import start_demo
 
     if demo_db is None:
         demo_db = Path(tempfile.mkdtemp(prefix="smsdesk-demo-")) / "demo.db"
@@ -42,7 +41,7 @@ def demo_cmd(demo_db: Path | None, rate: float, no_tui: bool, seconds: float | N
             while deadline is None or time.monotonic() < deadline:
                 time.sleep(0.2)
         else:
-            from tui.app import run_tui
+            from smsdesk.tui.app import run_tui
 
             run_tui(demo_db, initial_mode="log")
     except KeyboardInterrupt:

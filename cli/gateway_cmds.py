@@ -21,17 +21,16 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
-
-from cli.common import Context, fail, listen_or_fail, pass_context, print_json
-from gateway.net import http_url
-from store import credentials as repo
-from store.errors import StoreError
-from store.text import make_inert
+from smsdesk.cli.common import Context, fail, listen_or_fail, pass_context, print_json
+from smsdesk.infobip.net import http_url
+from smsdesk.store import credentials as repo
+from smsdesk.store.errors import StoreError
+from smsdesk.store.text import make_inert
 
 if TYPE_CHECKING:
-    from gateway.client import SendResult, VerifyResult
-    from gateway.errors import InfobipError
-    from store.models import StoredCredential
+    from smsdesk.infobip.client import SendResult, VerifyResult
+    from smsdesk.infobip.errors import InfobipError
+    from smsdesk.store.models import StoredCredential
 
 MAX_TEXT = 1600  # what the command accepts in one go (about ten concatenated GSM-7 parts)
 DEFAULT_TIMEOUT = 15.0
@@ -71,7 +70,7 @@ def verify_cmd(ctx: Context, name: str, as_json: bool, timeout: float) -> None:
             HTTP error; the reason is one line on stderr.
     Outcomes in --json: ok, no_scope, bad_key, unreachable, tls, timeout, http_error.
     """
-    from gateway.client import InfobipClient
+    from smsdesk.infobip.client import InfobipClient
 
     cred = _load_credential(ctx, name)
 
@@ -103,7 +102,7 @@ def verify_cmd(ctx: Context, name: str, as_json: bool, timeout: float) -> None:
 # --------------------------------------------------------------------------- send
 
 def _send_error_line(exc: InfobipError, our_id: str) -> str:
-    from gateway.errors import ErrorKind
+    from smsdesk.infobip.errors import ErrorKind
 
     if exc.kind in (ErrorKind.DROPPED, ErrorKind.TIMEOUT):
         # The request may have reached Infobip: say so, with the id its delivery report will carry.
@@ -135,11 +134,11 @@ def send_cmd(ctx: Context, cred_name: str, to: str, text: str, as_json: bool, ov
     refuses opted-out destinations; --override-opt-out sends anyway and records who did it in
     the audit (action send-override-opt-out).
     """
-    from gateway.client import InfobipClient, OutboundSms
-    from gateway.errors import InfobipError
-    from store.db import transaction
-    from store.phone import to_e164
-    from store.send_guard import audit_override, opted_out
+    from smsdesk.infobip.client import InfobipClient, OutboundSms
+    from smsdesk.infobip.errors import InfobipError
+    from smsdesk.store.db import transaction
+    from smsdesk.store.phone import to_e164
+    from smsdesk.store.send_guard import audit_override, opted_out
 
     try:
         number = to_e164(to)
@@ -218,7 +217,7 @@ def _serves(base_url: str, host: str, port: int) -> bool:
     host names, so a credential matches when its port is ours and we listen on loopback (any
     loopback name resolves here) or on every interface.
     """
-    from gateway.simulator import is_loopback
+    from smsdesk.simulator.server import is_loopback
 
     parts = urlsplit(base_url)
     if parts.scheme != "http":
@@ -296,7 +295,7 @@ def simulate_cmd(ctx: Context, host: str, port: int, keys: tuple[str, ...], no_s
     GET /sms/3/reports with `Authorization: App <key>`, plus unauthenticated /_sim control
     routes (queue inbound, deliver reports, inject faults) for tests and demos.
     """
-    from gateway.simulator import SimulatorState, build_simulator_server, is_loopback
+    from smsdesk.simulator.server import SimulatorState, build_simulator_server, is_loopback
 
     forward_url = _check_url("--forward-url", forward_url)
     dlr_url = _check_url("--dlr-url", dlr_url)
@@ -372,7 +371,7 @@ COMMANDS: list[click.Command] = [simulate_cmd, send_cmd]
 
 def register(root: click.Group) -> None:
     """Add `simulate` and `send` to the top-level group and `verify` to `creds`."""
-    from cli import creds
+    from smsdesk.cli import creds
 
     for command in COMMANDS:
         root.add_command(command)

@@ -5,9 +5,8 @@ from __future__ import annotations
 import sys
 
 import click
-
-from cli.common import Context
-from store.paths import ENV_DB
+from smsdesk.cli.common import Context
+from smsdesk.store.paths import ENV_DB
 
 
 @click.group(invoke_without_command=True, context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,7 +26,7 @@ def cli(ctx: click.Context, db_option: str | None) -> None:
     """
     ctx.obj = Context(db_option)
     if ctx.invoked_subcommand is None:
-        from tui.app import run_tui  # imported late: CLI commands need not pay for Textual
+        from smsdesk.tui.app import run_tui  # imported late: CLI commands need not pay for Textual
 
         path = ctx.obj.db_path
         ctx.obj.open_db().close()  # create/migrate up front so errors are one clean line
@@ -35,7 +34,7 @@ def cli(ctx: click.Context, db_option: str | None) -> None:
 
 
 def _register() -> None:
-    from cli import consent_cmd, creds, data, demo_cmd, gateway_cmds, server
+    from smsdesk.cli import consent_cmd, creds, data, demo_cmd, gateway_cmds, server
 
     cli.add_command(creds.creds)
     for command in (*data.COMMANDS, *server.COMMANDS, *demo_cmd.COMMANDS, *consent_cmd.COMMANDS):

@@ -8,8 +8,7 @@ import os
 import signal
 
 import click
-
-from cli.common import Context, fail, listen_or_fail, pass_context
+from smsdesk.cli.common import Context, fail, listen_or_fail, pass_context
 
 
 @click.command("serve")
@@ -32,10 +31,10 @@ def serve_cmd(ctx: Context, host: str, port: int, insecure_no_auth: bool, poll_i
     routes require HTTP Basic auth from SMSDESK_WEBHOOK_USER and SMSDESK_WEBHOOK_PASSWORD.
     One serve per database sends replies; a second one refuses to start unless --no-send.
     """
-    from gateway.net import http_url
-    from gateway.receiver import BasicAuth
-    from gateway.server import ServeConfig, ServeConfigError, build_service_server
-    from store.sender_lock import SenderLockHeld
+    from smsdesk.engine.receiver import BasicAuth
+    from smsdesk.engine.server import ServeConfig, ServeConfigError, build_service_server
+    from smsdesk.infobip.net import http_url
+    from smsdesk.store.sender_lock import SenderLockHeld
 
     user = os.environ.get("SMSDESK_WEBHOOK_USER", "")
     password = os.environ.get("SMSDESK_WEBHOOK_PASSWORD", "")

@@ -14,8 +14,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
-from store.rules import Consent
-from store.text import make_inert
+from smsdesk.store.rules import Consent
+from smsdesk.store.text import make_inert
 
 VALID = frozenset({Consent.YES, Consent.NO, Consent.PENDING})
 

@@ -11,12 +11,11 @@ from typing import Any
 
 import sqlite_utils
 from pydantic import ValidationError
-
-from store.db import transaction, utcnow
-from store.errors import ConflictError, DuplicateError, NotFoundError
-from store.models import KEYWORD_LISTS, MASK, Credential, StoredCredential, field_errors
-from store.outbox import cancel_for_credential
-from store.text import make_inert
+from smsdesk.store.db import transaction, utcnow
+from smsdesk.store.errors import ConflictError, DuplicateError, NotFoundError
+from smsdesk.store.models import KEYWORD_LISTS, MASK, Credential, StoredCredential, field_errors
+from smsdesk.store.outbox import cancel_for_credential
+from smsdesk.store.text import make_inert
 
 FIELDS: tuple[str, ...] = tuple(Credential.model_fields)
 _COLUMNS = ", ".join(FIELDS)

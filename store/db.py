@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlite_utils
-
-from store.paths import prepare_private_file
-from store.schema import LATEST_VERSION, MIGRATIONS
+from smsdesk.store.paths import prepare_private_file
+from smsdesk.store.schema import LATEST_VERSION, MIGRATIONS
 
 BUSY_TIMEOUT_MS = 5000
 

@@ -10,11 +10,11 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import NamedTuple
 
-from store.credentials import list_credentials_conn
-from store.db import utcnow
-from store.models import StoredCredential
-from store.outbox import cancel_for_opt_outs
-from store.rules import Action, Consent, Decision, decide, keyword_index, older_than_consent
+from smsdesk.store.credentials import list_credentials_conn
+from smsdesk.store.db import utcnow
+from smsdesk.store.models import StoredCredential
+from smsdesk.store.outbox import cancel_for_opt_outs
+from smsdesk.store.rules import Action, Consent, Decision, decide, keyword_index, older_than_consent
 
 # The actions whose keyword states a consent (and so are ordered by receivedAt).
 _EXPRESSES_CONSENT = frozenset({Action.OPT_IN, Action.OPT_OUT, Action.DOUBLE_OPT_IN})

@@ -16,9 +16,8 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-
-from store.phone import normalize_sender, to_e164
-from store.text import normalize
+from smsdesk.store.phone import normalize_sender, to_e164
+from smsdesk.store.text import normalize
 
 DEFAULT_OPT_IN = ["SUBSCRIBE", "YES", "UNSTOP", "START", "CONTINUE", "RESUME", "BEGIN"]
 DEFAULT_OPT_OUT = ["STOP", "QUIT", "CANCEL", "END", "UNSUBSCRIBE", "NO"]

@@ -21,7 +21,7 @@ import sqlite3
 import time
 from typing import NamedTuple
 
-from store.db import utcnow
+from smsdesk.store.db import utcnow
 
 # Reply kinds (the action of the message that queued them) that may reach an opted-out number:
 # the opt-out confirmation itself and the answer to HELP.

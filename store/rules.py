@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from store.models import KEYWORD_LISTS, Credential
-from store.text import first_word, normalize
+from smsdesk.store.models import KEYWORD_LISTS, Credential
+from smsdesk.store.text import first_word, normalize
 
 
 class Action(StrEnum):

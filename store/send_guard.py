@@ -17,9 +17,9 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
-from store.db import utcnow
-from store.models import StoredCredential
-from store.phone import consent_number
+from smsdesk.store.db import utcnow
+from smsdesk.store.models import StoredCredential
+from smsdesk.store.phone import consent_number
 
 OVERRIDE_ACTION = "send-override-opt-out"
 OVERRIDE_FLAG = "--override-opt-out"

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from store.db import connect
+from smsdesk.store.db import connect
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -47,7 +47,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
-from store.writer import WriterStopped, _SubmitsItems, commit_group, open_write_connection
+from smsdesk.store.writer import WriterStopped, _SubmitsItems, commit_group, open_write_connection
 
 T = TypeVar("T")
 log = logging.getLogger("smsdesk.writer")
@@ -60,7 +60,7 @@ MAX_IN_SOCKET = 128 * 1024  # unread bytes in the socket, below its buffer (abou
 RESPAWN_INTERVAL_S = 5.0
 # The packages that jobs come from, imported before the child says it is ready so that the first
 # webhook does not wait for them.
-_JOB_MODULES = ("store.inbound", "store.outbox")
+_JOB_MODULES = ("smsdesk.store.inbound", "smsdesk.store.outbox")
 
 
 class ProcessWriter(_SubmitsItems):
@@ -151,11 +151,9 @@ class ProcessWriter(_SubmitsItems):
         return _Child.spawn(self._db_path, self._max_jobs, self._busy_timeout_ms, self._log_path)
 
 
-# The child is started with -P (no script or working directory on sys.path: a `store/` folder
-# where serve was started must not be imported instead of ours) and finds this package by
-# appending its root, after the standard library and site-packages.
-_CHILD_BOOT = ("import sys; sys.path.append(sys.argv[1]); "
-               "from store.writer_process import main; sys.exit(main(sys.argv[2:]))")
+# The child runs this module of the installed package with -P: no script or working directory
+# on sys.path, so a `store/` folder where serve was started is never imported instead of ours.
+_CHILD_MODULE = "smsdesk.store.writer_process"
 
 
 class _Child:
@@ -186,14 +184,13 @@ class _Child:
 
     @classmethod
     def spawn(cls, db_path: Path, max_jobs: int, busy_timeout_ms: int, log_path: Path | None) -> _Child:
-        package_root = str(Path(__file__).resolve().parent.parent)
         ours, theirs = socket.socketpair()
         log_fd: int | None = None
         try:
             if log_path is not None:
                 log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             process = subprocess.Popen(
-                [sys.executable, "-P", "-c", _CHILD_BOOT, package_root, str(db_path), str(theirs.fileno()),
+                [sys.executable, "-P", "-m", _CHILD_MODULE, str(db_path), str(theirs.fileno()),
                  str(max_jobs), str(busy_timeout_ms)],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd,
                 # A terminal's Ctrl-C goes to serve's process group only: serve then stops the
@@ -342,7 +339,7 @@ def _crossing(exc: BaseException) -> BaseException:
 
 
 def main(argv: list[str]) -> int:
-    """The child's entry point (see _CHILD_BOOT): DB_PATH FD MAX_JOBS BUSY_TIMEOUT_MS."""
+    """The child's entry point (`python -P -m smsdesk.store.writer_process`): DB_PATH FD MAX_JOBS BUSY_TIMEOUT_MS."""
     db_path, fd, max_jobs, busy_timeout_ms = argv
     return child_main(db_path, int(fd), int(max_jobs), int(busy_timeout_ms))
 
@@ -401,3 +398,7 @@ def _serve_group(channel: Connection, conn: sqlite3.Connection, max_jobs: int) -
         with contextlib.suppress(OSError):  # the parent is gone: the commit stands, nobody waits
             channel.send_bytes(_picklable(answers))
     return open_
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

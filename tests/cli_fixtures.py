@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
-from store import credentials as repo
-from store.db import connect
+from smsdesk.store import credentials as repo
+from smsdesk.store.db import connect
 
 SCRIPT = Path(sys.executable).with_name("smsdesk")  # the console script of this venv: smsdesk = cli.main:main
 

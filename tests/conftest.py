@@ -5,11 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from smsdesk.store.credentials import create_credential
+from smsdesk.store.db import connect
+from smsdesk.store.models import Credential, StoredCredential
 from textual.widgets import Input, TextArea
-
-from store.credentials import create_credential
-from store.db import connect
-from store.models import Credential, StoredCredential
 
 SAMPLE_CREDENTIALS: tuple[dict[str, object], ...] = (
     {"name": "Shop UK", "sandbox": "prod", "base_url": "https://xyz1.api.infobip.com",

@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from smsdesk.simulator.server import SimulatorThread
+from smsdesk.simulator.state import SimulatorState
 
-from gateway.sim_state import SimulatorState
-from gateway.simulator import SimulatorThread
 from tests.pipeline_fixtures import SHOP_NUMBER, make_db, shop_credential
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,7 +78,7 @@ class ServeProcess:
     def start(self, timeout: float = 20) -> None:
         env = dict(os.environ, SMSDESK_DB=str(self.db_path), PYTHONPATH=str(ROOT))
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "cli.main", "serve", "--insecure-no-auth", "--port", str(self.port),
+            [sys.executable, "-m", "smsdesk", "serve", "--insecure-no-auth", "--port", str(self.port),
              "--poll-interval", "60"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from store.db import connect
-from store.schema import recount_traffic
+from smsdesk.store.db import connect
+from smsdesk.store.schema import recount_traffic
 
 ACTIONS = ("opt-in", "opt-out", "help", "custom", "default", "default", "default", "unrouted")
 TEXTS = ("YES", "STOP", "HELP", "DISCOUNT", "hello there", "what time?", "thanks", "wrong number")

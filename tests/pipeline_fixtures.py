@@ -6,9 +6,9 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-from store.credentials import create_credential
-from store.db import connect
-from store.models import Credential
+from smsdesk.store.credentials import create_credential
+from smsdesk.store.db import connect
+from smsdesk.store.models import Credential
 
 SHOP_NUMBER = "447491163443"
 CLUB_NUMBER = "385921004026"

@@ -10,9 +10,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from gateway.receiver import BasicAuth
-from gateway.server import ServeConfig, ServerThread
-from store.errors import DuplicateError
+from smsdesk.engine.receiver import BasicAuth
+from smsdesk.engine.server import ServeConfig, ServerThread
+from smsdesk.store.errors import DuplicateError
 
 WEBHOOK_USER = "infobip"
 WEBHOOK_PASSWORD = "correct-horse-battery"
@@ -80,7 +80,7 @@ def store_inbound_unless(flag: str, conn: sqlite3.Connection, rows: list[tuple])
     file `flag` exists: with `functools.partial` it pickles, so the writer process runs it too."""
     if os.path.exists(flag):
         raise RuntimeError("a bug in the job")
-    from store.inbound import store_inbound
+    from smsdesk.store.inbound import store_inbound
 
     return store_inbound(conn, rows)
 
@@ -89,6 +89,6 @@ def apply_delivery_reports_unless(flag: str, conn: sqlite3.Connection, reports: 
     """`apply_delivery_reports`, raising a non-storage exception while the file `flag` exists."""
     if os.path.exists(flag):
         raise KeyError("a bug in the job")
-    from store.outbox import apply_delivery_reports
+    from smsdesk.store.outbox import apply_delivery_reports
 
     return apply_delivery_reports(conn, reports)

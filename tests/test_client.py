@@ -9,8 +9,7 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
-
-from gateway.client import (
+from smsdesk.infobip.client import (
     INBOX_PATH,
     SEND_PATH,
     InfobipClient,
@@ -19,7 +18,7 @@ from gateway.client import (
     VerifyOutcome,
     parse_retry_after,
 )
-from gateway.errors import (
+from smsdesk.infobip.errors import (
     ErrorKind,
     InfobipConnectionDropped,
     InfobipError,
@@ -28,8 +27,9 @@ from gateway.errors import (
     InfobipUnreachable,
     parse_error_body,
 )
-from gateway.simulator import SimulatorThread
-from store.models import Credential
+from smsdesk.simulator.server import SimulatorThread
+from smsdesk.store.models import Credential
+
 from tests.sim_fixtures import (  # noqa: F401  (fixtures)
     BAD_KEY,
     GOOD_KEY,

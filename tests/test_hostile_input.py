@@ -31,21 +31,21 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from rich.console import Console
+from smsdesk.cli.main import cli
+from smsdesk.engine.mo import InputProblem, parse_delivery_reports, parse_inbound
+from smsdesk.engine.server import ServeConfig, Service
+from smsdesk.store import credentials as repo
+from smsdesk.store.consent_audit import verify_consent
+from smsdesk.store.db import connect, transaction
+from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
+from smsdesk.store.models import Credential, field_errors
+from smsdesk.tui.widgets.credential_form import FIELD_SPECS, form_values
 from starlette.testclient import TestClient
 
-from cli.main import cli
-from gateway.mo import InputProblem, parse_delivery_reports, parse_inbound
-from gateway.server import ServeConfig, Service
-from store import credentials as repo
-from store.consent_audit import verify_consent
-from store.db import connect, transaction
-from store.inbound import InboundMessage, RouteTable, store_messages
-from store.models import Credential, field_errors
 from tests.cli_fixtures import SCRIPT
 from tests.pipeline_fixtures import CLUB_NUMBER, SHOP_NUMBER, club_credential, make_db, shop_credential
 from tests.serve_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve
 from tests.store_fixtures import record
-from tui.widgets.credential_form import FIELD_SPECS, form_values
 
 TOTAL = int(os.environ.get("SMSDESK_PROPERTY_EXAMPLES", "10500"))
 _WEIGHTS = {  # share of the generated cases per test (sums to 1); cheap pure checks get the most
@@ -494,7 +494,7 @@ def terminal_text(app: Any) -> str:
 
 
 async def test_tui_renders_hostile_rows_inert(evil_db: Path) -> None:
-    from tui.app import SmsDeskApp
+    from smsdesk.tui.app import SmsDeskApp
 
     app = SmsDeskApp(evil_db)
     async with app.run_test(size=(120, 30)) as pilot:

@@ -13,9 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
-
-from store.credentials import masked_key
-from store.models import (
+from smsdesk.store.credentials import masked_key
+from smsdesk.store.models import (
     DEFAULT_HELP,
     DEFAULT_OPT_IN,
     DEFAULT_OPT_OUT,
@@ -24,9 +23,9 @@ from store.models import (
     Credential,
     field_errors,
 )
-from store.phone import infobip_digits, to_e164, to_e164_or_none
-from store.sms_parts import GSM_BASIC, GSM_EXTENSION, count_parts
-from store.text import first_word, make_inert, normalize
+from smsdesk.store.phone import infobip_digits, to_e164, to_e164_or_none
+from smsdesk.store.sms_parts import GSM_BASIC, GSM_EXTENSION, count_parts
+from smsdesk.store.text import first_word, make_inert, normalize
 
 GOOD: dict[str, Any] = {"name": "Shop", "base_url": "xyz.api.infobip.com", "api_key": "abc123DEF456"}
 

@@ -17,14 +17,14 @@ import time
 from pathlib import Path
 
 import pytest
+from smsdesk.simulator.server import SimulatorThread
+from smsdesk.simulator.state import SimulatorState
+from smsdesk.store.credentials import create_credential, delete_credential, get_credential, update_credential
+from smsdesk.store.db import connect, transaction
+from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
+from smsdesk.store.outbox import claim_due
+from smsdesk.store.sender_lock import SenderLock, SenderLockHeld
 
-from gateway.sim_state import SimulatorState
-from gateway.simulator import SimulatorThread
-from store.credentials import create_credential, delete_credential, get_credential, update_credential
-from store.db import connect, transaction
-from store.inbound import InboundMessage, RouteTable, store_messages
-from store.outbox import claim_due
-from store.sender_lock import SenderLock, SenderLockHeld
 from tests.cli_fixtures import SCRIPT
 from tests.pipeline_fixtures import SHOP_NUMBER, make_db, shop_credential
 from tests.serve_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve, writer_pid
@@ -428,7 +428,7 @@ def test_shuffled_deliveries_end_at_each_numbers_latest_wish(tmp_path: Path, sim
 
 
 def test_verify_catches_an_applied_change_older_than_the_one_it_overturned(tmp_path: Path) -> None:
-    from store.consent_audit import verify_consent
+    from smsdesk.store.consent_audit import verify_consent
 
     db = make_db(tmp_path / "smsdesk.db", shop_credential())
     store(db, ("+41790000012", "STOP", at(5)))

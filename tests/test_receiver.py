@@ -11,9 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from smsdesk.engine.server import ServeConfig, ServeConfigError
+from smsdesk.store.writer import job
 
-from gateway.server import ServeConfig, ServeConfigError
-from store.writer import job
 from tests.pipeline_fixtures import make_db, mo_body, mo_result, shop_credential
 from tests.serve_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER, first_value, running_serve, wait_until
 
@@ -182,7 +182,7 @@ def test_locked_database_answers_503_then_recovers(serve, db_path: Path) -> None
     ("0.0.0.0", ("u", "long-enough-password"), False, True),
 ])
 def test_serve_refuses_weak_setups(tmp_path: Path, host: str, auth, insecure: bool, ok: bool) -> None:
-    from gateway.receiver import BasicAuth
+    from smsdesk.engine.receiver import BasicAuth
 
     config = ServeConfig(db_path=tmp_path / "x.db", host=host, auth=BasicAuth(*auth) if auth else None,
                          insecure_no_auth=insecure)
@@ -194,7 +194,7 @@ def test_serve_refuses_weak_setups(tmp_path: Path, host: str, auth, insecure: bo
 
 
 def test_basic_auth_repr_hides_password() -> None:
-    from gateway.receiver import BasicAuth
+    from smsdesk.engine.receiver import BasicAuth
 
     assert WEBHOOK_PASSWORD not in repr(BasicAuth(WEBHOOK_USER, WEBHOOK_PASSWORD))
 

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-
-from store.models import Credential
-from store.rules import Action, decide
+from smsdesk.store.models import Credential
+from smsdesk.store.rules import Action, decide
 
 
 def credential(**overrides: object) -> Credential:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from smsdesk.simulator.server import SimulatorState, SimulatorThread
 
-from gateway.simulator import SimulatorState, SimulatorThread
 from tests.cli_fixtures import SCRIPT
 from tests.pipeline_fixtures import CLUB_NUMBER, SHOP_NUMBER, mo_body, mo_result
 
@@ -188,7 +188,7 @@ def test_secrets_appear_only_in_the_api_key_column(tmp_path: Path, env: dict[str
 def tui_screenshot(db: Path) -> str:
     import asyncio
 
-    from tui.app import SmsDeskApp
+    from smsdesk.tui.app import SmsDeskApp
 
     async def shoot() -> str:
         app = SmsDeskApp(db)

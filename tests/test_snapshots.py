@@ -10,13 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from smsdesk.store.models import StoredCredential
+from smsdesk.tui.app import SmsDeskApp
+from smsdesk.tui.screens.credential_edit import CredentialEditScreen
+from smsdesk.tui.screens.credentials import CredentialsScreen
 from textual.pilot import Pilot
 from textual.widgets import Input
-
-from store.models import StoredCredential
-from tui.app import SmsDeskApp
-from tui.screens.credential_edit import CredentialEditScreen
-from tui.screens.credentials import CredentialsScreen
 
 SIZE = (80, 24)
 

@@ -7,22 +7,22 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from smsdesk.store.credentials import create_credential, get_credential, list_credentials, update_credential
+from smsdesk.store.db import connect
+from smsdesk.store.models import Credential, StoredCredential
+from smsdesk.tui.app import SmsDeskApp
+from smsdesk.tui.commands import CREDENTIAL_COMMANDS, CredentialCommands
+from smsdesk.tui.screens.confirm import ConfirmScreen
+from smsdesk.tui.screens.credential_edit import CredentialEditScreen
+from smsdesk.tui.screens.credentials import CredentialsScreen
+from smsdesk.tui.screens.duplicate import DuplicateScreen
+from smsdesk.tui.screens.help import HelpScreen
+from smsdesk.tui.widgets.credentials_table import CredentialsTable
 from textual import events
 from textual.pilot import Pilot
 from textual.widgets import Button, Input, Static, TextArea
 
-from store.credentials import create_credential, get_credential, list_credentials, update_credential
-from store.db import connect
-from store.models import Credential, StoredCredential
 from tests.live_fixtures import screen_text, wait_until
-from tui.app import SmsDeskApp
-from tui.commands import CREDENTIAL_COMMANDS, CredentialCommands
-from tui.screens.confirm import ConfirmScreen
-from tui.screens.credential_edit import CredentialEditScreen
-from tui.screens.credentials import CredentialsScreen
-from tui.screens.duplicate import DuplicateScreen
-from tui.screens.help import HelpScreen
-from tui.widgets.credentials_table import CredentialsTable
 
 SIZE = (80, 24)
 
@@ -491,7 +491,7 @@ async def test_long_list_builds_only_visible_rows_and_scrolls(db_path: Path) -> 
 
 
 def _seed_many(db_path: Path, count: int) -> None:
-    from store.credentials import import_credentials
+    from smsdesk.store.credentials import import_credentials
 
     db = connect(db_path)
     import_credentials(db, [{"name": f"Cred {i:03d}", "base_url": f"h{i}.api.infobip.com", "api_key": f"key-{i:08d}x",

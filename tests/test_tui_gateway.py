@@ -11,23 +11,23 @@ import threading
 from pathlib import Path
 
 import pytest
+from smsdesk.infobip.client import VerifyOutcome
+from smsdesk.simulator.server import SimulatorThread
+from smsdesk.store.credentials import create_credential
+from smsdesk.store.db import connect
+from smsdesk.store.models import Credential, StoredCredential
+from smsdesk.store.send_guard import opted_out
+from smsdesk.tui.commands import CredentialCommands
+from smsdesk.tui.screens import send_test
+from smsdesk.tui.screens.help import HelpScreen
+from smsdesk.tui.screens.send_test import SendTestScreen
+from smsdesk.tui.screens.verify import VerifyScreen
 from textual.pilot import Pilot
 from textual.widgets import Button, Checkbox, Input, LoadingIndicator, Static
 
-from gateway.client import VerifyOutcome
-from gateway.simulator import SimulatorThread
-from store.credentials import create_credential
-from store.db import connect
-from store.models import Credential, StoredCredential
-from store.send_guard import opted_out
 from tests.live_fixtures import inbound, store
 from tests.sim_fixtures import BAD_KEY, GOOD_KEY, SMS_ONLY_KEY, closed_port, sim_fixture, sim_state_fixture  # noqa: F401
 from tests.test_tui_credentials import SIZE, make_app, ready, select_row, settle, wait_until
-from tui.commands import CredentialCommands
-from tui.screens import send_test
-from tui.screens.help import HelpScreen
-from tui.screens.send_test import SendTestScreen
-from tui.screens.verify import VerifyScreen
 
 
 def add(db_path: Path, name: str, base_url: str, api_key: str, **extra: object) -> StoredCredential:

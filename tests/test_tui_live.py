@@ -10,11 +10,19 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from smsdesk.store.db import connect, transaction
+from smsdesk.store.outbox import apply_delivery_reports
+from smsdesk.tui.app import SmsDeskApp
+from smsdesk.tui.screens.credentials import CredentialsScreen
+from smsdesk.tui.screens.log import LogScreen
+from smsdesk.tui.screens.message_detail import MessageDetailScreen
+from smsdesk.tui.screens.profiles import ProfileDetailScreen, ProfilesScreen
+from smsdesk.tui.screens.tester import TesterScreen as KeywordTesterScreen  # not a pytest class
+from smsdesk.tui.widgets.message_log import MessageLog
+from smsdesk.tui.widgets.traffic import TrafficStrip
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static
 
-from store.db import connect, transaction
-from store.outbox import apply_delivery_reports
 from tests.live_fixtures import (
     ALICE,
     BOB,
@@ -33,14 +41,6 @@ from tests.live_fixtures import (
     wait_until,
 )
 from tests.pipeline_fixtures import make_db, shop_credential
-from tui.app import SmsDeskApp
-from tui.screens.credentials import CredentialsScreen
-from tui.screens.log import LogScreen
-from tui.screens.message_detail import MessageDetailScreen
-from tui.screens.profiles import ProfileDetailScreen, ProfilesScreen
-from tui.screens.tester import TesterScreen as KeywordTesterScreen  # not a pytest class
-from tui.widgets.message_log import MessageLog
-from tui.widgets.traffic import TrafficStrip
 
 SIZE = (80, 24)
 SEED_TEXTS = [text for _, _, text, _ in SEED]
@@ -386,8 +386,8 @@ async def test_traffic_strip_buckets_per_minute_against_its_clock(tmp_path: Path
 
 WRITER = textwrap.dedent("""
     import sys, time
-    from store.db import connect, transaction
-    from store.inbound import InboundMessage, RouteTable, store_messages
+    from smsdesk.store.db import connect, transaction
+    from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
     db = connect(sys.argv[1])
     routes = RouteTable()
     for i in range(5):

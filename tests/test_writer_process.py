@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from smsdesk.engine.mo import parse_inbound
+from smsdesk.store.inbound import store_inbound
+from smsdesk.store.writer import WriterStopped, job
+from smsdesk.store.writer_process import ProcessWriter
 
-from gateway.mo import parse_inbound
-from store.inbound import store_inbound
-from store.writer import WriterStopped, job
-from store.writer_process import ProcessWriter
 from tests.pipeline_fixtures import make_db, mo_body, mo_result, shop_credential
 from tests.serve_fixtures import (
     first_value,
@@ -250,8 +250,8 @@ def test_database_the_child_cannot_open_fails_jobs_with_the_reason(tmp_path: Pat
 
 ORPHAN_SCRIPT = """
 import sys, time
-from store.writer import job
-from store.writer_process import ProcessWriter
+from smsdesk.store.writer import job
+from smsdesk.store.writer_process import ProcessWriter
 from tests.serve_fixtures import hold_writer, insert_key, writer_pid
 w = ProcessWriter(sys.argv[1]).start()
 print(w.submit(writer_pid).result(timeout=10), flush=True)
@@ -292,8 +292,8 @@ def test_sigint_and_sigterm_to_the_child_alone_do_not_stop_it(writer: ProcessWri
 
 CTRL_C_SCRIPT = """
 import sys, time
-from store.writer import job
-from store.writer_process import ProcessWriter
+from smsdesk.store.writer import job
+from smsdesk.store.writer_process import ProcessWriter
 from tests.serve_fixtures import insert_key, writer_pid
 w = ProcessWriter(sys.argv[1]).start()
 child = w._child.process

@@ -35,7 +35,7 @@ class View:
 
 
 def _credentials(app: SmsDeskApp) -> Screen:
-    from tui.screens.credentials import CredentialsScreen
+    from smsdesk.tui.screens.credentials import CredentialsScreen
 
     return _styled_already(app, CredentialsScreen(app.db_path, poll_seconds=app.poll_seconds))
 
@@ -54,19 +54,19 @@ def _styled_already(app: SmsDeskApp, screen: Screen) -> Screen:
 
 
 def _log(app: SmsDeskApp) -> Screen:
-    from tui.screens.log import LogScreen
+    from smsdesk.tui.screens.log import LogScreen
 
     return LogScreen(app.db_path)
 
 
 def _profiles(app: SmsDeskApp) -> Screen:
-    from tui.screens.profiles import ProfilesScreen
+    from smsdesk.tui.screens.profiles import ProfilesScreen
 
     return ProfilesScreen(app.db_path)
 
 
 def _tester(app: SmsDeskApp) -> Screen:
-    from tui.screens.tester import TesterScreen
+    from smsdesk.tui.screens.tester import TesterScreen
 
     return TesterScreen(app.db_path)
 
@@ -131,7 +131,7 @@ class SmsDeskApp(App[None]):
         self.switch_mode(mode)
 
     def action_help(self) -> None:
-        from tui.screens.help import HelpScreen
+        from smsdesk.tui.screens.help import HelpScreen
 
         if isinstance(self.screen, HelpScreen):
             return

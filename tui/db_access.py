@@ -12,10 +12,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
-
-from store.credentials import get_credential_by_id
-from store.db import connect
-from store.models import StoredCredential
+from smsdesk.store.credentials import get_credential_by_id
+from smsdesk.store.db import connect
+from smsdesk.store.models import StoredCredential
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from store.db import connect_reader
+from smsdesk.store.db import connect_reader
 
 T = TypeVar("T")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import shlex
 
-from store.queries import MessageFilter
-from store.rules import Action
+from smsdesk.store.queries import MessageFilter
+from smsdesk.store.rules import Action
 
 ACTIONS = tuple(a.value for a in Action)
 _KEYS = {"cred": "credential", "credential": "credential", "action": "action", "num": "number",

@@ -11,8 +11,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from store.db import connect
-from store.queries import MessageFilter, MessageRow, messages_by_id, page_messages
+from smsdesk.store.db import connect
+from smsdesk.store.queries import MessageFilter, MessageRow, messages_by_id, page_messages
 
 
 class LogReader:

@@ -6,24 +6,15 @@ from pathlib import Path
 
 from pydantic import ValidationError
 from rich.text import Text
-from textual import on, work
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
-from textual.message import Message
-from textual.screen import ModalScreen
-from textual.widget import Widget
-from textual.widgets import Button, Footer, Input, Label, Select, Static, TextArea
-
-from store.credentials import create_credential, update_credential
-from store.errors import ConflictError, DuplicateError, StoreError
-from store.models import Credential, StoredCredential, field_errors
-from store.sms_parts import count_parts
-from store.text import make_inert
-from tui.db_access import open_db
-from tui.screens.confirm import ConfirmScreen
-from tui.screens.dialog_css import DIALOG_CSS
-from tui.widgets.credential_form import (
+from smsdesk.store.credentials import create_credential, update_credential
+from smsdesk.store.errors import ConflictError, DuplicateError, StoreError
+from smsdesk.store.models import Credential, StoredCredential, field_errors
+from smsdesk.store.sms_parts import count_parts
+from smsdesk.store.text import make_inert
+from smsdesk.tui.db_access import open_db
+from smsdesk.tui.screens.confirm import ConfirmScreen
+from smsdesk.tui.screens.dialog_css import DIALOG_CSS
+from smsdesk.tui.widgets.credential_form import (
     FIELD_SPECS,
     GROUPS,
     MESSAGE_FIELDS,
@@ -32,6 +23,14 @@ from tui.widgets.credential_form import (
     FieldSpec,
     form_values,
 )
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Button, Footer, Input, Label, Select, Static, TextArea
 
 
 def _field_widget(spec: FieldSpec, value: str) -> Widget:

@@ -11,6 +11,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
+from smsdesk.store.credential_queries import CredentialRow, list_credential_rows
+from smsdesk.store.credentials import delete_credential
+from smsdesk.store.errors import NotFoundError, StoreError
+from smsdesk.store.text import make_inert
+from smsdesk.tui.commands import CredentialCommands
+from smsdesk.tui.db_access import load_credential, open_db
+from smsdesk.tui.db_watch import ChangeWatcher
+from smsdesk.tui.widgets.credentials_table import CredentialsTable
+from smsdesk.tui.widgets.key_bar import KeyBar
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,18 +28,8 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
-from store.credential_queries import CredentialRow, list_credential_rows
-from store.credentials import delete_credential
-from store.errors import NotFoundError, StoreError
-from store.text import make_inert
-from tui.commands import CredentialCommands
-from tui.db_access import load_credential, open_db
-from tui.db_watch import ChangeWatcher
-from tui.widgets.credentials_table import CredentialsTable
-from tui.widgets.key_bar import KeyBar
-
 if TYPE_CHECKING:
-    from store.models import StoredCredential
+    from smsdesk.store.models import StoredCredential
 
 # The dialogs (edit form, copy, confirm, verify, test SMS) are imported when first opened: the
 # edit form alone pulls in TextArea, Select and the form specs, none of which the list needs.
@@ -283,7 +282,7 @@ class CredentialsScreen(Screen[None]):
 
     @work
     async def action_edit(self) -> None:
-        from tui.screens.credential_edit import CredentialEditScreen
+        from smsdesk.tui.screens.credential_edit import CredentialEditScreen
 
         if (row := self._selected_or_warn()) is None or (cred := await self._full(row)) is None:
             return
@@ -292,14 +291,14 @@ class CredentialsScreen(Screen[None]):
 
     @work
     async def action_new(self) -> None:
-        from tui.screens.credential_edit import CredentialEditScreen
+        from smsdesk.tui.screens.credential_edit import CredentialEditScreen
 
         saved = await self.app.push_screen_wait(CredentialEditScreen(self.db_path, None))
         self._after_save(saved, "Created")
 
     @work
     async def action_duplicate(self) -> None:
-        from tui.screens.duplicate import DuplicateScreen
+        from smsdesk.tui.screens.duplicate import DuplicateScreen
 
         if (row := self._selected_or_warn()) is None or (cred := await self._full(row)) is None:
             return
@@ -314,7 +313,7 @@ class CredentialsScreen(Screen[None]):
 
     @work
     async def action_delete(self) -> None:
-        from tui.screens.confirm import ConfirmScreen
+        from smsdesk.tui.screens.confirm import ConfirmScreen
 
         if (row := self._selected_or_warn()) is None:
             return
@@ -340,7 +339,7 @@ class CredentialsScreen(Screen[None]):
 
     @work
     async def action_verify(self) -> None:
-        from tui.screens.verify import VerifyScreen
+        from smsdesk.tui.screens.verify import VerifyScreen
 
         if (row := self._selected_or_warn()) is None or (cred := await self._full(row)) is None:
             return
@@ -348,7 +347,7 @@ class CredentialsScreen(Screen[None]):
 
     @work
     async def action_test_send(self) -> None:
-        from tui.screens.send_test import SendTestScreen
+        from smsdesk.tui.screens.send_test import SendTestScreen
 
         if (row := self._selected_or_warn()) is None or (cred := await self._full(row)) is None:
             return

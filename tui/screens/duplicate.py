@@ -6,6 +6,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 from rich.text import Text
+from smsdesk.store.credentials import create_credential
+from smsdesk.store.errors import DuplicateError, StoreError
+from smsdesk.store.models import Credential, StoredCredential, field_errors
+from smsdesk.store.text import make_inert
+from smsdesk.tui.db_access import open_db
+from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -13,13 +19,6 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
-
-from store.credentials import create_credential
-from store.errors import DuplicateError, StoreError
-from store.models import Credential, StoredCredential, field_errors
-from store.text import make_inert
-from tui.db_access import open_db
-from tui.screens.dialog_css import DIALOG_CSS
 
 FIELDS = (("name", "New name"), ("sandbox", "Sandbox"), ("inbound_number", "Inbound number"))
 

@@ -6,18 +6,17 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from smsdesk.store.outbox import backlog
+from smsdesk.tui.db_watch import ChangeWatcher
+from smsdesk.tui.log_filter import FilterSyntaxError, describe, parse_filter
+from smsdesk.tui.screens.message_detail import MessageDetailScreen
+from smsdesk.tui.widgets.message_log import MessageLog, header_text
+from smsdesk.tui.widgets.traffic import TrafficStrip, system_clock
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
-
-from store.outbox import backlog
-from tui.db_watch import ChangeWatcher
-from tui.log_filter import FilterSyntaxError, describe, parse_filter
-from tui.screens.message_detail import MessageDetailScreen
-from tui.widgets.message_log import MessageLog, header_text
-from tui.widgets.traffic import TrafficStrip, system_clock
 
 
 class LogScreen(Screen[None]):

@@ -6,15 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
-from textual import on, work
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Static
-
-from store.db import connect
-from store.queries import (
+from smsdesk.store.db import connect
+from smsdesk.store.queries import (
     MessageRow,
     Profile,
     consent_ledger,
@@ -23,9 +16,15 @@ from store.queries import (
     messages_by_id,
     messages_of,
 )
-from store.text import make_inert
-from tui.db_watch import ChangeWatcher
-from tui.screens.message_detail import Part, inert_lines
+from smsdesk.store.text import make_inert
+from smsdesk.tui.db_watch import ChangeWatcher
+from smsdesk.tui.screens.message_detail import Part, inert_lines
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Input, Static
 
 CONSENT_STYLE = {"y": "green", "n": "red", "p": "yellow", "": "dim"}
 CONSENT_LABEL = {"y": "y", "n": "n", "p": "p", "": "none"}

@@ -17,24 +17,23 @@ import uuid
 from pathlib import Path
 
 from rich.text import Text
+from smsdesk.infobip.client import OutboundSms, SendResult
+from smsdesk.infobip.errors import InfobipError
+from smsdesk.store.credential_queries import host_of
+from smsdesk.store.db import connect, connect_reader, transaction
+from smsdesk.store.models import StoredCredential
+from smsdesk.store.phone import to_e164
+from smsdesk.store.send_guard import OptedOut, audit_override, opted_out
+from smsdesk.store.sms_parts import count_parts
+from smsdesk.store.text import make_inert
+from smsdesk.tui.gateway_access import error_lines, interactive_client
+from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, LoadingIndicator, Static
-
-from gateway.client import OutboundSms, SendResult
-from gateway.errors import InfobipError
-from store.credential_queries import host_of
-from store.db import connect, connect_reader, transaction
-from store.models import StoredCredential
-from store.phone import to_e164
-from store.send_guard import OptedOut, audit_override, opted_out
-from store.sms_parts import count_parts
-from store.text import make_inert
-from tui.gateway_access import error_lines, interactive_client
-from tui.screens.dialog_css import DIALOG_CSS
 
 DEFAULT_TEXT = "smsdesk test message"
 

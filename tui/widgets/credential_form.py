@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from store.models import KEYWORD_LISTS, Credential, InboundMode, Provider
+from smsdesk.store.models import KEYWORD_LISTS, Credential, InboundMode, Provider
 
 Kind = Literal["text", "password", "number", "keywords", "message", "provider", "mode"]
 

@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
-
-from gateway.errors import (
+from smsdesk.infobip.errors import (
     InfobipBadResponse,
     InfobipConfigError,
     InfobipConnectionDropped,
@@ -35,7 +34,7 @@ from gateway.errors import (
 )
 
 if TYPE_CHECKING:
-    from store.models import Credential
+    from smsdesk.store.models import Credential
 
 log = logging.getLogger("smsdesk.infobip")
 

@@ -14,13 +14,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway.receiver import BasicAuth
-from gateway.server import ServeConfig, ServerThread
-from gateway.sim_state import SimulatorState
-from gateway.simulator import SimulatorThread
-from store.credentials import create_credential
-from store.db import connect
-from store.models import Credential
+from smsdesk.engine.receiver import BasicAuth
+from smsdesk.engine.server import ServeConfig, ServerThread
+from smsdesk.simulator.server import SimulatorThread
+from smsdesk.simulator.state import SimulatorState
+from smsdesk.store.credentials import create_credential
+from smsdesk.store.db import connect
+from smsdesk.store.models import Credential
 
 COFFEE_NUMBER = "447491163443"
 PIZZA_NUMBER = "385921004026"

@@ -24,14 +24,8 @@ from typing import Any
 
 import httpx
 import uvicorn
-from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from gateway.net import http_url, listen_socket
-from gateway.sim_state import (
+from smsdesk.infobip.net import http_url, listen_socket
+from smsdesk.simulator.state import (
     DEFAULT_PULL,
     DLR_STATUSES,
     MAX_PULL,
@@ -40,7 +34,12 @@ from gateway.sim_state import (
     SimulatorState,
     WebhookPost,
 )
-from gateway.sim_validate import validate_send
+from smsdesk.simulator.validate import validate_send
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = [
     "FaultKind",

@@ -21,13 +21,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from gateway.client import InfobipClient, OutboundSms, SendResult
-from gateway.errors import InfobipError
-from store.credentials import find_credential_by_id_conn
-from store.db import connect_reader
-from store.models import StoredCredential
-from store.outbox import OutboxRow, SendOutcome, claim_due, record_outcomes, requeue_abandoned
-from store.writer import Writer, job
+from smsdesk.infobip.client import InfobipClient, OutboundSms, SendResult
+from smsdesk.infobip.errors import InfobipError
+from smsdesk.store.credentials import find_credential_by_id_conn
+from smsdesk.store.db import connect_reader
+from smsdesk.store.models import StoredCredential
+from smsdesk.store.outbox import OutboxRow, SendOutcome, claim_due, record_outcomes, requeue_abandoned
+from smsdesk.store.writer import Writer, job
 
 log = logging.getLogger("smsdesk.outbox")
 MAX_BACKOFF_SECONDS = 300.0

@@ -13,11 +13,10 @@ from functools import lru_cache
 from typing import Annotated, Any, NotRequired, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from smsdesk.store.db import utcnow
+from smsdesk.store.inbound import InboundMessage
+from smsdesk.store.phone import stored_number
 from typing_extensions import TypedDict
-
-from store.db import utcnow
-from store.inbound import InboundMessage
-from store.phone import stored_number
 
 
 class InputProblem(ValueError):

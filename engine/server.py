@@ -18,13 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
+from smsdesk.engine.outbox_sender import OutboxSender
+from smsdesk.engine.poller import InboxPoller
+from smsdesk.engine.receiver import BasicAuth, Receiver
+from smsdesk.store.sender_lock import SenderLock
+from smsdesk.store.writer_process import ProcessWriter
 from starlette.applications import Starlette
-
-from gateway.delivery import OutboxSender
-from gateway.poller import InboxPoller
-from gateway.receiver import BasicAuth, Receiver
-from store.sender_lock import SenderLock
-from store.writer_process import ProcessWriter
 
 log = logging.getLogger("smsdesk.serve")
 

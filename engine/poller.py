@@ -35,14 +35,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.delivery import ClientPool
-from gateway.mo import InputProblem, parse_delivery_reports, parse_inbound
-from store.credentials import list_credentials_conn
-from store.db import connect, utcnow
-from store.inbound import InboundMessage, inbound_rows, store_inbound
-from store.models import InboundMode, StoredCredential
-from store.outbox import apply_delivery_reports
-from store.writer import Writer, job
+from smsdesk.engine.mo import InputProblem, parse_delivery_reports, parse_inbound
+from smsdesk.engine.outbox_sender import ClientPool
+from smsdesk.store.credentials import list_credentials_conn
+from smsdesk.store.db import connect, utcnow
+from smsdesk.store.inbound import InboundMessage, inbound_rows, store_inbound
+from smsdesk.store.models import InboundMode, StoredCredential
+from smsdesk.store.outbox import apply_delivery_reports
+from smsdesk.store.writer import Writer, job
 
 log = logging.getLogger("smsdesk.poller")
 PULL_LIMIT = 1000
