@@ -30,10 +30,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
-    from smsdesk.tui.app import SmsDeskApp
     from textual.app import App, ComposeResult
     from textual.widgets import Static
 
+    from smsdesk.tui.app import SmsDeskApp
     from tests.log_fixtures import fill_messages
     from tests.pipeline_fixtures import make_db, shop_credential
 

@@ -29,9 +29,10 @@ def peak_rss_mb() -> float:
 
 
 async def measure_log(db_path: Path, pages: int = 20) -> dict[str, float]:
+    from textual.app import App
+
     from smsdesk.tui.screens.log import LogScreen
     from smsdesk.tui.widgets.message_log import MessageLog
-    from textual.app import App
 
     class Bench(App[None]):
         def on_mount(self) -> None:
@@ -76,10 +77,11 @@ async def measure_log(db_path: Path, pages: int = 20) -> dict[str, float]:
 
 async def measure_datatable(db_path: Path) -> dict[str, float]:
     """The baseline: Textual's stock DataTable with every row loaded."""
-    from smsdesk.store.db import connect
-    from smsdesk.store.queries import page_messages
     from textual.app import App, ComposeResult
     from textual.widgets import DataTable
+
+    from smsdesk.store.db import connect
+    from smsdesk.store.queries import page_messages
 
     class Bench(App[None]):
         def compose(self) -> ComposeResult:
@@ -105,9 +107,10 @@ async def measure_datatable(db_path: Path) -> dict[str, float]:
 
 async def measure_latency(db_path: Path, count: int) -> dict[str, float]:
     """Another process commits messages one by one; we time each until the log holds it."""
+    from textual.app import App
+
     from smsdesk.tui.screens.log import LogScreen
     from smsdesk.tui.widgets.message_log import MessageLog
-    from textual.app import App
 
     class Bench(App[None]):
         def on_mount(self) -> None:

@@ -23,13 +23,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from textual.app import App, ComposeResult  # noqa: E402
+from textual.widgets import Static  # noqa: E402
+
 from smsdesk.store.credentials import import_credentials  # noqa: E402
 from smsdesk.store.db import connect  # noqa: E402
 from smsdesk.tui.app import SmsDeskApp  # noqa: E402
 from smsdesk.tui.screens.credentials import CredentialsScreen  # noqa: E402
 from smsdesk.tui.widgets.credentials_table import CredentialsTable  # noqa: E402
-from textual.app import App, ComposeResult  # noqa: E402
-from textual.widgets import Static  # noqa: E402
 
 SIZE = (80, 24)
 

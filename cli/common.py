@@ -11,6 +11,7 @@ from typing import Any, NoReturn
 
 import click
 import sqlite_utils
+
 from smsdesk.infobip.net import listen_socket
 from smsdesk.store.db import connect
 from smsdesk.store.paths import resolve_db_path

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+
 from smsdesk.cli.common import Context, pass_context, print_json
 from smsdesk.store.consent_audit import verify_consent
 

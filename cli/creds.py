@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 from pydantic import ValidationError
+
 from smsdesk.cli.common import Context, fail, pass_context, print_json
 from smsdesk.store import credentials as repo
 from smsdesk.store.errors import StoreError

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import click
+
 from smsdesk.cli.common import Context, json_text, pass_context
 from smsdesk.store import queries
 from smsdesk.store.text import make_inert

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import click
+
 from smsdesk.cli.common import fail
 
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
+
 from smsdesk.cli.common import Context, fail, listen_or_fail, pass_context, print_json
 from smsdesk.infobip.net import http_url
 from smsdesk.store import credentials as repo

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+
 from smsdesk.cli.common import Context
 from smsdesk.store.paths import ENV_DB
 

@@ -8,6 +8,7 @@ import os
 import signal
 
 import click
+
 from smsdesk.cli.common import Context, fail, listen_or_fail, pass_context
 
 

@@ -13,10 +13,11 @@ from functools import lru_cache
 from typing import Annotated, Any, NotRequired, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from typing_extensions import TypedDict
+
 from smsdesk.store.db import utcnow
 from smsdesk.store.inbound import InboundMessage
 from smsdesk.store.phone import stored_number
-from typing_extensions import TypedDict
 
 
 class InputProblem(ValueError):

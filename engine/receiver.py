@@ -17,14 +17,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from smsdesk.engine.mo import InputProblem, parse_delivery_reports, parse_inbound
-from smsdesk.store.inbound import inbound_rows, store_inbound
-from smsdesk.store.outbox import apply_delivery_reports
-from smsdesk.store.writer import Writer, WriterStopped, job
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from smsdesk.engine.mo import InputProblem, parse_delivery_reports, parse_inbound
+from smsdesk.store.inbound import inbound_rows, store_inbound
+from smsdesk.store.outbox import apply_delivery_reports
+from smsdesk.store.writer import Writer, WriterStopped, job
 
 MAX_BODY_BYTES = 1024 * 1024
 log = logging.getLogger("smsdesk.receiver")

@@ -18,12 +18,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import uvicorn
+from starlette.applications import Starlette
+
 from smsdesk.engine.outbox_sender import OutboxSender
 from smsdesk.engine.poller import InboxPoller
 from smsdesk.engine.receiver import BasicAuth, Receiver
 from smsdesk.store.sender_lock import SenderLock
 from smsdesk.store.writer_process import ProcessWriter
-from starlette.applications import Starlette
 
 log = logging.getLogger("smsdesk.serve")
 

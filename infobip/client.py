@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import httpx
+
 from smsdesk.infobip.errors import (
     InfobipBadResponse,
     InfobipConfigError,

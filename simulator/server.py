@@ -24,6 +24,12 @@ from typing import Any
 
 import httpx
 import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
 from smsdesk.infobip.net import http_url, listen_socket
 from smsdesk.simulator.state import (
     DEFAULT_PULL,
@@ -35,11 +41,6 @@ from smsdesk.simulator.state import (
     WebhookPost,
 )
 from smsdesk.simulator.validate import validate_send
-from starlette.applications import Starlette
-from starlette.requests import ClientDisconnect, Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = [
     "FaultKind",

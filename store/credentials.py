@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlite_utils
 from pydantic import ValidationError
+
 from smsdesk.store.db import transaction, utcnow
 from smsdesk.store.errors import ConflictError, DuplicateError, NotFoundError
 from smsdesk.store.models import KEYWORD_LISTS, MASK, Credential, StoredCredential, field_errors

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlite_utils
+
 from smsdesk.store.paths import prepare_private_file
 from smsdesk.store.schema import LATEST_VERSION, MIGRATIONS
 

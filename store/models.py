@@ -16,6 +16,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+
 from smsdesk.store.phone import normalize_sender, to_e164
 from smsdesk.store.text import normalize
 

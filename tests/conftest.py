@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from textual.widgets import Input, TextArea
+
 from smsdesk.store.credentials import create_credential
 from smsdesk.store.db import connect
 from smsdesk.store.models import Credential, StoredCredential
-from textual.widgets import Input, TextArea
+
+# Writer jobs defined in tests/ must be importable by the writer child, which starts with -P (no
+# working directory on its sys.path) and finds smsdesk itself as installed: give it the
+# repository root, for `tests` only.
+_ROOT = str(Path(__file__).resolve().parent.parent)
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, os.environ.get("PYTHONPATH", "")) if p)
 
 SAMPLE_CREDENTIALS: tuple[dict[str, object], ...] = (
     {"name": "Shop UK", "sandbox": "prod", "base_url": "https://xyz1.api.infobip.com",

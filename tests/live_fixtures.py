@@ -12,11 +12,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from textual.pilot import Pilot
+
 from smsdesk.store.db import connect, transaction
 from smsdesk.store.inbound import InboundMessage, RouteTable, StoredOutcome, store_messages
 from smsdesk.store.schema import recount_traffic
-from textual.pilot import Pilot
-
 from tests.pipeline_fixtures import CLUB_NUMBER, SHOP_NUMBER, club_credential, make_db, shop_credential
 
 SHOP = "+" + SHOP_NUMBER

@@ -15,12 +15,13 @@ from typing import Any
 
 import pytest
 import uvicorn
-from smsdesk.infobip.client import InfobipClient
-from smsdesk.simulator.server import SimulatorState, SimulatorThread
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+
+from smsdesk.infobip.client import InfobipClient
+from smsdesk.simulator.server import SimulatorState, SimulatorThread
 
 GOOD_KEY = "sim-good-key-0123456789abcdef"
 SMS_ONLY_KEY = "sim-sms-only-key-0123456789ab"  # authenticates, but may not read the balance

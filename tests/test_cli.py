@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+
 from smsdesk.cli.main import cli
 from smsdesk.store import credentials as repo
 from smsdesk.store.db import connect
 from smsdesk.store.models import Credential
-
 from tests.cli_fixtures import SCRIPT, CliRun, run_script, seed_records
 from tests.store_fixtures import full_record, record, secret_key
 

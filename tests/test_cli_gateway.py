@@ -25,9 +25,9 @@ from typing import Any
 import httpx
 import pytest
 from click.testing import CliRunner
+
 from smsdesk.cli.main import cli
 from smsdesk.simulator.server import FaultKind, SimulatorThread
-
 from tests.cli_fixtures import SCRIPT, CliRun, run_script, seed_records
 from tests.live_fixtures import BOB, inbound, store
 from tests.sim_fixtures import BAD_KEY, GOOD_KEY, SMS_ONLY_KEY, closed_port, sim_fixture, sim_state_fixture  # noqa: F401

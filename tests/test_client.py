@@ -9,6 +9,7 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
+
 from smsdesk.infobip.client import (
     INBOX_PATH,
     SEND_PATH,
@@ -29,7 +30,6 @@ from smsdesk.infobip.errors import (
 )
 from smsdesk.simulator.server import SimulatorThread
 from smsdesk.store.models import Credential
-
 from tests.sim_fixtures import (  # noqa: F401  (fixtures)
     BAD_KEY,
     GOOD_KEY,

@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
+
 from smsdesk.cli.main import cli
 from smsdesk.store.consent_audit import verify_consent
-
 from tests.cli_fixtures import run_script
 from tests.pipeline_fixtures import CLUB_NUMBER, club_credential, make_db, mo_body, mo_result, shop_credential
 from tests.serve_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from smsdesk.engine.mo import parse_delivery_reports
 from smsdesk.store.db import connect
 from smsdesk.store.outbox import apply_delivery_reports
 from smsdesk.store.queries import delivery_reports_of
-
 from tests.pipeline_fixtures import make_db, mo_body, mo_result, shop_credential
 from tests.serve_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve
 

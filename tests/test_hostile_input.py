@@ -31,6 +31,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from rich.console import Console
+from starlette.testclient import TestClient
+
 from smsdesk.cli.main import cli
 from smsdesk.engine.mo import InputProblem, parse_delivery_reports, parse_inbound
 from smsdesk.engine.server import ServeConfig, Service
@@ -40,8 +42,6 @@ from smsdesk.store.db import connect, transaction
 from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
 from smsdesk.store.models import Credential, field_errors
 from smsdesk.tui.widgets.credential_form import FIELD_SPECS, form_values
-from starlette.testclient import TestClient
-
 from tests.cli_fixtures import SCRIPT
 from tests.pipeline_fixtures import CLUB_NUMBER, SHOP_NUMBER, club_credential, make_db, shop_credential
 from tests.serve_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve

@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
+
 from smsdesk.store.credentials import masked_key
 from smsdesk.store.models import (
     DEFAULT_HELP,

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+
 from smsdesk.simulator.server import SimulatorThread
 from smsdesk.simulator.state import SimulatorState
 from smsdesk.store.credentials import create_credential, delete_credential, get_credential, update_credential
@@ -24,7 +25,6 @@ from smsdesk.store.db import connect, transaction
 from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
 from smsdesk.store.outbox import claim_due
 from smsdesk.store.sender_lock import SenderLock, SenderLockHeld
-
 from tests.cli_fixtures import SCRIPT
 from tests.pipeline_fixtures import SHOP_NUMBER, make_db, shop_credential
 from tests.serve_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve, writer_pid

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from smsdesk.store.models import Credential
 from smsdesk.store.rules import Action, decide
 

@@ -20,9 +20,9 @@ from infobip_api_client.models import (
     SmsRequest,
     SmsResponse,
 )
+
 from smsdesk.infobip.client import BALANCE_PATH, INBOX_PATH, REPORTS_PATH, SEND_PATH, OutboundSms
 from smsdesk.simulator.server import SimulatorThread
-
 from tests.sim_fixtures import (  # noqa: F401  (fixtures)
     BAD_KEY,
     GOOD_KEY,

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from smsdesk.simulator.server import SimulatorState, SimulatorThread
 
+from smsdesk.simulator.server import SimulatorState, SimulatorThread
 from tests.cli_fixtures import SCRIPT
 from tests.pipeline_fixtures import CLUB_NUMBER, SHOP_NUMBER, mo_body, mo_result
 

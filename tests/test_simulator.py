@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
+
 from smsdesk.simulator.server import SimulatorThread, build_simulator_server
 from smsdesk.simulator.state import DLR_STATUSES, SimulatorState
-
 from tests.sim_fixtures import (  # noqa: F401  (fixtures)
     BAD_KEY,
     GOOD_KEY,

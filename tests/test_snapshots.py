@@ -10,12 +10,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input
+
 from smsdesk.store.models import StoredCredential
 from smsdesk.tui.app import SmsDeskApp
 from smsdesk.tui.screens.credential_edit import CredentialEditScreen
 from smsdesk.tui.screens.credentials import CredentialsScreen
-from textual.pilot import Pilot
-from textual.widgets import Input
 
 SIZE = (80, 24)
 

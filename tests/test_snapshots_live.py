@@ -12,16 +12,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widgets import DataTable, Input, Select
+
 import smsdesk.tui.app as app_module
 from smsdesk.tui.app import SmsDeskApp, View
 from smsdesk.tui.screens.log import LogScreen
 from smsdesk.tui.screens.profiles import ProfilesScreen
 from smsdesk.tui.screens.tester import TesterScreen as KeywordTesterScreen  # not a pytest class
 from smsdesk.tui.widgets.traffic import TrafficStrip
-from textual.pilot import Pilot
-from textual.screen import Screen
-from textual.widgets import DataTable, Input, Select
-
 from tests.live_fixtures import FIXED_NOW, seed_db, wait_until
 
 SIZE = (80, 24)

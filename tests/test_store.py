@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
+
 from smsdesk.store import credentials as repo
 from smsdesk.store.db import apply_migrations, connect, data_version, schema_version
 from smsdesk.store.errors import ConflictError, DuplicateError, NotFoundError
 from smsdesk.store.models import Credential
 from smsdesk.store.schema import LATEST_VERSION, MIGRATIONS
-
 from tests.store_fixtures import full_record, record, secret_key
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 from smsdesk.store.db import connect, transaction
 from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
 from smsdesk.tui.app import SmsDeskApp
-
 from tests.pipeline_fixtures import make_db, shop_credential
 
 

@@ -7,6 +7,10 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from textual import events
+from textual.pilot import Pilot
+from textual.widgets import Button, Input, Static, TextArea
+
 from smsdesk.store.credentials import create_credential, get_credential, list_credentials, update_credential
 from smsdesk.store.db import connect
 from smsdesk.store.models import Credential, StoredCredential
@@ -18,10 +22,6 @@ from smsdesk.tui.screens.credentials import CredentialsScreen
 from smsdesk.tui.screens.duplicate import DuplicateScreen
 from smsdesk.tui.screens.help import HelpScreen
 from smsdesk.tui.widgets.credentials_table import CredentialsTable
-from textual import events
-from textual.pilot import Pilot
-from textual.widgets import Button, Input, Static, TextArea
-
 from tests.live_fixtures import screen_text, wait_until
 
 SIZE = (80, 24)

@@ -11,6 +11,9 @@ import threading
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
+from textual.widgets import Button, Checkbox, Input, LoadingIndicator, Static
+
 from smsdesk.infobip.client import VerifyOutcome
 from smsdesk.simulator.server import SimulatorThread
 from smsdesk.store.credentials import create_credential
@@ -22,9 +25,6 @@ from smsdesk.tui.screens import send_test
 from smsdesk.tui.screens.help import HelpScreen
 from smsdesk.tui.screens.send_test import SendTestScreen
 from smsdesk.tui.screens.verify import VerifyScreen
-from textual.pilot import Pilot
-from textual.widgets import Button, Checkbox, Input, LoadingIndicator, Static
-
 from tests.live_fixtures import inbound, store
 from tests.sim_fixtures import BAD_KEY, GOOD_KEY, SMS_ONLY_KEY, closed_port, sim_fixture, sim_state_fixture  # noqa: F401
 from tests.test_tui_credentials import SIZE, make_app, ready, select_row, settle, wait_until

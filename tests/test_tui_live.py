@@ -10,6 +10,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from textual.pilot import Pilot
+from textual.widgets import DataTable, Input, Select, Static
+
 from smsdesk.store.db import connect, transaction
 from smsdesk.store.outbox import apply_delivery_reports
 from smsdesk.tui.app import SmsDeskApp
@@ -20,9 +23,6 @@ from smsdesk.tui.screens.profiles import ProfileDetailScreen, ProfilesScreen
 from smsdesk.tui.screens.tester import TesterScreen as KeywordTesterScreen  # not a pytest class
 from smsdesk.tui.widgets.message_log import MessageLog
 from smsdesk.tui.widgets.traffic import TrafficStrip
-from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Select, Static
-
 from tests.live_fixtures import (
     ALICE,
     BOB,

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import sqlite_utils
+
 from smsdesk.store.credentials import get_credential_by_id
 from smsdesk.store.db import connect
 from smsdesk.store.models import StoredCredential

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from rich.text import Text
-from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
+
+from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 
 
 class ConfirmScreen(ModalScreen[bool]):

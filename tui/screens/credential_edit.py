@@ -6,6 +6,15 @@ from pathlib import Path
 
 from pydantic import ValidationError
 from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.widget import Widget
+from textual.widgets import Button, Footer, Input, Label, Select, Static, TextArea
+
 from smsdesk.store.credentials import create_credential, update_credential
 from smsdesk.store.errors import ConflictError, DuplicateError, StoreError
 from smsdesk.store.models import Credential, StoredCredential, field_errors
@@ -23,14 +32,6 @@ from smsdesk.tui.widgets.credential_form import (
     FieldSpec,
     form_values,
 )
-from textual import on, work
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
-from textual.message import Message
-from textual.screen import ModalScreen
-from textual.widget import Widget
-from textual.widgets import Button, Footer, Input, Label, Select, Static, TextArea
 
 
 def _field_widget(spec: FieldSpec, value: str) -> Widget:

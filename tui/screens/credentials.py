@@ -11,6 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import Input, Static
+
 from smsdesk.store.credential_queries import CredentialRow, list_credential_rows
 from smsdesk.store.credentials import delete_credential
 from smsdesk.store.errors import NotFoundError, StoreError
@@ -20,13 +28,6 @@ from smsdesk.tui.db_access import load_credential, open_db
 from smsdesk.tui.db_watch import ChangeWatcher
 from smsdesk.tui.widgets.credentials_table import CredentialsTable
 from smsdesk.tui.widgets.key_bar import KeyBar
-from textual import on, work
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.message import Message
-from textual.screen import Screen
-from textual.timer import Timer
-from textual.widgets import Input, Static
 
 if TYPE_CHECKING:
     from smsdesk.store.models import StoredCredential

@@ -6,12 +6,6 @@ from pathlib import Path
 
 from pydantic import ValidationError
 from rich.text import Text
-from smsdesk.store.credentials import create_credential
-from smsdesk.store.errors import DuplicateError, StoreError
-from smsdesk.store.models import Credential, StoredCredential, field_errors
-from smsdesk.store.text import make_inert
-from smsdesk.tui.db_access import open_db
-from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -19,6 +13,13 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
+
+from smsdesk.store.credentials import create_credential
+from smsdesk.store.errors import DuplicateError, StoreError
+from smsdesk.store.models import Credential, StoredCredential, field_errors
+from smsdesk.store.text import make_inert
+from smsdesk.tui.db_access import open_db
+from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 
 FIELDS = (("name", "New name"), ("sandbox", "Sandbox"), ("inbound_number", "Inbound number"))
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from rich.table import Table
-from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
+
+from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 
 NOTES = (
     ("ctrl+p", "command palette: every action by name"),

@@ -6,17 +6,18 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
 from smsdesk.store.outbox import backlog
 from smsdesk.tui.db_watch import ChangeWatcher
 from smsdesk.tui.log_filter import FilterSyntaxError, describe, parse_filter
 from smsdesk.tui.screens.message_detail import MessageDetailScreen
 from smsdesk.tui.widgets.message_log import MessageLog, header_text
 from smsdesk.tui.widgets.traffic import TrafficStrip, system_clock
-from textual import on, work
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
 
 
 class LogScreen(Screen[None]):

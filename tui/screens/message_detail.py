@@ -8,16 +8,17 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from rich.text import Text
-from smsdesk.store.db import connect_reader
-from smsdesk.store.queries import DeliveryReport, MessageRow, delivery_reports_of
-from smsdesk.store.sms_parts import count_parts
-from smsdesk.store.text import make_inert
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
+
+from smsdesk.store.db import connect_reader
+from smsdesk.store.queries import DeliveryReport, MessageRow, delivery_reports_of
+from smsdesk.store.sms_parts import count_parts
+from smsdesk.store.text import make_inert
 
 CONSENT_NAMES = {"y": "opted in (y)", "n": "opted out (n)", "p": "pending (p)", "": "none"}
 

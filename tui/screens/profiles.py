@@ -6,6 +6,13 @@ from pathlib import Path
 from typing import Any
 
 from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
 from smsdesk.store.db import connect
 from smsdesk.store.queries import (
     MessageRow,
@@ -19,12 +26,6 @@ from smsdesk.store.queries import (
 from smsdesk.store.text import make_inert
 from smsdesk.tui.db_watch import ChangeWatcher
 from smsdesk.tui.screens.message_detail import Part, inert_lines
-from textual import on, work
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import VerticalScroll
-from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Static
 
 CONSENT_STYLE = {"y": "green", "n": "red", "p": "yellow", "": "dim"}
 CONSENT_LABEL = {"y": "y", "n": "n", "p": "p", "": "none"}

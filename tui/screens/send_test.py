@@ -17,6 +17,13 @@ import uuid
 from pathlib import Path
 
 from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Checkbox, Input, Label, LoadingIndicator, Static
+
 from smsdesk.infobip.client import OutboundSms, SendResult
 from smsdesk.infobip.errors import InfobipError
 from smsdesk.store.credential_queries import host_of
@@ -28,12 +35,6 @@ from smsdesk.store.sms_parts import count_parts
 from smsdesk.store.text import make_inert
 from smsdesk.tui.gateway_access import error_lines, interactive_client
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
-from textual import on, work
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, Checkbox, Input, Label, LoadingIndicator, Static
 
 DEFAULT_TEXT = "smsdesk test message"
 

@@ -5,6 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Label, Select, Static
+
 from smsdesk.store.credentials import list_credentials
 from smsdesk.store.db import connect
 from smsdesk.store.models import StoredCredential
@@ -12,12 +19,6 @@ from smsdesk.store.rules import decide
 from smsdesk.store.sms_parts import count_parts
 from smsdesk.store.text import make_inert
 from smsdesk.tui.screens.message_detail import Part, consent_name, inert_lines
-from textual import on, work
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Select, Static
 
 CONSENT_CHOICES = [("none (never expressed)", ""), ("opted in (y)", "y"), ("opted out (n)", "n"),
                    ("pending (p)", "p")]

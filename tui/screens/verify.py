@@ -9,6 +9,13 @@ interface keeps drawing (and Esc keeps working) while the network is slow.
 from __future__ import annotations
 
 from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, LoadingIndicator, Static
+
 from smsdesk.infobip.client import VerifyOutcome, VerifyResult
 from smsdesk.store.credential_queries import host_of
 from smsdesk.store.credentials import masked_key
@@ -16,12 +23,6 @@ from smsdesk.store.models import StoredCredential
 from smsdesk.store.text import make_inert
 from smsdesk.tui.gateway_access import interactive_client
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
-from textual import on, work
-from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
-from textual.screen import ModalScreen
-from textual.widgets import Button, LoadingIndicator, Static
 
 OUTCOME_TITLES = {
     VerifyOutcome.OK: ("✓ Key valid", "bold green"),

@@ -15,9 +15,6 @@ from __future__ import annotations
 
 from rich.segment import Segment
 from rich.style import Style
-from smsdesk.store.credential_queries import CredentialRow
-from smsdesk.store.text import make_inert
-from smsdesk.tui.widgets.style_cache import CachedStyles
 from textual.binding import Binding
 from textual.events import Click
 from textual.geometry import Size
@@ -25,6 +22,10 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+from smsdesk.store.credential_queries import CredentialRow
+from smsdesk.store.text import make_inert
+from smsdesk.tui.widgets.style_cache import CachedStyles
 
 COLUMNS = ("name", "sandbox", "host", "api key", "inbound", "mode", "valid")
 KEY_COLUMN = COLUMNS.index("api key")

@@ -12,11 +12,12 @@ from __future__ import annotations
 from rich.cells import cell_len
 from rich.segment import Segment
 from rich.style import Style
-from smsdesk.tui.widgets.style_cache import CachedStyles
 from textual import events
 from textual.screen import Screen
 from textual.strip import Strip
 from textual.widget import Widget
+
+from smsdesk.tui.widgets.style_cache import CachedStyles
 
 
 class KeyBar(CachedStyles, Widget, can_focus=False):

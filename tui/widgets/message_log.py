@@ -12,10 +12,6 @@ from pathlib import Path
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
-from smsdesk.store.queries import MessageFilter, MessageRow
-from smsdesk.store.text import make_inert
-from smsdesk.tui.log_reader import LogReader
-from smsdesk.tui.widgets.style_cache import CachedStyles
 from textual import work
 from textual.binding import Binding
 from textual.geometry import Size
@@ -24,6 +20,11 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.worker import get_current_worker
+
+from smsdesk.store.queries import MessageFilter, MessageRow
+from smsdesk.store.text import make_inert
+from smsdesk.tui.log_reader import LogReader
+from smsdesk.tui.widgets.style_cache import CachedStyles
 
 ACTION_STYLES = {
     "opt-in": Style(color="green", bold=True),

@@ -9,12 +9,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from rich.text import Text
-from smsdesk.store.db import connect
-from smsdesk.store.queries import Traffic, traffic
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Sparkline, Static
+
+from smsdesk.store.db import connect
+from smsdesk.store.queries import Traffic, traffic
 
 ACTION_ORDER = ("opt-in", "opt-out", "help", "double-opt-in", "custom", "default", "unrouted")
 SHORT = {"opt-in": "in", "opt-out": "out", "help": "help", "double-opt-in": "2x", "custom": "kw",
