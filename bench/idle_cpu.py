@@ -33,9 +33,9 @@ def main() -> None:
     from textual.app import App, ComposeResult
     from textual.widgets import Static
 
+    from smsdesk.simulator.bulk_log import fill_messages
+    from smsdesk.simulator.sample_data import make_db, shop_credential
     from smsdesk.tui.app import SmsDeskApp
-    from tests.log_fixtures import fill_messages
-    from tests.pipeline_fixtures import make_db, shop_credential
 
     db = make_db(Path(tempfile.mkdtemp(prefix="smsdesk-idle-")) / "idle.db", shop_credential())
     fill_messages(db, 100_000)

@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.loadgen import blast, build_request  # noqa: E402
-from tests.pipeline_fixtures import SHOP_NUMBER, make_db, shop_credential  # noqa: E402
+from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential  # noqa: E402
 
 
 def free_port() -> int:

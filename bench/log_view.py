@@ -178,8 +178,8 @@ def main() -> None:
         print(json.dumps(asyncio.run(func(Path(db)))))
         return
 
-    from tests.log_fixtures import fill_messages
-    from tests.pipeline_fixtures import make_db, shop_credential
+    from smsdesk.simulator.bulk_log import fill_messages
+    from smsdesk.simulator.sample_data import make_db, shop_credential
 
     tmp = Path(tempfile.mkdtemp(prefix="smsdesk-logbench-"))
     result: dict[str, object] = {"bench": "log_view", "terminal": "80x24"}

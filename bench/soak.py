@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.crash_harness import run_crash_scenario
+from bench.crash_harness import run_crash_scenario
 
 
 def main() -> None:

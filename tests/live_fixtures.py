@@ -14,10 +14,10 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
+from smsdesk.simulator.sample_data import CLUB_NUMBER, SHOP_NUMBER, club_credential, make_db, shop_credential
 from smsdesk.store.db import connect, transaction
 from smsdesk.store.inbound import InboundMessage, RouteTable, StoredOutcome, store_messages
 from smsdesk.store.schema import recount_traffic
-from tests.pipeline_fixtures import CLUB_NUMBER, SHOP_NUMBER, club_credential, make_db, shop_credential
 
 SHOP = "+" + SHOP_NUMBER
 CLUB = "+" + CLUB_NUMBER

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 from smsdesk.cli.main import cli
+from smsdesk.simulator.sample_data import CLUB_NUMBER, club_credential, make_db, mo_body, mo_result, shop_credential
 from smsdesk.store.consent_audit import verify_consent
 from tests.cli_fixtures import run_script
-from tests.pipeline_fixtures import CLUB_NUMBER, club_credential, make_db, mo_body, mo_result, shop_credential
 from tests.serve_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve
 
 ALICE, BOB, CAROL = "41793026727", "41793026728", "41793026729"

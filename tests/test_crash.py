@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.crash_harness import run_crash_scenario
+from bench.crash_harness import run_crash_scenario
 
 
 @pytest.mark.timeout(400)

@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from smsdesk.engine.mo import parse_delivery_reports
+from smsdesk.simulator.sample_data import make_db, mo_body, mo_result, shop_credential
 from smsdesk.store.db import connect
 from smsdesk.store.outbox import apply_delivery_reports
 from smsdesk.store.queries import delivery_reports_of
-from tests.pipeline_fixtures import make_db, mo_body, mo_result, shop_credential
 from tests.serve_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve
 
 ACCEPTED = ("our-1", "ACCEPTED", "MESSAGE_ACCEPTED: Message accepted", "2026-11-26T10:00:01.000+00:00")

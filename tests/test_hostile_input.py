@@ -36,6 +36,7 @@ from starlette.testclient import TestClient
 from smsdesk.cli.main import cli
 from smsdesk.engine.mo import InputProblem, parse_delivery_reports, parse_inbound
 from smsdesk.engine.server import ServeConfig, Service
+from smsdesk.simulator.sample_data import CLUB_NUMBER, SHOP_NUMBER, club_credential, make_db, shop_credential
 from smsdesk.store import credentials as repo
 from smsdesk.store.consent_audit import verify_consent
 from smsdesk.store.db import connect, transaction
@@ -43,7 +44,6 @@ from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
 from smsdesk.store.models import Credential, field_errors
 from smsdesk.tui.widgets.credential_form import FIELD_SPECS, form_values
 from tests.cli_fixtures import SCRIPT
-from tests.pipeline_fixtures import CLUB_NUMBER, SHOP_NUMBER, club_credential, make_db, shop_credential
 from tests.serve_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve
 from tests.store_fixtures import record
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential
 from smsdesk.simulator.server import SimulatorThread
 from smsdesk.simulator.state import SimulatorState
 from smsdesk.store.credentials import create_credential, delete_credential, get_credential, update_credential
@@ -26,7 +27,6 @@ from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
 from smsdesk.store.outbox import claim_due
 from smsdesk.store.sender_lock import SenderLock, SenderLockHeld
 from tests.cli_fixtures import SCRIPT
-from tests.pipeline_fixtures import SHOP_NUMBER, make_db, shop_credential
 from tests.serve_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve, writer_pid
 
 SHOP_KEY = "shop-key-0001"

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from smsdesk.engine.mo import InputProblem, parse_inbound
+from smsdesk.simulator.sample_data import CLUB_NUMBER, club_credential, make_db, mo_body, mo_result, shop_credential
 from smsdesk.store.db import connect
 from smsdesk.store.inbound import RouteTable, store_messages
 from smsdesk.store.queries import consent_ledger, list_profiles, page_messages
 from smsdesk.store.writer import GroupCommitWriter
-from tests.pipeline_fixtures import CLUB_NUMBER, club_credential, make_db, mo_body, mo_result, shop_credential
 
 
 @pytest.fixture

@@ -27,11 +27,11 @@ import pytest
 from smsdesk.engine import poller as poller_module
 from smsdesk.engine.poller import InboxPoller, spool_dir
 from smsdesk.infobip.client import InfobipClient, OutboundSms
+from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential
 from smsdesk.simulator.server import SimulatorThread
 from smsdesk.simulator.state import SimulatorState
 from smsdesk.store.writer import GroupCommitWriter
 from smsdesk.store.writer_process import ProcessWriter
-from tests.pipeline_fixtures import SHOP_NUMBER, make_db, shop_credential
 from tests.serve_fixtures import apply_delivery_reports_unless, store_inbound_unless, wait_until
 
 KEY = "shop-key-0001"

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from smsdesk.engine.server import ServeConfig, ServeConfigError
+from smsdesk.simulator.sample_data import make_db, mo_body, mo_result, shop_credential
 from smsdesk.store.writer import job
-from tests.pipeline_fixtures import make_db, mo_body, mo_result, shop_credential
 from tests.serve_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER, first_value, running_serve, wait_until
 
 AUTH = (WEBHOOK_USER, WEBHOOK_PASSWORD)

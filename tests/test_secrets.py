@@ -19,9 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from smsdesk.simulator.sample_data import CLUB_NUMBER, SHOP_NUMBER, mo_body, mo_result
 from smsdesk.simulator.server import SimulatorState, SimulatorThread
 from tests.cli_fixtures import SCRIPT
-from tests.pipeline_fixtures import CLUB_NUMBER, SHOP_NUMBER, mo_body, mo_result
 
 API_KEY = "Zq7SECRETkeyXx93f1e8d2c4b6a0Pp"  # distinctive: any occurrence is a leak
 PULL_KEY = "Wv4SECRETpullKeyLm58a7b6c5d4e3"

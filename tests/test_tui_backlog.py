@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from smsdesk.simulator.sample_data import make_db, shop_credential
 from smsdesk.store.db import connect, transaction
 from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
 from smsdesk.tui.app import SmsDeskApp
-from tests.pipeline_fixtures import make_db, shop_credential
 
 
 async def status_text(app: SmsDeskApp) -> str:

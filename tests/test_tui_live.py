@@ -13,6 +13,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Select, Static
 
+from smsdesk.simulator.sample_data import make_db, shop_credential
 from smsdesk.store.db import connect, transaction
 from smsdesk.store.outbox import apply_delivery_reports
 from smsdesk.tui.app import SmsDeskApp
@@ -40,7 +41,6 @@ from tests.live_fixtures import (
     store,
     wait_until,
 )
-from tests.pipeline_fixtures import make_db, shop_credential
 
 SIZE = (80, 24)
 SEED_TEXTS = [text for _, _, text, _ in SEED]

@@ -20,10 +20,10 @@ from pathlib import Path
 import pytest
 
 from smsdesk.engine.mo import parse_inbound
+from smsdesk.simulator.sample_data import make_db, mo_body, mo_result, shop_credential
 from smsdesk.store.inbound import store_inbound
 from smsdesk.store.writer import WriterStopped, job
 from smsdesk.store.writer_process import ProcessWriter
-from tests.pipeline_fixtures import make_db, mo_body, mo_result, shop_credential
 from tests.serve_fixtures import (
     first_value,
     hold_writer,

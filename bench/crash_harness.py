@@ -24,9 +24,9 @@ from pathlib import Path
 
 import httpx
 
+from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential
 from smsdesk.simulator.server import SimulatorThread
 from smsdesk.simulator.state import SimulatorState
-from tests.pipeline_fixtures import SHOP_NUMBER, make_db, shop_credential
 
 ROOT = Path(__file__).resolve().parent.parent
 

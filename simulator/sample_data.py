@@ -1,4 +1,4 @@
-"""Shared helpers for pipeline tests: a database with routed credentials, MO_JSON_2 bodies."""
+"""Sample credentials, inbound bodies and a database made from them: for the demo, tests and benchmarks."""
 
 from __future__ import annotations
 
