@@ -30,6 +30,7 @@ from smsdesk.store.credentials import import_credentials  # noqa: E402
 from smsdesk.store.db import connect  # noqa: E402
 from smsdesk.tui.app import SmsDeskApp  # noqa: E402
 from smsdesk.tui.screens.credentials import CredentialsScreen  # noqa: E402
+from smsdesk.tui.textual_private import screen_lines  # noqa: E402
 from smsdesk.tui.widgets.credentials_table import CredentialsTable  # noqa: E402
 
 SIZE = (80, 24)
@@ -73,7 +74,7 @@ async def time_smsdesk(path: Path, count: int) -> tuple[float, float]:
         loaded = time.perf_counter() - start
         await pilot.pause()  # the frame showing the rows
         elapsed = time.perf_counter() - start
-        painted = "\n".join(strip.text for strip in app.screen._compositor.render_strips())
+        painted = "\n".join(screen_lines(app.screen))
         missing = [name for name in first_screenful(count) if name not in painted]
         assert not missing, f"first screenful not painted: {missing[:3]}"
     return loaded * 1000, elapsed * 1000

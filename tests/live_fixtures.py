@@ -18,6 +18,7 @@ from smsdesk.simulator.sample_data import CLUB_NUMBER, SHOP_NUMBER, club_credent
 from smsdesk.store.db import connect, transaction
 from smsdesk.store.inbound import InboundMessage, RouteTable, StoredOutcome, store_messages
 from smsdesk.store.schema import recount_traffic
+from smsdesk.tui import textual_private
 
 SHOP = "+" + SHOP_NUMBER
 CLUB = "+" + CLUB_NUMBER
@@ -112,7 +113,7 @@ async def wait_until(pilot: Pilot[None], condition: Callable[[], bool], seconds:
 
 def screen_lines(pilot: Pilot[None]) -> list[str]:
     """The text of every terminal line as the compositor would paint it."""
-    return [strip.text for strip in pilot.app.screen._compositor.render_strips()]
+    return textual_private.screen_lines(pilot.app.screen)
 
 
 def screen_text(pilot: Pilot[None]) -> str:

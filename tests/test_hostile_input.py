@@ -42,6 +42,7 @@ from smsdesk.store.consent_audit import verify_consent
 from smsdesk.store.db import connect, transaction
 from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
 from smsdesk.store.models import Credential, field_errors
+from smsdesk.tui.textual_private import screen_update
 from smsdesk.tui.widgets.credential_form import FIELD_SPECS, form_values
 from tests.cli_fixtures import SCRIPT
 from tests.serve_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve
@@ -487,7 +488,7 @@ def evil_db(tmp_path: Path) -> Path:
 
 def terminal_text(app: Any) -> str:
     """Every character the screen sends to the terminal as text (escape codes of styles excluded)."""
-    update = app.screen._compositor.render_update(full=True)
+    update = screen_update(app.screen)
     console = Console(width=app.size.width, file=io.StringIO(), force_terminal=True, color_system="truecolor",
                       legacy_windows=False)
     return "".join(segment.text for segment in console.render(update) if not segment.control)

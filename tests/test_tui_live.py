@@ -22,6 +22,7 @@ from smsdesk.tui.screens.log import LogScreen
 from smsdesk.tui.screens.message_detail import MessageDetailScreen
 from smsdesk.tui.screens.profiles import ProfileDetailScreen, ProfilesScreen
 from smsdesk.tui.screens.tester import TesterScreen as KeywordTesterScreen  # not a pytest class
+from smsdesk.tui.textual_private import notification_texts
 from smsdesk.tui.widgets.message_log import MessageLog
 from smsdesk.tui.widgets.traffic import TrafficStrip
 from tests.live_fixtures import (
@@ -237,7 +238,7 @@ async def test_ambiguous_action_prefix_is_an_error_and_keeps_the_filter_line(liv
         await apply_filter(pilot, "action:opt")
         box = screen.query_one("#log-filter", Input)
         assert box.display and box.has_focus and box.value == "action:opt"
-        messages = [str(n.message) for n in app._notifications]
+        messages = notification_texts(app)
         assert any("action must be one of" in m and "opt-in" in m and "opt-out" in m for m in messages)
         assert screen.log_view.total == len(SEED) and screen.log_view.filters.action == ""
         await pilot.press("escape")
@@ -520,7 +521,7 @@ async def test_profiles_filter_rejects_a_bad_consent(live_db: Path) -> None:
         screen.query_one("#profiles-filter", Input).value = "consent:maybe"
         await pilot.press("enter")
         await pilot.pause()
-        assert any("consent must be y, n, p or none" in str(n.message) for n in app._notifications)
+        assert any("consent must be y, n, p or none" in text for text in notification_texts(app))
         assert len(numbers(screen)) == 5
 
 

@@ -17,6 +17,8 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import ModalScreen, Screen
 
+from smsdesk.tui.textual_private import mark_styled_already
+
 # How long the first frame may wait for the first view's data (see SmsDeskApp.on_load).
 FIRST_READ_WAIT = 0.25
 
@@ -41,15 +43,10 @@ def _credentials(app: SmsDeskApp) -> Screen:
 
 
 def _styled_already(app: SmsDeskApp, screen: Screen) -> Screen:
-    """Tell Textual a screen without CSS of its own needs no stylesheet refresh.
-
-    Textual re-parses every stylesheet and restyles the app when a mode's first screen is made
-    (about 12 ms and a layout pass), in case the screen brought CSS; the credentials screen,
-    the first thing an operator waits for, brings none. The counter is Textual's own record of
-    which stylesheet a screen has seen.
-    """
+    """The credentials screen, the first thing an operator waits for, brings no CSS of its own:
+    spare it Textual's stylesheet refresh (tui/textual_private.py)."""
     if not screen.CSS and not screen.CSS_PATH:
-        screen._css_update_count = app._css_update_count
+        mark_styled_already(screen, app)
     return screen
 
 

@@ -204,7 +204,7 @@ class CredentialsTable(CachedStyles, ScrollView, can_focus=True):
     @property
     def allow_vertical_scroll(self) -> bool:
         # overflow-y is hidden only because the scrollbar is drawn here: the wheel still scrolls.
-        return not self._check_disabled() and self.max_scroll_y > 0
+        return not (self.disabled or self.loading) and self.max_scroll_y > 0
 
     def _thumb(self, height: int) -> range:
         """The lines of the drawn scrollbar that show the thumb (empty when all rows fit)."""

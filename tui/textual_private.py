@@ -1,0 +1,38 @@
+"""Every use of a private Textual API, in one place, each with why there is no public one.
+
+Textual is pinned to a tested range in pyproject.toml; tests/test_textual_private.py fails,
+naming the attribute, when a Textual release renames or changes any of these.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.segment import Segment
+from textual.app import App
+from textual.screen import Screen
+
+
+def mark_styled_already(screen: Screen, app: App[Any]) -> None:
+    """Tell Textual a screen without CSS of its own needs no stylesheet refresh.
+
+    Textual re-parses every stylesheet and restyles the app when a mode's first screen is made,
+    in case the screen brought CSS; `_css_update_count` is its record of which stylesheet a
+    screen has seen. No public switch exists (bench/startup.py measures what this saves).
+    """
+    screen._css_update_count = app._css_update_count
+
+
+def notification_texts(app: App[Any]) -> list[str]:
+    """The texts of the notifications on screen (tests: Textual has no public list of them)."""
+    return [str(notification.message) for notification in app._notifications]
+
+
+def screen_lines(screen: Screen) -> list[str]:
+    """The screen as drawn, one string per line (tests and bench: what the terminal shows)."""
+    return [strip.text for strip in screen._compositor.render_strips()]
+
+
+def screen_update(screen: Screen) -> list[Segment]:
+    """Everything a full repaint sends, as renderable update (tests: escape codes checked inert)."""
+    return screen._compositor.render_update(full=True)
