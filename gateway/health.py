@@ -65,6 +65,9 @@ class StorageHealth:
             problem = "storage not answering"
         except (sqlite3.Error, OSError, WriterStopped) as exc:
             problem = storage_problem(exc)
+        except Exception as exc:  # e.g. an exception the writer could only send back as its name
+            log.warning("health check failed: %s", exc.__class__.__name__)
+            problem = "storage error"
         if problem != self._problem:  # one line per change, not per probe
             if problem:
                 log.warning("health: %s", problem)

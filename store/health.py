@@ -20,10 +20,11 @@ MIN_FREE_BYTES = 1024 * 1024
 
 
 class NoRoom(OSError):
-    """Less room than MIN_FREE_BYTES for the database to grow."""
+    """Less room than MIN_FREE_BYTES for the database to grow: NoRoom(errno.ENOSPC, why).
 
-    def __init__(self, message: str) -> None:
-        super().__init__(errno.ENOSPC, message)
+    No __init__ of its own: the exception crosses back from the writer process by pickle, which
+    rebuilds it from OSError's (errno, strerror).
+    """
 
 
 def check_storage(conn: sqlite3.Connection, min_free_bytes: int = MIN_FREE_BYTES) -> str:
@@ -41,13 +42,13 @@ def check_storage(conn: sqlite3.Connection, min_free_bytes: int = MIN_FREE_BYTES
         conn.execute(f"PRAGMA {name}").fetchone()[0]
         for name in ("page_size", "page_count", "freelist_count", "max_page_count"))
     if (max_pages - pages + free_pages) * page_size < min_free_bytes:
-        raise NoRoom(f"the database is at its page limit ({pages} of {max_pages} pages)")
+        raise NoRoom(errno.ENOSPC, f"the database is at its page limit ({pages} of {max_pages} pages)")
     path = _main_file(conn)
     if path:
         stats = os.statvfs(os.path.dirname(path) or ".")
         free = stats.f_bavail * stats.f_frsize
         if free < min_free_bytes:
-            raise NoRoom(f"{free} bytes free on the database's file system")
+            raise NoRoom(errno.ENOSPC, f"{free} bytes free on the database's file system")
     return "ok"
 
 
