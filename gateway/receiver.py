@@ -117,8 +117,9 @@ class Receiver:
                 status = 413 if "larger than" in exc.message else 400
                 return _error(status, exc.message, field=exc.where) if exc.where else _error(status, exc.message)
             except ClientDisconnect:
-                _disconnects.event("disconnect", "a client disconnected before its request body was read; "
-                                   "nothing stored")
+                if not request.scope.get("smsdesk.timed_out"):  # else gateway.limits logged the timeout
+                    _disconnects.event("disconnect", "a client disconnected before its request body was "
+                                       "read; nothing stored")
                 return _error(400, "client disconnected")  # nobody reads it; ends the request quietly
             except (sqlite3.Error, OSError, WriterStopped) as exc:
                 log.warning("storage unavailable: %s", exc.__class__.__name__)
