@@ -73,3 +73,13 @@ def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.02)
     return predicate()
+
+
+def store_inbound_refusing(conn: sqlite3.Connection, rows: list) -> list:
+    """A writer job for the receiver: the real store_inbound, except that any call with a row whose
+    text is "POISON" fails as a bug on one result would (fault injection; the rows it does store are real)."""
+    from store.inbound import store_inbound
+
+    if any(row[3] == "POISON" for row in rows):
+        raise ValueError("this result cannot be stored")
+    return store_inbound(conn, rows)
