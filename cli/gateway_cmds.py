@@ -278,9 +278,7 @@ def simulate_cmd(ctx: Context, host: str, port: int, keys: tuple[str, ...], key_
     """
     from gateway.simulator import SimulatorState, build_simulator_server, is_loopback
 
-    if keys and click.get_current_context().get_parameter_source("keys") == ParameterSource.COMMANDLINE:
-        click.echo(f"smsdesk: warning: --key shows the key to anyone who can run ps; use --key-file or "
-                   f"{SIMULATOR_KEYS_ENV}", err=True)
+    keys_in_ps = bool(keys) and click.get_current_context().get_parameter_source("keys") == ParameterSource.COMMANDLINE
     if key_file is not None:
         keys = keys + tuple(line.strip() for line in key_file if line.strip())
     forward_url = _check_url("--forward-url", forward_url)
@@ -315,6 +313,8 @@ def simulate_cmd(ctx: Context, host: str, port: int, keys: tuple[str, ...], key_
         click.echo(make_inert(line), err=True)
 
     say(f"Infobip simulator on {url} (Ctrl-C to stop)")
+    if keys_in_ps:  # after start-up checks: a user error stays one line
+        say(f"warning: --key shows the key to anyone who can run ps; use --key-file or {SIMULATOR_KEYS_ENV}")
     if keys:
         say(f"accepting keys: {_masked(sorted(set(keys)))}")
     elif from_db:

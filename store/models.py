@@ -27,9 +27,9 @@ DEFAULT_HELP = ["HELP"]
 MAX_MESSAGE = 1600
 # Upper bounds far above anything real, so that a 10 MB key or 200,000 keywords are refused by name
 # instead of being stored and copied into every reply and screen. Infobip keys are about 70
-# characters; DLT ids 12 to 19 digits.
+# characters; DLT ids 12 to 19 digits (others only warn, up to this bound).
 MAX_API_KEY = 512
-MAX_DLT_ID = 32
+MAX_DLT_ID = 64
 MAX_KEYWORDS = 100  # per list
 # Rows stored before these bounds existed must still load: validation with this context skips
 # the bounds and character checks added later; saving such a credential applies them.

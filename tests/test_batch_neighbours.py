@@ -34,7 +34,8 @@ def serve(tmp_path: Path, home: Path) -> Iterator[LiveServe]:
 def rows(db_path: Path) -> dict[str, tuple[str, str]]:
     conn = sqlite3.connect(db_path)
     try:
-        return {mid: (text, action) for mid, text, action in conn.execute("SELECT message_id, text, action FROM messages")}
+        found = conn.execute("SELECT message_id, text, action FROM messages")
+        return {mid: (text, action) for mid, text, action in found}
     finally:
         conn.close()
 
