@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from gateway.ratelog import RateLimitedLog
 
 MAX_HEADER_BYTES = 32 * 1024
 REQUEST_TIMEOUT_S = 20.0
@@ -43,25 +44,6 @@ class HttpLimits:
     request_timeout: float = REQUEST_TIMEOUT_S
     keep_alive_timeout: int = KEEP_ALIVE_TIMEOUT_S
     max_connections: int = MAX_CONNECTIONS
-
-
-class RateLimitedLog:
-    """One line per kind of event at most every `interval` seconds, with the count it stands for."""
-
-    def __init__(self, logger: logging.Logger, interval: float = 5.0) -> None:
-        self.logger = logger
-        self.interval = interval
-        self._last: dict[str, float] = {}
-        self._unlogged: dict[str, int] = {}
-
-    def event(self, kind: str, message: str) -> None:
-        now = time.monotonic()
-        if now - self._last.get(kind, -self.interval) < self.interval:
-            self._unlogged[kind] = self._unlogged.get(kind, 0) + 1
-            return
-        self._last[kind] = now
-        more = self._unlogged.pop(kind, 0)
-        self.logger.warning("%s%s", message, f" (and {more} more since the last such line)" if more else "")
 
 
 _events = RateLimitedLog(log)
@@ -199,6 +181,26 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._close_quietly()
 
 
+class _OncePerInterval(logging.Filter):
+    """uvicorn logs every unparsable request on a line of its own: a client can send thousands."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._log = RateLimitedLog(log)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.msg != "Invalid HTTP request received.":
+            return True
+        self._log.event("invalid", "invalid HTTP request: answered 400 and closed")
+        return False
+
+
+_invalid_filter = _OncePerInterval()
+
+
 def protocol_with(limits: HttpLimits) -> type[GuardedHttpToolsProtocol]:
     """The protocol class for uvicorn's `http=` setting, bound to these limits."""
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    if _invalid_filter not in uvicorn_log.filters:
+        uvicorn_log.addFilter(_invalid_filter)
     return type("SmsdeskHttpProtocol", (GuardedHttpToolsProtocol,), {"limits": limits})

@@ -23,8 +23,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway.health import StorageHealth
-from gateway.limits import RateLimitedLog
 from gateway.mo import InputProblem, parse_delivery_reports, parse_inbound_repairing
+from gateway.ratelog import RateLimitedLog
 from store.inbound import inbound_rows, store_inbound
 from store.outbox import apply_delivery_reports
 from store.writer import Writer, WriterStopped, job

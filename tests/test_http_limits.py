@@ -205,3 +205,14 @@ def test_lowercase_basic_scheme_is_accepted(serve: LiveServe) -> None:
         response = httpx.post(serve.url + "/infobip/inbound", json=mo_body(mo_result("HELP")),
                               headers={"Authorization": f"{scheme} {token}"})
         assert response.status_code == 200, (scheme, response.text)
+
+
+def test_a_flood_of_unparsable_requests_is_one_log_line(serve: LiveServe) -> None:
+    for _ in range(20):
+        sock = serve.connect()
+        sock.sendall(b"\x16\x03\x01 not http at all\r\n\r\n")  # e.g. TLS spoken to a plain HTTP port
+        assert read_response(sock, 5).startswith(b"HTTP/1.1 400 ")
+        sock.close()
+    assert httpx.get(serve.url + "/healthz").status_code == 200
+    assert len(log_lines(serve, "invalid HTTP request")) == 1
+    assert "Invalid HTTP request received." not in serve.log()
