@@ -15,6 +15,7 @@ from store.credentials import create_credential, get_credential, list_credential
 from store.db import connect
 from store.models import Credential, StoredCredential
 from tests.live_fixtures import screen_text, wait_until
+from tests.store_fixtures import give_legacy_name
 from tui.app import SmsDeskApp
 from tui.commands import CREDENTIAL_COMMANDS, CredentialCommands
 from tui.screens.confirm import ConfirmScreen
@@ -384,8 +385,9 @@ async def test_help_screen_opens_on_f1_and_question_mark(
 async def test_untrusted_names_render_inert(db_path: Path) -> None:
     db = connect(db_path)
     create_credential(db, Credential.model_validate(
-        {"name": "[b]x\x1b]0;owned", "base_url": "a.api.infobip.com", "api_key": "abcdefghijkl"}))
+        {"name": "[b]x", "base_url": "a.api.infobip.com", "api_key": "abcdefghijkl"}))
     db.close()
+    give_legacy_name(db_path, "[b]x", "[b]x\x1b]0;owned")  # as stored before names were checked on input
     async with make_app(db_path).run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
         [[name, *_]] = table_text(screen)
