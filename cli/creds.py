@@ -183,22 +183,29 @@ def delete_cmd(ctx: Context, name: str, yes: bool) -> None:
 @pass_context
 def import_cmd(ctx: Context, file: Path, replace: bool) -> None:
     """Import credentials from a JSON array (or one object); all or nothing."""
+    shown = make_inert(str(file))  # a file name is the user's input too: no escape sequence reaches the tty
     try:
         text = sys.stdin.read() if str(file) == "-" else file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        fail(f"{file}: cannot read: {getattr(exc, 'strerror', None) or exc}")
+        fail(f"{shown}: cannot read: {make_inert(getattr(exc, 'strerror', None) or str(exc))}")
     try:
         payload = json.loads(text)
     except json.JSONDecodeError as exc:
-        fail(f"{file}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})")
+        fail(f"{shown}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})")
+    except ValueError:  # an integer beyond Python's 4,300-digit conversion limit
+        fail(f"{shown}: not a credential file (a number too long to read)")
+    except RecursionError:  # arrays nested thousands deep: valid JSON, but no credential
+        fail(f"{shown}: not a credential file (nested too deeply)")
     records = payload if isinstance(payload, list) else [payload]
     try:
         written = repo.import_credentials(ctx.open_db(), records, replace=replace)
     except repo.ImportRejected as exc:
         for problem in exc.problems:
-            click.echo(f"smsdesk: {file}: {problem}", err=True)
-        fail(f"{file}: nothing imported ({len(exc.problems)} problem(s))")
-    click.echo(f"imported {len(written)} credential(s) from {file}")
+            click.echo(f"smsdesk: {shown}: {problem}", err=True)
+        fail(f"{shown}: nothing imported ({len(exc.problems)} problem(s))")
+    except RecursionError:
+        fail(f"{shown}: nothing imported (a value is nested too deeply)")
+    click.echo(f"imported {len(written)} credential(s) from {shown}")
 
 
 @creds.command("export")

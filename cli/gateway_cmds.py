@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import click
+from click.core import ParameterSource
 
 from smsdesk.cli.common import Context, fail, listen_or_fail, pass_context, print_json
 from smsdesk.infobip.net import http_url
@@ -37,6 +38,7 @@ MAX_TEXT = 1600  # what the command accepts in one go (about ten concatenated GS
 DEFAULT_TIMEOUT = 15.0
 WEBHOOK_USER_ENV = "SMSDESK_WEBHOOK_USER"  # the pair `serve` requires: forwarding to it just works
 WEBHOOK_PASSWORD_ENV = "SMSDESK_WEBHOOK_PASSWORD"
+SIMULATOR_KEYS_ENV = "SMSDESK_SIMULATOR_KEYS"  # keys for `simulate`, out of ps
 
 _timeout_option = click.option(
     "--timeout", default=DEFAULT_TIMEOUT, show_default=True, type=click.FloatRange(0.1, 300), metavar="SECONDS",
@@ -270,9 +272,12 @@ def _masked(keys: list[str]) -> str:
               help="Address to bind (loopback only unless --allow-public).")
 @click.option("--port", default=9090, show_default=True, type=click.IntRange(0, 65535),
               help="Port to listen on (0 picks a free one).")
-@click.option("--key", "keys", multiple=True, metavar="KEY",
-              help="Accept this API key (repeatable). Default: the keys of the credentials whose "
-                   "base URL points at this simulator.")
+@click.option("--key", "keys", multiple=True, metavar="KEY", envvar=SIMULATOR_KEYS_ENV,
+              help=f"Accept this API key (repeatable; visible in ps: prefer --key-file or env {SIMULATOR_KEYS_ENV}, "
+                   "keys separated by spaces). Default: the keys of the credentials whose base URL points at "
+                   "this simulator.")
+@click.option("--key-file", type=click.File("r", encoding="utf-8"), default=None, metavar="FILE",
+              help="Accept the API keys in FILE, one per line ('-': standard input).")
 @click.option("--no-scope-key", "no_scope_keys", multiple=True, metavar="KEY",
               help="Accept this key for SMS but answer 403 on /account/1/balance (repeatable).")
 @click.option("--forward-url", default=None, metavar="URL",
@@ -287,9 +292,9 @@ def _masked(keys: list[str]) -> str:
 @click.option("--allow-public", is_flag=True,
               help="Allow a non-loopback --host. The /_sim control routes have no authentication.")
 @pass_context
-def simulate_cmd(ctx: Context, host: str, port: int, keys: tuple[str, ...], no_scope_keys: tuple[str, ...],
-                 forward_url: str | None, forward_user: str | None, forward_password: str | None,
-                 dlr_url: str | None, allow_public: bool) -> None:
+def simulate_cmd(ctx: Context, host: str, port: int, keys: tuple[str, ...], key_file: Any,
+                 no_scope_keys: tuple[str, ...], forward_url: str | None, forward_user: str | None,
+                 forward_password: str | None, dlr_url: str | None, allow_public: bool) -> None:
     """Run the local Infobip simulator (Ctrl-C stops it).
 
     Serves POST /sms/3/messages, GET /account/1/balance, GET /sms/1/inbox/reports and
@@ -298,6 +303,9 @@ def simulate_cmd(ctx: Context, host: str, port: int, keys: tuple[str, ...], no_s
     """
     from smsdesk.simulator.server import SimulatorState, build_simulator_server, is_loopback
 
+    keys_in_ps = bool(keys) and click.get_current_context().get_parameter_source("keys") == ParameterSource.COMMANDLINE
+    if key_file is not None:
+        keys = keys + tuple(line.strip() for line in key_file if line.strip())
     forward_url = _check_url("--forward-url", forward_url)
     dlr_url = _check_url("--dlr-url", dlr_url)
     if bool(forward_user) != bool(forward_password):
@@ -330,6 +338,8 @@ def simulate_cmd(ctx: Context, host: str, port: int, keys: tuple[str, ...], no_s
         click.echo(make_inert(line), err=True)
 
     say(f"Infobip simulator on {url} (Ctrl-C to stop)")
+    if keys_in_ps:  # after start-up checks: a user error stays one line
+        say(f"warning: --key shows the key to anyone who can run ps; use --key-file or {SIMULATOR_KEYS_ENV}")
     if keys:
         say(f"accepting keys: {_masked(sorted(set(keys)))}")
     elif from_db:

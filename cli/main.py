@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -51,6 +52,14 @@ def main() -> None:
         cli.main(prog_name="smsdesk", standalone_mode=True)
     except KeyboardInterrupt:
         sys.exit(130)
+    except Exception as exc:
+        # The promise is one line per error, whatever the input. Only the exception's class: its
+        # text may quote the input (a key, a hostile file's content). SMSDESK_DEBUG=1 shows all.
+        if os.environ.get("SMSDESK_DEBUG"):
+            raise
+        print(f"smsdesk: internal error ({exc.__class__.__name__}); run with SMSDESK_DEBUG=1 for the traceback",
+              file=sys.stderr)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -2,15 +2,23 @@
 
 Parsing is all-or-nothing: one bad result rejects the batch (Infobip retries it), so a batch is
 never half stored. Unknown extra fields are accepted, as Infobip adds fields over time.
+
+One exception: text that cannot be stored as UTF-8 because it holds a lone surrogate (half of an
+emoji, as a message cut at a bad place arrives as JSON `\\ud83d`) is no fault of the sender and
+must not hold its batch-mates (a STOP among them) hostage: each lone surrogate becomes U+FFFD, the
+result is stored with it, and the repair is logged and reported (`Repair`).
 """
 
 from __future__ import annotations
 
+import copy
+import logging
+import re
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Annotated, Any, NotRequired, TypeVar
+from typing import Annotated, Any, NamedTuple, NotRequired, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
@@ -18,6 +26,9 @@ from typing_extensions import TypedDict
 from smsdesk.store.db import utcnow
 from smsdesk.store.inbound import InboundMessage
 from smsdesk.store.phone import stored_number
+
+log = logging.getLogger("smsdesk.receiver")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class InputProblem(ValueError):
@@ -119,6 +130,44 @@ def _first_problem(exc: ValidationError) -> InputProblem:
 _number = stored_number
 
 
+class Repair(NamedTuple):
+    """A value stored with its lone surrogates replaced by U+FFFD."""
+
+    where: str  # results[1].text
+    message_id: str
+    surrogates: int
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    where = ""
+    for part in loc:
+        where += f"[{part}]" if isinstance(part, int) else (f".{part}" if where else str(part))
+    return where
+
+
+def _repaired(payload: dict[str, Any], exc: ValidationError) -> tuple[dict[str, Any], list[tuple[str, int]]] | None:
+    """A copy of `payload` with the strings pydantic could not read as Unicode (lone surrogates)
+    repaired, and where; None if any error is of another kind (then the first of those is the answer)."""
+    errors = exc.errors(include_input=False, include_url=False)
+    if any(error.get("type") != "string_unicode" for error in errors):
+        return None
+    fixed = copy.copy(payload)
+    fixed["results"] = list(payload["results"])
+    repairs = []
+    for error in errors:
+        loc = tuple(error.get("loc", ()))
+        if len(loc) != 3 or loc[0] != "results" or not isinstance(loc[1], int):
+            return None
+        index, key = loc[1], loc[2]
+        result = fixed["results"][index] = dict(fixed["results"][index])
+        value = result.get(key)
+        if not isinstance(value, str):
+            return None
+        result[key], count = _LONE_SURROGATE.subn("\ufffd", value)
+        repairs.append((_where(loc), count))
+    return fixed, repairs
+
+
 def _validated(validate: Callable[[Any], _Batch], payload: Any) -> _Batch:
     """Both webhook bodies are an object with a `results` array; problems name their place."""
     if not isinstance(payload, dict):
@@ -130,7 +179,23 @@ def _validated(validate: Callable[[Any], _Batch], payload: Any) -> _Batch:
 
 
 def parse_inbound(payload: Any, source: str = "forward") -> list[InboundMessage]:
-    batch = _validated(_MO_BATCH.validate_python, payload)
+    return parse_inbound_repairing(payload, source)[0]
+
+
+def parse_inbound_repairing(payload: Any, source: str = "forward") -> tuple[list[InboundMessage], list[Repair]]:
+    """`parse_inbound`, and the values stored with U+FFFD for lone surrogates (each logged)."""
+    if not isinstance(payload, dict):
+        raise InputProblem("", "body must be a JSON object with a 'results' array")
+    fixes: list[tuple[str, int]] = []
+    try:
+        batch = _MO_BATCH.validate_python(payload)
+    except ValidationError as exc:
+        # Only on failure: the common body pays nothing for this.
+        repaired = _repaired(payload, exc)
+        if repaired is None:
+            raise _first_problem(exc) from None
+        payload, fixes = repaired
+        batch = _validated(_MO_BATCH.validate_python, payload)
     messages = []
     for index, result in enumerate(batch["results"]):
         received = result.get("receivedAt")
@@ -149,7 +214,14 @@ def parse_inbound(payload: Any, source: str = "forward") -> list[InboundMessage]
             received_at=received_at,
             source=source,
         ))
-    return messages
+    repairs = []
+    for where, count in fixes:
+        index = int(where[len("results["):where.index("]")])
+        repairs.append(Repair(where, messages[index].message_id, count))
+        # The id is repaired too if it needed it, and printable: the log line stays one line.
+        log.warning("%s of messageId %r: %d lone surrogate(s) stored as U+FFFD", where,
+                    messages[index].message_id[:80], count)
+    return messages, repairs
 
 
 def parse_delivery_reports(payload: Any) -> list[tuple[str, str, str, str]]:

@@ -18,17 +18,30 @@ from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from smsdesk.engine.mo import InputProblem, parse_delivery_reports, parse_inbound
+from smsdesk.engine.health import StorageHealth
+from smsdesk.engine.mo import InputProblem, parse_delivery_reports, parse_inbound_repairing
+from smsdesk.engine.ratelog import RateLimitedLog
 from smsdesk.store.inbound import inbound_rows, store_inbound
 from smsdesk.store.outbox import apply_delivery_reports
 from smsdesk.store.writer import Writer, WriterStopped, job
 
 MAX_BODY_BYTES = 1024 * 1024
 log = logging.getLogger("smsdesk.receiver")
+# A client that goes away mid-body is an everyday network event: one line, and not one per client
+# when many do it at once.
+_disconnects = RateLimitedLog(log)
+StoreRun = Callable[[sqlite3.Connection, list[Any]], list[Any]]
+
+
+def _storage_failure(exc: BaseException) -> bool:
+    """Storage unavailable (retry later: 503), as opposed to a job that failed on its input."""
+    if isinstance(exc, OSError | WriterStopped | sqlite3.OperationalError):
+        return True
+    return type(exc) is sqlite3.DatabaseError  # corrupt, not a database: the file, not the message
 
 
 @dataclass(frozen=True)
@@ -37,10 +50,11 @@ class BasicAuth:
     password: str
 
     def allows(self, header: str | None) -> bool:
-        if not header or not header.startswith("Basic "):
+        scheme, _, credentials = (header or "").strip().partition(" ")
+        if scheme.lower() != "basic":  # RFC 7617 / 9110: the scheme name is case-insensitive
             return False
         try:
-            decoded = base64.b64decode(header[6:].strip(), validate=True)
+            decoded = base64.b64decode(credentials.strip(), validate=True)
         except (binascii.Error, ValueError):
             return False
         user, sep, password = decoded.partition(b":")
@@ -60,15 +74,15 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status, headers=headers)
 
 
-async def _read_json(request: Request) -> Any:
+async def _read_json(request: Request, max_bytes: int = MAX_BODY_BYTES) -> Any:
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise InputProblem("", f"body larger than {MAX_BODY_BYTES} bytes")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise InputProblem("", f"body larger than {max_bytes} bytes")
     body = bytearray()
     async for chunk in request.stream():
         body.extend(chunk)
-        if len(body) > MAX_BODY_BYTES:
-            raise InputProblem("", f"body larger than {MAX_BODY_BYTES} bytes")
+        if len(body) > max_bytes:
+            raise InputProblem("", f"body larger than {max_bytes} bytes")
     if not body:
         raise InputProblem("", "empty body: expected JSON")
     try:
@@ -85,9 +99,13 @@ Handler = Callable[[Request], Awaitable[JSONResponse]]
 
 
 class Receiver:
-    def __init__(self, writer: Writer, auth: BasicAuth | None) -> None:
+    def __init__(self, writer: Writer, auth: BasicAuth | None, *, max_body_bytes: int = MAX_BODY_BYTES,
+                 store_run: StoreRun = store_inbound) -> None:
         self.writer = writer
         self.auth = auth
+        self.max_body_bytes = max_body_bytes
+        self.store_run = store_run  # the writer job that stores inbound rows (a module-level function)
+        self.storage_health = StorageHealth(writer)
 
     def _guard(self, handler: Handler) -> Handler:
         async def guarded(request: Request) -> JSONResponse:
@@ -98,6 +116,11 @@ class Receiver:
             except InputProblem as exc:
                 status = 413 if "larger than" in exc.message else 400
                 return _error(status, exc.message, field=exc.where) if exc.where else _error(status, exc.message)
+            except ClientDisconnect:
+                if not request.scope.get("smsdesk.timed_out"):  # else gateway.limits logged the timeout
+                    _disconnects.event("disconnect", "a client disconnected before its request body was "
+                                       "read; nothing stored")
+                return _error(400, "client disconnected")  # nobody reads it; ends the request quietly
             except (sqlite3.Error, OSError, WriterStopped) as exc:
                 log.warning("storage unavailable: %s", exc.__class__.__name__)
                 return _error(503, "storage unavailable, retry later")
@@ -105,20 +128,58 @@ class Receiver:
         return guarded
 
     async def inbound(self, request: Request) -> JSONResponse:
-        messages = parse_inbound(await _read_json(request))
-        # Webhooks that arrive together are stored by one store_messages call (see submit_items).
-        outcomes = await asyncio.wrap_future(self.writer.submit_items(store_inbound, inbound_rows(messages)))
+        messages, repairs = parse_inbound_repairing(await _read_json(request, self.max_body_bytes))
+        rows = inbound_rows(messages)
+        try:
+            # Webhooks that arrive together are stored by one store_messages call (see submit_items).
+            outcomes = await asyncio.wrap_future(self.writer.submit_items(self.store_run, rows))
+        except Exception as exc:
+            if _storage_failure(exc) or len(rows) < 2:
+                raise
+            return await self._store_one_by_one(rows, exc, repairs)
         stored = sum(1 for _, row_id, _, _ in outcomes if row_id is not None)
-        return JSONResponse({"stored": stored, "duplicates": len(outcomes) - stored})
+        answer: dict[str, Any] = {"stored": stored, "duplicates": len(outcomes) - stored}
+        if repairs:
+            answer["repaired"] = [repair.where for repair in repairs]
+        return JSONResponse(answer)
+
+    async def _store_one_by_one(self, rows: list[tuple[str, ...]], first: BaseException,
+                                repairs: list[Any]) -> JSONResponse:
+        """A batch the writer refused for one of its results: each result alone, so that the
+        refusal stays with the result that caused it and its neighbours (a STOP) are stored.
+
+        The refused results are answered 500 (Infobip retries the batch; what was stored is then a
+        duplicate, acknowledged) and each is logged on one line with its messageId.
+        """
+        futures = [asyncio.wrap_future(self.writer.submit_items(self.store_run, [row])) for row in rows]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        if any(isinstance(result, BaseException) and _storage_failure(result) for result in results):
+            raise next(r for r in results if isinstance(r, BaseException) and _storage_failure(r))
+        failed = []
+        stored = duplicates = 0
+        for index, (row, result) in enumerate(zip(rows, results, strict=True)):
+            if isinstance(result, BaseException):
+                failed.append(f"results[{index}]")
+                log.error("results[%d] (messageId %r) could not be stored: %s; its batch-mates were",
+                          index, row[0][:80], result.__class__.__name__)
+            elif result[0][1] is None:
+                duplicates += 1
+            else:
+                stored += 1
+        if not failed:  # refused together, stored apart (a conflict between results): all stored
+            return JSONResponse({"stored": stored, "duplicates": duplicates})
+        return JSONResponse({"error": "some results could not be stored; the others were", "stored": stored,
+                             "duplicates": duplicates, "failed": failed}, status_code=500)
 
     async def delivery_reports(self, request: Request) -> JSONResponse:
-        reports = parse_delivery_reports(await _read_json(request))
+        reports = parse_delivery_reports(await _read_json(request, self.max_body_bytes))
         matched = await asyncio.wrap_future(self.writer.submit(job(apply_delivery_reports, reports)))
         return JSONResponse({"matched": matched, "unknown": len(reports) - matched})
 
     async def health(self, request: Request) -> JSONResponse:
-        if not self.writer.alive:  # webhooks would get 503 now: say so to the load balancer
-            return JSONResponse({"status": "writer down"}, status_code=503)
+        problem = await self.storage_health.problem()
+        if problem:  # webhooks would get 503 now: say so to the load balancer
+            return JSONResponse({"status": problem}, status_code=503)
         return JSONResponse({"status": "ok"})
 
     def app(self, lifespan: Any = None) -> Starlette:

@@ -20,9 +20,10 @@ from pathlib import Path
 import uvicorn
 from starlette.applications import Starlette
 
+from smsdesk.engine.limits import HttpLimits, protocol_with
 from smsdesk.engine.outbox_sender import OutboxSender
 from smsdesk.engine.poller import InboxPoller
-from smsdesk.engine.receiver import BasicAuth, Receiver
+from smsdesk.engine.receiver import MAX_BODY_BYTES, BasicAuth, Receiver
 from smsdesk.store.sender_lock import SenderLock
 from smsdesk.store.writer_process import ProcessWriter
 
@@ -46,6 +47,8 @@ class ServeConfig:
     run_poller: bool = True
     run_outbox: bool = True
     writer_log: Path | None = None  # the writer process's log file; None: serve's stderr
+    limits: HttpLimits = field(default_factory=HttpLimits)  # head size, timeouts, connection cap
+    max_body_bytes: int = MAX_BODY_BYTES
     extra: dict[str, object] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -78,7 +81,7 @@ class Service:
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
         self.writer = ProcessWriter(config.db_path, log_path=config.writer_log)
-        self.receiver = Receiver(self.writer, config.auth)
+        self.receiver = Receiver(self.writer, config.auth, max_body_bytes=config.max_body_bytes)
         self.sender = OutboxSender(config.db_path, self.writer, delivery_url=config.delivery_url,
                                    interval=config.outbox_interval)
         self.poller = InboxPoller(config.db_path, self.writer, interval=config.poll_interval)
@@ -95,7 +98,11 @@ class Service:
         self.writer.start()
         # Serve only once the writer has the database: a path it cannot open or migrate stops
         # serve here, with the reason, instead of answering 503 forever.
-        await asyncio.to_thread(self.writer.wait_ready)
+        try:
+            await asyncio.to_thread(self.writer.wait_ready)
+        except BaseException:
+            self.writer.stop(1.0)  # its supervisor would otherwise restart it in a serve that is not running
+            raise
         tasks = []
         if self.config.run_outbox:
             tasks.append(asyncio.create_task(self.sender.run(), name="outbox"))
@@ -126,7 +133,9 @@ def build_service_server(config: ServeConfig) -> tuple[Service, uvicorn.Server]:
     config.check()
     service = Service(config)
     uv_config = uvicorn.Config(service.app(), host=config.host, port=config.port, log_level="warning",
-                               access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+                               access_log=False, lifespan="on", timeout_graceful_shutdown=5,
+                               http=protocol_with(config.limits),
+                               timeout_keep_alive=config.limits.keep_alive_timeout)
     return service, uvicorn.Server(uv_config)
 
 

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from smsdesk.store.db import transaction, utcnow
 from smsdesk.store.errors import ConflictError, DuplicateError, NotFoundError
-from smsdesk.store.models import KEYWORD_LISTS, MASK, Credential, StoredCredential, field_errors
+from smsdesk.store.models import KEYWORD_LISTS, MASK, STORED, Credential, StoredCredential, field_errors
 from smsdesk.store.outbox import cancel_for_credential
 from smsdesk.store.text import make_inert
 
@@ -41,7 +41,7 @@ def _from_row(row: sqlite3.Row | dict[str, Any]) -> StoredCredential:
     for name in KEYWORD_LISTS:
         data[name] = json.loads(data[name])
     data.pop("name_key", None)
-    return StoredCredential.model_validate(data)
+    return StoredCredential.model_validate(data, context=STORED)  # rows from before today's bounds still load
 
 
 def _select(db: sqlite_utils.Database, where: str = "", params: Sequence[Any] = ()) -> list[StoredCredential]:

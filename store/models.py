@@ -13,6 +13,7 @@ from pydantic import (
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -24,6 +25,15 @@ DEFAULT_OPT_IN = ["SUBSCRIBE", "YES", "UNSTOP", "START", "CONTINUE", "RESUME", "
 DEFAULT_OPT_OUT = ["STOP", "QUIT", "CANCEL", "END", "UNSUBSCRIBE", "NO"]
 DEFAULT_HELP = ["HELP"]
 MAX_MESSAGE = 1600
+# Upper bounds far above anything real, so that a 10 MB key or 200,000 keywords are refused by name
+# instead of being stored and copied into every reply and screen. Infobip keys are about 70
+# characters; DLT ids 12 to 19 digits (others only warn, up to this bound).
+MAX_API_KEY = 512
+MAX_DLT_ID = 64
+MAX_KEYWORDS = 100  # per list
+# Rows stored before these bounds existed must still load: validation with this context skips
+# the bounds and character checks added later; saving such a credential applies them.
+STORED = {"stored": True}
 LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 KEYWORD_LISTS = (
     "opt_in_keywords",
@@ -55,7 +65,9 @@ def _split_keywords(value: Any) -> Any:
     return value
 
 
-def _check_keywords(values: list[str]) -> list[str]:
+def _check_keywords(values: list[str], bounded: bool = True) -> list[str]:
+    if bounded and len(values) > MAX_KEYWORDS:
+        raise ValueError(f"{len(values)} keywords; at most {MAX_KEYWORDS}")
     seen: set[str] = set()
     result: list[str] = []
     for raw in values:
@@ -107,6 +119,16 @@ class Credential(BaseModel):
     default_reply_message: Message = ""
     inbound_mode: InboundMode = InboundMode.FORWARD
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str, info: ValidationInfo) -> str:
+        # isprintable() is False for controls (ESC, NUL), format characters (bidi overrides such as
+        # U+202E, which make "Shop\u202egnp.exe" display as "Shopexe.png", zero-width spaces and
+        # joiners), separators other than the space, and unassigned or private code points.
+        if not value.isprintable() and not _stored(info):
+            raise ValueError("must be printable characters only (no control, bidi or zero-width characters)")
+        return value
+
     @field_validator("sandbox")
     @classmethod
     def _sandbox(cls, value: str) -> str:
@@ -121,7 +143,9 @@ class Credential(BaseModel):
 
     @field_validator("api_key")
     @classmethod
-    def _api_key(cls, value: str) -> str:
+    def _api_key(cls, value: str, info: ValidationInfo) -> str:
+        if len(value) > MAX_API_KEY and not _stored(info):
+            raise ValueError(f"{len(value)} characters; an API key has at most {MAX_API_KEY}")
         if any(c.isspace() for c in value):
             raise ValueError("must not contain whitespace")
         if value.startswith(MASK):
@@ -144,12 +168,14 @@ class Credential(BaseModel):
 
     @field_validator(*KEYWORD_LISTS)
     @classmethod
-    def _keywords(cls, value: list[str]) -> list[str]:
-        return _check_keywords(value)
+    def _keywords(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        return _check_keywords(value, bounded=not _stored(info))
 
     @field_validator("principal_entity_id", "content_template_id")
     @classmethod
-    def _digits(cls, value: str) -> str:
+    def _digits(cls, value: str, info: ValidationInfo) -> str:
+        if len(value) > MAX_DLT_ID and not _stored(info):
+            raise ValueError(f"{len(value)} digits; a DLT id has at most {MAX_DLT_ID}")
         if value and not (value.isascii() and value.isdigit()):
             raise ValueError("must contain digits only")
         return value
@@ -208,7 +234,12 @@ class StoredCredential(Credential):
     updated_at: str = ""
 
     def to_credential(self) -> Credential:
-        return Credential.model_validate(self.model_dump(include=set(Credential.model_fields)))
+        # As stored: a name from before the character rules loads; saving it again applies them.
+        return Credential.model_validate(self.model_dump(include=set(Credential.model_fields)), context=STORED)
+
+
+def _stored(info: ValidationInfo) -> bool:
+    return bool(info.context and info.context.get("stored"))
 
 
 def _field_error(field: str, message: str) -> ValueError:

@@ -23,22 +23,38 @@ def resolve_db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     return default_db_path()
 
 
+def _make_private_dirs(directory: Path) -> None:
+    """Create `directory` and each missing ancestor 0700, whatever the umask.
+
+    mkdir(parents=True) gives the ancestors it creates the umask's mode (0777 under umask 000),
+    and only the last one `mode`: here every directory created is made, and then chmod-ed, 0700.
+    """
+    missing: list[Path] = []
+    current = directory
+    while not current.exists() and current != current.parent:
+        missing.append(current)
+        current = current.parent
+    for created in reversed(missing):
+        try:
+            created.mkdir(mode=0o700)
+        except FileExistsError:
+            continue  # made by someone else in between: theirs, left alone
+        os.chmod(created, 0o700)
+
+
 def prepare_private_file(path: Path) -> None:
     """Create the parent directory 0700 and the file 0600 before SQLite opens it.
 
     SQLite gives its -wal and -shm files the mode of the main file, so they stay private too.
-    An existing directory we did not create is left alone (it may be /tmp); only a directory
-    created here is forced to 0700.
+    An existing directory we did not create is left alone (it may be /tmp); every directory
+    created here, ancestors included, is forced to 0700.
 
     The file is opened here only when it does not exist yet. Closing any descriptor of a file
     drops every POSIX lock this process holds on it, including the locks of SQLite connections
     already open, after which another process may take itself for the last user and delete
     the WAL under us (found by the SIGKILL test). So an existing file is only chmod-ed.
     """
-    parent = path.parent
-    if not parent.exists():
-        parent.mkdir(parents=True, mode=0o700, exist_ok=True)
-        os.chmod(parent, 0o700)
+    _make_private_dirs(path.parent)
     if path.exists() and not path.is_file():
         # a directory or a device such as /dev/null: not a database, and never ours to chmod
         raise OSError(f"{path} is not a regular file")

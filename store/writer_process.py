@@ -56,11 +56,15 @@ _READY = "ready"
 HOLD_BACK_BYTES = 4096  # about 15 single-message webhooks; a 100-message one is about 6 KiB
 MAX_IN_SOCKET = 128 * 1024  # unread bytes in the socket, below its buffer (about 200 KiB on Linux)
 # After the child died, a new one is started at most this often: a child that cannot open the
-# database must not be respawned for every request.
+# database must not be respawned for every request. The first death is answered at once (the last
+# start is long past); a child that keeps dying is restarted every RESPAWN_INTERVAL_S.
 RESPAWN_INTERVAL_S = 5.0
+# Secrets the child has no use for: it only writes SQLite. An environment is readable in
+# /proc/PID/environ by the same user, and a core dump of the child would carry it.
+_SECRET_ENV = ("SMSDESK_WEBHOOK_PASSWORD", "SMSDESK_WEBHOOK_USER", "SMSDESK_API_KEY")
 # The packages that jobs come from, imported before the child says it is ready so that the first
 # webhook does not wait for them.
-_JOB_MODULES = ("smsdesk.store.inbound", "smsdesk.store.outbox")
+_JOB_MODULES = ("smsdesk.store.inbound", "smsdesk.store.outbox", "smsdesk.store.health")
 
 
 class ProcessWriter(_SubmitsItems):
@@ -80,13 +84,42 @@ class ProcessWriter(_SubmitsItems):
         self._child: _Child | None = None
         self._stopped = False
         self._last_spawn = 0.0
+        # Set when a child ends or stop() is called: wakes the supervisor, which restarts the
+        # writer without waiting for a job to need it (a load balancer polling /healthz sends none).
+        self._wake = threading.Event()
+        self._supervisor: threading.Thread | None = None
 
     def start(self) -> ProcessWriter:
         """Start the child; it opens the database while the caller goes on (see `wait_ready`)."""
         with self._send_lock:
             if self._child is None:
                 self._child = self._spawn()
+            if self._supervisor is None:
+                self._supervisor = threading.Thread(target=self._supervise, name="smsdesk-writer-supervisor",
+                                                    daemon=True)
+                self._supervisor.start()
         return self
+
+    def _supervise(self) -> None:
+        """Restart a dead child within the respawn interval, traffic or not."""
+        while True:
+            self._wake.wait()
+            self._wake.clear()
+            while not self._stopped:
+                child = self._child
+                if child is not None and child.alive:
+                    break
+                delay = self._last_spawn + self._respawn_interval - time.monotonic()
+                if delay > 0:
+                    time.sleep(min(delay, 0.5))  # short naps: stop() must not wait out the interval
+                    continue
+                with self._send_lock:
+                    replaced = self._live_child()
+                if replaced is None and not self._stopped:
+                    continue  # could not fork: the loop waits out the interval and tries again
+                break
+            if self._stopped:
+                return
 
     def wait_ready(self, timeout: float = 60.0) -> None:
         """Block until the child has opened (and migrated) the database; WriterStopped if it could not."""
@@ -124,8 +157,11 @@ class ProcessWriter(_SubmitsItems):
         with self._send_lock:
             self._stopped = True
             child, self._child = self._child, None
+        self._wake.set()
         if child is not None:
             child.close(timeout)
+        if self._supervisor is not None:
+            self._supervisor.join(timeout)
 
     def _live_child(self) -> _Child | None:
         """The running child; a dead one is replaced, at most once per respawn interval."""
@@ -148,7 +184,8 @@ class ProcessWriter(_SubmitsItems):
 
     def _spawn(self) -> _Child:
         self._last_spawn = time.monotonic()
-        return _Child.spawn(self._db_path, self._max_jobs, self._busy_timeout_ms, self._log_path)
+        return _Child.spawn(self._db_path, self._max_jobs, self._busy_timeout_ms, self._log_path,
+                            on_exit=self._wake.set)
 
 
 # The child runs this module of the installed package with -P: no script or working directory
@@ -167,8 +204,10 @@ class _Child:
     socket would block the event loop.
     """
 
-    def __init__(self, process: subprocess.Popen[bytes], sock: socket.socket) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], sock: socket.socket,
+                 on_exit: Callable[[], None] | None = None) -> None:
         self.process = process
+        self._on_exit = on_exit
         self.sock = sock
         self.conn = Connection(os.dup(sock.fileno()))
         self.alive = True
@@ -183,7 +222,8 @@ class _Child:
         self._reader: threading.Thread | None = None
 
     @classmethod
-    def spawn(cls, db_path: Path, max_jobs: int, busy_timeout_ms: int, log_path: Path | None) -> _Child:
+    def spawn(cls, db_path: Path, max_jobs: int, busy_timeout_ms: int, log_path: Path | None,
+              on_exit: Callable[[], None] | None = None) -> _Child:
         ours, theirs = socket.socketpair()
         log_fd: int | None = None
         try:
@@ -193,6 +233,7 @@ class _Child:
                 [sys.executable, "-P", "-m", _CHILD_MODULE, str(db_path), str(theirs.fileno()),
                  str(max_jobs), str(busy_timeout_ms)],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd,
+                env={name: value for name, value in os.environ.items() if name not in _SECRET_ENV},
                 # A terminal's Ctrl-C goes to serve's process group only: serve then stops the
                 # writer in order, instead of the writer dying during its imports.
                 start_new_session=True)
@@ -203,7 +244,7 @@ class _Child:
             theirs.close()
             if log_fd is not None:
                 os.close(log_fd)
-        child = cls(process, ours)
+        child = cls(process, ours, on_exit)
         # Not waiting for the child's imports and migrations (half a second): jobs sent meanwhile
         # wait in the socket, and a child that cannot start fails them with its reason.
         child._reader = threading.Thread(target=child._read, name="smsdesk-writer-results", daemon=True)
@@ -283,6 +324,8 @@ class _Child:
                 future.set_exception(WriterStopped(f"the writer process {self.reason}"))
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(30)  # reaped as soon as it is gone, not at the next respawn
+            if self._on_exit is not None:
+                self._on_exit()
 
     def close(self, timeout: float) -> None:
         """EOF to the child: it commits what it was sent, answers, and exits."""
@@ -355,7 +398,7 @@ def child_main(db_path: str, fd: int, max_jobs: int, busy_timeout_ms: int) -> in
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     channel = Connection(fd)
     try:
-        conn = open_write_connection(db_path, busy_timeout_ms)
+        conn = _Reopening(db_path, busy_timeout_ms)
         for module in _JOB_MODULES:
             __import__(module)
     except Exception as exc:
@@ -374,7 +417,45 @@ def child_main(db_path: str, fd: int, max_jobs: int, busy_timeout_ms: int) -> in
     return 0
 
 
-def _serve_group(channel: Connection, conn: sqlite3.Connection, max_jobs: int) -> bool:
+# Errors after which this connection may stay broken when the cause is gone. SQLite opens a file it
+# may not write read-only, silently, and such a connection stays read-only for good: after a
+# read-only episode every write would fail until serve restarts. An I/O error can leave the
+# same kind of stuck state. A new connection sees the file as it is now.
+_REOPEN_AFTER = ("SQLITE_READONLY", "SQLITE_IOERR", "SQLITE_CANTOPEN")
+
+
+class _Reopening:
+    """The child's write connection, opened again before the next group after a sticky error."""
+
+    def __init__(self, db_path: str, busy_timeout_ms: int) -> None:
+        self._db_path = db_path
+        self._busy_timeout_ms = busy_timeout_ms
+        self._conn: sqlite3.Connection | None = open_write_connection(db_path, busy_timeout_ms)
+
+    def get(self) -> sqlite3.Connection:
+        """The connection; a new one if the last group failed with a sticky error (raises if it cannot)."""
+        if self._conn is None:
+            self._conn = open_write_connection(self._db_path, self._busy_timeout_ms)
+            log.info("the write connection was opened again")
+        return self._conn
+
+    def after(self, outcomes: list[tuple[bool, Any]]) -> None:
+        """Drop the connection when the whole group failed with an error a new one may not have."""
+        if not outcomes or any(ok for ok, _ in outcomes):
+            return
+        name = getattr(outcomes[0][1], "sqlite_errorname", "") or ""
+        if name.startswith(_REOPEN_AFTER) and self._conn is not None:
+            log.warning("the write connection failed with %s; it will be opened again", name)
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+
+
+def _serve_group(channel: Connection, conn: _Reopening, max_jobs: int) -> bool:
     """Commit and answer one group; False once the parent has closed its end and all is answered."""
     numbers: list[int] = []
     jobs: list[Any] = []
@@ -392,7 +473,12 @@ def _serve_group(channel: Connection, conn: sqlite3.Connection, max_jobs: int) -
     except (EOFError, OSError):
         open_ = False  # the parent is done (or dead): finish what was read, then exit
     if jobs:
-        for number, (ok, value) in zip(numbers, commit_group(conn, jobs), strict=True):
+        try:
+            outcomes = commit_group(conn.get(), jobs)
+        except (sqlite3.Error, OSError) as exc:  # cannot open the database now: every job gets why (503)
+            outcomes = [(False, exc)] * len(jobs)
+        conn.after(outcomes)
+        for number, (ok, value) in zip(numbers, outcomes, strict=True):
             answers.append((number, ok, value if ok else _crossing(value)))
     if answers:
         with contextlib.suppress(OSError):  # the parent is gone: the commit stands, nobody waits

@@ -92,3 +92,13 @@ def apply_delivery_reports_unless(flag: str, conn: sqlite3.Connection, reports: 
     from smsdesk.store.outbox import apply_delivery_reports
 
     return apply_delivery_reports(conn, reports)
+
+
+def store_inbound_refusing(conn: sqlite3.Connection, rows: list) -> list:
+    """A writer job for the receiver: the real store_inbound, except that any call with a row whose
+    text is "POISON" fails as a bug on one result would (fault injection; the rows it does store are real)."""
+    from smsdesk.store.inbound import store_inbound
+
+    if any(row[3] == "POISON" for row in rows):
+        raise ValueError("this result cannot be stored")
+    return store_inbound(conn, rows)

@@ -42,3 +42,19 @@ def full_record(n: int) -> dict[str, Any]:
         default_reply_message="Sorry, we did not understand.",
         inbound_mode="pull",
     )
+
+
+def give_legacy_name(db_path: Any, name: str, legacy: str) -> None:
+    """Rename credential `name` to `legacy` straight in SQLite, as an smsdesk from before the
+    name rules (printable characters only) could have stored it: such rows must still load and
+    print inert."""
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    try:
+        with conn:
+            changed = conn.execute("UPDATE credentials SET name = ?, name_key = ? WHERE name_key = ?",
+                                   (legacy, legacy.casefold(), name.casefold())).rowcount
+        assert changed == 1, name
+    finally:
+        conn.close()

@@ -22,7 +22,7 @@ from smsdesk.store import credentials as repo
 from smsdesk.store.db import connect
 from smsdesk.store.models import Credential
 from tests.cli_fixtures import SCRIPT, CliRun, run_script, seed_records
-from tests.store_fixtures import full_record, record, secret_key
+from tests.store_fixtures import full_record, give_legacy_name, record, secret_key
 
 Run = CliRun
 
@@ -523,7 +523,8 @@ def test_script_export_import_round_trip(script_env: dict[str, str], db_file: Pa
 
 def test_text_output_never_replays_escape_sequences(invoke: Any, db_file: Path) -> None:
     hostile = "Evil\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\x9b31m"
-    seed(db_file, record(1, name=hostile, help_message="line one\nline two\x1b[5m"))
+    seed(db_file, record(1, name="Evil", help_message="line one\nline two\x1b[5m"))
+    give_legacy_name(db_file, "Evil", hostile)  # names are checked on input now; older rows may hold this
     outputs = [invoke("creds", "list"), invoke("creds", "show", hostile), invoke("creds", "delete", hostile, "--yes")]
     for result in outputs:
         assert result.code == 0, result.err

@@ -56,8 +56,9 @@ def tamper(db: Path, sql: str, *params: object) -> None:
 def ledger(db: Path, sandbox: str, number: str) -> list[tuple[int, str, str]]:
     conn = sqlite3.connect(db)
     try:
-        return conn.execute("SELECT id, old, new FROM consent_ledger WHERE sandbox = ? AND number = ? ORDER BY id",
-                            (sandbox, number)).fetchall()
+        # the changes only: "stop." after "STOP" is kept too, as a reaffirmation of the opt-out
+        return conn.execute("SELECT id, old, new FROM consent_ledger WHERE sandbox = ? AND number = ? "
+                            "AND effect = 'changed' ORDER BY id", (sandbox, number)).fetchall()
     finally:
         conn.close()
 
@@ -68,10 +69,10 @@ def test_pipeline_database_verifies(pipeline_db: Path) -> None:
     assert [(o, n) for _, o, n in ledger(pipeline_db, "dev", "+" + CAROL)] == [("", "p"), ("p", "y"), ("y", "n")]
     code, out, err = run(pipeline_db)
     assert (code, err) == (0, "")
-    assert out == "4 numbers verified (8 ledger entries)\n"
+    assert out == "4 numbers verified (9 ledger entries)\n"
     code, out, _ = run(pipeline_db, "--json")
     assert code == 0
-    assert json.loads(out) == {"ok": True, "numbers": 4, "ledger_entries": 8, "differences": []}
+    assert json.loads(out) == {"ok": True, "numbers": 4, "ledger_entries": 9, "differences": []}
 
 
 def test_empty_database_verifies(tmp_path: Path) -> None:
@@ -92,7 +93,9 @@ def test_deleted_ledger_row_breaks_the_chain(pipeline_db: Path) -> None:
     tamper(pipeline_db, "DELETE FROM consent_ledger WHERE id = ?", entries[1][0])
     code, out, _ = run(pipeline_db)
     assert code == 1
-    assert out == (f"prod +{ALICE} (ledger #{entries[2][0]}): "
+    reaffirmed = entries[1][0] + 1  # "stop." after the deleted STOP now repeats a consent that was 'y'
+    assert out == (f"prod +{ALICE} (ledger #{reaffirmed}): reaffirmed 'n', but consent was 'y'\n"
+                   f"prod +{ALICE} (ledger #{entries[2][0]}): "
                    "chain broken: old is 'n' but the previous entry's new is 'y'\n")
 
 
@@ -160,7 +163,7 @@ def test_hostile_number_is_printed_inert(pipeline_db: Path) -> None:
 
 def test_console_script_exit_statuses(pipeline_db: Path) -> None:
     clean = run_script("--db", str(pipeline_db), "consent", "verify")
-    assert (clean.code, clean.out) == (0, "4 numbers verified (8 ledger entries)\n")
+    assert (clean.code, clean.out) == (0, "4 numbers verified (9 ledger entries)\n")
     tamper(pipeline_db, "UPDATE consent SET consent = 'y' WHERE number = ?", "+" + BOB)
     dirty = run_script("--db", str(pipeline_db), "consent", "verify")
     assert dirty.code == 1 and "Traceback" not in dirty.err

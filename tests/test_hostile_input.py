@@ -46,14 +46,21 @@ from smsdesk.tui.textual_private import screen_update
 from smsdesk.tui.widgets.credential_form import FIELD_SPECS, form_values
 from tests.cli_fixtures import SCRIPT
 from tests.serve_fixtures import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve
-from tests.store_fixtures import record
+from tests.store_fixtures import give_legacy_name, record
 
 TOTAL = int(os.environ.get("SMSDESK_PROPERTY_EXAMPLES", "10500"))
 _WEIGHTS = {  # share of the generated cases per test (sums to 1); cheap pure checks get the most
-    "inbound_http": 0.12, "inbound_loopback": 0.006, "dlr_http": 0.05, "parse_inbound": 0.08,
+    "inbound_http": 0.11, "inbound_loopback": 0.006, "dlr_http": 0.05, "parse_inbound": 0.08,
     "parse_dlr": 0.05, "validate_records": 0.11, "import": 0.05, "cli_import": 0.02,
-    "model_field": 0.284, "form_field": 0.23,
+    "model_field": 0.274, "form_field": 0.22, "neighbours": 0.02,
 }
+# Over real sockets to a serve with small limits: few cases, each bounded in time (seconds).
+_FIXED = {"headers": 40, "slow_clients": 10}
+
+
+def fixed(test: str) -> settings:
+    return settings(max_examples=_FIXED[test], deadline=None, derandomize=False,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 
 def examples(test: str) -> int:
@@ -147,6 +154,9 @@ def assert_error_response(response: httpx.Response) -> None:
         assert isinstance(payload["field"], str) and payload["field"]
 
 
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def check_inbound(response: httpx.Response, sent: bytes, conn: sqlite3.Connection, before: dict[str, int],
                   ids_before: set[str]) -> None:
     after = snapshot(conn)
@@ -155,9 +165,18 @@ def check_inbound(response: httpx.Response, sent: bytes, conn: sqlite3.Connectio
         assert after == before, "a rejected batch changed the database"
         return
     results = json.loads(sent)["results"]
-    ids = [r["messageId"].strip() for r in results]  # ids are compared without surrounding whitespace
+    # ids are compared without surrounding whitespace, and with lone surrogates stored as U+FFFD
+    ids = [LONE_SURROGATE.sub("\ufffd", r["messageId"]).strip() for r in results]
     new = set(ids) - ids_before
-    assert response.json() == {"stored": len(new), "duplicates": len(ids) - len(new)}
+    repaired = sorted(f"results[{i}].{key}" for i, r in enumerate(results)
+                      for key in ("messageId", "from", "to", "text")
+                      if isinstance(r.get(key), str) and LONE_SURROGATE.search(r[key]))
+    expected: dict[str, Any] = {"stored": len(new), "duplicates": len(ids) - len(new)}
+    if repaired:
+        expected["repaired"] = repaired
+    payload = response.json()
+    payload["repaired"] = sorted(payload.get("repaired", [])) if "repaired" in payload else None
+    assert payload == expected | {"repaired": expected.get("repaired")}
     assert after["messages"] - before["messages"] == len(new)
     assert stored_ids(conn) == ids_before | new
     assert all(after[t] >= before[t] for t in TABLES)
@@ -293,6 +312,147 @@ def test_parse_delivery_reports_only_raises_input_problems(body: Any) -> None:
         assert problem.message
         return
     assert len(reports) == len(body["results"])
+
+
+# ---- batch neighbours, request heads, slow clients ----------------------------------------------
+
+_fresh_numbers = itertools.count(41791000000)
+
+
+def with_lone_surrogates(text: st.SearchStrategy[str]) -> st.SearchStrategy[str]:
+    """Text with halves of emoji put in at random places, as truncated messages arrive."""
+    return st.builds(lambda t, cut, half: t[:cut] + half + t[cut:], text, st.integers(0, 40),
+                     st.sampled_from(["\ud83d", "\ude00", "\udfff", "\ud800\ud800"]))
+
+
+neighbour_result = st.fixed_dictionaries({
+    "messageId": st.one_of(st.sampled_from(ID_POOL), with_lone_surrogates(st.sampled_from(ID_POOL))),
+    "from": st.one_of(st.sampled_from(["41793026728", "InfoSMS"]), hostile_text),
+    "to": st.sampled_from([SHOP_NUMBER, CLUB_NUMBER, "447000000000"]),
+    "text": st.one_of(hostile_text, with_lone_surrogates(hostile_text), st.just("x" * 20_000)),
+})
+
+
+@budget("neighbours")
+@given(neighbour=neighbour_result, stop_first=st.booleans(), raw=st.booleans())
+def test_no_neighbour_holds_a_stop_hostage(app_client: TestClient, reader: sqlite3.Connection, neighbour: Any,
+                                           stop_first: bool, raw: bool) -> None:
+    """A STOP from a fresh number next to any result that parses on its own (lone surrogates,
+    controls, huge text, odd senders): the batch is acknowledged and the STOP is in force."""
+    try:
+        parse_inbound({"results": [neighbour]})
+    except InputProblem:
+        return  # a malformed result (no sender, control characters in an id): the batch is refused whole
+    number = str(next(_fresh_numbers))
+    stop = {"messageId": f"stop-{number}", "from": number, "to": SHOP_NUMBER, "text": "STOP"}
+    results = [stop, neighbour] if stop_first else [neighbour, stop]
+    sent = json.dumps({"results": results}, ensure_ascii=not raw).encode("utf-8", "surrogatepass")
+    before, ids_before = snapshot(reader), stored_ids(reader)
+    response = app_client.post("/infobip/inbound", content=sent, headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text
+    check_inbound(response, sent, reader, before, ids_before)
+    consent = reader.execute("SELECT consent FROM consent WHERE number = ?", ("+" + number,)).fetchone()
+    assert consent == ("n",)
+
+
+HEAD_LIMIT = 2048
+SLOW_TIMEOUT = 0.5
+
+
+@pytest.fixture(scope="module")
+def limited(fast_dir: Path) -> Iterator[tuple[str, int]]:
+    """serve on loopback with a small head limit and request timeout."""
+    from smsdesk.engine.limits import HttpLimits
+
+    path = make_db(fast_dir / "limited.db", shop_credential())
+    limits = HttpLimits(max_header_bytes=HEAD_LIMIT, request_timeout=SLOW_TIMEOUT, keep_alive_timeout=1)
+    with running_serve(path, limits=limits) as server:
+        host, port = server.url.removeprefix("http://").rsplit(":", 1)
+        yield host, int(port)
+
+
+def exchange(address: tuple[str, int], chunks: list[bytes], pause: float = 0.0, timeout: float = 5.0) -> bytes:
+    """Send `chunks` (with `pause` between them) on a fresh connection; what comes back until close."""
+    import socket
+    import time
+
+    sock = socket.create_connection(address, timeout=timeout)
+    try:
+        for chunk in chunks:
+            try:
+                sock.sendall(chunk)
+            except (BrokenPipeError, ConnectionResetError):
+                break
+            if pause:
+                time.sleep(pause)
+        data = b""
+        while True:
+            try:
+                part = sock.recv(65536)
+            except (TimeoutError, ConnectionResetError):
+                break
+            if not part:
+                break
+            data += part
+        return data
+    finally:
+        sock.close()
+
+
+header_name = st.text(st.sampled_from("abcdefghijklmnopqrstuvwxyz0123456789-"), min_size=1, max_size=20)
+header_value = st.text(st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=1500)
+
+
+@fixed("headers")
+@given(headers=st.lists(st.tuples(header_name, header_value), max_size=12), cuts=st.lists(st.integers(1, 4000),
+       max_size=6), path=st.sampled_from(["/healthz", "/infobip/inbound", "/nowhere"]))
+def test_request_heads_over_the_limit_are_431_and_under_it_are_served(limited: tuple[str, int], headers: Any,
+                                                                       cuts: list[int], path: str) -> None:
+    """Any head, sent in any pieces: 431 exactly when it is larger than the limit, else an answer
+    of the app (never a 5xx), and the server goes on answering."""
+    method = "GET" if path == "/healthz" else "POST"
+    head = f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 0\r\n"
+    head += "".join(f"x-{name}: {value}\r\n" for name, value in headers) + "\r\n"
+    raw = head.encode()
+    pieces, start = [], 0
+    for cut in sorted(set(cuts)):
+        if start < cut < len(raw):
+            pieces.append(raw[start:cut])
+            start = cut
+    pieces.append(raw[start:])
+    answer = exchange(limited, pieces)
+    status = int(answer.split(b" ", 2)[1]) if answer.startswith(b"HTTP/1.1 ") else None
+    if len(raw) > HEAD_LIMIT:
+        assert status == 431, (len(raw), answer[:100])
+    else:
+        assert status is not None and status < 500 and status != 431, (len(raw), answer[:100])
+    assert httpx.get(f"http://{limited[0]}:{limited[1]}/healthz").status_code == 200
+
+
+@fixed("slow_clients")
+@given(body=st.binary(min_size=1, max_size=30), slow_part=st.sampled_from(["head", "body"]),
+       pieces=st.integers(4, 8))
+def test_slow_clients_get_408_and_fast_ones_are_served(limited: tuple[str, int], body: bytes, slow_part: str,
+                                                       pieces: int) -> None:
+    """A request dribbled out over twice the timeout is answered 408 and closed, wherever it is slow;
+    the same request sent at once is answered by the app."""
+    import base64
+
+    token = base64.b64encode(f"{WEBHOOK_USER}:{WEBHOOK_PASSWORD}".encode()).decode()  # the app reads the body
+    head = (f"POST /infobip/inbound HTTP/1.1\r\nHost: x\r\nAuthorization: Basic {token}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    fast = exchange(limited, [head + body])
+    assert fast.startswith(b"HTTP/1.1 ") and not fast.startswith((b"HTTP/1.1 408", b"HTTP/1.1 5"))
+    slow = head if slow_part == "head" else body
+    step = max(1, len(slow) // pieces)
+    chunks = [slow[i:i + step] for i in range(0, len(slow), step)]
+    if slow_part == "body":
+        chunks = [head, *chunks]
+    if slow_part == "head":
+        chunks.append(body)
+    pause = 2 * SLOW_TIMEOUT / max(1, len(chunks) - 1)  # the last piece leaves well after the timeout
+    answer = exchange(limited, chunks, pause=pause)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:100]
 
 
 # ---- credentials: import records, the model, the form ------------------------------------------
@@ -474,7 +634,8 @@ EVIL_FROM = "[/x]\x1b[5m\x9b"  # stored as received: not a number
 
 @pytest.fixture
 def evil_db(tmp_path: Path) -> Path:
-    path = make_db(tmp_path / "evil.db", shop_credential(name=EVIL_NAME, inbound_keywords=["DISC\x1b[5m"]))
+    path = make_db(tmp_path / "evil.db", shop_credential(name="Evil", inbound_keywords=["DISC\x1b[5m"]))
+    give_legacy_name(path, "Evil", EVIL_NAME)  # refused on input now; a row an older smsdesk stored
     db = connect(path)
     with transaction(db) as conn:  # the store path itself: rows as older versions or other paths may have left
         store_messages(conn, RouteTable(), [

@@ -23,6 +23,7 @@ from smsdesk.tui.screens.duplicate import DuplicateScreen
 from smsdesk.tui.screens.help import HelpScreen
 from smsdesk.tui.widgets.credentials_table import CredentialsTable
 from tests.live_fixtures import screen_text, wait_until
+from tests.store_fixtures import give_legacy_name
 
 SIZE = (80, 24)
 
@@ -384,8 +385,9 @@ async def test_help_screen_opens_on_f1_and_question_mark(
 async def test_untrusted_names_render_inert(db_path: Path) -> None:
     db = connect(db_path)
     create_credential(db, Credential.model_validate(
-        {"name": "[b]x\x1b]0;owned", "base_url": "a.api.infobip.com", "api_key": "abcdefghijkl"}))
+        {"name": "[b]x", "base_url": "a.api.infobip.com", "api_key": "abcdefghijkl"}))
     db.close()
+    give_legacy_name(db_path, "[b]x", "[b]x\x1b]0;owned")  # as stored before names were checked on input
     async with make_app(db_path).run_test(size=SIZE) as pilot:
         screen = await ready(pilot)
         [[name, *_]] = table_text(screen)

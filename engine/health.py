@@ -1,0 +1,78 @@
+"""What /healthz answers: 200 when a webhook would be stored now, 503 with the reason otherwise.
+
+Checked on each request (at most once per FRESH_S; concurrent requests share one check):
+  - the writer process runs and has the database open ("writer down" otherwise; no job is sent);
+  - a writer job (store.health.check_storage) gets the write lock within the busy timeout
+    ("database locked"), can write ("database not writable") and has room to grow ("disk full");
+  - the check answers within CHECK_TIMEOUT_S ("storage not answering").
+The job stores nothing. It runs in the same writer as the webhooks, so it sees what they would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+
+from smsdesk.store.health import NoRoom, check_storage
+from smsdesk.store.writer import Writer, WriterStopped, job
+
+FRESH_S = 0.25  # a flood of /healthz costs at most four writer jobs a second
+CHECK_TIMEOUT_S = 5.0  # longer than the writer's busy timeout (2 s), so a lock is reported as such
+log = logging.getLogger("smsdesk.health")
+
+
+def storage_problem(exc: BaseException) -> str:
+    """The short reason /healthz gives for an exception a webhook's write met."""
+    if isinstance(exc, WriterStopped):
+        return "writer down"
+    if isinstance(exc, NoRoom):
+        return "disk full"
+    name = getattr(exc, "sqlite_errorname", "") or ""
+    if name.startswith("SQLITE_FULL") or (isinstance(exc, OSError) and exc.errno == 28):
+        return "disk full"
+    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")):
+        return "database not writable"
+    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
+        return "database locked"
+    return "storage error"
+
+
+class StorageHealth:
+    def __init__(self, writer: Writer) -> None:
+        self.writer = writer
+        self._checked_at = -FRESH_S
+        self._problem: str | None = None
+        self._running: asyncio.Future[str | None] | None = None
+
+    async def problem(self) -> str | None:
+        """None if a webhook would be stored now, else the reason it would get 503."""
+        if not self.writer.alive:
+            return "writer down"
+        if time.monotonic() - self._checked_at < FRESH_S:
+            return self._problem
+        if self._running is None or self._running.done():
+            self._running = asyncio.ensure_future(self._check())
+        return await asyncio.shield(self._running)
+
+    async def _check(self) -> str | None:
+        try:
+            future = self.writer.submit(job(check_storage))
+            await asyncio.wait_for(asyncio.wrap_future(future), CHECK_TIMEOUT_S)
+            problem = None
+        except TimeoutError:
+            problem = "storage not answering"
+        except (sqlite3.Error, OSError, WriterStopped) as exc:
+            problem = storage_problem(exc)
+        except Exception as exc:  # e.g. an exception the writer could only send back as its name
+            log.warning("health check failed: %s", exc.__class__.__name__)
+            problem = "storage error"
+        if problem != self._problem:  # one line per change, not per probe
+            if problem:
+                log.warning("health: %s", problem)
+            else:
+                log.info("health: ok again")
+        self._problem = problem
+        self._checked_at = time.monotonic()
+        return problem
