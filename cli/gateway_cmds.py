@@ -220,7 +220,7 @@ def _serves(base_url: str, host: str, port: int) -> bool:
     host names, so a credential matches when its port is ours and we listen on loopback (any
     loopback name resolves here) or on every interface.
     """
-    from smsdesk.simulator.server import is_loopback
+    from smsdesk.infobip.net import is_loopback
 
     parts = urlsplit(base_url)
     if parts.scheme != "http":
@@ -301,7 +301,8 @@ def simulate_cmd(ctx: Context, host: str, port: int, keys: tuple[str, ...], key_
     GET /sms/3/reports with `Authorization: App <key>`, plus unauthenticated /_sim control
     routes (queue inbound, deliver reports, inject faults) for tests and demos.
     """
-    from smsdesk.simulator.server import SimulatorState, build_simulator_server, is_loopback
+    from smsdesk.infobip.net import is_loopback
+    from smsdesk.simulator.server import SimulatorState, build_simulator_server
 
     keys_in_ps = bool(keys) and click.get_current_context().get_parameter_source("keys") == ParameterSource.COMMANDLINE
     if key_file is not None:

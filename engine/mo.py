@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import logging
 import re
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -246,6 +245,3 @@ def _done_at(result: _DlrResult) -> str:
     except ValueError:
         return ""
 
-
-def new_message_id() -> str:
-    return uuid.uuid4().hex

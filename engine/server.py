@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +22,7 @@ from smsdesk.engine.limits import HttpLimits, protocol_with
 from smsdesk.engine.outbox_sender import OutboxSender
 from smsdesk.engine.poller import InboxPoller
 from smsdesk.engine.receiver import MAX_BODY_BYTES, BasicAuth, Receiver
+from smsdesk.infobip.net import is_loopback, start_server_thread
 from smsdesk.store.sender_lock import SenderLock
 from smsdesk.store.writer_process import ProcessWriter
 
@@ -64,15 +63,6 @@ class ServeConfig:
                 "or pass --insecure-no-auth on a loopback address for local testing")
         if not is_loopback(self.host):
             raise ServeConfigError(f"--insecure-no-auth is refused on {self.host}: bind to 127.0.0.1 or use auth")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class Service:
@@ -145,13 +135,7 @@ class ServerThread:
     def __init__(self, config: ServeConfig) -> None:
         self.service, self.server = build_service_server(config)
         self.config = config
-        self._thread = threading.Thread(target=self._run, name="smsdesk-serve", daemon=True)
-
-    def _run(self) -> None:
-        # uvicorn ends a failed start-up (the lifespan raised) with sys.exit(3); here that only
-        # ends this thread, and __enter__ reports it.
-        with contextlib.suppress(SystemExit):
-            self.server.run()
+        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
@@ -160,14 +144,10 @@ class ServerThread:
         return f"http://{self.config.host}:{port}"
 
     def __enter__(self) -> ServerThread:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("smsdesk serve did not start")
-            time.sleep(0.01)
+        self._thread = start_server_thread(self.server, "smsdesk-serve", "smsdesk serve")
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
-        self._thread.join(10)
+        if self._thread is not None:
+            self._thread.join(10)

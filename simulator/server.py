@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import json
 import logging
 import threading
-import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
@@ -30,7 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from smsdesk.infobip.net import http_url, listen_socket
+from smsdesk.infobip.net import http_url, is_loopback, listen_socket, start_server_thread, wait_until
 from smsdesk.simulator.state import (
     DEFAULT_PULL,
     DLR_STATUSES,
@@ -387,15 +385,6 @@ def create_simulator(state: SimulatorState) -> ASGIApp:
     return _FaultLayer(app, state)
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def build_simulator_server(state: SimulatorState, host: str = "127.0.0.1", port: int = 9090, *,
                            log_level: str = "warning", log_config: dict[str, Any] | None = None,
                            allow_public: bool = False) -> uvicorn.Server:
@@ -419,25 +408,20 @@ class SimulatorThread:
         self._sock = listen_socket(host, port)
         self.port: int = self._sock.getsockname()[1]
         self.server = build_simulator_server(self.state, host, self.port, log_level=log_level)
-        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self._sock]},
-                                        name=f"infobip-sim:{self.port}", daemon=True)
+        self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
         return http_url(self.host, self.port)
 
     def start(self, timeout: float = 10.0) -> SimulatorThread:
-        self._thread.start()
-        deadline = time.monotonic() + timeout
-        while not self.server.started:
-            if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("the Infobip simulator did not start")
-            time.sleep(0.01)
+        self._thread = start_server_thread(self.server, f"infobip-sim:{self.port}", "the Infobip simulator",
+                                           timeout, sockets=[self._sock])
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
         self.server.should_exit = True
-        if self._thread.is_alive():
+        if self._thread is not None and self._thread.is_alive():
             self._thread.join(timeout)
         self._sock.close()
 
@@ -449,9 +433,4 @@ class SimulatorThread:
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0, interval: float = 0.01) -> bool:
         """Poll ``predicate`` (e.g. "the receiver got 3 reports") until true or timeout."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(interval)
-        return predicate()
+        return wait_until(predicate, timeout, interval)

@@ -262,10 +262,6 @@ def import_credentials(db: sqlite_utils.Database, records: Sequence[Any], *, rep
     return written
 
 
-def list_audit(db: sqlite_utils.Database, limit: int = 200) -> list[dict[str, Any]]:
-    return [dict(r) for r in db.query("SELECT * FROM audit ORDER BY id DESC LIMIT ?", [limit])]
-
-
 def masked_key(api_key: str) -> str:
     """Show only the last four characters, as the TUI and exports do."""
     return MASK + api_key[-4:] if len(api_key) > 8 else MASK

@@ -42,7 +42,6 @@ KEYWORD_LISTS = (
     "double_opt_in_keywords",
     "inbound_keywords",
 )
-SECRET_FIELDS = frozenset({"api_key"})
 MASK = "••••"  # how masked API keys start (store.credentials.masked_key)
 _SANDBOX = re.compile(r"^[a-z0-9_-]{1,64}$")
 

@@ -6,12 +6,13 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from smsdesk.engine.receiver import BasicAuth
 from smsdesk.engine.server import ServeConfig, ServerThread
+from smsdesk.infobip.net import wait_until  # noqa: F401  (re-exported for the tests)
 from smsdesk.store.errors import DuplicateError
 
 WEBHOOK_USER = "infobip"
@@ -63,16 +64,6 @@ def unpicklable_result(conn: sqlite3.Connection) -> object:
 def raise_duplicate_error(conn: sqlite3.Connection) -> None:
     """A writer job raising an exception that pickles but cannot be rebuilt from its args."""
     raise DuplicateError("name", "already taken")
-
-
-def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
-    """Poll (blocking) until `predicate()` holds or `timeout` seconds pass; its last value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
 
 
 def store_inbound_unless(flag: str, conn: sqlite3.Connection, rows: list[tuple]) -> list[tuple]:
