@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import sqlite3
 import sys
 from pathlib import Path
 from typing import Any, NoReturn
@@ -48,13 +49,26 @@ class Context:
         return resolve_db_path(self.db_option)
 
     def open_db(self) -> sqlite_utils.Database:
+        """The database, closed when the command ends (whatever way it ends)."""
         path = self.db_path
         try:
-            return connect(path)
+            db = connect(path)
+        except sqlite3.Error as exc:  # not a database, locked, ...
+            fail(f"database {path}: {sqlite_error_line(exc)}")
         except (OSError, RuntimeError) as exc:
             fail(f"database {path}: {exc}")
-        except Exception as exc:  # sqlite3.DatabaseError: not a database, locked, ...
-            fail(f"database {path}: {exc}")
+        click_context = click.get_current_context(silent=True)
+        if click_context is not None:
+            click_context.call_on_close(db.close)
+        return db
+
+
+def sqlite_error_line(exc: sqlite3.Error) -> str:
+    """One line for an SQLite error; a lock held elsewhere says what to do about it."""
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return "database is locked (another process holds it); retry"
+    return text.splitlines()[0] if text else exc.__class__.__name__
 
 
 pass_context = click.make_pass_decorator(Context)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 
 import click
 
-from smsdesk.cli.common import Context
+from smsdesk.cli.common import Context, sqlite_error_line
 from smsdesk.store.paths import ENV_DB
 
 
@@ -52,6 +53,11 @@ def main() -> None:
         cli.main(prog_name="smsdesk", standalone_mode=True)
     except KeyboardInterrupt:
         sys.exit(130)
+    except sqlite3.Error as exc:  # mid-command: the database locked past the busy timeout, ...
+        if os.environ.get("SMSDESK_DEBUG"):
+            raise
+        print(f"smsdesk: {sqlite_error_line(exc)}", file=sys.stderr)
+        sys.exit(1)
     except Exception as exc:
         # The promise is one line per error, whatever the input. Only the exception's class: its
         # text may quote the input (a key, a hostile file's content). SMSDESK_DEBUG=1 shows all.
