@@ -16,6 +16,9 @@ from smsdesk.store.models import Credential, StoredCredential
 # working directory on its sys.path) and finds smsdesk itself as installed: give it the
 # repository root, for `tests` only.
 _ROOT = str(Path(__file__).resolve().parent.parent)
+
+# Fixture modules shared by the tiers; their fixtures need no import in a test module.
+pytest_plugins = ["tests.support.sim"]
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, os.environ.get("PYTHONPATH", "")) if p)
 
 SAMPLE_CREDENTIALS: tuple[dict[str, object], ...] = (
@@ -61,3 +64,14 @@ def no_cursor_blink(monkeypatch: pytest.MonkeyPatch) -> None:
     """A blinking cursor is captured on or off at random: pin it on for stable snapshots."""
     monkeypatch.setattr(Input, "cursor_blink", False)
     monkeypatch.setattr(TextArea, "cursor_blink", False)
+
+
+_SYSTEM = Path(__file__).resolve().parent / "system"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every test of tests/system (crash, tmux, writer process, the big hypothesis run, faults
+    that need root) is `slow`: `pytest -m "not slow"` is the quick tier."""
+    for item in items:
+        if _SYSTEM in item.path.parents:
+            item.add_marker(pytest.mark.slow)

@@ -1,0 +1,126 @@
+"""The `smsdesk` command with hostile input: one line per error whatever a file holds, bounds on every
+credential field named in the refusal, echoed values inert, private directories, keys out of ps."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import SCRIPT, run_script
+from tests.support.store import record
+
+RAW = ("\x1b", "\x07", "\x9b", "\u202e")
+
+
+@pytest.fixture
+def db(tmp_path: Path, home: Path) -> Path:
+    return tmp_path / "smsdesk.db"
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("content", [
+    '[{"name": ' + "9" * 5000 + "}]",  # past Python's integer conversion limit
+    "[" * 100_000 + "]" * 100_000,  # nested past the JSON parser's recursion limit
+    '[{"name": "x", "inbound_keywords": ' + "[" * 900 + "]" * 900 + "}]",  # deep, but parsed: the model refuses
+], ids=["huge-integer", "deep-array", "deep-field"])
+def test_import_of_any_file_is_one_line(db: Path, tmp_path: Path, content: str) -> None:
+    result = run_script("--db", str(db), "creds", "import", str(write(tmp_path / "c.json", content)))
+    assert result.code == 1 and "Traceback" not in result.err, result.err
+    lines = result.err.splitlines()
+    assert lines and all(line.startswith("smsdesk: ") for line in lines), lines
+    assert lines[-1].count("\n") == 0 and ("not a credential file" in lines[-1] or "nothing imported" in lines[-1])
+
+
+def test_import_file_name_is_echoed_inert(db: Path, tmp_path: Path) -> None:
+    evil = write(tmp_path / "evil\x1b[2J\u202egnp.json", "not json")
+    result = run_script("--db", str(db), "creds", "import", str(evil))
+    result.assert_user_error("not valid JSON", "\\x1b[2J", "\\u202e")
+    assert not any(c in result.err for c in RAW)
+
+
+@pytest.mark.parametrize("name", ["Shop\x1bX", "Shop\x00", "Shop\u202egnp.exe", "Sh\u200bop", "Shop\u2066x",
+                                  "Shop\ufeff", "Shop\u00ad"])
+def test_credential_names_must_be_printable(db: Path, tmp_path: Path, name: str) -> None:
+    source = write(tmp_path / "c.json", json.dumps([record(1, name=name)]))
+    result = run_script("--db", str(db), "creds", "import", str(source))
+    assert result.code == 1 and "Traceback" not in result.err
+    assert "record 0: name: must be printable characters only" in result.err, result.err
+    assert not any(c in result.err for c in RAW)
+    if "\x00" not in name:  # the command line cannot carry a NUL
+        added = run_script("--db", str(db), "creds", "add", "--name", name, "--base-url", "x.api.infobip.com",
+                           "--api-key-stdin", stdin="k-0123456789\n")
+        added.assert_user_error("name: must be printable characters only")
+
+
+@pytest.mark.parametrize(("field", "value", "says"), [
+    ("api_key", "k" * 10_000_000, "api_key: 10000000 characters; an API key has at most 512"),
+    ("principal_entity_id", "1" * 5_000_000, "principal_entity_id: 5000000 digits; a DLT id has at most 64"),
+    ("content_template_id", "7" * 65, "content_template_id: 65 digits"),
+    ("inbound_keywords", [f"K{i}" for i in range(200_000)], "inbound_keywords: 200000 keywords; at most 100"),
+    ("opt_out_keywords", [f"S{i}" for i in range(101)], "opt_out_keywords: 101 keywords; at most 100"),
+], ids=["key", "dlt-entity", "dlt-template", "keywords", "keywords-101"])
+def test_credential_fields_are_bounded_and_the_refusal_names_the_field(db: Path, tmp_path: Path, field: str,
+                                                                        value: object, says: str) -> None:
+    extra = {"principal_entity_id": "1234567890123"} if field == "content_template_id" else {}
+    source = write(tmp_path / "big.json", json.dumps([record(1, **extra, **{field: value})]))
+    result = run_script("--db", str(db), "creds", "import", str(source), timeout=120)
+    assert result.code == 1 and "Traceback" not in result.err
+    assert says in result.err, result.err[:300]
+    assert len(result.err) < 1000  # the value itself is never echoed
+    assert run_script("--db", str(db), "creds", "list", "--json").json() == []
+
+
+def test_bounds_still_allow_real_values(db: Path, tmp_path: Path) -> None:
+    real = record(1, api_key="a" * 512, principal_entity_id="1" * 19, content_template_id="2" * 64,
+                  inbound_keywords=[f"K{i}" for i in range(100)], name="Café Zürich 東京")
+    result = run_script("--db", str(db), "creds", "import", str(write(tmp_path / "ok.json", json.dumps([real]))))
+    result.assert_ok()
+
+
+def test_database_directories_are_private_whatever_the_umask(tmp_path: Path, home: Path) -> None:
+    db = tmp_path / "a" / "b" / "c" / "smsdesk.db"
+    done = subprocess.run([str(SCRIPT), "--db", str(db), "creds", "list"], capture_output=True, text=True,
+                          timeout=60, preexec_fn=lambda: os.umask(0))
+    assert done.returncode == 0, done.stderr
+    for directory in (tmp_path / "a", tmp_path / "a" / "b", tmp_path / "a" / "b" / "c"):
+        assert directory.stat().st_mode & 0o777 == 0o700, (directory, oct(directory.stat().st_mode))
+    assert db.stat().st_mode & 0o777 == 0o600
+
+
+def _simulate_banner(*args: str, env: dict[str, str] | None = None) -> str:
+    proc = subprocess.Popen([str(SCRIPT), "simulate", "--port", "0", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True, env=os.environ | (env or {}))
+    lines = []
+    try:
+        deadline = time.monotonic() + 20
+        assert proc.stderr is not None
+        while time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            lines.append(line)
+            if "accepting keys" in line or not line:
+                break
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(10)
+    return "".join(lines)
+
+
+def test_simulate_reads_keys_from_a_file_or_the_environment_and_warns_about_key(tmp_path: Path,
+                                                                                 home: Path) -> None:
+    keys = write(tmp_path / "keys", "file-key-000000000001\n\nfile-key-000000000002\n")
+    from_file = _simulate_banner("--key-file", str(keys))
+    assert "accepting keys: ••••0001, ••••0002" in from_file and "warning" not in from_file
+    from_env = _simulate_banner(env={"SMSDESK_SIMULATOR_KEYS": "env-key-00000000000a env-key-00000000000b"})
+    assert "accepting keys: ••••000a, ••••000b" in from_env and "warning" not in from_env
+    on_command_line = _simulate_banner("--key", "argv-key-0000000000c")
+    assert "warning: --key shows the key to anyone who can run ps" in on_command_line

@@ -1,0 +1,444 @@
+"""The outbox's promise, tried the way the world breaks it: real `serve`, real simulator, real SQLite.
+
+Nothing but the opt-out confirmation (and HELP answers) reaches an opted-out number; a reply goes
+only with the account it was queued for; an accepted reply is never sent again because recording
+it failed; one sender per database; per number, replies leave in arrival order, batched per
+credential; consent follows receivedAt.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential
+from smsdesk.simulator.server import SimulatorThread
+from smsdesk.simulator.state import SimulatorState
+from smsdesk.store.credentials import create_credential, delete_credential, get_credential, update_credential
+from smsdesk.store.db import connect, transaction
+from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
+from smsdesk.store.outbox import claim_due
+from smsdesk.store.sender_lock import SenderLock, SenderLockHeld
+from tests.support.cli import SCRIPT
+from tests.support.serve import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve, writer_pid
+
+SHOP_KEY = "shop-key-0001"
+
+
+@pytest.fixture
+def sim():
+    state = SimulatorState(keys={SHOP_KEY, "club-key-0002", "new-shop-key-0003"}, webhook_retry_base=0.05)
+    with SimulatorThread(state) as simulator:
+        yield simulator
+
+
+def rows(db_path: Path, sql: str, *params: object) -> list[tuple]:
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def store(db_path: Path, *messages: tuple[str, str, str]) -> None:
+    """Store (from, text, receivedAt) messages to the shop's number in one transaction."""
+    db = connect(db_path)
+    try:
+        with transaction(db) as conn:
+            store_messages(conn, RouteTable(), [
+                InboundMessage(f"m-{time.monotonic_ns()}-{i}", sender, "+" + SHOP_NUMBER, text, received_at)
+                for i, (sender, text, received_at) in enumerate(messages)])
+    finally:
+        db.close()
+
+
+def claim(db_path: Path, limit: int = 1000) -> list[tuple]:
+    db = connect(db_path)
+    try:
+        with transaction(db) as conn:
+            return claim_due(conn, limit)
+    finally:
+        db.close()
+
+
+def forward_to(sim: SimulatorThread, serve) -> None:
+    sim.state.forward_url = serve.url + "/infobip/inbound"
+    sim.state.forward_auth = (WEBHOOK_USER, WEBHOOK_PASSWORD)
+
+
+def at(second: int) -> str:
+    return f"2026-11-26T10:00:{second:02d}.000+00:00"
+
+
+# --------------------------------------------------------------------------- 1. opt-out cancels
+
+
+def test_an_opt_out_cancels_what_was_queued_before_it_except_help(tmp_path: Path) -> None:
+    db = make_db(tmp_path / "smsdesk.db", shop_credential())
+    store(db, ("+41790000001", "hello", at(1)), ("+41790000001", "HELP", at(2)))
+    store(db, ("+41790000001", "STOP", at(3)))
+    assert rows(db, "SELECT kind, status, last_error FROM outbox ORDER BY id") == [
+        ("default", "cancelled", "the number opted out (message #3) before the reply was sent"),
+        ("help", "queued", ""),
+        ("opt-out", "queued", ""),
+    ]
+
+
+def test_an_opt_out_in_the_same_batch_cancels_the_earlier_reply_not_a_later_opt_in(tmp_path: Path) -> None:
+    db = make_db(tmp_path / "smsdesk.db", shop_credential())
+    store(db, ("+41790000002", "hello", at(1)), ("+41790000002", "STOP", at(2)),
+          ("+41790000002", "START", at(3)))
+    assert rows(db, "SELECT kind, status FROM outbox ORDER BY id") == [
+        ("default", "cancelled"), ("opt-out", "queued"), ("opt-in", "queued")]
+
+
+def test_the_claim_rechecks_consent_and_cancels_instead_of_sending(tmp_path: Path) -> None:
+    db = make_db(tmp_path / "smsdesk.db", shop_credential())
+    store(db, ("+41790000003", "hello", at(1)))
+    # Consent changed by another way than a message of this batch (a review, an import, a
+    # second process): the queued reply was never cancelled, the claim must catch it.
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("INSERT INTO consent (sandbox, number, consent, changed_at, received_at) "
+                     "VALUES ('prod', '+41790000003', 'n', 'x', ?)", (at(2),))
+    conn.close()
+    assert claim(db) == []
+    assert rows(db, "SELECT status, last_error FROM outbox") == [
+        ("cancelled", "the number opted out before the reply was sent")]
+
+
+def test_hello_then_stop_from_fifty_numbers_gets_nothing_after_the_confirmation(tmp_path: Path,
+                                                                             sim: SimulatorThread) -> None:
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    numbers = [f"4179100{i:04d}" for i in range(50)]
+    with running_serve(db, run_outbox=True) as serve:
+        forward_to(sim, serve)
+        for number in numbers:
+            sim.state.queue_inbound(number, SHOP_NUMBER, "hello", received_at=at(1))
+            sim.state.queue_inbound(number, SHOP_NUMBER, "STOP", received_at=at(2))
+        assert sim.wait_until(lambda: sum(m.text == "Shop: unsubscribed." for m in sim.state.sent) == 50,
+                              timeout=30)
+        time.sleep(0.5)  # anything still due would go out now
+    confirmed: set[str] = set()
+    for message in sim.state.sent:
+        if message.text == "Shop: unsubscribed.":
+            confirmed.add(message.to)
+        else:
+            assert message.to not in confirmed, f"{message.text!r} reached {message.to} after its opt-out"
+    assert rows(db, "SELECT COUNT(*) FROM outbox WHERE status IN ('queued', 'sending')") == [(0,)]
+
+
+def test_replies_queued_during_an_outage_are_cancelled_by_a_later_stop(tmp_path: Path,
+                                                                       sim: SimulatorThread) -> None:
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    sim.state.inject("500", duration=2.0, path_prefix="/sms/3/messages")
+    with running_serve(db, run_outbox=True) as serve:
+        forward_to(sim, serve)
+        for i in range(10):
+            sim.state.queue_inbound(f"4179200{i:04d}", SHOP_NUMBER, "hello", received_at=at(1))
+        assert sim.wait_until(lambda: rows(db, "SELECT COUNT(*) FROM outbox") == [(10,)], timeout=10)
+        for i in range(10):
+            sim.state.queue_inbound(f"4179200{i:04d}", SHOP_NUMBER, "STOP", received_at=at(2))
+        assert sim.wait_until(lambda: len(sim.state.sent) == 10, timeout=40)
+        time.sleep(0.5)
+    assert {m.text for m in sim.state.sent} == {"Shop: unsubscribed."}
+    assert rows(db, "SELECT kind, status, COUNT(*) FROM outbox GROUP BY 1, 2 ORDER BY 1") == [
+        ("default", "cancelled", 10), ("opt-out", "sent", 10)]
+
+
+# --------------------------------------------------------------------------- 2. the right account
+
+
+def test_credential_ids_are_never_reused(tmp_path: Path) -> None:
+    db = connect(tmp_path / "smsdesk.db")
+    first = create_credential(db, shop_credential())
+    delete_credential(db, first.id)
+    second = create_credential(db, shop_credential(name="Shop 2"))
+    assert second.id > first.id
+    db.close()
+
+
+def test_migration_starts_credential_ids_above_every_id_ever_pointed_at(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    db = connect(path, upto=3)
+    cred = create_credential(db, shop_credential())
+    db.conn.execute("INSERT INTO outbox (credential_id, our_message_id, sender, to_number, text, "
+                    "validity_period_hours, created_at, updated_at) VALUES (7, 'x', 's', '+1', 't', 1, 'a', 'a')")
+    db.conn.commit()
+    db.conn.execute("DELETE FROM credentials")  # schema 3 let a credential go and its id come back
+    db.conn.commit()
+    db.close()
+    db = connect(path)
+    assert create_credential(db, shop_credential()).id == 8 > cred.id
+    with pytest.raises(sqlite3.IntegrityError, match="never be reused"):
+        db.conn.execute("DELETE FROM outbox")
+    db.close()
+
+
+def test_deleting_a_credential_cancels_its_queue_and_a_new_account_never_sends_it(
+        tmp_path: Path, sim: SimulatorThread) -> None:
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    sim.state.inject("500", duration=1.5, path_prefix="/sms/3/messages")
+    with running_serve(db, run_outbox=True) as serve:
+        forward_to(sim, serve)
+        for i in range(5):
+            sim.state.queue_inbound(f"4179300{i:04d}", SHOP_NUMBER, "hello")
+        assert sim.wait_until(lambda: rows(db, "SELECT COUNT(*) FROM outbox") == [(5,)], timeout=10)
+        handle = connect(db)
+        old = get_credential(handle, "Shop")
+        assert delete_credential(handle, old.id) == 5
+        create_credential(handle, shop_credential(sim.url, name="Other", api_key="new-shop-key-0003",
+                                                  sender="OtherCo"))
+        handle.close()
+        time.sleep(3)  # past the outage: nothing of the old queue may go out, on any account
+    assert sim.state.sent == []
+    assert rows(db, "SELECT status, credential_name, last_error FROM outbox GROUP BY 1, 2, 3") == [
+        ("cancelled", "Shop", "credential 'Shop' was deleted before the reply was sent")]
+
+
+def test_an_edited_api_key_sends_the_queued_replies_with_the_new_key(tmp_path: Path,
+                                                                    sim: SimulatorThread) -> None:
+    """Replies belong to the credential, not to a key: a rotated key (the old one revoked at
+    Infobip) is what the backlog is sent with; sender and text stay as queued."""
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    sim.state.inject("500", duration=1.5, path_prefix="/sms/3/messages")
+    with running_serve(db, run_outbox=True) as serve:
+        forward_to(sim, serve)
+        for i in range(3):
+            sim.state.queue_inbound(f"4179400{i:04d}", SHOP_NUMBER, "hello")
+        assert sim.wait_until(lambda: rows(db, "SELECT COUNT(*) FROM outbox") == [(3,)], timeout=10)
+        handle = connect(db)
+        cred = get_credential(handle, "Shop")
+        rotated = shop_credential(sim.url, api_key="new-shop-key-0003", sender="Renamed")
+        update_credential(handle, cred.id, rotated, cred.version)
+        handle.close()
+        sim.state.keys.discard(SHOP_KEY)
+        assert sim.wait_until(lambda: len(sim.state.sent) == 3, timeout=30)
+    assert {(m.key, m.sender) for m in sim.state.sent} == {("new-shop-key-0003", SHOP_NUMBER)}
+
+
+# --------------------------------------------------------------------------- 3. never re-sent
+
+
+def _hold_write_lock(db_path: Path, seconds: float, holding: threading.Event) -> None:
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("BEGIN IMMEDIATE")
+    holding.set()
+    time.sleep(seconds)
+    conn.execute("ROLLBACK")
+    conn.close()
+
+
+def test_a_reply_is_not_sent_again_when_recording_it_waits_behind_a_lock(tmp_path: Path,
+                                                                         sim: SimulatorThread) -> None:
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    with running_serve(db, run_outbox=True) as serve:
+        forward_to(sim, serve)
+        sim.state.inject("slow", count=1, delay=2.0, path_prefix="/sms/3/messages")
+        for i in range(20):
+            sim.state.queue_inbound(f"4179500{i:04d}", SHOP_NUMBER, "hello")
+        # Once the replies are in flight (the sender looks every 50 ms, Infobip takes 2 s to
+        # answer), another process takes the write lock for longer than the writer's busy
+        # timeout: recording the answer fails.
+        assert sim.wait_until(lambda: rows(db, "SELECT COUNT(*) FROM outbox") == [(20,)], timeout=10)
+        time.sleep(0.5)
+        holding = threading.Event()
+        locker = threading.Thread(target=_hold_write_lock, args=(db, 5.0, holding))
+        locker.start()
+        holding.wait(5)
+        locker.join()
+        assert sim.wait_until(lambda: rows(db, "SELECT COUNT(*) FROM outbox WHERE status = 'sent'") == [(20,)],
+                              timeout=30)
+    assert len(sim.state.sent) == 20
+    assert len({m.message_id for m in sim.state.sent}) == 20
+
+
+def test_a_reply_is_not_sent_again_when_the_writer_dies_between_send_and_record(
+        tmp_path: Path, sim: SimulatorThread) -> None:
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    with running_serve(db, run_outbox=True) as serve:
+        forward_to(sim, serve)
+        pid = serve.service.writer.submit(writer_pid).result(timeout=5)
+        sim.state.inject("slow", count=1, delay=2.0, path_prefix="/sms/3/messages")
+        for i in range(10):
+            sim.state.queue_inbound(f"4179600{i:04d}", SHOP_NUMBER, "hello")
+        assert sim.wait_until(lambda: rows(db, "SELECT COUNT(*) FROM outbox") == [(10,)], timeout=10)
+        time.sleep(0.5)  # the replies are in flight: Infobip answers after 2 s
+        os.kill(pid, signal.SIGKILL)
+        assert sim.wait_until(lambda: rows(db, "SELECT COUNT(*) FROM outbox WHERE status = 'sent'") == [(10,)],
+                              timeout=30)
+    assert len(sim.state.sent) == 10
+
+
+# --------------------------------------------------------------------------- 4. one sender
+
+
+def test_a_second_sender_on_the_same_database_is_refused(tmp_path: Path) -> None:
+    db = make_db(tmp_path / "smsdesk.db", shop_credential())
+    with running_serve(db, run_outbox=True):
+        with pytest.raises(RuntimeError, match="did not start"), running_serve(db, run_outbox=True):
+            pass
+        with running_serve(db, run_outbox=False) as receiver_only:  # --no-send
+            assert receiver_only.server.started
+        lock = SenderLock(db)
+        with pytest.raises(SenderLockHeld, match=rf"pid {os.getpid()}\).*--no-send"):
+            lock.acquire()
+
+
+def _serve(db: Path, *extra: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "SMSDESK_DB": str(db)}
+    env.pop("SMSDESK_WEBHOOK_PASSWORD", None)
+    return subprocess.Popen([str(SCRIPT), "--db", str(db), "serve", "--port", "0",
+                             "--insecure-no-auth", *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=env)
+
+
+def _wait_started(proc: subprocess.Popen[str]) -> None:
+    assert proc.stderr is not None
+    line = proc.stderr.readline()
+    assert "smsdesk serve on" in line, line
+
+
+def test_serve_refuses_a_second_sender_with_one_line_and_a_killed_one_leaves_no_lock(tmp_path: Path) -> None:
+    db = make_db(tmp_path / "smsdesk.db", shop_credential())
+    first = _serve(db)
+    try:
+        _wait_started(first)
+        second = subprocess.run([str(SCRIPT), "--db", str(db), "serve", "--port", "0",
+                                 "--insecure-no-auth"], capture_output=True, text=True, timeout=30)
+        assert second.returncode == 1
+        assert second.stderr.strip().splitlines() == [
+            f"smsdesk: another smsdesk serve (pid {first.pid}) is sending replies from this database; stop it, "
+            "or start this one with --no-send to only receive"]
+        receiver = _serve(db, "--no-send")
+        try:
+            _wait_started(receiver)
+        finally:
+            receiver.terminate()
+            receiver.wait(10)
+    finally:
+        first.kill()  # SIGKILL: the kernel releases the lock with the process
+        first.wait(10)
+    after = _serve(db)
+    try:
+        _wait_started(after)
+    finally:
+        after.terminate()
+        after.wait(10)
+
+
+# --------------------------------------------------------------------------- 5. order and batches
+
+
+def test_replies_to_one_number_leave_in_arrival_order_one_request_after_the_other(
+        tmp_path: Path, sim: SimulatorThread) -> None:
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url, double_opt_in_keywords=["CONFIRM"],
+                                                          double_opt_in_message="Shop: confirmed."))
+    numbers = [f"4179700{i:04d}" for i in range(30)]
+    with running_serve(db, run_outbox=True) as serve:
+        forward_to(sim, serve)
+        for number in numbers:
+            sim.state.queue_inbound(number, SHOP_NUMBER, "START", received_at=at(1))
+            sim.state.queue_inbound(number, SHOP_NUMBER, "CONFIRM", received_at=at(2))
+            sim.state.queue_inbound(number, SHOP_NUMBER, "HELP", received_at=at(3))
+        assert sim.wait_until(lambda: len(sim.state.sent) == 90, timeout=30)
+    for number in numbers:
+        texts = [m.text for m in sim.state.sent if m.to == number]
+        assert texts == ["Welcome to Shop. Reply STOP to end.", "Shop: confirmed.", "Shop help: shop.example"]
+        bulks = [m.bulk_id for m in sim.state.sent if m.to == number]
+        assert len(set(bulks)) == 3  # never two replies to one number in one request
+
+
+def test_due_replies_of_one_credential_go_many_to_a_request(tmp_path: Path, sim: SimulatorThread) -> None:
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    store(db, *[(f"+4179800{i:04d}", "HELP", at(1)) for i in range(250)])  # a backlog, all due
+    with running_serve(db, run_outbox=True):
+        assert sim.wait_until(lambda: len(sim.state.sent) == 250, timeout=40)
+    sizes = sorted(len(r.body["messages"]) for r in sim.state.requests if r.path == "/sms/3/messages")
+    assert sizes == [50, 100, 100]
+
+
+def test_one_bad_destination_fails_only_itself(tmp_path: Path, sim: SimulatorThread) -> None:
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    store(db, *[(f"+4179900{i:04d}", "hello", at(1)) for i in range(5)])
+    conn = sqlite3.connect(db)
+    with conn:  # a message Infobip refuses (a blank text) in the middle of the batch
+        conn.execute("UPDATE outbox SET text = '' WHERE id = 3")
+    conn.close()
+    with running_serve(db, run_outbox=True):
+        assert sim.wait_until(lambda: len(sim.state.sent) == 4, timeout=20)
+        assert sim.wait_until(lambda: rows(db, "SELECT status FROM outbox WHERE id = 3") == [("failed",)],
+                              timeout=10)
+    assert rows(db, "SELECT id, status FROM outbox ORDER BY id") == [
+        (1, "sent"), (2, "sent"), (3, "failed"), (4, "sent"), (5, "sent")]
+    assert "messages[2].content.text: must not be blank" in rows(db, "SELECT last_error FROM outbox WHERE id = 3")[0][0]
+
+
+# --------------------------------------------------------------------------- 6. consent by time
+
+
+def test_an_older_start_delivered_after_a_stop_does_not_opt_back_in(tmp_path: Path) -> None:
+    db = make_db(tmp_path / "smsdesk.db", shop_credential())
+    store(db, ("+41790000010", "STOP", at(5)))
+    store(db, ("+41790000010", "START", at(1)))  # sent first, delivered later by a retry
+    assert rows(db, "SELECT consent, received_at FROM consent") == [("n", at(5))]
+    assert rows(db, "SELECT old, new, effect, received_at FROM consent_ledger ORDER BY id") == [
+        ("", "n", "changed", at(5)), ("n", "y", "overruled", at(1))]
+    assert rows(db, "SELECT kind FROM outbox") == [("opt-out",)]  # the late START gets no reply
+    rule = rows(db, "SELECT rule FROM messages WHERE text = 'START'")[0][0]
+    assert "received before the number's latest consent change" in rule
+
+
+def test_consent_by_time_holds_inside_one_batch_too(tmp_path: Path) -> None:
+    db = make_db(tmp_path / "smsdesk.db", shop_credential())
+    store(db, ("+41790000011", "START", at(9)), ("+41790000011", "STOP", at(3)))
+    assert rows(db, "SELECT consent FROM consent") == [("y",)]
+    assert rows(db, "SELECT kind FROM outbox") == [("opt-in",)]
+
+
+def test_shuffled_deliveries_end_at_each_numbers_latest_wish(tmp_path: Path, sim: SimulatorThread) -> None:
+    import random
+
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    rng = random.Random(11)
+    expected: dict[str, str] = {}
+    deliveries = []
+    for i in range(200):
+        number = f"4178000{i:04d}"
+        texts = [rng.choice(["STOP", "START"]) for _ in range(4)]
+        expected["+" + number] = "n" if texts[-1] == "STOP" else "y"
+        deliveries += [(number, text, at(10 + k)) for k, text in enumerate(texts)]
+    rng.shuffle(deliveries)
+    with running_serve(db) as serve:
+        forward_to(sim, serve)
+        for number, text, when in deliveries:
+            sim.state.queue_inbound(number, SHOP_NUMBER, text, received_at=when)
+        assert sim.wait_until(lambda: rows(db, "SELECT COUNT(*) FROM messages") == [(800,)], timeout=60)
+    assert dict(rows(db, "SELECT number, consent FROM consent")) == expected
+    verify = subprocess.run([str(SCRIPT), "--db", str(db), "consent", "verify"],
+                            capture_output=True, text=True, timeout=30)
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+def test_verify_catches_an_applied_change_older_than_the_one_it_overturned(tmp_path: Path) -> None:
+    from smsdesk.store.consent_audit import verify_consent
+
+    db = make_db(tmp_path / "smsdesk.db", shop_credential())
+    store(db, ("+41790000012", "STOP", at(5)))
+    store(db, ("+41790000012", "START", at(1)))
+    conn = sqlite3.connect(db)
+    assert verify_consent(conn).ok
+    with conn:  # what an engine that follows arrival order would have written
+        conn.execute("UPDATE consent_ledger SET effect = 'changed' WHERE effect = 'overruled'")
+        conn.execute("UPDATE consent SET consent = 'y'")
+    problems = [d.problem for d in verify_consent(conn).differences]
+    conn.close()
+    assert any("changed by a message received at" in p for p in problems), problems
+

@@ -1,0 +1,108 @@
+"""SVG snapshots of the live views at 80x24 on fixed data.
+
+Stable by construction: the seed messages have fixed receive times, `stored_at` is pinned to
+them, and the traffic strip is given a fixed clock (`LogScreen(clock=...)`), so its sparkline
+and "today" counts do not depend on when the test runs. Update after a deliberate visual change
+with `pytest tests/test_snapshots_live.py --snapshot-update`, and look at the SVGs first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+from textual.screen import Screen
+from textual.widgets import DataTable, Input, Select
+
+import smsdesk.tui.app as app_module
+from smsdesk.tui.app import SmsDeskApp, View
+from smsdesk.tui.screens.log import LogScreen
+from smsdesk.tui.screens.profiles import ProfilesScreen
+from smsdesk.tui.screens.tester import TesterScreen as KeywordTesterScreen  # not a pytest class
+from smsdesk.tui.widgets.traffic import TrafficStrip
+from tests.support.live import FIXED_NOW, seed_db, wait_until
+
+SIZE = (80, 24)
+
+
+def _fixed_clock_log(app: SmsDeskApp) -> Screen:
+    return LogScreen(app.db_path, clock=lambda: FIXED_NOW)
+
+
+class FixedClockApp(SmsDeskApp):
+    """The real app; only its log view's traffic strip reads a fixed clock."""
+
+    CSS_PATH = str(Path(app_module.__file__).parent / SmsDeskApp.CSS_PATH)  # relative to tui/, not tests/
+
+    VIEWS = tuple(View(v.mode, v.key, v.title, _fixed_clock_log) if v.mode == "log" else v
+                  for v in SmsDeskApp.VIEWS)
+
+
+@pytest.fixture
+def snap_db(tmp_path: Path) -> Path:
+    return seed_db(tmp_path / "smsdesk.db", stored_at_received=True)
+
+
+async def _settle(pilot: Pilot[None]) -> None:
+    busy = [w for w in pilot.app.workers if w.is_running]
+    if busy:
+        await pilot.app.workers.wait_for_complete(busy)
+    await pilot.pause()
+
+
+def test_live_log(snap_compare: Callable[..., bool], snap_db: Path, no_cursor_blink: None) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
+        screen = pilot.app.screen
+        assert isinstance(screen, LogScreen)
+        strip = screen.query_one(TrafficStrip)
+        await wait_until(pilot, lambda: screen.log_view.loaded and strip.latest is not None
+                         and "time" in str(screen.query_one("#log-header").render())
+                         and "replies" in str(screen.query_one("#log-status").render()), what="log ready")
+        await _settle(pilot)
+
+    assert snap_compare(FixedClockApp(snap_db, initial_mode="log"), terminal_size=SIZE, run_before=run_before)
+
+
+def test_live_log_paused_with_filter(snap_compare: Callable[..., bool], snap_db: Path,
+                                     no_cursor_blink: None) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
+        screen = pilot.app.screen
+        assert isinstance(screen, LogScreen)
+        await wait_until(pilot, lambda: screen.log_view.loaded and screen.query_one(TrafficStrip).latest is not None
+                         and "replies" in str(screen.query_one("#log-status").render()), what="log ready")
+        await pilot.press("slash")
+        screen.query_one("#log-filter", Input).value = "cred:Shop"
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: screen.log_view.loaded and screen.log_view.total == 5, what="filtered")
+        await pilot.press("down")
+        await wait_until(pilot, lambda: "PAUSED" in str(screen.query_one("#log-status").render()), what="paused")
+        await _settle(pilot)
+
+    assert snap_compare(FixedClockApp(snap_db, initial_mode="log"), terminal_size=SIZE, run_before=run_before)
+
+
+def test_profiles(snap_compare: Callable[..., bool], snap_db: Path, no_cursor_blink: None) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
+        screen = pilot.app.screen
+        assert isinstance(screen, ProfilesScreen)
+        await wait_until(pilot, lambda: screen.query_one(DataTable).row_count == 5, what="profiles loaded")
+        await _settle(pilot)
+
+    assert snap_compare(SmsDeskApp(snap_db, initial_mode="profiles"), terminal_size=SIZE, run_before=run_before)
+
+
+def test_tester_with_a_typed_message(snap_compare: Callable[..., bool], snap_db: Path,
+                                     no_cursor_blink: None) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
+        screen = pilot.app.screen
+        assert isinstance(screen, KeywordTesterScreen)
+        await wait_until(pilot, lambda: bool(screen.credentials), what="credentials loaded")
+        shop = next(c.id for c in screen.credentials.values() if c.name == "Shop")
+        screen.query_one("#tester-credential", Select).value = shop
+        screen.query_one("#tester-text", Input).focus()
+        await pilot.press(*"Stop please!")
+        await _settle(pilot)
+
+    assert snap_compare(SmsDeskApp(snap_db, initial_mode="tester"), terminal_size=SIZE, run_before=run_before)

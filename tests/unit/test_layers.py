@@ -1,0 +1,99 @@
+"""The layer rules of docs/architecture.md, checked on every import in the source, lazy ones too.
+
+- store imports nothing of ours above it;
+- infobip (the client) imports only store below it;
+- the engine and the TUI never import each other;
+- the simulator is imported only by itself, the `simulate` and `demo` commands, tests and bench;
+- nothing imports the CLI.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+FOLDERS = {"store": "store", "infobip": "infobip", "engine": "engine", "simulator": "simulator", "tui": "tui",
+           "cli": "cli"}
+
+# layer -> layers of ours it may import (besides itself)
+ALLOWED = {
+    "store": set(),
+    "infobip": {"store"},
+    "engine": {"store", "infobip"},
+    "tui": {"store", "infobip"},
+    "simulator": {"store", "infobip", "engine"},
+    "cli": {"store", "infobip", "engine", "tui", "simulator"},
+}
+# The only modules outside the simulator that may import it: the commands that run it.
+SIMULATOR_FRONT_DOORS = {"smsdesk.cli.gateway_cmds", "smsdesk.cli.demo_cmd"}
+
+
+def imports_of(source: str) -> Iterator[tuple[int, str]]:
+    """(line, module) for every absolute import of smsdesk, wherever it stands in the file."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module] + [f"{node.module}.{alias.name}" for alias in node.names]
+            for name in names[:1] if node.module != "smsdesk" else names[1:]:
+                if name.startswith("smsdesk."):
+                    yield node.lineno, name
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name.startswith("smsdesk."):
+                    yield node.lineno, alias.name
+
+
+def violations(module: str, source: str) -> list[str]:
+    layer = module.split(".")[1]
+    found = []
+    for line, imported in imports_of(source):
+        target = imported.split(".")[1]
+        if target == layer or target not in FOLDERS:
+            continue
+        if target not in ALLOWED[layer]:
+            found.append(f"{module}:{line} imports {imported} ({layer} may not import {target})")
+        elif target == "simulator" and layer != "simulator" and module not in SIMULATOR_FRONT_DOORS:
+            found.append(f"{module}:{line} imports {imported} (only the simulate and demo commands may)")
+    return found
+
+
+def our_modules() -> Iterator[tuple[str, Path]]:
+    for layer, folder in FOLDERS.items():
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = path.relative_to(ROOT / folder).with_suffix("").parts
+            dotted = ".".join(part for part in parts if part != "__init__")
+            yield f"smsdesk.{layer}" + (f".{dotted}" if dotted else ""), path
+
+
+def test_every_import_in_the_source_keeps_the_layer_rules() -> None:
+    modules = list(our_modules())
+    assert len(modules) > 50, "the source was not found"
+    found = [problem for module, path in modules for problem in violations(module, path.read_text())]
+    assert found == []
+
+
+@pytest.mark.parametrize(("module", "source"), [
+    ("smsdesk.store.db", "from smsdesk.tui.app import SmsDeskApp"),
+    ("smsdesk.store.db", "def f():\n    import smsdesk.engine.server\n"),
+    ("smsdesk.store.db", "from smsdesk import engine"),
+    ("smsdesk.tui.app", "from smsdesk.engine.server import ServeConfig"),
+    ("smsdesk.engine.server", "from smsdesk.tui.app import SmsDeskApp"),
+    ("smsdesk.engine.server", "from smsdesk.simulator.server import SimulatorThread"),
+    ("smsdesk.cli.creds", "from smsdesk.simulator.server import SimulatorThread"),
+    ("smsdesk.infobip.client", "from smsdesk.engine.mo import parse_inbound"),
+])
+def test_the_check_catches_a_forbidden_import(module: str, source: str) -> None:
+    assert violations(module, source)
+
+
+@pytest.mark.parametrize(("module", "source"), [
+    ("smsdesk.engine.server", "from smsdesk.store.writer_process import ProcessWriter"),
+    ("smsdesk.cli.demo_cmd", "from smsdesk.simulator.demo import start_demo"),
+    ("smsdesk.simulator.demo", "from smsdesk.engine.server import ServerThread"),
+    ("smsdesk.tui.app", "from smsdesk.store import queries"),
+])
+def test_the_check_allows_what_the_rules_allow(module: str, source: str) -> None:
+    assert violations(module, source) == []
