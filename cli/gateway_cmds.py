@@ -3,7 +3,7 @@
 Gateway modules (httpx, uvicorn, starlette) and phonenumbers are imported inside the commands so
 `smsdesk creds list` and friends do not pay for them at start-up.
 
-Exit statuses follow DESIGN.md: 0 success, 1 a user-facing failure with one line on stderr
+Exit statuses (README, "The command line"): 0 success, 1 a user-facing failure with one line on stderr
 (bad key, unreachable host, rejected send, bad --to), 2 a usage error (click). API keys are never
 printed: only the last four characters, as `creds list` shows them.
 """

@@ -1,8 +1,8 @@
 """Light read of the credentials list for the TUI: plain tuples in, small dataclasses out.
 
 `store.credentials.list_credentials` re-validates every row through the pydantic model (keyword
-JSON, URL normalisation, phone parsing): right for code that acts on a credential, but ~1 ms a
-row, which made the list screen with 1,000 credentials take a second to appear. Rows in the
+JSON, URL normalisation, phone parsing): right for code that acts on a credential, but far too
+slow for a list of a thousand (bench/startup.py). Rows in the
 table were validated when they were written, so the list only needs the columns it shows, read
 as they are. Whoever edits, copies, verifies or sends fetches the full `StoredCredential` by id.
 """
@@ -23,8 +23,7 @@ _LIST_COLUMNS = (
 )
 # The whole list as one JSON value, so one sqlite3_step instead of one per row. Python's
 # sqlite3 releases the GIL around every step; in a TUI worker thread each re-acquire can wait
-# out the UI thread's 5 ms switch interval while it paints, and 1,000 rows read row by row took
-# seconds under that contention instead of milliseconds.
+# out the UI thread's switch interval while it paints, so rows read one by one arrive slowly.
 _LIST_SQL = (
     f"SELECT json_group_array(json_array({_LIST_COLUMNS})) "
     f"FROM (SELECT {_LIST_COLUMNS} FROM credentials ORDER BY name_key)"
@@ -44,8 +43,8 @@ def host_of(base_url: str) -> str:
 class CredentialRow:
     """One line of the credentials list (treat as read-only).
 
-    Not `frozen`: a frozen dataclass sets each field through object.__setattr__, which made
-    building 1,000 rows take 5 ms instead of 2 ms on the first screen's critical path.
+    Not `frozen`: a frozen dataclass sets each field through object.__setattr__, which is slower
+    to build, and the rows are built on the first screen's critical path.
     """
 
     id: int

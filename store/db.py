@@ -49,7 +49,7 @@ def connect_reader(path: Path | str) -> sqlite3.Connection:
 
     Two statements instead of `connect`'s dozen and no file-mode syscalls: a reader in a TUI
     worker thread hands the GIL back and forth with the UI thread at every one of them, and
-    while the UI paints each hand-back can wait out a 5 ms switch interval. WAL mode is a
+    while the UI paints each hand-back can wait out a switch interval. WAL mode is a
     property of the file; `synchronous` and foreign keys only matter to writers.
     Anything unusual (no file yet, an older schema to migrate) falls back to `connect`.
     """

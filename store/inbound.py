@@ -69,7 +69,7 @@ OutcomeRow = tuple[str, int | None, str, int | None]  # a StoredOutcome as a pla
 
 
 def inbound_rows(messages: Sequence[InboundMessage]) -> list[tuple[str, ...]]:
-    """What `store_inbound` takes: plain tuples pickle about ten times cheaper than NamedTuples."""
+    """What `store_inbound` takes: plain tuples pickle much cheaper than NamedTuples."""
     return [tuple(message) for message in messages]
 
 
@@ -77,7 +77,7 @@ def store_inbound(conn: sqlite3.Connection, messages: Sequence[Sequence[str]]) -
     """`store_messages` for webhooks and pulls, run by the writer (a job importable by name).
 
     Takes InboundMessage fields and returns StoredOutcome fields as plain tuples: the writer runs
-    in another process, and plain tuples pickle about ten times cheaper than objects, which on
+    in another process, and plain tuples pickle much cheaper than objects, which on
     the batched path is the difference between the writer waiting for its input or not.
     """
     with _routes_lock:

@@ -211,7 +211,7 @@ def consent_ledger(conn: sqlite3.Connection, sandbox: str, number: str) -> list[
 
 
 def iter_message_export(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
-    """Export rows in DESIGN.md's column order, oldest first, streamed."""
+    """Export rows in the documented column order (README, exports), oldest first, streamed."""
     cursor = conn.execute(
         "SELECT m.id, m.message_id, m.received_at, m.credential, m.sandbox, m.from_number, m.to_number, m.text, "
         "m.action, m.keyword, m.consent_before, m.consent_after, o.text, o.status, o.last_error "

@@ -79,7 +79,10 @@ def decide(
     consent: str,
     index: dict[str, tuple[Action, str]] | None = None,
 ) -> Decision:
-    """Apply the rules of DESIGN.md to one inbound text. `index` may be passed to reuse work."""
+    """Apply the keyword and consent rules (README, "Configuration") to one inbound text.
+
+    `index` may be passed to reuse work.
+    """
     normalized = normalize(text)
     before = consent or ""
     if cred is None:

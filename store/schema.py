@@ -173,7 +173,7 @@ MIGRATIONS: tuple[Migration, ...] = (
         (
             # The traffic strip reads an hour of minutes, not an hour of messages, and the ingest
             # path updates one row per minute and action per batch instead of one index entry per
-            # message (the stored_at index cost about a tenth of a message's insert).
+            # message (an index on stored_at was a large share of each insert: bench/ingest.py).
             """CREATE TABLE traffic (
                 minute TEXT NOT NULL,
                 action TEXT NOT NULL,

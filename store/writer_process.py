@@ -2,8 +2,7 @@
 
 In one process the writer thread and the event loop take turns on the GIL: while the loop parses
 a 100-message webhook the writer waits, and the writer's Python work (rules, row building, binding
-parameters) holds up the loop in turn. Measured on the batched bench, the writer spent a fifth of
-its time waiting for the GIL. Here a child process runs the same group commit (`commit_group`)
+parameters) holds up the loop in turn (bench/ingest.py shows the difference). Here a child process runs the same group commit (`commit_group`)
 on the one write connection, on its only thread, and the server's process parses, pickles and
 waits.
 

@@ -1,4 +1,4 @@
-"""The keyword and consent rules of DESIGN.md as a table over the pure decision."""
+"""The keyword and consent rules (README, "Configuration"; docs/architecture.md) as a table over the pure decision."""
 
 from __future__ import annotations
 

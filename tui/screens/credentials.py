@@ -86,8 +86,8 @@ class CredentialsScreen(Screen[None]):
         """Wait up to `timeout` seconds for the first read, without blocking the event loop.
 
         The app awaits this before its first frame. While the UI thread waits, the reader has
-        the GIL to itself and needs a few milliseconds; racing the UI thread instead, it got the
-        GIL back only every 5 ms switch interval and the rows arrived after three empty frames.
+        the GIL to itself; racing the UI thread instead, it got the GIL back only every switch
+        interval and the rows arrived after empty frames (bench/startup.py).
         A slow or locked database just means the screen opens on "loading…" after `timeout`.
         """
         # A timeout or a read error: on_mount's path handles both.
