@@ -2,9 +2,9 @@
 
 In one process the writer thread and the event loop take turns on the GIL: while the loop parses
 a 100-message webhook the writer waits, and the writer's Python work (rules, row building, binding
-parameters) holds up the loop in turn (bench/ingest.py shows the difference). Here a child process runs the same group commit (`commit_group`)
-on the one write connection, on its only thread, and the server's process parses, pickles and
-waits.
+parameters) holds up the loop in turn (bench/ingest.py shows the difference). Here a child
+process runs the same group commit (`commit_group`) on the one write connection, on its only
+thread, and the server's process parses, pickles and waits.
 
 Protocol, over a socket pair, both ways pickled lists: the parent sends `[(job number, pickled
 job), ...]`; after each commit the child sends the results of that group, `[(job number, ok,
