@@ -15,6 +15,7 @@ from tui.screens.dialog_css import DIALOG_CSS
 
 class ConfirmScreen(ModalScreen[bool]):
     CSS_PATH = DIALOG_CSS
+    HELP_TITLE = "Question"
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
         Binding("n,escape", "answer(False)", "No", id="confirm.no"),
