@@ -28,7 +28,7 @@ SIZE = (80, 24)
 
 
 def _fixed_clock_log(app: SmsDeskApp) -> Screen:
-    return LogScreen(app.db_path, clock=lambda: FIXED_NOW)
+    return LogScreen(app.data, clock=lambda: FIXED_NOW)
 
 
 class FixedClockApp(SmsDeskApp):

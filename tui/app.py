@@ -95,7 +95,7 @@ class SmsDeskApp(App[None]):
     DEFAULT_MODE = "credentials"
     BINDINGS = [
         Binding("q", "quit_app", "Quit", id="app.quit"),
-        Binding("f1,question_mark", "help", "Help", id="app.help"),
+        Binding("f1,question_mark", "help", "Help", id="app.help", key_display="F1"),
         *(Binding(v.key, f"view('{v.mode}')", v.title, show=False, id=f"app.view.{v.mode}") for v in VIEWS),
     ]
 

@@ -51,7 +51,7 @@ class CredentialsScreen(ViewScreen):
         Binding("n", "new", "New", id="credentials.new"),
         Binding("d", "delete", "Delete", id="credentials.delete"),
         Binding("v", "verify", "Verify", id="credentials.verify"),
-        Binding("t", "test_send", "Test", id="credentials.test_send"),
+        Binding("t", "test_send", "Test SMS", id="credentials.test_send"),
         Binding("c", "duplicate", "Copy", id="credentials.duplicate"),
         Binding("r", "reveal", "Reveal", id="credentials.reveal"),
         Binding("s", "sort", "Sort", show=False, id="credentials.sort"),

@@ -80,7 +80,7 @@ def parse_profile_filter(text: str) -> dict[str, object]:
 def _read_profiles(conn: Any, filters: dict[str, Any]) -> tuple[list[Profile], int, int]:
     profiles = list_profiles(conn, limit=PROFILE_PAGE, **filters)
     total = count_profiles(conn, **filters)
-    everyone = count_profiles(conn) if any(v not in ("", None) for v in filters.values()) else total
+    everyone = count_profiles(conn) if filters != parse_profile_filter("") else total
     return profiles, total, everyone
 
 
@@ -174,8 +174,11 @@ class ProfilesScreen(ViewScreen):
         total, shown = self._total, len(self.profiles)
         first = f" (first {shown})" if total > shown else ""
         where = f"  filter {self.filter_text}" if self.filter_text else ""
-        label = "segment" if self.filters.get("attribute") else "profiles"
-        count = f"{total:,} {label}" if not self.filter_text else f"{total:,} of {self._everyone:,} {label} match"
+        if not self.filter_text:
+            count = f"{total:,} profiles"
+        else:
+            segment = " in segment" if self.filters.get("attribute") else ""
+            count = f"{total:,} of {self._everyone:,} profiles match{segment}"
         order = f"  sorted by {self.sort_column}" if self.sort_column != "last seen" else ""
         self.query_one("#profiles-status", Static).update(f"{count}{first}{where}{order}")
 
