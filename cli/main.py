@@ -28,7 +28,6 @@ def cli(ctx: click.Context, db_option: str | None) -> None:
     ctx.obj = Context(db_option)
     if ctx.invoked_subcommand is None:
         from tui.app import run_tui  # imported late: CLI commands need not pay for Textual
-
         from tui.config import ConfigError
 
         path = ctx.obj.db_path

@@ -23,9 +23,8 @@ from store.send_guard import opted_out
 from tests.live_fixtures import inbound, store
 from tests.sim_fixtures import BAD_KEY, GOOD_KEY, SMS_ONLY_KEY, closed_port, sim_fixture, sim_state_fixture  # noqa: F401
 from tests.test_tui_credentials import SIZE, make_app, ready, select_row, settle, wait_until
-from tui.commands import CredentialCommands
 from tui import db_access
-from tui.screens import send_test
+from tui.commands import CredentialCommands
 from tui.screens.help import HelpScreen
 from tui.screens.send_test import SendTestScreen
 from tui.screens.verify import VerifyScreen

@@ -17,6 +17,7 @@ TUI as a worker error does by default.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -53,6 +54,7 @@ class DataService:
 
     def __init__(self, db_path: Path, *, busy_timeout: float | None = None, threads: int = POOL_THREADS) -> None:
         self._path = Path(db_path)
+        self._busy_timeout = busy_timeout  # None: store.db's busy timeout (5 s)
         self._busy_timeout_ms = None if busy_timeout is None else int(busy_timeout * 1000)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="smsdesk-db")
         self._local = threading.local()
@@ -78,7 +80,7 @@ class DataService:
     def _reader(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "reader", None)
         if conn is None:
-            conn = connect_reader(self._path)
+            conn = connect_reader(self._path, timeout=self._busy_timeout)
             self._tune(conn)
             self._local.reader = conn
             with self._opened_lock:
@@ -104,7 +106,7 @@ class DataService:
     def _changed(self) -> bool:
         with self._probe_lock:
             if self._probe_conn is None:
-                self._probe_conn = connect_reader(self._path)
+                self._probe_conn = connect_reader(self._path, timeout=self._busy_timeout)
                 self._tune(self._probe_conn)
             version = int(self._probe_conn.execute("PRAGMA data_version").fetchone()[0])
             if version == self._data_version:
@@ -153,7 +155,7 @@ class DataService:
                 opened.append(self._probe_conn)
                 self._probe_conn = None
         for conn in opened:
-            try:
+            # A connection still in use on a pool thread is closed when its statement ends
+            # (sqlite3_close_v2); any complaint here changes nothing at exit.
+            with contextlib.suppress(Exception):
                 conn.close()
-            except Exception:  # a connection still in use on a pool thread: the process ends anyway
-                pass

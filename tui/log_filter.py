@@ -7,7 +7,7 @@ import shlex
 from store.queries import MessageFilter
 from tui.vocabulary import ACTIONS, UnknownAction, resolve_action
 
-__all__ = ["ACTIONS", "FilterSyntaxError", "describe", "parse_filter", "SYNTAX"]
+__all__ = ["ACTIONS", "SYNTAX", "FilterSyntaxError", "describe", "parse_filter"]
 
 SYNTAX = (
     ("cred:NAME", "credential name, any case, a prefix is enough (cred:coffee finds Coffee Club)"),

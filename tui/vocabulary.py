@@ -41,7 +41,7 @@ ACTION_STYLES = {
     "double-opt-in": Style(color="green", bold=True, underline=True),
     "custom": Style(color="blue", underline=True),
     "default": Style(),
-    "unrouted": Style(color="magenta", italic=True),
+    "unrouted": Style(color="magenta", italic=True, underline=True),
 }
 # Under NO_COLOR: the attributes alone, nothing dim (dim is what read at 1.6:1).
 ACTION_STYLES_NO_COLOR = {action: Style(bold=s.bold, italic=s.italic, underline=s.underline, reverse=s.reverse)

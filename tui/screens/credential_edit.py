@@ -21,6 +21,7 @@ from tui.data import DataService
 from tui.db_access import load_credential, save_credential
 from tui.screens.confirm import ConfirmScreen
 from tui.screens.dialog_css import DIALOG_CSS
+from tui.screens.view import HELP_BINDING
 from tui.widgets.credential_form import (
     FIELD_SPECS,
     GROUPS,
@@ -67,6 +68,7 @@ class CredentialEditScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | N
         Binding("f3", "toggle_key", "Show key", id="edit.toggle_key"),
         Binding("f5", "reload_theirs", "Reload, keep my edits", id="edit.reload", show=False),
         Binding("escape", "cancel", "Cancel", id="edit.cancel"),
+        HELP_BINDING,
     ]
 
     class SaveFinished(Message):
@@ -298,9 +300,7 @@ class CredentialEditScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | N
         widget = self.query_one(f"#f-{name}")
         if isinstance(widget, TextArea):
             widget.load_text(value)
-        elif isinstance(widget, Select):
-            widget.value = value
-        elif isinstance(widget, Input):
+        elif isinstance(widget, Select | Input):
             widget.value = value
 
     @on(SaveFinished)

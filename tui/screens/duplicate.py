@@ -18,6 +18,7 @@ from store.text import make_inert
 from tui.data import DataService
 from tui.db_access import save_credential
 from tui.screens.dialog_css import DIALOG_CSS
+from tui.screens.view import HELP_BINDING
 from tui.widgets.credential_form import plain
 from tui.widgets.key_bar import KeyBar
 from tui.workers import ReportsWorkerErrors, describe_error
@@ -35,6 +36,7 @@ class DuplicateScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | None])
     BINDINGS = [
         Binding("f2,ctrl+g", "save", "Create copy", id="duplicate.save", priority=True),
         Binding("escape", "cancel", "Cancel", id="duplicate.cancel"),
+        HELP_BINDING,
     ]
 
     class Finished(Message):

@@ -18,6 +18,7 @@ from store.queries import DeliveryReport, MessageRow, delivery_reports_of
 from store.sms_parts import count_parts
 from store.text import make_inert
 from tui.data import DataService
+from tui.screens.view import HELP_BINDING
 from tui.widgets.key_bar import KeyBar
 from tui.workers import ReportsWorkerErrors
 
@@ -104,6 +105,7 @@ class MessageDetailScreen(ReportsWorkerErrors, ModalScreen[None]):
         Binding("y", "copy('number')", "Copy number", id="detail.copy_number"),
         Binding("Y", "copy('id')", "Copy message id", id="detail.copy_id"),
         Binding("p", "profile", "Profile", id="detail.profile"),
+        HELP_BINDING,
     ]
 
     def __init__(self, row: MessageRow, data: DataService | None = None) -> None:

@@ -24,7 +24,7 @@ from store.queries import (
 from store.text import make_inert
 from tui.data import DatabaseChanged, DataService
 from tui.screens.message_detail import Part, inert_lines
-from tui.screens.view import ViewScreen
+from tui.screens.view import HELP_BINDING, ViewScreen
 from tui.widgets.filter_line import FilterLine
 from tui.widgets.key_bar import KeyBar
 from tui.workers import ReportsWorkerErrors
@@ -270,6 +270,7 @@ class ProfileDetailScreen(ReportsWorkerErrors, ModalScreen[None]):
     BINDINGS = [
         Binding("escape,q", "dismiss", "Close", id="profile.close"),
         Binding("y", "copy", "Copy number", id="profile.copy"),
+        HELP_BINDING,
     ]
 
     def __init__(self, data: DataService, profile: Profile) -> None:

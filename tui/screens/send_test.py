@@ -34,6 +34,7 @@ from tui.data import DataService
 from tui.db_access import check_opt_out, record_override
 from tui.gateway_access import error_lines, interactive_client
 from tui.screens.dialog_css import DIALOG_CSS
+from tui.screens.view import HELP_BINDING
 from tui.widgets.key_bar import KeyBar
 from tui.workers import ReportsWorkerErrors
 
@@ -72,6 +73,7 @@ class SendTestScreen(ReportsWorkerErrors, ModalScreen[SendResult | None]):
     BINDINGS = [
         Binding("f2,ctrl+g", "send", "Send", id="test_send.send", priority=True),
         Binding("escape", "close", "Close", id="test_send.close"),
+        HELP_BINDING,
     ]
 
     def __init__(self, credential: StoredCredential, data: DataService) -> None:

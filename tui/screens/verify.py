@@ -23,6 +23,7 @@ from store.models import StoredCredential
 from store.text import make_inert
 from tui.gateway_access import interactive_client
 from tui.screens.dialog_css import DIALOG_CSS
+from tui.screens.view import HELP_BINDING
 from tui.widgets.key_bar import KeyBar
 
 OUTCOME_TITLES = {
@@ -57,6 +58,7 @@ class VerifyScreen(ModalScreen[VerifyResult | None]):
     BINDINGS = [
         Binding("escape", "close", "Close", id="verify.close"),
         Binding("v", "again", "Verify again", id="verify.again"),
+        HELP_BINDING,
     ]
 
     def __init__(self, credential: StoredCredential) -> None:

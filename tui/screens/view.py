@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import Static
 
@@ -61,3 +62,9 @@ class ViewScreen(ReportsWorkerErrors, Screen[None]):
 
     def refresh_data(self, event: DatabaseChanged | None) -> None:
         """Re-read what the view shows (in a worker). `event` is None on coming back into view."""
+
+
+# Dialogs stop the app's bindings (Textual ignores bindings below the last modal screen), which
+# left F1 dead in the form and the message detail: each dialog binds it again, under the app's
+# binding id, so the key bar pins it and a keymap entry for `app.help` moves it everywhere.
+HELP_BINDING = Binding("f1", "app.help", "Help", id="app.help", key_display="F1")
