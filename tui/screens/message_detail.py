@@ -96,7 +96,7 @@ class MessageDetailScreen(ReportsWorkerErrors, ModalScreen[None]):
     DEFAULT_CSS = """
     MessageDetailScreen { align: center middle; }
     MessageDetailScreen > VerticalScroll {
-        width: 90%; max-width: 100; height: 90%; border: thick $accent; background: $surface; padding: 0 1;
+        width: 90%; max-width: 100; height: 90%; border: thick $primary; background: $surface; padding: 0 1;
     }
     """
     HELP_TITLE = "Message"
