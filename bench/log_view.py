@@ -29,17 +29,12 @@ def peak_rss_mb() -> float:
 
 
 async def measure_log(db_path: Path, pages: int = 20) -> dict[str, float]:
-    from textual.app import App
-
-    from smsdesk.tui.screens.log import LogScreen
+    from smsdesk.tui.app import SmsDeskApp
     from smsdesk.tui.widgets.message_log import MessageLog
 
-    class Bench(App[None]):
-        def on_mount(self) -> None:
-            self.push_screen(LogScreen(db_path))
-
+    # The real app opened on the log (its data service and its one timer feed the log).
     started = time.perf_counter()
-    app = Bench()
+    app = SmsDeskApp(db_path, initial_mode="log")
     async with app.run_test(size=(80, 24)) as pilot:
         log = app.screen.query_one(MessageLog)
 
@@ -107,16 +102,10 @@ async def measure_datatable(db_path: Path) -> dict[str, float]:
 
 async def measure_latency(db_path: Path, count: int) -> dict[str, float]:
     """Another process commits messages one by one; we time each until the log holds it."""
-    from textual.app import App
-
-    from smsdesk.tui.screens.log import LogScreen
+    from smsdesk.tui.app import SmsDeskApp
     from smsdesk.tui.widgets.message_log import MessageLog
 
-    class Bench(App[None]):
-        def on_mount(self) -> None:
-            self.push_screen(LogScreen(db_path))
-
-    app = Bench()
+    app = SmsDeskApp(db_path, initial_mode="log")
     delays: list[float] = []
     async with app.run_test(size=(80, 24)):
         log = app.screen.query_one(MessageLog)

@@ -8,7 +8,7 @@ import sys
 
 import click
 
-from smsdesk.cli.common import Context, sqlite_error_line
+from smsdesk.cli.common import Context, UserError, sqlite_error_line
 from smsdesk.store.paths import ENV_DB
 
 
@@ -30,17 +30,22 @@ def cli(ctx: click.Context, db_option: str | None) -> None:
     ctx.obj = Context(db_option)
     if ctx.invoked_subcommand is None:
         from smsdesk.tui.app import run_tui  # imported late: CLI commands need not pay for Textual
+        from smsdesk.tui.config import ConfigError
 
         path = ctx.obj.db_path
         ctx.obj.open_db().close()  # create/migrate up front so errors are one clean line
-        run_tui(path)
+        try:
+            run_tui(path)
+        except ConfigError as exc:  # the user's tui.toml: one line naming the file and the problem
+            raise UserError(str(exc)) from exc
 
 
 def _register() -> None:
-    from smsdesk.cli import consent_cmd, creds, data, demo_cmd, gateway_cmds, server
+    from smsdesk.cli import config_cmd, consent_cmd, creds, data, demo_cmd, gateway_cmds, server
 
     cli.add_command(creds.creds)
-    for command in (*data.COMMANDS, *server.COMMANDS, *demo_cmd.COMMANDS, *consent_cmd.COMMANDS):
+    for command in (*data.COMMANDS, *server.COMMANDS, *demo_cmd.COMMANDS, *consent_cmd.COMMANDS,
+                    *config_cmd.COMMANDS):
         cli.add_command(command)
     gateway_cmds.register(cli)  # simulate, send, creds verify
 

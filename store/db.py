@@ -44,7 +44,7 @@ def connect(path: Path | str, *, migrate: bool = True, upto: int | None = None) 
     return db
 
 
-def connect_reader(path: Path | str) -> sqlite3.Connection:
+def connect_reader(path: Path | str, *, timeout: float | None = None) -> sqlite3.Connection:
     """A connection for reads only, to a database that is already at this smsdesk's schema.
 
     Two statements instead of `connect`'s dozen and no file-mode syscalls: a reader in a TUI
@@ -52,11 +52,13 @@ def connect_reader(path: Path | str) -> sqlite3.Connection:
     while the UI paints each hand-back can wait out a switch interval. WAL mode is a
     property of the file; `synchronous` and foreign keys only matter to writers.
     Anything unusual (no file yet, an older schema to migrate) falls back to `connect`.
+    `timeout`: how long a lock may keep it waiting (default: the busy timeout); the TUI sets it.
     """
     db_path = Path(path)
+    wait = BUSY_TIMEOUT_MS / 1000 if timeout is None else timeout
     try:
         conn = sqlite3.connect(f"{db_path.absolute().as_uri()}?mode=rw", uri=True, isolation_level=None,
-                               check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000)
+                               check_same_thread=False, timeout=wait)
     except sqlite3.OperationalError:
         return connect(db_path).conn  # no file yet: create it, private, and migrate
     try:

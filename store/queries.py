@@ -32,8 +32,10 @@ class MessageFilter:
         clauses: list[str] = []
         params: list[Any] = []
         if self.credential:
-            clauses.append("m.credential = ?")
-            params.append(self.credential)
+            # A prefix, any case (`cred:coffee` finds "Coffee Club"): what the operator sees, not
+            # necessarily the whole stored name. SQLite's LIKE folds ASCII letters only.
+            clauses.append("m.credential LIKE ? ESCAPE '\\'")
+            params.append(f"{_escape_like(self.credential)}%")
         if self.action:
             clauses.append("m.action = ?")
             params.append(self.action)
@@ -42,13 +44,17 @@ class MessageFilter:
             params += [f"%{self.number}%"] * 2
         if self.text:
             clauses.append("m.text LIKE ? ESCAPE '\\'")
-            escaped = self.text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            params.append(f"%{escaped}%")
+            params.append(f"%{_escape_like(self.text)}%")
         return clauses, params
 
     @property
     def active(self) -> bool:
         return any((self.credential, self.action, self.number, self.text))
+
+
+def _escape_like(value: str) -> str:
+    """`value` matched literally inside a LIKE pattern (ESCAPE '\\'): % and _ are not wildcards."""
+    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,59 @@ def page_messages(conn: sqlite3.Connection, *, before_id: int | None = None, aft
     rows = conn.execute(f"SELECT {MESSAGE_COLUMNS} {_FROM} {where} ORDER BY m.id DESC LIMIT ?",
                         (*params, limit)).fetchall()
     return [MessageRow(*row) for row in rows]
+
+
+def count_and_top(conn: sqlite3.Connection, filters: MessageFilter) -> tuple[int, int]:
+    """How many messages match, and the newest matching id (0 when none)."""
+    clauses, params = filters.where()
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    count, top = conn.execute(f"SELECT COUNT(*), COALESCE(MAX(m.id), 0) FROM messages m {where}", params).fetchone()
+    return int(count), int(top)
+
+
+@dataclass(frozen=True)
+class LogPage:
+    """The log's first screenful: `total` matching messages of `all_total`, newest `top`."""
+
+    total: int
+    top: int
+    rows: list[MessageRow]
+    all_total: int  # every message, filter or not: "0 of N match"
+
+
+def log_first_page(conn: sqlite3.Connection, filters: MessageFilter, limit: int) -> LogPage:
+    total, top = count_and_top(conn, filters)
+    # Bounded by the top just counted: a commit in between shows up with the next poll, once.
+    rows = page_messages(conn, before_id=top + 1, limit=limit, filters=filters)
+    all_total = count_and_top(conn, MessageFilter())[0] if filters.active else total
+    return LogPage(total, top, rows, all_total)
+
+
+def messages_at_offset(conn: sqlite3.Connection, filters: MessageFilter, offset: int,
+                       limit: int) -> list[MessageRow]:
+    """A page starting `offset` rows below the newest match: the log's jump into the unknown
+    (End, a scrollbar drag). Paging next to rows already read uses keysets instead."""
+    clauses, params = filters.where()
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    first = conn.execute(f"SELECT m.id FROM messages m {where} ORDER BY m.id DESC LIMIT 1 OFFSET ?",
+                         (*params, offset)).fetchone()
+    if first is None:
+        return []
+    return page_messages(conn, before_id=first[0] + 1, limit=limit, filters=filters)
+
+
+def log_updates(conn: sqlite3.Connection, filters: MessageFilter, after_id: int, limit: int,
+                visible: list[int]) -> tuple[list[MessageRow], dict[int, MessageRow]]:
+    """What changed for a live log: newer matching rows, and the visible rows re-read (their
+    reply may have moved on: queued -> sent -> delivered)."""
+    return (page_messages(conn, after_id=after_id, limit=limit, filters=filters),
+            messages_by_id(conn, visible))
+
+
+def last_stored_at(conn: sqlite3.Connection) -> str | None:
+    """When the newest message was stored (a receiver or the poller wrote it), or None."""
+    row = conn.execute("SELECT stored_at FROM messages ORDER BY id DESC LIMIT 1").fetchone()
+    return row[0] if row else None
 
 
 def max_message_id(conn: sqlite3.Connection) -> int:
@@ -210,12 +269,15 @@ def consent_ledger(conn: sqlite3.Connection, sandbox: str, number: str) -> list[
     return [dict(zip(names, row, strict=True)) for row in cursor]
 
 
-def iter_message_export(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
-    """Export rows in the documented column order (README, exports), oldest first, streamed."""
+def iter_message_export(conn: sqlite3.Connection, filters: MessageFilter | None = None) -> Iterator[dict[str, Any]]:
+    """Export rows in DESIGN.md's column order, oldest first, streamed; only those matching
+    `filters` when given (the TUI exports what its log shows)."""
+    clauses, params = (filters or MessageFilter()).where()
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     cursor = conn.execute(
         "SELECT m.id, m.message_id, m.received_at, m.credential, m.sandbox, m.from_number, m.to_number, m.text, "
         "m.action, m.keyword, m.consent_before, m.consent_after, o.text, o.status, o.last_error "
-        f"{_FROM} ORDER BY m.id")
+        f"{_FROM} {where} ORDER BY m.id", params)
     keys = ("id", "message_id", "received_at", "credential", "sandbox", "from", "to", "text", "action",
             "keyword", "consent_before", "consent_after", "reply_text", "reply_status", "reply_reason")
     for row in cursor:

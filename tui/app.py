@@ -8,19 +8,30 @@ the credentials screen.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
+from textual.worker import Worker
 
+from smsdesk.tui.data import DatabaseChanged, DataService
 from smsdesk.tui.textual_private import mark_styled_already
+from smsdesk.tui.workers import describe_error
 
 # How long the first frame may wait for the first view's data (see SmsDeskApp.on_load).
 FIRST_READ_WAIT = 0.25
+# The one timer of the app: how often it asks the database whether another process committed.
+POLL_SECONDS = 0.25
+CLOCK_SECONDS = 60.0  # views with time buckets (the traffic strip) redraw this often regardless
+PROBLEM_MIN_SECONDS = 3.0  # a problem stays in the status line at least this long
 
 
 @runtime_checkable
@@ -39,7 +50,7 @@ class View:
 def _credentials(app: SmsDeskApp) -> Screen:
     from smsdesk.tui.screens.credentials import CredentialsScreen
 
-    return _styled_already(app, CredentialsScreen(app.db_path, poll_seconds=app.poll_seconds))
+    return _styled_already(app, CredentialsScreen(app.data))
 
 
 def _styled_already(app: SmsDeskApp, screen: Screen) -> Screen:
@@ -53,19 +64,19 @@ def _styled_already(app: SmsDeskApp, screen: Screen) -> Screen:
 def _log(app: SmsDeskApp) -> Screen:
     from smsdesk.tui.screens.log import LogScreen
 
-    return LogScreen(app.db_path)
+    return LogScreen(app.data)
 
 
 def _profiles(app: SmsDeskApp) -> Screen:
     from smsdesk.tui.screens.profiles import ProfilesScreen
 
-    return ProfilesScreen(app.db_path)
+    return ProfilesScreen(app.data)
 
 
 def _tester(app: SmsDeskApp) -> Screen:
     from smsdesk.tui.screens.tester import TesterScreen
 
-    return TesterScreen(app.db_path)
+    return TesterScreen(app.data)
 
 
 class SmsDeskApp(App[None]):
@@ -80,19 +91,25 @@ class SmsDeskApp(App[None]):
     DEFAULT_MODE = "credentials"
     BINDINGS = [
         Binding("q", "quit_app", "Quit", id="app.quit"),
-        Binding("f1,question_mark", "help", "Help", id="app.help"),
+        Binding("f1,question_mark", "help", "Help", id="app.help", key_display="F1"),
         *(Binding(v.key, f"view('{v.mode}')", v.title, show=False, id=f"app.view.{v.mode}") for v in VIEWS),
     ]
 
-    def __init__(self, db_path: Path, *, poll_seconds: float = 0.5, keymap: Mapping[str, str] | None = None,
-                 initial_mode: str | None = None) -> None:
+    def __init__(self, db_path: Path, *, poll_seconds: float = POLL_SECONDS, keymap: Mapping[str, str] | None = None,
+                 initial_mode: str | None = None, theme: str | None = None,
+                 busy_timeout: float | None = None) -> None:
         if initial_mode is not None:
             self.DEFAULT_MODE = initial_mode  # e.g. the demo opens on the live log; read by App.__init__
         super().__init__()
-        self.db_path = Path(db_path)
+        self.data = DataService(Path(db_path), busy_timeout=busy_timeout)
         self.poll_seconds = poll_seconds
         self._initial_keymap = dict(keymap or {})
+        self._initial_theme = theme
         self._early_screens: dict[str, Screen] = {}
+        self._probing = False
+        self._retry_due = False
+        self._problem_since = 0.0
+        self._last_clock = 0.0
         for view in self.VIEWS:
             self.add_mode(view.mode, self._factory(view))
 
@@ -116,7 +133,70 @@ class SmsDeskApp(App[None]):
         if self._initial_keymap:
             # Binding ids (e.g. "credentials.delete": "x") let users remap keys without code.
             self.set_keymap(self._initial_keymap)
+        if self._initial_theme:
+            self.theme = self._initial_theme
+        self._last_clock = time.monotonic()
+        self.set_interval(self.poll_seconds, self._tick)
 
+    def on_unmount(self) -> None:
+        self.data.close()
+
+    # ---- the one data timer ---------------------------------------------------------------------
+    def _tick(self) -> None:
+        if not self._probing:
+            self._probing = True
+            self._probe()
+
+    @work(group="app-probe", exit_on_error=False)
+    async def _probe(self) -> None:
+        try:
+            try:
+                changed = await self.data.probe()
+            except sqlite3.Error as exc:
+                changed = False
+                self._show_problem(describe_error(exc))
+                self._retry_due = True
+            now = time.monotonic()
+            clock = now - self._last_clock >= CLOCK_SECONDS
+            if clock:
+                self._last_clock = now
+            retry, self._retry_due = self._retry_due, False
+            if changed or retry or clock:
+                message = DatabaseChanged(self.data.version, retry=retry and not changed, clock=clock and not changed)
+                for screen in self._data_screens():
+                    screen.post_message(message)
+            elif self._problem_since and not self.data.failing and now - self._problem_since >= PROBLEM_MIN_SECONDS:
+                self._clear_problem()
+        finally:
+            self._probing = False
+
+    def _data_screens(self) -> list[Screen]:
+        """The screens of the current mode that show data: the view and anything open over it."""
+        return [screen for screen in self.screen_stack if hasattr(screen, "refresh_data")]
+
+    # ---- the one worker-failure handler ---------------------------------------------------------
+    def report_worker_error(self, worker: Worker[object], node: DOMNode) -> None:
+        """A worker failed (its widget or screen forwarded the failure): say so, retry, go on."""
+        self._show_problem(describe_error(worker.error))
+        self._retry_due = True
+        if isinstance(self.screen, ModalScreen):
+            self.notify(describe_error(worker.error), severity="error", markup=False)
+
+    def _show_problem(self, text: str) -> None:
+        self._problem_since = time.monotonic()
+        for screen in self.screen_stack:
+            show = getattr(screen, "show_problem", None)
+            if show is not None:
+                show(f"{text} (retrying)")
+
+    def _clear_problem(self) -> None:
+        self._problem_since = 0.0
+        for screen in self.screen_stack:
+            clear = getattr(screen, "clear_problem", None)
+            if clear is not None and getattr(screen, "problem", ""):
+                clear()
+
+    # ---- keys -----------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # A bare `q` or digit must never throw away a half-filled form or dialog.
         return not (action in ("quit_app", "view") and isinstance(self.screen, ModalScreen))
@@ -127,25 +207,29 @@ class SmsDeskApp(App[None]):
     def action_view(self, mode: str) -> None:
         self.switch_mode(mode)
 
+    def show_profile(self, sandbox: str, number: str) -> None:
+        """From a message to its number's profile: the profiles view, filtered, ledger open."""
+
+        async def go() -> None:
+            await self.switch_mode("profiles")
+            show = getattr(self.screen, "show_number", None)
+            if show is not None:
+                show(sandbox, number)
+
+        self.run_worker(go(), group="app-navigate", exit_on_error=False)
+
     def action_help(self) -> None:
-        from smsdesk.tui.screens.help import HelpScreen
+        from smsdesk.tui.screens.help import HelpScreen, help_keys
 
         if isinstance(self.screen, HelpScreen):
             return
-        # One line per binding id (so "f1" and "?" share a line), only the bindings this app
-        # defines: widget internals such as the table's cursor keys would drown the list.
-        by_id: dict[str, tuple[list[str], str]] = {}
-        for active in self.screen.active_bindings.values():
-            binding = active.binding
-            if binding.id is None or binding.id.startswith("app.view.") or not binding.description:
-                continue
-            keys_shown, _ = by_id.setdefault(binding.id, ([], binding.description))
-            keys_shown.append(self.get_key_display(binding))
-        keys = [(" / ".join(shown), description) for shown, description in by_id.values()]
-        keys.extend(getattr(self.screen, "HELP_EXTRA", ()))
-        for view in self.VIEWS:
-            keys.append((view.key, view.title))
-        self.push_screen(HelpScreen(self.screen.__class__.__name__.removesuffix("Screen"), keys))
+        screen = self.screen
+        keys = help_keys(self, screen)
+        if not isinstance(screen, ModalScreen):
+            keys.extend((view.key, f"go to {view.title}") for view in self.VIEWS)
+        notes = getattr(screen, "HELP_NOTES", ())
+        title = getattr(screen, "HELP_TITLE", "") or screen.__class__.__name__.removesuffix("Screen")
+        self.push_screen(HelpScreen(title, keys, notes))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
@@ -156,5 +240,11 @@ class SmsDeskApp(App[None]):
 
 
 def run_tui(db_path: Path, *, initial_mode: str | None = None) -> None:
-    """Entry point for the `smsdesk` command: open the TUI on this database file."""
-    SmsDeskApp(db_path, initial_mode=initial_mode).run()
+    """Entry point for the `smsdesk` command: open the TUI on this database file, with the
+    user's keymap and theme (tui/config.py). Raises tui.config.ConfigError for a bad file."""
+    from textual.theme import BUILTIN_THEMES
+
+    from smsdesk.tui.config import load_config
+
+    config = load_config(themes=set(BUILTIN_THEMES))
+    SmsDeskApp(db_path, initial_mode=initial_mode, keymap=config.keymap, theme=config.theme).run()

@@ -5,9 +5,16 @@ from __future__ import annotations
 import shlex
 
 from smsdesk.store.queries import MessageFilter
-from smsdesk.store.rules import Action
+from smsdesk.tui.vocabulary import ACTIONS, UnknownAction, resolve_action
 
-ACTIONS = tuple(a.value for a in Action)
+__all__ = ["ACTIONS", "SYNTAX", "FilterSyntaxError", "describe", "parse_filter"]
+
+SYNTAX = (
+    ("cred:NAME", "credential name, any case, a prefix is enough (cred:coffee finds Coffee Club)"),
+    ("action:WORD", "one of " + ", ".join(ACTIONS) + " (a prefix is enough)"),
+    ("num:DIGITS", "part of the sender's or the inbound number"),
+    ("free text", "part of the message text; quote values with spaces: cred:\"Shop UK\""),
+)
 _KEYS = {"cred": "credential", "credential": "credential", "action": "action", "num": "number",
          "number": "number", "from": "number"}
 
@@ -26,11 +33,10 @@ def parse_filter(text: str) -> MessageFilter:
             words.append(token)
             continue
         if field == "action":
-            value = value.lower()
-            matches = [a for a in ACTIONS if a.startswith(value)] if value else []
-            if len(matches) != 1 and value not in ACTIONS:
-                raise FilterSyntaxError(f"action must be one of {', '.join(ACTIONS)}")
-            value = value if value in ACTIONS else matches[0]
+            try:
+                value = resolve_action(value)
+            except UnknownAction as exc:
+                raise FilterSyntaxError(str(exc)) from None
         values[field] = value
     values["text"] = " ".join(words)
     return MessageFilter(**values)

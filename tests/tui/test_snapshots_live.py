@@ -28,7 +28,7 @@ SIZE = (80, 24)
 
 
 def _fixed_clock_log(app: SmsDeskApp) -> Screen:
-    return LogScreen(app.db_path, clock=lambda: FIXED_NOW)
+    return LogScreen(app.data, clock=lambda: FIXED_NOW)
 
 
 class FixedClockApp(SmsDeskApp):
@@ -106,3 +106,36 @@ def test_tester_with_a_typed_message(snap_compare: Callable[..., bool], snap_db:
         await _settle(pilot)
 
     assert snap_compare(SmsDeskApp(snap_db, initial_mode="tester"), terminal_size=SIZE, run_before=run_before)
+
+
+# ---- readable in every terminal (issue 14): no colour, and 16 colours -----------------------------
+
+async def _log_ready(pilot: Pilot[None]) -> None:
+    screen = pilot.app.screen
+    assert isinstance(screen, LogScreen)
+    await wait_until(pilot, lambda: screen.log_view.loaded and screen.query_one(TrafficStrip).latest is not None
+                     and "replies" in str(screen.query_one("#log-status").render()), what="log ready")
+    await pilot.press("down", "down")  # the cursor on a row: it must stay readable too
+    await _settle(pilot)
+
+
+def test_live_log_without_colour(snap_compare: Callable[..., bool], snap_db: Path, no_cursor_blink: None,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """NO_COLOR=1: each action keeps its own weight, slant, underline or reverse."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert snap_compare(FixedClockApp(snap_db, initial_mode="log"), terminal_size=SIZE, run_before=_log_ready)
+
+
+def test_live_log_in_16_colours(snap_compare: Callable[..., bool], snap_db: Path, no_cursor_blink: None) -> None:
+    """The ANSI theme (what TERM=xterm gets): borders and accents are not the red of errors."""
+    assert snap_compare(FixedClockApp(snap_db, initial_mode="log", theme="ansi-dark"), terminal_size=SIZE,
+                        run_before=_log_ready)
+
+
+def test_credentials_in_16_colours_light(snap_compare: Callable[..., bool], snap_db: Path,
+                                         no_cursor_blink: None) -> None:
+    async def run_before(pilot: Pilot[None]) -> None:
+        await wait_until(pilot, lambda: getattr(pilot.app.screen, "loaded", False), what="credentials")
+        await _settle(pilot)
+
+    assert snap_compare(FixedClockApp(snap_db, theme="ansi-light"), terminal_size=SIZE, run_before=run_before)

@@ -8,13 +8,11 @@ from pathlib import Path
 
 import pytest
 from textual import events
-from textual.pilot import Pilot
 from textual.widgets import Button, Input, Static, TextArea
 
-from smsdesk.store.credentials import create_credential, get_credential, list_credentials, update_credential
+from smsdesk.store.credentials import create_credential, get_credential, update_credential
 from smsdesk.store.db import connect
 from smsdesk.store.models import Credential, StoredCredential
-from smsdesk.tui.app import SmsDeskApp
 from smsdesk.tui.commands import CREDENTIAL_COMMANDS, CredentialCommands
 from smsdesk.tui.screens.confirm import ConfirmScreen
 from smsdesk.tui.screens.credential_edit import CredentialEditScreen
@@ -24,59 +22,7 @@ from smsdesk.tui.screens.help import HelpScreen
 from smsdesk.tui.widgets.credentials_table import CredentialsTable
 from tests.support.live import screen_text, wait_until
 from tests.support.store import give_legacy_name
-
-SIZE = (80, 24)
-
-
-def make_app(db_path: Path, **kwargs: object) -> SmsDeskApp:
-    return SmsDeskApp(db_path, **kwargs)  # type: ignore[arg-type]
-
-
-async def settle(pilot: Pilot[None]) -> None:
-    """Wait for the thread workers (store calls), not for the form-awaiting async handlers."""
-    app = pilot.app
-    for _ in range(3):
-        busy = [w for w in app.workers if w.group != "default"]
-        if busy:  # an empty list would mean "wait for every worker", the open form's too
-            await app.workers.wait_for_complete(busy)
-        await pilot.pause()
-
-
-async def ready(pilot: Pilot[None]) -> CredentialsScreen:
-    screen = pilot.app.screen
-    assert isinstance(screen, CredentialsScreen)
-    await wait_until(pilot, lambda: screen.loaded)
-    await settle(pilot)
-    return screen
-
-
-def table_text(screen: CredentialsScreen) -> list[list[str]]:
-    table = screen.query_one(CredentialsTable)
-    return [list(table.cells_at(i)) for i in range(table.row_count)]
-
-
-def names(screen: CredentialsScreen) -> list[str]:
-    """Full names of the rows shown (the name column itself is clipped to fit 80 columns)."""
-    return [c.name for c in screen.query_one(CredentialsTable).shown]
-
-
-def stored(db_path: Path) -> list[StoredCredential]:
-    db = connect(db_path)
-    try:
-        return list_credentials(db)
-    finally:
-        db.close()
-
-
-def note(screen: CredentialEditScreen, field: str) -> str:
-    widget = screen.query_one(f"#note-{field}", Static)
-    return str(widget.render()) if widget.display else ""
-
-
-def select_row(screen: CredentialsScreen, name: str) -> None:
-    table = screen.query_one(CredentialsTable)
-    index = next(i for i, c in enumerate(table.shown) if c.name == name)
-    table.move_cursor(row=index, animate=False)
+from tests.support.tui import SIZE, make_app, names, note, ready, select_row, settle, stored, table_text
 
 
 async def test_list_shows_masked_keys_only(db_path: Path, sample_credentials: list[StoredCredential]) -> None:
@@ -342,6 +288,24 @@ async def test_conflict_is_shown_in_the_form(db_path: Path, sample_credentials: 
         assert get_credential(db, "Shop UK").sender == "Other"
         db.close()
 
+        # "Reload, keep my edits": their version underneath, the field I changed as I typed it.
+        other = connect(db_path)
+        shop = get_credential(other, "Shop UK")
+        update_credential(other, shop.id, shop.model_copy(update={"validity_period_hours": 7}), shop.version)
+        other.close()
+        await pilot.press("f5")
+        await settle(pilot)
+        assert form.query_one("#f-sender", Input).value == "Mine"
+        assert form.query_one("#f-validity_period_hours", Input).value == "7"  # theirs, untouched by me
+        assert "your edits kept: Sender" in str(problem.render())
+        await pilot.press("f2")
+        await settle(pilot)
+        assert pilot.app.screen is not form
+        db = connect(db_path)
+        saved = get_credential(db, "Shop UK")
+        db.close()
+        assert saved.sender == "Mine" and saved.validity_period_hours == 7 and saved.version == 4
+
 
 async def test_duplicate_name_is_shown_next_to_the_field(
     db_path: Path, sample_credentials: list[StoredCredential]
@@ -377,7 +341,7 @@ async def test_help_screen_opens_on_f1_and_question_mark(
             await pilot.press(key)
             assert isinstance(pilot.app.screen, HelpScreen)
             keys = dict(pilot.app.screen.keys)
-            assert keys["d"] == "Delete" and keys["f1 / ?"] == "Help"
+            assert keys["d"] == "Delete" and keys["F1"] == "Help"
             await pilot.press("escape")
             assert isinstance(pilot.app.screen, CredentialsScreen)
 
@@ -620,4 +584,6 @@ async def test_unreadable_database_is_reported_then_recovers(db_path: Path, samp
             assert "database is locked" in screen_text(pilot)
             await wait_until(pilot, lambda: screen.loaded, seconds=10)
             await pilot.pause()
-            assert "Shop UK" in screen_text(pilot) and "could not read" not in screen_text(pilot)
+            assert "Shop UK" in screen_text(pilot)
+            # The problem line goes once reads work again (it stays a few seconds to be read).
+            await wait_until(pilot, lambda: "could not read" not in screen_text(pilot), seconds=6)

@@ -114,8 +114,13 @@ async def test_log_lists_newest_first_with_header_actions_and_reply_status(live_
         by_text = {t: line for line in lines for t in SEED_TEXTS if t[:20] in line}
         assert "opt-out" in by_text["STOP please"] and "failed" in by_text["STOP please"]
         assert "help" in by_text["HELP"] and "delivered" in by_text["HELP"]
-        assert "keyword" in by_text["DISCOUNT"]  # custom keyword, short label at 80 columns
-        assert "2x-opt-in" in by_text["confirm"]
+        # The stored words, as in filters, exports and the help legend (tui/vocabulary.py).
+        assert "custom" in by_text["DISCOUNT"]
+        assert "double-opt-in" in by_text["confirm"]
+        # The header's columns sit exactly over the rows' (checked on the widest words).
+        assert header.index("action") == by_text["confirm"].index("double-opt-in")
+        assert header.index("reply") == by_text["HELP"].index("delivered")
+        assert header.index("text") == by_text["HELP"].index("HELP")
         assert "unrouted" in by_text["wrong number"] and " - " in by_text["wrong number"]
         # Every painted line is exactly the screen width: wide characters (emoji) counted as two.
         assert all(len(line) <= 80 for line in screen_lines(pilot))
@@ -356,14 +361,17 @@ async def test_traffic_strip_counts_today_and_follows_new_rows(live_db: Path) ->
         screen = await open_log(pilot)
         strip = screen.query_one(TrafficStrip)
         await wait_until(pilot, lambda: strip.latest is not None, what="traffic figures")
-        assert strip_text(screen).startswith("today in:3 out:1 help:1 2x:1 kw:1 def:2 unr:1")
+        # The same words as the log's action column, the filter and the exports.
+        assert strip_text(screen).startswith("today opt-in 3  opt-out 1  help 1  double-opt-in 1")
+        assert "custom 1  default 2  unrouted 1" in strip_text(screen)
         assert f"last hour {len(SEED)}, peak {len(SEED)}/min" in strip_text(screen)
-        # Both lines fit beside the sparkline at 80 columns.
-        top, second = screen_lines(pilot)[:2]
-        assert "today in:3" in top and "unr:1" in top and "last hour" in second
+        # Both lines fit beside the sparkline at 80 columns (under the tab line), uncut.
+        top, second = screen_lines(pilot)[1:3]
+        assert "today opt-in 3" in top and "double-opt-in 1" in top
+        assert "unrouted 1" in second and f"peak {len(SEED)}/min" in second
 
         store(live_db, inbound(ALICE, SHOP, "STOP"), inbound(CAROL, SHOP, "stop it"))
-        await wait_until(pilot, lambda: "out:3" in strip_text(screen), what="strip refresh")
+        await wait_until(pilot, lambda: "opt-out 3" in strip_text(screen), what="strip refresh")
         assert sum(strip.latest.per_minute) == len(SEED) + 2  # type: ignore[union-attr]
 
 
@@ -372,7 +380,7 @@ async def test_traffic_strip_buckets_per_minute_against_its_clock(tmp_path: Path
     db_path = seed_db(tmp_path / "smsdesk.db", stored_at_received=True)
     app = SmsDeskApp(db_path)
     async with app.run_test(size=SIZE) as pilot:
-        await app.push_screen(LogScreen(db_path, clock=lambda: FIXED_NOW))
+        await app.push_screen(LogScreen(app.data, clock=lambda: FIXED_NOW))
         screen = app.screen
         assert isinstance(screen, LogScreen)
         strip = screen.query_one(TrafficStrip)
@@ -380,7 +388,7 @@ async def test_traffic_strip_buckets_per_minute_against_its_clock(tmp_path: Path
         per_minute = strip.latest.per_minute  # type: ignore[union-attr]
         # The window is 08:31..09:30; the seed has one message in each minute 09:00..09:09.
         assert per_minute[29:39] == [1] * 10 and sum(per_minute) == 10 and len(per_minute) == 60
-        assert "today in:3" in strip_text(screen)
+        assert "today opt-in 3" in strip_text(screen)
 
 
 # ---- a second process -----------------------------------------------------------------------
@@ -484,15 +492,15 @@ async def test_profiles_list_consent_attributes_and_first_last_contact(live_db: 
 
 
 @pytest.mark.parametrize(("query", "expected", "status_start"), [
-    ("consent:y", [DORA, ALICE], "2 profiles"),
-    ("consent:n", [BOB], "1 profiles"),
-    ("consent:p", [EVE], "1 profiles"),
-    ("consent:none", [CAROL], "1 profiles"),
-    ("consent:Y sandbox:prod", [ALICE], "1 profiles"),
-    ("attr:DISCOUNT", [ALICE], "1 segment"),
-    ("attr:discount", [ALICE], "1 segment"),
-    ("attr:NOPE", [], "0 segment"),
-    ("3026728", [BOB], "1 profiles"),
+    ("consent:y", [DORA, ALICE], "2 of 5 profiles match"),
+    ("consent:n", [BOB], "1 of 5 profiles match"),
+    ("consent:p", [EVE], "1 of 5 profiles match"),
+    ("consent:none", [CAROL], "1 of 5 profiles match"),
+    ("consent:Y sandbox:prod", [ALICE], "1 of 5 profiles match"),
+    ("attr:DISCOUNT", [ALICE], "1 of 5 profiles match in segment"),
+    ("attr:discount", [ALICE], "1 of 5 profiles match in segment"),
+    ("attr:NOPE", [], "0 of 5 profiles match in segment"),
+    ("3026728", [BOB], "1 of 5 profiles match"),
 ])
 async def test_profiles_filter(live_db: Path, query: str, expected: list[str], status_start: str) -> None:
     app = SmsDeskApp(live_db, initial_mode="profiles")
@@ -507,7 +515,7 @@ async def test_profiles_filter(live_db: Path, query: str, expected: list[str], s
         await pilot.app.workers.wait_for_complete()
         await pilot.pause()
         assert numbers(screen) == expected
-        assert profiles_status(screen).startswith(status_start)
+        assert profiles_status(screen).startswith(status_start)  # "0 of 5 profiles match": never a bare 0
         await pilot.press("escape")
         await wait_until(pilot, lambda: len(numbers(screen)) == 5 and "filter" not in profiles_status(screen),
                          what="filter cleared")

@@ -11,13 +11,16 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
+from smsdesk.tui.screens.view import HELP_BINDING
 
 
 class ConfirmScreen(ModalScreen[bool]):
     CSS_PATH = DIALOG_CSS
+    HELP_TITLE = "Question"
     BINDINGS = [
         Binding("y", "answer(True)", "Yes", id="confirm.yes"),
         Binding("n,escape", "answer(False)", "No", id="confirm.no"),
+        HELP_BINDING,
     ]
 
     def __init__(self, title: str, question: str, *, yes: str = "Yes", no: str = "Cancel") -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import ValidationError
 from rich.text import Text
 from textual import on, work
@@ -13,16 +11,17 @@ from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widget import Widget
-from textual.widgets import Button, Footer, Input, Label, Select, Static, TextArea
+from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
-from smsdesk.store.credentials import create_credential, update_credential
 from smsdesk.store.errors import ConflictError, DuplicateError, StoreError
 from smsdesk.store.models import Credential, StoredCredential, field_errors
 from smsdesk.store.sms_parts import count_parts
 from smsdesk.store.text import make_inert
-from smsdesk.tui.db_access import open_db
+from smsdesk.tui.data import DataService
+from smsdesk.tui.db_access import load_credential, save_credential
 from smsdesk.tui.screens.confirm import ConfirmScreen
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
+from smsdesk.tui.screens.view import HELP_BINDING
 from smsdesk.tui.widgets.credential_form import (
     FIELD_SPECS,
     GROUPS,
@@ -30,8 +29,12 @@ from smsdesk.tui.widgets.credential_form import (
     MODE_CHOICES,
     PROVIDER_CHOICES,
     FieldSpec,
+    cross_field_errors,
     form_values,
+    plain,
 )
+from smsdesk.tui.widgets.key_bar import KeyBar
+from smsdesk.tui.workers import ReportsWorkerErrors, describe_error
 
 
 def _field_widget(spec: FieldSpec, value: str) -> Widget:
@@ -48,14 +51,24 @@ def _field_widget(spec: FieldSpec, value: str) -> Widget:
                  type="integer" if spec.kind == "number" else "text", id=widget_id)
 
 
-class CredentialEditScreen(ModalScreen[StoredCredential | None]):
+class CredentialEditScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | None]):
     """Dismisses with the saved credential, or None when cancelled."""
     CSS_PATH = DIALOG_CSS
+    HELP_TITLE = "Credential form"
+    HELP_NOTES = (
+        ("The form", ""),
+        ("tab / shift+tab", "next / previous field"),
+        ("errors", "each next to its field, checked as you type; F2 goes to the first one"),
+        ("keywords", "comma-separated, e.g. STOP, QUIT; a custom list replaces the defaults"),
+        ("changed by someone else", "F5 reloads their version and keeps the fields you changed"),
+    )
 
     BINDINGS = [
         Binding("f2,ctrl+g", "save", "Save", id="edit.save", priority=True),
         Binding("f3", "toggle_key", "Show key", id="edit.toggle_key"),
+        Binding("f5", "reload_theirs", "Reload, keep my edits", id="edit.reload", show=False),
         Binding("escape", "cancel", "Cancel", id="edit.cancel"),
+        HELP_BINDING,
     ]
 
     class SaveFinished(Message):
@@ -65,9 +78,10 @@ class CredentialEditScreen(ModalScreen[StoredCredential | None]):
             self.field = field
             self.error = error
 
-    def __init__(self, db_path: Path, credential: StoredCredential | None = None) -> None:
+    def __init__(self, data: DataService, credential: StoredCredential | None = None) -> None:
         super().__init__()
-        self.db_path = db_path
+        self.data = data
+        self.conflict = False
         self.original = credential
         self.initial = form_values(credential)
         self.touched: set[str] = set()
@@ -102,7 +116,7 @@ class CredentialEditScreen(ModalScreen[StoredCredential | None]):
                 yield Static("", id="edit-status")
                 yield Button("Save F2", variant="primary", id="edit-save")
                 yield Button("Cancel", id="edit-cancel")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#f-name", Input).focus()
@@ -155,7 +169,13 @@ class CredentialEditScreen(ModalScreen[StoredCredential | None]):
             warnings = self.valid.warnings()
         except ValidationError as exc:
             self.valid = None
-            self.errors = field_errors(exc)
+            self.errors = {name: plain(message) for name, message in field_errors(exc).items()}
+        # Cross-field rules (DLT template without entity, a keyword in two lists) with the rest,
+        # not only once every field is valid.
+        cross = {name: message for name, message in cross_field_errors(data).items() if name not in self.errors}
+        if cross:
+            self.valid = None
+            self.errors.update(cross)
         errors = {**self.errors, **self.store_errors}
         for name in FIELD_SPECS:
             self._show_note(name, data[name], errors.get(name), warnings.get(name))
@@ -187,12 +207,16 @@ class CredentialEditScreen(ModalScreen[StoredCredential | None]):
         if self.saving:
             status.update(Text("saving…", style="italic"))
         elif errors:
-            labels = ", ".join(FIELD_SPECS[f].label if f in FIELD_SPECS else f for f in errors)
+            labels = ", ".join(FIELD_SPECS[f].label if f in FIELD_SPECS else f for f in self._in_form_order(errors))
             noun = "field needs" if len(errors) == 1 else "fields need"
             status.update(Text(f"✗ {len(errors)} {noun} attention: {labels}", style="red"))
         else:
             status.update(Text("✓ valid: F2 saves", style="green"))
         save.disabled = bool(errors) or self.saving
+
+    @staticmethod
+    def _in_form_order(errors: dict[str, str]) -> list[str]:
+        return [name for name in FIELD_SPECS if name in errors] + [name for name in errors if name not in FIELD_SPECS]
 
     def _show_problem(self, message: str) -> None:
         problem = self.query_one("#edit-problem", Static)
@@ -212,31 +236,72 @@ class CredentialEditScreen(ModalScreen[StoredCredential | None]):
         self.submitted = True
         if not self.validate() or self.valid is None:
             self.app.bell()
-            first = next(iter({**self.errors, **self.store_errors}), None)
+            order = self._in_form_order({**self.errors, **self.store_errors})
+            first = next(iter(order), None)
             if first in FIELD_SPECS:
-                self.query_one(f"#f-{first}").focus()
+                widget = self.query_one(f"#f-{first}")
+                widget.focus()
+                # The note under it too: an error at the bottom of the form must be seen.
+                self.query_one(f"#note-{first}").scroll_visible(animate=False)
             return
         self.saving = True
         self._show_problem("")
         self.validate()
         self._save(self.valid)
 
-    @work(thread=True, group="credential-save")
-    def _save(self, cred: Credential) -> None:
+    @work(group="credential-save", exit_on_error=False)
+    async def _save(self, cred: Credential) -> None:
         try:
-            with open_db(self.db_path) as db:
-                if self.original is None:
-                    saved = create_credential(db, cred)
-                else:
-                    saved = update_credential(db, self.original.id, cred, self.original.version)
+            saved = await self.data.write(save_credential, cred, self.original)
         except DuplicateError as exc:
             self.post_message(self.SaveFinished(None, exc.field, exc.message))
-        except ConflictError as exc:
-            self.post_message(self.SaveFinished(None, "", f"{exc} (Esc discards your edits)"))
-        except StoreError as exc:
-            self.post_message(self.SaveFinished(None, "", str(exc)))
+        except ConflictError:
+            self.conflict = True
+            self.refresh_bindings()
+            self.post_message(self.SaveFinished(
+                None, "", "Not saved: changed by someone else since you opened it (another session or the "
+                          "command line). F5 reloads their version and keeps the fields you changed; Esc "
+                          "discards your edits."))
+        except (StoreError, OSError, Exception) as exc:  # a locked database: said here, the form stays
+            self.post_message(self.SaveFinished(None, "", f"Not saved: {describe_error(exc)}"))
         else:
             self.post_message(self.SaveFinished(saved))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "reload_theirs":
+            return self.conflict
+        return True
+
+    @work(group="credential-reload", exit_on_error=False)
+    async def action_reload_theirs(self) -> None:
+        """After a conflict: their version, with the fields this form changed kept as typed."""
+        if self.original is None:
+            return
+        try:
+            theirs = await self.data.read(load_credential, self.original.id)
+        except Exception as exc:
+            self._show_problem(f"Could not reload: {describe_error(exc)}")
+            return
+        mine = self.values()
+        changed = {name for name, value in mine.items() if value != self.initial.get(name)}
+        self.original = theirs
+        self.initial = form_values(theirs)
+        for name in FIELD_SPECS:
+            if name not in changed:
+                self._set_value(name, self.initial[name])
+        self.conflict = False
+        self.refresh_bindings()
+        kept = ", ".join(FIELD_SPECS[n].label for n in FIELD_SPECS if n in changed) or "none"
+        self._show_problem(f"Reloaded version {theirs.version}; your edits kept: {kept}. F2 saves.")
+        self.query_one("#edit-dialog").border_title = f"Edit {make_inert(theirs.name)} (version {theirs.version})"
+        self.validate()
+
+    def _set_value(self, name: str, value: str) -> None:
+        widget = self.query_one(f"#f-{name}")
+        if isinstance(widget, TextArea):
+            widget.load_text(value)
+        elif isinstance(widget, Select | Input):
+            widget.value = value
 
     @on(SaveFinished)
     def _save_finished(self, event: SaveFinished) -> None:

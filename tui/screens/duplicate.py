@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import ValidationError
 from rich.text import Text
 from textual import on, work
@@ -14,23 +12,31 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from smsdesk.store.credentials import create_credential
 from smsdesk.store.errors import DuplicateError, StoreError
 from smsdesk.store.models import Credential, StoredCredential, field_errors
 from smsdesk.store.text import make_inert
-from smsdesk.tui.db_access import open_db
+from smsdesk.tui.data import DataService
+from smsdesk.tui.db_access import save_credential
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
+from smsdesk.tui.screens.view import HELP_BINDING
+from smsdesk.tui.widgets.credential_form import plain
+from smsdesk.tui.widgets.key_bar import KeyBar
+from smsdesk.tui.workers import ReportsWorkerErrors, describe_error
 
 FIELDS = (("name", "New name"), ("sandbox", "Sandbox"), ("inbound_number", "Inbound number"))
 
 
-class DuplicateScreen(ModalScreen[StoredCredential | None]):
+class DuplicateScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | None]):
     """Dismisses with the new credential, or None when cancelled."""
     CSS_PATH = DIALOG_CSS
+    HELP_TITLE = "Copy to another sandbox"
+    HELP_NOTES = (("The copy", ""), ("keeps", "the API key, keywords and replies of the original"),
+                  ("needs", "its own name, and its own inbound number or none"))
 
     BINDINGS = [
         Binding("f2,ctrl+g", "save", "Create copy", id="duplicate.save", priority=True),
         Binding("escape", "cancel", "Cancel", id="duplicate.cancel"),
+        HELP_BINDING,
     ]
 
     class Finished(Message):
@@ -40,9 +46,10 @@ class DuplicateScreen(ModalScreen[StoredCredential | None]):
             self.field = field
             self.error = error
 
-    def __init__(self, db_path: Path, source: StoredCredential) -> None:
+    def __init__(self, data: DataService, source: StoredCredential) -> None:
         super().__init__()
-        self.db_path = db_path
+        self.data = data
+        self.store_errors: dict[str, tuple[str, str]] = {}  # field -> (value refused, why)
         self.source = source
         self.saving = False
 
@@ -60,6 +67,7 @@ class DuplicateScreen(ModalScreen[StoredCredential | None]):
             with Horizontal(classes="buttons"):
                 yield Button("Copy F2", variant="primary", id="duplicate-save")
                 yield Button("Cancel", id="duplicate-cancel")
+        yield KeyBar()
 
     def on_mount(self) -> None:
         for name, _ in FIELDS:
@@ -73,16 +81,25 @@ class DuplicateScreen(ModalScreen[StoredCredential | None]):
         try:
             return Credential.model_validate(data), {}
         except ValidationError as exc:
-            return None, field_errors(exc)
+            return None, {name: plain(message) for name, message in field_errors(exc).items()}
 
-    def _show_errors(self, errors: dict[str, str]) -> None:
+    @on(Input.Changed)
+    def _changed(self, event: Input.Changed) -> None:
+        """Validate as you type: a fixed field loses its error at once, none goes stale."""
+        _, errors = self._build()
+        for name, (value, why) in self.store_errors.items():
+            if self.query_one(f"#d-{name}", Input).value == value:
+                errors.setdefault(name, why)  # the store's refusal holds while the value is unchanged
+        self._show_errors({f: m for f, m in errors.items() if f in dict(FIELDS)}, quiet=True)
+
+    def _show_errors(self, errors: dict[str, str], *, quiet: bool = False) -> None:
         for name, _ in FIELDS:
             note = self.query_one(f"#dnote-{name}", Static)
             message = errors.get(name, "")
             note.update(Text(f"✗ {make_inert(message)}", style="bold red") if message else "")
             note.display = bool(message)
         other = {f: m for f, m in errors.items() if f not in dict(FIELDS)}
-        if other:
+        if other and not quiet:
             self.notify("; ".join(f"{f}: {m}" for f, m in other.items()), severity="error", markup=False)
 
     @on(Input.Submitted)
@@ -98,15 +115,14 @@ class DuplicateScreen(ModalScreen[StoredCredential | None]):
         self.saving = True
         self._create(cred)
 
-    @work(thread=True, group="credential-duplicate")
-    def _create(self, cred: Credential) -> None:
+    @work(group="credential-duplicate", exit_on_error=False)
+    async def _create(self, cred: Credential) -> None:
         try:
-            with open_db(self.db_path) as db:
-                saved = create_credential(db, cred)
+            saved = await self.data.write(save_credential, cred, None)
         except DuplicateError as exc:
             self.post_message(self.Finished(None, exc.field, exc.message))
-        except StoreError as exc:
-            self.post_message(self.Finished(None, "credential", str(exc)))
+        except (StoreError, Exception) as exc:
+            self.post_message(self.Finished(None, "credential", f"Not copied: {describe_error(exc)}"))
         else:
             self.post_message(self.Finished(saved))
 
@@ -116,6 +132,8 @@ class DuplicateScreen(ModalScreen[StoredCredential | None]):
         if event.saved is not None:
             self.dismiss(event.saved)
         else:
+            if event.field in dict(FIELDS):
+                self.store_errors[event.field] = (self.query_one(f"#d-{event.field}", Input).value, event.error)
             self._show_errors({event.field: event.error})
 
     @on(Button.Pressed, "#duplicate-cancel")

@@ -3,140 +3,231 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Static
 
 from smsdesk.store.outbox import backlog
-from smsdesk.tui.db_watch import ChangeWatcher
-from smsdesk.tui.log_filter import FilterSyntaxError, describe, parse_filter
+from smsdesk.store.queries import last_stored_at
+from smsdesk.tui.data import DatabaseChanged, DataService
+from smsdesk.tui.log_export import export_file_name, export_messages
+from smsdesk.tui.log_filter import SYNTAX, FilterSyntaxError, describe, parse_filter
 from smsdesk.tui.screens.message_detail import MessageDetailScreen
-from smsdesk.tui.widgets.message_log import MessageLog, header_text
+from smsdesk.tui.screens.view import ViewScreen
+from smsdesk.tui.vocabulary import legend
+from smsdesk.tui.widgets.filter_line import FilterLine
+from smsdesk.tui.widgets.key_bar import KeyBar
+from smsdesk.tui.widgets.message_log import MessageLog
 from smsdesk.tui.widgets.traffic import TrafficStrip, system_clock
 
+RECENT_SECONDS = 15 * 60  # "a receiver wrote recently" for the empty log's explanation
 
-class LogScreen(Screen[None]):
+
+def empty_log_text(last_stored: str | None, now: datetime, location: str) -> Text:
+    """What an operator facing an empty log needs: how messages get here, and whether anything
+    has written to this database lately."""
+    text = Text("No messages yet.\n\n", style="bold")
+    text.append("Inbound SMS arrive when `smsdesk serve` receives Infobip's webhook (POST /infobip/inbound), "
+                "or pulls the inbox for credentials in pull mode. Point the number's forwarding in the "
+                "Infobip portal at your receiver's URL. `smsdesk demo` shows it working with simulated "
+                "traffic.\n\n")
+    if last_stored is None:
+        text.append(f"Nothing has ever been stored in {location}: no receiver has written to this database.")
+    else:
+        ago = (now - datetime.fromisoformat(last_stored)).total_seconds()
+        recent = "recently" if ago < RECENT_SECONDS else "not recently"
+        text.append(f"The last message was stored {last_stored[:19].replace('T', ' ')} UTC ({recent}).")
+    return text
+
+
+class LogScreen(ViewScreen):
+    VIEW_MODE = "log"
+    HELP_TITLE = "Inbound log"
+    HELP_NOTES = (
+        ("Filter (/)", ""),
+        *SYNTAX,
+        ("Actions and replies", ""),
+        *legend(),
+    )
     DEFAULT_CSS = """
-    LogScreen #log-filter { display: none; height: 3; }
-    LogScreen #log-filter.visible { display: block; }
     LogScreen #log-status { height: 1; background: $boost; padding: 0 1; }
-    LogScreen #log-status.paused { background: $warning 30%; }
-    LogScreen #log-header { height: 1; color: $text-muted; text-style: bold; }
+    LogScreen #log-status.paused { background: $warning 30%; text-style: bold; }
+    LogScreen #log-header { height: 1; text-style: bold underline; }
+    LogScreen #log-empty { display: none; padding: 1 2; height: auto; }
+    LogScreen #log-empty.shown { display: block; }
     """
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="log.filter"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="log.clear_filter"),
+        Binding("y", "copy", "Copy number", id="log.copy"),
+        Binding("p", "profile", "Profile", id="log.profile"),
+        Binding("x", "export", "Export", id="log.export"),
+        Binding("Y", "copy_id", "Copy message id", show=False, id="log.copy_id"),
     ]
 
-    def __init__(self, db_path: Path, *, poll_seconds: float = 0.25, name: str | None = None,
-                 clock: Callable[[], datetime] = system_clock) -> None:
-        super().__init__(name=name)
-        self.db_path = db_path
-        self.poll_seconds = poll_seconds
+    def __init__(self, data: DataService, *, name: str | None = None,
+                 clock: Callable[[], datetime] = system_clock, export_dir: Path | None = None) -> None:
+        super().__init__(data, name=name)
         self.clock = clock  # the traffic strip's "now"
+        self.export_dir = export_dir  # None: the current directory
         self.filter_text = ""
         self.backlog_text = ""
+        self.last_stored: str | None = None
         self._last_state: MessageLog.StateChanged | None = None
-        self._watcher = ChangeWatcher(db_path)
 
     def compose(self) -> ComposeResult:
-        yield TrafficStrip(self.db_path, clock=self.clock)
-        yield Input(placeholder="cred:NAME action:opt-out num:DIGITS free text   (Enter applies, Esc clears)",
-                    id="log-filter")
+        yield from self.compose_top()
+        yield TrafficStrip(self.data, clock=self.clock)
+        yield FilterLine(input_id="log-filter", id="log-filter-line",
+                         placeholder="cred:NAME action:opt-out num:DIGITS text  (Enter: list, Esc: clear)")
         yield Static("", id="log-status")
         yield Static("", id="log-header")
-        yield MessageLog(self.db_path, poll_seconds=self.poll_seconds, id="message-log")
-        yield Footer()
+        yield Static("", id="log-empty")
+        yield MessageLog(self.data, id="message-log")
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one(MessageLog).focus()
-        self.set_interval(2.0, self._check_backlog)
         self._check_backlog()
+
+    def refresh_data(self, event: DatabaseChanged | None) -> None:
+        if event is None or not event.clock:
+            self.log_view.refresh_data()
+            self._check_backlog()
+        self.query_one(TrafficStrip).reload()
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._update_header)
 
     def _update_header(self) -> None:
         # Also called after a refresh, which may come when the screen is already torn down.
-        headers = self.query("#log-header").results(Static)
-        logs = self.query(MessageLog).results(MessageLog)
-        for header, log in zip(headers, logs, strict=False):
-            header.update(header_text(log.content_width))
+        for header, log in zip(self.query("#log-header").results(Static), self.query(MessageLog).results(MessageLog),
+                               strict=False):
+            header.update(log.header())
 
     @property
     def log_view(self) -> MessageLog:
         return self.query_one(MessageLog)
 
+    @property
+    def filter_line(self) -> FilterLine:
+        return self.query_one(FilterLine)
+
+    # ---- filter -------------------------------------------------------------------------------
     def action_filter(self) -> None:
-        box = self.query_one("#log-filter", Input)
-        box.add_class("visible")
-        box.value = self.filter_text
-        box.focus()
+        self.filter_line.open()
 
     def action_clear_filter(self) -> None:
-        box = self.query_one("#log-filter", Input)
-        box.remove_class("visible")
+        line = self.filter_line
+        line.close()
+        line.show_error("")
+        line.applied = ""
         if self.filter_text:
             self.filter_text = ""
             self.log_view.set_filters(parse_filter(""))
         self.log_view.focus()
 
-    @on(Input.Submitted, "#log-filter")
-    def _apply_filter(self, event: Input.Submitted) -> None:
+    @on(FilterLine.Apply)
+    def _apply_filter(self, event: FilterLine.Apply) -> None:
         try:
-            filters = parse_filter(event.value)
+            filters = parse_filter(event.text)
         except FilterSyntaxError as exc:
-            self.notify(str(exc), severity="error")
+            event.line.show_error(str(exc))
+            if event.final:
+                self.notify(str(exc), severity="error")
             return
-        self.filter_text = event.value
-        event.input.remove_class("visible")
-        self.log_view.set_filters(filters)
-        self.log_view.focus()
+        event.line.show_error("")
+        event.line.applied = event.text
+        if filters != self.log_view.filters:
+            self.filter_text = event.text
+            self.log_view.set_filters(filters)
+        if event.final:
+            event.line.close()
+            self.log_view.focus()
 
+    # ---- status -------------------------------------------------------------------------------
     @on(MessageLog.StateChanged)
     def _update_status(self, event: MessageLog.StateChanged | None = None) -> None:
         if event is not None:
             self._last_state = event
-            # The scrollbar appears once rows arrive: the header must follow the rows' width.
+            # The scrollbar appears once rows arrive, columns widen: the header follows the rows.
             self._update_header()
         state = self._last_state
         if state is None:
             return
         status = self.query_one("#log-status", Static)
-        shown = describe(self.log_view.filters)
-        where = f"  filter {shown}" if shown else ""
+        filters = self.log_view.filters
+        shown = describe(filters)
+        if filters.active:
+            count = f"{state.total:,} of {state.all_total:,} match"
+            where = f"  filter {shown}"
+        else:
+            count, where = f"{state.total:,} messages", ""
         if state.follow:
-            status.update(f"● LIVE  {state.total:,} messages{where}{self.backlog_text}")
+            status.update(f"● LIVE  {count}{where}{self.backlog_text}")
             status.remove_class("paused")
         else:
             badge = f"{state.new_count:,} new  " if state.new_count else ""
-            status.update(f"⏸ PAUSED  {badge}(l: back to live)  {state.total:,} messages{where}{self.backlog_text}")
+            status.update(f"⏸ PAUSED  {badge}(l: back to live)  {count}{where}{self.backlog_text}")
             status.add_class("paused")
+        self._update_empty(state)
 
-    @work(thread=True, exclusive=True, group="log-backlog")
-    def _check_backlog(self) -> None:
+    def _update_empty(self, state: MessageLog.StateChanged) -> None:
+        empty = self.query_one("#log-empty", Static)
+        if state.all_total == 0 and state.total == 0 and self.log_view.loaded:
+            empty.update(empty_log_text(self.last_stored, datetime.now(UTC), self.data.location))
+            empty.add_class("shown")
+        else:
+            empty.remove_class("shown")
+
+    @work(exclusive=True, group="log-backlog", exit_on_error=False)
+    async def _check_backlog(self) -> None:
         # Replies waiting for Infobip (an outage, a bad key) must be visible, not silent.
-        if not self._watcher.changed():
-            return
-        counts = self._watcher.read(backlog)  # the watcher's open reader connection
+        counts = await self.data.read(backlog)
+        self.last_stored = await self.data.read(last_stored_at)
         parts = [f"{counts[s]:,} {s}" for s in ("queued", "failed") if counts.get(s)]
         text = f"  replies: {', '.join(parts)}" if parts else ""
-        self.app.call_from_thread(self._show_backlog, text)
-
-    def _show_backlog(self, text: str) -> None:
-        # The worker may finish while the screen is being torn down (quit, mode removed).
-        if text != self.backlog_text and self.is_mounted and self.query("#log-status"):
+        if text != self.backlog_text or (self._last_state is not None and self._last_state.all_total == 0):
             self.backlog_text = text
             self._update_status()
 
-    def on_unmount(self) -> None:
-        self._watcher.close()
-
+    # ---- a message ----------------------------------------------------------------------------
     @on(MessageLog.Selected)
     def _show_detail(self, event: MessageLog.Selected) -> None:
-        self.app.push_screen(MessageDetailScreen(event.row, self.db_path))
+        self.app.push_screen(MessageDetailScreen(event.row, self.data))
+
+    def action_copy(self) -> None:
+        row = self.log_view.cursor_row
+        if row is not None:
+            self.app.copy_to_clipboard(row.from_number)  # OSC 52: reaches the local clipboard over SSH
+            self.notify(f"Copied {row.from_number}", timeout=2, markup=False)
+
+    def action_copy_id(self) -> None:
+        row = self.log_view.cursor_row
+        if row is not None:
+            self.app.copy_to_clipboard(row.message_id)
+            self.notify(f"Copied message id {row.message_id}", timeout=2, markup=False)
+
+    def action_profile(self) -> None:
+        row = self.log_view.cursor_row
+        if row is None or not row.sandbox:
+            self.notify("This message has no profile (unrouted: no credential owns the number)",
+                        severity="warning")
+            return
+        show = getattr(self.app, "show_profile", None)
+        if show is not None:
+            show(row.sandbox, row.from_number)
+
+    @work(group="log-export", exit_on_error=False)
+    async def action_export(self) -> None:
+        folder = self.export_dir or Path.cwd()
+        path = folder / export_file_name()
+        filters = self.log_view.filters
+        count = await self.data.read(export_messages, filters, path)
+        what = f" matching {describe(filters)}" if filters.active else ""
+        self.notify(f"Exported {count:,} messages{what} to {path}", timeout=6, markup=False)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterable
-from pathlib import Path
 
 from rich.text import Text
 from textual import work
@@ -13,12 +12,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
-from smsdesk.store.db import connect_reader
 from smsdesk.store.queries import DeliveryReport, MessageRow, delivery_reports_of
 from smsdesk.store.sms_parts import count_parts
 from smsdesk.store.text import make_inert
+from smsdesk.tui.data import DataService
+from smsdesk.tui.screens.view import HELP_BINDING
+from smsdesk.tui.widgets.key_bar import KeyBar
+from smsdesk.tui.workers import ReportsWorkerErrors
 
 CONSENT_NAMES = {"y": "opted in (y)", "n": "opted out (n)", "p": "pending (p)", "": "none"}
 
@@ -90,43 +92,69 @@ def reports_text(reports: list[DeliveryReport]) -> Text:
     return inert_lines(lines)
 
 
-class MessageDetailScreen(ModalScreen[None]):
+class MessageDetailScreen(ReportsWorkerErrors, ModalScreen[None]):
     DEFAULT_CSS = """
     MessageDetailScreen { align: center middle; }
     MessageDetailScreen > VerticalScroll {
-        width: 90%; max-width: 100; height: 90%; border: thick $accent; background: $surface; padding: 0 1;
+        width: 90%; max-width: 100; height: 90%; border: thick $primary; background: $surface; padding: 0 1;
     }
     """
-    BINDINGS = [Binding("escape,q,enter", "dismiss", "Close", id="detail.close")]
+    HELP_TITLE = "Message"
+    BINDINGS = [
+        Binding("escape,q,enter", "dismiss", "Close", id="detail.close"),
+        Binding("y", "copy('number')", "Copy number", id="detail.copy_number"),
+        Binding("Y", "copy('id')", "Copy message id", id="detail.copy_id"),
+        Binding("p", "profile", "Profile", id="detail.profile"),
+        HELP_BINDING,
+    ]
 
-    def __init__(self, row: MessageRow, db_path: Path | None = None) -> None:
+    def __init__(self, row: MessageRow, data: DataService | None = None) -> None:
         super().__init__()
         self.row = row
-        self.db_path = db_path  # None: no delivery reports are read (the reply's latest is shown)
+        self.data = data  # None: no delivery reports are read (the reply's latest is shown)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static(detail_text(self.row), id="message-detail")
             yield Static("", id="message-reports")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         reports = self.query_one("#message-reports", Static)
         reports.display = False
-        if self.db_path is not None and self.row.reply_id is not None:
-            self._load_reports(self.db_path, self.row.reply_id)
+        self.refresh_data(None)
 
-    @work(thread=True, exclusive=True, group="detail-reports")
-    def _load_reports(self, db_path: Path, reply_id: int) -> None:
+    def refresh_data(self, event: object) -> None:
+        """New delivery reports may have arrived (DatabaseChanged from the app)."""
+        if self.data is not None and self.row.reply_id is not None:
+            self._load_reports(self.row.reply_id)
+
+    def on_database_changed(self, event: object) -> None:
+        self.refresh_data(event)
+
+    @work(exclusive=True, group="detail-reports", exit_on_error=False)
+    async def _load_reports(self, reply_id: int) -> None:
+        assert self.data is not None
         try:
-            conn = connect_reader(db_path)
-            try:
-                found: Text = reports_text(delivery_reports_of(conn, reply_id))
-            finally:
-                conn.close()
+            found: Text = reports_text(await self.data.read(delivery_reports_of, reply_id))
         except (sqlite3.Error, OSError) as exc:
             found = inert_lines([[("Delivery reports", "bold"), f" could not be read: {exc}"]])
-        self.app.call_from_thread(self._show_reports, found)
+        self._show_reports(found)
+
+    def action_copy(self, what: str) -> None:
+        value = self.row.from_number if what == "number" else self.row.message_id
+        self.app.copy_to_clipboard(value)  # OSC 52: reaches the local clipboard over SSH
+        self.notify(f"Copied {value}", timeout=2, markup=False)
+
+    def action_profile(self) -> None:
+        if not self.row.sandbox:
+            self.notify("This message has no profile (unrouted: no credential owns the number)",
+                        severity="warning")
+            return
+        show = getattr(self.app, "show_profile", None)
+        if show is not None:
+            self.dismiss()
+            show(self.row.sandbox, self.row.from_number)
 
     def _show_reports(self, text: Text) -> None:
         for reports in self.query("#message-reports").results(Static):  # none once closed

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -10,10 +9,9 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Input, Static
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Static
 
-from smsdesk.store.db import connect
 from smsdesk.store.queries import (
     MessageRow,
     Profile,
@@ -24,12 +22,32 @@ from smsdesk.store.queries import (
     messages_of,
 )
 from smsdesk.store.text import make_inert
-from smsdesk.tui.db_watch import ChangeWatcher
+from smsdesk.tui.data import DatabaseChanged, DataService
 from smsdesk.tui.screens.message_detail import Part, inert_lines
+from smsdesk.tui.screens.view import HELP_BINDING, ViewScreen
+from smsdesk.tui.widgets.filter_line import FilterLine
+from smsdesk.tui.widgets.key_bar import KeyBar
+from smsdesk.tui.workers import ReportsWorkerErrors
 
-CONSENT_STYLE = {"y": "green", "n": "red", "p": "yellow", "": "dim"}
+# Colour and a word: "y"/"n"/"p"/"none" read the same without colour. Red is for errors only.
+CONSENT_STYLE = {"y": "bold green", "n": "bold reverse", "p": "italic yellow", "": ""}
 CONSENT_LABEL = {"y": "y", "n": "n", "p": "p", "": "none"}
 PROFILE_PAGE = 500
+COLUMNS = ("sandbox", "number", "consent", "attributes", "first seen", "last seen")
+SORT_KEYS = {  # how `s` orders the loaded rows, column by column
+    "sandbox": lambda p: (p.sandbox, p.number),
+    "number": lambda p: p.number,
+    "consent": lambda p: (p.consent or "~", p.number),
+    "attributes": lambda p: (-sum(int(a["count"]) for a in p.attributes.values()), p.number),
+    "first seen": lambda p: p.first_seen,
+    "last seen": None,  # the query's own order: most recent contact first
+}
+FILTER_SYNTAX = (
+    ("consent:y|n|p|none", "the number's consent in its sandbox"),
+    ("attr:KEYWORD", "numbers that sent this custom keyword (a segment; any case)"),
+    ("sandbox:NAME", "one sandbox"),
+    ("num:DIGITS", "part of the number (bare digits work too)"),
+)
 
 
 class ProfileFilterError(ValueError):
@@ -48,7 +66,7 @@ def parse_profile_filter(text: str) -> dict[str, object]:
             if value.lower() not in ("y", "n", "p", "none"):
                 raise ProfileFilterError("consent must be y, n, p or none")
             found["consent"] = "" if value.lower() == "none" else value.lower()
-        elif key in ("attr", "attribute", "segment", "kw"):
+        elif key in ("attr", "attribute", "segment", "kw", "custom", "keyword"):
             found["attribute"] = value
         elif key == "sandbox":
             found["sandbox"] = value
@@ -59,10 +77,20 @@ def parse_profile_filter(text: str) -> dict[str, object]:
     return found
 
 
-class ProfilesScreen(Screen[None]):
+def _read_profiles(conn: Any, filters: dict[str, Any]) -> tuple[list[Profile], int, int]:
+    profiles = list_profiles(conn, limit=PROFILE_PAGE, **filters)
+    total = count_profiles(conn, **filters)
+    everyone = count_profiles(conn) if filters != parse_profile_filter("") else total
+    return profiles, total, everyone
+
+
+class ProfilesScreen(ViewScreen):
+    VIEW_MODE = "profiles"
+    HELP_TITLE = "Profiles"
+    HELP_NOTES = (("Filter (/)", ""), *FILTER_SYNTAX,
+                  ("Consent", ""), ("y", "opted in"), ("n", "opted out"), ("p", "pending a double opt-in"),
+                  ("none", "never expressed"))
     DEFAULT_CSS = """
-    ProfilesScreen #profiles-filter { display: none; }
-    ProfilesScreen #profiles-filter.visible { display: block; }
     ProfilesScreen #profiles-status { height: 1; background: $boost; padding: 0 1; }
     ProfilesScreen DataTable { height: 1fr; }
     """
@@ -70,146 +98,217 @@ class ProfilesScreen(Screen[None]):
         Binding("slash", "filter", "Filter", id="profiles.filter"),
         Binding("escape", "clear_filter", "Clear", show=False, id="profiles.clear"),
         Binding("enter", "open", "Ledger", id="profiles.open"),
+        Binding("s", "sort", "Sort", id="profiles.sort"),
+        Binding("y", "copy", "Copy number", id="profiles.copy"),
+        Binding("j", "cursor(1)", "Down", show=False, id="profiles.down"),
+        Binding("k", "cursor(-1)", "Up", show=False, id="profiles.up"),
+        Binding("g", "edge(0)", "Top", show=False, id="profiles.top"),
+        Binding("G", "edge(1)", "Bottom", show=False, id="profiles.bottom"),
         Binding("f5", "reload", "Reload", show=False, id="profiles.reload"),
     ]
 
-    def __init__(self, db_path: Path, name: str | None = None) -> None:
-        super().__init__(name=name)
-        self.db_path = db_path
+    def __init__(self, data: DataService, name: str | None = None) -> None:
+        super().__init__(data, name=name)
         self.filter_text = ""
         self.filters: dict[str, object] = parse_profile_filter("")
         self.profiles: list[Profile] = []
-        self._watcher = ChangeWatcher(db_path)
+        self.sort_column = "last seen"
+        self._open_after_load: tuple[str, str] | None = None
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="consent:y|n|p|none attr:KEYWORD sandbox:NAME num:DIGITS  (Enter applies)",
-                    id="profiles-filter")
+        yield from self.compose_top()
+        yield FilterLine(input_id="profiles-filter", id="profiles-filter-line",
+                         placeholder="consent:y|n|p|none attr:KEYWORD sandbox:NAME num:DIGITS  (Esc clears)")
         yield Static("loading…", id="profiles-status")
         table: DataTable[str | Text] = DataTable(cursor_type="row", zebra_stripes=True, id="profiles-table")
-        table.add_columns("sandbox", "number", "consent", "attributes", "first seen", "last seen")
+        table.add_columns(*COLUMNS)
         yield table
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
-        self.set_interval(1.0, self._check_changes)
-        self._check_changes()
+        self.action_reload()
         self.query_one(DataTable).focus()
+
+    def refresh_data(self, event: DatabaseChanged | None) -> None:
+        if event is None or not event.clock:
+            self.action_reload()
 
     def action_reload(self) -> None:
         self._load(dict(self.filters))
 
-    @work(thread=True, exclusive=True, group="profiles-changes")
-    def _check_changes(self) -> None:
-        if self._watcher.changed():
-            self.app.call_from_thread(self.action_reload)
+    @work(exclusive=True, group="profiles-load", exit_on_error=False)
+    async def _load(self, filters: dict[str, object]) -> None:
+        profiles, total, everyone = await self.data.read(_read_profiles, filters)
+        self._show(profiles, total, everyone)
 
-    def on_unmount(self) -> None:
-        self._watcher.close()
+    def _sorted(self, profiles: list[Profile]) -> list[Profile]:
+        key = SORT_KEYS.get(self.sort_column)
+        return sorted(profiles, key=key) if key is not None else list(profiles)
 
-    @work(thread=True, exclusive=True, group="profiles-load")
-    def _load(self, filters: dict[str, object]) -> None:
-        db = connect(self.db_path)
-        try:
-            profiles = list_profiles(db.conn, limit=PROFILE_PAGE, **filters)  # type: ignore[arg-type]
-            total = count_profiles(db.conn, **filters)  # type: ignore[arg-type]
-        finally:
-            db.close()
-        self.app.call_from_thread(self._show, profiles, total)
-
-    def _show(self, profiles: list[Profile], total: int) -> None:
-        self.profiles = profiles
+    def _show(self, profiles: list[Profile], total: int, everyone: int | None = None) -> None:
+        self.profiles = self._sorted(profiles)
+        self._total = total
+        self._everyone = total if everyone is None else everyone
         table = self.query_one(DataTable)
         keep = table.cursor_row
         table.clear()
-        for p in profiles:
+        for p in self.profiles:
             attrs = ", ".join(f"{name}×{info['count']}" for name, info in p.attributes.items())
             # Text, not str: a str cell is parsed as markup, and a sender such as "[/x]" would crash the table.
             table.add_row(
                 Text(make_inert(p.sandbox)), Text(make_inert(p.number)),
-                Text(CONSENT_LABEL.get(p.consent, p.consent), style=CONSENT_STYLE.get(p.consent)),
+                Text(CONSENT_LABEL.get(p.consent, p.consent), style=CONSENT_STYLE.get(p.consent, "")),
                 Text(make_inert(attrs)), p.first_seen[:10], p.last_seen[:16].replace("T", " "),
             )
-        if profiles:
-            table.move_cursor(row=min(keep, len(profiles) - 1))
-        shown = f" (first {len(profiles)})" if total > len(profiles) else ""
-        where = f"  filter {self.filter_text}" if self.filter_text else ""
-        label = "segment" if self.filters.get("attribute") else "profiles"
-        self.query_one("#profiles-status", Static).update(f"{total:,} {label}{shown}{where}")
+        if self.profiles:
+            table.move_cursor(row=min(keep, len(self.profiles) - 1))
+        self._update_status()
+        if self._open_after_load is not None:
+            wanted, self._open_after_load = self._open_after_load, None
+            found = next((i for i, p in enumerate(self.profiles) if (p.sandbox, p.number) == wanted), None)
+            if found is not None:
+                table.move_cursor(row=found)
+                self.action_open()
 
+    def _update_status(self) -> None:
+        total, shown = self._total, len(self.profiles)
+        first = f" (first {shown})" if total > shown else ""
+        where = f"  filter {self.filter_text}" if self.filter_text else ""
+        if not self.filter_text:
+            count = f"{total:,} profiles"
+        else:
+            segment = " in segment" if self.filters.get("attribute") else ""
+            count = f"{total:,} of {self._everyone:,} profiles match{segment}"
+        order = f"  sorted by {self.sort_column}" if self.sort_column != "last seen" else ""
+        self.query_one("#profiles-status", Static).update(f"{count}{first}{where}{order}")
+
+    # ---- list keys -----------------------------------------------------------------------------
+    def action_cursor(self, delta: int) -> None:
+        table = self.query_one(DataTable)
+        table.move_cursor(row=max(0, table.cursor_row + delta))
+
+    def action_edge(self, bottom: int) -> None:
+        table = self.query_one(DataTable)
+        table.move_cursor(row=max(0, table.row_count - 1) if bottom else 0)
+
+    def action_sort(self) -> None:
+        order = list(SORT_KEYS)
+        self.sort_column = order[(order.index(self.sort_column) + 1) % len(order)]
+        self.action_reload()  # the query's order is the "last seen" order; the others sort it
+
+    def action_copy(self) -> None:
+        table = self.query_one(DataTable)
+        if self.profiles and table.cursor_row < len(self.profiles):
+            number = self.profiles[table.cursor_row].number
+            self.app.copy_to_clipboard(number)
+            self.notify(f"Copied {number}", timeout=2, markup=False)
+
+    # ---- filter --------------------------------------------------------------------------------
     def action_filter(self) -> None:
-        box = self.query_one("#profiles-filter", Input)
-        box.add_class("visible")
-        box.value = self.filter_text
-        box.focus()
+        self.query_one(FilterLine).open()
 
     def action_clear_filter(self) -> None:
-        self.query_one("#profiles-filter", Input).remove_class("visible")
+        line = self.query_one(FilterLine)
+        line.close()
+        line.show_error("")
+        line.applied = ""
         if self.filter_text:
             self.filter_text = ""
             self.filters = parse_profile_filter("")
             self.action_reload()
         self.query_one(DataTable).focus()
 
-    @on(Input.Submitted, "#profiles-filter")
-    def _apply(self, event: Input.Submitted) -> None:
-        try:
-            self.filters = parse_profile_filter(event.value)
-        except ProfileFilterError as exc:
-            self.notify(str(exc), severity="error")
-            return
-        self.filter_text = event.value.strip()
-        event.input.remove_class("visible")
+    def show_number(self, sandbox: str, number: str) -> None:
+        """Filter to one number in one sandbox and open its ledger (from a message in the log)."""
+        text = f"sandbox:{sandbox} num:{number}"
+        self.filter_text = text
+        self.query_one(FilterLine).applied = text
+        self.filters = parse_profile_filter(text)
+        self._open_after_load = (sandbox, number)
         self.action_reload()
-        self.query_one(DataTable).focus()
+
+    @on(FilterLine.Apply)
+    def _apply(self, event: FilterLine.Apply) -> None:
+        try:
+            filters = parse_profile_filter(event.text)
+        except ProfileFilterError as exc:
+            event.line.show_error(str(exc))
+            if event.final:
+                self.notify(str(exc), severity="error")
+            return
+        event.line.show_error("")
+        event.line.applied = event.text
+        if filters != self.filters or event.text.strip() != self.filter_text:
+            self.filters = filters
+            self.filter_text = event.text.strip()
+            self.action_reload()
+        if event.final:
+            event.line.close()
+            self.query_one(DataTable).focus()
 
     def action_open(self) -> None:
         table = self.query_one(DataTable)
         if not self.profiles or table.cursor_row >= len(self.profiles):
             return
-        self.app.push_screen(ProfileDetailScreen(self.db_path, self.profiles[table.cursor_row]))
+        self.app.push_screen(ProfileDetailScreen(self.data, self.profiles[table.cursor_row]))
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_open()
 
 
-class ProfileDetailScreen(ModalScreen[None]):
+class ProfileDetailScreen(ReportsWorkerErrors, ModalScreen[None]):
     """A number's consent ledger (the compliance evidence) and its latest messages."""
 
+    HELP_TITLE = "Profile"
     DEFAULT_CSS = """
     ProfileDetailScreen { align: center middle; }
     ProfileDetailScreen > VerticalScroll {
-        width: 95%; height: 90%; border: thick $accent; background: $surface; padding: 0 1;
+        width: 95%; height: 90%; border: thick $primary; background: $surface; padding: 0 1;
     }
     """
-    BINDINGS = [Binding("escape,q", "dismiss", "Close", id="profile.close")]
+    BINDINGS = [
+        Binding("escape,q", "dismiss", "Close", id="profile.close"),
+        Binding("y", "copy", "Copy number", id="profile.copy"),
+        HELP_BINDING,
+    ]
 
-    def __init__(self, db_path: Path, profile: Profile) -> None:
+    def __init__(self, data: DataService, profile: Profile) -> None:
         super().__init__()
-        self.db_path = db_path
+        self.data = data
         self.profile = profile
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
             yield Static("loading…", id="profile-detail")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self._load()
 
-    @work(thread=True)
-    def _load(self) -> None:
-        p = self.profile
-        db = connect(self.db_path)
-        try:
-            ledger = consent_ledger(db.conn, p.sandbox, p.number)
-            messages = messages_of(db.conn, p.sandbox, p.number)
-            found = messages_by_id(db.conn, [e["message_row_id"] for e in ledger if e["message_row_id"]])
-            causes = {e["message_row_id"]: found.get(e["message_row_id"]) for e in ledger}
-        finally:
-            db.close()
-        self.app.call_from_thread(self.query_one("#profile-detail", Static).update,
-                                  ledger_text(p, ledger, causes, messages))
+    def refresh_data(self, event: object) -> None:
+        self._load()
+
+    def on_database_changed(self, event: object) -> None:
+        self.refresh_data(event)
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(self.profile.number)
+        self.notify(f"Copied {self.profile.number}", timeout=2, markup=False)
+
+    @work(exclusive=True, group="profile-detail", exit_on_error=False)
+    async def _load(self) -> None:
+        text = await self.data.read(_read_ledger, self.profile)
+        for detail in self.query("#profile-detail").results(Static):  # none once closed
+            detail.update(text)
+
+
+def _read_ledger(conn: Any, p: Profile) -> Text:
+    ledger = consent_ledger(conn, p.sandbox, p.number)
+    messages = messages_of(conn, p.sandbox, p.number)
+    found = messages_by_id(conn, [e["message_row_id"] for e in ledger if e["message_row_id"]])
+    causes = {e["message_row_id"]: found.get(e["message_row_id"]) for e in ledger}
+    return ledger_text(p, ledger, causes, messages)
 
 
 def ledger_text(p: Profile, ledger: list[dict[str, Any]], causes: dict[int, MessageRow | None],

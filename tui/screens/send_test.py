@@ -11,10 +11,8 @@ first (store/send_guard.py). The consent lookup and the audit write run on worke
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
 import uuid
-from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
@@ -27,14 +25,18 @@ from textual.widgets import Button, Checkbox, Input, Label, LoadingIndicator, St
 from smsdesk.infobip.client import OutboundSms, SendResult
 from smsdesk.infobip.errors import InfobipError
 from smsdesk.store.credential_queries import host_of
-from smsdesk.store.db import connect, connect_reader, transaction
 from smsdesk.store.models import StoredCredential
 from smsdesk.store.phone import to_e164
-from smsdesk.store.send_guard import OptedOut, audit_override, opted_out
+from smsdesk.store.send_guard import OptedOut
 from smsdesk.store.sms_parts import count_parts
 from smsdesk.store.text import make_inert
+from smsdesk.tui.data import DataService
+from smsdesk.tui.db_access import check_opt_out, record_override
 from smsdesk.tui.gateway_access import error_lines, interactive_client
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
+from smsdesk.tui.screens.view import HELP_BINDING
+from smsdesk.tui.widgets.key_bar import KeyBar
+from smsdesk.tui.workers import ReportsWorkerErrors
 
 DEFAULT_TEXT = "smsdesk test message"
 
@@ -60,19 +62,24 @@ def describe_result(result: SendResult) -> Text:
     return text
 
 
-class SendTestScreen(ModalScreen[SendResult | None]):
+class SendTestScreen(ReportsWorkerErrors, ModalScreen[SendResult | None]):
     """Dismisses with the last successful result (None if nothing was sent)."""
     CSS_PATH = DIALOG_CSS
+    HELP_TITLE = "Test SMS"
+    HELP_NOTES = (("The test SMS", ""), ("To", "the number in international form, e.g. +44 7700 900123"),
+                  ("Text", "sent as typed; the part count is shown as you type"),
+                  ("opted out", "refused; tick Send anyway to override (recorded in the audit)"))
 
     BINDINGS = [
         Binding("f2,ctrl+g", "send", "Send", id="test_send.send", priority=True),
         Binding("escape", "close", "Close", id="test_send.close"),
+        HELP_BINDING,
     ]
 
-    def __init__(self, credential: StoredCredential, db_path: Path) -> None:
+    def __init__(self, credential: StoredCredential, data: DataService) -> None:
         super().__init__()
         self.credential = credential
-        self.db_path = db_path  # for the consent check and the audit of an override
+        self.data = data  # for the consent check and the audit of an override
         self.refused: OptedOut | None = None  # the opt-out that refused the last send
         self.result: SendResult | None = None
         self.error: InfobipError | None = None
@@ -86,7 +93,8 @@ class SendTestScreen(ModalScreen[SendResult | None]):
             yield Static(Text(options_summary(cred), style="dim"), id="send-options")
             with Horizontal(classes="field-row"):
                 yield Label("To", classes="field-label")
-                yield Input(placeholder="+447491163443", compact=True, id="send-to")
+                # A reserved drama number (Ofcom's 07700 900xxx): an example, never a real phone.
+                yield Input(placeholder="e.g. +44 7700 900123", compact=True, id="send-to")
             yield Static("", id="send-to-note", classes="field-note")
             with Horizontal(classes="field-row"):
                 yield Label("Text", classes="field-label")
@@ -98,6 +106,7 @@ class SendTestScreen(ModalScreen[SendResult | None]):
             with Horizontal(classes="buttons"):
                 yield Button("Send F2", variant="primary", compact=True, id="send-send")
                 yield Button("Close (esc)", compact=True, id="send-close")
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#send-to-note").display = False
@@ -188,14 +197,13 @@ class SendTestScreen(ModalScreen[SendResult | None]):
         self._show_result(Text(f"sending to {to}…", style="italic"), busy=True)
         self._send(sms, to, override.display and override.value)
 
-    @work(exclusive=True, group="gateway-send")
+    @work(exclusive=True, group="gateway-send", exit_on_error=False)
     async def _send(self, sms: OutboundSms, to: str, override: bool) -> None:
         try:
             try:  # SQLite blocks: on a worker thread, never on the UI thread
-                opted = await asyncio.to_thread(_opted_out, self.db_path, self.credential.sandbox, to)
+                opted = await self.data.read(check_opt_out, self.credential.sandbox, to)
                 if opted is not None and override:
-                    await asyncio.to_thread(_audit_override, self.db_path, self.credential, opted,
-                                            sms.message_id or "")
+                    await self.data.write(record_override, self.credential, opted, sms.message_id or "")
                     for box in self.query("#send-override").results(Checkbox):
                         box.value = False  # one tick, one send: another needs its own
             except (sqlite3.Error, OSError) as exc:
@@ -235,20 +243,3 @@ class SendTestScreen(ModalScreen[SendResult | None]):
     @on(Button.Pressed, "#send-close")
     def action_close(self) -> None:
         self.dismiss(self.result)
-
-
-def _opted_out(db_path: Path, sandbox: str, to: str) -> OptedOut | None:
-    conn = connect_reader(db_path)
-    try:
-        return opted_out(conn, sandbox, to)
-    finally:
-        conn.close()
-
-
-def _audit_override(db_path: Path, cred: StoredCredential, opted: OptedOut, our_message_id: str) -> None:
-    db = connect(db_path)
-    try:
-        with transaction(db) as conn:
-            audit_override(conn, cred, opted, our_message_id, via="tui")
-    finally:
-        db.close()

@@ -2,23 +2,23 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Select, Static
+from textual.widgets import Input, Label, Select, Static
 
-from smsdesk.store.credentials import list_credentials
-from smsdesk.store.db import connect
+from smsdesk.store.credentials import list_credentials_conn
 from smsdesk.store.models import StoredCredential
 from smsdesk.store.rules import decide
 from smsdesk.store.sms_parts import count_parts
 from smsdesk.store.text import make_inert
+from smsdesk.tui.data import DatabaseChanged, DataService
 from smsdesk.tui.screens.message_detail import Part, consent_name, inert_lines
+from smsdesk.tui.screens.view import ViewScreen
+from smsdesk.tui.vocabulary import ACTION_MEANING, action_style
+from smsdesk.tui.widgets.key_bar import KeyBar
 
 CONSENT_CHOICES = [("none (never expressed)", ""), ("opted in (y)", "y"), ("opted out (n)", "n"),
                    ("pending (p)", "p")]
@@ -31,7 +31,8 @@ def verdict_text(text: str, cred: StoredCredential | None, consent: str) -> Text
     b = "bold"
     lines: list[list[Part]] = [
         [("Normalised", b), "  ", d.normalized or ("(empty)", "italic")],
-        [("Action", b), f"      {d.action}" + (f"  (keyword {d.keyword})" if d.keyword else "")],
+        [("Action", b), "      ", (str(d.action), str(action_style(str(d.action)) or "")),
+         f"  (keyword {d.keyword})" if d.keyword else "", (f"  {ACTION_MEANING.get(str(d.action), '')}", "italic")],
         [("Rule", b), f"        {d.rule}"],
         [("Consent", b), f"     {consent_name(d.consent_before)} → {consent_name(str(d.consent_after))}",
          ("  (changes)", b) if d.consent_changed else "  (unchanged)"],
@@ -47,7 +48,12 @@ def verdict_text(text: str, cred: StoredCredential | None, consent: str) -> Text
     return inert_lines(lines)
 
 
-class TesterScreen(Screen[None]):
+class TesterScreen(ViewScreen):
+    VIEW_MODE = "tester"
+    HELP_TITLE = "Keyword tester"
+    HELP_NOTES = (("How to use it", ""), ("credential", "whose keywords and replies apply"),
+                  ("consent", "the number's consent before the text"),
+                  ("text", "what the person texts; nothing is sent or stored"))
     DEFAULT_CSS = """
     TesterScreen Horizontal { height: auto; }
     TesterScreen Select { width: 1fr; }
@@ -60,12 +66,13 @@ class TesterScreen(Screen[None]):
         Binding("escape", "leave_text", "Leave text", id="tester.leave_text"),
     ]
 
-    def __init__(self, db_path: Path, name: str | None = None) -> None:
-        super().__init__(name=name)
-        self.db_path = db_path
+    def __init__(self, data: DataService, name: str | None = None) -> None:
+        super().__init__(data, name=name)
         self.credentials: dict[int, StoredCredential] = {}
+        self._focus_text = True
 
     def compose(self) -> ComposeResult:
+        yield from self.compose_top()
         with VerticalScroll():
             with Horizontal():
                 yield Select[int]([], prompt="credential", id="tester-credential")
@@ -73,22 +80,21 @@ class TesterScreen(Screen[None]):
             yield Label("Message as a person would text it (nothing is sent or stored):")
             yield Input(placeholder="e.g. STOP please", id="tester-text")
             yield Static(Text("Pick a credential.", style="italic"), id="tester-verdict")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.action_reload()
 
+    def refresh_data(self, event: DatabaseChanged | None) -> None:
+        if event is None or not event.clock:
+            self.action_reload()  # a credential's keywords or replies may have changed
+
     def action_leave_text(self) -> None:
         self.query_one(VerticalScroll).focus()
 
-    @work(thread=True, exclusive=True, group="tester-load")
-    def action_reload(self) -> None:
-        db = connect(self.db_path)
-        try:
-            creds = list_credentials(db)
-        finally:
-            db.close()
-        self.app.call_from_thread(self._show_credentials, creds)
+    @work(exclusive=True, group="tester-load", exit_on_error=False)
+    async def action_reload(self) -> None:
+        self._show_credentials(await self.data.read(list_credentials_conn))
 
     def _show_credentials(self, creds: list[StoredCredential]) -> None:
         self.credentials = {c.id: c for c in creds}
@@ -99,7 +105,9 @@ class TesterScreen(Screen[None]):
             select.value = current
         elif creds:
             select.value = creds[0].id
-        self.query_one("#tester-text", Input).focus()
+        if self._focus_text:  # the first load only: a reload must not steal focus from the selects
+            self._focus_text = False
+            self.query_one("#tester-text", Input).focus()
         self._update()
 
     @on(Input.Changed, "#tester-text")

@@ -23,6 +23,8 @@ from smsdesk.store.models import StoredCredential
 from smsdesk.store.text import make_inert
 from smsdesk.tui.gateway_access import interactive_client
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
+from smsdesk.tui.screens.view import HELP_BINDING
+from smsdesk.tui.widgets.key_bar import KeyBar
 
 OUTCOME_TITLES = {
     VerifyOutcome.OK: ("✓ Key valid", "bold green"),
@@ -49,10 +51,14 @@ def describe(result: VerifyResult) -> Text:
 class VerifyScreen(ModalScreen[VerifyResult | None]):
     """Dismisses with the last result (None if closed before an answer)."""
     CSS_PATH = DIALOG_CSS
+    HELP_TITLE = "Verify"
+    HELP_NOTES = (("Verify", ""), ("what it does", "asks Infobip for the account balance with this key; "
+                                                   "nothing is sent"),)
 
     BINDINGS = [
         Binding("escape", "close", "Close", id="verify.close"),
         Binding("v", "again", "Verify again", id="verify.again"),
+        HELP_BINDING,
     ]
 
     def __init__(self, credential: StoredCredential) -> None:
@@ -73,6 +79,7 @@ class VerifyScreen(ModalScreen[VerifyResult | None]):
             with Horizontal(classes="buttons"):
                 yield Button("Again (v)", compact=True, id="verify-again")
                 yield Button("Close (esc)", variant="primary", compact=True, id="verify-close")
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#verify-close", Button).focus()
@@ -93,7 +100,7 @@ class VerifyScreen(ModalScreen[VerifyResult | None]):
         self._show(Text(f"verifying with {host_of(self.credential.base_url)}…", style="italic"), busy=True)
         self._verify()
 
-    @work(exclusive=True, group="gateway-verify")
+    @work(exclusive=True, group="gateway-verify", exit_on_error=False)
     async def _verify(self) -> None:
         try:
             async with interactive_client(self.credential) as client:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from smsdesk.store.models import KEYWORD_LISTS, Credential, InboundMode, Provider
+from smsdesk.store.text import normalize
 
 Kind = Literal["text", "password", "number", "keywords", "message", "provider", "mode"]
 
@@ -22,8 +24,8 @@ GROUPS: tuple[tuple[str, tuple[FieldSpec, ...]], ...] = (
     ("Connection", (
         FieldSpec("name", "Name", placeholder="e.g. Shop UK"),
         FieldSpec("provider", "Provider", "provider"),
-        FieldSpec("sandbox", "Sandbox", placeholder="prod"),
-        FieldSpec("base_url", "API base URL", placeholder="xyz.api.infobip.com"),
+        FieldSpec("sandbox", "Sandbox", placeholder="e.g. prod"),
+        FieldSpec("base_url", "API base URL", placeholder="e.g. xyz.api.infobip.com"),
         FieldSpec("api_key", "API key", "password"),
         FieldSpec("sender", "Sender", placeholder="default: the inbound number"),
     )),
@@ -39,17 +41,17 @@ GROUPS: tuple[tuple[str, tuple[FieldSpec, ...]], ...] = (
         FieldSpec("default_reply_message", "Default reply", "message"),
     )),
     ("Inbound", (
-        FieldSpec("inbound_number", "Inbound number", placeholder="+447491163443"),
+        FieldSpec("inbound_number", "Inbound number", placeholder="e.g. +44 7491 163443"),
         FieldSpec("inbound_keywords", "Custom keywords", "keywords", "e.g. DISCOUNT, VIP"),
         FieldSpec("inbound_mode", "Inbound mode", "mode"),
     )),
     ("Delivery", (
-        FieldSpec("validity_period_hours", "Validity (hours)", "number", "1 to 48"),
+        FieldSpec("validity_period_hours", "Validity (hours)", "number", "1 to 48, e.g. 24"),
         FieldSpec("callback_data", "Callback data"),
     )),
     ("India DLT", (
-        FieldSpec("principal_entity_id", "Principal entity", placeholder="digits"),
-        FieldSpec("content_template_id", "Content template", placeholder="digits"),
+        FieldSpec("principal_entity_id", "Principal entity", placeholder="digits, e.g. 1201159123456789"),
+        FieldSpec("content_template_id", "Content template", placeholder="digits, e.g. 1207161234567890"),
     )),
 )
 
@@ -80,3 +82,46 @@ def form_values(cred: Credential | None) -> dict[str, str]:
         else:
             values[name] = "" if value is None else str(value)
     return values
+
+
+# ---- messages in plain words ---------------------------------------------------------------------
+
+_PLAIN = (
+    (re.compile(r"^Field required$"), "is required"),
+    (re.compile(r"^String should have at least 1 character$"), "is required"),
+    (re.compile(r"^Input should be greater than or equal to (\S+)$"), r"must be at least \1"),
+    (re.compile(r"^Input should be less than or equal to (\S+)$"), r"must be at most \1"),
+    (re.compile(r"^Input should be a valid integer.*$"), "must be a whole number"),
+    (re.compile(r"^String should have at most (\d+) characters?$"), r"must be at most \1 characters"),
+    (re.compile(r"^String should have at least (\d+) characters?$"), r"must be at least \1 characters"),
+    (re.compile(r"^Input should be (.+)$"), r"must be \1"),
+    (re.compile(r"^Value error, (.+)$"), r"\1"),
+)
+
+
+def plain(message: str) -> str:
+    """pydantic's wording ("Input should be greater than or equal to 1") in the form's own."""
+    for pattern, replacement in _PLAIN:
+        if pattern.match(message):
+            return pattern.sub(replacement, message).replace("'", "")
+    return message
+
+
+def _keywords(text: str) -> list[str]:
+    return [word.strip() for word in text.split(",") if word.strip()]
+
+
+def cross_field_errors(values: dict[str, str]) -> dict[str, str]:
+    """The model's cross-field rules, checked on the form's text so they show up with the field
+    errors, not only once every field is valid (pydantic runs them last)."""
+    found: dict[str, str] = {}
+    if values.get("content_template_id", "").strip() and not values.get("principal_entity_id", "").strip():
+        found["content_template_id"] = "needs a DLT principal entity ID as well"
+    owner: dict[str, str] = {}
+    for list_name in KEYWORD_LISTS:
+        for keyword in _keywords(values.get(list_name, "")):
+            key = normalize(keyword)
+            if key in owner and owner[key] != list_name and list_name not in found:
+                found[list_name] = (f"keyword {keyword} is also in {FIELD_SPECS[owner[key]].label.lower()}")
+            owner.setdefault(key, list_name)
+    return found

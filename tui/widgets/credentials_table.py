@@ -30,11 +30,14 @@ from smsdesk.tui.widgets.style_cache import CachedStyles
 COLUMNS = ("name", "sandbox", "host", "api key", "inbound", "mode", "valid")
 KEY_COLUMN = COLUMNS.index("api key")
 SCROLLBAR_WIDTH = 1  # the column the drawn scrollbar takes at the right edge
-# Clip widths chosen so all seven columns fit 80 columns with the scrollbar: the full values
-# are one keypress away (Enter) and `/` searches the unclipped text.
+# Columns are sized to their content. Only when the line would not fit the table are name,
+# host and sandbox cut, and never below these widths (all seven columns then fit 80 columns with
+# the scrollbar); the full values are one keypress away (Enter) and `/` searches them whole.
 NAME_WIDTH = 13
 SANDBOX_WIDTH = 8
 HOST_WIDTH = 15
+CLIPPABLE = {0: NAME_WIDTH, 1: SANDBOX_WIDTH, 2: HOST_WIDTH}  # column -> the least it is cut to
+SORTABLE = ("name", "sandbox", "host", "inbound", "mode", "valid")
 MODE_LABEL = {"forward": "fwd", "pull": "pull"}
 PAD = 1  # blank cells each side of a value, as the DataTable drew them
 
@@ -49,12 +52,13 @@ def _cell(text: str, width: int | None = None) -> str:
     return _clip(value, width) if width else value
 
 
-def row_cells(row: CredentialRow, reveal: bool) -> tuple[str, ...]:
-    """The text of each column for one credential."""
+def row_cells(row: CredentialRow, reveal: bool, widths: tuple[int, int, int] = (NAME_WIDTH, SANDBOX_WIDTH,
+                                                                                   HOST_WIDTH)) -> tuple[str, ...]:
+    """The text of each column for one credential (name, sandbox and host cut to `widths`)."""
     return (
-        _cell(row.name, NAME_WIDTH),
-        _cell(row.sandbox, SANDBOX_WIDTH),
-        _cell(row.host, HOST_WIDTH),
+        _cell(row.name, widths[0]),
+        _cell(row.sandbox, widths[1]),
+        _cell(row.host, widths[2]),
         _cell(row.api_key if reveal else row.masked_key),
         _cell(row.inbound_number or "-"),
         MODE_LABEL.get(row.inbound_mode, row.inbound_mode),
@@ -104,12 +108,12 @@ class CredentialsTable(CachedStyles, ScrollView, can_focus=True):
         "credentials-table--scrollbar", "credentials-table--scrollbar-thumb",
     }
     BINDINGS = [
-        Binding("up", "cursor(-1)", "Up", show=False),
-        Binding("down", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "first", "First", show=False),
-        Binding("end", "last", "Last", show=False),
+        Binding("up,k", "cursor(-1)", "Up", show=False, id="list.up"),
+        Binding("down,j", "cursor(1)", "Down", show=False, id="list.down"),
+        Binding("pageup", "page(-1)", "Page up", show=False, id="list.pageup"),
+        Binding("pagedown,space", "page(1)", "Page down", show=False, id="list.pagedown"),
+        Binding("home,g", "first", "First", show=False, id="list.top"),
+        Binding("end,G", "last", "Last", show=False, id="list.bottom"),
         Binding("enter", "select", "Open", show=False),
     ]
 
@@ -128,6 +132,8 @@ class CredentialsTable(CachedStyles, ScrollView, can_focus=True):
         self.shown: list[CredentialRow] = []
         self.filter_text = ""
         self.reveal = False
+        self.sort_column = ""  # "": the database's order (by name, case-insensitive)
+        self._natural: list[int] = [len(c) for c in COLUMNS]  # widths the content asks for
         self._widths: list[int] = [len(c) for c in COLUMNS]
         self._cells: dict[int, tuple[str, ...]] = {}  # by position in `shown`; only rows drawn
 
@@ -144,6 +150,12 @@ class CredentialsTable(CachedStyles, ScrollView, can_focus=True):
         self.reveal = reveal
         self._rebuild()
 
+    def cycle_sort(self) -> None:
+        """The next sort column (s): name, sandbox, host, inbound, mode, valid, then as stored."""
+        order = ["", *SORTABLE]
+        self.sort_column = order[(order.index(self.sort_column) + 1) % len(order)]
+        self._rebuild()
+
     @property
     def row_count(self) -> int:
         return len(self.shown)
@@ -158,7 +170,8 @@ class CredentialsTable(CachedStyles, ScrollView, can_focus=True):
         """The text of the row at this position, as drawn."""
         cells = self._cells.get(index)
         if cells is None:
-            cells = self._cells[index] = row_cells(self.shown[index], self.reveal)
+            cells = self._cells[index] = row_cells(self.shown[index], self.reveal,
+                                                   (self._widths[0], self._widths[1], self._widths[2]))
         return cells
 
     def _rebuild(self, select_id: int | None = None) -> None:
@@ -166,8 +179,15 @@ class CredentialsTable(CachedStyles, ScrollView, can_focus=True):
             select_id = current.id
         self.shown = [c for c in self.credentials if matches(c, self.filter_text)] if self.filter_text \
             else list(self.credentials)
+        if self.sort_column:
+            key = {"name": lambda c: c.name.casefold(), "sandbox": lambda c: (c.sandbox, c.name.casefold()),
+                   "host": lambda c: c.host, "inbound": lambda c: c.inbound_number or "~",
+                   "mode": lambda c: (c.inbound_mode, c.name.casefold()),
+                   "valid": lambda c: (c.validity_period_hours, c.name.casefold())}[self.sort_column]
+            self.shown.sort(key=key)
         self._cells.clear()
-        self._widths = self._measure()
+        self._natural = self._measure()
+        self._widths = self._fit(self._natural)
         index = 0
         if select_id is not None:
             index = next((i for i, c in enumerate(self.shown) if c.id == select_id), self.cursor_row)
@@ -182,14 +202,28 @@ class CredentialsTable(CachedStyles, ScrollView, can_focus=True):
         widths = [len(c) for c in COLUMNS]
         if not self.shown:
             return widths
-        widths[0] = max(widths[0], min(NAME_WIDTH, max(len(c.name) for c in self.shown)))
-        widths[1] = max(widths[1], min(SANDBOX_WIDTH, max(len(c.sandbox) for c in self.shown)))
-        widths[2] = max(widths[2], min(HOST_WIDTH, max(len(c.host) for c in self.shown)))
+        widths[0] = max(widths[0], max(len(c.name) for c in self.shown))
+        widths[1] = max(widths[1], max(len(c.sandbox) for c in self.shown))
+        widths[2] = max(widths[2], max(len(c.host) for c in self.shown))
         key = (lambda c: len(make_inert(c.api_key))) if self.reveal else (lambda c: len(c.masked_key))
         widths[3] = max(widths[3], max(key(c) for c in self.shown))
         widths[4] = max(widths[4], max(len(make_inert(c.inbound_number or "-")) for c in self.shown))
         widths[5] = max(widths[5], max(len(MODE_LABEL.get(c.inbound_mode, c.inbound_mode)) for c in self.shown))
         widths[6] = max(widths[6], max(len(f"{c.validity_period_hours}h") for c in self.shown))
+        return widths
+
+    def _fit(self, natural: list[int]) -> list[int]:
+        """Cut name, host and sandbox (widest first) only as much as the table's width needs."""
+        widths = list(natural)
+        room = (self.size.width or 80) - SCROLLBAR_WIDTH
+        excess = sum(w + 2 * PAD for w in widths) - room
+        while excess > 0:
+            cuttable = [(widths[i] - floor, i) for i, floor in CLIPPABLE.items() if widths[i] > floor]
+            if not cuttable:
+                break
+            _, column = max(cuttable)
+            widths[column] -= 1
+            excess -= 1
         return widths
 
     # ---- rendering -------------------------------------------------------------------------
@@ -267,6 +301,11 @@ class CredentialsTable(CachedStyles, ScrollView, can_focus=True):
         return segments
 
     def on_resize(self) -> None:
+        widths = self._fit(self._natural)
+        if widths != self._widths:
+            self._widths = widths
+            self._cells.clear()
+            self.refresh()
         self._resize_virtual()
 
     # ---- cursor ----------------------------------------------------------------------------

@@ -1,10 +1,13 @@
-"""A one-line footer of key bindings drawn as a single widget.
+"""A one-line footer of key bindings drawn as a single widget, on every screen.
 
 Textual's Footer mounts one widget per binding and re-mounts them all whenever the bindings
 change, which happens several times while a screen starts (focus moves, the table mounts):
 about 100 ms of the credentials screen's first paint. This bar renders the same information
-(same colours, same order, `^p palette` on the right) as one Text, refreshed on the screen's
-bindings signal. A click on a key presses it, as the Footer did.
+as one line, refreshed on the screen's bindings signal. A click on a key presses it.
+
+At 80 columns not everything fits: `q` and `F1` (PINNED) are always drawn, at the right, and
+the screen's own keys fill the rest in binding order, whole items only; F1 lists them all. The
+command palette (`ctrl+p`) is listed in F1, not here.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class KeyBar(CachedStyles, Widget, can_focus=False):
     """
     COMPONENT_CLASSES = {"key-bar--key", "key-bar--description", "key-bar--separator"}
     ALLOW_SELECT = False
+    PINNED = ("app.quit", "app.help")  # binding ids drawn at the right whatever the width
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -51,19 +55,31 @@ class KeyBar(CachedStyles, Widget, can_focus=False):
         if screen is self.screen:
             self.refresh()
 
-    def _items(self) -> tuple[list[tuple[str, str, str, bool]], tuple[str, str, str, bool] | None]:
-        """(key, shown key, description, enabled) for each shown binding, and the palette's."""
+    def _items(self) -> tuple[list[tuple[str, str, str, bool]], list[tuple[str, str, str, bool]]]:
+        """(key, shown key, description, enabled) of the screen's shown bindings, and the pinned ones."""
         app = self.app
         items: list[tuple[str, str, str, bool]] = []
-        palette = None
+        pinned: dict[str, tuple[str, str, str, bool]] = {}
         seen_actions: set[str] = set()
         for _node, binding, enabled, _tooltip in self.screen.active_bindings.values():
-            if binding.action == "command_palette" and app.ENABLE_COMMAND_PALETTE:
-                palette = (binding.key, app.get_key_display(binding), binding.description, enabled)
+            if binding.id in self.PINNED:
+                if binding.id not in pinned:
+                    pinned[binding.id] = (binding.key, app.get_key_display(binding), binding.description, enabled)
             elif binding.show and binding.action not in seen_actions:
                 seen_actions.add(binding.action)  # one entry per action, like the Footer
                 items.append((binding.key, app.get_key_display(binding), binding.description, enabled))
-        return items, palette
+        return items, [pinned[i] for i in self.PINNED if i in pinned]
+
+    def _draw(self, items: list[tuple[str, str, str, bool]], key_style: Style,
+              description_style: Style) -> list[tuple[list[Segment], int, str]]:
+        drawn = []
+        for key, shown, description, enabled in items:
+            dim = Style(dim=True) if not enabled else None
+            key_text, description_text = f" {shown} ", f"{description} "
+            drawn.append(([Segment(key_text, key_style + dim if dim else key_style),
+                           Segment(description_text, description_style + dim if dim else description_style)],
+                          cell_len(key_text) + cell_len(description_text), key))
+        return drawn
 
     def render_line(self, y: int) -> Strip:
         # Drawn as segments (the line API) rather than a rich Text: the Text went through Rich's
@@ -74,28 +90,32 @@ class KeyBar(CachedStyles, Widget, can_focus=False):
             return Strip.blank(width, base)
         key_style = base + self.cached_style("key-bar--key")
         description_style = base + self.cached_style("key-bar--description")
-        items, palette = self._items()
-        right: list[Segment] = []
-        if palette is not None:
-            right = [Segment("▏", base + self.cached_style("key-bar--separator")), Segment(palette[1], key_style),
-                     Segment(f" {palette[2]} ", description_style)]
-        room = max(0, width - Segment.get_line_length(right))
+        items, pinned = self._items()
+        right = self._draw(pinned, key_style, description_style)
+        right_width = sum(w for _, w, _ in right)
+        right_segments: list[Segment] = []
+        if right:
+            right_segments.append(Segment("▏", base + self.cached_style("key-bar--separator")))
+            right_width += 1
+            for segments, _, _ in right:
+                right_segments.extend(segments)
+        room = max(0, width - right_width)
         left: list[Segment] = []
         spans: list[tuple[int, int, str]] = []
         x = 0
-        for key, shown, description, enabled in items:
-            dim = Style(dim=True) if not enabled else None
-            key_text, description_text = f" {shown} ", f"{description} "
-            left.append(Segment(key_text, key_style + dim if dim else key_style))
-            left.append(Segment(description_text, description_style + dim if dim else description_style))
-            end = x + cell_len(key_text) + cell_len(description_text)
-            spans.append((x, min(end, room), key))
-            x = end
+        for segments, item_width, key in self._draw(items, key_style, description_style):
+            if x + item_width > room:
+                break  # whole items only: a cut-off "Verif" helps nobody
+            left.extend(segments)
+            spans.append((x, x + item_width, key))
+            x += item_width
         left = Segment.adjust_line_length(left, room, base, pad=True)
-        if palette is not None:
-            spans.append((room, width, palette[0]))
+        x = room + (1 if right else 0)
+        for _, item_width, key in right:
+            spans.append((x, x + item_width, key))
+            x += item_width
         self._spans = [span for span in spans if span[0] < span[1]]
-        return Strip([*left, *right], width).crop(0, width)
+        return Strip([*left, *right_segments], width).crop(0, width)
 
     def on_click(self, event: events.Click) -> None:
         for start, end, key in self._spans:

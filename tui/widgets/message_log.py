@@ -2,12 +2,13 @@
 
 Like Textualize/toolong's log view, the virtual height is the row count and `render_line`
 serves rows from a small cache, so a log of a million rows costs the memory of a few pages.
-Rows the cache lacks are drawn as placeholders while a thread worker fetches them.
+Rows the cache lacks are drawn as placeholders while a worker fetches them through the app's
+data service (tui/data.py); the screen calls `refresh_data` when the database changed.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -19,52 +20,59 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.worker import get_current_worker
 
-from smsdesk.store.queries import MessageFilter, MessageRow
+from smsdesk.store.queries import (
+    LogPage,
+    MessageFilter,
+    MessageRow,
+    log_first_page,
+    log_updates,
+    messages_at_offset,
+    page_messages,
+)
 from smsdesk.store.text import make_inert
-from smsdesk.tui.log_reader import LogReader
+from smsdesk.tui.data import DataService
+from smsdesk.tui.vocabulary import ACTIONS, REPLY_STATUSES, action_style, status_style
 from smsdesk.tui.widgets.style_cache import CachedStyles
+from smsdesk.tui.workers import ReportsWorkerErrors
 
-ACTION_STYLES = {
-    "opt-in": Style(color="green", bold=True),
-    "opt-out": Style(color="red", bold=True),
-    "help": Style(color="cyan"),
-    "double-opt-in": Style(color="bright_green", bold=True),
-    "custom": Style(color="magenta"),
-    "default": Style(color="default"),
-    "unrouted": Style(color="yellow", italic=True),
-}
-STATUS_STYLES = {
-    "queued": Style(color="yellow"),
-    "sent": Style(color="blue"),
-    "delivered": Style(color="green"),
-    "failed": Style(color="red", bold=True),
-    "undeliverable": Style(color="red"),
-    "expired": Style(color="red"),
-    "rejected": Style(color="red"),
-}
 PAGE = 100
 CACHE_LIMIT = 3000
-POLL_SECONDS = 0.25
+
+# The stored words themselves (tui/vocabulary.py), so the column says what a filter and an
+# export say. Columns are sized to what has been read (they only widen, so nothing jumps while
+# scrolling): "double-opt-in" or "undeliverable" take their room only once one is on hand.
+ACTION_WIDTH = max(len(a) for a in ACTIONS) + 1  # the most the action column takes
+STATUS_WIDTH = max(len(s) for s in REPLY_STATUSES) + 1
 
 
-# Short labels keep the text column wide at 80 columns; the detail pane spells them out.
-ACTION_LABELS = {"double-opt-in": "2x-opt-in", "custom": "keyword"}
-ACTION_WIDTH = 10
-STATUS_WIDTH = 10
+@dataclass(frozen=True)
+class Widths:
+    credential: int = 10
+    action: int = 8
+    status: int = 6
+
+    def grown(self, rows: list[MessageRow]) -> Widths:
+        credential = max((cell_len(make_inert(r.credential or "-")) for r in rows), default=0)
+        action = max((len(r.action) for r in rows), default=0)
+        status = max((len(reply_label(r)) for r in rows), default=0)
+        return Widths(max(self.credential, min(20, credential)), max(self.action, min(ACTION_WIDTH - 1, action)),
+                      max(self.status, min(STATUS_WIDTH - 1, status)))
 
 
-def column_widths(width: int) -> tuple[int, ...]:
-    """time, credential, from (and to, when the terminal is wide enough)."""
-    return (9, 12, 14, 14) if width >= 110 else (9, 11, 14)
+def layout(width: int, widths: Widths = Widths()) -> list[tuple[str, int]]:
+    """(column, cells) left to right for a row `width` cells wide; the text takes what is left."""
+    head = [("time", 9), ("credential", widths.credential + 1), ("from", 14)]
+    if width >= 110:
+        head.append(("to", 14))
+    tail = [("action", widths.action + 1), ("reply", widths.status + 1)]
+    text = max(8, width - sum(w for _, w in head) - sum(w for _, w in tail))
+    return [*head, ("text", text), *tail]
 
 
-def header_text(width: int) -> str:
-    names = ("time", "credential", "from", "to")
-    head = "".join(fit(name, w) for name, w in zip(names, column_widths(width), strict=False))
-    text_width = max(8, width - sum(column_widths(width)) - ACTION_WIDTH - STATUS_WIDTH)
-    return head + fit("text", text_width) + fit("action", ACTION_WIDTH) + fit("reply", STATUS_WIDTH)
+def header_text(width: int, widths: Widths = Widths()) -> str:
+    """The column names, laid out exactly as `MessageLog` lays out its rows."""
+    return "".join(fit(name, w) for name, w in layout(width, widths))
 
 
 def fit(text: str, width: int) -> str:
@@ -78,7 +86,7 @@ def reply_label(row: MessageRow) -> str:
     return row.reply_status or "-"
 
 
-class MessageLog(CachedStyles, ScrollView, can_focus=True):
+class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
     """Newest first. Follow mode keeps the newest row in view; scrolling away pauses it."""
 
     DEFAULT_CSS = """
@@ -97,6 +105,7 @@ class MessageLog(CachedStyles, ScrollView, can_focus=True):
         Binding("enter", "select", "Details", id="log.details"),
         Binding("l", "live", "Live", id="log.live"),
     ]
+    loaded_epoch = 0
 
     follow: reactive[bool] = reactive(True)
     new_count: reactive[int] = reactive(0)
@@ -111,18 +120,20 @@ class MessageLog(CachedStyles, ScrollView, can_focus=True):
     class StateChanged(Message):
         """Follow mode, the new-rows badge or the total moved: the screen updates its badge."""
 
-        def __init__(self, follow: bool, new_count: int, total: int) -> None:
+        def __init__(self, follow: bool, new_count: int, total: int, all_total: int = 0) -> None:
             super().__init__()
             self.follow = follow
             self.new_count = new_count
             self.total = total
+            self.all_total = all_total  # every message, whatever the filter
 
-    def __init__(self, db_path: Path, *, poll_seconds: float = POLL_SECONDS, id: str | None = None) -> None:
+    def __init__(self, data: DataService, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.db_path = db_path
-        self.poll_seconds = poll_seconds
+        self.data = data
         self.filters = MessageFilter()
-        self._reader: LogReader | None = None
+        self.all_total = 0
+        self.widths = Widths()
+        self._poll_again = False
         self._rows: dict[int, MessageRow] = {}
         self._top_id = 0
         self._epoch = 0  # bumps on filter change: results of older fetches are dropped
@@ -134,17 +145,13 @@ class MessageLog(CachedStyles, ScrollView, can_focus=True):
     # ---- lifecycle -------------------------------------------------------------------
     def on_mount(self) -> None:
         self._reload()
-        self.set_interval(self.poll_seconds, self._poll)
 
-    def on_unmount(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-
-    def _get_reader(self) -> LogReader:
-        # Created on a worker thread: opening the database is I/O too.
-        if self._reader is None:
-            self._reader = LogReader(self.db_path)
-        return self._reader
+    def refresh_data(self) -> None:
+        """The database changed (or a read failed and is due again): catch up."""
+        if not self.loaded:
+            self._reload()  # the first read failed: try it again
+        else:
+            self._poll()
 
     def set_filters(self, filters: MessageFilter) -> None:
         self.filters = filters
@@ -157,20 +164,20 @@ class MessageLog(CachedStyles, ScrollView, can_focus=True):
         self.loaded = False
         self._load_first(self._epoch, self.filters)
 
-    @work(thread=True, exclusive=True, group="log-reset")
-    def _load_first(self, epoch: int, filters: MessageFilter) -> None:
-        reader = self._get_reader()
-        total, top = reader.count_and_top(filters)
-        # Bounded by the top just counted: a commit in between shows up with the next poll, once.
-        rows = reader.before(filters, top + 1, PAGE)
-        self.app.call_from_thread(self._apply_reset, epoch, total, top, rows)
+    @work(exclusive=True, group="log-reset", exit_on_error=False)
+    async def _load_first(self, epoch: int, filters: MessageFilter) -> None:
+        page = await self.data.read(log_first_page, filters, PAGE)
+        self._apply_reset(epoch, page)
 
-    def _apply_reset(self, epoch: int, total: int, top: int, rows: list[MessageRow]) -> None:
+    def _apply_reset(self, epoch: int, page: LogPage) -> None:
         if epoch != self._epoch:
             return
-        self._top_id = top
-        self._rows = dict(enumerate(rows))
-        self.total = total
+        self._top_id = page.top
+        self._rows = dict(enumerate(page.rows))
+        self.all_total = page.all_total
+        self._widen(page.rows)
+        self.total = page.total
+        total = page.total
         self.cursor = min(self.cursor, max(0, total - 1))
         self.new_count = 0
         self.follow = True
@@ -182,32 +189,31 @@ class MessageLog(CachedStyles, ScrollView, can_focus=True):
 
     # ---- live tail -------------------------------------------------------------------
     def _poll(self) -> None:
-        # Skip a tick while a poll is still running: cancelling it after it consumed the
-        # "something changed" signal would hide new rows until the next commit.
-        if self.loaded and not self._polling:
+        # One poll at a time (a cancelled one could drop rows); a change announced meanwhile is
+        # read right after it, not forgotten until the next commit.
+        if not self.loaded:
+            return
+        if self._polling:
+            self._poll_again = True
+            return
+        if self.loaded:
             self._polling = True
+            self._poll_again = False
             visible = [row.id for pos, row in self._rows.items() if self._is_near_view(pos)]
             self._poll_worker(self._epoch, self.filters, self._top_id, visible)
 
-    @work(thread=True, group="log-poll")
-    def _poll_worker(self, epoch: int, filters: MessageFilter, top_id: int, visible: list[int]) -> None:
+    @work(group="log-poll", exit_on_error=False)
+    async def _poll_worker(self, epoch: int, filters: MessageFilter, top_id: int, visible: list[int]) -> None:
         try:
-            self._poll_once(epoch, filters, top_id, visible)
+            fresh, updated = await self.data.read(log_updates, filters, top_id, CACHE_LIMIT, visible)
+            if len(fresh) >= CACHE_LIMIT:  # a flood: start over instead of shifting a partial view
+                self._reload()
+                return
+            self._apply_new(epoch, fresh, updated)
         finally:
             self._polling = False
-
-    def _poll_once(self, epoch: int, filters: MessageFilter, top_id: int, visible: list[int]) -> None:
-        reader = self._get_reader()
-        if not reader.changed():
-            return
-        fresh = reader.newer(filters, top_id, CACHE_LIMIT)
-        if len(fresh) >= CACHE_LIMIT:  # a flood: start over instead of shifting a partial view
-            self.app.call_from_thread(self._reload)
-            return
-        updated = reader.rows_by_id(visible)
-        if get_current_worker().is_cancelled:
-            return
-        self.app.call_from_thread(self._apply_new, epoch, fresh, updated)
+            if self._poll_again:
+                self.call_later(self._poll)
 
     def _apply_new(self, epoch: int, fresh: list[MessageRow], updated: dict[int, MessageRow]) -> None:
         if epoch != self._epoch:
@@ -225,6 +231,8 @@ class MessageLog(CachedStyles, ScrollView, can_focus=True):
             self._shift += count
             self._top_id = fresh[0].id
             self.total += count
+            self.all_total += count if not self.filters.active else 0
+            self._widen(fresh)
             self._resize_virtual()
             if self.follow:
                 self.scroll_to(y=0, animate=False, immediate=True)
@@ -250,14 +258,17 @@ class MessageLog(CachedStyles, ScrollView, can_focus=True):
         anchor = self._rows.get(start - 1)
         self._fetch(self._epoch, self._shift, self.filters, start, anchor.id if anchor else None)
 
-    @work(thread=True, group="log-fetch")
-    def _fetch(self, epoch: int, shift: int, filters: MessageFilter, start: int, anchor_id: int | None) -> None:
-        reader = self._get_reader()
-        if anchor_id is not None or start == 0:
-            rows = reader.before(filters, anchor_id, PAGE)
-        else:
-            rows = reader.at_offset(filters, start, PAGE)
-        self.app.call_from_thread(self._apply_fetch, epoch, shift, start, rows)
+    @work(group="log-fetch", exit_on_error=False)
+    async def _fetch(self, epoch: int, shift: int, filters: MessageFilter, start: int, anchor_id: int | None) -> None:
+        try:
+            if anchor_id is not None or start == 0:
+                rows = await self.data.read(_page_before, filters, anchor_id, PAGE)
+            else:
+                rows = await self.data.read(messages_at_offset, filters, start, PAGE)
+        except BaseException:
+            self._pending.discard(start)  # asked again when next drawn
+            raise
+        self._apply_fetch(epoch, shift, start, rows)
 
     def _apply_fetch(self, epoch: int, shift: int, start: int, rows: list[MessageRow]) -> None:
         self._pending.discard(start)
@@ -308,19 +319,30 @@ class MessageLog(CachedStyles, ScrollView, can_focus=True):
             base = base + self.cached_style("message-log--cursor")
         return Strip(self._segments(row, width, base), width).crop(0, width)
 
+    def _widen(self, rows: list[MessageRow]) -> None:
+        widths = self.widths.grown(rows)
+        if widths != self.widths:
+            self.widths = widths
+            self.refresh()
+            self._announce()  # the screen redraws the header to match
+
+    def header(self) -> str:
+        return header_text(self.content_width, self.widths)
+
     def _segments(self, row: MessageRow, width: int, base: Style) -> list[Segment]:
         status = reply_label(row)
+        no_color = self.app.no_color
         # Every cell is inert: credential names are typed by operators or imported, and a number
         # that does not parse is kept as received (Segment text goes to the terminal verbatim).
-        cells = [(make_inert(text), cell_width, None) for text, cell_width in zip(
-            (row.received_at[11:19], row.credential or "-", row.from_number, row.to_number),
-            column_widths(width), strict=False)]
-        tail = [(make_inert(ACTION_LABELS.get(row.action, row.action)), ACTION_WIDTH, ACTION_STYLES.get(row.action)),
-                (make_inert(status), STATUS_WIDTH, STATUS_STYLES.get(status))]
-        fixed = sum(w for _, w, _ in cells) + ACTION_WIDTH + STATUS_WIDTH
-        cells.append((make_inert(row.text).replace("\n", " "), max(8, width - fixed), None))
-        return [Segment(fit(text, cell_width), base + style if style else base)
-                for text, cell_width, style in (*cells, *tail)]
+        values = {"time": row.received_at[11:19], "credential": row.credential or "-", "from": row.from_number,
+                  "to": row.to_number, "text": row.text.replace("\n", " "), "action": row.action, "reply": status}
+        styles = {"action": action_style(row.action, no_color), "reply": status_style(status, no_color)}
+        segments = []
+        for name, cell_width in layout(width, self.widths):
+            style = styles.get(name)
+            segments.append(Segment(fit(make_inert(values[name]).replace("\n", " "), cell_width),
+                                    base + style if style else base))
+        return segments
 
     # ---- navigation -----------------------------------------------------------------------
     def watch_scroll_y(self, old: float, new: float) -> None:
@@ -381,8 +403,12 @@ class MessageLog(CachedStyles, ScrollView, can_focus=True):
             self._move_cursor(self.scroll_offset.y + offset)
 
     def _announce(self) -> None:
-        self.post_message(self.StateChanged(self.follow, self.new_count, self.total))
+        self.post_message(self.StateChanged(self.follow, self.new_count, self.total, self.all_total))
 
     @property
     def cursor_row(self) -> MessageRow | None:
         return self._rows.get(self.cursor)
+
+
+def _page_before(conn: object, filters: MessageFilter, before_id: int | None, limit: int) -> list[MessageRow]:
+    return page_messages(conn, before_id=before_id, limit=limit, filters=filters)  # type: ignore[arg-type]

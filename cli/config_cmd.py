@@ -1,0 +1,48 @@
+"""`smsdesk config path|example|check`: where the TUI's settings file is, and what it may say."""
+
+from __future__ import annotations
+
+import click
+
+from smsdesk.cli.common import fail
+
+
+@click.group("config")
+def config() -> None:
+    """The terminal UI's settings file (theme and keymap, TOML)."""
+
+
+@config.command("path")
+def config_path_cmd() -> None:
+    """Print where the settings file is read from (it need not exist)."""
+    from smsdesk.tui.config import config_path
+
+    click.echo(str(config_path()))
+
+
+@config.command("example")
+def config_example_cmd() -> None:
+    """Print a commented example file: `smsdesk config example > "$(smsdesk config path)"`."""
+    from smsdesk.tui.config import EXAMPLE
+
+    click.echo(EXAMPLE, nl=False)
+
+
+@config.command("check")
+def config_check_cmd() -> None:
+    """Read the settings file and say whether smsdesk understands it."""
+    from textual.theme import BUILTIN_THEMES
+
+    from smsdesk.tui.config import ConfigError, config_path, load_config
+
+    try:
+        found = load_config(themes=set(BUILTIN_THEMES))
+    except ConfigError as exc:
+        fail(str(exc))
+    if found.path is None:
+        click.echo(f"no settings file at {config_path()}: defaults apply")
+    else:
+        click.echo(f"{found.path}: ok (theme {found.theme or 'default'}, {len(found.keymap)} keys remapped)")
+
+
+COMMANDS = (config,)
