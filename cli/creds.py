@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ from pydantic import ValidationError
 from smsdesk.cli.common import Context, fail, pass_context, print_json
 from smsdesk.store import credentials as repo
 from smsdesk.store.errors import StoreError
-from smsdesk.store.models import KEYWORD_LISTS, Credential, field_errors
+from smsdesk.store.models import KEYWORD_LISTS, Credential, StoredCredential, field_errors
 from smsdesk.store.text import make_inert
 
 _EDITABLE = [f for f in Credential.model_fields if f != "api_key"]
@@ -117,14 +118,7 @@ def add_cmd(ctx: Context, as_json: bool, **options: Any) -> None:
         else:
             fail("api_key: required (use --api-key-stdin or SMSDESK_API_KEY)")
     cred = _validate(data)
-    try:
-        stored = repo.create_credential(ctx.open_db(), cred)
-    except StoreError as exc:
-        fail(str(exc))
-    if as_json:
-        print_json(repo.public_dict(stored))
-    else:
-        click.echo(f"added {_summary(stored)}")
+    _save_and_show(lambda: repo.create_credential(ctx.open_db(), cred), "added", as_json)
 
 
 @creds.command("edit")
@@ -144,14 +138,19 @@ def edit_cmd(ctx: Context, target: str, as_json: bool, **options: Any) -> None:
         fail("nothing to change: give at least one field option (see --help)")
     merged = current.to_credential().model_dump(mode="json") | changes
     cred = _validate(merged)
+    _save_and_show(lambda: repo.update_credential(db, current.id, cred, current.version), "saved", as_json)
+
+
+def _save_and_show(save: Callable[[], StoredCredential], verb: str, as_json: bool) -> None:
+    """Run the store call; print the credential (JSON, or one masked summary line)."""
     try:
-        stored = repo.update_credential(db, current.id, cred, current.version)
+        stored = save()
     except StoreError as exc:
         fail(str(exc))
     if as_json:
         print_json(repo.public_dict(stored))
     else:
-        click.echo(f"saved {_summary(stored)}")
+        click.echo(f"{verb} {_summary(stored)}")
 
 
 @creds.command("delete")

@@ -141,7 +141,9 @@ def _api_routes(state: SimulatorState) -> list[Route]:
             return _error_for(path, status)
         return JSONResponse({"balance": state.balance, "currency": state.currency})
 
-    async def inbox(request: Request) -> Response:
+    async def pull(request: Request, take: Callable[[int], dict[str, Any]], bad_limit: Callable[[], Response]
+                   ) -> Response:
+        """A pull endpoint: authorised, `limit` in range, then what `take(limit)` consumes."""
         path = request.url.path
         if _authorised(state, request) is None:
             state.record("GET", path, 401)
@@ -149,24 +151,18 @@ def _api_routes(state: SimulatorState) -> list[Route]:
         limit = _limit(request)
         if limit is None:
             state.record("GET", path, 400)
-            return _legacy_error(400, "BAD_REQUEST", "Bad request",
-                                 {"limit": [f"must be between 1 and {MAX_PULL}"]})
+            return bad_limit()
         state.record("GET", path, 200)
-        return JSONResponse(state.pull_inbox(limit))
+        return JSONResponse(take(limit))
+
+    async def inbox(request: Request) -> Response:
+        return await pull(request, state.pull_inbox, lambda: _legacy_error(
+            400, "BAD_REQUEST", "Bad request", {"limit": [f"must be between 1 and {MAX_PULL}"]}))
 
     async def reports(request: Request) -> Response:
-        path = request.url.path
-        if _authorised(state, request) is None:
-            state.record("GET", path, 401)
-            return _error_for(path, 401)
-        limit = _limit(request)
-        if limit is None:
-            state.record("GET", path, 400)
-            return _current_error(400, "E400", "Request cannot be processed.",
-                                  "Check the syntax, violations and adjust the request.",
-                                  [("limit", f"must be between 1 and {MAX_PULL}")])
-        state.record("GET", path, 200)
-        return JSONResponse(state.pull_reports(limit))
+        return await pull(request, state.pull_reports, lambda: _current_error(
+            400, "E400", "Request cannot be processed.", "Check the syntax, violations and adjust the request.",
+            [("limit", f"must be between 1 and {MAX_PULL}")]))
 
     return [
         Route("/sms/3/messages", send, methods=["POST"]),

@@ -134,15 +134,8 @@ class LogScreen(ViewScreen):
 
     @on(FilterLine.Apply)
     def _apply_filter(self, event: FilterLine.Apply) -> None:
-        try:
-            filters = parse_filter(event.text)
-        except FilterSyntaxError as exc:
-            event.line.show_error(str(exc))
-            if event.final:
-                self.notify(str(exc), severity="error")
+        if (filters := event.parse(parse_filter, FilterSyntaxError)) is None:
             return
-        event.line.show_error("")
-        event.line.applied = event.text
         if filters != self.log_view.filters:
             self.filter_text = event.text
             self.log_view.set_filters(filters)

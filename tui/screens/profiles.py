@@ -229,15 +229,8 @@ class ProfilesScreen(ViewScreen):
 
     @on(FilterLine.Apply)
     def _apply(self, event: FilterLine.Apply) -> None:
-        try:
-            filters = parse_profile_filter(event.text)
-        except ProfileFilterError as exc:
-            event.line.show_error(str(exc))
-            if event.final:
-                self.notify(str(exc), severity="error")
+        if (filters := event.parse(parse_profile_filter, ProfileFilterError)) is None:
             return
-        event.line.show_error("")
-        event.line.applied = event.text
         if filters != self.filters or event.text.strip() != self.filter_text:
             self.filters = filters
             self.filter_text = event.text.strip()

@@ -8,6 +8,9 @@ widget only says when (debounced while typing, at once on Enter).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -16,6 +19,7 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
+T = TypeVar("T")
 DEBOUNCE_SECONDS = 0.3  # a count over a million rows per keystroke would be a waste
 
 
@@ -39,6 +43,20 @@ class FilterLine(Horizontal):
         @property
         def control(self) -> FilterLine:
             return self.line
+
+        def parse(self, parser: Callable[[str], T], errors: type[Exception] | tuple[type[Exception], ...]) -> T | None:
+            """The parsed filter, or None after showing why the text is not one (and, on Enter,
+            notifying it). A parsed text becomes the line's applied text."""
+            try:
+                parsed = parser(self.text)
+            except errors as exc:
+                self.line.show_error(str(exc))
+                if self.final:
+                    self.line.notify(str(exc), severity="error")
+                return None
+            self.line.show_error("")
+            self.line.applied = self.text
+            return parsed
 
     def __init__(self, *, input_id: str, placeholder: str, id: str | None = None,
                  debounce: float = DEBOUNCE_SECONDS) -> None:
