@@ -1,14 +1,14 @@
 """The credentials list: a line-API ScrollView that renders only the rows on screen.
 
-The stock DataTable measures and stores every cell of every row before its first frame (about a
-second for 1,000 credentials). Here a row is a small `CredentialRow`; column widths come from
+The stock DataTable measures and stores every cell of every row before its first frame (slow for
+a thousand credentials: bench/startup.py). Here a row is a small `CredentialRow`; column widths come from
 plain string lengths, and `render_line` builds the few strips the terminal shows, like the
 inbound log (tui/widgets/message_log.py). Cursor, zebra stripes, a fixed header, horizontal
 scrolling for revealed keys, filter and reveal behave as they did with the DataTable.
 
 The vertical scrollbar is drawn by the table itself, in its last column. Textual's ScrollBar
 widget (a child widget with its own styles, a Rich renderable, mouse metadata on every cell)
-cost about 40 ms of the first paint, a third of it: more than the table's own rows.
+cost more of the first paint than the table's own rows (bench/startup.py).
 """
 
 from __future__ import annotations

@@ -1,8 +1,8 @@
 """A one-line footer of key bindings drawn as a single widget, on every screen.
 
 Textual's Footer mounts one widget per binding and re-mounts them all whenever the bindings
-change, which happens several times while a screen starts (focus moves, the table mounts):
-about 100 ms of the credentials screen's first paint. This bar renders the same information
+change, which happens several times while a screen starts (focus moves, the table mounts): a
+large share of the first paint (bench/startup.py). This bar renders the same information
 as one line, refreshed on the screen's bindings signal. A click on a key presses it.
 
 At 80 columns not everything fits: `q` and `F1` (PINNED) are always drawn, at the right, and
