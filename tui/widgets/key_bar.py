@@ -83,7 +83,7 @@ class KeyBar(CachedStyles, Widget, can_focus=False):
 
     def render_line(self, y: int) -> Strip:
         # Drawn as segments (the line API) rather than a rich Text: the Text went through Rich's
-        # console rendering on every repaint, about 2.5 ms for one line, twice during startup.
+        # console rendering on every repaint, twice during startup (bench/startup.py).
         width = self.size.width
         base = self.cached_style()
         if y != 0:
