@@ -8,6 +8,7 @@ credential; consent follows receivedAt.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -17,7 +18,9 @@ import time
 from pathlib import Path
 
 import pytest
+import uvicorn
 
+from smsdesk.infobip.net import http_url, listen_socket, start_server_thread, wait_until
 from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential
 from smsdesk.simulator.server import SimulatorThread
 from smsdesk.simulator.state import SimulatorState
@@ -379,6 +382,65 @@ def test_one_bad_destination_fails_only_itself(tmp_path: Path, sim: SimulatorThr
     assert rows(db, "SELECT id, status FROM outbox ORDER BY id") == [
         (1, "sent"), (2, "sent"), (3, "failed"), (4, "sent"), (5, "sent")]
     assert "messages[2].content.text: must not be blank" in rows(db, "SELECT last_error FROM outbox WHERE id = 3")[0][0]
+
+
+class _PickyInfobip:
+    """An Infobip that refuses a whole request whose messages include the text BAD with a 400
+    naming no message (the case the sender narrows by halving), and accepts anything else."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[str]] = []
+
+    async def __call__(self, scope, receive, send) -> None:  # a bare ASGI app
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            event = await receive()
+            body += event.get("body", b"")
+            if not event.get("more_body"):
+                break
+        messages = json.loads(body)["messages"]
+        texts = [m["content"]["text"] for m in messages]
+        self.batches.append(texts)
+        if "BAD" in texts:
+            status, answer = 400, {"errorCode": "E400", "description": "Request cannot be processed.",
+                                   "violations": [{"property": "", "violation": "content refused"}]}
+        else:
+            status, answer = 200, {"bulkId": "b", "messages": [
+                {"messageId": m["destinations"][0]["messageId"], "destination": m["destinations"][0]["to"],
+                 "status": {"groupId": 1, "groupName": "PENDING", "id": 26, "name": "PENDING_ACCEPTED"}}
+                for m in messages]}
+        payload = json.dumps(answer).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": payload})
+
+
+def test_a_400_naming_no_message_is_narrowed_until_only_the_bad_one_fails(tmp_path: Path) -> None:
+    infobip = _PickyInfobip()
+    sock = listen_socket("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn.Config(infobip, log_level="critical", lifespan="off"))
+    thread = start_server_thread(server, "picky-infobip", "the picky Infobip", sockets=[sock])
+    try:
+        db = make_db(tmp_path / "smsdesk.db", shop_credential(http_url("127.0.0.1", sock.getsockname()[1])))
+        store(db, *[(f"+4179950{i:04d}", "hello", at(1)) for i in range(5)])
+        conn = sqlite3.connect(db)
+        with conn:
+            conn.execute("UPDATE outbox SET text = 'BAD' WHERE id = 4")
+        conn.close()
+        with running_serve(db, run_outbox=True):
+            assert wait_until(lambda: rows(db, "SELECT COUNT(*) FROM outbox WHERE status IN ('queued', 'sending')")
+                              == [(0,)], timeout=20)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+    assert rows(db, "SELECT id, status FROM outbox ORDER BY id") == [
+        (1, "sent"), (2, "sent"), (3, "sent"), (4, "failed"), (5, "sent")]
+    assert "content refused" in rows(db, "SELECT last_error FROM outbox WHERE id = 4")[0][0]
+    assert infobip.batches[0] == ["Shop: thanks!"] * 3 + ["BAD", "Shop: thanks!"]  # one request first
+    assert sum(texts == ["BAD"] for texts in infobip.batches) == 1  # narrowed down to the bad one alone
 
 
 # --------------------------------------------------------------------------- 6. consent by time
