@@ -35,9 +35,11 @@ from tests.support.live import (
     FIXED_NOW,
     SEED,
     SHOP,
+    STRANGER,
     inbound,
     row_counts,
     screen_lines,
+    screen_text,
     seed_db,
     store,
     wait_until,
@@ -750,3 +752,16 @@ def test_profiles_seed_has_the_expected_consents(live_db: Path) -> None:
         db.close()
     assert consent == {ALICE: "y", BOB: "n", DORA: "y", EVE: "p"}
     assert CLUB != SHOP
+
+
+async def test_a_reply_cancelled_by_a_later_stop_shows_cancelled_and_why(live_db: Path) -> None:
+    store(live_db, inbound(STRANGER, SHOP, "is anyone there", at="2025-01-15T10:00:00.000+00:00"),
+          inbound(STRANGER, SHOP, "STOP", at="2025-01-15T10:00:01.000+00:00"))
+    app = SmsDeskApp(live_db, initial_mode="log")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "is anyone there" in screen_text(pilot), what="the message listed")
+        row = next(line for line in screen_text(pilot).splitlines() if "is anyone there" in line)
+        assert "cancelled" in row
+        shown = await open_detail(pilot, "is anyone there")
+        assert "Reply cancelled" in shown
+        assert "Why the number opted out (message #" in shown and "before the reply was sent" in shown
