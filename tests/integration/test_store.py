@@ -272,14 +272,24 @@ def test_migration_from_v1_keeps_data(path: Path) -> None:
     old = connect(path, upto=1)
     assert schema_version(old) == 1
     assert "messages" not in old.table_names()
-    stored = repo.create_credential(old, Credential.model_validate(full_record(1)))
+    cred = Credential.model_validate(full_record(1))
+    # Written as smsdesk 1 wrote it: only the columns version 1 had (the fields of migration 6 are newer).
+    v1_columns = {row[1] for row in old.conn.execute("PRAGMA table_info(credentials)")}
+    row = {k: v for k, v in repo._to_row(cred).items() if k in v1_columns}
+    old.conn.execute(
+        f"INSERT INTO credentials (name_key, version, created_at, updated_at, {', '.join(row)}) "
+        f"VALUES (?, 1, 'then', 'then', {', '.join('?' * len(row))})", (cred.name.casefold(), *row.values()))
+    repo._audit(old.conn, "create", 1, cred.name, ())
+    old.conn.commit()
     old.close()
 
     new = connect(path)
     try:
         assert schema_version(new) == LATEST_VERSION > 1
-        assert {"messages", "consent", "outbox"} <= set(new.table_names())
-        assert repo.list_credentials(new) == [stored]
+        assert {"messages", "consent", "outbox", "review_queue"} <= set(new.table_names())
+        [stored] = repo.list_credentials(new)
+        # the fields added later take their defaults
+        assert stored.to_credential() == cred
         assert [r["action"] for r in audit_rows(new)] == ["create"]
         # and the upgraded database works for writes
         repo.update_credential(new, stored.id, stored.to_credential().model_copy(update={"sandbox": "x"}),
