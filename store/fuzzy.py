@@ -91,25 +91,33 @@ class NearMiss:
         return f"near miss: short text containing opt-out words {self.keyword!r}"
 
 
-def near_miss(normalized: str, opt_out_keywords: Iterable[tuple[str, str]]) -> NearMiss | None:
-    """`opt_out_keywords`: (normalised key, keyword as configured). Call only for a text that
-    matched no keyword (that is what makes it a *near* miss)."""
+class NearMissIndex:
+    """What `near_miss` compares with, worked out once per credential (the writer and the impact
+    preview call it for every unmatched text)."""
+
+    def __init__(self, opt_out_keywords: Iterable[tuple[str, str]]) -> None:
+        pairs = list(opt_out_keywords)  # (normalised key, keyword as configured)
+        self.slips = [(key.replace(" ", ""), keyword) for key, keyword in pairs if _letters(key) >= MIN_LETTERS]
+        self.phrases = [(f" {key} ", keyword) for key, keyword in pairs
+                        if _letters(key) >= MIN_LETTERS or " " in key]
+        self.phrases += [(f" {phrase} ", phrase) for phrase in OPT_OUT_PHRASES]
+
+
+def near_miss(normalized: str, opt_out_keywords: Iterable[tuple[str, str]] | NearMissIndex) -> NearMiss | None:
+    """`opt_out_keywords`: (normalised key, keyword as configured), or their NearMissIndex. Call
+    only for a text that matched no keyword (that is what makes it a *near* miss)."""
     if not normalized:
         return None
+    index = opt_out_keywords if isinstance(opt_out_keywords, NearMissIndex) else NearMissIndex(opt_out_keywords)
     compact = normalized.replace(" ", "")
-    candidates = list(opt_out_keywords)
-    for key, keyword in candidates:
-        target = key.replace(" ", "")
-        if _letters(key) >= MIN_LETTERS and (compact == target or one_slip(compact, target)):
+    size = len(compact)
+    for target, keyword in index.slips:
+        if abs(len(target) - size) <= 1 and (compact == target or one_slip(compact, target)):
             return NearMiss(keyword, "slip")
-    words = normalized.split(" ")
-    if len(words) > MAX_PHRASE_WORDS:
+    if normalized.count(" ") >= MAX_PHRASE_WORDS:  # more than eight words
         return None
     padded = f" {normalized} "
-    for key, keyword in candidates:
-        if (_letters(key) >= MIN_LETTERS or " " in key) and f" {key} " in padded:
+    for phrase, keyword in index.phrases:
+        if phrase in padded:
             return NearMiss(keyword, "phrase")
-    for phrase in OPT_OUT_PHRASES:
-        if f" {phrase} " in padded:
-            return NearMiss(phrase, "phrase")
     return None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from smsdesk.store.fuzzy import near_miss
+from smsdesk.store.fuzzy import NearMissIndex, near_miss
 from smsdesk.store.models import KEYWORD_LISTS, Credential
 from smsdesk.store.text import normalize, words
 
@@ -80,6 +80,7 @@ class KeywordIndex(dict[str, tuple[Action, str]]):
         self.opt_outs: list[tuple[str, str]] = sorted(
             ((key, keyword) for key, (action, keyword) in self.items() if action is Action.OPT_OUT),
             key=lambda pair: -len(words(pair[0])))
+        self.near_misses = NearMissIndex(self.opt_outs)
 
 
 def keyword_index(cred: Credential) -> KeywordIndex:
@@ -120,7 +121,7 @@ def decide(
         if head is not None:
             return _opt_out(normalized, head, before, cred, whole=False)
         if cred.fuzzy_opt_out != "off":
-            missed = near_miss(normalized, index.opt_outs)
+            missed = near_miss(normalized, index.near_misses)
             if missed is not None:
                 return _near_miss(normalized, before, cred, missed.keyword, missed.rule())
     else:

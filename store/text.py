@@ -33,12 +33,18 @@ def normalize(text: str) -> str:
     return _normalize_short(text) if len(text) <= _CACHED_LENGTH else _normalize(text)
 
 
+# ASCII punctuation -> space, for the common case (most SMS are ASCII): str.translate runs in C.
+_ASCII_PUNCTUATION = {code: " " for code in range(128) if unicodedata.category(chr(code))[0] == "P"}
+
+
 def _fold(text: str) -> str:
     # Cf: zero-width space and joiners, soft hyphen, bidi marks; invisible, so a "S\u200bTOP" is STOP.
     # casefold before the decomposition: it can itself produce combining marks ("İ" -> "i̇").
     # NFKD + dropping non-spacing marks removes accents (ARRÊT -> arret) and folds width;
     # NFC recomposes what must stay composed (Hangul).
-    kept = "".join(c for c in text if unicodedata.category(c) != "Cf") if not text.isascii() else text
+    if text.isascii():  # no invisible characters, accents or wide forms: case and punctuation only
+        return text.casefold().translate(_ASCII_PUNCTUATION)
+    kept = "".join(c for c in text if unicodedata.category(c) != "Cf")
     decomposed = unicodedata.normalize("NFKD", kept.casefold())
     if not decomposed.isascii():
         decomposed = "".join(c for c in decomposed if unicodedata.category(c) not in ("Mn", "Me"))
@@ -49,9 +55,10 @@ def _fold(text: str) -> str:
 
 def _normalize(text: str) -> str:
     folded = _fold(text)
-    again = _fold(folded)
-    while again != folded:  # a fold can expose a new foldable character; settle on a fixed point
-        folded, again = again, _fold(again)
+    if not folded.isascii():  # ASCII folds in one step; others may expose a new foldable character
+        again = _fold(folded)
+        while again != folded:  # settle on a fixed point (idempotence)
+            folded, again = again, _fold(again)
     start, end = 0, len(folded)
     while start < end and _is_edge_junk(folded[start]):
         start += 1

@@ -4,6 +4,7 @@ the form, near misses in the keyword tester. Pilot tests and 80x24 snapshots."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,9 +16,10 @@ from smsdesk.store.consent_audit import verify_consent
 from smsdesk.store.db import connect
 from smsdesk.tui.app import SmsDeskApp
 from smsdesk.tui.screens.credential_edit import CredentialEditScreen
+from smsdesk.tui.screens.impact import ImpactScreen
 from smsdesk.tui.screens.review import ReviewScreen
 from smsdesk.tui.screens.tester import TesterScreen as KeywordTester  # not a pytest class
-from tests.support.live import inbound, screen_text, store, wait_until
+from tests.support.live import inbound, row_counts, screen_text, store, wait_until
 from tests.support.tui import ready, select_row
 
 SIZE = (80, 24)
@@ -196,3 +198,42 @@ async def test_tester_shows_the_custom_reply(review_db: Path) -> None:
         await wait_until(pilot, lambda: "SAVE10" in screen_text(pilot), what="custom reply shown")
         screen.query_one("#tester-text", Input).value = "please stop texting me"
         await wait_until(pilot, lambda: "near miss" in screen_text(pilot), what="near miss rule shown")
+
+
+async def _impact_open(pilot: Pilot[None]) -> None:
+    form = await _open_shop_form(pilot)
+    form.query_one("#f-opt_out_keywords", Input).value = "STOP, OPT OUT, REMOVE ME"
+    form.query_one("#f-inbound_keywords", Input).value = "DISCOUNT, BLACK FRIDAY, HELLO"
+    await pilot.pause()
+    await pilot.press("f6")
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, ImpactScreen), what="impact preview")
+    await pilot.pause()
+
+
+@pytest.fixture
+def impact_db(review_db: Path) -> Path:
+    now = datetime.now(UTC)
+    store(review_db, *(inbound(f"+4179100{i:04d}", SHOP, text, (now - timedelta(days=1, minutes=i)).isoformat(),
+                               f"imp-{i}")
+                       for i, text in enumerate(["remove me", "Remove me!", "hello", "hello", "opt out please",
+                                                 "what time?"])))
+    return review_db
+
+
+async def test_impact_preview_counts_changes_and_stores_nothing(impact_db: Path) -> None:
+    before = row_counts(impact_db)
+    app = SmsDeskApp(impact_db, initial_mode="credentials")
+    async with app.run_test(size=SIZE) as pilot:
+        await _impact_open(pilot)
+        shown = screen_text(pilot)
+        assert "near-opt-out -> opt-out" in shown
+        assert "default -> custom HELLO" in shown
+        assert "default -> opt-out" in shown  # "opt out please": a multi-word opt-out at the start
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, CredentialEditScreen), what="back to the form")
+    assert row_counts(impact_db) == before
+
+
+def test_snapshot_impact_preview(snap_compare: Callable[..., bool], impact_db: Path, no_cursor_blink: None) -> None:
+    assert snap_compare(SmsDeskApp(impact_db, initial_mode="credentials"), terminal_size=SIZE,
+                        run_before=_impact_open)

@@ -14,6 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from smsdesk.store.errors import ConflictError, DuplicateError, StoreError
+from smsdesk.store.impact import impact_preview
 from smsdesk.store.models import Credential, StoredCredential, field_errors
 from smsdesk.store.presets import PRESETS
 from smsdesk.store.sms_parts import count_parts
@@ -22,6 +23,7 @@ from smsdesk.tui.data import DataService
 from smsdesk.tui.db_access import load_credential, save_credential
 from smsdesk.tui.screens.confirm import ConfirmScreen
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
+from smsdesk.tui.screens.impact import ImpactScreen
 from smsdesk.tui.screens.view import HELP_BINDING
 from smsdesk.tui.widgets.credential_form import (
     FIELD_SPECS,
@@ -69,12 +71,14 @@ class CredentialEditScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | N
         ("preset", "fills the opt-in, opt-out and help lists (ajo, us, fr, es, de); edit them after"),
         ("custom replies", "one line per custom keyword: DISCOUNT = 10% off today"),
         ("fuzzy opt-out", "off, reply (fuzzy reply), review (queue, view 5), reply+review"),
+        ("F6 impact", "what the edited rules would have done to the last 30 days of messages; nothing is saved"),
         ("changed by someone else", "F5 reloads their version and keeps the fields you changed"),
     )
 
     BINDINGS = [
         Binding("f2,ctrl+g", "save", "Save", id="edit.save", priority=True),
         Binding("f3", "toggle_key", "Show key", id="edit.toggle_key"),
+        Binding("f6", "impact", "Impact", id="edit.impact"),
         Binding("f5", "reload_theirs", "Reload, keep my edits", id="edit.reload", show=False),
         Binding("escape", "cancel", "Cancel", id="edit.cancel"),
         HELP_BINDING,
@@ -249,6 +253,20 @@ class CredentialEditScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | N
         problem.display = bool(message)
 
     # -- actions -------------------------------------------------------------------------------
+
+    @work(group="credential-impact", exclusive=True, exit_on_error=False)
+    async def action_impact(self) -> None:
+        """Compare the edited rules with what was done to this credential's recent messages."""
+        if self.original is None:
+            self._show_problem("A new credential has no stored messages: nothing to preview.")
+            return
+        if not self.validate() or self.valid is None:
+            self.app.bell()
+            self._show_problem("Fix the fields marked ✗ first: the preview uses the edited rules.")
+            return
+        self._show_problem("")
+        impact = await self.data.read(impact_preview, self.original.id, self.valid)
+        self.app.push_screen(ImpactScreen(impact))
 
     def action_toggle_key(self) -> None:
         key = self.query_one("#f-api_key", Input)
