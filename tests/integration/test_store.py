@@ -20,7 +20,7 @@ from smsdesk.store.db import apply_migrations, connect, data_version, schema_ver
 from smsdesk.store.errors import ConflictError, DuplicateError, NotFoundError
 from smsdesk.store.models import Credential
 from smsdesk.store.schema import LATEST_VERSION, MIGRATIONS
-from tests.support.store import full_record, record, secret_key
+from tests.support.store import create_old_credential, full_record, record, secret_key
 
 
 @pytest.fixture
@@ -274,12 +274,7 @@ def test_migration_from_v1_keeps_data(path: Path) -> None:
     assert "messages" not in old.table_names()
     cred = Credential.model_validate(full_record(1))
     # Written as smsdesk 1 wrote it: only the columns version 1 had (the fields of migration 6 are newer).
-    v1_columns = {row[1] for row in old.conn.execute("PRAGMA table_info(credentials)")}
-    row = {k: v for k, v in repo._to_row(cred).items() if k in v1_columns}
-    old.conn.execute(
-        f"INSERT INTO credentials (name_key, version, created_at, updated_at, {', '.join(row)}) "
-        f"VALUES (?, 1, 'then', 'then', {', '.join('?' * len(row))})", (cred.name.casefold(), *row.values()))
-    repo._audit(old.conn, "create", 1, cred.name, ())
+    repo._audit(old.conn, "create", create_old_credential(old, cred), cred.name, ())
     old.conn.commit()
     old.close()
 
