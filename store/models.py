@@ -363,7 +363,9 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
     for error in exc.errors(include_input=False, include_url=False):
         message = str(error.get("msg", "invalid"))
         message = message.removeprefix("Value error, ")
-        field = ".".join(str(p) for p in error.get("loc", ()) if not isinstance(p, int))
+        parts = [str(p) for p in error.get("loc", ()) if not isinstance(p, int)]
+        # custom_keyword_replies is a mapping: its keys are the user's text, not field names
+        field = parts[0] if parts[:1] == ["custom_keyword_replies"] else ".".join(parts)
         if not field and ":: " in message:  # only model-level errors carry their field in the message
             field, _, message = message.partition(":: ")
         field = field or "credential"
