@@ -15,9 +15,18 @@ from smsdesk.cli.common import Context, fail, pass_context, print_json
 from smsdesk.store import credentials as repo
 from smsdesk.store.errors import StoreError
 from smsdesk.store.models import KEYWORD_LISTS, Credential, StoredCredential, field_errors
+from smsdesk.store.presets import PRESETS
 from smsdesk.store.text import make_inert
 
 _EDITABLE = [f for f in Credential.model_fields if f != "api_key"]
+
+
+_HELP = {
+    "custom_keyword_replies": 'JSON object: custom keyword -> reply text, e.g. \'{"DISCOUNT": "10% off"}\'',
+    "fuzzy_opt_out": "near-miss opt-outs: off, reply, review or reply+review",
+    "fuzzy_opt_out_message": "the reply to a near miss in the reply modes",
+    "double_opt_in_expiry_days": "days a double opt-in stays pending (0: never expires)",
+}
 
 
 def _field_options(required: bool) -> Any:
@@ -26,12 +35,15 @@ def _field_options(required: bool) -> Any:
     def decorate(func: Any) -> Any:
         for name in reversed(_EDITABLE):
             flag = "--" + name.replace("_", "-")
-            help_text = "comma-separated keywords" if name in KEYWORD_LISTS else None
+            help_text = _HELP.get(name, "comma-separated keywords" if name in KEYWORD_LISTS else None)
             param = name
             if name == "name" and not required:
                 flag, param, help_text = "--rename", "new_name", "new name"
             func = click.option(flag, param, help=help_text,
                                 required=required and name in ("name", "base_url"))(func)
+        func = click.option("--preset", type=click.Choice(list(PRESETS), case_sensitive=False), default=None,
+                            help="Fill the opt-in, opt-out and help lists from a preset; options given "
+                                 "alongside win.")(func)
         func = click.option("--api-key-stdin", is_flag=True,
                             help="Read the API key from standard input (keeps it out of ps).")(func)
         func = click.option("--api-key", "api_key", envvar="SMSDESK_API_KEY", default=None,
@@ -45,6 +57,8 @@ def _collect(options: dict[str, Any]) -> dict[str, Any]:
     if options.get("new_name") is not None:
         options = options | {"name": options["new_name"]}
     values = {k: v for k, v in options.items() if v is not None and k in Credential.model_fields}
+    if options.get("preset"):
+        values = PRESETS[options["preset"].lower()].fields() | values  # options given alongside win
     if options.get("api_key_stdin"):
         values["api_key"] = sys.stdin.readline().strip()
     return values
@@ -99,7 +113,8 @@ def show_cmd(ctx: Context, name: str, as_json: bool, with_secrets: bool) -> None
         print_json(data)
         return
     for key, value in data.items():
-        shown = ", ".join(value) if isinstance(value, list) else value
+        shown = ", ".join(value) if isinstance(value, list) else (
+            json.dumps(value, ensure_ascii=False) if isinstance(value, dict) else value)
         click.echo(make_inert(f"{key:24} {shown}"))
     for key, warning in cred.warnings().items():
         click.echo(f"warning: {key}: {warning}", err=True)

@@ -5,8 +5,12 @@ be the consent replayed so far (the first one's `old` must be '', "never express
 `new` differs; the last one's `new` must be the consent row's value. Consent follows receivedAt
 (docs/architecture.md, "Consent by time"): the latest wish is the newest consent keyword, so a
 `changed` or `reaffirmed` entry may not be older than the wish in force before it, and an
-`overruled` entry must be older than it and must have changed nothing. A consent row without ledger entries, or ledger
-entries without a consent row, are differences too. Reads only; one pass over each table.
+`overruled` entry must be older than it and must have changed nothing. A `dismissed` entry (an
+operator's review decision that a near miss was no opt-out) must repeat the consent in force and
+moves nothing. An `expired` entry (a double opt-in not confirmed in time) must take a pending
+`p` back to '' or `n`, and is a change like `changed`; a number whose ledger ends at '' has no
+consent row. A consent row without ledger entries, or ledger entries without a consent row, are
+differences too. Reads only; one pass over each table.
 """
 
 from __future__ import annotations
@@ -68,6 +72,12 @@ def verify_consent(conn: sqlite3.Connection) -> ConsentReport:
         key = (sandbox, number)
         expected_old = replayed.get(key, "")
         in_force_since = latest_at.get(key, "")
+        if effect == "dismissed":
+            if not old == new == expected_old:
+                report.differences.append(Difference(
+                    sandbox, number, f"dismissed with {_label(old)} to {_label(new)}, but consent was "
+                    f"{_label(expected_old)}", entry_id))
+            continue
         if effect == "overruled":
             if old != expected_old:
                 report.differences.append(Difference(
@@ -93,13 +103,20 @@ def verify_consent(conn: sqlite3.Connection) -> ConsentReport:
             report.differences.append(Difference(
                 sandbox, number, f"chain broken: old is {_label(old)} but {what} is {_label(expected_old)}",
                 entry_id))
-        if new not in VALID:
+        if effect == "expired":
+            if old != Consent.PENDING or new not in (Consent.NONE, Consent.NO):
+                report.differences.append(Difference(
+                    sandbox, number, f"expired from {_label(old)} to {_label(new)}; only p expires, to '' or n",
+                    entry_id))
+        elif new not in VALID:
             report.differences.append(Difference(sandbox, number, f"new is {_label(new)}, not y, n or p",
                                                  entry_id))
         if new == old:
             report.differences.append(Difference(sandbox, number, f"records no change ({_label(old)} to itself)",
                                                  entry_id))
         replayed[key] = new
+    # An expiry back to '' (never expressed) leaves no consent row: nothing to compare.
+    replayed = {key: value for key, value in replayed.items() if value or key in current}
     keys = sorted(set(current) | set(replayed))
     report.numbers = len(keys)
     for key in keys:

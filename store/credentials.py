@@ -29,16 +29,19 @@ def _os_user() -> str:
         return "unknown"
 
 
+_JSON_COLUMNS = (*KEYWORD_LISTS, "custom_keyword_replies")  # lists and objects, stored as JSON text
+
+
 def _to_row(cred: Credential) -> dict[str, Any]:
     row = cred.model_dump(mode="json")
-    for name in KEYWORD_LISTS:
+    for name in _JSON_COLUMNS:
         row[name] = json.dumps(row[name], ensure_ascii=False)
     return row
 
 
 def _from_row(row: sqlite3.Row | dict[str, Any]) -> StoredCredential:
     data = dict(row)
-    for name in KEYWORD_LISTS:
+    for name in _JSON_COLUMNS:
         data[name] = json.loads(data[name])
     data.pop("name_key", None)
     return StoredCredential.model_validate(data, context=STORED)  # rows from before today's bounds still load

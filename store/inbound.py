@@ -14,7 +14,16 @@ from smsdesk.store.credentials import list_credentials_conn
 from smsdesk.store.db import utcnow
 from smsdesk.store.models import StoredCredential
 from smsdesk.store.outbox import cancel_for_opt_outs
-from smsdesk.store.rules import Action, Consent, Decision, decide, keyword_index, older_than_consent
+from smsdesk.store.rules import (
+    Action,
+    Consent,
+    Decision,
+    KeywordIndex,
+    decide,
+    keyword_index,
+    older_than_consent,
+    pending_expires_at,
+)
 
 # The actions whose keyword states a consent (and so are ordered by receivedAt).
 _EXPRESSES_CONSENT = frozenset({Action.OPT_IN, Action.OPT_OUT, Action.DOUBLE_OPT_IN})
@@ -43,7 +52,7 @@ class RouteTable:
 
     def __init__(self) -> None:
         self._fingerprint: tuple[object, ...] | None = None
-        self._routes: dict[str, tuple[StoredCredential, dict]] = {}
+        self._routes: dict[str, tuple[StoredCredential, KeywordIndex]] = {}
 
     def refresh(self, conn: sqlite3.Connection) -> None:
         fingerprint = tuple(conn.execute(
@@ -57,7 +66,7 @@ class RouteTable:
         }
         self._fingerprint = fingerprint
 
-    def lookup(self, to_number: str) -> tuple[StoredCredential | None, dict | None]:
+    def lookup(self, to_number: str) -> tuple[StoredCredential | None, KeywordIndex | None]:
         return self._routes.get(to_number, (None, None))
 
 
@@ -138,6 +147,7 @@ class _Batch:
         self.attributes: list[tuple[str, str, str, str, str]] = []
         self.profiles: dict[tuple[str, str], tuple[str, str]] = {}
         self.per_action: dict[str, int] = {}  # this batch's messages by action, for the traffic counts
+        self.reviews: list[tuple[object, ...]] = []  # near misses for the operator's review queue
 
     def add(self, routes: RouteTable, msg: InboundMessage,
             consents: dict[tuple[str, str], tuple[str, str]]) -> StoredOutcome:
@@ -145,7 +155,14 @@ class _Batch:
         sandbox = cred.sandbox if cred else ""
         key = (sandbox, msg.from_number)
         consent, changed_by = consents.get(key, ("", "")) if cred else ("", "")
-        decision = decide(msg.text, cred, consent, index)
+        expired = False
+        if cred is not None and consent == Consent.PENDING:
+            expires_at = pending_expires_at(changed_by, cred.double_opt_in_expiry_days)
+            if expires_at and msg.received_at >= expires_at:
+                consent, changed_by = self._expire(key, cred.double_opt_in_expiry_days, changed_by, expires_at)
+                consents[key] = (consent, changed_by)
+                expired = True
+        decision = decide(msg.text, cred, consent, index, pending_expired=expired)
         effect = ""  # what this message does to consent: '' nothing, else the ledger's effect
         if decision.action in _EXPRESSES_CONSENT:
             if msg.received_at >= changed_by:
@@ -170,6 +187,9 @@ class _Batch:
             if decision.attribute:
                 self.attributes.append((sandbox, msg.from_number, decision.attribute, msg.received_at,
                                         msg.received_at))
+            if decision.review:
+                self.reviews.append((row_id, cred.id, cred.name, sandbox, msg.from_number, msg.text,
+                                     decision.keyword, msg.received_at, self.now))
             if decision.reply_text:
                 reply_id = self.next_reply_id
                 self.next_reply_id += 1
@@ -181,6 +201,16 @@ class _Batch:
             decision.keyword, decision.rule, decision.consent_before, decision.consent_after, msg.source, reply_id,
         ))
         return StoredOutcome(msg.message_id, row_id, decision.action, reply_id)
+
+    def _expire(self, key: tuple[str, str], days: int, pending_since: str, expires_at: str) -> tuple[str, str]:
+        """A pending double opt-in not confirmed within `days`: back to the consent before it, in
+        the ledger as `expired` at the moment it expired (its receivedAt: later keywords count from it)."""
+        sandbox, number = key
+        prior = _consent_before_pending(self.conn, sandbox, number, self.consent_changes)
+        self.consent_changes.append((sandbox, number, Consent.PENDING, prior, None,
+                                     f"double opt-in pending since {pending_since} not confirmed within {days} "
+                                     f"days: expired", expires_at, "expired"))
+        return prior, expires_at
 
     def write(self) -> None:
         conn = self.conn
@@ -199,13 +229,19 @@ class _Batch:
         if self.consent_changes:
             # The current consent and the ledger entry that explains it, in message order: the
             # last change of a number in the batch is the one that stays.
+            final: dict[tuple[str, str], tuple[str, str]] = {}
+            for sandbox, number, _, new, _, _, received_at, effect in self.consent_changes:
+                if effect != "overruled":
+                    final[(sandbox, number)] = (str(new), received_at)
             conn.executemany(
                 "INSERT INTO consent (sandbox, number, consent, changed_at, received_at) VALUES (?, ?, ?, ?, ?) "
                 "ON CONFLICT (sandbox, number) DO UPDATE SET consent = excluded.consent, "
                 "changed_at = excluded.changed_at, received_at = excluded.received_at",
-                [(sandbox, number, str(new), self.now, received_at)
-                 for sandbox, number, _, new, _, _, received_at, effect in self.consent_changes
-                 if effect != "overruled"])
+                [(sandbox, number, new, self.now, received_at)
+                 for (sandbox, number), (new, received_at) in final.items() if new])
+            # An expiry back to "never expressed" leaves no consent row (the table holds y, n, p).
+            conn.executemany("DELETE FROM consent WHERE sandbox = ? AND number = ?",
+                             [key for key, (new, _) in final.items() if not new])
             conn.executemany(
                 "INSERT INTO consent_ledger (at, sandbox, number, old, new, message_row_id, reason, received_at, "
                 "effect) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -213,6 +249,10 @@ class _Batch:
                  for sandbox, number, old, new, row_id, rule, received_at, effect in self.consent_changes])
         if self.opt_outs:
             cancel_for_opt_outs(conn, self.opt_outs)
+        if self.reviews:
+            conn.executemany(
+                "INSERT INTO review_queue (message_row_id, credential_id, credential, sandbox, number, text, keyword, "
+                "received_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", self.reviews)
         if self.attributes:
             conn.executemany(
                 "INSERT INTO profile_attributes (sandbox, number, name, first_at, last_at, count) "
@@ -257,6 +297,18 @@ def _consents_of(conn: sqlite3.Connection, numbers: set[str]) -> dict[tuple[str,
                 f"SELECT sandbox, number, consent, received_at FROM consent WHERE number IN ({marks})", chunk):
             found[(sandbox, number)] = (consent, received_at)
     return found
+
+
+def _consent_before_pending(conn: sqlite3.Connection, sandbox: str, number: str,
+                            batch_changes: list[tuple[str, str, str, str, int, str, str, str]]) -> str:
+    """The consent a pending number had before its opt-in made it pending ('' or n)."""
+    for s, n, old, new, _, _, _, effect in reversed(batch_changes):
+        if (s, n) == (sandbox, number) and effect == "changed" and new == Consent.PENDING:
+            return str(old)
+    row = conn.execute(
+        "SELECT old FROM consent_ledger WHERE sandbox = ? AND number = ? AND new = 'p' AND effect = 'changed' "
+        "ORDER BY id DESC LIMIT 1", (sandbox, number)).fetchone()
+    return row[0] if row and row[0] in (Consent.NONE, Consent.NO) else ""
 
 
 def _reply_row(reply_id: int, cred: StoredCredential, msg: InboundMessage, decision: Decision, row_id: int,

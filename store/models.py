@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from enum import StrEnum
 from typing import Annotated, Any
@@ -31,6 +32,10 @@ MAX_MESSAGE = 1600
 MAX_API_KEY = 512
 MAX_DLT_ID = 64
 MAX_KEYWORDS = 100  # per list
+MAX_KEYWORD = 34  # characters, inner whitespace collapsed (Journey Optimizer's bound)
+DEFAULT_FUZZY_MESSAGE = "Reply STOP to unsubscribe."
+DEFAULT_EXPIRY_DAYS = 30
+MAX_EXPIRY_DAYS = 3650
 # Rows stored before these bounds existed must still load: validation with this context skips
 # the bounds and character checks added later; saving such a credential applies them.
 STORED = {"stored": True}
@@ -55,6 +60,23 @@ class InboundMode(StrEnum):
     PULL = "pull"
 
 
+class FuzzyMode(StrEnum):
+    """What a near-miss opt-out (store/fuzzy.py) does: nothing special, a reply, the review queue, both."""
+
+    OFF = "off"
+    REPLY = "reply"
+    REVIEW = "review"
+    REPLY_REVIEW = "reply+review"
+
+    @property
+    def replies(self) -> bool:
+        return self in (FuzzyMode.REPLY, FuzzyMode.REPLY_REVIEW)
+
+    @property
+    def reviews(self) -> bool:
+        return self in (FuzzyMode.REVIEW, FuzzyMode.REPLY_REVIEW)
+
+
 def _split_keywords(value: Any) -> Any:
     """Accept comma-separated text (the TUI) or a list (JSON); return a list of keywords."""
     if value is None:
@@ -70,11 +92,11 @@ def _check_keywords(values: list[str], bounded: bool = True) -> list[str]:
     seen: set[str] = set()
     result: list[str] = []
     for raw in values:
-        keyword = raw.strip()
-        if not 1 <= len(keyword) <= 34:
-            raise ValueError(f"keyword {keyword!r} must be 1 to 34 characters")
-        if any(c.isspace() for c in keyword):
-            raise ValueError(f"keyword {keyword!r} must not contain whitespace")
+        if not isinstance(raw, str):
+            raise ValueError("keywords must be text")
+        keyword = " ".join(raw.split())  # multi-word keywords ("OPT OUT"): inner whitespace collapsed
+        if not 1 <= len(keyword) <= MAX_KEYWORD:
+            raise ValueError(f"keyword {keyword!r} must be 1 to {MAX_KEYWORD} characters")
         if "," in keyword:  # the TUI edits lists as comma-separated text: "A,B" would come back as two
             raise ValueError(f"keyword {keyword!r} must not contain a comma")
         key = normalize(keyword)
@@ -86,8 +108,38 @@ def _check_keywords(values: list[str], bounded: bool = True) -> list[str]:
     return result
 
 
+def _parse_replies(value: Any) -> Any:
+    """custom_keyword_replies from JSON (an object), the CLI (a JSON object as text) or the form
+    (one `KEYWORD = reply` per line)."""
+    if value is None or value == "":
+        return {}
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("{"):
+            try:
+                return json.loads(text)
+            except (json.JSONDecodeError, RecursionError):
+                raise ValueError("must be a JSON object of custom keyword to reply text") from None
+        found: dict[str, str] = {}
+        for number, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            keyword, sep, reply = line.partition("=")
+            if not sep:
+                raise ValueError(f"line {number}: write KEYWORD = reply text")
+            found[keyword.strip()] = reply.strip()
+        return found
+    return value
+
+
+def replies_as_lines(replies: dict[str, str]) -> str:
+    """The form's text for custom_keyword_replies (the inverse of _parse_replies)."""
+    return "\n".join(f"{keyword} = {reply}" for keyword, reply in replies.items())
+
+
 Keywords = Annotated[list[str], BeforeValidator(_split_keywords)]
 Message = Annotated[str, Field(max_length=MAX_MESSAGE)]
+Replies = Annotated[dict[str, Message], BeforeValidator(_parse_replies)]
 
 
 class Credential(BaseModel):
@@ -117,6 +169,11 @@ class Credential(BaseModel):
     inbound_keywords: Keywords = Field(default_factory=list)
     default_reply_message: Message = ""
     inbound_mode: InboundMode = InboundMode.FORWARD
+    # Keyword engine 2 (README, "Keyword rules"): older files without these still import.
+    custom_keyword_replies: Replies = Field(default_factory=dict)
+    fuzzy_opt_out: FuzzyMode = FuzzyMode.OFF
+    fuzzy_opt_out_message: Message = DEFAULT_FUZZY_MESSAGE
+    double_opt_in_expiry_days: int = Field(default=DEFAULT_EXPIRY_DAYS, ge=0, le=MAX_EXPIRY_DAYS, strict=False)
 
     @field_validator("name")
     @classmethod
@@ -154,16 +211,12 @@ class Credential(BaseModel):
     @field_validator("validity_period_hours", mode="before")
     @classmethod
     def _whole_hours(cls, value: Any) -> Any:
-        if isinstance(value, bool):
-            raise ValueError("must be whole hours from 1 to 48")
-        if isinstance(value, float) and not value.is_integer():
-            raise ValueError("must be whole hours from 1 to 48")
-        if isinstance(value, str):
-            text = value.strip()
-            if not (text.isascii() and text.isdigit()):
-                raise ValueError("must be whole hours from 1 to 48")
-            return int(text)
-        return value
+        return _whole_number(value, "must be whole hours from 1 to 48")
+
+    @field_validator("double_opt_in_expiry_days", mode="before")
+    @classmethod
+    def _whole_days(cls, value: Any) -> Any:
+        return _whole_number(value, f"must be whole days from 0 (never) to {MAX_EXPIRY_DAYS}")
 
     @field_validator(*KEYWORD_LISTS)
     @classmethod
@@ -205,7 +258,21 @@ class Credential(BaseModel):
                         f"keyword {keyword!r} is in both {owner[key]} and {list_name}",
                     )
                 owner[key] = list_name
+        self.custom_keyword_replies = self._replies_of_custom_keywords()
         return self
+
+    def _replies_of_custom_keywords(self) -> dict[str, str]:
+        """Each reply keyed by its custom keyword as configured; a reply needs its keyword."""
+        spelled = {normalize(keyword): keyword for keyword in self.inbound_keywords}
+        replies: dict[str, str] = {}
+        for keyword, reply in self.custom_keyword_replies.items():
+            configured = spelled.get(normalize(keyword))
+            if configured is None:
+                raise _field_error("custom_keyword_replies",
+                                   f"{keyword!r} is not a custom inbound keyword of this credential")
+            if reply:
+                replies[configured] = reply
+        return replies
 
     @property
     def reply_sender(self) -> str:
@@ -221,6 +288,8 @@ class Credential(BaseModel):
                 found[name] = "DLT ids are usually 12 to 19 digits"
         if self.double_opt_in_keywords and not self.double_opt_in_message:
             found["double_opt_in_message"] = "double opt-in keywords set but no confirmation message"
+        if self.fuzzy_opt_out.replies and not self.fuzzy_opt_out_message:
+            found["fuzzy_opt_out_message"] = "fuzzy opt-out replies, but the message is empty: nothing is sent"
         return found
 
 
@@ -235,6 +304,19 @@ class StoredCredential(Credential):
     def to_credential(self) -> Credential:
         # As stored: a name from before the character rules loads; saving it again applies them.
         return Credential.model_validate(self.model_dump(include=set(Credential.model_fields)), context=STORED)
+
+
+def _whole_number(value: Any, message: str) -> Any:
+    if isinstance(value, bool):
+        raise ValueError(message)
+    if isinstance(value, float) and not value.is_integer():
+        raise ValueError(message)
+    if isinstance(value, str):
+        text = value.strip()
+        if not (text.isascii() and text.isdigit()):
+            raise ValueError(message)
+        return int(text)
+    return value
 
 
 def _stored(info: ValidationInfo) -> bool:
@@ -281,7 +363,9 @@ def field_errors(exc: ValidationError) -> dict[str, str]:
     for error in exc.errors(include_input=False, include_url=False):
         message = str(error.get("msg", "invalid"))
         message = message.removeprefix("Value error, ")
-        field = ".".join(str(p) for p in error.get("loc", ()) if not isinstance(p, int))
+        parts = [str(p) for p in error.get("loc", ()) if not isinstance(p, int)]
+        # custom_keyword_replies is a mapping: its keys are the user's text, not field names
+        field = parts[0] if parts[:1] == ["custom_keyword_replies"] else ".".join(parts)
         if not field and ":: " in message:  # only model-level errors carry their field in the message
             field, _, message = message.partition(":: ")
         field = field or "credential"

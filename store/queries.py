@@ -12,9 +12,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+# A near miss waiting in the review queue shows as `review` until an operator decides
+# (store/review.py); the stored action stays `near-opt-out`, which exports write.
+_OPEN_REVIEW = "EXISTS (SELECT 1 FROM review_queue r WHERE r.message_row_id = m.id AND r.status = 'open')"
+SHOWN_ACTION = f"CASE WHEN m.action = 'near-opt-out' AND {_OPEN_REVIEW} THEN 'review' ELSE m.action END"
 MESSAGE_COLUMNS = (
     "m.id, m.message_id, m.received_at, m.stored_at, m.credential, m.sandbox, m.from_number, m.to_number, "
-    "m.text, m.normalized, m.action, m.keyword, m.rule, m.consent_before, m.consent_after, m.source, "
+    f"m.text, m.normalized, {SHOWN_ACTION}, m.keyword, m.rule, m.consent_before, m.consent_after, m.source, "
     "o.text AS reply_text, o.status AS reply_status, o.delivery_status, o.delivery_detail, o.last_error, "
     "o.id AS reply_id"
 )
@@ -36,7 +40,9 @@ class MessageFilter:
             # necessarily the whole stored name. SQLite's LIKE folds ASCII letters only.
             clauses.append("m.credential LIKE ? ESCAPE '\\'")
             params.append(f"{_escape_like(self.credential)}%")
-        if self.action:
+        if self.action == "review":
+            clauses.append(f"m.action = 'near-opt-out' AND {_OPEN_REVIEW}")
+        elif self.action:
             clauses.append("m.action = ?")
             params.append(self.action)
         if self.number:
@@ -262,7 +268,7 @@ def attribute_names(conn: sqlite3.Connection) -> list[str]:
 
 def consent_ledger(conn: sqlite3.Connection, sandbox: str, number: str) -> list[dict[str, Any]]:
     cursor = conn.execute(
-        "SELECT id, at, old, new, message_row_id, reason, received_at, effect FROM consent_ledger "
+        "SELECT id, at, old, new, message_row_id, reason, received_at, effect, operator FROM consent_ledger "
         "WHERE sandbox = ? AND number = ? "
         "ORDER BY id", (sandbox, number))
     names = [d[0] for d in cursor.description]

@@ -8,10 +8,12 @@ show what *would* happen without storing anything.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from smsdesk.store.fuzzy import NearMissIndex, near_miss
 from smsdesk.store.models import KEYWORD_LISTS, Credential
-from smsdesk.store.text import first_word, normalize
+from smsdesk.store.text import normalize, words
 
 
 class Action(StrEnum):
@@ -22,6 +24,7 @@ class Action(StrEnum):
     CUSTOM = "custom"
     DEFAULT = "default"
     UNROUTED = "unrouted"
+    NEAR_OPT_OUT = "near-opt-out"  # not a keyword, but one slip from an opt-out (store/fuzzy.py)
 
 
 class Consent(StrEnum):
@@ -53,6 +56,7 @@ class Decision:
     rule: str  # a sentence for the operator: why this happened
     attribute: str = ""  # custom keyword to record on the profile
     overruled_consent: str = ""  # the change a message older than the latest one would have made
+    review: bool = False  # a near miss for the operator's review queue
 
     @property
     def consent_changed(self) -> bool:
@@ -64,24 +68,45 @@ class Decision:
         return self.overruled_consent or self.consent_after
 
 
-def keyword_index(cred: Credential) -> dict[str, tuple[Action, str]]:
-    """normalised keyword -> (action, keyword as configured)."""
-    index: dict[str, tuple[Action, str]] = {}
-    for list_name in KEYWORD_LISTS:
-        for keyword in getattr(cred, list_name):
-            index.setdefault(normalize(keyword), (_ACTION_OF_LIST[list_name], keyword))
-    return index
+class KeywordIndex(dict[str, tuple[Action, str]]):
+    """normalised keyword -> (action, keyword as configured), plus what the prefix and near-miss
+    rules need: the opt-out keys, longest first (so `STOP ALL please` names STOP ALL, not STOP)."""
+
+    def __init__(self, cred: Credential) -> None:
+        super().__init__()
+        for list_name in KEYWORD_LISTS:
+            for keyword in getattr(cred, list_name):
+                self.setdefault(normalize(keyword), (_ACTION_OF_LIST[list_name], keyword))
+        self.opt_outs: list[tuple[str, str]] = sorted(
+            ((key, keyword) for key, (action, keyword) in self.items() if action is Action.OPT_OUT),
+            key=lambda pair: -len(words(pair[0])))
+        self.near_misses = NearMissIndex(self.opt_outs)
+
+
+def keyword_index(cred: Credential) -> KeywordIndex:
+    return KeywordIndex(cred)
+
+
+def leading_opt_out(normalized: str, index: KeywordIndex) -> str | None:
+    """The opt-out keyword (as configured) that the text starts with as whole words, if any."""
+    for key, keyword in index.opt_outs:
+        if normalized.startswith(key) and normalized[len(key):len(key) + 1] in ("", " "):
+            return keyword
+    return None
 
 
 def decide(
     text: str,
     cred: Credential | None,
     consent: str,
-    index: dict[str, tuple[Action, str]] | None = None,
+    index: KeywordIndex | None = None,
+    *,
+    pending_expired: bool = False,
 ) -> Decision:
-    """Apply the keyword and consent rules (README, "Configuration") to one inbound text.
+    """Apply the keyword and consent rules (README, "Keyword rules") to one inbound text.
 
-    `index` may be passed to reuse work.
+    `index` may be passed to reuse work. `pending_expired`: the consent is `p` but older than
+    the credential's double opt-in expiry (the caller knows the times; this stays pure).
     """
     normalized = normalize(text)
     before = consent or ""
@@ -91,10 +116,14 @@ def decide(
     index = keyword_index(cred) if index is None else index
     matched = index.get(normalized)
     if matched is None:
-        # A missed opt-out is the legal risk: "STOP please" and "stop." revoke consent too.
-        head = index.get(first_word(normalized))
-        if head is not None and head[0] is Action.OPT_OUT:
-            return _opt_out(normalized, head[1], before, cred, whole=False)
+        # A missed opt-out is the legal risk: "STOP please", "opt out now" and "stop." revoke consent too.
+        head = leading_opt_out(normalized, index)
+        if head is not None:
+            return _opt_out(normalized, head, before, cred, whole=False)
+        if cred.fuzzy_opt_out != "off":
+            missed = near_miss(normalized, index.near_misses)
+            if missed is not None:
+                return _near_miss(normalized, before, cred, missed.keyword, missed.rule())
     else:
         action, keyword = matched
         if action is Action.OPT_OUT:
@@ -104,15 +133,27 @@ def decide(
                             f"help keyword {keyword!r}: help message, whatever the consent")
         if action is Action.OPT_IN:
             return _opt_in(normalized, keyword, before, cred)
-        if action is Action.DOUBLE_OPT_IN and before == Consent.PENDING:
+        if action is Action.DOUBLE_OPT_IN and before == Consent.PENDING and not pending_expired:
             return Decision(Action.DOUBLE_OPT_IN, normalized, keyword, before, Consent.YES,
                             cred.double_opt_in_message,
                             f"double opt-in keyword {keyword!r} while pending: consent confirmed")
         if action is Action.CUSTOM:
-            return Decision(Action.CUSTOM, normalized, keyword, before, before, "",
-                            f"custom keyword {keyword!r}: recorded as a profile attribute",
-                            attribute=keyword)
-    return _default(normalized, before, cred, matched)
+            return _custom(normalized, keyword, before, cred)
+    return _default(normalized, before, cred, matched, pending_expired=pending_expired)
+
+
+def pending_expires_at(pending_since: str, days: int) -> str:
+    """When a double opt-in pending since `pending_since` (receivedAt) expires; '' for never
+    (0 days, or a time that does not parse)."""
+    if days <= 0 or not pending_since:
+        return ""
+    try:
+        since = datetime.fromisoformat(pending_since)
+    except ValueError:
+        return ""
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    return (since + timedelta(days=days)).astimezone(UTC).isoformat(timespec="milliseconds")
 
 
 def older_than_consent(decision: Decision, latest_change_at: str) -> Decision:
@@ -136,6 +177,31 @@ def _opt_out(normalized: str, keyword: str, before: str, cred: Credential, *, wh
                     f"{how} {keyword!r}: {change}, opt-out message sent")
 
 
+def _custom(normalized: str, keyword: str, before: str, cred: Credential) -> Decision:
+    reply = cred.custom_keyword_replies.get(keyword, "")
+    if not reply:
+        how = "no reply configured"
+    elif before == Consent.NO:
+        how, reply = "number opted out, its reply not sent", ""
+    else:
+        how = "its reply sent"
+    return Decision(Action.CUSTOM, normalized, keyword, before, before, reply,
+                    f"custom keyword {keyword!r}: recorded as a profile attribute, {how}", attribute=keyword)
+
+
+def _near_miss(normalized: str, before: str, cred: Credential, keyword: str, why: str) -> Decision:
+    """Never the default reply, never a consent change: a reply pointing at STOP and/or a review."""
+    mode = cred.fuzzy_opt_out
+    if before == Consent.NO:
+        return Decision(Action.NEAR_OPT_OUT, normalized, keyword, before, before, "",
+                        f"{why}; number already opted out, nothing to do")
+    reply = cred.fuzzy_opt_out_message if mode.replies else ""
+    done = [part for part, on in (("fuzzy reply sent", bool(reply)), ("queued for review", mode.reviews)) if on]
+    return Decision(Action.NEAR_OPT_OUT, normalized, keyword, before, before, reply,
+                    f"{why} (fuzzy opt-out {mode}): " + (", ".join(done) or "no reply configured")
+                    + "; consent unchanged", review=mode.reviews)
+
+
 def _opt_in(normalized: str, keyword: str, before: str, cred: Credential) -> Decision:
     if not cred.double_opt_in_keywords:
         return Decision(Action.OPT_IN, normalized, keyword, before, Consent.YES, cred.opt_in_message,
@@ -149,9 +215,14 @@ def _opt_in(normalized: str, keyword: str, before: str, cred: Credential) -> Dec
 
 
 def _default(normalized: str, before: str, cred: Credential,
-             matched: tuple[Action, str] | None) -> Decision:
-    prefix = (f"double opt-in keyword {matched[1]!r} without a pending opt-in: unmatched; "
-              if matched else "no keyword matched: ")
+             matched: tuple[Action, str] | None, *, pending_expired: bool = False) -> Decision:
+    if matched and pending_expired:
+        prefix = (f"double opt-in keyword {matched[1]!r} after the pending opt-in expired "
+                  f"({cred.double_opt_in_expiry_days} days): unmatched; ")
+    elif matched:
+        prefix = f"double opt-in keyword {matched[1]!r} without a pending opt-in: unmatched; "
+    else:
+        prefix = "no keyword matched: "
     if before == Consent.NO:
         return Decision(Action.DEFAULT, normalized, "", before, before, "",
                         prefix + "number opted out, no default reply")

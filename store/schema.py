@@ -255,4 +255,59 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
 )
 
+# Migration 6 rebuilds the ledger (SQLite cannot change a CHECK in place) with two more effects
+# and the operator who made a decision by hand.
+_LEDGER_V6 = """CREATE TABLE consent_ledger_v6 (
+                id INTEGER PRIMARY KEY,
+                at TEXT NOT NULL,
+                sandbox TEXT NOT NULL,
+                number TEXT NOT NULL,
+                old TEXT NOT NULL DEFAULT '',
+                new TEXT NOT NULL,
+                message_row_id INTEGER,
+                reason TEXT NOT NULL DEFAULT '',
+                received_at TEXT NOT NULL DEFAULT '',
+                effect TEXT NOT NULL DEFAULT 'changed'
+                    CHECK (effect IN ('changed', 'reaffirmed', 'overruled', 'dismissed', 'expired')),
+                operator TEXT NOT NULL DEFAULT ''
+            )"""
+
+MIGRATIONS = (*MIGRATIONS, Migration(
+    6,
+    "keyword engine 2: custom keyword replies, fuzzy opt-out and its review queue, double opt-in expiry",
+    (
+        "ALTER TABLE credentials ADD COLUMN custom_keyword_replies TEXT NOT NULL DEFAULT '{}'",
+        "ALTER TABLE credentials ADD COLUMN fuzzy_opt_out TEXT NOT NULL DEFAULT 'off'",
+        "ALTER TABLE credentials ADD COLUMN fuzzy_opt_out_message TEXT NOT NULL DEFAULT 'Reply STOP to unsubscribe.'",
+        "ALTER TABLE credentials ADD COLUMN double_opt_in_expiry_days INTEGER NOT NULL DEFAULT 30",
+        # dismissed: an operator decided a near miss was no opt-out (consent unchanged);
+        # expired: a pending double opt-in not confirmed in time went back to the consent before it.
+        _LEDGER_V6,
+        """INSERT INTO consent_ledger_v6 (id, at, sandbox, number, old, new, message_row_id, reason, received_at,
+            effect) SELECT id, at, sandbox, number, old, new, message_row_id, reason, received_at, effect
+            FROM consent_ledger""",
+        "DROP TABLE consent_ledger",
+        "ALTER TABLE consent_ledger_v6 RENAME TO consent_ledger",
+        "CREATE INDEX consent_ledger_number ON consent_ledger(sandbox, number, id)",
+        # Near misses waiting for an operator (fuzzy_opt_out review modes), one per message.
+        """CREATE TABLE review_queue (
+            id INTEGER PRIMARY KEY,
+            message_row_id INTEGER NOT NULL UNIQUE,
+            credential_id INTEGER,
+            credential TEXT NOT NULL DEFAULT '',
+            sandbox TEXT NOT NULL,
+            number TEXT NOT NULL,
+            text TEXT NOT NULL,
+            keyword TEXT NOT NULL DEFAULT '',
+            received_at TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'opted-out', 'dismissed')),
+            resolved_at TEXT NOT NULL DEFAULT '',
+            resolved_by TEXT NOT NULL DEFAULT '',
+            ledger_id INTEGER
+        )""",
+        "CREATE INDEX review_queue_open ON review_queue(status, received_at, id)",
+    ),
+))
+
 LATEST_VERSION = MIGRATIONS[-1].version

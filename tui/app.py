@@ -1,7 +1,7 @@
 """The smsdesk Textual app: a small shell that hosts one screen per mode.
 
 Each top-level view is a Textual *mode* with its own screen stack, reached with a single key
-(1 credentials, 2 inbound log, 3 profiles, 4 keyword tester). A new view is one entry in
+(1 credentials, 2 inbound log, 3 profiles, 4 keyword tester, 5 review queue). A new view is one entry in
 `SmsDeskApp.VIEWS` plus its screen class; screens are imported lazily so startup only pays for
 the credentials screen.
 """
@@ -73,6 +73,12 @@ def _profiles(app: SmsDeskApp) -> Screen:
     return ProfilesScreen(app.data)
 
 
+def _review(app: SmsDeskApp) -> Screen:
+    from smsdesk.tui.screens.review import ReviewScreen
+
+    return ReviewScreen(app.data)
+
+
 def _tester(app: SmsDeskApp) -> Screen:
     from smsdesk.tui.screens.tester import TesterScreen
 
@@ -87,6 +93,7 @@ class SmsDeskApp(App[None]):
         View("log", "2", "Inbound log", _log),
         View("profiles", "3", "Profiles", _profiles),
         View("tester", "4", "Keyword tester", _tester),
+        View("review", "5", "Review", _review),
     )
     DEFAULT_MODE = "credentials"
     BINDINGS = [

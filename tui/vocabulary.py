@@ -15,7 +15,8 @@ from rich.style import Style
 
 from smsdesk.store.rules import Action
 
-ACTIONS: tuple[str, ...] = tuple(a.value for a in Action)
+# `review` is shown, not stored: a near-opt-out still waiting in the review queue (store/queries.py).
+ACTIONS: tuple[str, ...] = (*(a.value for a in Action), "review")
 
 ACTION_MEANING = {
     "opt-in": "an opt-in keyword: consent set to y (or p awaiting confirmation)",
@@ -25,13 +26,16 @@ ACTION_MEANING = {
     "custom": "a custom keyword of the credential: recorded as a profile attribute",
     "default": "no keyword: the default reply, if any and if consent allows",
     "unrouted": "sent to a number no credential owns: stored, not answered",
+    "near-opt-out": "not a keyword, but one slip from an opt-out (fuzzy opt-out): consent unchanged",
+    "review": "a near-opt-out waiting in the review queue (view 5) for an operator's decision",
 }
 assert set(ACTION_MEANING) == set(ACTIONS), "every stored action needs a meaning in the legend"
 
 # Words older screens showed, still understood by the filter.
 ACTION_ALIASES = {"in": "opt-in", "out": "opt-out", "2x": "double-opt-in", "2x-opt-in": "double-opt-in",
                   "double": "double-opt-in", "kw": "custom", "keyword": "custom", "def": "default",
-                  "unr": "unrouted", "optin": "opt-in", "optout": "opt-out"}
+                  "unr": "unrouted", "optin": "opt-in", "optout": "opt-out", "near": "near-opt-out",
+                  "fuzzy": "near-opt-out"}
 
 # Colour plus an attribute of its own, so no two actions look alike without colour.
 ACTION_STYLES = {
@@ -42,6 +46,8 @@ ACTION_STYLES = {
     "custom": Style(color="blue", underline=True),
     "default": Style(),
     "unrouted": Style(color="magenta", italic=True, underline=True),
+    "near-opt-out": Style(color="yellow", bold=True, italic=True),
+    "review": Style(color="yellow", reverse=True),
 }
 # Under NO_COLOR: the attributes alone, nothing dim (dim is what read at 1.6:1).
 ACTION_STYLES_NO_COLOR = {action: Style(bold=s.bold, italic=s.italic, underline=s.underline, reverse=s.reverse)

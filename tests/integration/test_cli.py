@@ -159,7 +159,10 @@ def test_add_key_from_environment(invoke: Any, db_file: Path) -> None:
         (["--inbound-number", "not-a-number"], ["inbound_number"]),
         (["--sender", "TwelveLetter"], ["sender"]),
         (["--help-keywords", "STOP"], ["help_keywords", "opt_out_keywords"]),
-        (["--inbound-keywords", "two words"], ["inbound_keywords"]),
+        (["--inbound-keywords", "x" * 20 + " " + "y" * 20], ["inbound_keywords"]),  # 41 characters
+        (["--fuzzy-opt-out", "sometimes"], ["fuzzy_opt_out"]),
+        (["--double-opt-in-expiry-days", "-1"], ["double_opt_in_expiry_days"]),
+        (["--inbound-keywords", "QUIZ", "--custom-keyword-replies", '{"PIZZA": "x"}'], ["custom_keyword_replies"]),
         (["--content-template-id", "123456789012"], ["content_template_id"]),
         (["--principal-entity-id", "12ab"], ["principal_entity_id"]),
         (["--callback-data", "x" * 4001], ["callback_data"]),

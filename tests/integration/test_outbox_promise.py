@@ -31,6 +31,7 @@ from smsdesk.store.outbox import claim_due
 from smsdesk.store.sender_lock import SenderLock, SenderLockHeld
 from tests.support.cli import SCRIPT
 from tests.support.serve import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve, writer_pid
+from tests.support.store import create_old_credential
 
 SHOP_KEY = "shop-key-0001"
 
@@ -171,7 +172,7 @@ def test_credential_ids_are_never_reused(tmp_path: Path) -> None:
 def test_migration_starts_credential_ids_above_every_id_ever_pointed_at(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     db = connect(path, upto=3)
-    cred = create_credential(db, shop_credential())
+    cred_id = create_old_credential(db, shop_credential())
     db.conn.execute("INSERT INTO outbox (credential_id, our_message_id, sender, to_number, text, "
                     "validity_period_hours, created_at, updated_at) VALUES (7, 'x', 's', '+1', 't', 1, 'a', 'a')")
     db.conn.commit()
@@ -179,7 +180,7 @@ def test_migration_starts_credential_ids_above_every_id_ever_pointed_at(tmp_path
     db.conn.commit()
     db.close()
     db = connect(path)
-    assert create_credential(db, shop_credential()).id == 8 > cred.id
+    assert create_credential(db, shop_credential()).id == 8 > cred_id
     with pytest.raises(sqlite3.IntegrityError, match="never be reused"):
         db.conn.execute("DELETE FROM outbox")
     db.close()

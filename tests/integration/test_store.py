@@ -20,7 +20,7 @@ from smsdesk.store.db import apply_migrations, connect, data_version, schema_ver
 from smsdesk.store.errors import ConflictError, DuplicateError, NotFoundError
 from smsdesk.store.models import Credential
 from smsdesk.store.schema import LATEST_VERSION, MIGRATIONS
-from tests.support.store import full_record, record, secret_key
+from tests.support.store import create_old_credential, full_record, record, secret_key
 
 
 @pytest.fixture
@@ -272,14 +272,19 @@ def test_migration_from_v1_keeps_data(path: Path) -> None:
     old = connect(path, upto=1)
     assert schema_version(old) == 1
     assert "messages" not in old.table_names()
-    stored = repo.create_credential(old, Credential.model_validate(full_record(1)))
+    cred = Credential.model_validate(full_record(1))
+    # Written as smsdesk 1 wrote it: only the columns version 1 had (the fields of migration 6 are newer).
+    repo._audit(old.conn, "create", create_old_credential(old, cred), cred.name, ())
+    old.conn.commit()
     old.close()
 
     new = connect(path)
     try:
         assert schema_version(new) == LATEST_VERSION > 1
-        assert {"messages", "consent", "outbox"} <= set(new.table_names())
-        assert repo.list_credentials(new) == [stored]
+        assert {"messages", "consent", "outbox", "review_queue"} <= set(new.table_names())
+        [stored] = repo.list_credentials(new)
+        # the fields added later take their defaults
+        assert stored.to_credential() == cred
         assert [r["action"] for r in audit_rows(new)] == ["create"]
         # and the upgraded database works for writes
         repo.update_credential(new, stored.id, stored.to_credential().model_copy(update={"sandbox": "x"}),

@@ -58,3 +58,18 @@ def give_legacy_name(db_path: Any, name: str, legacy: str) -> None:
         assert changed == 1, name
     finally:
         conn.close()
+
+
+def create_old_credential(db: Any, cred: Any) -> int:
+    """Write `cred` into a database left at an older schema version, as the smsdesk of that
+    version did: only the credential columns that version had (later fields take their column
+    defaults when the database is upgraded). Returns the new id."""
+    from smsdesk.store import credentials as repo
+
+    columns = {row[1] for row in db.conn.execute("PRAGMA table_info(credentials)")}
+    row = {k: v for k, v in repo._to_row(cred).items() if k in columns}
+    cursor = db.conn.execute(
+        f"INSERT INTO credentials (name_key, version, created_at, updated_at, {', '.join(row)}) "
+        f"VALUES (?, 1, 'then', 'then', {', '.join('?' * len(row))})", (cred.name.casefold(), *row.values()))
+    db.conn.commit()
+    return int(cursor.lastrowid or 0)

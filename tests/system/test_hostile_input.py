@@ -476,6 +476,12 @@ for _list in ("opt_in_keywords", "opt_out_keywords", "help_keywords", "double_op
 for _message in ("opt_in_message", "opt_out_message", "help_message", "double_opt_in_message",
                  "default_reply_message"):
     FIELD_VALUES[_message] = st.one_of(hostile_text, json_any, st.just("m" * 1601))
+FIELD_VALUES["fuzzy_opt_out_message"] = st.one_of(hostile_text, json_any, st.just("m" * 1601))
+FIELD_VALUES["fuzzy_opt_out"] = st.sampled_from(["off", "reply", "review", "reply+review", "REVIEW", "x"]) | anything
+FIELD_VALUES["double_opt_in_expiry_days"] = st.sampled_from([0, 30, -1, 3651, "7", " 7 ", 1.5, True, None]) | anything
+FIELD_VALUES["custom_keyword_replies"] = st.one_of(
+    st.dictionaries(hostile_text, hostile_text, max_size=3), hostile_text, json_any,
+    st.sampled_from(['{"X": "y"}', "{not json", "A = b\nno equals", "[" * 5000, {"STOP": "m" * 1601}]))
 assert set(FIELD_VALUES) == set(Credential.model_fields)
 
 _serial = itertools.count(1000)

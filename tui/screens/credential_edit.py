@@ -14,24 +14,30 @@ from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
 from smsdesk.store.errors import ConflictError, DuplicateError, StoreError
+from smsdesk.store.impact import impact_preview
 from smsdesk.store.models import Credential, StoredCredential, field_errors
+from smsdesk.store.presets import PRESETS
 from smsdesk.store.sms_parts import count_parts
 from smsdesk.store.text import make_inert
 from smsdesk.tui.data import DataService
 from smsdesk.tui.db_access import load_credential, save_credential
 from smsdesk.tui.screens.confirm import ConfirmScreen
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
+from smsdesk.tui.screens.impact import ImpactScreen
 from smsdesk.tui.screens.view import HELP_BINDING
 from smsdesk.tui.widgets.credential_form import (
     FIELD_SPECS,
+    FUZZY_CHOICES,
     GROUPS,
     MESSAGE_FIELDS,
     MODE_CHOICES,
+    PRESET_CHOICES,
     PROVIDER_CHOICES,
     FieldSpec,
     cross_field_errors,
     form_values,
     plain,
+    reply_lines,
 )
 from smsdesk.tui.widgets.key_bar import KeyBar
 from smsdesk.tui.workers import ReportsWorkerErrors, describe_error
@@ -43,7 +49,9 @@ def _field_widget(spec: FieldSpec, value: str) -> Widget:
         return Select(PROVIDER_CHOICES, value=value, allow_blank=False, compact=True, id=widget_id)
     if spec.kind == "mode":
         return Select(MODE_CHOICES, value=value, allow_blank=False, compact=True, id=widget_id)
-    if spec.kind == "message":
+    if spec.kind == "fuzzy":
+        return Select(FUZZY_CHOICES, value=value, allow_blank=False, compact=True, id=widget_id)
+    if spec.kind in ("message", "replies"):
         area = TextArea(value, soft_wrap=True, compact=True, tab_behavior="focus", id=widget_id)
         area.show_line_numbers = False
         return area
@@ -59,13 +67,18 @@ class CredentialEditScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | N
         ("The form", ""),
         ("tab / shift+tab", "next / previous field"),
         ("errors", "each next to its field, checked as you type; F2 goes to the first one"),
-        ("keywords", "comma-separated, e.g. STOP, QUIT; a custom list replaces the defaults"),
+        ("keywords", "comma-separated, e.g. STOP, OPT OUT; a custom list replaces the defaults"),
+        ("preset", "fills the opt-in, opt-out and help lists (ajo, us, fr, es, de); edit them after"),
+        ("custom replies", "one line per custom keyword: DISCOUNT = 10% off today"),
+        ("fuzzy opt-out", "off, reply (fuzzy reply), review (queue, view 5), reply+review"),
+        ("F6 impact", "what the edited rules would have done to the last 30 days of messages; nothing is saved"),
         ("changed by someone else", "F5 reloads their version and keeps the fields you changed"),
     )
 
     BINDINGS = [
         Binding("f2,ctrl+g", "save", "Save", id="edit.save", priority=True),
         Binding("f3", "toggle_key", "Show key", id="edit.toggle_key"),
+        Binding("f6", "impact", "Impact", id="edit.impact"),
         Binding("f5", "reload_theirs", "Reload, keep my edits", id="edit.reload", show=False),
         Binding("escape", "cancel", "Cancel", id="edit.cancel"),
         HELP_BINDING,
@@ -108,6 +121,10 @@ class CredentialEditScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | N
                 for group, specs in GROUPS:
                     yield Static(group, classes="group-title")
                     with Grid(classes="field-grid"):
+                        if group == "Keywords and replies":
+                            yield Label("Preset", classes="field-label")
+                            yield Select(PRESET_CHOICES, prompt="fill the lists from a preset…", compact=True,
+                                         id="preset")
                         for spec in specs:
                             yield Label(spec.label, classes="field-label")
                             yield _field_widget(spec, self.initial[spec.name])
@@ -139,6 +156,13 @@ class CredentialEditScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | N
     @property
     def modified(self) -> bool:
         return self.values() != self.initial
+
+    @on(Select.Changed, "#preset")
+    def _apply_preset(self, event: Select.Changed) -> None:
+        if event.value is Select.NULL or not isinstance(event.value, str):
+            return
+        for name, keywords in PRESETS[event.value].fields().items():
+            self._set_value(name, ", ".join(keywords))
 
     @on(Input.Changed)
     @on(TextArea.Changed)
@@ -196,6 +220,11 @@ class CredentialEditScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | N
             if line:
                 line.append("  ")
             line.append(count_parts(value.strip()).describe(), style="dim")
+        elif name == "custom_keyword_replies":
+            for keyword, reply in reply_lines(value):
+                if line:
+                    line.append("\n")
+                line.append(make_inert(f"{keyword}: {count_parts(reply).describe()}"), style="dim")
         if self._notes.get(name) != line:  # skip no-op updates: each one costs a restyle
             self._notes[name] = line
             note.update(line)
@@ -224,6 +253,20 @@ class CredentialEditScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | N
         problem.display = bool(message)
 
     # -- actions -------------------------------------------------------------------------------
+
+    @work(group="credential-impact", exclusive=True, exit_on_error=False)
+    async def action_impact(self) -> None:
+        """Compare the edited rules with what was done to this credential's recent messages."""
+        if self.original is None:
+            self._show_problem("A new credential has no stored messages: nothing to preview.")
+            return
+        if not self.validate() or self.valid is None:
+            self.app.bell()
+            self._show_problem("Fix the fields marked ✗ first: the preview uses the edited rules.")
+            return
+        self._show_problem("")
+        impact = await self.data.read(impact_preview, self.original.id, self.valid)
+        self.app.push_screen(ImpactScreen(impact))
 
     def action_toggle_key(self) -> None:
         key = self.query_one("#f-api_key", Input)

@@ -6,10 +6,11 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from smsdesk.store.models import KEYWORD_LISTS, Credential, InboundMode, Provider
+from smsdesk.store.models import KEYWORD_LISTS, Credential, FuzzyMode, InboundMode, Provider, replies_as_lines
+from smsdesk.store.presets import PRESETS
 from smsdesk.store.text import normalize
 
-Kind = Literal["text", "password", "number", "keywords", "message", "provider", "mode"]
+Kind = Literal["text", "password", "number", "keywords", "message", "provider", "mode", "fuzzy", "replies"]
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,15 @@ GROUPS: tuple[tuple[str, tuple[FieldSpec, ...]], ...] = (
         FieldSpec("help_message", "Help message", "message"),
         FieldSpec("double_opt_in_keywords", "Double opt-in kw", "keywords", "none"),
         FieldSpec("double_opt_in_message", "Double opt-in msg", "message"),
+        FieldSpec("double_opt_in_expiry_days", "Pending expires", "number", "days, 0 never; default 30"),
         FieldSpec("default_reply_message", "Default reply", "message"),
+        FieldSpec("fuzzy_opt_out", "Fuzzy opt-out", "fuzzy"),
+        FieldSpec("fuzzy_opt_out_message", "Fuzzy reply", "message"),
     )),
     ("Inbound", (
         FieldSpec("inbound_number", "Inbound number", placeholder="e.g. +44 7491 163443"),
         FieldSpec("inbound_keywords", "Custom keywords", "keywords", "e.g. DISCOUNT, VIP"),
+        FieldSpec("custom_keyword_replies", "Custom replies", "replies"),
         FieldSpec("inbound_mode", "Inbound mode", "mode"),
     )),
     ("Delivery", (
@@ -59,6 +64,8 @@ FIELD_SPECS: dict[str, FieldSpec] = {spec.name: spec for _, specs in GROUPS for 
 MESSAGE_FIELDS = tuple(name for name, spec in FIELD_SPECS.items() if spec.kind == "message")
 PROVIDER_CHOICES = [(p.value, p.value) for p in Provider]
 MODE_CHOICES = [(m.value, m.value) for m in InboundMode]
+FUZZY_CHOICES = [(m.value, m.value) for m in FuzzyMode]
+PRESET_CHOICES = [(f"{p.name}: {p.title}", p.name) for p in PRESETS.values()]
 
 assert set(FIELD_SPECS) == set(Credential.model_fields), "the form must cover every credential field"
 
@@ -77,6 +84,8 @@ def form_values(cred: Credential | None) -> dict[str, str]:
         value = data.get(name, "")
         if name in KEYWORD_LISTS:
             values[name] = ", ".join(value or [])
+        elif name == "custom_keyword_replies":
+            values[name] = replies_as_lines(value or {})
         elif hasattr(value, "value"):  # enums
             values[name] = str(value.value)
         else:
@@ -105,6 +114,16 @@ def plain(message: str) -> str:
         if pattern.match(message):
             return pattern.sub(replacement, message).replace("'", "")
     return message
+
+
+def reply_lines(text: str) -> list[tuple[str, str]]:
+    """(keyword, reply) of the form's `KEYWORD = reply` lines, for the part counts."""
+    found = []
+    for line in text.splitlines():
+        keyword, sep, reply = line.partition("=")
+        if sep and keyword.strip():
+            found.append((keyword.strip(), reply.strip()))
+    return found
 
 
 def _keywords(text: str) -> list[str]:

@@ -21,7 +21,11 @@ from smsdesk.tui.data import DataService
 from smsdesk.tui.vocabulary import ACTIONS, action_style
 from smsdesk.tui.workers import ReportsWorkerErrors
 
-ACTION_ORDER = ACTIONS
+# `review` is a display state, not a stored action: it is never counted.
+ACTION_ORDER = tuple(a for a in ACTIONS if a != "review")
+# Shown only when some arrived today (fuzzy opt-out is off unless a credential turns it on), so
+# the last hour keeps its room on 80 columns.
+ONLY_WHEN_SEEN = frozenset({"near-opt-out"})
 FIRST_LINE = ACTIONS[:4]  # opt-in, opt-out, help, double-opt-in; the rest go on the second line
 
 
@@ -39,6 +43,8 @@ def counts_text(by_action: dict[str, int], per_minute: list[int] | None = None, 
     last hour. Wider than the strip, a line is cut (nowrap), never wrapped over the next."""
     text = Text("today", style="bold")
     for action in ACTION_ORDER:
+        if action in ONLY_WHEN_SEEN and not by_action.get(action):
+            continue
         text.append("\n" if action == ACTION_ORDER[len(FIRST_LINE)] else " ")
         text.append(action, style=action_style(action, no_color) or "")
         text.append(f" {compact(by_action.get(action, 0))} ")

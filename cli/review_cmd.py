@@ -1,0 +1,61 @@
+"""`smsdesk review ...`: the near-miss opt-outs waiting for an operator (store/review.py)."""
+
+from __future__ import annotations
+
+import click
+
+from smsdesk.cli.common import Context, fail, pass_context, print_json
+from smsdesk.store import review as queue
+from smsdesk.store.errors import StoreError
+from smsdesk.store.text import make_inert
+
+_JSON_KEYS = ("id", "number", "sandbox", "credential", "text", "received_at", "status")
+
+
+@click.group("review")
+def review() -> None:
+    """Near-miss opt-outs waiting for a decision (fuzzy opt-out review modes)."""
+
+
+@review.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.option("--all", "show_all", is_flag=True, help="Resolved ones too.")
+@pass_context
+def list_cmd(ctx: Context, as_json: bool, show_all: bool) -> None:
+    """Unresolved near misses, oldest first."""
+    items = queue.list_reviews(ctx.open_db().conn, status="" if show_all else "open")
+    if as_json:
+        print_json([{k: item.as_dict()[k] for k in _JSON_KEYS} for item in items])
+        return
+    if not items:
+        click.echo("nothing to review")
+    for item in items:
+        # the text is the sender's: never let it put escape sequences on a terminal
+        click.echo(make_inert(f"#{item.id}  {item.received_at}  {item.sandbox} {item.number}  {item.credential}  "
+                              f"{item.status}  {item.text[:60]!r}"))
+
+
+@review.command("resolve")
+@click.argument("review_id", metavar="ID", type=int)
+@click.option("--opt-out", "decision", flag_value="opt-out", help="Opt the number out (ledger: the operator, "
+              "the message as cause).")
+@click.option("--dismiss", "decision", flag_value="dismiss", help="Not an opt-out: consent unchanged, recorded.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def resolve_cmd(ctx: Context, review_id: int, decision: str | None, as_json: bool) -> None:
+    """Decide review ID: --opt-out or --dismiss."""
+    if decision is None:
+        fail("give --opt-out or --dismiss")
+    try:
+        done = queue.resolve(ctx.open_db(), review_id, decision)  # type: ignore[arg-type]
+    except StoreError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json({k: done.item.as_dict()[k] for k in _JSON_KEYS} | {"effect": done.effect,
+                                                                      "ledger_id": done.ledger_id})
+        return
+    click.echo(make_inert(f"review #{review_id} {done.item.number}: {done.note} (ledger #{done.ledger_id}, "
+                          f"{done.effect})"))
+
+
+COMMANDS: list[click.Command] = [review]

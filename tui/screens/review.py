@@ -1,0 +1,110 @@
+"""Review queue: near-miss opt-outs (fuzzy opt-out review modes) waiting for a decision.
+
+Oldest first; `o` opts the number out, `x` dismisses. Each decision goes to the consent ledger
+with the OS user and the message as its cause (store/review.py), written through the data
+service like every other change of the TUI.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from smsdesk.store.review import ReviewItem, list_reviews, resolve
+from smsdesk.store.text import make_inert
+from smsdesk.tui.data import DatabaseChanged, DataService
+from smsdesk.tui.screens.view import ViewScreen
+from smsdesk.tui.widgets.key_bar import KeyBar
+
+COLUMNS = ("#", "received", "sandbox", "number", "credential", "text")
+
+
+class ReviewScreen(ViewScreen):
+    VIEW_MODE = "review"
+    HELP_TITLE = "Review queue"
+    HELP_NOTES = (
+        ("What is here", ""),
+        ("near miss", "a text that is no keyword but one slip from an opt-out (STPO, STOPP), or a short "
+                      "text with opt-out words (please stop texting me); see README, Keyword rules"),
+        ("o", "opt the number out: consent n, ledger entry with you as operator, queued replies cancelled"),
+        ("x", "dismiss: not an opt-out; recorded in the ledger, consent unchanged"),
+    )
+    DEFAULT_CSS = """
+    ReviewScreen DataTable { height: 1fr; }
+    ReviewScreen #review-status { height: 1; padding: 0 1; }
+    """
+    BINDINGS = [
+        Binding("o", "decide('opt-out')", "Opt out", id="review.opt_out"),
+        Binding("x", "decide('dismiss')", "Dismiss", id="review.dismiss"),
+        Binding("j", "cursor_down", "Down", show=False, id="review.down"),
+        Binding("k", "cursor_up", "Up", show=False, id="review.up"),
+    ]
+
+    def __init__(self, data: DataService, name: str | None = None) -> None:
+        super().__init__(data, name=name)
+        self.items: list[ReviewItem] = []
+        self.last_decision = ""  # what the last key did, kept above the count after the reload
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_top()
+        table: DataTable[str | Text] = DataTable(cursor_type="row", zebra_stripes=False, id="review-table")
+        table.add_columns(*COLUMNS)
+        yield table
+        yield Static("", id="review-status")
+        yield KeyBar()
+
+    def on_mount(self) -> None:
+        self.query_one(DataTable).focus()
+        self.load()
+
+    def refresh_data(self, event: DatabaseChanged | None) -> None:
+        if event is None or not event.clock:
+            self.load()
+
+    @work(exclusive=True, group="review-load", exit_on_error=False)
+    async def load(self) -> None:
+        self.show(await self.data.read(list_reviews))
+
+    def show(self, items: list[ReviewItem]) -> None:
+        self.items = items
+        table = self.query_one(DataTable)
+        row = table.cursor_row
+        table.clear()
+        for item in items:
+            table.add_row(str(item.id), item.received_at[:19].replace("T", " "), make_inert(item.sandbox),
+                          make_inert(item.number), make_inert(item.credential), make_inert(item.text[:60]),
+                          key=str(item.id))
+        if items:
+            table.move_cursor(row=min(row, len(items) - 1))
+        count = (f"{len(items)} to review, oldest first" if items else
+                 "Nothing to review: near misses appear here when a credential's fuzzy opt-out is review "
+                 "or reply+review.")
+        self._status(f"{self.last_decision} · {count}" if self.last_decision else count)
+
+    def _status(self, text: str) -> None:
+        self.query_one("#review-status", Static).update(Text(text, style="italic"))
+
+    def selected(self) -> ReviewItem | None:
+        table = self.query_one(DataTable)
+        if not self.items or table.cursor_row < 0 or table.cursor_row >= len(self.items):
+            return None
+        return self.items[table.cursor_row]
+
+    def action_cursor_down(self) -> None:
+        self.query_one(DataTable).action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.query_one(DataTable).action_cursor_up()
+
+    @work(exclusive=True, group="review-decide", exit_on_error=False)
+    async def action_decide(self, decision: str) -> None:
+        item = self.selected()
+        if item is None:
+            return
+        done = await self.data.write(resolve, item.id, decision)
+        self.last_decision = make_inert(f"#{item.id} {item.number}: {done.note} (ledger #{done.ledger_id})")
+        self.show([i for i in self.items if i.id != item.id])
+        self.load()
