@@ -55,8 +55,8 @@ def _fold(text: str) -> str:
 
 def _normalize(text: str) -> str:
     folded = _fold(text)
-    if not folded.isascii():  # ASCII folds in one step; others may expose a new foldable character
-        again = _fold(folded)
+    if not text.isascii():  # ASCII folds in one step; others may expose a new foldable character
+        again = _fold(folded)  # (a width form can decompose to an ASCII capital: "𝑨" -> "A" -> "a")
         while again != folded:  # settle on a fixed point (idempotence)
             folded, again = again, _fold(again)
     start, end = 0, len(folded)

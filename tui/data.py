@@ -147,15 +147,19 @@ class DataService:
         if self._closed:
             return
         self._closed = True
-        self._pool.shutdown(wait=False, cancel_futures=True)
         with self._opened_lock:
             opened, self._opened = self._opened, []
         with self._probe_lock:
             if self._probe_conn is not None:
                 opened.append(self._probe_conn)
                 self._probe_conn = None
+        # Closing a connection while a pool thread still runs a statement on it crashes the
+        # interpreter (the statement's memory goes with it): stop what runs (interrupt is the one
+        # call that is safe from another thread), wait for the threads, then close.
         for conn in opened:
-            # A connection still in use on a pool thread is closed when its statement ends
-            # (sqlite3_close_v2); any complaint here changes nothing at exit.
             with contextlib.suppress(Exception):
+                getattr(conn, "conn", conn).interrupt()  # a writer is a sqlite_utils Database
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for conn in opened:
+            with contextlib.suppress(Exception):  # any complaint here changes nothing at exit
                 conn.close()

@@ -111,7 +111,7 @@ async def test_verify_unreachable_host(db_path: Path) -> None:
 async def test_verify_keeps_the_interface_responsive(db_path: Path, sim: SimulatorThread) -> None:
     """A slow Infobip: the spinner shows, keys still work, and Esc leaves before the answer."""
     add(db_path, "Slow", sim.url, GOOD_KEY)
-    sim.state.inject("slow", delay=1.0)
+    sim.state.inject("slow", delay=3.0)  # well past the checks below, even on a loaded machine
     async with make_app(db_path).run_test(size=SIZE) as pilot:
         dialog = await open_dialog(pilot, "Slow", "v")
         assert isinstance(dialog, VerifyScreen)
