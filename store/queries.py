@@ -202,15 +202,30 @@ class Profile:
     attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+# The orders the profiles view offers (`s` cycles through them), each done by SQLite over every
+# matching profile before the LIMIT, so the first page is the first of all of them.
+PROFILE_ORDERS = {
+    "sandbox": "p.sandbox, p.number",
+    "number": "p.number, p.sandbox",
+    "consent": "COALESCE(c.consent, '') = '', c.consent, p.number",  # never expressed last
+    "attributes": ("(SELECT COALESCE(SUM(a.count), 0) FROM profile_attributes a WHERE a.sandbox = p.sandbox "
+                   "AND a.number = p.number) DESC, p.number"),  # the most keywords sent first
+    "first seen": "p.first_seen, p.number",
+    "last seen": "p.last_seen DESC, p.number",  # most recent contact first
+}
+
+
 def list_profiles(conn: sqlite3.Connection, *, sandbox: str = "", consent: str | None = None,
-                  attribute: str = "", number: str = "", limit: int = 500, offset: int = 0) -> list[Profile]:
-    """consent: None = any, '' = never expressed, or y/n/p. attribute: a segment by custom keyword."""
+                  attribute: str = "", number: str = "", limit: int = 500, offset: int = 0,
+                  order: str = "last seen") -> list[Profile]:
+    """consent: None = any, '' = never expressed, or y/n/p. attribute: a segment by custom keyword.
+    order: one of PROFILE_ORDERS."""
     clauses, params = _profile_filter(sandbox, consent, attribute, number)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     rows = conn.execute(
         "SELECT p.sandbox, p.number, COALESCE(c.consent, ''), p.first_seen, p.last_seen FROM profiles p "
         f"LEFT JOIN consent c ON c.sandbox = p.sandbox AND c.number = p.number {where} "
-        "ORDER BY p.last_seen DESC, p.number LIMIT ? OFFSET ?",
+        f"ORDER BY {PROFILE_ORDERS[order]} LIMIT ? OFFSET ?",
         (*params, limit, offset),
     ).fetchall()
     profiles = [Profile(*row) for row in rows]

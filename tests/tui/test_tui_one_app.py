@@ -421,3 +421,33 @@ async def test_an_empty_log_explains_how_messages_arrive(tmp_path: Path) -> None
                          or "no receiver has" in screen_text(pilot))
         store(db_path, inbound(ALICE, SHOP, "hello"))
         await wait_until(pilot, lambda: "No messages yet" not in screen_text(pilot), what="explanation gone")
+
+
+async def test_profile_sorting_covers_every_profile_not_only_the_first_page(live_db: Path) -> None:
+    """600 profiles, 500 shown: sorted by number, the first row is the lowest number of all of
+    them, although it is the least recently seen (outside the "last seen" page)."""
+    from smsdesk.tui.screens.profiles import PROFILE_PAGE
+
+    db = connect(live_db)
+    with db.conn:
+        db.conn.executemany(
+            "INSERT INTO profiles (sandbox, number, first_seen, last_seen) VALUES ('bulk', ?, ?, ?)",
+            [(f"+4420000{i:05d}", f"2024-01-01T00:{i // 60:02d}:{i % 60:02d}",
+              f"2024-{1 + i // 100:02d}-01T00:00:{i % 60:02d}") for i in range(600)])
+    db.close()
+    app = SmsDeskApp(live_db, initial_mode="profiles")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ProfilesScreen)
+        await wait_until(pilot, lambda: len(screen.profiles) == PROFILE_PAGE, what="first page")
+        assert "+442000000000" not in [p.number for p in screen.profiles]  # seen longest ago
+        await pilot.press("s", "s")  # sandbox, then number
+        await wait_until(pilot, lambda: "sorted by number" in screen_text(pilot), what="sorted by number")
+        await wait_until(pilot, lambda: screen.profiles[0].number == "+385911111111", what="sorted")
+        numbers = [p.number for p in screen.profiles]
+        assert numbers == sorted(numbers) and "+442000000000" in numbers
+        await pilot.press("s", "s", "s")  # consent, attributes, first seen
+        await wait_until(pilot, lambda: "sorted by first seen" in screen_text(pilot), what="first seen")
+        await wait_until(pilot, lambda: screen.profiles[0].number == "+442000000000", what="oldest first")
+        first_seen = [p.first_seen for p in screen.profiles]
+        assert first_seen == sorted(first_seen)
