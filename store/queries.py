@@ -146,9 +146,9 @@ def log_updates(conn: sqlite3.Connection, filters: MessageFilter, after_id: int,
             messages_by_id(conn, visible))
 
 
-def last_stored_at(conn: sqlite3.Connection) -> str | None:
-    """When the newest message was stored (a receiver or the poller wrote it), or None."""
-    row = conn.execute("SELECT stored_at FROM messages ORDER BY id DESC LIMIT 1").fetchone()
+def receiver_heartbeat_at(conn: sqlite3.Connection) -> str | None:
+    """When a running `smsdesk serve` last recorded it was alive on this file (store/health.py), or None."""
+    row = conn.execute("SELECT at FROM receiver_heartbeat WHERE id = 1").fetchone()
     return row[0] if row else None
 
 

@@ -417,8 +417,7 @@ async def test_an_empty_log_explains_how_messages_arrive(tmp_path: Path) -> None
         await wait_until(pilot, lambda: "No messages yet" in screen_text(pilot), what="empty-log explanation")
         shown = screen_text(pilot)
         assert "smsdesk serve" in shown
-        await wait_until(pilot, lambda: "no receiver has written" in screen_text(pilot).replace("\n", " ")
-                         or "no receiver has" in screen_text(pilot))
+        await wait_until(pilot, lambda: "No receiver has run" in screen_text(pilot), what="never a heartbeat")
         store(db_path, inbound(ALICE, SHOP, "hello"))
         await wait_until(pilot, lambda: "No messages yet" not in screen_text(pilot), what="explanation gone")
 
@@ -451,3 +450,33 @@ async def test_profile_sorting_covers_every_profile_not_only_the_first_page(live
         await wait_until(pilot, lambda: screen.profiles[0].number == "+442000000000", what="oldest first")
         first_seen = [p.first_seen for p in screen.profiles]
         assert first_seen == sorted(first_seen)
+
+
+def _beat(db_path: Path, seconds_ago: float) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from smsdesk.store.health import record_heartbeat
+
+    db = connect(db_path)
+    with db.conn:
+        record_heartbeat(db.conn, 4242, datetime.now(UTC) - timedelta(seconds=seconds_ago))
+    db.close()
+
+
+async def test_the_empty_log_judges_a_running_receiver_by_its_heartbeat(tmp_path: Path) -> None:
+    """Whether `smsdesk serve` is running comes from its heartbeat, not from stored messages
+    (an empty log has none): fresh says running, three missed beats say not running."""
+    db_path = make_db(tmp_path / "smsdesk.db", shop_credential())
+    app = SmsDeskApp(db_path, initial_mode="log", poll_seconds=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        def shown() -> str:
+            return " ".join(screen_text(pilot).split())
+
+        await wait_until(pilot, lambda: "No receiver has run" in shown(), what="never a heartbeat")
+        _beat(db_path, 5)
+        await wait_until(pilot, lambda: "A receiver is running on this database" in shown(), what="running")
+        assert "No messages yet" in shown()
+        _beat(db_path, 600)
+        await wait_until(pilot, lambda: "No receiver is running on this database" in shown(), what="stopped")
+        assert "10 min ago" in shown()
+
