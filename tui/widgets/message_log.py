@@ -31,6 +31,7 @@ from smsdesk.store.queries import (
     page_messages,
 )
 from smsdesk.store.text import make_inert
+from smsdesk.tui.contrast import readable
 from smsdesk.tui.data import DataService
 from smsdesk.tui.vocabulary import ACTIONS, REPLY_STATUSES, action_style, status_style
 from smsdesk.tui.widgets.style_cache import CachedStyles
@@ -90,8 +91,11 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
     """Newest first. Follow mode keeps the newest row in view; scrolling away pauses it."""
 
     DEFAULT_CSS = """
-    MessageLog { height: 1fr; }
-    MessageLog > .message-log--cursor { background: $accent 40%; }
+    MessageLog { height: 1fr; overflow-x: hidden; }  /* rows are cut to fit: never a horizontal bar */
+    /* The cursor: the theme's own pair for a selected row (never the error red); on it, actions
+       and replies keep their attributes and take its colour (tui/contrast.py). */
+    MessageLog > .message-log--cursor { background: $block-cursor-background; color: auto; }
+    App:ansi MessageLog > .message-log--cursor { color: $block-cursor-foreground; }
     MessageLog > .message-log--placeholder { color: $text-muted; }
     """
     COMPONENT_CLASSES = {"message-log--cursor", "message-log--placeholder"}
@@ -314,10 +318,11 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
             self._request(pos)
             style = self.cached_style("message-log--placeholder")
             return Strip([Segment("…".ljust(width), style)], width)
+        cursor = pos == self.cursor
         base = self.cached_style()
-        if pos == self.cursor:
+        if cursor:
             base = base + self.cached_style("message-log--cursor")
-        return Strip(self._segments(row, width, base), width).crop(0, width)
+        return Strip(self._segments(row, width, base, cursor), width).crop(0, width)
 
     def _widen(self, rows: list[MessageRow]) -> None:
         widths = self.widths.grown(rows)
@@ -329,14 +334,26 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
     def header(self) -> str:
         return header_text(self.content_width, self.widths)
 
-    def _segments(self, row: MessageRow, width: int, base: Style) -> list[Segment]:
+    def _word_style(self, kind: str, word: str, base: Style, cursor: bool) -> Style | None:
+        """The style of an action or reply word on this theme: its colour made to read on the row's
+        background (tui/contrast.py), none on the cursor row or without colour (attributes only)."""
+        cache = self._style_cache()
+        key = (f"{kind}:{word}", cursor)
+        if key not in cache:
+            no_color = self.app.no_color or cursor
+            hint = action_style(word, no_color) if kind == "action" else status_style(word, no_color)
+            cache[key] = hint if hint is None else readable(hint, base, self.app.ansi_theme,
+                                                            ansi=self.app.native_ansi_color)
+        return cache.get(key)
+
+    def _segments(self, row: MessageRow, width: int, base: Style, cursor: bool = False) -> list[Segment]:
         status = reply_label(row)
-        no_color = self.app.no_color
         # Every cell is inert: credential names are typed by operators or imported, and a number
         # that does not parse is kept as received (Segment text goes to the terminal verbatim).
         values = {"time": row.received_at[11:19], "credential": row.credential or "-", "from": row.from_number,
                   "to": row.to_number, "text": row.text.replace("\n", " "), "action": row.action, "reply": status}
-        styles = {"action": action_style(row.action, no_color), "reply": status_style(status, no_color)}
+        styles = {"action": self._word_style("action", row.action, base, cursor),
+                  "reply": self._word_style("reply", status, base, cursor)}
         segments = []
         for name, cell_width in layout(width, self.widths):
             style = styles.get(name)
