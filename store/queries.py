@@ -84,8 +84,10 @@ class MessageRow:
 
 
 def page_messages(conn: sqlite3.Connection, *, before_id: int | None = None, after_id: int | None = None,
-                  limit: int = 100, filters: MessageFilter | None = None) -> list[MessageRow]:
-    """Newest first. `before_id` pages back in time; `after_id` fetches what is newer (live tail)."""
+                  limit: int = 100, filters: MessageFilter | None = None,
+                  oldest_first: bool = False) -> list[MessageRow]:
+    """Newest first (or oldest first), ids strictly between `after_id` and `before_id`: keyset
+    pages either way in time; `after_id` alone fetches what is newer (live tail)."""
     clauses, params = (filters or MessageFilter()).where()
     if before_id is not None:
         clauses.append("m.id < ?")
@@ -94,7 +96,8 @@ def page_messages(conn: sqlite3.Connection, *, before_id: int | None = None, aft
         clauses.append("m.id > ?")
         params.append(after_id)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = conn.execute(f"SELECT {MESSAGE_COLUMNS} {_FROM} {where} ORDER BY m.id DESC LIMIT ?",
+    direction = "ASC" if oldest_first else "DESC"
+    rows = conn.execute(f"SELECT {MESSAGE_COLUMNS} {_FROM} {where} ORDER BY m.id {direction} LIMIT ?",
                         (*params, limit)).fetchall()
     return [MessageRow(*row) for row in rows]
 
@@ -117,24 +120,34 @@ class LogPage:
     all_total: int  # every message, filter or not: "0 of N match"
 
 
-def log_first_page(conn: sqlite3.Connection, filters: MessageFilter, limit: int) -> LogPage:
+def log_first_page(conn: sqlite3.Connection, filters: MessageFilter, limit: int,
+                   oldest_first: bool = False) -> LogPage:
+    """The first screenful, newest first (or oldest first: `rows` from the oldest match)."""
     total, top = count_and_top(conn, filters)
     # Bounded by the top just counted: a commit in between shows up with the next poll, once.
-    rows = page_messages(conn, before_id=top + 1, limit=limit, filters=filters)
+    rows = page_messages(conn, before_id=top + 1, limit=limit, filters=filters, oldest_first=oldest_first)
     all_total = count_and_top(conn, MessageFilter())[0] if filters.active else total
     return LogPage(total, top, rows, all_total)
 
 
 def messages_at_offset(conn: sqlite3.Connection, filters: MessageFilter, offset: int,
-                       limit: int) -> list[MessageRow]:
-    """A page starting `offset` rows below the newest match: the log's jump into the unknown
-    (End, a scrollbar drag). Paging next to rows already read uses keysets instead."""
+                       limit: int, oldest_first: bool = False, top: int | None = None) -> list[MessageRow]:
+    """A page starting `offset` rows below the newest match (oldest first: above the oldest, and
+    no newer than `top`, the newest the log has counted): the log's jump into the unknown (End,
+    a scrollbar drag). Paging next to rows already read uses keysets instead."""
     clauses, params = filters.where()
+    if oldest_first and top is not None:
+        clauses.append("m.id <= ?")
+        params.append(top)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    first = conn.execute(f"SELECT m.id FROM messages m {where} ORDER BY m.id DESC LIMIT 1 OFFSET ?",
+    direction = "ASC" if oldest_first else "DESC"
+    first = conn.execute(f"SELECT m.id FROM messages m {where} ORDER BY m.id {direction} LIMIT 1 OFFSET ?",
                          (*params, offset)).fetchone()
     if first is None:
         return []
+    if oldest_first:
+        return page_messages(conn, after_id=first[0] - 1, before_id=None if top is None else top + 1, limit=limit,
+                             filters=filters, oldest_first=True)
     return page_messages(conn, before_id=first[0] + 1, limit=limit, filters=filters)
 
 

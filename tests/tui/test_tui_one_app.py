@@ -480,3 +480,55 @@ async def test_the_empty_log_judges_a_running_receiver_by_its_heartbeat(tmp_path
         await wait_until(pilot, lambda: "No receiver is running on this database" in shown(), what="stopped")
         assert "10 min ago" in shown()
 
+
+
+def _log_texts(log: object) -> list[str]:
+    """The texts of the rows the log holds, in the order it shows them (position 0 first)."""
+    rows = log._rows  # type: ignore[attr-defined]
+    return [rows[p].text for p in sorted(rows)]
+
+
+async def test_s_sorts_the_log_oldest_first_and_back_and_new_messages_go_to_the_end(live_db: Path) -> None:
+    app = SmsDeskApp(live_db, initial_mode="log", poll_seconds=0.1)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, LogScreen)
+        log = screen.log_view
+        await wait_until(pilot, lambda: log.loaded)
+        assert _log_texts(log) == SEED_TEXTS[::-1]
+        await pilot.press("s")
+        await wait_until(pilot, lambda: log.loaded and _log_texts(log) == SEED_TEXTS, what="oldest first")
+        await wait_until(pilot, lambda: "OLDEST FIRST" in screen_text(pilot), what="said in the status line")
+        assert screen_lines(pilot)[5].startswith("09:00:01")  # the first row drawn is the oldest
+        store(live_db, inbound(ALICE, SHOP, "arrived while sorted"))
+        await wait_until(pilot, lambda: log.total == len(SEED) + 1, what="the new message counted")
+        assert _log_texts(log) == [*SEED_TEXTS, "arrived while sorted"]  # at the end; the view stays
+        assert log.scroll_offset.y == 0 and "1 new at the end" in screen_text(pilot)
+        await pilot.press("s")
+        await wait_until(pilot, lambda: log.loaded and _log_texts(log)[:2] == ["arrived while sorted", SEED_TEXTS[-1]],
+                         what="newest first again")
+        assert "LIVE" in screen_text(pilot) and log.follow
+
+
+async def test_oldest_first_pages_by_keyset_through_more_than_a_page(live_db: Path) -> None:
+    """250 more messages, oldest first: paging down and End read every row once, in id order,
+    with no gap and no repeat, the newest last (the queries behind it are keyset pages)."""
+    store(live_db, *(inbound(ALICE, SHOP, f"bulk {i:03d}") for i in range(250)))
+    app = SmsDeskApp(live_db, initial_mode="log", poll_seconds=30)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, LogScreen)
+        log = screen.log_view
+        await wait_until(pilot, lambda: log.loaded)
+        await pilot.press("s")
+        await wait_until(pilot, lambda: log.loaded and log.oldest_first and log._rows[0].text == "YES")
+        for _ in range(15):
+            await pilot.press("pagedown")
+        await wait_until(pilot, lambda: all(p in log._rows for p in range(0, 200)), what="pages fetched")
+        ids = [log._rows[p].id for p in range(0, 200)]
+        assert ids == sorted(ids) and len(set(ids)) == 200
+        await pilot.press("G")
+        await wait_until(pilot, lambda: log.cursor_row is not None and log.cursor_row.text == "bulk 249",
+                         what="End: the newest, last")
+        texts = [log._rows[p].text for p in range(log.total - 250, log.total) if p in log._rows]
+        assert texts == sorted(texts)

@@ -83,6 +83,7 @@ class LogScreen(ViewScreen):
         Binding("y", "copy", "Copy number", id="log.copy"),
         Binding("p", "profile", "Profile", id="log.profile"),
         Binding("x", "export", "Export", id="log.export"),
+        Binding("s", "sort", "Sort oldest/newest first", id="log.sort"),
         Binding("Y", "copy_id", "Copy message id", show=False, id="log.copy_id"),
     ]
 
@@ -159,6 +160,13 @@ class LogScreen(ViewScreen):
             event.line.close()
             self.log_view.focus()
 
+    # ---- order ---------------------------------------------------------------------------------
+    def action_sort(self) -> None:
+        """Newest first (live) <-> oldest first; both are keyset-paged by the query."""
+        log = self.log_view
+        log.set_order(not log.oldest_first)
+        log.focus()
+
     # ---- status -------------------------------------------------------------------------------
     @on(MessageLog.StateChanged)
     def _update_status(self, event: MessageLog.StateChanged | None = None) -> None:
@@ -177,7 +185,11 @@ class LogScreen(ViewScreen):
             where = f"  filter {shown}"
         else:
             count, where = f"{state.total:,} messages", ""
-        if state.follow:
+        if self.log_view.oldest_first:
+            badge = f"{state.new_count:,} new at the end  " if state.new_count else ""
+            status.update(f"↑ OLDEST FIRST  {badge}(s: newest first)  {count}{where}{self.backlog_text}")
+            status.add_class("paused")
+        elif state.follow:
             status.update(f"● LIVE  {count}{where}{self.backlog_text}")
             status.remove_class("paused")
         else:
