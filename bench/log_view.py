@@ -28,7 +28,7 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-async def measure_log(db_path: Path, pages: int = 20) -> dict[str, float]:
+async def measure_log(db_path: Path, pages: int = 20, oldest_first: bool = False) -> dict[str, float]:
     from smsdesk.tui.app import SmsDeskApp
     from smsdesk.tui.widgets.message_log import MessageLog
 
@@ -45,6 +45,12 @@ async def measure_log(db_path: Path, pages: int = 20) -> dict[str, float]:
         while not screen_filled():
             await asyncio.sleep(0.001)
         opened = time.perf_counter() - started
+        if oldest_first:  # `s`: the same walk from the oldest message (keyset pages upwards in time)
+            t0 = time.perf_counter()
+            await pilot.press("s")
+            while not (log.oldest_first and screen_filled()):
+                await asyncio.sleep(0.001)
+            opened = time.perf_counter() - t0
         timings = []
         for _ in range(pages):
             t0 = time.perf_counter()
@@ -163,7 +169,8 @@ def main() -> None:
         return
     if args.child:
         kind, db = args.child
-        func = {"log": measure_log, "datatable": measure_datatable}[kind]
+        func = {"log": measure_log, "datatable": measure_datatable,
+                "log-oldest": lambda path: measure_log(path, oldest_first=True)}[kind]
         print(json.dumps(asyncio.run(func(Path(db)))))
         return
 
@@ -176,6 +183,8 @@ def main() -> None:
         db = make_db(tmp / f"log-{rows}.db", shop_credential())
         fill_messages(db, rows)
         result[f"smsdesk_{rows}"] = run_child("--child", "log", str(db))
+        # Oldest first (`s`): open_s is the time from `s` to a full screen; End jumps to the newest.
+        result[f"smsdesk_{rows}_oldest_first"] = run_child("--child", "log-oldest", str(db))
     base_db = make_db(tmp / "baseline.db", shop_credential())
     fill_messages(base_db, args.baseline_rows)
     result[f"datatable_baseline_{args.baseline_rows}"] = run_child("--child", "datatable", str(base_db))

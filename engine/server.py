@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -23,7 +24,9 @@ from smsdesk.engine.outbox_sender import OutboxSender
 from smsdesk.engine.poller import InboxPoller
 from smsdesk.engine.receiver import MAX_BODY_BYTES, BasicAuth, Receiver
 from smsdesk.infobip.net import is_loopback, start_server_thread
+from smsdesk.store.health import HEARTBEAT_SECONDS, record_heartbeat
 from smsdesk.store.sender_lock import SenderLock
+from smsdesk.store.writer import job
 from smsdesk.store.writer_process import ProcessWriter
 
 log = logging.getLogger("smsdesk.serve")
@@ -48,6 +51,7 @@ class ServeConfig:
     writer_log: Path | None = None  # the writer process's log file; None: serve's stderr
     limits: HttpLimits = field(default_factory=HttpLimits)  # head size, timeouts, connection cap
     max_body_bytes: int = MAX_BODY_BYTES
+    heartbeat_interval: float = HEARTBEAT_SECONDS  # how often serve records it is alive (receiver_heartbeat)
     extra: dict[str, object] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -93,7 +97,7 @@ class Service:
         except BaseException:
             self.writer.stop(1.0)  # its supervisor would otherwise restart it in a serve that is not running
             raise
-        tasks = []
+        tasks = [asyncio.create_task(self._heartbeat(), name="heartbeat")]
         if self.config.run_outbox:
             tasks.append(asyncio.create_task(self.sender.run(), name="outbox"))
         if self.config.run_poller:
@@ -110,6 +114,17 @@ class Service:
             await self.poller.aclose()
             self.writer.stop()
             self.sender_lock.release()
+
+    async def _heartbeat(self) -> None:
+        """Record, through the writer, that serve is alive and can write: at start, then every
+        `heartbeat_interval` (one row; the TUI's empty log says whether a receiver is running)."""
+        pid = os.getpid()
+        while True:
+            try:
+                await asyncio.wrap_future(self.writer.submit(job(record_heartbeat, pid)))
+            except Exception as exc:  # the writer restarting, the file locked: the next beat tries again
+                log.warning("heartbeat not recorded: %s", exc)
+            await asyncio.sleep(self.config.heartbeat_interval)
 
     def app(self) -> Starlette:
         return self.receiver.app(lifespan=self.lifespan)

@@ -90,8 +90,10 @@ class MessageRow:
 
 
 def page_messages(conn: sqlite3.Connection, *, before_id: int | None = None, after_id: int | None = None,
-                  limit: int = 100, filters: MessageFilter | None = None) -> list[MessageRow]:
-    """Newest first. `before_id` pages back in time; `after_id` fetches what is newer (live tail)."""
+                  limit: int = 100, filters: MessageFilter | None = None,
+                  oldest_first: bool = False) -> list[MessageRow]:
+    """Newest first (or oldest first), ids strictly between `after_id` and `before_id`: keyset
+    pages either way in time; `after_id` alone fetches what is newer (live tail)."""
     clauses, params = (filters or MessageFilter()).where()
     if before_id is not None:
         clauses.append("m.id < ?")
@@ -100,7 +102,8 @@ def page_messages(conn: sqlite3.Connection, *, before_id: int | None = None, aft
         clauses.append("m.id > ?")
         params.append(after_id)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = conn.execute(f"SELECT {MESSAGE_COLUMNS} {_FROM} {where} ORDER BY m.id DESC LIMIT ?",
+    direction = "ASC" if oldest_first else "DESC"
+    rows = conn.execute(f"SELECT {MESSAGE_COLUMNS} {_FROM} {where} ORDER BY m.id {direction} LIMIT ?",
                         (*params, limit)).fetchall()
     return [MessageRow(*row) for row in rows]
 
@@ -123,24 +126,34 @@ class LogPage:
     all_total: int  # every message, filter or not: "0 of N match"
 
 
-def log_first_page(conn: sqlite3.Connection, filters: MessageFilter, limit: int) -> LogPage:
+def log_first_page(conn: sqlite3.Connection, filters: MessageFilter, limit: int,
+                   oldest_first: bool = False) -> LogPage:
+    """The first screenful, newest first (or oldest first: `rows` from the oldest match)."""
     total, top = count_and_top(conn, filters)
     # Bounded by the top just counted: a commit in between shows up with the next poll, once.
-    rows = page_messages(conn, before_id=top + 1, limit=limit, filters=filters)
+    rows = page_messages(conn, before_id=top + 1, limit=limit, filters=filters, oldest_first=oldest_first)
     all_total = count_and_top(conn, MessageFilter())[0] if filters.active else total
     return LogPage(total, top, rows, all_total)
 
 
 def messages_at_offset(conn: sqlite3.Connection, filters: MessageFilter, offset: int,
-                       limit: int) -> list[MessageRow]:
-    """A page starting `offset` rows below the newest match: the log's jump into the unknown
-    (End, a scrollbar drag). Paging next to rows already read uses keysets instead."""
+                       limit: int, oldest_first: bool = False, top: int | None = None) -> list[MessageRow]:
+    """A page starting `offset` rows below the newest match (oldest first: above the oldest, and
+    no newer than `top`, the newest the log has counted): the log's jump into the unknown (End,
+    a scrollbar drag). Paging next to rows already read uses keysets instead."""
     clauses, params = filters.where()
+    if oldest_first and top is not None:
+        clauses.append("m.id <= ?")
+        params.append(top)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    first = conn.execute(f"SELECT m.id FROM messages m {where} ORDER BY m.id DESC LIMIT 1 OFFSET ?",
+    direction = "ASC" if oldest_first else "DESC"
+    first = conn.execute(f"SELECT m.id FROM messages m {where} ORDER BY m.id {direction} LIMIT 1 OFFSET ?",
                          (*params, offset)).fetchone()
     if first is None:
         return []
+    if oldest_first:
+        return page_messages(conn, after_id=first[0] - 1, before_id=None if top is None else top + 1, limit=limit,
+                             filters=filters, oldest_first=True)
     return page_messages(conn, before_id=first[0] + 1, limit=limit, filters=filters)
 
 
@@ -152,9 +165,9 @@ def log_updates(conn: sqlite3.Connection, filters: MessageFilter, after_id: int,
             messages_by_id(conn, visible))
 
 
-def last_stored_at(conn: sqlite3.Connection) -> str | None:
-    """When the newest message was stored (a receiver or the poller wrote it), or None."""
-    row = conn.execute("SELECT stored_at FROM messages ORDER BY id DESC LIMIT 1").fetchone()
+def receiver_heartbeat_at(conn: sqlite3.Connection) -> str | None:
+    """When a running `smsdesk serve` last recorded it was alive on this file (store/health.py), or None."""
+    row = conn.execute("SELECT at FROM receiver_heartbeat WHERE id = 1").fetchone()
     return row[0] if row else None
 
 
@@ -208,15 +221,30 @@ class Profile:
     attributes: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
+# The orders the profiles view offers (`s` cycles through them), each done by SQLite over every
+# matching profile before the LIMIT, so the first page is the first of all of them.
+PROFILE_ORDERS = {
+    "sandbox": "p.sandbox, p.number",
+    "number": "p.number, p.sandbox",
+    "consent": "COALESCE(c.consent, '') = '', c.consent, p.number",  # never expressed last
+    "attributes": ("(SELECT COALESCE(SUM(a.count), 0) FROM profile_attributes a WHERE a.sandbox = p.sandbox "
+                   "AND a.number = p.number) DESC, p.number"),  # the most keywords sent first
+    "first seen": "p.first_seen, p.number",
+    "last seen": "p.last_seen DESC, p.number",  # most recent contact first
+}
+
+
 def list_profiles(conn: sqlite3.Connection, *, sandbox: str = "", consent: str | None = None,
-                  attribute: str = "", number: str = "", limit: int = 500, offset: int = 0) -> list[Profile]:
-    """consent: None = any, '' = never expressed, or y/n/p. attribute: a segment by custom keyword."""
+                  attribute: str = "", number: str = "", limit: int = 500, offset: int = 0,
+                  order: str = "last seen") -> list[Profile]:
+    """consent: None = any, '' = never expressed, or y/n/p. attribute: a segment by custom keyword.
+    order: one of PROFILE_ORDERS."""
     clauses, params = _profile_filter(sandbox, consent, attribute, number)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     rows = conn.execute(
         "SELECT p.sandbox, p.number, COALESCE(c.consent, ''), p.first_seen, p.last_seen FROM profiles p "
         f"LEFT JOIN consent c ON c.sandbox = p.sandbox AND c.number = p.number {where} "
-        "ORDER BY p.last_seen DESC, p.number LIMIT ? OFFSET ?",
+        f"ORDER BY {PROFILE_ORDERS[order]} LIMIT ? OFFSET ?",
         (*params, limit, offset),
     ).fetchall()
     profiles = [Profile(*row) for row in rows]

@@ -310,4 +310,19 @@ MIGRATIONS = (*MIGRATIONS, Migration(
     ),
 ))
 
+MIGRATIONS = (*MIGRATIONS, Migration(
+    7,
+    "receiver heartbeat",
+    (
+        # One row: when a running `smsdesk serve` last showed it could write to this file
+        # (store/health.py record_heartbeat, every HEARTBEAT_SECONDS). The TUI's empty log
+        # tells "a receiver is running" from it, not from the newest message.
+        """CREATE TABLE receiver_heartbeat (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            at TEXT NOT NULL,
+            pid INTEGER NOT NULL DEFAULT 0
+        )""",
+    ),
+))
+
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -107,7 +107,10 @@ class SmsDeskApp(App[None]):
                  busy_timeout: float | None = None) -> None:
         if initial_mode is not None:
             self.DEFAULT_MODE = initial_mode  # e.g. the demo opens on the live log; read by App.__init__
-        super().__init__()
+        # A 16-colour theme from the settings is known before Textual picks its colour filters:
+        # under NO_COLOR it must strip colours (NoColor), not grey them as if they were RGB
+        # (Monochrome turns the terminal's default colours into black on black).
+        super().__init__(ansi_color=True if theme is not None and _is_ansi_theme(theme) else None)
         self.data = DataService(Path(db_path), busy_timeout=busy_timeout)
         self.poll_seconds = poll_seconds
         self._initial_keymap = dict(keymap or {})
@@ -244,6 +247,13 @@ class SmsDeskApp(App[None]):
             yield SystemCommand(f"Go to {view.title}", f"Switch to the {view.title.lower()} view ({view.key})",
                                 lambda mode=view.mode: self.switch_mode(mode))
         yield SystemCommand("Help", "Show the keys of this screen (F1)", self.action_help)
+
+
+def _is_ansi_theme(name: str) -> bool:
+    from textual.theme import BUILTIN_THEMES
+
+    theme = BUILTIN_THEMES.get(name)
+    return theme is not None and theme.ansi
 
 
 def run_tui(db_path: Path, *, initial_mode: str | None = None) -> None:

@@ -33,6 +33,12 @@ def screen_lines(screen: Screen) -> list[str]:
     return [strip.text for strip in screen._compositor.render_strips()]
 
 
+def screen_segments(screen: Screen) -> list[list[Segment]]:
+    """The screen as drawn, one list of styled segments per line, after the app's filters
+    (tests: the colours and attributes the terminal is sent, e.g. to measure contrast)."""
+    return [list(strip) for strip in screen._compositor.render_strips()]
+
+
 def screen_update(screen: Screen) -> list[Segment]:
     """Everything a full repaint sends, as renderable update (tests: escape codes checked inert)."""
     return screen._compositor.render_update(full=True)

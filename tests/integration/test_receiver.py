@@ -239,3 +239,24 @@ def test_serve_does_not_start_when_the_writer_cannot_open_the_database(tmp_path:
     not_a_database.write_bytes(b"this is not an SQLite file" * 100)
     with pytest.raises(RuntimeError, match="did not start"), running_serve(not_a_database):
         pass
+
+
+def test_serve_records_its_heartbeat_through_the_writer(tmp_path: Path) -> None:
+    """At start and every heartbeat_interval: the TUI's empty log tells a running receiver by it."""
+    from smsdesk.store.db import connect_reader
+    from smsdesk.store.queries import receiver_heartbeat_at
+
+    db_path = make_db(tmp_path / "beat.db", shop_credential())
+    seen: set[str] = set()
+    with running_serve(db_path, heartbeat_interval=0.2):
+        reader = connect_reader(db_path)
+        try:
+            deadline = time.monotonic() + 10
+            while len(seen) < 2 and time.monotonic() < deadline:
+                beat = receiver_heartbeat_at(reader)
+                if beat is not None:
+                    seen.add(beat)
+                time.sleep(0.05)
+        finally:
+            reader.close()
+    assert len(seen) >= 2, "serve beats at start and again every heartbeat_interval"

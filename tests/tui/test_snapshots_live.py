@@ -83,6 +83,21 @@ def test_live_log_paused_with_filter(snap_compare: Callable[..., bool], snap_db:
     assert snap_compare(FixedClockApp(snap_db, initial_mode="log"), terminal_size=SIZE, run_before=run_before)
 
 
+def test_live_log_oldest_first(snap_compare: Callable[..., bool], snap_db: Path, no_cursor_blink: None) -> None:
+    """`s`: the oldest message on top, the status line says so and how to go back."""
+    async def run_before(pilot: Pilot[None]) -> None:
+        screen = pilot.app.screen
+        assert isinstance(screen, LogScreen)
+        await wait_until(pilot, lambda: screen.log_view.loaded and screen.query_one(TrafficStrip).latest is not None
+                         and "replies" in str(screen.query_one("#log-status").render()), what="log ready")
+        await pilot.press("s")
+        await wait_until(pilot, lambda: screen.log_view.loaded and screen.log_view.oldest_first
+                         and "OLDEST FIRST" in str(screen.query_one("#log-status").render()), what="oldest first")
+        await _settle(pilot)
+
+    assert snap_compare(FixedClockApp(snap_db, initial_mode="log"), terminal_size=SIZE, run_before=run_before)
+
+
 def test_profiles(snap_compare: Callable[..., bool], snap_db: Path, no_cursor_blink: None) -> None:
     async def run_before(pilot: Pilot[None]) -> None:
         screen = pilot.app.screen

@@ -134,3 +134,38 @@ async def test_copy_dialog_validates_as_you_type_and_keeps_no_stale_error(
         await pilot.pause()
         assert not error.display  # fixed: the error goes at once
         await settle(pilot)
+
+
+async def test_test_sms_number_is_checked_as_you_type_in_the_words_of_send(
+        db_path: Path, sample_credentials: list[StoredCredential]) -> None:
+    from smsdesk.store.phone import to_e164
+    from smsdesk.tui.screens.send_test import SendTestScreen
+
+    def refusal(raw: str) -> str:
+        with pytest.raises(ValueError) as caught:
+            to_e164(raw)
+        return f"✗ {caught.value}"
+
+    async with make_app(db_path).run_test(size=SIZE) as pilot:
+        screen = await ready(pilot)
+        select_row(screen, "Shop UK")
+        await pilot.press("t")
+        await wait_until(pilot, lambda: isinstance(pilot.app.screen, SendTestScreen), what="test SMS dialog")
+        dialog = pilot.app.screen
+        box = dialog.query_one("#send-to", Input)
+        note = dialog.query_one("#send-to-note", Static)
+        assert box.placeholder.startswith("e.g. +")  # an example, not a value
+        assert not note.display  # nothing typed: nothing to complain about yet
+        await pilot.press(*"+44 77")
+        await pilot.pause()
+        assert note.display and str(note.render()) == refusal("+44 77")  # before any F2
+        await pilot.press(*"00 900123")
+        await pilot.pause()
+        assert not note.display  # a possible number now: the complaint goes at once
+        await pilot.press("x")
+        await pilot.pause()
+        assert str(note.render()) == refusal("+44 7700 900123x")
+        # And F2 refuses it with the very same words.
+        await pilot.press("f2")
+        await pilot.pause()
+        assert str(note.render()) == refusal("+44 7700 900123x") and box.has_focus

@@ -43,3 +43,6 @@ async def test_the_compositor_paints_lines_and_updates() -> None:
         lines = textual_private.screen_lines(app.screen)
         assert len(lines) == 6 and lines[0].startswith("probe line")
         assert textual_private.screen_update(app.screen) is not None
+        segments = textual_private.screen_segments(app.screen)
+        assert len(segments) == 6 and "".join(s.text for s in segments[0]).startswith("probe line")
+        assert all(s.style is not None for s in segments[0])  # styled: what contrast is measured on

@@ -12,8 +12,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
+from smsdesk.store.health import HEARTBEAT_SECONDS
 from smsdesk.store.outbox import backlog
-from smsdesk.store.queries import last_stored_at
+from smsdesk.store.queries import receiver_heartbeat_at
 from smsdesk.tui.data import DatabaseChanged, DataService
 from smsdesk.tui.log_export import export_file_name, export_messages
 from smsdesk.tui.log_filter import SYNTAX, FilterSyntaxError, describe, parse_filter
@@ -25,24 +26,39 @@ from smsdesk.tui.widgets.key_bar import KeyBar
 from smsdesk.tui.widgets.message_log import MessageLog
 from smsdesk.tui.widgets.traffic import TrafficStrip, system_clock
 
-RECENT_SECONDS = 15 * 60  # "a receiver wrote recently" for the empty log's explanation
+# A running `smsdesk serve` records a heartbeat every HEARTBEAT_SECONDS: three missed beats and
+# the empty log says no receiver is running.
+RUNNING_SECONDS = 3 * HEARTBEAT_SECONDS
 
 
-def empty_log_text(last_stored: str | None, now: datetime, location: str) -> Text:
-    """What an operator facing an empty log needs: how messages get here, and whether anything
-    has written to this database lately."""
+def empty_log_text(heartbeat: str | None, now: datetime, location: str) -> Text:
+    """What an operator facing an empty log needs: how messages get here, and whether a receiver
+    (`smsdesk serve`) is running on this database now, judged from its heartbeat."""
     text = Text("No messages yet.\n\n", style="bold")
     text.append("Inbound SMS arrive when `smsdesk serve` receives Infobip's webhook (POST /infobip/inbound), "
                 "or pulls the inbox for credentials in pull mode. Point the number's forwarding in the "
                 "Infobip portal at your receiver's URL. `smsdesk demo` shows it working with simulated "
                 "traffic.\n\n")
-    if last_stored is None:
-        text.append(f"Nothing has ever been stored in {location}: no receiver has written to this database.")
+    if heartbeat is None:
+        text.append(f"No receiver has run on {location}: `smsdesk serve` has never recorded a heartbeat here.")
+        return text
+    ago = max(0, int((now - datetime.fromisoformat(heartbeat)).total_seconds()))
+    when = f"{heartbeat[:19].replace('T', ' ')} UTC, {_ago(ago)} ago"
+    if ago < RUNNING_SECONDS:
+        text.append(f"A receiver is running on this database: `smsdesk serve` last checked in {when}.")
     else:
-        ago = (now - datetime.fromisoformat(last_stored)).total_seconds()
-        recent = "recently" if ago < RECENT_SECONDS else "not recently"
-        text.append(f"The last message was stored {last_stored[:19].replace('T', ' ')} UTC ({recent}).")
+        text.append(f"No receiver is running on this database: `smsdesk serve` last checked in {when}.")
     return text
+
+
+def _ago(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 2 * 3600:
+        return f"{seconds // 60} min"
+    if seconds < 2 * 86400:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 86400} days"
 
 
 class LogScreen(ViewScreen):
@@ -67,6 +83,7 @@ class LogScreen(ViewScreen):
         Binding("y", "copy", "Copy number", id="log.copy"),
         Binding("p", "profile", "Profile", id="log.profile"),
         Binding("x", "export", "Export", id="log.export"),
+        Binding("s", "sort", "Sort oldest/newest first", id="log.sort"),
         Binding("Y", "copy_id", "Copy message id", show=False, id="log.copy_id"),
     ]
 
@@ -77,7 +94,7 @@ class LogScreen(ViewScreen):
         self.export_dir = export_dir  # None: the current directory
         self.filter_text = ""
         self.backlog_text = ""
-        self.last_stored: str | None = None
+        self.heartbeat: str | None = None  # when a receiver last checked in
         self._last_state: MessageLog.StateChanged | None = None
 
     def compose(self) -> ComposeResult:
@@ -98,7 +115,7 @@ class LogScreen(ViewScreen):
     def refresh_data(self, event: DatabaseChanged | None) -> None:
         if event is None or not event.clock:
             self.log_view.refresh_data()
-            self._check_backlog()
+        self._check_backlog()  # on the clock too: a receiver that stopped writes no more heartbeats
         self.query_one(TrafficStrip).reload()
 
     def on_resize(self) -> None:
@@ -143,6 +160,13 @@ class LogScreen(ViewScreen):
             event.line.close()
             self.log_view.focus()
 
+    # ---- order ---------------------------------------------------------------------------------
+    def action_sort(self) -> None:
+        """Newest first (live) <-> oldest first; both are keyset-paged by the query."""
+        log = self.log_view
+        log.set_order(not log.oldest_first)
+        log.focus()
+
     # ---- status -------------------------------------------------------------------------------
     @on(MessageLog.StateChanged)
     def _update_status(self, event: MessageLog.StateChanged | None = None) -> None:
@@ -161,7 +185,11 @@ class LogScreen(ViewScreen):
             where = f"  filter {shown}"
         else:
             count, where = f"{state.total:,} messages", ""
-        if state.follow:
+        if self.log_view.oldest_first:
+            badge = f"{state.new_count:,} new at the end  " if state.new_count else ""
+            status.update(f"↑ OLDEST FIRST  {badge}(s: newest first)  {count}{where}{self.backlog_text}")
+            status.add_class("paused")
+        elif state.follow:
             status.update(f"● LIVE  {count}{where}{self.backlog_text}")
             status.remove_class("paused")
         else:
@@ -173,7 +201,7 @@ class LogScreen(ViewScreen):
     def _update_empty(self, state: MessageLog.StateChanged) -> None:
         empty = self.query_one("#log-empty", Static)
         if state.all_total == 0 and state.total == 0 and self.log_view.loaded:
-            empty.update(empty_log_text(self.last_stored, datetime.now(UTC), self.data.location))
+            empty.update(empty_log_text(self.heartbeat, datetime.now(UTC), self.data.location))
             empty.add_class("shown")
         else:
             empty.remove_class("shown")
@@ -182,7 +210,7 @@ class LogScreen(ViewScreen):
     async def _check_backlog(self) -> None:
         # Replies waiting for Infobip (an outage, a bad key) must be visible, not silent.
         counts = await self.data.read(backlog)
-        self.last_stored = await self.data.read(last_stored_at)
+        self.heartbeat = await self.data.read(receiver_heartbeat_at)
         parts = [f"{counts[s]:,} {s}" for s in ("queued", "failed") if counts.get(s)]
         text = f"  replies: {', '.join(parts)}" if parts else ""
         if text != self.backlog_text or (self._last_state is not None and self._last_state.all_total == 0):

@@ -13,6 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from smsdesk.store.queries import (
+    PROFILE_ORDERS,
     MessageRow,
     Profile,
     consent_ledger,
@@ -34,14 +35,7 @@ CONSENT_STYLE = {"y": "bold green", "n": "bold reverse", "p": "italic yellow", "
 CONSENT_LABEL = {"y": "y", "n": "n", "p": "p", "": "none"}
 PROFILE_PAGE = 500
 COLUMNS = ("sandbox", "number", "consent", "attributes", "first seen", "last seen")
-SORT_KEYS = {  # how `s` orders the loaded rows, column by column
-    "sandbox": lambda p: (p.sandbox, p.number),
-    "number": lambda p: p.number,
-    "consent": lambda p: (p.consent or "~", p.number),
-    "attributes": lambda p: (-sum(int(a["count"]) for a in p.attributes.values()), p.number),
-    "first seen": lambda p: p.first_seen,
-    "last seen": None,  # the query's own order: most recent contact first
-}
+SORT_ORDERS = tuple(PROFILE_ORDERS)  # `s` cycles through them; SQLite sorts every profile, not a page
 FILTER_SYNTAX = (
     ("consent:y|n|p|none", "the number's consent in its sandbox"),
     ("attr:KEYWORD", "numbers that sent this custom keyword (a segment; any case)"),
@@ -77,8 +71,8 @@ def parse_profile_filter(text: str) -> dict[str, object]:
     return found
 
 
-def _read_profiles(conn: Any, filters: dict[str, Any]) -> tuple[list[Profile], int, int]:
-    profiles = list_profiles(conn, limit=PROFILE_PAGE, **filters)
+def _read_profiles(conn: Any, filters: dict[str, Any], order: str = "last seen") -> tuple[list[Profile], int, int]:
+    profiles = list_profiles(conn, limit=PROFILE_PAGE, order=order, **filters)
     total = count_profiles(conn, **filters)
     everyone = count_profiles(conn) if filters != parse_profile_filter("") else total
     return profiles, total, everyone
@@ -138,15 +132,11 @@ class ProfilesScreen(ViewScreen):
 
     @work(exclusive=True, group="profiles-load", exit_on_error=False)
     async def _load(self, filters: dict[str, object]) -> None:
-        profiles, total, everyone = await self.data.read(_read_profiles, filters)
+        profiles, total, everyone = await self.data.read(_read_profiles, filters, self.sort_column)
         self._show(profiles, total, everyone)
 
-    def _sorted(self, profiles: list[Profile]) -> list[Profile]:
-        key = SORT_KEYS.get(self.sort_column)
-        return sorted(profiles, key=key) if key is not None else list(profiles)
-
     def _show(self, profiles: list[Profile], total: int, everyone: int | None = None) -> None:
-        self.profiles = self._sorted(profiles)
+        self.profiles = list(profiles)
         self._total = total
         self._everyone = total if everyone is None else everyone
         table = self.query_one(DataTable)
@@ -192,9 +182,8 @@ class ProfilesScreen(ViewScreen):
         table.move_cursor(row=max(0, table.row_count - 1) if bottom else 0)
 
     def action_sort(self) -> None:
-        order = list(SORT_KEYS)
-        self.sort_column = order[(order.index(self.sort_column) + 1) % len(order)]
-        self.action_reload()  # the query's order is the "last seen" order; the others sort it
+        self.sort_column = SORT_ORDERS[(SORT_ORDERS.index(self.sort_column) + 1) % len(SORT_ORDERS)]
+        self.action_reload()  # sorted by the query, over every matching profile
 
     def action_copy(self) -> None:
         table = self.query_one(DataTable)

@@ -62,6 +62,15 @@ def describe_result(result: SendResult) -> Text:
     return text
 
 
+def to_problem(raw: str) -> str:
+    """Why `raw` cannot be sent to ('' when it can): the one wording of the check, as typed and on send."""
+    try:
+        to_e164(raw)
+    except ValueError as exc:
+        return str(exc)
+    return ""
+
+
 class SendTestScreen(ReportsWorkerErrors, ModalScreen[SendResult | None]):
     """Dismisses with the last successful result (None if nothing was sent)."""
     CSS_PATH = DIALOG_CSS
@@ -131,11 +140,12 @@ class SendTestScreen(ReportsWorkerErrors, ModalScreen[SendResult | None]):
 
     @on(Input.Changed, "#send-to")
     def _to_changed(self, event: Input.Changed) -> None:
-        # Editing the number clears the complaint; the Changed event of the very value that was
+        # Checked as you type, in the words a send would refuse it with. An empty box says
+        # nothing until a send needs a number; the Changed event of the very value that was
         # refused can arrive after the refusal (typing then F2 at once) and must not clear it.
         if event.value != self._rejected_to:
             self._rejected_to = None
-            self._show_to_error("")
+            self._show_to_error(to_problem(event.value) if event.value.strip() else "")
         # An override is for the number that was refused: another number is checked afresh.
         override = self.query_one("#send-override", Checkbox)
         if override.display and self.refused is not None and self._consent_key(event.value) != self.refused.number:

@@ -31,6 +31,7 @@ from smsdesk.store.queries import (
     page_messages,
 )
 from smsdesk.store.text import make_inert
+from smsdesk.tui.contrast import readable
 from smsdesk.tui.data import DataService
 from smsdesk.tui.vocabulary import ACTIONS, REPLY_STATUSES, action_style, status_style
 from smsdesk.tui.widgets.style_cache import CachedStyles
@@ -87,11 +88,18 @@ def reply_label(row: MessageRow) -> str:
 
 
 class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
-    """Newest first. Follow mode keeps the newest row in view; scrolling away pauses it."""
+    """Newest first: follow mode keeps the newest row in view; scrolling away pauses it.
+
+    Oldest first (`oldest_first`, the screen's `s`): row 0 is the oldest match, rows are paged
+    by keyset upwards in time, and messages that arrive are added at the end, counted in the
+    "new" badge, without moving the view; `l` goes back to newest first, following."""
 
     DEFAULT_CSS = """
-    MessageLog { height: 1fr; }
-    MessageLog > .message-log--cursor { background: $accent 40%; }
+    MessageLog { height: 1fr; overflow-x: hidden; }  /* rows are cut to fit: never a horizontal bar */
+    /* The cursor: the theme's own pair for a selected row (never the error red); on it, actions
+       and replies keep their attributes and take its colour (tui/contrast.py). */
+    MessageLog > .message-log--cursor { background: $block-cursor-background; color: auto; }
+    App:ansi MessageLog > .message-log--cursor { color: $block-cursor-foreground; }
     MessageLog > .message-log--placeholder { color: $text-muted; }
     """
     COMPONENT_CLASSES = {"message-log--cursor", "message-log--placeholder"}
@@ -131,6 +139,7 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
         super().__init__(id=id)
         self.data = data
         self.filters = MessageFilter()
+        self.oldest_first = False
         self.all_total = 0
         self.widths = Widths()
         self._poll_again = False
@@ -157,16 +166,23 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
         self.filters = filters
         self._reload()
 
+    def set_order(self, oldest_first: bool) -> None:
+        """Newest first (live) or oldest first; the cursor goes to the first row."""
+        if oldest_first != self.oldest_first:
+            self.oldest_first = oldest_first
+            self.cursor = 0
+            self._reload()
+
     def _reload(self) -> None:
         self._epoch += 1
         self._rows.clear()
         self._pending.clear()
         self.loaded = False
-        self._load_first(self._epoch, self.filters)
+        self._load_first(self._epoch, self.filters, self.oldest_first)
 
     @work(exclusive=True, group="log-reset", exit_on_error=False)
-    async def _load_first(self, epoch: int, filters: MessageFilter) -> None:
-        page = await self.data.read(log_first_page, filters, PAGE)
+    async def _load_first(self, epoch: int, filters: MessageFilter, oldest_first: bool) -> None:
+        page = await self.data.read(log_first_page, filters, PAGE, oldest_first)
         self._apply_reset(epoch, page)
 
     def _apply_reset(self, epoch: int, page: LogPage) -> None:
@@ -180,7 +196,7 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
         total = page.total
         self.cursor = min(self.cursor, max(0, total - 1))
         self.new_count = 0
-        self.follow = True
+        self.follow = not self.oldest_first
         self._resize_virtual()
         self.scroll_to(y=0, animate=False, immediate=True)
         self.loaded = True
@@ -223,7 +239,18 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
             for pos, row in self._rows.items():
                 if row.id in updated:
                     self._rows[pos] = updated[row.id]
-        if fresh:
+        if fresh and self.oldest_first:
+            # Added at the end, oldest of them first; the rows in view stay where they are.
+            for i, row in enumerate(reversed(fresh)):
+                self._rows[self.total + i] = row
+            self._top_id = fresh[0].id
+            self.total += len(fresh)
+            self.all_total += len(fresh) if not self.filters.active else 0
+            self.new_count += len(fresh)
+            self._widen(fresh)
+            self._resize_virtual()
+            self._announce()
+        elif fresh:
             count = len(fresh)
             shifted = {pos + count: row for pos, row in self._rows.items() if pos + count < CACHE_LIMIT}
             shifted.update(enumerate(fresh))
@@ -256,15 +283,20 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
             return
         self._pending.add(start)
         anchor = self._rows.get(start - 1)
-        self._fetch(self._epoch, self._shift, self.filters, start, anchor.id if anchor else None)
+        self._fetch(self._epoch, self._shift, self.filters, start, anchor.id if anchor else None,
+                    self._top_id if self.oldest_first else None)
 
     @work(group="log-fetch", exit_on_error=False)
-    async def _fetch(self, epoch: int, shift: int, filters: MessageFilter, start: int, anchor_id: int | None) -> None:
+    async def _fetch(self, epoch: int, shift: int, filters: MessageFilter, start: int, anchor_id: int | None,
+                     top: int | None = None) -> None:
+        # `top` is given oldest first: rows newer than it come with the live tail, at the end, once.
         try:
-            if anchor_id is not None or start == 0:
+            if top is not None and (anchor_id is not None or start == 0):
+                rows = await self.data.read(_page_after, filters, anchor_id or 0, top, PAGE)
+            elif anchor_id is not None or start == 0:
                 rows = await self.data.read(_page_before, filters, anchor_id, PAGE)
             else:
-                rows = await self.data.read(messages_at_offset, filters, start, PAGE)
+                rows = await self.data.read(messages_at_offset, filters, start, PAGE, top is not None, top)
         except BaseException:
             self._pending.discard(start)  # asked again when next drawn
             raise
@@ -314,10 +346,11 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
             self._request(pos)
             style = self.cached_style("message-log--placeholder")
             return Strip([Segment("…".ljust(width), style)], width)
+        cursor = pos == self.cursor
         base = self.cached_style()
-        if pos == self.cursor:
+        if cursor:
             base = base + self.cached_style("message-log--cursor")
-        return Strip(self._segments(row, width, base), width).crop(0, width)
+        return Strip(self._segments(row, width, base, cursor), width).crop(0, width)
 
     def _widen(self, rows: list[MessageRow]) -> None:
         widths = self.widths.grown(rows)
@@ -329,14 +362,26 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
     def header(self) -> str:
         return header_text(self.content_width, self.widths)
 
-    def _segments(self, row: MessageRow, width: int, base: Style) -> list[Segment]:
+    def _word_style(self, kind: str, word: str, base: Style, cursor: bool) -> Style | None:
+        """The style of an action or reply word on this theme: its colour made to read on the row's
+        background (tui/contrast.py), none on the cursor row or without colour (attributes only)."""
+        cache = self._style_cache()
+        key = (f"{kind}:{word}", cursor)
+        if key not in cache:
+            no_color = self.app.no_color or cursor
+            hint = action_style(word, no_color) if kind == "action" else status_style(word, no_color)
+            cache[key] = hint if hint is None else readable(hint, base, self.app.ansi_theme,
+                                                            ansi=self.app.native_ansi_color)
+        return cache.get(key)
+
+    def _segments(self, row: MessageRow, width: int, base: Style, cursor: bool = False) -> list[Segment]:
         status = reply_label(row)
-        no_color = self.app.no_color
         # Every cell is inert: credential names are typed by operators or imported, and a number
         # that does not parse is kept as received (Segment text goes to the terminal verbatim).
         values = {"time": row.received_at[11:19], "credential": row.credential or "-", "from": row.from_number,
                   "to": row.to_number, "text": row.text.replace("\n", " "), "action": row.action, "reply": status}
-        styles = {"action": action_style(row.action, no_color), "reply": status_style(status, no_color)}
+        styles = {"action": self._word_style("action", row.action, base, cursor),
+                  "reply": self._word_style("reply", status, base, cursor)}
         segments = []
         for name, cell_width in layout(width, self.widths):
             style = styles.get(name)
@@ -347,6 +392,8 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
     # ---- navigation -----------------------------------------------------------------------
     def watch_scroll_y(self, old: float, new: float) -> None:
         super().watch_scroll_y(old, new)
+        if self.oldest_first:
+            return  # nothing to follow at the top: the oldest message is there
         if round(new) > 0 and self.follow and self.loaded:
             self.follow = False
             self._announce()
@@ -384,7 +431,10 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
         self._move_cursor(self.total - 1)
 
     def action_live(self) -> None:
-        """Back to the newest message, following new ones again."""
+        """Back to the newest message, following new ones again (newest first)."""
+        if self.oldest_first:
+            self.set_order(False)
+            return
         self.follow = True
         self.new_count = 0
         self.cursor = 0
@@ -412,3 +462,8 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
 
 def _page_before(conn: object, filters: MessageFilter, before_id: int | None, limit: int) -> list[MessageRow]:
     return page_messages(conn, before_id=before_id, limit=limit, filters=filters)  # type: ignore[arg-type]
+
+
+def _page_after(conn: object, filters: MessageFilter, after_id: int, top: int, limit: int) -> list[MessageRow]:
+    return page_messages(conn, after_id=after_id, before_id=top + 1, limit=limit, filters=filters,  # type: ignore[arg-type]
+                         oldest_first=True)

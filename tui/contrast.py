@@ -1,0 +1,70 @@
+"""Colours that read: the WCAG contrast ratio, and a foreground chosen to reach 4.5:1 (WCAG AA)
+against the background it is drawn on, whatever the theme.
+
+The log's action and reply colours are hints (the word is always there, and each has its own
+weight, slant, underline or reverse); a colour that would not read on a theme's background is
+lightened or darkened until it does, or, where the terminal's own 16 colours must be kept
+(the ANSI themes), replaced by the bright or plain variant that reads, or dropped.
+tests/tui/test_tui_contrast.py measures what is drawn.
+"""
+
+from __future__ import annotations
+
+from rich.color import Color
+from rich.style import Style
+from rich.terminal_theme import TerminalTheme
+
+WCAG_AA = 4.5
+RGB = tuple[int, int, int]
+
+
+def luminance(rgb: RGB) -> float:
+    """WCAG 2 relative luminance."""
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(v) for v in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(a: RGB, b: RGB) -> float:
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def rgb_of(color: Color | None, palette: TerminalTheme, *, foreground: bool) -> RGB:
+    """What the terminal paints for `color` (None: its default), ANSI colours by `palette`."""
+    triplet = (color or Color.default()).get_truecolor(palette, foreground=foreground)
+    return (triplet.red, triplet.green, triplet.blue)
+
+
+def _toward(rgb: RGB, target: int, step: float) -> RGB:
+    r, g, b = (round(v + (target - v) * step) for v in rgb)
+    return (r, g, b)
+
+
+def readable(style: Style, base: Style, palette: TerminalTheme, *, ansi: bool) -> Style:
+    """`style` (a colour hint plus attributes) drawn over `base`, its colour made to read at
+    WCAG_AA against base's background; attributes are kept as they are."""
+    attributes = Style(bold=style.bold, italic=style.italic, underline=style.underline, reverse=style.reverse,
+                       strike=style.strike)
+    if style.color is None:
+        return attributes
+    background = rgb_of(base.bgcolor, palette, foreground=False)
+    dark = luminance(background) < 0.18
+    if ansi:
+        # Keep the terminal's own colours: the variant that reads here, else none (the words and
+        # attributes still tell them apart).
+        name = style.color.name.removeprefix("bright_")
+        for candidate in ((f"bright_{name}", name) if dark else (name, f"bright_{name}")):
+            color = Color.parse(candidate)
+            if contrast(rgb_of(color, palette, foreground=True), background) >= WCAG_AA:
+                return attributes + Style(color=color)
+        return attributes
+    rgb = rgb_of(style.color, palette, foreground=True)
+    for step in range(11):
+        candidate = _toward(rgb, 255 if dark else 0, step / 10)
+        if contrast(candidate, background) >= WCAG_AA:
+            return attributes + Style(color=Color.from_rgb(*candidate))
+    return attributes
