@@ -18,7 +18,9 @@ from rich.color import Color
 from rich.style import Style
 from rich.terminal_theme import TerminalTheme
 
+from smsdesk.store.credentials import get_credential, update_credential
 from smsdesk.store.db import connect
+from smsdesk.store.models import Credential
 from smsdesk.tui.app import SmsDeskApp
 from smsdesk.tui.screens.log import LogScreen
 from smsdesk.tui.textual_private import screen_segments
@@ -93,9 +95,13 @@ def log_cells(app: SmsDeskApp) -> list[Cell]:
 
 
 def every_action_and_status(path: Path) -> Path:
-    """The seed (every action) plus one reply in each state."""
+    """The seed (every stored action), near misses (one answered, `near-opt-out`; one waiting in
+    the review queue, shown as `review`), and one reply in each state."""
     seed_db(path)
     store(path, *(inbound(ALICE, SHOP, f"hello {i}") for i in range(len(REPLY_STATUSES))))
+    for mode, text in (("reply", "STOPP"), ("review", "STPO")):
+        set_fuzzy_mode(path, mode)
+        store(path, inbound(ALICE, SHOP, text))
     db = connect(path)
     with db.conn:
         ids = [r[0] for r in db.conn.execute(
@@ -105,6 +111,16 @@ def every_action_and_status(path: Path) -> Path:
             db.conn.execute("UPDATE outbox SET status = ? WHERE id = ?", (status, outbox_id))
     db.close()
     return path
+
+
+def set_fuzzy_mode(path: Path, mode: str) -> None:
+    db = connect(path)
+    try:
+        cred = get_credential(db, "Shop")
+        changed = Credential.model_validate(cred.to_credential().model_dump(mode="json") | {"fuzzy_opt_out": mode})
+        update_credential(db, cred.id, changed, cred.version)
+    finally:
+        db.close()
 
 
 async def measure(db_path: Path, theme: str) -> tuple[list[str], dict[str, Style], dict[str, Style]]:
