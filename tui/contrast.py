@@ -10,7 +10,7 @@ tests/tui/test_tui_contrast.py measures what is drawn.
 
 from __future__ import annotations
 
-from rich.color import Color
+from rich.color import Color, ColorSystem
 from rich.style import Style
 from rich.terminal_theme import TerminalTheme
 
@@ -39,6 +39,20 @@ def rgb_of(color: Color | None, palette: TerminalTheme, *, foreground: bool) -> 
     return (triplet.red, triplet.green, triplet.blue)
 
 
+def worst_contrast(fg: Color, bg: Color, palette: TerminalTheme) -> float:
+    """The contrast of fg on bg in true colour and on a 256-colour terminal (each colour the
+    nearest of its palette), whichever is lower: RGB themes are drawn on both."""
+    return min(contrast(rgb_of(fg.downgrade(system), palette, foreground=True),
+                        rgb_of(bg.downgrade(system), palette, foreground=False))
+               for system in (ColorSystem.TRUECOLOR, ColorSystem.EIGHT_BIT))
+
+
+def text_on(background: Color, palette: TerminalTheme) -> Color:
+    """Black or white, whichever reads better on `background` in true colour and 256 colours."""
+    black, white = Color.from_rgb(0, 0, 0), Color.from_rgb(255, 255, 255)
+    return max((black, white), key=lambda fg: worst_contrast(fg, background, palette))
+
+
 def _toward(rgb: RGB, target: int, step: float) -> RGB:
     r, g, b = (round(v + (target - v) * step) for v in rgb)
     return (r, g, b)
@@ -63,8 +77,9 @@ def readable(style: Style, base: Style, palette: TerminalTheme, *, ansi: bool) -
                 return attributes + Style(color=color)
         return attributes
     rgb = rgb_of(style.color, palette, foreground=True)
+    back = base.bgcolor or Color.from_rgb(*background)
     for step in range(11):
-        candidate = _toward(rgb, 255 if dark else 0, step / 10)
-        if contrast(candidate, background) >= WCAG_AA:
-            return attributes + Style(color=Color.from_rgb(*candidate))
+        candidate = Color.from_rgb(*_toward(rgb, 255 if dark else 0, step / 10))
+        if worst_contrast(candidate, back, palette) >= WCAG_AA:
+            return attributes + Style(color=candidate)
     return attributes

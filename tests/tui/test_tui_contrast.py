@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from rich.color import Color
+from rich.color import Color, ColorSystem
 from rich.style import Style
 from rich.terminal_theme import TerminalTheme
 
@@ -47,10 +47,14 @@ def contrast(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
     return (high + 0.05) / (low + 0.05)
 
 
-def drawn(style: Style, palette: TerminalTheme) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
-    """(foreground, background) as the terminal paints them: reverse swaps, dim halves."""
-    fg = tuple((style.color or Color.default()).get_truecolor(palette, foreground=True))
-    bg = tuple((style.bgcolor or Color.default()).get_truecolor(palette, foreground=False))
+def drawn(style: Style, palette: TerminalTheme, system: ColorSystem = ColorSystem.TRUECOLOR
+          ) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
+    """(foreground, background) as the terminal paints them: reverse swaps, dim halves; on a
+    256-colour terminal each colour is first the nearest of its palette (Rich's downgrade)."""
+    fg_color = (style.color or Color.default()).downgrade(system)
+    bg_color = (style.bgcolor or Color.default()).downgrade(system)
+    fg = tuple(fg_color.get_truecolor(palette, foreground=True))
+    bg = tuple(bg_color.get_truecolor(palette, foreground=False))
     if style.reverse:
         fg, bg = bg, fg
     if style.dim:
@@ -138,11 +142,14 @@ async def measure(db_path: Path, theme: str) -> tuple[list[str], dict[str, Style
         palette = app.ansi_theme
 
         def check(where: str, style: Style) -> None:
-            fg, bg = drawn(style, palette)
-            ratio = contrast(fg, bg)
-            if ratio < WCAG_AA and where not in seen_problems:
-                seen_problems.add(where)
-                problems.append(f"{theme}: {where} {ratio:.2f}:1 (fg {fg} on bg {bg})")
+            # RGB themes are also drawn on 256-colour terminals; ANSI themes use the 16 colours.
+            systems = ((ColorSystem.TRUECOLOR, ""), (ColorSystem.EIGHT_BIT, " (256 colours)"))
+            for system, label in systems if theme.startswith("textual") else systems[:1]:
+                fg, bg = drawn(style, palette, system)
+                ratio = contrast(fg, bg)
+                if ratio < WCAG_AA and where + label not in seen_problems:
+                    seen_problems.add(where + label)
+                    problems.append(f"{theme}: {where}{label} {ratio:.2f}:1 (fg {fg} on bg {bg})")
 
         seen: set[int] = set()
         for _ in range(log.total):

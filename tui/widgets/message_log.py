@@ -31,7 +31,7 @@ from smsdesk.store.queries import (
     page_messages,
 )
 from smsdesk.store.text import make_inert
-from smsdesk.tui.contrast import readable
+from smsdesk.tui.contrast import readable, text_on
 from smsdesk.tui.data import DataService
 from smsdesk.tui.vocabulary import ACTIONS, REPLY_STATUSES, action_style, status_style
 from smsdesk.tui.widgets.style_cache import CachedStyles
@@ -350,6 +350,10 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
         base = self.cached_style()
         if cursor:
             base = base + self.cached_style("message-log--cursor")
+            if not (self.app.native_ansi_color or self.app.no_color) and base.bgcolor is not None:
+                # `color: auto` reads in true colour only; a 256-colour terminal draws the
+                # background's nearest colour, on which white can fall below 4.5:1.
+                base = base + Style(color=text_on(base.bgcolor, self.app.ansi_theme))
         return Strip(self._segments(row, width, base, cursor), width).crop(0, width)
 
     def _widen(self, rows: list[MessageRow]) -> None:
