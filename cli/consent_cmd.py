@@ -1,4 +1,5 @@
-"""`smsdesk consent verify`: replay the consent ledger and compare it with the consent table."""
+"""`smsdesk consent verify` (replay the consent ledger against the consent table) and
+`smsdesk consent expire` (end pending double opt-ins not confirmed in time)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import click
 
 from smsdesk.cli.common import Context, pass_context, print_json
 from smsdesk.store.consent_audit import verify_consent
+from smsdesk.store.db import transaction
+from smsdesk.store.expiry import expire_pending
 
 
 @click.group("consent")
@@ -39,6 +42,19 @@ def verify_cmd(ctx: Context, as_json: bool) -> None:
             click.echo(f"smsdesk: {len(report.differences)} difference(s) in {report.numbers} numbers", err=True)
     if not report.ok:
         sys.exit(1)
+
+
+@consent.command("expire")
+@pass_context
+def expire_cmd(ctx: Context) -> None:
+    """Expire pending double opt-ins not confirmed in time (serve does this every few minutes).
+
+    Each goes back to the consent it had before, with an `expired` ledger entry.
+    """
+    db = ctx.open_db()
+    with transaction(db) as conn:
+        count = expire_pending(conn)
+    click.echo(f"{count} pending double opt-in{'' if count == 1 else 's'} expired")
 
 
 COMMANDS: list[click.Command] = [consent]

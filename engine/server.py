@@ -24,6 +24,7 @@ from smsdesk.engine.outbox_sender import OutboxSender
 from smsdesk.engine.poller import InboxPoller
 from smsdesk.engine.receiver import MAX_BODY_BYTES, BasicAuth, Receiver
 from smsdesk.infobip.net import is_loopback, start_server_thread
+from smsdesk.store.expiry import expire_pending
 from smsdesk.store.health import HEARTBEAT_SECONDS, record_heartbeat
 from smsdesk.store.sender_lock import SenderLock
 from smsdesk.store.writer import job
@@ -52,6 +53,7 @@ class ServeConfig:
     limits: HttpLimits = field(default_factory=HttpLimits)  # head size, timeouts, connection cap
     max_body_bytes: int = MAX_BODY_BYTES
     heartbeat_interval: float = HEARTBEAT_SECONDS  # how often serve records it is alive (receiver_heartbeat)
+    expiry_interval: float = 300.0  # how often pending double opt-ins past their time are expired
     extra: dict[str, object] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -97,7 +99,8 @@ class Service:
         except BaseException:
             self.writer.stop(1.0)  # its supervisor would otherwise restart it in a serve that is not running
             raise
-        tasks = [asyncio.create_task(self._heartbeat(), name="heartbeat")]
+        tasks = [asyncio.create_task(self._heartbeat(), name="heartbeat"),
+                 asyncio.create_task(self._expire_pending(), name="double-opt-in-expiry")]
         if self.config.run_outbox:
             tasks.append(asyncio.create_task(self.sender.run(), name="outbox"))
         if self.config.run_poller:
@@ -125,6 +128,18 @@ class Service:
             except Exception as exc:  # the writer restarting, the file locked: the next beat tries again
                 log.warning("heartbeat not recorded: %s", exc)
             await asyncio.sleep(self.config.heartbeat_interval)
+
+    async def _expire_pending(self) -> None:
+        """Pending double opt-ins that were never confirmed stop being pending even if the number
+        never texts again (store/expiry.py); at start, then every `expiry_interval`."""
+        while True:
+            try:
+                expired = await asyncio.wrap_future(self.writer.submit(job(expire_pending)))
+                if expired:
+                    log.info("%d pending double opt-ins expired", expired)
+            except Exception as exc:  # the writer restarting, the file locked: the next round tries again
+                log.warning("double opt-in expiry not run: %s", exc)
+            await asyncio.sleep(self.config.expiry_interval)
 
     def app(self) -> Starlette:
         return self.receiver.app(lifespan=self.lifespan)

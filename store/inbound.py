@@ -206,7 +206,7 @@ class _Batch:
         """A pending double opt-in not confirmed within `days`: back to the consent before it, in
         the ledger as `expired` at the moment it expired (its receivedAt: later keywords count from it)."""
         sandbox, number = key
-        prior = _consent_before_pending(self.conn, sandbox, number, self.consent_changes)
+        prior = consent_before_pending(self.conn, sandbox, number, self.consent_changes)
         self.consent_changes.append((sandbox, number, Consent.PENDING, prior, None,
                                      f"double opt-in pending since {pending_since} not confirmed within {days} "
                                      f"days: expired", expires_at, "expired"))
@@ -299,7 +299,7 @@ def _consents_of(conn: sqlite3.Connection, numbers: set[str]) -> dict[tuple[str,
     return found
 
 
-def _consent_before_pending(conn: sqlite3.Connection, sandbox: str, number: str,
+def consent_before_pending(conn: sqlite3.Connection, sandbox: str, number: str,
                             batch_changes: list[tuple[str, str, str, str, int, str, str, str]]) -> str:
     """The consent a pending number had before its opt-in made it pending ('' or n)."""
     for s, n, old, new, _, _, _, effect in reversed(batch_changes):

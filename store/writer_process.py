@@ -63,7 +63,7 @@ RESPAWN_INTERVAL_S = 5.0
 _SECRET_ENV = ("SMSDESK_WEBHOOK_PASSWORD", "SMSDESK_WEBHOOK_USER", "SMSDESK_API_KEY")
 # The packages that jobs come from, imported before the child says it is ready so that the first
 # webhook does not wait for them.
-_JOB_MODULES = ("smsdesk.store.inbound", "smsdesk.store.outbox", "smsdesk.store.health")
+_JOB_MODULES = ("smsdesk.store.inbound", "smsdesk.store.outbox", "smsdesk.store.health", "smsdesk.store.expiry")
 
 
 class ProcessWriter(_SubmitsItems):
