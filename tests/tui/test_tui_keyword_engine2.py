@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Select, TextArea
+from textual.widgets import DataTable, Input, Select, Static, TextArea
 
 from smsdesk.simulator.sample_data import club_credential, make_db, shop_credential
 from smsdesk.store.consent_audit import verify_consent
@@ -148,8 +148,10 @@ def test_snapshot_form_custom_replies(snap_compare: Callable[..., bool], review_
         form.query_one("#f-custom_keyword_replies", TextArea).load_text(
             "DISCOUNT = 10% off today with code SAVE10\nBLACK FRIDAY = Doors open at 8, first 100 get a gift")
         form.query_one("#f-custom_keyword_replies").focus()
-        await pilot.pause()
-        form.query_one("#note-custom_keyword_replies").scroll_visible(animate=False)
+        note = form.query_one("#note-custom_keyword_replies", Static)
+        # The part counts follow the text a moment later: wait for them, not for a fixed pause.
+        await wait_until(pilot, lambda: "BLACK FRIDAY: 37 chars" in str(note.render()), what="part counts")
+        note.scroll_visible(animate=False)
         await pilot.pause()
 
     assert snap_compare(SmsDeskApp(review_db, initial_mode="credentials"), terminal_size=SIZE,
