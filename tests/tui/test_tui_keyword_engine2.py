@@ -151,7 +151,10 @@ def test_snapshot_form_custom_replies(snap_compare: Callable[..., bool], review_
         note = form.query_one("#note-custom_keyword_replies", Static)
         # The part counts follow the text a moment later: wait for them, not for a fixed pause.
         await wait_until(pilot, lambda: "BLACK FRIDAY: 37 chars" in str(note.render()), what="part counts")
-        note.scroll_visible(animate=False)
+        await pilot.pause()
+        # Put the field at the top: the same frame whatever focus scrolled to first.
+        form.query_one("#f-custom_keyword_replies").scroll_visible(animate=False, top=True)
+        await pilot.pause()
         await pilot.pause()
 
     assert snap_compare(SmsDeskApp(review_db, initial_mode="credentials"), terminal_size=SIZE,
