@@ -21,6 +21,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from smsdesk.engine.answer_journal import AnswerJournal
 from smsdesk.infobip.client import InfobipClient, OutboundSms, SendResult
 from smsdesk.infobip.errors import InfobipError
 from smsdesk.store.credentials import find_credential_by_id_conn
@@ -85,6 +86,7 @@ class OutboxSender:
         self._record_retry_at = 0.0
         self._record_failures = 0
         self._requeued = False
+        self.journal = AnswerJournal(db_path)
         self.sent = 0
         self.failed = 0
         self.retried = 0
@@ -106,6 +108,12 @@ class OutboxSender:
 
     async def run_once(self) -> int:
         if not self._requeued:
+            # Answers a dead sender journaled but never recorded: record them first, so that
+            # only replies whose answer never came are sent again.
+            if journaled := self.journal.read():
+                await self._write(record_outcomes, journaled)
+                log.info("recorded %d reply outcomes from the answer journal", len(journaled))
+            self.journal.clear()
             # Only this sender may send from the database (serve holds the sender lock), so
             # whatever is `sending` now was left by a sender that died with it in flight.
             abandoned = await self._write(requeue_abandoned)
@@ -121,6 +129,8 @@ class OutboxSender:
         credentials = await asyncio.to_thread(self._credentials, {row.credential_id for row in claimed})
         await asyncio.gather(*(self._send_batch(credentials.get(cred_id), batch)
                                for cred_id, batch in self._batches(claimed)))
+        if not self._unrecorded:
+            self.journal.clear()  # every answer of the round is in the database
         return len(claimed)
 
     def _batches(self, rows: Sequence[OutboxRow]) -> list[tuple[int, list[OutboxRow]]]:
@@ -201,6 +211,8 @@ class OutboxSender:
         if not outcomes:
             return
         rows = [tuple(outcome) for outcome in outcomes]
+        if any(outcome.status in ("sent", "rejected") for outcome in outcomes):
+            await asyncio.to_thread(self.journal.append, rows)  # before the database: see answer_journal
         try:
             await self._write(record_outcomes, rows)
         except Exception as exc:

@@ -504,3 +504,30 @@ def test_verify_catches_an_applied_change_older_than_the_one_it_overturned(tmp_p
     conn.close()
     assert any("changed by a message received at" in p for p in problems), problems
 
+
+
+async def test_answers_journaled_before_a_kill_are_recorded_not_sent_again(tmp_path: Path,
+                                                                          sim: SimulatorThread) -> None:
+    """A sender killed after Infobip answered but before the database recorded it: the next
+    sender finds the answers in the journal and records them instead of sending again."""
+    from smsdesk.engine.answer_journal import AnswerJournal
+    from smsdesk.engine.outbox_sender import OutboxSender
+    from smsdesk.store.outbox import SendOutcome
+    from smsdesk.store.writer import GroupCommitWriter
+
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    store(db, *[(f"+4179960{i:04d}", "hello", at(1)) for i in range(3)])
+    claimed = claim(db)  # the dead sender's claim: `sending`, the request went out, Infobip answered
+    AnswerJournal(db).append([tuple(SendOutcome(row[0], "sent", f"ib-{row[0]}", "PENDING_ACCEPTED"))
+                              for row in claimed])
+    writer = GroupCommitWriter(db).start()
+    sender = OutboxSender(db, writer)
+    try:
+        await sender.run_once()
+    finally:
+        await sender.aclose()
+        writer.stop()
+    assert rows(db, "SELECT status, infobip_message_id FROM outbox ORDER BY id") == [
+        ("sent", "ib-1"), ("sent", "ib-2"), ("sent", "ib-3")]
+    assert sim.state.sent == []
+    assert not AnswerJournal(db).path.exists()
