@@ -20,11 +20,13 @@ log = logging.getLogger("smsdesk.outbox")
 class AnswerJournal:
     def __init__(self, db_path: Path) -> None:
         self.path = Path(f"{db_path}-answers.journal")
+        self._written = True  # unknown at start: a dead sender may have left one
 
     def append(self, outcomes: list[tuple]) -> None:
         """One line per answered request; a failure to write is logged, never raised (the
         answer is still recorded in the database as usual)."""
         try:
+            self._written = True
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
             try:
                 os.write(fd, (json.dumps(outcomes) + "\n").encode())
@@ -49,6 +51,9 @@ class AnswerJournal:
         return outcomes
 
     def clear(self) -> None:
+        if not self._written:
+            return  # nothing appended since the last clear: no file to remove every round
+        self._written = False
         try:
             self.path.unlink()
         except FileNotFoundError:

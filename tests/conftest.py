@@ -18,7 +18,7 @@ from smsdesk.store.models import Credential, StoredCredential
 _ROOT = str(Path(__file__).resolve().parent.parent)
 
 # Fixture modules shared by the tiers; their fixtures need no import in a test module.
-pytest_plugins = ["tests.support.sim"]
+pytest_plugins = ["tests.support.sim", "tests.support.serve_process"]
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, os.environ.get("PYTHONPATH", "")) if p)
 
 SAMPLE_CREDENTIALS: tuple[dict[str, object], ...] = (

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -22,13 +21,6 @@ from tests.support.serve_process import AUTH, LiveServe
 HALF_EMOJI = "\ud83d"
 
 
-@pytest.fixture
-def serve(tmp_path: Path, home: Path) -> Iterator[LiveServe]:
-    server = LiveServe(make_db(tmp_path / "smsdesk.db", shop_credential()), tmp_path / "serve.log")
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def rows(db_path: Path) -> dict[str, tuple[str, str]]:

@@ -13,6 +13,7 @@ from smsdesk.store.expiry import expire_pending
 from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
 from tests.support.cli import run_script
 from tests.support.serve import running_serve, wait_until
+from tests.support.store import rows
 
 NOW = datetime.now(UTC)
 
@@ -41,12 +42,6 @@ def sweep(db: Path) -> int:
         handle.close()
 
 
-def rows(db: Path, sql: str, *params: object) -> list[tuple]:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def test_a_pending_number_that_never_confirms_goes_back_to_what_it_had(tmp_path: Path) -> None:

@@ -6,7 +6,6 @@ import asyncio
 import logging
 import os
 import signal
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from smsdesk.simulator.server import SimulatorThread
 from smsdesk.simulator.state import SimulatorState
 from smsdesk.store.writer_process import ProcessWriter
 from tests.support.serve import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve
+from tests.support.store import rows
 
 
 @pytest.fixture
@@ -26,12 +26,6 @@ def sim():
         yield simulator
 
 
-def rows(db_path: Path, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(db_path)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def test_forwarded_inbound_gets_its_reply_with_every_option(tmp_path: Path, sim: SimulatorThread) -> None:

@@ -4,7 +4,6 @@ in the ledger, a custom keyword's reply on the wire."""
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from smsdesk.simulator.state import SimulatorState
 from smsdesk.store import review
 from smsdesk.store.db import connect
 from tests.support.serve import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve
+from tests.support.store import rows
 
 SHOP_KEY = "shop-key-0001"
 
@@ -29,12 +29,6 @@ def sim():
         yield simulator
 
 
-def rows(db_path: Path, sql: str, *params: object) -> list[tuple]:
-    conn = sqlite3.connect(db_path)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def at(second: int) -> str:

@@ -31,7 +31,7 @@ from smsdesk.store.outbox import claim_due
 from smsdesk.store.sender_lock import SenderLock, SenderLockHeld
 from tests.support.cli import SCRIPT
 from tests.support.serve import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve, writer_pid
-from tests.support.store import create_old_credential
+from tests.support.store import create_old_credential, rows
 
 SHOP_KEY = "shop-key-0001"
 
@@ -43,12 +43,6 @@ def sim():
         yield simulator
 
 
-def rows(db_path: Path, sql: str, *params: object) -> list[tuple]:
-    conn = sqlite3.connect(db_path)
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def store(db_path: Path, *messages: tuple[str, str, str]) -> None:

@@ -8,10 +8,13 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import pytest
 
+from smsdesk.simulator.sample_data import make_db, shop_credential
 from tests.support.cli import SCRIPT
 from tests.support.serve import WEBHOOK_PASSWORD, WEBHOOK_USER
 
@@ -120,3 +123,13 @@ def closed_by_server(sock: socket.socket, timeout: float) -> bool:
     except TimeoutError:
         return False
     return False
+
+
+@pytest.fixture(name="serve")
+def live_serve_fixture(tmp_path: Path, home: Path) -> Iterator[LiveServe]:
+    """A real `smsdesk serve` process on the shop credential (a plugin: tests/conftest.py)."""
+    server = LiveServe(make_db(tmp_path / "smsdesk.db", shop_credential()), tmp_path / "serve.log")
+    try:
+        yield server
+    finally:
+        server.stop()

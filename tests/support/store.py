@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 
@@ -73,3 +75,12 @@ def create_old_credential(db: Any, cred: Any) -> int:
         f"VALUES (?, 1, 'then', 'then', {', '.join('?' * len(row))})", (cred.name.casefold(), *row.values()))
     db.conn.commit()
     return int(cursor.lastrowid or 0)
+
+
+def rows(db_path: Path, sql: str, *params: object) -> list[tuple]:
+    """All rows of one query, on a connection of its own (what another process would see)."""
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()

@@ -26,15 +26,6 @@ from tests.support.serve import WEBHOOK_PASSWORD, wait_until
 from tests.support.serve_process import AUTH, LiveServe
 
 
-@pytest.fixture
-def serve(tmp_path: Path, home: Path) -> Iterator[LiveServe]:
-    server = LiveServe(make_db(tmp_path / "smsdesk.db", shop_credential()), tmp_path / "serve.log")
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 def health(server: LiveServe) -> tuple[int, str]:
     response = httpx.get(server.url + "/healthz", timeout=10)
     return response.status_code, response.json()["status"]
