@@ -91,7 +91,7 @@ class Service:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
         self.take_sender_lock()
-        self.writer.start()
+        self.writer.start(asyncio.get_running_loop())
         # Serve only once the writer has the database: a path it cannot open or migrate stops
         # serve here, with the reason, instead of answering 503 forever.
         try:

@@ -28,6 +28,7 @@ That is also what happens when serve is killed with SIGKILL: nothing is left run
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -42,10 +43,10 @@ import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import Future
-from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, TypeVar
 
+from smsdesk.store.frames import FrameBuffer, frame, receive
 from smsdesk.store.writer import WriterStopped, _SubmitsItems, commit_group, open_write_connection
 
 T = TypeVar("T")
@@ -87,9 +88,14 @@ class ProcessWriter(_SubmitsItems):
         # writer without waiting for a job to need it (a load balancer polling /healthz sends none).
         self._wake = threading.Event()
         self._supervisor: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def start(self) -> ProcessWriter:
-        """Start the child; it opens the database while the caller goes on (see `wait_ready`)."""
+    def start(self, loop: asyncio.AbstractEventLoop | None = None) -> ProcessWriter:
+        """Start the child; it opens the database while the caller goes on (see `wait_ready`).
+
+        With `loop` (serve's event loop) the answers are read on that loop; else on a thread.
+        """
+        self._loop = loop
         with self._send_lock:
             if self._child is None:
                 self._child = self._spawn()
@@ -184,7 +190,7 @@ class ProcessWriter(_SubmitsItems):
     def _spawn(self) -> _Child:
         self._last_spawn = time.monotonic()
         return _Child.spawn(self._db_path, self._max_jobs, self._busy_timeout_ms, self._log_path,
-                            on_exit=self._wake.set)
+                            on_exit=self._wake.set, loop=self._loop)
 
 
 # The child runs this module of the installed package with -P: no script or working directory
@@ -193,22 +199,28 @@ _CHILD_MODULE = "smsdesk.store.writer_process"
 
 
 class _Child:
-    """One writer process, its socket, the jobs sent to it, and the thread that reads its answers.
+    """One writer process, its socket, the jobs sent to it, and who reads its answers.
+
+    Reading: in serve, the event loop watches the socket (`watch`), so an answer resolves its
+    webhook's future on the loop's own thread, with no second thread waking up and waiting for
+    the GIL in between. Without a loop (tests, tools) a thread of its own reads.
 
     Sending: while the child has jobs unanswered it is committing a group and reads nothing
     until that is done, so a job sent now would only wait in the socket. Small jobs are held
     here instead and go together with the child's next answer (one write per group, not per
     webhook); a large one goes at once, so that the child never idles while its answer waits for
-    this process's GIL, unless MAX_IN_SOCKET bytes already wait unread: a write into a full
-    socket would block the event loop.
+    this process, unless MAX_IN_SOCKET bytes already wait unread: a write into a full socket
+    would block the event loop.
     """
 
-    def __init__(self, process: subprocess.Popen[bytes], sock: socket.socket,
+    def __init__(self, process: subprocess.Popen[bytes], jobs: socket.socket, answers: socket.socket,
                  on_exit: Callable[[], None] | None = None) -> None:
         self.process = process
         self._on_exit = on_exit
-        self.sock = sock
-        self.conn = Connection(os.dup(sock.fileno()))
+        # One socket each way: watching `answers` from the event loop makes it non-blocking, and
+        # a job larger than the socket's buffer must still be written whole.
+        self.sock = jobs
+        self.answers = answers
         self.alive = True
         self.ready = threading.Event()  # set when the child said it is ready, or ended
         self.reason = "exited before answering"  # why it is no longer alive, once it is not
@@ -218,36 +230,48 @@ class _Child:
         self._waiting_bytes = 0
         self._in_socket: dict[int, int] = {}  # job number -> bytes, sent and not yet answered
         self._in_socket_bytes = 0
+        self._frames = FrameBuffer()
+        self._said_ready = False
+        self._finished = False  # no more answers will be read
+        self._read_lock = threading.Lock()  # the loop's callback and close() may both read
         self._reader: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._watched = False  # registered with the loop's reader callbacks
 
     @classmethod
     def spawn(cls, db_path: Path, max_jobs: int, busy_timeout_ms: int, log_path: Path | None,
-              on_exit: Callable[[], None] | None = None) -> _Child:
-        ours, theirs = socket.socketpair()
+              on_exit: Callable[[], None] | None = None,
+              loop: asyncio.AbstractEventLoop | None = None) -> _Child:
+        jobs, their_jobs = socket.socketpair()
+        their_answers, answers = socket.socketpair()
         log_fd: int | None = None
         try:
             if log_path is not None:
                 log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             process = subprocess.Popen(
-                [sys.executable, "-P", "-m", _CHILD_MODULE, str(db_path), str(theirs.fileno()),
-                 str(max_jobs), str(busy_timeout_ms)],
-                pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd,
+                [sys.executable, "-P", "-m", _CHILD_MODULE, str(db_path), str(their_jobs.fileno()),
+                 str(their_answers.fileno()), str(max_jobs), str(busy_timeout_ms)],
+                pass_fds=(their_jobs.fileno(), their_answers.fileno()),
+                stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd,
                 env={name: value for name, value in os.environ.items() if name not in _SECRET_ENV},
                 # A terminal's Ctrl-C goes to serve's process group only: serve then stops the
                 # writer in order, instead of the writer dying during its imports.
                 start_new_session=True)
         except BaseException:
-            ours.close()
+            jobs.close()
+            answers.close()
             raise
         finally:
-            theirs.close()
+            their_jobs.close()
+            their_answers.close()
             if log_fd is not None:
                 os.close(log_fd)
-        child = cls(process, ours, on_exit)
+        child = cls(process, jobs, answers, on_exit)
         # Not waiting for the child's imports and migrations (half a second): jobs sent meanwhile
         # wait in the socket, and a child that cannot start fails them with its reason.
-        child._reader = threading.Thread(target=child._read, name="smsdesk-writer-results", daemon=True)
-        child._reader.start()
+        if loop is None or not child._watch(loop):
+            child._reader = threading.Thread(target=child._read, name="smsdesk-writer-results", daemon=True)
+            child._reader.start()
         return child
 
     def send(self, number: int, payload: bytes, future: Future[Any]) -> None:
@@ -270,7 +294,7 @@ class _Child:
             return
         waiting, self._waiting, self._waiting_bytes = self._waiting, [], 0
         try:
-            self.conn.send_bytes(pickle.dumps(waiting, pickle.HIGHEST_PROTOCOL))
+            self.sock.sendall(frame(pickle.dumps(waiting, pickle.HIGHEST_PROTOCOL)))
         except OSError as exc:
             self.reason = f"could not be written to ({exc})"
             with contextlib.suppress(OSError):
@@ -286,45 +310,111 @@ class _Child:
                 self._in_socket_bytes -= self._in_socket.pop(number, 0)
             self._flush()
 
-    def _read(self) -> None:
+    # --- reading answers -----------------------------------------------------------------------
+
+    def _watch(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Read this child's answers on `loop`; False if the loop is closed (a thread reads then)."""
+        self._loop = loop
+
+        def register() -> None:
+            if not self._finished:
+                loop.add_reader(self.answers.fileno(), self._on_readable)
+                self._watched = True
+
         try:
-            ready = pickle.loads(self.conn.recv_bytes())
-            if ready != _READY:
-                self.reason = f"could not open the database: {ready}"
-                log.error("the writer process %s", self.reason)
+            if _running_loop() is loop:
+                register()
+            else:  # a respawn from the supervisor or a sender thread
+                loop.call_soon_threadsafe(register)
+        except RuntimeError:
+            return False
+        return True
+
+    def _on_readable(self) -> None:
+        with self._read_lock:
+            if self._finished or self._consume(wait=False):
                 return
-            self.ready.set()
-            while True:
-                results = pickle.loads(self.conn.recv_bytes())
-                self._answered([number for number, _, _ in results])  # first: what waited goes at once
-                for number, ok, value in results:
-                    future = self.pending.pop(number)
-                    if ok:
-                        future.set_result(value)
-                    else:
-                        future.set_exception(value)
-        except (EOFError, OSError):
+            self._unwatch()
+            self._end()
+        # Reaping waits for the process: not on the event loop.
+        threading.Thread(target=self._reap, name="smsdesk-writer-reap", daemon=True).start()
+
+    def _read(self) -> None:
+        """The reading thread, when there is no loop to watch the socket."""
+        while self._consume(wait=True):
             pass
+        with self._read_lock:
+            self._end()
+        self._reap()
+
+    def _consume(self, *, wait: bool) -> bool:
+        """Read what the child has sent and resolve it; False once nothing more can come."""
+        try:
+            if not receive(self.answers, self._frames, wait=wait):
+                return False
+            while (payload := self._frames.take()) is not None:
+                if not self._handle(payload):
+                    return False
+            return True
+        except OSError:
+            return False
         except Exception as exc:  # an answer we cannot read: this child can no longer be trusted
             self.reason = f"sent an answer that could not be read ({exc.__class__.__name__}: {exc})"
             log.exception("the writer process %s", self.reason)
-        finally:
-            with self._lock:  # from here on `send` fails jobs itself; what it added before is failed below
-                self.alive = False
-                self._waiting.clear()
-                self._waiting_bytes = 0
+            return False
+
+    def _handle(self, payload: bytes) -> bool:
+        message = pickle.loads(payload)
+        if not self._said_ready:
+            if message != _READY:
+                self.reason = f"could not open the database: {message}"
+                log.error("the writer process %s", self.reason)
+                return False
+            self._said_ready = True
             self.ready.set()
-            with contextlib.suppress(OSError):  # EOF to the child, which then finishes and exits
-                self.sock.shutdown(socket.SHUT_RDWR)
-            # Whatever is still pending may or may not have committed: the callers answer 503 and
-            # Infobip's retry is recognised by its messageId if it did.
-            while self.pending:
-                _, future = self.pending.popitem()
-                future.set_exception(WriterStopped(f"the writer process {self.reason}"))
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(30)  # reaped as soon as it is gone, not at the next respawn
-            if self._on_exit is not None:
-                self._on_exit()
+            return True
+        self._answered([number for number, _, _ in message])  # first: what waited goes at once
+        for number, ok, value in message:
+            future = self.pending.pop(number)
+            if ok:
+                future.set_result(value)
+            else:
+                future.set_exception(value)
+        return True
+
+    def _end(self) -> None:
+        """With `_read_lock` held: no more answers will be read; fail what is still pending."""
+        if self._finished:
+            return
+        self._finished = True
+        with self._lock:  # from here on `send` fails jobs itself; what it added before is failed below
+            self.alive = False
+            self._waiting.clear()
+            self._waiting_bytes = 0
+        self.ready.set()
+        with contextlib.suppress(OSError):  # EOF to the child, which then finishes and exits
+            self.sock.shutdown(socket.SHUT_RDWR)
+        # Whatever is still pending may or may not have committed: the callers answer 503 and
+        # Infobip's retry is recognised by its messageId if it did.
+        while self.pending:
+            _, future = self.pending.popitem()
+            future.set_exception(WriterStopped(f"the writer process {self.reason}"))
+
+    def _unwatch(self) -> None:
+        if not self._watched or self._loop is None:
+            return
+        self._watched = False
+        with contextlib.suppress(RuntimeError, ValueError, OSError):  # the loop is closed
+            if _running_loop() is self._loop:
+                self._loop.remove_reader(self.answers.fileno())
+            else:
+                self._loop.call_soon_threadsafe(self._loop.remove_reader, self.answers.fileno())
+
+    def _reap(self) -> None:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(30)  # reaped as soon as it is gone, not at the next respawn
+        if self._on_exit is not None:
+            self._on_exit()
 
     def close(self, timeout: float) -> None:
         """EOF to the child: it commits what it was sent, answers, and exits."""
@@ -333,6 +423,16 @@ class _Child:
                 self._flush()
             with contextlib.suppress(OSError):  # already gone
                 self.sock.shutdown(socket.SHUT_WR)
+        if self._reader is None:
+            # Watched by the loop, which is busy here (this is serve stopping): the last answers are
+            # read now, before waiting for the process, which could not exit with a full socket.
+            with self._read_lock:
+                if not self._finished:
+                    self.answers.settimeout(timeout)
+                    while self._consume(wait=True):
+                        pass
+                    self._end()
+                self._unwatch()
         try:
             self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -341,8 +441,15 @@ class _Child:
             self.process.wait()
         if self._reader is not None:
             self._reader.join(timeout)
-        self.conn.close()
         self.sock.close()
+        self.answers.close()
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    try:
+        return asyncio.get_running_loop()
+    except RuntimeError:
+        return None
 
 
 # --- the child ---------------------------------------------------------------------------------
@@ -381,12 +488,13 @@ def _crossing(exc: BaseException) -> BaseException:
 
 
 def main(argv: list[str]) -> int:
-    """The child's entry point (`python -P -m smsdesk.store.writer_process`): DB_PATH FD MAX_JOBS BUSY_TIMEOUT_MS."""
-    db_path, fd, max_jobs, busy_timeout_ms = argv
-    return child_main(db_path, int(fd), int(max_jobs), int(busy_timeout_ms))
+    """The child's entry point (`python -P -m smsdesk.store.writer_process`):
+    DB_PATH JOBS_FD ANSWERS_FD MAX_JOBS BUSY_TIMEOUT_MS."""
+    db_path, jobs_fd, answers_fd, max_jobs, busy_timeout_ms = argv
+    return child_main(db_path, int(jobs_fd), int(answers_fd), int(max_jobs), int(busy_timeout_ms))
 
 
-def child_main(db_path: str, fd: int, max_jobs: int, busy_timeout_ms: int) -> int:
+def child_main(db_path: str, jobs_fd: int, answers_fd: int, max_jobs: int, busy_timeout_ms: int) -> int:
     """One thread: wait for jobs, take every job that has arrived, commit them as one group, answer.
 
     No reader thread: the jobs that arrive while a group commits wait in the socket, and a
@@ -395,25 +503,51 @@ def child_main(db_path: str, fd: int, max_jobs: int, busy_timeout_ms: int) -> in
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    channel = Connection(fd)
+    inbox = _Inbox(socket.socket(fileno=jobs_fd), socket.socket(fileno=answers_fd))
     try:
         conn = _Reopening(db_path, busy_timeout_ms)
         for module in _JOB_MODULES:
             __import__(module)
     except Exception as exc:
         with contextlib.suppress(OSError):  # the parent may be gone already
-            channel.send_bytes(pickle.dumps(f"{exc.__class__.__name__}: {exc}"))
+            inbox.answers.sendall(frame(pickle.dumps(f"{exc.__class__.__name__}: {exc}")))
         return 1
     try:
-        channel.send_bytes(pickle.dumps(_READY))
-        while _serve_group(channel, conn, max_jobs):
+        inbox.answers.sendall(frame(pickle.dumps(_READY)))
+        while _serve_group(inbox, conn, max_jobs):
             pass
     except OSError:  # the parent went away before the first job: nothing to do
         pass
     finally:
         conn.close()
-        channel.close()
+        inbox.sock.close()
+        inbox.answers.close()
     return 0
+
+
+class _Inbox:
+    """The child's ends of the sockets: frames of jobs in, frames of answers out."""
+
+    def __init__(self, jobs: socket.socket, answers: socket.socket) -> None:
+        self.sock = jobs
+        self.answers = answers
+        self.frames = FrameBuffer()
+        self.eof = False
+
+    def wait(self) -> None:
+        """Block until a whole frame has arrived or the parent has closed its end; then take
+        whatever else has arrived too, without waiting for more."""
+        try:
+            while not self.eof and not self.frames.has_frame():
+                self.eof = not receive(self.sock, self.frames, wait=True)
+            if not self.eof:
+                self.eof = not receive(self.sock, self.frames, wait=False)
+        except OSError:  # the parent is gone: finish what was read, then exit
+            self.eof = True
+
+    @property
+    def done(self) -> bool:
+        return self.eof and not self.frames.has_frame()
 
 
 # Errors after which this connection may stay broken when the cause is gone. SQLite opens a file it
@@ -454,23 +588,19 @@ class _Reopening:
             self._conn.close()
 
 
-def _serve_group(channel: Connection, conn: _Reopening, max_jobs: int) -> bool:
+def _serve_group(inbox: _Inbox, conn: _Reopening, max_jobs: int) -> bool:
     """Commit and answer one group; False once the parent has closed its end and all is answered."""
     numbers: list[int] = []
     jobs: list[Any] = []
     answers: list[tuple[int, bool, Any]] = []  # jobs that could not even be read
-    open_ = True
-    try:
-        channel.poll(None)  # block until there is work, or EOF
-        while len(jobs) + len(answers) < max_jobs and channel.poll(0):
-            for number, payload in pickle.loads(channel.recv_bytes()):
-                try:
-                    jobs.append(pickle.loads(payload))
-                    numbers.append(number)
-                except Exception as exc:  # e.g. a job from code newer than this process: retry later
-                    answers.append((number, False, WriterStopped(f"the writer could not read the job: {exc}")))
-    except (EOFError, OSError):
-        open_ = False  # the parent is done (or dead): finish what was read, then exit
+    inbox.wait()
+    while len(jobs) + len(answers) < max_jobs and (payload := inbox.frames.take()) is not None:
+        for number, job_payload in pickle.loads(payload):
+            try:
+                jobs.append(pickle.loads(job_payload))
+                numbers.append(number)
+            except Exception as exc:  # e.g. a job from code newer than this process: retry later
+                answers.append((number, False, WriterStopped(f"the writer could not read the job: {exc}")))
     if jobs:
         try:
             outcomes = commit_group(conn.get(), jobs)
@@ -481,8 +611,8 @@ def _serve_group(channel: Connection, conn: _Reopening, max_jobs: int) -> bool:
             answers.append((number, ok, value if ok else _crossing(value)))
     if answers:
         with contextlib.suppress(OSError):  # the parent is gone: the commit stands, nobody waits
-            channel.send_bytes(_picklable(answers))
-    return open_
+            inbox.answers.sendall(frame(_picklable(answers)))
+    return not inbox.done
 
 
 if __name__ == "__main__":
