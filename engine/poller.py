@@ -224,7 +224,7 @@ class InboxPoller:
     async def _store(self, batch: PulledBatch) -> int:
         if batch.kind == INBOX:
             messages = _parse_inbox(batch)
-            await asyncio.wrap_future(self.writer.submit_items(store_inbound, inbound_rows(messages)))
+            await self.writer.run_items(store_inbound, inbound_rows(messages))
             self.pulled += len(messages)
             return len(messages)
         reports = _parse_reports(batch)

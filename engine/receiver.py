@@ -132,7 +132,7 @@ class Receiver:
         rows = inbound_rows(messages)
         try:
             # Webhooks that arrive together are stored by one store_messages call (see submit_items).
-            outcomes = await asyncio.wrap_future(self.writer.submit_items(self.store_run, rows))
+            outcomes = await self.writer.run_items(self.store_run, rows)
         except Exception as exc:
             if _storage_failure(exc) or len(rows) < 2:
                 raise
@@ -151,8 +151,8 @@ class Receiver:
         The refused results are answered 500 (Infobip retries the batch; what was stored is then a
         duplicate, acknowledged) and each is logged on one line with its messageId.
         """
-        futures = [asyncio.wrap_future(self.writer.submit_items(self.store_run, [row])) for row in rows]
-        results = await asyncio.gather(*futures, return_exceptions=True)
+        results = await asyncio.gather(*(self.writer.run_items(self.store_run, [row]) for row in rows),
+                                       return_exceptions=True)
         if any(isinstance(result, BaseException) and _storage_failure(result) for result in results):
             raise next(r for r in results if isinstance(r, BaseException) and _storage_failure(r))
         failed = []

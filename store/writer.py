@@ -7,6 +7,7 @@ is still answered only after *its* data is on disk.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import itertools
 import logging
@@ -60,6 +61,9 @@ class Writer(Protocol):
     def submit_items(self, run: Callable[[sqlite3.Connection, list[Any]], list[R]],
                      items: list[Any]) -> Future[list[R]]: ...
 
+    async def run_items(self, run: Callable[[sqlite3.Connection, list[Any]], list[R]],
+                        items: list[Any]) -> list[R]: ...
+
     def stop(self, timeout: float = 10.0) -> None: ...
 
 
@@ -79,6 +83,11 @@ class _SubmitsItems:
         again on their own, so a failure stays with the caller that caused it.
         """
         return self.submit(_Items(run, list(items)))  # type: ignore[arg-type]
+
+    async def run_items(self, run: Callable[[sqlite3.Connection, list[Any]], list[R]],
+                        items: list[Any]) -> list[R]:
+        """`submit_items` for a caller on an event loop: its results, once committed."""
+        return await asyncio.wrap_future(self.submit_items(run, items))
 
 
 def job(func: Callable[..., T], *args: Any) -> Callable[[sqlite3.Connection], T]:

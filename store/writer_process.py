@@ -47,9 +47,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from smsdesk.store.frames import FrameBuffer, frame, receive
-from smsdesk.store.writer import WriterStopped, _SubmitsItems, commit_group, open_write_connection
+from smsdesk.store.writer import WriterStopped, _Items, _SubmitsItems, commit_group, open_write_connection
 
 T = TypeVar("T")
+R = TypeVar("R")
+AnyFuture = Future[Any] | asyncio.Future[Any]  # a thread's (submit) or serve's loop's (run_items)
 log = logging.getLogger("smsdesk.writer")
 
 _READY = "ready"
@@ -142,15 +144,28 @@ class ProcessWriter(_SubmitsItems):
     def submit(self, job: Callable[[Any], T]) -> Future[T]:
         future: Future[T] = Future()
         future.set_running_or_notify_cancel()  # sent means running: a late cancel cannot unsend it
+        self._send(job, future)
+        return future
+
+    async def run_items(self, run: Callable[[Any, list[Any]], list[R]], items: list[Any]) -> list[R]:
+        """On serve's loop, the answer resolves a future of the loop itself: no hand-over through
+        `call_soon_threadsafe` and a second turn of the loop between the answer and its webhook."""
+        loop = self._loop
+        if loop is None or _running_loop() is not loop:
+            return await super().run_items(run, items)
+        future: asyncio.Future[list[R]] = loop.create_future()
+        self._send(_Items(run, list(items)), future)
+        return await future
+
+    def _send(self, job: Any, future: AnyFuture) -> None:
         payload = pickle.dumps(job, pickle.HIGHEST_PROTOCOL)  # a lambda fails here, in the caller
         with self._send_lock:
             child = self._live_child()
             if child is None:
                 why = self._child.reason if self._child is not None and not self._stopped else "it was stopped"
-                future.set_exception(WriterStopped(f"the writer process is not running: {why}"))
-                return future
+                _settle(future, False, WriterStopped(f"the writer process is not running: {why}"))
+                return
             child.send(next(self._numbers), payload, future)
-        return future
 
     @property
     def pid(self) -> int | None:
@@ -224,7 +239,7 @@ class _Child:
         self.alive = True
         self.ready = threading.Event()  # set when the child said it is ready, or ended
         self.reason = "exited before answering"  # why it is no longer alive, once it is not
-        self.pending: dict[int, Future[Any]] = {}  # sent or waiting to be sent, not yet answered
+        self.pending: dict[int, AnyFuture] = {}  # sent or waiting to be sent, not yet answered
         self._lock = threading.Lock()
         self._waiting: list[tuple[int, bytes]] = []  # jobs held back while the child is busy
         self._waiting_bytes = 0
@@ -274,10 +289,10 @@ class _Child:
             child._reader.start()
         return child
 
-    def send(self, number: int, payload: bytes, future: Future[Any]) -> None:
+    def send(self, number: int, payload: bytes, future: AnyFuture) -> None:
         with self._lock:
             if not self.alive:  # the reader ended since the caller looked: it fails nothing new
-                future.set_exception(WriterStopped(f"the writer process {self.reason}"))
+                _settle(future, False, WriterStopped(f"the writer process {self.reason}"))
                 return
             self.pending[number] = future  # before sending: the answer can come back at once
             self._waiting.append((number, payload))
@@ -375,11 +390,7 @@ class _Child:
             return True
         self._answered([number for number, _, _ in message])  # first: what waited goes at once
         for number, ok, value in message:
-            future = self.pending.pop(number)
-            if ok:
-                future.set_result(value)
-            else:
-                future.set_exception(value)
+            _settle(self.pending.pop(number), ok, value)
         return True
 
     def _end(self) -> None:
@@ -398,7 +409,7 @@ class _Child:
         # Infobip's retry is recognised by its messageId if it did.
         while self.pending:
             _, future = self.pending.popitem()
-            future.set_exception(WriterStopped(f"the writer process {self.reason}"))
+            _settle(future, False, WriterStopped(f"the writer process {self.reason}"))
 
     def _unwatch(self) -> None:
         if not self._watched or self._loop is None:
@@ -443,6 +454,22 @@ class _Child:
             self._reader.join(timeout)
         self.sock.close()
         self.answers.close()
+
+
+def _settle(future: AnyFuture, ok: bool, value: Any) -> None:
+    """Resolve a job's future: a concurrent one from any thread, an event loop's own on that loop."""
+    if isinstance(future, asyncio.Future):
+        loop = future.get_loop()
+        if _running_loop() is not loop:
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(_settle, future, ok, value)
+            return
+        if future.done():  # its caller was cancelled; the job was committed (or not) all the same
+            return
+    if ok:
+        future.set_result(value)
+    else:
+        future.set_exception(value)
 
 
 def _running_loop() -> asyncio.AbstractEventLoop | None:

@@ -56,6 +56,12 @@ def hold_writer(conn: sqlite3.Connection, seconds: float) -> float:
     return seconds
 
 
+def held_items(conn: sqlite3.Connection, items: list[float]) -> list[float]:
+    """A writer job taking items (for `run_items`): keeps the writer busy for the first item's seconds."""
+    time.sleep(items[0])
+    return items
+
+
 def unpicklable_result(conn: sqlite3.Connection) -> object:
     """A writer job whose value cannot be sent back to the parent."""
     return threading.Lock()

@@ -6,6 +6,7 @@ writer busy with `hold_writer` makes the jobs sent meanwhile queue up and share 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pickle
 import signal
@@ -14,8 +15,9 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +28,7 @@ from smsdesk.store.writer import WriterStopped, job
 from smsdesk.store.writer_process import ProcessWriter
 from tests.support.serve import (
     first_value,
+    held_items,
     hold_writer,
     insert_key,
     raise_duplicate_error,
@@ -342,3 +345,95 @@ def test_log_path_takes_the_childs_log_lines_off_our_stderr(db_path: Path, tmp_p
     assert "commit failed for 1 job(s): database is locked" in log.read_text()
     assert oct(log.stat().st_mode & 0o777) == "0o600"
     assert "commit failed" not in capfd.readouterr().err
+
+
+# --- answers read on an event loop (serve) -----------------------------------------------------
+
+LoopBody = Callable[[ProcessWriter], Awaitable[None]]
+
+
+def on_uvloop(db_path: Path, body: LoopBody, **writer_options: Any) -> None:
+    """Run `body` with a writer whose answers are read by a uvloop loop, as in serve (uvicorn's loop).
+
+    uvloop matters: watching a socket makes it non-blocking there (asyncio's own loop leaves it be).
+    """
+    uvloop = pytest.importorskip("uvloop")
+
+    async def main() -> None:
+        writer = ProcessWriter(db_path, **writer_options).start(asyncio.get_running_loop())
+        try:
+            await asyncio.to_thread(writer.wait_ready)
+            await body(writer)
+        finally:
+            writer.stop()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(main())
+
+
+def reader_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name == "smsdesk-writer-results"]
+
+
+def test_on_a_loop_the_loop_reads_the_answers_for_its_own_and_other_threads_jobs(db_path: Path) -> None:
+    async def body(writer: ProcessWriter) -> None:
+        batch = [mo_result("hello", sender=f"4179100{i:04d}", message_id=f"loop-{i}") for i in range(3)]
+        outcomes = await writer.run_items(store_inbound, [tuple(m) for m in parse_inbound(mo_body(*batch))])
+        assert [(message_id, action) for message_id, _, action, _ in outcomes] == [
+            ("loop-0", "default"), ("loop-1", "default"), ("loop-2", "default")]
+        # a job submitted by another thread (the outbox sender's way) is answered through the loop too
+        assert await asyncio.to_thread(lambda: writer.submit(job(insert_key, "thread")).result(10)) == 1
+        assert reader_threads() == []
+
+    on_uvloop(db_path, body)
+    assert [key for key, _ in probe_rows(db_path)] == ["thread"]
+
+
+def test_on_a_loop_a_job_larger_than_the_socket_buffer_is_sent_whole(db_path: Path) -> None:
+    """3,000 long messages pickle to about 4 MB, far beyond a socket's buffer: the write must
+    wait for the child, not fail with EAGAIN on a socket the loop made non-blocking."""
+    batch = [mo_result("x" * 1200, sender=f"4179200{i:04d}", message_id=f"big-{i}") for i in range(3000)]
+    rows = [tuple(m) for m in parse_inbound(mo_body(*batch))]
+
+    async def body(writer: ProcessWriter) -> None:
+        outcomes = await writer.run_items(store_inbound, rows)
+        assert sum(1 for _, row_id, _, _ in outcomes if row_id is not None) == 3000
+        assert writer.alive
+
+    on_uvloop(db_path, body)
+    conn = sqlite3.connect(db_path)
+    try:
+        assert conn.execute("SELECT COUNT(*) FROM messages WHERE message_id LIKE 'big-%'").fetchone() == (3000,)
+    finally:
+        conn.close()
+
+
+def test_on_a_loop_a_caller_cancelled_while_its_job_runs_leaves_the_others_answered(db_path: Path) -> None:
+    async def body(writer: ProcessWriter) -> None:
+        held = asyncio.create_task(writer.run_items(held_items, [0.3]))
+        await asyncio.sleep(0.1)  # in the child, sleeping
+        held.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await held
+        # the cancelled job's answer arrives first and is dropped; the reader goes on
+        assert await writer.run_items(held_items, [0.0, 1.0]) == [0.0, 1.0]
+        assert writer.alive
+
+    on_uvloop(db_path, body)
+
+
+def test_on_a_loop_a_killed_child_fails_its_jobs_and_the_next_child_is_read_by_the_loop(db_path: Path) -> None:
+    async def body(writer: ProcessWriter) -> None:
+        first_pid = writer.pid
+        assert first_pid is not None
+        held = asyncio.create_task(writer.run_items(held_items, [30.0]))
+        await asyncio.sleep(0.2)
+        os.kill(first_pid, signal.SIGKILL)
+        with pytest.raises(WriterStopped, match="exited before answering"):
+            await asyncio.wait_for(held, 10)
+        await asyncio.sleep(0.3)  # past the respawn interval
+        assert await writer.run_items(held_items, [0.0]) == [0.0]
+        assert writer.pid not in (None, first_pid)
+        assert reader_threads() == []
+
+    on_uvloop(db_path, body, respawn_interval=0.2)
