@@ -6,10 +6,13 @@ parameters) holds up the loop in turn (bench/ingest.py shows the difference). He
 process runs the same group commit (`commit_group`) on the one write connection, on its only
 thread, and the server's process parses, pickles and waits.
 
-Protocol, over a socket pair, both ways pickled lists: the parent sends `[(job number, pickled
-job), ...]`; after each commit the child sends the results of that group, `[(job number, ok,
-value or exception), ...]`. The child's first frame says it is ready (database opened and
-migrated) or why it is not. How the parent batches what it sends: see `_Child`.
+Protocol, over two socket pairs (jobs one way, answers the other), in length-prefixed frames
+(store/frames.py) of pickled lists: the parent sends `[(job number, pickled job), ...]`; after
+each commit the child sends the results of that group, `[(job number, ok, value or exception),
+...]`. The child's first frame says it is ready (database opened and migrated) or why it is not.
+In serve the event loop reads the answers (`start(loop)`), so a webhook's future is resolved on
+the loop's own thread; elsewhere a thread reads them. How the parent batches what it sends: see
+`_Child`.
 
 Jobs must be picklable: module-level functions, `functools.partial` of them, or `job(func, ...)`.
 A lambda is refused at `submit` with the pickling error, loudly, not in the child. A job that
@@ -22,7 +25,7 @@ submits (a messageId stored twice is recognised, a mark applied twice is the sam
 
 Lifetime: the child runs in a session of its own, so a terminal's Ctrl-C reaches only serve,
 which then stops it in order; it ignores SIGINT and SIGTERM (systemd stops the whole cgroup) and
-exits when its end of the socket reads EOF, after committing and answering what it was given.
+exits when its jobs socket reads EOF, after committing and answering what it was given.
 That is also what happens when serve is killed with SIGKILL: nothing is left running.
 """
 
