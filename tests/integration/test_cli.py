@@ -2,7 +2,8 @@
 
 Most cases go through click's CliRunner (in process, fast, no mocks: the real command tree on a
 real SQLite file); the contract that matters to scripts (exit status, exactly one stderr line, no
-traceback, no secrets) is also checked on the installed console script in a subprocess.
+traceback, no secrets) is also checked on the console script's entry function (`run_main`, in
+process) and on the installed console script in a subprocess.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from smsdesk.cli.main import cli
 from smsdesk.store import credentials as repo
 from smsdesk.store.db import connect
 from smsdesk.store.models import Credential
-from tests.support.cli import SCRIPT, CliRun, run_script, seed_records
+from tests.support.cli import SCRIPT, CliRun, run_main, run_script, seed_records
 from tests.support.store import full_record, give_legacy_name, record, secret_key
 
 Run = CliRun
@@ -436,7 +437,7 @@ def test_usage_errors(invoke: Any, args: list[str]) -> None:
     invoke(*args, db=None).assert_usage_error()
 
 
-# -- the installed console script, in a subprocess ---------------------------------------------
+# -- the console script: installed, in a subprocess; or its entry function where only output counts
 
 
 @pytest.fixture
@@ -454,11 +455,11 @@ def test_script_lifecycle_never_shows_a_key(script_env: dict[str, str], db_file:
     assert added.code == 0, added.err
     for args in (["creds", "list"], ["creds", "list", "--json"], ["creds", "show", data["name"]],
                  ["creds", "show", data["name"], "--json"], ["creds", "export"]):
-        result = subprocess_run(*args, env=script_env)
+        result = run_main(*args, env=script_env)  # what is printed: no process of its own needed
         assert result.code == 0, (args, result.err)
         assert data["api_key"] not in result.out + result.err, args
         assert data["name"] in result.out
-    clear = subprocess_run("creds", "export", "--with-secrets", env=script_env)
+    clear = run_main("creds", "export", "--with-secrets", env=script_env)
     assert json.loads(clear.out)[0]["api_key"] == data["api_key"]
 
     deleted = subprocess_run("creds", "delete", data["name"], "--yes", env=script_env)
@@ -482,7 +483,7 @@ def test_script_lifecycle_never_shows_a_key(script_env: dict[str, str], db_file:
 def test_script_user_errors_are_one_line(script_env: dict[str, str], tmp_path: Path, args: list[str],
                                          mention: str) -> None:
     (tmp_path / "broken.json").write_text("[{")
-    result = subprocess_run(*[a.format(tmp=tmp_path) for a in args], env=script_env)
+    result = run_main(*[a.format(tmp=tmp_path) for a in args], env=script_env)
     result.assert_user_error(mention.format(tmp=tmp_path))
     assert result.out == ""
 

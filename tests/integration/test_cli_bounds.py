@@ -1,5 +1,10 @@
 """The `smsdesk` command with hostile input: one line per error whatever a file holds, bounds on every
-credential field named in the refusal, echoed values inert, private directories, keys out of ps."""
+credential field named in the refusal, echoed values inert, private directories, keys out of ps.
+
+Commands run through the console script's entry function in this process (`run_main`: the same
+last-resort one-line errors); what needs a process of its own (a umask, `simulate` running until
+a signal) runs the installed script.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import SCRIPT, run_script
+from tests.support.cli import SCRIPT, run_main
 from tests.support.store import record
 
 RAW = ("\x1b", "\x07", "\x9b", "\u202e")
@@ -34,7 +39,7 @@ def write(path: Path, text: str) -> Path:
     '[{"name": "x", "inbound_keywords": ' + "[" * 900 + "]" * 900 + "}]",  # deep, but parsed: the model refuses
 ], ids=["huge-integer", "deep-array", "deep-field"])
 def test_import_of_any_file_is_one_line(db: Path, tmp_path: Path, content: str) -> None:
-    result = run_script("--db", str(db), "creds", "import", str(write(tmp_path / "c.json", content)))
+    result = run_main("--db", str(db), "creds", "import", str(write(tmp_path / "c.json", content)))
     assert result.code == 1 and "Traceback" not in result.err, result.err
     lines = result.err.splitlines()
     assert lines and all(line.startswith("smsdesk: ") for line in lines), lines
@@ -43,7 +48,7 @@ def test_import_of_any_file_is_one_line(db: Path, tmp_path: Path, content: str) 
 
 def test_import_file_name_is_echoed_inert(db: Path, tmp_path: Path) -> None:
     evil = write(tmp_path / "evil\x1b[2J\u202egnp.json", "not json")
-    result = run_script("--db", str(db), "creds", "import", str(evil))
+    result = run_main("--db", str(db), "creds", "import", str(evil))
     result.assert_user_error("not valid JSON", "\\x1b[2J", "\\u202e")
     assert not any(c in result.err for c in RAW)
 
@@ -52,12 +57,12 @@ def test_import_file_name_is_echoed_inert(db: Path, tmp_path: Path) -> None:
                                   "Shop\ufeff", "Shop\u00ad"])
 def test_credential_names_must_be_printable(db: Path, tmp_path: Path, name: str) -> None:
     source = write(tmp_path / "c.json", json.dumps([record(1, name=name)]))
-    result = run_script("--db", str(db), "creds", "import", str(source))
+    result = run_main("--db", str(db), "creds", "import", str(source))
     assert result.code == 1 and "Traceback" not in result.err
     assert "record 0: name: must be printable characters only" in result.err, result.err
     assert not any(c in result.err for c in RAW)
     if "\x00" not in name:  # the command line cannot carry a NUL
-        added = run_script("--db", str(db), "creds", "add", "--name", name, "--base-url", "x.api.infobip.com",
+        added = run_main("--db", str(db), "creds", "add", "--name", name, "--base-url", "x.api.infobip.com",
                            "--api-key-stdin", stdin="k-0123456789\n")
         added.assert_user_error("name: must be printable characters only")
 
@@ -73,17 +78,17 @@ def test_credential_fields_are_bounded_and_the_refusal_names_the_field(db: Path,
                                                                         value: object, says: str) -> None:
     extra = {"principal_entity_id": "1234567890123"} if field == "content_template_id" else {}
     source = write(tmp_path / "big.json", json.dumps([record(1, **extra, **{field: value})]))
-    result = run_script("--db", str(db), "creds", "import", str(source), timeout=120)
+    result = run_main("--db", str(db), "creds", "import", str(source))
     assert result.code == 1 and "Traceback" not in result.err
     assert says in result.err, result.err[:300]
     assert len(result.err) < 1000  # the value itself is never echoed
-    assert run_script("--db", str(db), "creds", "list", "--json").json() == []
+    assert run_main("--db", str(db), "creds", "list", "--json").json() == []
 
 
 def test_bounds_still_allow_real_values(db: Path, tmp_path: Path) -> None:
     real = record(1, api_key="a" * 512, principal_entity_id="1" * 19, content_template_id="2" * 64,
                   inbound_keywords=[f"K{i}" for i in range(100)], name="Café Zürich 東京")
-    result = run_script("--db", str(db), "creds", "import", str(write(tmp_path / "ok.json", json.dumps([real]))))
+    result = run_main("--db", str(db), "creds", "import", str(write(tmp_path / "ok.json", json.dumps([real]))))
     result.assert_ok()
 
 

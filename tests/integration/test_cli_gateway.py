@@ -1,8 +1,11 @@
 """`smsdesk creds verify`, `smsdesk send` and `smsdesk simulate` against the real simulator.
 
-The simulator runs in this process (SimulatorThread, real HTTP over loopback); the CLI runs as
-the installed console script in a subprocess, so exit statuses, the one-line stderr contract and
-signal handling are what a script would see. No HTTP is mocked: the few answers the simulator
+The simulator runs in this process (SimulatorThread, real HTTP over loopback). Commands run
+through the console script's entry function in this process (`smsdesk`, tests/support/cli.py:
+same command tree, same one-line errors, no Python start-up per run); a few run as the installed
+console script in a subprocess (`script`), so exit statuses, the one-line stderr contract and
+signal handling are also checked as a script sees them, and long-running commands (serve,
+simulate) always run in a process of their own. No HTTP is mocked: the few answers the simulator
 cannot give (a 400 with violations past our own validation) come from a tiny real HTTP server.
 """
 
@@ -28,7 +31,7 @@ from click.testing import CliRunner
 
 from smsdesk.cli.main import cli
 from smsdesk.simulator.server import FaultKind, SimulatorThread
-from tests.support.cli import SCRIPT, CliRun, run_script, seed_records
+from tests.support.cli import SCRIPT, CliRun, run_main, run_script, seed_records
 from tests.support.live import BOB, inbound, store
 from tests.support.sim import BAD_KEY, GOOD_KEY, SMS_ONLY_KEY, closed_port
 
@@ -59,7 +62,13 @@ def invoke(*args: str) -> Run:
     return Run(result.exit_code, result.stdout, result.stderr)
 
 
-def smsdesk(*args: str, timeout: float = 60) -> Run:
+def smsdesk(*args: str) -> Run:
+    """The command through the console script's entry function, in this process."""
+    return run_main(*args, result=Run)
+
+
+def script(*args: str, timeout: float = 60) -> Run:
+    """The installed console script in a subprocess."""
     return run_script(*args, timeout=timeout, result=Run)
 
 
@@ -80,7 +89,7 @@ def creds(db_file: Path, sim: SimulatorThread) -> SimulatorThread:
 
 
 def test_verify_ok_prints_balance(creds: SimulatorThread) -> None:
-    run = smsdesk("creds", "verify", "good")
+    run = script("creds", "verify", "good")
     run.assert_ok()
     assert run.out == "good: key works, balance 47.79 EUR\n"
     assert run.err == ""
@@ -95,7 +104,7 @@ def test_verify_json_ok(creds: SimulatorThread) -> None:
 
 
 def test_verify_bad_key_is_one_line_exit_1(creds: SimulatorThread) -> None:
-    run = smsdesk("creds", "verify", "wrongkey")
+    run = script("creds", "verify", "wrongkey")
     run.assert_user_error("wrongkey", "401", "API key")
     assert run.out == ""
 
@@ -309,7 +318,7 @@ def test_send_error_answer_is_one_line_and_not_retried(creds: SimulatorThread, s
 
 def test_send_throttled_json(creds: SimulatorThread) -> None:
     creds.state.inject(FaultKind.THROTTLE, retry_after=1)
-    run = smsdesk("send", "--cred", "good", "--to", TO, "--text", "hi", "--json")
+    run = script("send", "--cred", "good", "--to", TO, "--text", "hi", "--json")
     run.assert_user_error("HTTP 429")
     data = run.json()
     assert data["error"]["status"] == 429 and data["error"]["code"] == "E429"
@@ -457,7 +466,7 @@ def test_serve_on_port_0_names_the_port_it_got_and_stops_on_sigterm(db_file: Pat
         assert httpx.get(f"{url}/healthz", timeout=5).json() == {"status": "ok"}
         # A second serve on the same port (receive-only, so the one-sender lock is not what stops
         # it): one clean line, status 1, nothing half-started.
-        taken = smsdesk("serve", "--insecure-no-auth", "--no-send", "--port", str(port), timeout=30)
+        taken = script("serve", "--insecure-no-auth", "--no-send", "--port", str(port), timeout=30)
         taken.assert_user_error(f"could not listen on 127.0.0.1:{port}")
         code, _, err = serve.stop(signal.SIGTERM)
         # uvicorn re-raises SIGTERM once shut down: the shell sees 143 (see SuccessExitStatus in README).
@@ -566,7 +575,7 @@ def test_simulate_user_errors(db_file: Path, args: list[str], mention: str) -> N
 
 
 def test_simulate_refuses_public_host_as_a_script_sees_it(db_file: Path) -> None:
-    smsdesk("simulate", "--host", "0.0.0.0", "--key", GOOD_KEY, timeout=20).assert_user_error(
+    script("simulate", "--host", "0.0.0.0", "--key", GOOD_KEY, timeout=20).assert_user_error(
         "host: ", "--allow-public")
 
 
@@ -575,7 +584,8 @@ def test_simulate_busy_port(db_file: Path) -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        run = smsdesk("simulate", "--port", str(port), "--key", GOOD_KEY, timeout=20)
+        # A subprocess: were the busy port missed, the simulator would serve until the timeout.
+        run = script("simulate", "--port", str(port), "--key", GOOD_KEY, timeout=20)
     run.assert_user_error("port: ", str(port))
 
 

@@ -15,6 +15,7 @@ from smsdesk.simulator.sample_data import CLUB_NUMBER, club_credential, make_db,
 from smsdesk.store.consent_audit import verify_consent
 from tests.support.cli import run_script
 from tests.support.serve import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve
+from tests.support.store import copy_db
 
 ALICE, BOB, CAROL = "41793026727", "41793026728", "41793026729"
 
@@ -27,10 +28,11 @@ TRAFFIC = [
 ]
 
 
-@pytest.fixture
-def pipeline_db(tmp_path: Path) -> Path:
-    """A database whose consent and ledger were written only by `serve` receiving webhooks."""
-    path = make_db(tmp_path / "smsdesk.db", shop_credential(), club_credential())
+@pytest.fixture(scope="module")
+def pipeline_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A database whose consent and ledger were written only by `serve` receiving webhooks; built
+    once (a serve and its writer process), each test tampers with a copy (`pipeline_db`)."""
+    path = make_db(tmp_path_factory.mktemp("pipeline") / "smsdesk.db", shop_credential(), club_credential())
     with running_serve(path) as server:
         for i, (sender, to, text) in enumerate(TRAFFIC):
             result = mo_result(text, sender=sender, message_id=f"cv-{i}", **({"to": to} if to else {}))
@@ -38,6 +40,11 @@ def pipeline_db(tmp_path: Path) -> Path:
                                   auth=(WEBHOOK_USER, WEBHOOK_PASSWORD))
             assert response.status_code == 200, response.text
     return path
+
+
+@pytest.fixture
+def pipeline_db(pipeline_template: Path, tmp_path: Path) -> Path:
+    return copy_db(pipeline_template, tmp_path / "smsdesk.db")
 
 
 def run(db: Path, *args: str) -> tuple[int, str, str]:

@@ -11,7 +11,7 @@ from smsdesk.store.consent_audit import verify_consent
 from smsdesk.store.db import connect, transaction
 from smsdesk.store.expiry import expire_pending
 from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
-from tests.support.cli import run_script
+from tests.support.cli import run_main
 from tests.support.serve import running_serve, wait_until
 from tests.support.store import rows
 
@@ -70,7 +70,7 @@ def test_the_credential_that_made_it_pending_sets_the_expiry(tmp_path: Path) -> 
 def test_a_confirmation_after_the_sweep_counts_as_unmatched(tmp_path: Path) -> None:
     db = make_db(tmp_path / "smsdesk.db", club_credential())
     store(db, ("+41790000120", "START", days_ago(31)))
-    done = run_script("--db", str(db), "consent", "expire")
+    done = run_main("--db", str(db), "consent", "expire")
     assert (done.code, done.out) == (0, "1 pending double opt-in expired\n")
     store(db, ("+41790000120", "CONFIRM", days_ago(0)))
     assert rows(db, "SELECT action, consent_after FROM messages WHERE text = 'CONFIRM'") == [("default", "")]

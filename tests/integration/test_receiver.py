@@ -31,6 +31,19 @@ def serve(db_path: Path):
         yield server
 
 
+@pytest.fixture(scope="module")
+def refusing_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_db(tmp_path_factory.mktemp("refusing") / "smsdesk.db", shop_credential())
+
+
+@pytest.fixture(scope="module")
+def refusing(refusing_db: Path):
+    """One serve (and writer process) for every test whose requests must all be refused: nothing
+    may ever be stored in its database, and each of those tests checks that it stays empty."""
+    with running_serve(refusing_db) as server:
+        yield server
+
+
 def counts(db_path: Path) -> tuple[int, int, int]:
     conn = sqlite3.connect(db_path)
     try:
@@ -40,8 +53,8 @@ def counts(db_path: Path) -> tuple[int, int, int]:
         conn.close()
 
 
-def test_health_needs_no_auth(serve) -> None:
-    assert httpx.get(serve.url + "/healthz").json() == {"status": "ok"}
+def test_health_needs_no_auth(refusing) -> None:
+    assert httpx.get(refusing.url + "/healthz").json() == {"status": "ok"}
 
 
 def test_inbound_is_stored_and_acknowledged(serve, db_path: Path) -> None:
@@ -62,16 +75,16 @@ def test_redelivery_is_acknowledged_without_a_second_row(serve, db_path: Path) -
 
 
 @pytest.mark.parametrize("auth", [None, ("infobip", "wrong-password!!"), ("other", WEBHOOK_PASSWORD), ("", "")])
-def test_wrong_or_missing_auth_is_401_and_writes_nothing(serve, db_path: Path, auth) -> None:
-    response = httpx.post(serve.url + "/infobip/inbound", json=mo_body(mo_result("STOP")), auth=auth)
+def test_wrong_or_missing_auth_is_401_and_writes_nothing(refusing, refusing_db: Path, auth) -> None:
+    response = httpx.post(refusing.url + "/infobip/inbound", json=mo_body(mo_result("STOP")), auth=auth)
     assert response.status_code == 401
     assert "error" in response.json()
-    assert counts(db_path) == (0, 0, 0)
+    assert counts(refusing_db) == (0, 0, 0)
 
 
 @pytest.mark.parametrize("header", ["Basic !!!notbase64", "Bearer abc", "Basic " + "x" * 10, "Basic"])
-def test_malformed_auth_header_is_401(serve, header: str) -> None:
-    response = httpx.post(serve.url + "/infobip/inbound", json=mo_body(mo_result("x")),
+def test_malformed_auth_header_is_401(refusing, header: str) -> None:
+    response = httpx.post(refusing.url + "/infobip/inbound", json=mo_body(mo_result("x")),
                           headers={"Authorization": header})
     assert response.status_code == 401
 
@@ -89,41 +102,41 @@ def test_malformed_auth_header_is_401(serve, header: str) -> None:
      "results[0].to"),
     (json.dumps({"nothing": []}).encode(), 400, "results"),
 ])
-def test_bad_input_is_4xx_json_naming_the_problem(serve, db_path: Path, content: bytes, status: int,
+def test_bad_input_is_4xx_json_naming_the_problem(refusing, refusing_db: Path, content: bytes, status: int,
                                                   field: str | None) -> None:
-    response = httpx.post(serve.url + "/infobip/inbound", content=content, auth=AUTH,
+    response = httpx.post(refusing.url + "/infobip/inbound", content=content, auth=AUTH,
                           headers={"content-type": "application/json"})
     assert response.status_code == status
     payload = response.json()
     assert payload["error"]
     if field:
         assert payload["field"] == field
-    assert counts(db_path) == (0, 0, 0)
+    assert counts(refusing_db) == (0, 0, 0)
 
 
-def test_one_bad_result_rejects_the_whole_batch(serve, db_path: Path) -> None:
+def test_one_bad_result_rejects_the_whole_batch(refusing, refusing_db: Path) -> None:
     body = mo_body(mo_result("STOP"), mo_result("HELP"), {"messageId": "x", "to": "447491163443"})
-    response = httpx.post(serve.url + "/infobip/inbound", json=body, auth=AUTH)
+    response = httpx.post(refusing.url + "/infobip/inbound", json=body, auth=AUTH)
     assert response.status_code == 400 and response.json()["field"] == "results[2].from"
-    assert counts(db_path) == (0, 0, 0)
+    assert counts(refusing_db) == (0, 0, 0)
 
 
-def test_body_over_one_mebibyte_is_413(serve, db_path: Path) -> None:
+def test_body_over_one_mebibyte_is_413(refusing, refusing_db: Path) -> None:
     big = mo_body(mo_result("x" * 19_000))
     big["padding"] = "y" * (1024 * 1024)
-    response = httpx.post(serve.url + "/infobip/inbound", json=big, auth=AUTH)
+    response = httpx.post(refusing.url + "/infobip/inbound", json=big, auth=AUTH)
     assert response.status_code == 413
-    assert counts(db_path) == (0, 0, 0)
+    assert counts(refusing_db) == (0, 0, 0)
 
 
-def test_chunked_body_over_limit_is_413(serve, db_path: Path) -> None:
+def test_chunked_body_over_limit_is_413(refusing, refusing_db: Path) -> None:
     def chunks():
         yield b'{"results": [], "pad": "'
         for _ in range(130):
             yield b"z" * 8192
         yield b'"}'
 
-    response = httpx.post(serve.url + "/infobip/inbound", content=chunks(), auth=AUTH,
+    response = httpx.post(refusing.url + "/infobip/inbound", content=chunks(), auth=AUTH,
                           headers={"content-type": "application/json"})
     assert response.status_code == 413
 
@@ -150,8 +163,8 @@ def test_delivery_report_updates_the_reply(serve, db_path: Path) -> None:
     assert row == ("delivered", "DELIVERED", "DELIVERED_TO_HANDSET: Message delivered to handset")
 
 
-def test_bad_delivery_report_is_400(serve) -> None:
-    response = httpx.post(serve.url + "/infobip/delivery-reports", json={"results": [{"messageId": "x"}]},
+def test_bad_delivery_report_is_400(refusing) -> None:
+    response = httpx.post(refusing.url + "/infobip/delivery-reports", json={"results": [{"messageId": "x"}]},
                           auth=AUTH)
     assert response.status_code == 400 and response.json()["field"] == "results[0].status"
 
