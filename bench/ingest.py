@@ -15,6 +15,7 @@ Prints one JSON line. Usage: python bench/ingest.py [--seconds 5]
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
@@ -24,6 +25,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -70,12 +73,20 @@ def wrk(url: str, connections: int, seconds: float, batch: int, threads: int = 1
             "p50_ms": stats["p50_us"] / 1000, "p99_ms": stats["p99_us"] / 1000, "requests": stats["requests"]}
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
-    args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        raise SystemExit("bench/ingest.py needs wrk (apt-get install wrk)")
+@dataclass
+class Servers:
+    """`smsdesk serve` and the bare baseline, running, with the database serve writes to."""
+
+    ours: subprocess.Popen[bytes]
+    base: subprocess.Popen[bytes]
+    ours_url: str
+    base_url: str
+    db: Path
+
+
+@contextlib.contextmanager
+def both_servers() -> Iterator[Servers]:
+    """Both receivers as processes on loopback, healthy; stopped on the way out."""
     tmp = Path(tempfile.mkdtemp(prefix="smsdesk-bench-"))
     # No reply messages configured: this measures ingest, not the outbox.
     cred = shop_credential(default_reply_message="", opt_in_message="", opt_out_message="", help_message="")
@@ -87,14 +98,29 @@ def main() -> None:
     base = subprocess.Popen([sys.executable, str(ROOT / "bench" / "baseline_receiver.py"), str(base_port),
                              str(tmp / "baseline.db")], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
-    ours_url, base_url = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{base_port}"
+    servers = Servers(ours, base, f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{base_port}", db)
+    try:
+        wait_healthy(servers.ours_url, ours)
+        wait_healthy(servers.base_url, base)
+        yield servers
+    finally:
+        for proc in (ours, base):
+            proc.terminate()
+            proc.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("bench/ingest.py needs wrk (apt-get install wrk)")
     result: dict[str, object] = {"bench": "ingest", "generator": "wrk 4.1 (C, epoll), 1 thread",
                                  "ids": "random (uuid-like messageIds, random numbers)",
                                  "seconds_per_point": args.seconds}
     sent_to_ours = 0
-    try:
-        wait_healthy(ours_url, ours)
-        wait_healthy(base_url, base)
+    with both_servers() as servers:
+        ours_url, base_url = servers.ours_url, servers.base_url
         wrk(base_url, 16, 1, 1)  # warm-up of both
         sent_to_ours += int(wrk(ours_url, 16, 1, 1)["requests"])
         one = wrk(base_url, 64, args.seconds, 1, threads=1)["msgs_per_s"]
@@ -119,11 +145,7 @@ def main() -> None:
             "connections": 8, "smsdesk_msgs_per_s": round(ours_batched["msgs_per_s"]),
             "baseline_msgs_per_s": round(base_batched["msgs_per_s"]),
             "ratio": round(ours_batched["msgs_per_s"] / base_batched["msgs_per_s"], 2)}
-    finally:
-        for proc in (ours, base):
-            proc.terminate()
-            proc.wait(10)
-    conn = sqlite3.connect(db)
+    conn = sqlite3.connect(servers.db)
     result["smsdesk_stored"] = conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
     # wrk counts the requests answered within each run; a few more were answered (and stored) as it stopped
     result["smsdesk_acknowledged_at_least"] = sent_to_ours

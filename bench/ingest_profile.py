@@ -15,16 +15,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.ingest import free_port, wait_healthy, wrk  # noqa: E402
-from smsdesk.simulator.sample_data import make_db, shop_credential  # noqa: E402
+from bench.ingest import both_servers, wrk  # noqa: E402
 
 POINTS = ((1, 1), (4, 1), (16, 1), (64, 1), (8, 100))  # (connections, results per request)
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -63,31 +60,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=4, help="length of each wrk run")
     args = parser.parse_args()
-    tmp = Path(tempfile.mkdtemp(prefix="smsdesk-bench-"))
-    cred = shop_credential(default_reply_message="", opt_in_message="", opt_out_message="", help_message="")
-    db = make_db(tmp / "smsdesk.db", cred)
-    env = dict(os.environ, SMSDESK_DB=str(db))
-    ours_port, base_port = free_port(), free_port()
-    ours = subprocess.Popen([sys.executable, "-m", "smsdesk", "serve", "--insecure-no-auth", "--no-send",
-                             "--port", str(ours_port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = subprocess.Popen([sys.executable, str(ROOT / "bench" / "baseline_receiver.py"), str(base_port),
-                             str(tmp / "baseline.db")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    ours_url, base_url = f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{base_port}"
-    try:
-        wait_healthy(ours_url, ours)
-        wait_healthy(base_url, base)
-        ours_pids = {"serve": ours.pid, "writer": writer_pid(ours.pid)}
-        wrk(base_url, 16, 1, 1)  # warm-up of both
-        wrk(ours_url, 16, 1, 1)
+    with both_servers() as servers:
+        ours_pids = {"serve": servers.ours.pid, "writer": writer_pid(servers.ours.pid)}
+        wrk(servers.base_url, 16, 1, 1)  # warm-up of both
+        wrk(servers.ours_url, 16, 1, 1)
         for connections, batch in POINTS:
             line = {"bench": "ingest_profile", "connections": connections, "results_per_request": batch,
-                    "baseline": measure(base_url, {"baseline": base.pid}, connections, batch, args.seconds),
-                    "smsdesk": measure(ours_url, ours_pids, connections, batch, args.seconds)}
+                    "baseline": measure(servers.base_url, {"baseline": servers.base.pid}, connections, batch,
+                                        args.seconds),
+                    "smsdesk": measure(servers.ours_url, ours_pids, connections, batch, args.seconds)}
             print(json.dumps(line), flush=True)
-    finally:
-        for proc in (ours, base):
-            proc.terminate()
-            proc.wait(10)
 
 
 if __name__ == "__main__":
