@@ -116,7 +116,12 @@ def _simulate_banner(*args: str, env: dict[str, str] | None = None) -> str:
                 break
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        finally:  # a simulator that ignored the SIGINT must fail the test, not outlive it
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     return "".join(lines)
 
 
