@@ -10,10 +10,10 @@ from smsdesk.simulator.sample_data import CLUB_NUMBER, club_credential, make_db
 from smsdesk.store.consent_audit import verify_consent
 from smsdesk.store.db import connect, transaction
 from smsdesk.store.expiry import expire_pending
-from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
+from smsdesk.store.inbound import InboundMessage
 from tests.support.cli import run_main
 from tests.support.serve import running_serve, wait_until
-from tests.support.store import rows
+from tests.support.store import rows, store_directly
 
 NOW = datetime.now(UTC)
 
@@ -23,14 +23,8 @@ def days_ago(days: float) -> str:
 
 
 def store(db: Path, *messages: tuple[str, str, str]) -> None:
-    handle = connect(db)
-    try:
-        with transaction(handle) as conn:
-            store_messages(conn, RouteTable(), [
-                InboundMessage(f"x-{number}-{i}-{text}", number, "+" + CLUB_NUMBER, text, at)
-                for i, (number, text, at) in enumerate(messages)])
-    finally:
-        handle.close()
+    store_directly(db, [InboundMessage(f"x-{number}-{i}-{text}", number, "+" + CLUB_NUMBER, text, at)
+                        for i, (number, text, at) in enumerate(messages)])
 
 
 def sweep(db: Path) -> int:

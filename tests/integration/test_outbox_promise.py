@@ -26,12 +26,12 @@ from smsdesk.simulator.server import SimulatorThread
 from smsdesk.simulator.state import SimulatorState
 from smsdesk.store.credentials import create_credential, delete_credential, get_credential, update_credential
 from smsdesk.store.db import connect, transaction
-from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
+from smsdesk.store.inbound import InboundMessage
 from smsdesk.store.outbox import claim_due
 from smsdesk.store.sender_lock import SenderLock, SenderLockHeld
 from tests.support.cli import SCRIPT
 from tests.support.serve import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve, writer_pid
-from tests.support.store import create_old_credential, rows
+from tests.support.store import create_old_credential, rows, store_directly
 
 SHOP_KEY = "shop-key-0001"
 
@@ -47,14 +47,8 @@ def sim():
 
 def store(db_path: Path, *messages: tuple[str, str, str]) -> None:
     """Store (from, text, receivedAt) messages to the shop's number in one transaction."""
-    db = connect(db_path)
-    try:
-        with transaction(db) as conn:
-            store_messages(conn, RouteTable(), [
-                InboundMessage(f"m-{time.monotonic_ns()}-{i}", sender, "+" + SHOP_NUMBER, text, received_at)
-                for i, (sender, text, received_at) in enumerate(messages)])
-    finally:
-        db.close()
+    store_directly(db_path, [InboundMessage(f"m-{time.monotonic_ns()}-{i}", sender, "+" + SHOP_NUMBER, text,
+                                            received_at) for i, (sender, text, received_at) in enumerate(messages)])
 
 
 def claim(db_path: Path, limit: int = 1000) -> list[tuple]:

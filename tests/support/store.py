@@ -97,3 +97,17 @@ def copy_db(template: Path, path: Path) -> Path:
         conn.close()
     shutil.copy2(template, path)  # its mode too (0600)
     return path
+
+
+def store_directly(db_path: Path, messages: list[Any]) -> None:
+    """Run the rules on `messages` (InboundMessage) and store them in one transaction of this
+    process, without serve: for tests of what the store decides, with the receivedAt they choose."""
+    from smsdesk.store.db import connect, transaction
+    from smsdesk.store.inbound import RouteTable, store_messages
+
+    db = connect(db_path)
+    try:
+        with transaction(db) as conn:
+            store_messages(conn, RouteTable(), messages)
+    finally:
+        db.close()
