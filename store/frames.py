@@ -29,12 +29,9 @@ class FrameBuffer:
 
     def take(self) -> bytes | None:
         """The next whole frame, or None until more bytes have arrived."""
-        if len(self._buffer) < _HEADER.size:
+        if not self.has_frame():
             return None
-        (size,) = _HEADER.unpack_from(self._buffer)
-        end = _HEADER.size + size
-        if len(self._buffer) < end:
-            return None
+        end = _HEADER.size + _HEADER.unpack_from(self._buffer)[0]
         payload = bytes(self._buffer[_HEADER.size:end])
         del self._buffer[:end]
         return payload
