@@ -117,7 +117,8 @@ def store_messages(conn: sqlite3.Connection, routes: RouteTable,
     """
     routes.refresh(conn)
     seen = _existing_ids(conn, [m.message_id for m in messages])
-    consents = _consents_of(conn, {m.from_number for m in messages})
+    consents = _consents_of(conn, {(cred.sandbox, m.from_number) for m in messages
+                                   if (cred := routes.lookup(m.to_number)[0]) is not None})
     batch = _Batch(conn, utcnow())
     outcomes = []
     for message in messages:
@@ -286,16 +287,24 @@ def _existing_ids(conn: sqlite3.Connection, ids: list[str]) -> set[str]:
     return found
 
 
-def _consents_of(conn: sqlite3.Connection, numbers: set[str]) -> dict[tuple[str, str], tuple[str, str]]:
-    """(sandbox, number) -> (consent, receivedAt of the message that set it)."""
+def _consents_of(conn: sqlite3.Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
+    """(sandbox, number) -> (consent, receivedAt of the message that set it), for `keys`.
+
+    Looked up by the whole primary key (sandbox, number): by number alone SQLite cannot use the
+    key and reads the whole table, every subscriber who ever answered, for every webhook.
+    """
+    by_sandbox: dict[str, list[str]] = {}
+    for sandbox, number in sorted(keys):
+        by_sandbox.setdefault(sandbox, []).append(number)
     found: dict[tuple[str, str], tuple[str, str]] = {}
-    ordered = sorted(numbers)
-    for i in range(0, len(ordered), _CHUNK):
-        chunk = ordered[i:i + _CHUNK]
-        marks = ",".join("?" * len(chunk))
-        for sandbox, number, consent, received_at in conn.execute(
-                f"SELECT sandbox, number, consent, received_at FROM consent WHERE number IN ({marks})", chunk):
-            found[(sandbox, number)] = (consent, received_at)
+    for sandbox, numbers in by_sandbox.items():
+        for i in range(0, len(numbers), _CHUNK):
+            chunk = numbers[i:i + _CHUNK]
+            marks = ",".join("?" * len(chunk))
+            for number, consent, received_at in conn.execute(
+                    f"SELECT number, consent, received_at FROM consent WHERE sandbox = ? AND number IN ({marks})",
+                    [sandbox, *chunk]):
+                found[(sandbox, number)] = (consent, received_at)
     return found
 
 

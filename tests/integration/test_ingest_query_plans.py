@@ -1,0 +1,84 @@
+"""Storing a webhook must not read whole tables: its cost would grow with every subscriber.
+
+Each statement that `store_messages` runs is traced (with its parameters bound) and explained
+against a real database that already holds consent, ledger, profile and message rows; no plan may
+scan a table that grows with traffic. This is how `_consents_of` once read every consent row for
+every webhook: a lookup by number on a table keyed by (sandbox, number).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from smsdesk.simulator.sample_data import CLUB_NUMBER, SHOP_NUMBER, club_credential, make_db, shop_credential
+from smsdesk.store.db import connect, transaction
+from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
+
+# Tables of configuration: a handful of rows, read whole on purpose (the route table).
+SMALL_TABLES = {"credentials"}
+KEYWORDS = ("STOP", "START", "HELP", "hello", "YES", "DISCOUNT")
+
+
+def traffic(start: int, count: int, at: str = "2026-11-26T10:00:00.000Z") -> list[InboundMessage]:
+    """Messages to both programmes from `count` numbers, keywords among them."""
+    return [InboundMessage(f"plan-{start + i}", f"+4179{start + i:07d}", "+" + (SHOP_NUMBER if i % 2 else CLUB_NUMBER),
+                           KEYWORDS[i % len(KEYWORDS)], at) for i in range(count)]
+
+
+@pytest.fixture()
+def busy_db(tmp_path: Path) -> Path:
+    db_path = make_db(tmp_path / "plans.db", shop_credential(), club_credential())
+    db = connect(db_path)
+    try:
+        with transaction(db) as conn:
+            store_messages(conn, RouteTable(), traffic(0, 600))
+    finally:
+        db.close()
+    return db_path
+
+
+def traced_statements(db_path: Path, messages: list[InboundMessage]) -> list[str]:
+    db = connect(db_path)
+    statements: list[str] = []
+    try:
+        db.conn.set_trace_callback(statements.append)
+        with transaction(db) as conn:
+            store_messages(conn, RouteTable(), messages)
+        db.conn.set_trace_callback(None)
+    finally:
+        db.close()
+    return statements
+
+
+def table_scans(db_path: Path, statements: list[str]) -> dict[str, list[str]]:
+    conn = sqlite3.connect(db_path)
+    scans: dict[str, list[str]] = {}
+    try:
+        for sql in statements:
+            if not sql.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "INSERT")):
+                continue
+            for *_, detail in conn.execute(f"EXPLAIN QUERY PLAN {sql}"):
+                # SEARCH is a lookup by key; SCAN reads a table (or a whole index) from end to end.
+                words = detail.split()
+                if words[0] == "SCAN" and words[1] not in SMALL_TABLES and detail != "SCAN CONSTANT ROW":
+                    scans.setdefault(sql[:120], []).append(detail)
+    finally:
+        conn.close()
+    return scans
+
+
+@pytest.mark.parametrize("count", [1, 100])
+def test_storing_messages_reads_no_growing_table_whole(busy_db: Path, count: int) -> None:
+    # Half the numbers already have consent, a ledger and a profile; half are new.
+    statements = traced_statements(busy_db, traffic(300, count, at="2026-11-26T11:00:00.000Z"))
+    assert any("FROM consent" in sql for sql in statements), "the consent lookup was not traced"
+    assert table_scans(busy_db, statements) == {}
+
+
+def test_the_check_sees_a_scan(busy_db: Path) -> None:
+    """The check itself: a lookup by number alone is reported."""
+    scans = table_scans(busy_db, ["SELECT consent FROM consent WHERE number IN ('+41790000001')"])
+    assert [[detail.split()[:2] for detail in details] for details in scans.values()] == [[["SCAN", "consent"]]]
