@@ -19,6 +19,7 @@ from smsdesk.store import credentials as repo
 from smsdesk.store.db import apply_migrations, connect, data_version, schema_version
 from smsdesk.store.errors import ConflictError, DuplicateError, NotFoundError
 from smsdesk.store.models import Credential
+from smsdesk.store.queries import MessageFilter, page_messages
 from smsdesk.store.schema import LATEST_VERSION, MIGRATIONS
 from tests.support.store import create_old_credential, full_record, record, secret_key
 
@@ -307,6 +308,21 @@ def test_migration_to_v3_counts_the_stored_traffic(path: Path) -> None:
         assert sorted(new.conn.execute("SELECT minute, action, count FROM traffic")) == [
             ("2026-11-27T10:15", "default", 1), ("2026-11-27T10:15", "opt-out", 2), ("2026-11-27T10:16", "opt-out", 1)]
         assert "messages_stored_at" not in {ix.name for ix in new["messages"].indexes}
+    finally:
+        new.close()
+
+
+def test_migration_to_v8_drops_the_index_no_query_used(path: Path) -> None:
+    old = connect(path, upto=7)
+    old.conn.execute(
+        "INSERT INTO messages (message_id, received_at, stored_at, credential, from_number, to_number, text, "
+        "normalized, action) VALUES ('a', '', '', 'Shop', '+41790000001', '+447491163443', 'x', 'X', 'default')")
+    assert "messages_credential" in {ix.name for ix in old["messages"].indexes}
+    old.close()
+    new = connect(path)
+    try:
+        assert "messages_credential" not in {ix.name for ix in new["messages"].indexes}
+        assert [m.credential for m in page_messages(new.conn, filters=MessageFilter(credential="sh"))] == ["Shop"]
     finally:
         new.close()
 
