@@ -24,12 +24,13 @@ from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
 from smsdesk.store.outbox import (
     SendOutcome,
     apply_delivery_reports,
+    backlog,
     cancel_for_credential,
     claim_due,
     record_outcomes,
     requeue_abandoned,
 )
-from smsdesk.store.queries import MessageFilter, log_updates
+from smsdesk.store.queries import MessageFilter, log_updates, receiver_heartbeat_at, traffic
 from tests.support.query_plans import table_scans, traced
 from tests.support.store import copy_db, rows
 
@@ -176,3 +177,11 @@ def test_the_live_log_tick(busy_db: Path, filters: MessageFilter) -> None:
                            write=False)
     assert_no_scan(busy_db, statements, "m.id > ", "m.id IN (")
 
+
+def test_the_status_line_and_traffic_strip_tick(busy_db: Path) -> None:
+    def tick(conn: sqlite3.Connection) -> object:
+        return backlog(conn), receiver_heartbeat_at(conn), traffic(conn)
+
+    (counts, heartbeat, _), statements = traced(busy_db, tick, write=False)
+    assert counts["queued"] and counts["failed"] and heartbeat
+    assert_no_scan(busy_db, statements, "FROM outbox", "FROM receiver_heartbeat", "FROM traffic")
