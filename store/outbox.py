@@ -157,9 +157,14 @@ def cancel_for_opt_outs(conn: sqlite3.Connection, opt_outs: list[tuple[str, str,
     return cursor.rowcount
 
 
-def backlog(conn: sqlite3.Connection) -> dict[str, int]:
-    """Counts by status: the TUI shows the queued backlog while Infobip is failing."""
-    return {status: count for status, count in conn.execute("SELECT status, COUNT(*) FROM outbox GROUP BY status")}
+def backlog(conn: sqlite3.Connection, statuses: tuple[str, ...] = ("queued", "failed")) -> dict[str, int]:
+    """Counts of the replies in `statuses`: the TUI's status line shows the queued backlog (and
+    what failed) while Infobip is failing, on every tick. Only these statuses are counted, each a
+    range of the status index: counting every status read the whole index, one entry per reply
+    ever sent."""
+    marks = ", ".join("?" * len(statuses))
+    return dict(conn.execute(f"SELECT status, COUNT(*) FROM outbox WHERE status IN ({marks}) GROUP BY status",
+                             statuses).fetchall())
 
 
 # --- delivery reports ------------------------------------------------------------------------

@@ -336,4 +336,16 @@ MIGRATIONS = (*MIGRATIONS, Migration(
     ),
 ))
 
+MIGRATIONS = (*MIGRATIONS, Migration(
+    9,
+    "pending consent indexed for the double opt-in expiry sweep",
+    (
+        # The sweep (store/expiry.py, every few minutes in serve, holding the write lock) looks at
+        # every pending number; without this it read the whole consent table, every subscriber,
+        # to find them. Partial: only pending rows are in it, so keeping it costs writes of
+        # pending consent only.
+        "CREATE INDEX consent_pending ON consent(sandbox, number) WHERE consent = 'p'",
+    ),
+))
+
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -8,7 +8,6 @@ every webhook: a lookup by number on a table keyed by (sandbox, number).
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
@@ -16,9 +15,8 @@ import pytest
 from smsdesk.simulator.sample_data import CLUB_NUMBER, SHOP_NUMBER, club_credential, make_db, shop_credential
 from smsdesk.store.db import connect, transaction
 from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
+from tests.support.query_plans import table_scans, traced
 
-# Tables of configuration: a handful of rows, read whole on purpose (the route table).
-SMALL_TABLES = {"credentials"}
 KEYWORDS = ("STOP", "START", "HELP", "hello", "YES", "DISCOUNT")
 
 
@@ -41,33 +39,7 @@ def busy_db(tmp_path: Path) -> Path:
 
 
 def traced_statements(db_path: Path, messages: list[InboundMessage]) -> list[str]:
-    db = connect(db_path)
-    statements: list[str] = []
-    try:
-        db.conn.set_trace_callback(statements.append)
-        with transaction(db) as conn:
-            store_messages(conn, RouteTable(), messages)
-        db.conn.set_trace_callback(None)
-    finally:
-        db.close()
-    return statements
-
-
-def table_scans(db_path: Path, statements: list[str]) -> dict[str, list[str]]:
-    conn = sqlite3.connect(db_path)
-    scans: dict[str, list[str]] = {}
-    try:
-        for sql in statements:
-            if not sql.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "INSERT")):
-                continue
-            for *_, detail in conn.execute(f"EXPLAIN QUERY PLAN {sql}"):
-                # SEARCH is a lookup by key; SCAN reads a table (or a whole index) from end to end.
-                words = detail.split()
-                if words[0] == "SCAN" and words[1] not in SMALL_TABLES and detail != "SCAN CONSTANT ROW":
-                    scans.setdefault(sql[:120], []).append(detail)
-    finally:
-        conn.close()
-    return scans
+    return traced(db_path, lambda conn: store_messages(conn, RouteTable(), messages))[1]
 
 
 @pytest.mark.parametrize("count", [1, 100])
