@@ -49,6 +49,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, TypeVar
 
+from smsdesk.store.checkpointer import BurstCheckpointer
 from smsdesk.store.frames import FrameBuffer, frame, receive
 from smsdesk.store.writer import WriterStopped, _Items, _SubmitsItems, commit_group, open_write_connection
 
@@ -528,7 +529,8 @@ def child_main(db_path: str, jobs_fd: int, answers_fd: int, max_jobs: int, busy_
     """One thread: wait for jobs, take every job that has arrived, commit them as one group, answer.
 
     No reader thread: the jobs that arrive while a group commits wait in the socket, and a
-    second thread here would only take the GIL from the writer to move them into a queue.
+    second thread here would only take the GIL from the writer to move them into a queue. (The
+    checkpointer's thread sleeps but during bursts, and then waits in SQLite, without the GIL.)
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -542,13 +544,15 @@ def child_main(db_path: str, jobs_fd: int, answers_fd: int, max_jobs: int, busy_
         with contextlib.suppress(OSError):  # the parent may be gone already
             inbox.answers.sendall(frame(pickle.dumps(f"{exc.__class__.__name__}: {exc}")))
         return 1
+    checkpointer = BurstCheckpointer(db_path)
     try:
         inbox.answers.sendall(frame(pickle.dumps(_READY)))
-        while _serve_group(inbox, conn, max_jobs):
+        while _serve_group(inbox, conn, max_jobs, checkpointer):
             pass
     except OSError:  # the parent went away before the first job: nothing to do
         pass
     finally:
+        checkpointer.stop()
         conn.close()
         inbox.sock.close()
         inbox.answers.close()
@@ -595,6 +599,11 @@ class _Reopening:
         self._busy_timeout_ms = busy_timeout_ms
         self._conn: sqlite3.Connection | None = open_write_connection(db_path, busy_timeout_ms)
 
+    @property
+    def current(self) -> sqlite3.Connection | None:
+        """The open connection, if any (after a sticky error there is none until `get`)."""
+        return self._conn
+
     def get(self) -> sqlite3.Connection:
         """The connection; a new one if the last group failed with a sticky error (raises if it cannot)."""
         if self._conn is None:
@@ -618,7 +627,8 @@ class _Reopening:
             self._conn.close()
 
 
-def _serve_group(inbox: _Inbox, conn: _Reopening, max_jobs: int) -> bool:
+def _serve_group(inbox: _Inbox, conn: _Reopening, max_jobs: int,
+                 checkpointer: BurstCheckpointer | None = None) -> bool:
     """Commit and answer one group; False once the parent has closed its end and all is answered."""
     numbers: list[int] = []
     jobs: list[Any] = []
@@ -637,6 +647,8 @@ def _serve_group(inbox: _Inbox, conn: _Reopening, max_jobs: int) -> bool:
         except (sqlite3.Error, OSError) as exc:  # cannot open the database now: every job gets why (503)
             outcomes = [(False, exc)] * len(jobs)
         conn.after(outcomes)
+        if checkpointer is not None and conn.current is not None:
+            checkpointer.after_commit(conn.current)
         for number, (ok, value) in zip(numbers, outcomes, strict=True):
             answers.append((number, ok, value if ok else _crossing(value)))
     if answers:

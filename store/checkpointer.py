@@ -1,0 +1,100 @@
+"""WAL checkpoints off the writer's thread while it writes in bursts.
+
+SQLite checkpoints inside the commit that takes the WAL past `wal_autocheckpoint` pages (1000):
+that commit copies the pages into the database file and fsyncs it while every waiting webhook
+waits too. For single-message webhooks that is about one commit in a hundred, and it keeps the
+WAL short, so that it is rewritten from its start and each commit's fsync stays cheap: moving
+those checkpoints to another thread made one-at-a-time webhooks slower (their fsyncs queued
+behind the checkpoint's). For 100-result batches every third commit paid for one.
+
+So the writer's own checkpoints stay on while its groups are small, and while its groups are
+large (a burst: batched webhooks, pulled inboxes) it turns them off and this thread, with a
+connection of its own, checkpoints every `every_rows` changed rows. PASSIVE: it never waits for
+the writer or a reader, and the writer never waits for it. When the burst ends the writer
+checkpoints itself again, from its next commit on. bench/ingest.py: batches +35 to 57%, single
+webhooks unchanged (docs/architecture.md, "Where a webhook's time goes").
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from pathlib import Path
+
+log = logging.getLogger("smsdesk.writer")
+
+AUTOCHECKPOINT_PAGES = 1000  # SQLite's default, restored when a burst ends
+BURST_ROWS = 200  # rows changed by one group commit that make it a burst (about two batches of 100)
+EVERY_ROWS = 2000  # rows changed in a burst between two background checkpoints
+
+
+class BurstCheckpointer:
+    """Call `after_commit(conn)` after each group commit of the one write connection."""
+
+    def __init__(self, db_path: Path | str, *, burst_rows: int = BURST_ROWS, every_rows: int = EVERY_ROWS) -> None:
+        self._uri = f"{Path(db_path).absolute().as_uri()}?mode=rw"
+        self._burst_rows = burst_rows
+        self._every_rows = every_rows
+        self._writer: sqlite3.Connection | None = None
+        self._bursting = False
+        self._changes_seen = 0  # the writer's total_changes after its last group
+        self._changes_checkpointed = 0  # ... when the thread was last asked to checkpoint
+        self._due = threading.Event()
+        self._stopping = False
+        self.checkpoints = 0  # done by the thread: for tests and the curious
+        self.last_result: tuple[int, int, int] | None = None  # (busy, WAL frames, frames checkpointed)
+        self._last_error = ""
+        self._thread = threading.Thread(target=self._run, name="smsdesk-checkpointer", daemon=True)
+        self._thread.start()
+
+    @property
+    def bursting(self) -> bool:
+        return self._bursting
+
+    def after_commit(self, conn: sqlite3.Connection) -> None:
+        if conn is not self._writer:  # the first, or one opened again after an error: it checkpoints itself
+            self._writer, self._bursting = conn, False
+            self._changes_seen = self._changes_checkpointed = conn.total_changes
+            return
+        total = conn.total_changes
+        bursting = total - self._changes_seen >= self._burst_rows
+        self._changes_seen = total
+        if bursting != self._bursting:
+            conn.execute(f"PRAGMA wal_autocheckpoint = {0 if bursting else AUTOCHECKPOINT_PAGES}")
+            self._bursting = bursting
+        if bursting and total - self._changes_checkpointed >= self._every_rows:
+            self._changes_checkpointed = total
+            self._due.set()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping = True
+        self._due.set()
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        while True:
+            self._due.wait()
+            self._due.clear()
+            if self._stopping:
+                break
+            try:
+                if conn is None:
+                    conn = sqlite3.connect(self._uri, uri=True, isolation_level=None, check_same_thread=False)
+                    # A checkpoint fsyncs the WAL before it copies and the database file after; with
+                    # synchronous=OFF it would not, and a power cut could lose committed pages.
+                    conn.execute("PRAGMA synchronous = FULL")
+                busy, frames, done = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                self.last_result = (busy, frames, done)
+                self.checkpoints += 1
+                self._last_error = ""
+            except sqlite3.Error as exc:  # disk full, file gone: the writer's commits say so; log it once
+                if str(exc) != self._last_error:
+                    log.warning("background checkpoint failed: %s", exc)
+                    self._last_error = str(exc)
+                if conn is not None:
+                    conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
