@@ -11,8 +11,10 @@ So the writer's own checkpoints stay on while its groups are small, and while it
 large (a burst: batched webhooks, pulled inboxes) it turns them off and this thread, with a
 connection of its own, checkpoints every `every_rows` changed rows. PASSIVE: it never waits for
 the writer or a reader, and the writer never waits for it. When the burst ends the writer
-checkpoints itself again, from its next commit on. bench/ingest.py: batches +35 to 57%, single
-webhooks unchanged (docs/architecture.md, "Where a webhook's time goes").
+checkpoints itself again, from its next commit on. Measured: the writer's time per message of
+100-result batches falls from 76-87 to 40-51 µs in process; over HTTP (where the two cores are
+shared with serve and the load generator) batches gain about 9% (median of six alternations);
+single webhooks are unchanged.
 """
 
 from __future__ import annotations
