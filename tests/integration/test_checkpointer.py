@@ -89,6 +89,23 @@ def _rows_in_file_alone(path: Path) -> int:
         conn.close()
 
 
+def test_a_long_burst_keeps_the_wal_short_even_when_the_thread_never_checkpoints(
+        writer: sqlite3.Connection, tmp_path: Path) -> None:
+    """The WAL starts over only after a checkpoint that caught up before the writer's next
+    transaction; the writer makes sure one does every `restart_rows`. (Without it, 20 s of
+    batched webhooks grew the WAL to 2.6 GB.)"""
+    checkpointer = BurstCheckpointer(tmp_path / "w.db", burst_rows=200, every_rows=10**9, restart_rows=1500)
+    checkpointer.stop()  # the worst case: nobody else checkpoints at all
+    checkpointer.after_commit(writer)
+    for _ in range(100):  # 30,000 rows of 200 bytes: about 6 MB of pages
+        commit_rows(writer, 300)
+        checkpointer.after_commit(writer)
+    assert checkpointer.bursting and autocheckpoint(writer) == 0
+    assert checkpointer.writer_checkpoints >= 15
+    assert (tmp_path / "w.db-wal").stat().st_size < 1_500_000
+    assert writer.execute("SELECT COUNT(*) FROM rows").fetchone() == (30000,)
+
+
 def test_a_connection_opened_again_checkpoints_itself(writer: sqlite3.Connection, tmp_path: Path) -> None:
     checkpointer = BurstCheckpointer(tmp_path / "w.db", burst_rows=200, every_rows=100_000)
     again = open_write_connection(tmp_path / "w.db", 2000)
