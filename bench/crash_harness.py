@@ -109,27 +109,30 @@ HELP_REPLY = "Shop help: shop.example"
 
 
 async def _load(url_of: Callable[[], str], report: CrashReport, stop: asyncio.Event, prefix: str, workers: int,
-                numbers: int = 2000) -> None:
+                numbers: int = 2000, batch: int = 1) -> None:
+    """`workers` clients posting webhooks of `batch` results each until `stop`; a 200 acknowledges all of them."""
     counter = 0
     rng = random.Random(7)
 
     async def worker(client: httpx.AsyncClient) -> None:
         nonlocal counter
         while not stop.is_set():
-            counter += 1
-            message_id = f"{prefix}-{counter}"
-            received = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{counter % 1000:03d}+0000"
-            body = {"results": [{"messageId": message_id, "from": f"4179{rng.randrange(numbers):07d}",
-                                 "to": SHOP_NUMBER, "text": rng.choice(TEXTS), "receivedAt": received}]}
-            report.posted += 1
+            results = []
+            for _ in range(batch):
+                counter += 1
+                received = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{counter % 1000:03d}+0000"
+                results.append({"messageId": f"{prefix}-{counter}", "from": f"4179{rng.randrange(numbers):07d}",
+                                "to": SHOP_NUMBER, "text": rng.choice(TEXTS), "receivedAt": received})
+            body = {"results": results}
+            report.posted += len(results)
             try:
                 response = await client.post(url_of() + "/infobip/inbound", json=body, timeout=5)
             except httpx.HTTPError:
                 await asyncio.sleep(0.02)  # the server is down: Infobip would retry later
                 continue
             if response.status_code == 200:
-                report.acknowledged += 1
-                report.acked_ids.add(message_id)
+                report.acknowledged += len(results)
+                report.acked_ids.update(result["messageId"] for result in results)
 
     async with httpx.AsyncClient() as client:
         await asyncio.gather(*(worker(client) for _ in range(workers)))
@@ -157,7 +160,7 @@ def replies_after_opt_out(sent: list[tuple[str, str, str]]) -> int:
 
 
 def run_crash_scenario(workdir: Path, *, kills: int = 3, seconds_between: tuple[float, float] = (0.3, 1.2),
-                       workers: int = 8, drain_timeout: float = 60) -> CrashReport:
+                       workers: int = 8, drain_timeout: float = 60, batch: int = 1) -> CrashReport:
     state = SimulatorState(keys={"shop-key-0001"}, record_bodies=False)
     report = CrashReport()
     with SimulatorThread(state) as sim:
@@ -167,7 +170,7 @@ def run_crash_scenario(workdir: Path, *, kills: int = 3, seconds_between: tuple[
         stop = asyncio.Event()
 
         async def scenario() -> None:
-            load = asyncio.create_task(_load(lambda: serve.url, report, stop, "crash", workers))
+            load = asyncio.create_task(_load(lambda: serve.url, report, stop, "crash", workers, batch=batch))
             for _ in range(kills):
                 await asyncio.sleep(random.uniform(*seconds_between))
                 serve.kill()
