@@ -67,6 +67,13 @@ class BurstCheckpointer:
         return self._bursting
 
     def after_commit(self, conn: sqlite3.Connection) -> None:
+        """Never raises: the group is committed and answered whatever becomes of a checkpoint."""
+        try:
+            self._after_commit(conn)
+        except sqlite3.Error as exc:  # disk full, I/O error: the next commit reports it to its callers
+            self._failed(exc)
+
+    def _after_commit(self, conn: sqlite3.Connection) -> None:
         if conn is not self._writer:  # the first, or one opened again after an error: it checkpoints itself
             self._writer, self._bursting = conn, False
             self._changes_seen = self._changes_checkpointed = self._changes_restarted = conn.total_changes
@@ -87,6 +94,12 @@ class BurstCheckpointer:
         elif total - self._changes_checkpointed >= self._every_rows:
             self._changes_checkpointed = total
             self._due.set()
+
+    def _failed(self, exc: sqlite3.Error) -> None:
+        """Logged once per kind of failure: it may repeat at every nudge while a disk is full."""
+        if str(exc) != self._last_error:
+            log.warning("checkpoint failed: %s", exc)
+            self._last_error = str(exc)
 
     def stop(self, timeout: float = 10.0) -> None:
         self._stopping = True
@@ -110,10 +123,8 @@ class BurstCheckpointer:
                 self.last_result = (busy, frames, done)
                 self.checkpoints += 1
                 self._last_error = ""
-            except sqlite3.Error as exc:  # disk full, file gone: the writer's commits say so; log it once
-                if str(exc) != self._last_error:
-                    log.warning("background checkpoint failed: %s", exc)
-                    self._last_error = str(exc)
+            except sqlite3.Error as exc:  # disk full, file gone: the writer's commits say so
+                self._failed(exc)
                 if conn is not None:
                     conn.close()
                 conn = None

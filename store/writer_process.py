@@ -647,13 +647,13 @@ def _serve_group(inbox: _Inbox, conn: _Reopening, max_jobs: int,
         except (sqlite3.Error, OSError) as exc:  # cannot open the database now: every job gets why (503)
             outcomes = [(False, exc)] * len(jobs)
         conn.after(outcomes)
-        if checkpointer is not None and conn.current is not None:
-            checkpointer.after_commit(conn.current)
         for number, (ok, value) in zip(numbers, outcomes, strict=True):
             answers.append((number, ok, value if ok else _crossing(value)))
     if answers:
         with contextlib.suppress(OSError):  # the parent is gone: the commit stands, nobody waits
             inbox.answers.sendall(frame(_picklable(answers)))
+    if jobs and checkpointer is not None and conn.current is not None:
+        checkpointer.after_commit(conn.current)  # after the answers: a checkpoint must not delay them
     return not inbox.done
 
 

@@ -133,10 +133,25 @@ def test_a_checkpoint_that_cannot_run_is_logged_once_and_writing_goes_on(
             commit_rows(writer, 300)
             checkpointer.after_commit(writer)
             time.sleep(0.05)  # each a separate request to the thread
-        assert wait_for(lambda: "background checkpoint failed" in caplog.text)
+        assert wait_for(lambda: "checkpoint failed" in caplog.text)
         time.sleep(0.2)
     finally:
         checkpointer.stop()
-    assert caplog.text.count("background checkpoint failed") == 1
+    assert caplog.text.count("checkpoint failed") == 1
     assert checkpointer.checkpoints == 0
     assert writer.execute("SELECT COUNT(*) FROM rows").fetchone() == (1800,)
+
+
+def test_a_failure_after_the_commit_is_logged_not_raised(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """The group is committed and must be answered: nothing the checkpointer does may raise into the writer."""
+    conn = open_write_connection(tmp_path / "w.db", 2000)
+    checkpointer = BurstCheckpointer(tmp_path / "w.db")
+    caplog.set_level(logging.WARNING, logger="smsdesk.writer")
+    try:
+        checkpointer.after_commit(conn)
+        conn.close()  # what an I/O error can leave behind
+        checkpointer.after_commit(conn)
+        checkpointer.after_commit(conn)
+    finally:
+        checkpointer.stop()
+    assert caplog.text.count("checkpoint failed") == 1
