@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import sqlite3
 import sys
+from collections.abc import Iterable
+from pathlib import Path
 
 import uvicorn
 from starlette.applications import Starlette
@@ -17,18 +19,29 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 
-def make_app(db_path: str) -> Starlette:
+def open_baseline(db_path: str | Path) -> sqlite3.Connection:
+    """The bare receiver's database: WAL, synchronous=FULL, one table keyed by messageId."""
     conn = sqlite3.connect(db_path, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = FULL")
     conn.execute("CREATE TABLE IF NOT EXISTS messages (message_id TEXT PRIMARY KEY, sender TEXT, text TEXT)")
+    return conn
+
+
+def store_baseline(conn: sqlite3.Connection, rows: Iterable[tuple[str, str, str]]) -> None:
+    """(messageId, from, text) rows in one durable transaction: the whole of the bare receiver's work."""
+    conn.execute("BEGIN IMMEDIATE")
+    for row in rows:  # one statement per result, as a plain receiver writes it
+        conn.execute("INSERT OR IGNORE INTO messages VALUES (?, ?, ?)", row)
+    conn.execute("COMMIT")
+
+
+def make_app(db_path: str) -> Starlette:
+    conn = open_baseline(db_path)
 
     async def inbound(request: Request) -> JSONResponse:
         body = json.loads(await request.body())
-        conn.execute("BEGIN IMMEDIATE")
-        for r in body["results"]:
-            conn.execute("INSERT OR IGNORE INTO messages VALUES (?, ?, ?)", (r["messageId"], r["from"], r["text"]))
-        conn.execute("COMMIT")
+        store_baseline(conn, [(r["messageId"], r["from"], r["text"]) for r in body["results"]])
         return JSONResponse({"stored": len(body["results"])})
 
     async def health(request: Request) -> JSONResponse:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sqlite3
 import sys
 import tempfile
 import time
@@ -29,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.baseline_receiver import open_baseline, store_baseline  # noqa: E402
 from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential  # noqa: E402
 from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages  # noqa: E402
 from smsdesk.store.writer import open_write_connection  # noqa: E402
@@ -69,16 +69,10 @@ class Smsdesk:
 
 class Baseline:
     def __init__(self, path: Path) -> None:
-        self.conn = sqlite3.connect(path, isolation_level=None)
-        self.conn.execute("PRAGMA journal_mode = WAL")
-        self.conn.execute("PRAGMA synchronous = FULL")
-        self.conn.execute("CREATE TABLE messages (message_id TEXT PRIMARY KEY, sender TEXT, text TEXT)")
+        self.conn = open_baseline(path)
 
     def store(self, batch: list[InboundMessage]) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
-        for m in batch:
-            self.conn.execute("INSERT OR IGNORE INTO messages VALUES (?, ?, ?)", (m.message_id, m.from_number, m.text))
-        self.conn.execute("COMMIT")
+        store_baseline(self.conn, [(m.message_id, m.from_number, m.text) for m in batch])
 
 
 def grow(ours: Smsdesk, base: Baseline, start: int, stop: int, rng: random.Random) -> None:

@@ -29,17 +29,22 @@ class FrameBuffer:
 
     def take(self) -> bytes | None:
         """The next whole frame, or None until more bytes have arrived."""
-        if not self.has_frame():
+        end = self._frame_end()
+        if end is None:
             return None
-        end = _HEADER.size + _HEADER.unpack_from(self._buffer)[0]
         payload = bytes(self._buffer[_HEADER.size:end])
         del self._buffer[:end]
         return payload
 
     def has_frame(self) -> bool:
+        return self._frame_end() is not None
+
+    def _frame_end(self) -> int | None:
+        """Where the first frame ends in the buffer, once all of it has arrived."""
         if len(self._buffer) < _HEADER.size:
-            return False
-        return len(self._buffer) >= _HEADER.size + _HEADER.unpack_from(self._buffer)[0]
+            return None
+        end = _HEADER.size + _HEADER.unpack_from(self._buffer)[0]
+        return end if len(self._buffer) >= end else None
 
 
 def receive(sock: socket.socket, buffer: FrameBuffer, *, wait: bool) -> bool:

@@ -238,7 +238,7 @@ class _Child:
         self._on_exit = on_exit
         # One socket each way: watching `answers` from the event loop makes it non-blocking, and
         # a job larger than the socket's buffer must still be written whole.
-        self.sock = jobs
+        self.jobs = jobs
         self.answers = answers
         self.alive = True
         self.ready = threading.Event()  # set when the child said it is ready, or ended
@@ -313,11 +313,11 @@ class _Child:
             return
         waiting, self._waiting, self._waiting_bytes = self._waiting, [], 0
         try:
-            self.sock.sendall(frame(pickle.dumps(waiting, pickle.HIGHEST_PROTOCOL)))
+            self.jobs.sendall(frame(pickle.dumps(waiting, pickle.HIGHEST_PROTOCOL)))
         except OSError as exc:
             self.reason = f"could not be written to ({exc})"
             with contextlib.suppress(OSError):
-                self.sock.shutdown(socket.SHUT_RDWR)
+                self.jobs.shutdown(socket.SHUT_RDWR)
             return
         for number, payload in waiting:
             self._in_socket[number] = len(payload)
@@ -408,7 +408,7 @@ class _Child:
             self._waiting_bytes = 0
         self.ready.set()
         with contextlib.suppress(OSError):  # EOF to the child, which then finishes and exits
-            self.sock.shutdown(socket.SHUT_RDWR)
+            self.jobs.shutdown(socket.SHUT_RDWR)
         # Whatever is still pending may or may not have committed: the callers answer 503 and
         # Infobip's retry is recognised by its messageId if it did.
         while self.pending:
@@ -437,7 +437,7 @@ class _Child:
             if self.alive:
                 self._flush()
             with contextlib.suppress(OSError):  # already gone
-                self.sock.shutdown(socket.SHUT_WR)
+                self.jobs.shutdown(socket.SHUT_WR)
         if self._reader is None:
             # Watched by the loop, which is busy here (this is serve stopping): the last answers are
             # read now, before waiting for the process, which could not exit with a full socket.
@@ -456,7 +456,7 @@ class _Child:
             self.process.wait()
         if self._reader is not None:
             self._reader.join(timeout)
-        self.sock.close()
+        self.jobs.close()
         self.answers.close()
 
 
@@ -535,35 +535,35 @@ def child_main(db_path: str, jobs_fd: int, answers_fd: int, max_jobs: int, busy_
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    inbox = _Inbox(socket.socket(fileno=jobs_fd), socket.socket(fileno=answers_fd))
+    parent = _ParentLink(socket.socket(fileno=jobs_fd), socket.socket(fileno=answers_fd))
     try:
         conn = _Reopening(db_path, busy_timeout_ms)
         for module in _JOB_MODULES:
             __import__(module)
     except Exception as exc:
         with contextlib.suppress(OSError):  # the parent may be gone already
-            inbox.answers.sendall(frame(pickle.dumps(f"{exc.__class__.__name__}: {exc}")))
+            parent.answers.sendall(frame(pickle.dumps(f"{exc.__class__.__name__}: {exc}")))
         return 1
     checkpointer = BurstCheckpointer(db_path)
     try:
-        inbox.answers.sendall(frame(pickle.dumps(_READY)))
-        while _serve_group(inbox, conn, max_jobs, checkpointer):
+        parent.answers.sendall(frame(pickle.dumps(_READY)))
+        while _serve_group(parent, conn, max_jobs, checkpointer):
             pass
     except OSError:  # the parent went away before the first job: nothing to do
         pass
     finally:
         checkpointer.stop()
         conn.close()
-        inbox.sock.close()
-        inbox.answers.close()
+        parent.jobs.close()
+        parent.answers.close()
     return 0
 
 
-class _Inbox:
+class _ParentLink:
     """The child's ends of the sockets: frames of jobs in, frames of answers out."""
 
     def __init__(self, jobs: socket.socket, answers: socket.socket) -> None:
-        self.sock = jobs
+        self.jobs = jobs
         self.answers = answers
         self.frames = FrameBuffer()
         self.eof = False
@@ -573,9 +573,9 @@ class _Inbox:
         whatever else has arrived too, without waiting for more."""
         try:
             while not self.eof and not self.frames.has_frame():
-                self.eof = not receive(self.sock, self.frames, wait=True)
+                self.eof = not receive(self.jobs, self.frames, wait=True)
             if not self.eof:
-                self.eof = not receive(self.sock, self.frames, wait=False)
+                self.eof = not receive(self.jobs, self.frames, wait=False)
         except OSError:  # the parent is gone: finish what was read, then exit
             self.eof = True
 
@@ -627,14 +627,13 @@ class _Reopening:
             self._conn.close()
 
 
-def _serve_group(inbox: _Inbox, conn: _Reopening, max_jobs: int,
-                 checkpointer: BurstCheckpointer | None = None) -> bool:
+def _serve_group(parent: _ParentLink, conn: _Reopening, max_jobs: int, checkpointer: BurstCheckpointer) -> bool:
     """Commit and answer one group; False once the parent has closed its end and all is answered."""
     numbers: list[int] = []
     jobs: list[Any] = []
     answers: list[tuple[int, bool, Any]] = []  # jobs that could not even be read
-    inbox.wait()
-    while len(jobs) + len(answers) < max_jobs and (payload := inbox.frames.take()) is not None:
+    parent.wait()
+    while len(jobs) + len(answers) < max_jobs and (payload := parent.frames.take()) is not None:
         for number, job_payload in pickle.loads(payload):
             try:
                 jobs.append(pickle.loads(job_payload))
@@ -651,10 +650,10 @@ def _serve_group(inbox: _Inbox, conn: _Reopening, max_jobs: int,
             answers.append((number, ok, value if ok else _crossing(value)))
     if answers:
         with contextlib.suppress(OSError):  # the parent is gone: the commit stands, nobody waits
-            inbox.answers.sendall(frame(_picklable(answers)))
-    if jobs and checkpointer is not None and conn.current is not None:
+            parent.answers.sendall(frame(_picklable(answers)))
+    if jobs and conn.current is not None:
         checkpointer.after_commit(conn.current)  # after the answers: a checkpoint must not delay them
-    return not inbox.done
+    return not parent.done
 
 
 if __name__ == "__main__":
