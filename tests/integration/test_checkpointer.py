@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from smsdesk.infobip.net import wait_until
 from smsdesk.store.checkpointer import AUTOCHECKPOINT_PAGES, BurstCheckpointer
 from smsdesk.store.writer import open_write_connection
 
@@ -30,15 +31,6 @@ def commit_rows(conn: sqlite3.Connection, count: int) -> None:
 
 def autocheckpoint(conn: sqlite3.Connection) -> int:
     return int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
-
-
-def wait_for(condition, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def test_small_groups_leave_checkpoints_to_the_writer(writer: sqlite3.Connection) -> None:
@@ -64,11 +56,11 @@ def test_a_burst_moves_checkpoints_to_the_thread_and_a_small_group_brings_them_b
             checkpointer.after_commit(writer)
         assert checkpointer.bursting
         assert autocheckpoint(writer) == 0  # the writer no longer stops for checkpoints
-        assert wait_for(lambda: checkpointer.checkpoints >= 1)
-        assert wait_for(lambda: checkpointer.last_result is not None and checkpointer.last_result[0] == 0)
+        assert wait_until(lambda: checkpointer.checkpoints >= 1)
+        assert wait_until(lambda: checkpointer.last_result is not None and checkpointer.last_result[0] == 0)
         # What the thread checkpointed is in the database file: a reader that ignores the WAL
         # (immutable) sees rows from the burst.
-        assert wait_for(lambda: _rows_in_file_alone(tmp_path / "w.db") > 0)
+        assert wait_until(lambda: _rows_in_file_alone(tmp_path / "w.db") > 0)
         commit_rows(writer, 2)
         checkpointer.after_commit(writer)
         assert not checkpointer.bursting
@@ -133,7 +125,7 @@ def test_a_checkpoint_that_cannot_run_is_logged_once_and_writing_goes_on(
             commit_rows(writer, 300)
             checkpointer.after_commit(writer)
             time.sleep(0.05)  # each a separate request to the thread
-        assert wait_for(lambda: "checkpoint failed" in caplog.text)
+        assert wait_until(lambda: "checkpoint failed" in caplog.text)
         time.sleep(0.2)
     finally:
         checkpointer.stop()
