@@ -35,6 +35,8 @@ MAX_HEADER_BYTES = 32 * 1024
 REQUEST_TIMEOUT_S = 20.0
 KEEP_ALIVE_TIMEOUT_S = 5
 MAX_CONNECTIONS = 1000
+# The scope key under which a request finds the server's requests in progress (a set of tasks).
+REQUESTS_IN_PROGRESS = "smsdesk.requests_in_progress"
 log = logging.getLogger("smsdesk.http")
 
 
@@ -138,6 +140,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        # uvicorn's set of request tasks in progress, server-wide: the receiver commits a webhook
+        # itself only when it is the one request in progress (store/direct_commit.py).
+        self.scope[REQUESTS_IN_PROGRESS] = self.tasks  # type: ignore[literal-required]
         if self._request_timer is None:  # the first request's timer runs from the connection
             self._start_request_timer()
 

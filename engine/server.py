@@ -24,6 +24,7 @@ from smsdesk.engine.outbox_sender import OutboxSender
 from smsdesk.engine.poller import InboxPoller
 from smsdesk.engine.receiver import MAX_BODY_BYTES, BasicAuth, Receiver
 from smsdesk.infobip.net import is_loopback, start_server_thread
+from smsdesk.store.direct_commit import DirectCommitter
 from smsdesk.store.expiry import expire_pending
 from smsdesk.store.health import HEARTBEAT_SECONDS, record_heartbeat
 from smsdesk.store.sender_lock import SenderLock
@@ -54,6 +55,9 @@ class ServeConfig:
     max_body_bytes: int = MAX_BODY_BYTES
     heartbeat_interval: float = HEARTBEAT_SECONDS  # how often serve records it is alive (receiver_heartbeat)
     expiry_interval: float = 300.0  # how often pending double opt-ins past their time are expired
+    # A webhook that is the one request in progress is committed by serve itself, not the writer
+    # process (store/direct_commit.py); off: every webhook goes to the writer.
+    direct_commits: bool = True
     extra: dict[str, object] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -77,7 +81,8 @@ class Service:
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
         self.writer = ProcessWriter(config.db_path, log_path=config.writer_log)
-        self.receiver = Receiver(self.writer, config.auth, max_body_bytes=config.max_body_bytes)
+        self.direct = DirectCommitter(config.db_path) if config.direct_commits else None
+        self.receiver = Receiver(self.writer, config.auth, max_body_bytes=config.max_body_bytes, direct=self.direct)
         self.sender = OutboxSender(config.db_path, self.writer, delivery_url=config.delivery_url,
                                    interval=config.outbox_interval)
         self.poller = InboxPoller(config.db_path, self.writer, interval=config.poll_interval)
@@ -99,6 +104,8 @@ class Service:
         except BaseException:
             self.writer.stop(1.0)  # its supervisor would otherwise restart it in a serve that is not running
             raise
+        if self.direct is not None:
+            await asyncio.to_thread(self.direct.open)  # after the writer migrated the file
         tasks = [asyncio.create_task(self._heartbeat(), name="heartbeat"),
                  asyncio.create_task(self._expire_pending(), name="double-opt-in-expiry")]
         if self.config.run_outbox:
@@ -116,6 +123,8 @@ class Service:
             await self.sender.aclose()
             await self.poller.aclose()
             self.writer.stop()
+            if self.direct is not None:
+                self.direct.close()
             self.sender_lock.release()
 
     async def _heartbeat(self) -> None:

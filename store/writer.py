@@ -56,6 +56,11 @@ class Writer(Protocol):
     @property
     def alive(self) -> bool: ...
 
+    @property
+    def idle(self) -> bool:
+        """Alive with no job in hand: nothing sent is waiting for a commit (store/direct_commit.py)."""
+        ...
+
     def submit(self, job: Callable[[sqlite3.Connection], T]) -> Future[T]: ...
 
     def submit_items(self, run: Callable[[sqlite3.Connection, list[Any]], list[R]],
@@ -179,10 +184,15 @@ class GroupCommitWriter(_SubmitsItems):
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._stopped = False
+        self._busy = False  # a group is being committed
 
     @property
     def alive(self) -> bool:
         return self._thread is not None and self._thread.is_alive() and not self._stopped
+
+    @property
+    def idle(self) -> bool:
+        return self.alive and self._queue.empty() and not self._busy
 
     def start(self) -> GroupCommitWriter:
         conn = open_write_connection(self._db_path, self._busy_timeout_ms)
@@ -211,6 +221,7 @@ class GroupCommitWriter(_SubmitsItems):
         try:
             while True:
                 first = self._queue.get()
+                self._busy = True
                 if first is _STOP:
                     return
                 group = [first]
@@ -231,6 +242,7 @@ class GroupCommitWriter(_SubmitsItems):
                             fut.set_result(value)
                         else:
                             fut.set_exception(value)
+                self._busy = False
                 if stop_after:
                     return
         finally:

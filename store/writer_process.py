@@ -145,6 +145,13 @@ class ProcessWriter(_SubmitsItems):
         child = self._child
         return child is not None and child.alive and child.ready.is_set()
 
+    @property
+    def idle(self) -> bool:
+        """No job sent or held back is waiting for its answer. (Read without the lock: a job
+        sent by another thread a moment later finds the write lock taken and waits for it.)"""
+        child = self._child
+        return child is not None and child.alive and child.ready.is_set() and not child.pending
+
     def submit(self, job: Callable[[Any], T]) -> Future[T]:
         future: Future[T] = Future()
         future.set_running_or_notify_cancel()  # sent means running: a late cancel cannot unsend it

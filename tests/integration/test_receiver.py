@@ -214,9 +214,12 @@ def test_basic_auth_repr_hides_password() -> None:
 
 def test_disk_full_answers_503_then_recovers(serve, db_path: Path) -> None:
     writer = serve.service.writer
-    # SQLite's page limit makes the next growth fail exactly as a full disk does (SQLITE_FULL).
+    # SQLite's page limit makes the next growth fail exactly as a full disk does (SQLITE_FULL). It
+    # is a connection's setting: serve's own connection for direct commits gets it too (no request
+    # is in progress, so nothing else uses that connection meanwhile).
     pages = writer.submit(job(first_value, "PRAGMA page_count")).result(5)
     writer.submit(job(first_value, f"PRAGMA max_page_count = {pages}")).result(5)
+    assert serve.service.direct.try_commit(lambda conn, _: conn.execute(f"PRAGMA max_page_count = {pages}"), [])
     big = mo_body(*(mo_result("x" * 2000, message_id=f"full-{i}") for i in range(50)))
     response = httpx.post(serve.url + "/infobip/inbound", json=big, auth=AUTH, timeout=30)
     assert response.status_code == 503
