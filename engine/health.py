@@ -46,6 +46,11 @@ class StorageHealth:
         self._problem: str | None = None
         self._running: asyncio.Future[str | None] | None = None
 
+    @property
+    def last_problem(self) -> str | None:
+        """What the last check found (None: fine, or not checked yet), without checking again."""
+        return self._problem
+
     async def problem(self) -> str | None:
         """None if a webhook would be stored now, else the reason it would get 503."""
         if not self.writer.alive:

@@ -153,9 +153,12 @@ class Receiver:
         """The outcomes, if this webhook was committed here (it is the one request in progress and
         the writer has nothing in hand: store/direct_commit.py); None: the writer's turn.
 
-        Without our HTTP protocol (a test client) the requests in progress are unknown: the writer."""
+        Without our HTTP protocol (a test client) the requests in progress are unknown: the writer.
+        While /healthz's last check found a problem the writer answers too, so that webhooks get
+        the 503 that /healthz announces, though this connection, opened earlier, might still write."""
         in_progress = request.scope.get(REQUESTS_IN_PROGRESS)
-        if self.direct is None or in_progress is None or len(in_progress) > 1 or not self.writer.idle:
+        if (self.direct is None or in_progress is None or len(in_progress) > 1 or not self.writer.idle
+                or self.storage_health.last_problem is not None):
             return None
         return self.direct.try_commit(self.store_run, rows)
 

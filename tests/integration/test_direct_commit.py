@@ -1,0 +1,241 @@
+"""Direct commits (store/direct_commit.py): a lone webhook committed by serve itself, on the real
+file; and everything else, a lock, a failure, a webhook that is not alone, handed to the writer."""
+
+from __future__ import annotations
+
+import base64
+import json
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from smsdesk.engine.mo import parse_inbound
+from smsdesk.simulator.sample_data import make_db, mo_body, mo_result, shop_credential
+from smsdesk.store.direct_commit import DirectCommitter
+from smsdesk.store.inbound import inbound_rows, store_inbound
+from smsdesk.store.writer import job
+from tests.support.serve import WEBHOOK_PASSWORD, WEBHOOK_USER, first_value, hold_writer, running_serve, wait_until
+
+AUTH = (WEBHOOK_USER, WEBHOOK_PASSWORD)
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return make_db(tmp_path / "smsdesk.db", shop_credential(default_reply_message="Thanks!"))
+
+
+@pytest.fixture
+def direct(db_path: Path) -> Iterator[DirectCommitter]:
+    committer = DirectCommitter(db_path, pause=0.3)
+    committer.open()
+    yield committer
+    committer.close()
+
+
+def rows(*texts: str, prefix: str = "m") -> list[tuple[str, ...]]:
+    """A webhook's results as the receiver hands them on (parsed and normalised)."""
+    body = mo_body(*(mo_result(text, message_id=f"{prefix}-{i}") for i, text in enumerate(texts)))
+    return inbound_rows(parse_inbound(body))
+
+
+def stored(db_path: Path) -> list[tuple[str, str]]:
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute("SELECT message_id, action FROM messages ORDER BY id").fetchall()
+    finally:
+        conn.close()
+
+
+def replies(db_path: Path) -> int:
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+    finally:
+        conn.close()
+
+
+class LockHolder:
+    """Another process holding SQLite's write lock on the file until it is told to let go."""
+
+    def __init__(self, db_path: Path) -> None:
+        code = ("import sqlite3, sys\n"
+                f"c = sqlite3.connect({str(db_path)!r}, isolation_level=None)\n"
+                "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); sys.stdin.readline()\n"
+                "c.execute('ROLLBACK')\n")
+        self.proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True)
+        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "locked"
+
+    def release(self) -> None:
+        if self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.write("\n")
+            self.proc.stdin.flush()
+            self.proc.wait(10)
+
+
+def failing_run(conn: sqlite3.Connection, items: list[tuple[str, ...]]) -> list[object]:
+    """Writes, then fails on its input as a bug would: nothing of it may stay."""
+    store_inbound(conn, items)
+    raise ValueError("a result the job cannot take")
+
+
+# --- the committer on its own -------------------------------------------------------------------
+
+
+def test_a_job_is_committed_with_its_reply_and_its_outcomes_returned(direct: DirectCommitter, db_path: Path) -> None:
+    outcomes = direct.try_commit(store_inbound, rows("hello", "STOP"))
+    assert outcomes is not None
+    assert [(message_id, action) for message_id, _, action, _ in outcomes] == [("m-0", "default"),
+                                                                               ("m-1", "opt-out")]
+    assert stored(db_path) == [("m-0", "default"), ("m-1", "opt-out")]  # read by another connection: committed
+    assert replies(db_path) == 2
+    assert (direct.committed, direct.declined) == (1, 0)
+    again = direct.try_commit(store_inbound, rows("hello", "STOP"))  # Infobip's retry of the same webhook
+    assert again is not None and [row_id for _, row_id, _, _ in again] == [None, None]
+    assert len(stored(db_path)) == 2
+
+
+def test_declines_at_once_while_another_process_holds_the_write_lock(direct: DirectCommitter, db_path: Path) -> None:
+    holder = LockHolder(db_path)
+    try:
+        started = time.monotonic()
+        assert direct.try_commit(store_inbound, rows("STOP")) is None
+        # Declined without waiting for the lock: the writer, not the event loop, waits for it.
+        assert time.monotonic() - started < 1.0
+        assert direct.declined == 1
+    finally:
+        holder.release()
+    assert stored(db_path) == []
+    # A lock is nobody's failure: no pause, the next webhook is committed here again.
+    assert direct.try_commit(store_inbound, rows("STOP")) is not None
+    assert stored(db_path) == [("m-0", "opt-out")]
+
+
+def test_a_job_failing_on_its_input_leaves_nothing_and_does_not_pause(direct: DirectCommitter,
+                                                                      db_path: Path) -> None:
+    assert direct.try_commit(failing_run, rows("hello", "STOP")) is None
+    assert stored(db_path) == [] and replies(db_path) == 0
+    assert direct.try_commit(store_inbound, rows("hello")) is not None
+    assert stored(db_path) == [("m-0", "default")]
+
+
+def test_storage_trouble_pauses_direct_commits_then_a_new_connection_takes_over(direct: DirectCommitter,
+                                                                                db_path: Path) -> None:
+    # The connection's page limit fails the next growth exactly as a full disk does (SQLITE_FULL).
+    assert direct.try_commit(lambda conn, _: [conn.execute("PRAGMA max_page_count = 1")], []) is not None
+    big = rows(*(["x" * 1500] * 50))
+    assert direct.try_commit(store_inbound, big) is None
+    assert stored(db_path) == []
+    # Paused: declined without trying, though the disk would not fail a small webhook.
+    assert direct.try_commit(store_inbound, rows("hello", prefix="small")) is None
+    assert stored(db_path) == []
+    assert direct.declined == 2
+    time.sleep(0.35)
+    # After the pause a new connection, without the old one's state, commits again.
+    assert direct.try_commit(store_inbound, big) is not None
+    assert len(stored(db_path)) == 50
+
+
+def test_a_file_it_cannot_open_is_declined_not_raised(tmp_path: Path) -> None:
+    not_a_database = tmp_path / "smsdesk.db"
+    not_a_database.write_bytes(b"this is not a SQLite file" * 200)
+    committer = DirectCommitter(not_a_database, pause=60)
+    committer.open()
+    assert committer.try_commit(store_inbound, rows("STOP")) is None
+    assert committer.declined == 1
+    committer.close()
+
+
+def test_a_closed_committer_declines(direct: DirectCommitter, db_path: Path) -> None:
+    direct.close()
+    assert direct.try_commit(store_inbound, rows("STOP")) is None
+    assert stored(db_path) == []
+
+
+# --- serve deciding who commits -----------------------------------------------------------------
+
+
+def post(url: str, *results: dict) -> httpx.Response:
+    return httpx.post(url + "/infobip/inbound", json=mo_body(*results), auth=AUTH, timeout=30)
+
+
+def test_a_lone_webhook_is_committed_by_serve_itself(db_path: Path) -> None:
+    with running_serve(db_path) as serve:
+        direct = serve.service.direct
+        assert direct is not None
+        response = post(serve.url, mo_result("STOP", message_id="lone"))
+        assert response.status_code == 200 and response.json() == {"stored": 1, "duplicates": 0}
+        assert direct.committed == 1
+        assert stored(db_path) == [("lone", "opt-out")]
+        assert post(serve.url, mo_result("STOP", message_id="lone")).json() == {"stored": 0, "duplicates": 1}
+
+
+def test_a_webhook_while_another_request_is_in_progress_goes_to_the_writer(db_path: Path) -> None:
+    with running_serve(db_path) as serve:
+        direct = serve.service.direct
+        assert direct is not None
+        # A request whose body has not all arrived: in progress until it has.
+        content = json.dumps(mo_body(mo_result("hello", message_id="slow"))).encode()
+        credentials = base64.b64encode(f"{WEBHOOK_USER}:{WEBHOOK_PASSWORD}".encode()).decode()
+        head = (f"POST /infobip/inbound HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Authorization: Basic {credentials}\r\nContent-Length: {len(content)}\r\n\r\n")
+        url = httpx.URL(serve.url)
+        slow = socket.create_connection((url.host, url.port))
+        try:
+            slow.sendall(head.encode() + content[:10])
+            in_progress = serve.server.server_state.tasks  # uvicorn's request tasks, what the receiver counts
+            assert wait_until(lambda: len(in_progress) == 1, 5)
+            response = post(serve.url, mo_result("STOP", message_id="meanwhile"))
+            assert response.status_code == 200
+            assert direct.committed == 0 and direct.declined == 0  # not even tried: the writer's
+            slow.sendall(content[10:])
+            assert b"200 OK" in slow.recv(4096)
+        finally:
+            slow.close()
+        assert sorted(stored(db_path)) == [("meanwhile", "opt-out"), ("slow", "default")]
+
+
+def test_a_webhook_while_the_writer_has_a_job_in_hand_goes_to_the_writer(db_path: Path) -> None:
+    with running_serve(db_path) as serve:
+        direct = serve.service.direct
+        assert direct is not None
+        held = serve.service.writer.submit(job(hold_writer, 1.0))
+        response = post(serve.url, mo_result("STOP", message_id="behind-a-job"))
+        assert held.done(), "answered before the writer's job ended: it did not go through the writer"
+        assert response.status_code == 200
+        assert direct.committed == 0 and direct.declined == 0
+        assert stored(db_path) == [("behind-a-job", "opt-out")]
+
+
+def test_serve_without_direct_commits_sends_every_webhook_to_the_writer(db_path: Path) -> None:
+    with running_serve(db_path, direct_commits=False) as serve:
+        assert serve.service.direct is None
+        assert post(serve.url, mo_result("STOP", message_id="via-writer")).status_code == 200
+        assert stored(db_path) == [("via-writer", "opt-out")]
+
+
+def test_while_healthz_reports_a_problem_webhooks_go_to_the_writer(db_path: Path) -> None:
+    """/healthz's verdict holds for webhooks: while its last check found a problem, the writer
+    answers them (here the writer's connection cannot grow the file; serve's own still could)."""
+    with running_serve(db_path) as serve:
+        direct = serve.service.direct
+        assert direct is not None
+        writer = serve.service.writer
+        pages = writer.submit(job(first_value, "PRAGMA page_count")).result(5)
+        writer.submit(job(first_value, f"PRAGMA max_page_count = {pages}")).result(5)
+        assert wait_until(lambda: httpx.get(serve.url + "/healthz").json()["status"] == "disk full", 5)
+        big = [mo_result("x" * 1500, message_id=f"full-{i}") for i in range(50)]
+        assert post(serve.url, *big).status_code == 503
+        assert direct.committed == 0 and stored(db_path) == []
+        writer.submit(job(first_value, "PRAGMA max_page_count = 1073741823")).result(5)
+        assert wait_until(lambda: httpx.get(serve.url + "/healthz").status_code == 200, 5)
+        assert post(serve.url, *big).json() == {"stored": 50, "duplicates": 0}
+        assert direct.committed == 1
