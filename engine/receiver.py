@@ -22,6 +22,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from smsdesk.engine.direct_commits import DirectCommits
 from smsdesk.engine.health import StorageHealth
 from smsdesk.engine.limits import REQUESTS_IN_PROGRESS
 from smsdesk.engine.mo import InputProblem, parse_delivery_reports, parse_inbound_repairing
@@ -108,8 +109,8 @@ class Receiver:
         self.max_body_bytes = max_body_bytes
         self.store_run = store_run  # the writer job that stores inbound rows (a module-level function)
         self.storage_health = StorageHealth(writer)
-        # Commits a webhook that arrives alone without the hop to the writer; None: always the writer.
-        self.direct = direct
+        # Commits webhooks on this loop when few are in progress (engine/direct_commits.py); None: the writer.
+        self.direct = DirectCommits(direct, writer, self.storage_health, store_run) if direct is not None else None
 
     def _guard(self, handler: Handler) -> Handler:
         async def guarded(request: Request) -> JSONResponse:
@@ -134,7 +135,7 @@ class Receiver:
     async def inbound(self, request: Request) -> JSONResponse:
         messages, repairs = parse_inbound_repairing(await _read_json(request, self.max_body_bytes))
         rows = inbound_rows(messages)
-        outcomes = self._direct(request, rows)
+        outcomes = await self.direct.store(request.scope.get(REQUESTS_IN_PROGRESS), rows) if self.direct else None
         if outcomes is None:
             try:
                 # Webhooks that arrive together are stored by one store_messages call (see submit_items).
@@ -148,19 +149,6 @@ class Receiver:
         if repairs:
             answer["repaired"] = [repair.where for repair in repairs]
         return JSONResponse(answer)
-
-    def _direct(self, request: Request, rows: list[tuple[str, ...]]) -> list[Any] | None:
-        """The outcomes, if this webhook was committed here (it is the one request in progress and
-        the writer has nothing in hand: store/direct_commit.py); None: the writer's turn.
-
-        Without our HTTP protocol (a test client) the requests in progress are unknown: the writer.
-        While /healthz's last check found a problem the writer answers too, so that webhooks get
-        the 503 that /healthz announces, though this connection, opened earlier, might still write."""
-        in_progress = request.scope.get(REQUESTS_IN_PROGRESS)
-        if (self.direct is None or in_progress is None or len(in_progress) > 1 or not self.writer.idle
-                or self.storage_health.last_problem is not None):
-            return None
-        return self.direct.try_commit(self.store_run, rows)
 
     async def _store_one_by_one(self, rows: list[tuple[str, ...]], first: BaseException,
                                 repairs: list[Any]) -> JSONResponse:

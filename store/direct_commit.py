@@ -45,8 +45,8 @@ class DirectCommitter:
         self._conn: sqlite3.Connection | None = None
         self._off_until = 0.0
         self._closed = False
-        self.committed = 0  # jobs committed here (for tests and operators)
-        self.declined = 0  # jobs handed back to the writer
+        self.committed = 0  # transactions committed here (for tests and operators)
+        self.declined = 0  # attempts handed back to the writer
 
     def open(self) -> None:
         """Open the connection now (off the event loop), so that the first webhook does not pay

@@ -3,6 +3,7 @@ file; and everything else, a lock, a failure, a webhook that is not alone, hande
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import socket
@@ -16,11 +17,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from smsdesk.engine.direct_commits import MAX_REQUESTS, MAX_RESULTS, DirectCommits
+from smsdesk.engine.health import StorageHealth
 from smsdesk.engine.mo import parse_inbound
 from smsdesk.simulator.sample_data import make_db, mo_body, mo_result, shop_credential
 from smsdesk.store.direct_commit import DirectCommitter
 from smsdesk.store.inbound import inbound_rows, store_inbound
-from smsdesk.store.writer import job
+from smsdesk.store.writer import GroupCommitWriter, job
 from tests.support.serve import WEBHOOK_PASSWORD, WEBHOOK_USER, first_value, hold_writer, running_serve, wait_until
 
 AUTH = (WEBHOOK_USER, WEBHOOK_PASSWORD)
@@ -178,29 +181,62 @@ def test_a_lone_webhook_is_committed_by_serve_itself(db_path: Path) -> None:
         assert post(serve.url, mo_result("STOP", message_id="lone")).json() == {"stored": 0, "duplicates": 1}
 
 
-def test_a_webhook_while_another_request_is_in_progress_goes_to_the_writer(db_path: Path) -> None:
+class SlowRequest:
+    """A webhook whose body has not all arrived: a request in progress until `finish`."""
+
+    def __init__(self, url: str, message_id: str) -> None:
+        self.content = json.dumps(mo_body(mo_result("hello", message_id=message_id))).encode()
+        credentials = base64.b64encode(f"{WEBHOOK_USER}:{WEBHOOK_PASSWORD}".encode()).decode()
+        head = (f"POST /infobip/inbound HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                f"Authorization: Basic {credentials}\r\nContent-Length: {len(self.content)}\r\n\r\n")
+        parsed = httpx.URL(url)
+        self.sock = socket.create_connection((parsed.host, parsed.port))
+        self.sock.sendall(head.encode() + self.content[:10])
+
+    def finish(self) -> bytes:
+        try:
+            self.sock.sendall(self.content[10:])
+            return self.sock.recv(4096)
+        finally:
+            self.sock.close()
+
+
+def test_with_another_request_in_progress_a_webhook_is_still_committed_on_the_loop(db_path: Path) -> None:
     with running_serve(db_path) as serve:
         direct = serve.service.direct
         assert direct is not None
-        # A request whose body has not all arrived: in progress until it has.
-        content = json.dumps(mo_body(mo_result("hello", message_id="slow"))).encode()
-        credentials = base64.b64encode(f"{WEBHOOK_USER}:{WEBHOOK_PASSWORD}".encode()).decode()
-        head = (f"POST /infobip/inbound HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                f"Authorization: Basic {credentials}\r\nContent-Length: {len(content)}\r\n\r\n")
-        url = httpx.URL(serve.url)
-        slow = socket.create_connection((url.host, url.port))
-        try:
-            slow.sendall(head.encode() + content[:10])
-            in_progress = serve.server.server_state.tasks  # uvicorn's request tasks, what the receiver counts
-            assert wait_until(lambda: len(in_progress) == 1, 5)
-            response = post(serve.url, mo_result("STOP", message_id="meanwhile"))
-            assert response.status_code == 200
-            assert direct.committed == 0 and direct.declined == 0  # not even tried: the writer's
-            slow.sendall(content[10:])
-            assert b"200 OK" in slow.recv(4096)
-        finally:
-            slow.close()
+        in_progress = serve.server.server_state.tasks  # uvicorn's request tasks: what the receiver counts
+        slow = SlowRequest(serve.url, "slow")
+        assert wait_until(lambda: len(in_progress) == 1, 5)
+        assert post(serve.url, mo_result("STOP", message_id="meanwhile")).status_code == 200
+        assert direct.committed == 1  # two in progress: a group, of one, committed on the loop
+        assert b"200 OK" in slow.finish()
+        assert direct.committed == 2  # alone by then
         assert sorted(stored(db_path)) == [("meanwhile", "opt-out"), ("slow", "default")]
+
+
+def test_with_many_requests_in_progress_a_webhook_goes_to_the_writer(db_path: Path) -> None:
+    with running_serve(db_path) as serve:
+        direct = serve.service.direct
+        assert direct is not None
+        in_progress = serve.server.server_state.tasks
+        slow = [SlowRequest(serve.url, f"slow-{i}") for i in range(MAX_REQUESTS)]
+        assert wait_until(lambda: len(in_progress) == MAX_REQUESTS, 5)
+        response = post(serve.url, mo_result("STOP", message_id="meanwhile"))
+        assert response.status_code == 200
+        assert direct.committed == 0 and direct.declined == 0  # not even tried: the writer's
+        for request in slow:
+            assert b"200 OK" in request.finish()
+        assert len(stored(db_path)) == MAX_REQUESTS + 1
+
+
+def test_a_webhook_of_many_results_goes_to_the_writer(db_path: Path) -> None:
+    with running_serve(db_path) as serve:
+        direct = serve.service.direct
+        assert direct is not None
+        results = [mo_result("hello", sender=f"4179000{i:04d}", message_id=f"many-{i}") for i in range(MAX_RESULTS + 1)]
+        assert post(serve.url, *results).json() == {"stored": MAX_RESULTS + 1, "duplicates": 0}
+        assert direct.committed == 0 and direct.declined == 0
 
 
 def test_a_webhook_while_the_writer_has_a_job_in_hand_goes_to_the_writer(db_path: Path) -> None:
@@ -237,5 +273,62 @@ def test_while_healthz_reports_a_problem_webhooks_go_to_the_writer(db_path: Path
         assert direct.committed == 0 and stored(db_path) == []
         writer.submit(job(first_value, "PRAGMA max_page_count = 1073741823")).result(5)
         assert wait_until(lambda: httpx.get(serve.url + "/healthz").status_code == 200, 5)
-        assert post(serve.url, *big).json() == {"stored": 50, "duplicates": 0}
+        assert post(serve.url, *big).json() == {"stored": 50, "duplicates": 0}  # many results: the writer
+        assert post(serve.url, mo_result("STOP", message_id="after")).status_code == 200
         assert direct.committed == 1
+
+
+# --- grouping on the loop -------------------------------------------------------------------------
+
+
+def store_unless_boom(conn: sqlite3.Connection, items: list[tuple[str, ...]]) -> list[tuple]:
+    """`store_inbound`, failing on its input (as a bug would) when a result's text is "boom"."""
+    if any(item[3] == "boom" for item in items):
+        raise ValueError("a result the job cannot take")
+    return store_inbound(conn, items)
+
+
+@pytest.fixture
+def loop_commits(db_path: Path, direct: DirectCommitter) -> Iterator[DirectCommits]:
+    writer = GroupCommitWriter(db_path).start()
+    yield DirectCommits(direct, writer, StorageHealth(writer), store_unless_boom)
+    writer.stop()
+
+
+THREE_IN_PROGRESS = ("a", "b", "c")  # what the receiver passes: the server's requests in progress
+
+
+async def test_webhooks_in_progress_together_share_one_commit(loop_commits: DirectCommits, db_path: Path) -> None:
+    webhooks = [rows("hello", "STOP", prefix=f"w{i}") for i in range(3)]
+    outcomes = await asyncio.gather(*(loop_commits.store(THREE_IN_PROGRESS, webhook) for webhook in webhooks))
+    # Each gets its own results back, in its own order.
+    assert [[(message_id, action) for message_id, _, action, _ in mine] for mine in outcomes] == [
+        [(f"w{i}-0", "default"), (f"w{i}-1", "opt-out")] for i in range(3)]
+    assert loop_commits.committer.committed == 1
+    assert len(stored(db_path)) == 6
+
+
+async def test_the_same_message_twice_in_one_group_is_stored_once(loop_commits: DirectCommits,
+                                                                  db_path: Path) -> None:
+    first, again = await asyncio.gather(loop_commits.store(THREE_IN_PROGRESS, rows("STOP")),
+                                        loop_commits.store(THREE_IN_PROGRESS, rows("STOP")))
+    assert first is not None and again is not None
+    assert [row_id is None for _, row_id, _, _ in first + again] == [False, True]
+    assert stored(db_path) == [("m-0", "opt-out")]
+
+
+async def test_a_group_that_fails_sends_every_webhook_to_the_writer(loop_commits: DirectCommits,
+                                                                     db_path: Path) -> None:
+    outcomes = await asyncio.gather(loop_commits.store(THREE_IN_PROGRESS, rows("STOP", prefix="good")),
+                                    loop_commits.store(THREE_IN_PROGRESS, rows("boom", prefix="bad")))
+    assert outcomes == [None, None]  # the writer's turn: it finds whose result failed
+    assert stored(db_path) == []
+
+
+async def test_too_many_in_progress_or_too_many_results_or_unknown_is_the_writers(loop_commits: DirectCommits,
+                                                                                 db_path: Path) -> None:
+    assert await loop_commits.store(("r",) * (MAX_REQUESTS + 1), rows("STOP")) is None
+    assert await loop_commits.store(THREE_IN_PROGRESS, rows(*["hi"] * (MAX_RESULTS + 1))) is None
+    assert await loop_commits.store(None, rows("STOP")) is None  # not served by our HTTP protocol
+    assert stored(db_path) == [] and loop_commits.committer.declined == 0
+    assert await loop_commits.store(("r",), rows("STOP")) is not None  # alone: at once
