@@ -32,26 +32,28 @@ StoreRun = Callable[[sqlite3.Connection, list[Any]], list[Any]]
 
 
 class DirectCommits:
-    """`store(in_progress, rows)`: the rows' outcomes once committed on the loop, or None (the writer's turn)."""
+    """`store(run, in_progress, rows)`: the outcomes of `run(conn, rows)` once committed on the loop,
+    or None (the writer's turn)."""
 
-    def __init__(self, committer: DirectCommitter, writer: Writer, health: StorageHealth, run: StoreRun, *,
+    def __init__(self, committer: DirectCommitter, writer: Writer, health: StorageHealth, *,
                  max_requests: int = MAX_REQUESTS, max_results: int = MAX_RESULTS) -> None:
         self.committer = committer
         self._writer = writer
         self._health = health
-        self._run = run
         self._max_requests = max_requests
         self._max_results = max_results
         self._group: list[tuple[list[Any], asyncio.Future[list[Any] | None]]] = []
+        self._group_run: StoreRun | None = None
 
-    async def store(self, in_progress: Collection[Any] | None, rows: list[Any]) -> list[Any] | None:
+    async def store(self, run: StoreRun, in_progress: Collection[Any] | None, rows: list[Any]) -> list[Any] | None:
         """`in_progress`: the server's requests in progress, this one included (None: unknown)."""
         if self._group:  # a group is forming on this loop: join it
-            return await self._join(rows) if len(rows) <= self._max_results else None
+            return await self._join(rows) if run is self._group_run and len(rows) <= self._max_results else None
         if not self._eligible(in_progress, rows):
             return None
         if len(in_progress) <= 1:  # type: ignore[arg-type]  # alone: nobody to wait for
-            return self.committer.try_commit(self._run, rows)
+            return self.committer.try_commit(run, rows)
+        self._group_run = run
         loop = asyncio.get_running_loop()
         # Two turns: the first lets the requests already read reach this point, the second those
         # whose bytes the loop reads in between.
@@ -69,9 +71,11 @@ class DirectCommits:
 
     def _commit_group(self) -> None:
         group, self._group = self._group, []
+        run, self._group_run = self._group_run, None
+        assert run is not None
         # One run over all the rows, as the writer merges its callers' (a messageId twice in the
         # group is stored once); if it fails, each webhook goes to the writer, which finds whose it was.
-        outcomes = self.committer.try_commit(self._run, [row for rows, _ in group for row in rows])
+        outcomes = self.committer.try_commit(run, [row for rows, _ in group for row in rows])
         start = 0
         for rows, future in group:
             mine = None if outcomes is None else outcomes[start:start + len(rows)]

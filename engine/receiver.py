@@ -110,7 +110,7 @@ class Receiver:
         self.store_run = store_run  # the writer job that stores inbound rows (a module-level function)
         self.storage_health = StorageHealth(writer)
         # Commits webhooks on this loop when few are in progress (engine/direct_commits.py); None: the writer.
-        self.direct = DirectCommits(direct, writer, self.storage_health, store_run) if direct is not None else None
+        self.direct = DirectCommits(direct, writer, self.storage_health) if direct is not None else None
 
     def _guard(self, handler: Handler) -> Handler:
         async def guarded(request: Request) -> JSONResponse:
@@ -135,7 +135,9 @@ class Receiver:
     async def inbound(self, request: Request) -> JSONResponse:
         messages, repairs = parse_inbound_repairing(await _read_json(request, self.max_body_bytes))
         rows = inbound_rows(messages)
-        outcomes = await self.direct.store(request.scope.get(REQUESTS_IN_PROGRESS), rows) if self.direct else None
+        outcomes = None
+        if self.direct is not None:  # committed on this loop, when few requests are in progress
+            outcomes = await self.direct.store(self.store_run, request.scope.get(REQUESTS_IN_PROGRESS), rows)
         if outcomes is None:
             try:
                 # Webhooks that arrive together are stored by one store_messages call (see submit_items).

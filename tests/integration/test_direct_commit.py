@@ -11,8 +11,9 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -291,16 +292,21 @@ def store_unless_boom(conn: sqlite3.Connection, items: list[tuple[str, ...]]) ->
 @pytest.fixture
 def loop_commits(db_path: Path, direct: DirectCommitter) -> Iterator[DirectCommits]:
     writer = GroupCommitWriter(db_path).start()
-    yield DirectCommits(direct, writer, StorageHealth(writer), store_unless_boom)
+    yield DirectCommits(direct, writer, StorageHealth(writer))
     writer.stop()
 
 
 THREE_IN_PROGRESS = ("a", "b", "c")  # what the receiver passes: the server's requests in progress
 
 
+def together(loop_commits: DirectCommits, webhook: list[tuple[str, ...]]) -> Awaitable[list[Any] | None]:
+    """One of three webhooks in progress at once."""
+    return loop_commits.store(store_unless_boom, THREE_IN_PROGRESS, webhook)
+
+
 async def test_webhooks_in_progress_together_share_one_commit(loop_commits: DirectCommits, db_path: Path) -> None:
     webhooks = [rows("hello", "STOP", prefix=f"w{i}") for i in range(3)]
-    outcomes = await asyncio.gather(*(loop_commits.store(THREE_IN_PROGRESS, webhook) for webhook in webhooks))
+    outcomes = await asyncio.gather(*(together(loop_commits, webhook) for webhook in webhooks))
     # Each gets its own results back, in its own order.
     assert [[(message_id, action) for message_id, _, action, _ in mine] for mine in outcomes] == [
         [(f"w{i}-0", "default"), (f"w{i}-1", "opt-out")] for i in range(3)]
@@ -310,8 +316,7 @@ async def test_webhooks_in_progress_together_share_one_commit(loop_commits: Dire
 
 async def test_the_same_message_twice_in_one_group_is_stored_once(loop_commits: DirectCommits,
                                                                   db_path: Path) -> None:
-    first, again = await asyncio.gather(loop_commits.store(THREE_IN_PROGRESS, rows("STOP")),
-                                        loop_commits.store(THREE_IN_PROGRESS, rows("STOP")))
+    first, again = await asyncio.gather(together(loop_commits, rows("STOP")), together(loop_commits, rows("STOP")))
     assert first is not None and again is not None
     assert [row_id is None for _, row_id, _, _ in first + again] == [False, True]
     assert stored(db_path) == [("m-0", "opt-out")]
@@ -319,16 +324,16 @@ async def test_the_same_message_twice_in_one_group_is_stored_once(loop_commits: 
 
 async def test_a_group_that_fails_sends_every_webhook_to_the_writer(loop_commits: DirectCommits,
                                                                      db_path: Path) -> None:
-    outcomes = await asyncio.gather(loop_commits.store(THREE_IN_PROGRESS, rows("STOP", prefix="good")),
-                                    loop_commits.store(THREE_IN_PROGRESS, rows("boom", prefix="bad")))
+    outcomes = await asyncio.gather(together(loop_commits, rows("STOP", prefix="good")),
+                                    together(loop_commits, rows("boom", prefix="bad")))
     assert outcomes == [None, None]  # the writer's turn: it finds whose result failed
     assert stored(db_path) == []
 
 
 async def test_too_many_in_progress_or_too_many_results_or_unknown_is_the_writers(loop_commits: DirectCommits,
                                                                                  db_path: Path) -> None:
-    assert await loop_commits.store(("r",) * (MAX_REQUESTS + 1), rows("STOP")) is None
-    assert await loop_commits.store(THREE_IN_PROGRESS, rows(*["hi"] * (MAX_RESULTS + 1))) is None
-    assert await loop_commits.store(None, rows("STOP")) is None  # not served by our HTTP protocol
+    assert await loop_commits.store(store_unless_boom, ("r",) * (MAX_REQUESTS + 1), rows("STOP")) is None
+    assert await loop_commits.store(store_unless_boom, THREE_IN_PROGRESS, rows(*["hi"] * (MAX_RESULTS + 1))) is None
+    assert await loop_commits.store(store_unless_boom, None, rows("STOP")) is None  # not served by our HTTP protocol
     assert stored(db_path) == [] and loop_commits.committer.declined == 0
-    assert await loop_commits.store(("r",), rows("STOP")) is not None  # alone: at once
+    assert await loop_commits.store(store_unless_boom, ("r",), rows("STOP")) is not None  # alone: at once
