@@ -9,7 +9,10 @@ two must give about the same figure, or wrk, not the server, was the limit.
 The baseline: starlette + uvicorn (httptools, uvloop), one durable SQLite insert per request (WAL,
 synchronous=FULL, COMMIT before the answer), none of the rules. smsdesk: the same durability.
 
-Prints one JSON line. Usage: python bench/ingest.py [--seconds 5]
+With --writer-only it also measures, at each single-message point, a serve that sends every
+webhook to its writer process (no direct commits): what those buy, in the same run.
+
+Prints one JSON line. Usage: python bench/ingest.py [--seconds 5] [--writer-only]
 """
 
 from __future__ import annotations
@@ -82,36 +85,47 @@ def wrk(url: str, connections: int, seconds: float, batch: int, threads: int = 1
 
 @dataclass
 class Servers:
-    """`smsdesk serve` and the bare baseline, running, with the database serve writes to."""
+    """`smsdesk serve` and the bare baseline, running, with the database serve writes to; with
+    `writer_only`, a second serve that sends every webhook to its writer process (--writer-only)."""
 
     ours: subprocess.Popen[bytes]
     base: subprocess.Popen[bytes]
     ours_url: str
     base_url: str
     db: Path
+    writer_only_url: str | None = None
+
+
+def _serve(db: Path, port: int, *flags: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen([sys.executable, "-m", "smsdesk", "serve", "--insecure-no-auth", "--no-send",
+                             "--port", str(port), *flags], env=dict(os.environ, SMSDESK_DB=str(db)),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 @contextlib.contextmanager
-def both_servers() -> Iterator[Servers]:
+def both_servers(writer_only: bool = False) -> Iterator[Servers]:
     """Both receivers as processes on loopback, healthy; stopped on the way out."""
     tmp = Path(tempfile.mkdtemp(prefix="smsdesk-bench-"))
     # No reply messages configured: this measures ingest, not the outbox.
     cred = shop_credential(default_reply_message="", opt_in_message="", opt_out_message="", help_message="")
     db = make_db(tmp / "smsdesk.db", cred)
-    env = dict(os.environ, SMSDESK_DB=str(db))
     ours_port, base_port = free_port(), free_port()
-    ours = subprocess.Popen([sys.executable, "-m", "smsdesk", "serve", "--insecure-no-auth", "--no-send",
-                             "--port", str(ours_port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = subprocess.Popen([sys.executable, str(ROOT / "bench" / "baseline_receiver.py"), str(base_port),
-                             str(tmp / "baseline.db")], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    servers = Servers(ours, base, f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{base_port}", db)
+    procs = [_serve(db, ours_port),
+             subprocess.Popen([sys.executable, str(ROOT / "bench" / "baseline_receiver.py"), str(base_port),
+                               str(tmp / "baseline.db")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
+    servers = Servers(procs[0], procs[1], f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{base_port}", db)
+    urls = [servers.ours_url, servers.base_url]
+    if writer_only:
+        port = free_port()
+        procs.append(_serve(make_db(tmp / "writer-only.db", cred), port, "--writer-only"))
+        servers.writer_only_url = f"http://127.0.0.1:{port}"
+        urls.append(servers.writer_only_url)
     try:
-        wait_healthy(servers.ours_url, ours)
-        wait_healthy(servers.base_url, base)
+        for url, proc in zip(urls, procs, strict=True):
+            wait_healthy(url, proc)
         yield servers
     finally:
-        for proc in (ours, base):
+        for proc in procs:
             proc.terminate()
             proc.wait(10)
 
@@ -119,6 +133,9 @@ def both_servers() -> Iterator[Servers]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
+    parser.add_argument("--writer-only", action="store_true",
+                        help="also measure serve --writer-only (every webhook through the writer process) at each "
+                             "point: what direct commits buy, in the same run")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("bench/ingest.py needs wrk (apt-get install wrk)")
@@ -126,10 +143,12 @@ def main() -> None:
                                  "ids": "random (uuid-like messageIds, random numbers)",
                                  "seconds_per_point": args.seconds}
     sent_to_ours = 0
-    with both_servers() as servers:
-        ours_url, base_url = servers.ours_url, servers.base_url
-        wrk(base_url, 16, 1, 1)  # warm-up of both
+    with both_servers(args.writer_only) as servers:
+        ours_url, base_url, alt_url = servers.ours_url, servers.base_url, servers.writer_only_url
+        wrk(base_url, 16, 1, 1)  # warm-up of all
         sent_to_ours += int(wrk(ours_url, 16, 1, 1)["requests"])
+        if alt_url:
+            wrk(alt_url, 16, 1, 1)
         one = wrk(base_url, 64, args.seconds, 1, threads=1)["msgs_per_s"]
         two = wrk(base_url, 64, args.seconds, 1, threads=2)["msgs_per_s"]
         result["generator_check"] = {"baseline_c64_1_thread": round(one), "baseline_c64_2_threads": round(two),
@@ -145,6 +164,12 @@ def main() -> None:
                 "smsdesk_p50_ms": round(ours_stats["p50_ms"], 2), "baseline_p50_ms": round(base_stats["p50_ms"], 2),
                 "smsdesk_p99_ms": round(ours_stats["p99_ms"], 2), "baseline_p99_ms": round(base_stats["p99_ms"], 2),
             }
+            if alt_url:
+                alt = wrk(alt_url, connections, args.seconds, 1)
+                result[f"c{connections}"].update({  # type: ignore[attr-defined]
+                    "writer_only_msgs_per_s": round(alt["msgs_per_s"]),
+                    "writer_only_ratio": round(alt["msgs_per_s"] / base_stats["msgs_per_s"], 2),
+                    "writer_only_p50_ms": round(alt["p50_ms"], 2)})
         base_batched = wrk(base_url, 8, args.seconds, 100)
         ours_batched = wrk(ours_url, 8, args.seconds, 100)
         sent_to_ours += int(ours_batched["requests"]) * 100

@@ -47,8 +47,10 @@ class DirectCommits:
 
     async def store(self, run: StoreRun, in_progress: Collection[Any] | None, rows: list[Any]) -> list[Any] | None:
         """`in_progress`: the server's requests in progress, this one included (None: unknown)."""
-        if self._group:  # a group is forming on this loop: join it
-            return await self._join(rows) if run is self._group_run and len(rows) <= self._max_results else None
+        if self._group:  # a group is forming on this loop: join it, up to its bound
+            if run is self._group_run and len(rows) <= self._max_results and len(self._group) < self._max_requests:
+                return await self._join(rows)
+            return None
         if not self._eligible(in_progress, rows):
             return None
         if len(in_progress) <= 1:  # type: ignore[arg-type]  # alone: nobody to wait for
@@ -72,13 +74,17 @@ class DirectCommits:
     def _commit_group(self) -> None:
         group, self._group = self._group, []
         run, self._group_run = self._group_run, None
-        assert run is not None
-        # One run over all the rows, as the writer merges its callers' (a messageId twice in the
-        # group is stored once); if it fails, each webhook goes to the writer, which finds whose it was.
-        outcomes = self.committer.try_commit(run, [row for rows, _ in group for row in rows])
-        start = 0
-        for rows, future in group:
-            mine = None if outcomes is None else outcomes[start:start + len(rows)]
-            start += len(rows)
-            if not future.done():  # its request was cancelled: committed all the same, like a writer job
-                future.set_result(mine)
+        outcomes = None
+        try:
+            # One run over all the rows, as the writer merges its callers' (a messageId twice in
+            # the group is stored once); if it fails, each webhook goes to the writer, which finds
+            # whose it was.
+            if run is not None:
+                outcomes = self.committer.try_commit(run, [row for rows, _ in group for row in rows])
+        finally:  # whatever happened, no webhook is left waiting: None sends it to the writer
+            start = 0
+            for rows, future in group:
+                mine = None if outcomes is None else outcomes[start:start + len(rows)]
+                start += len(rows)
+                if not future.done():  # its request was cancelled: committed all the same, like a writer job
+                    future.set_result(mine)

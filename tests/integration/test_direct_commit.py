@@ -337,3 +337,11 @@ async def test_too_many_in_progress_or_too_many_results_or_unknown_is_the_writer
     assert await loop_commits.store(store_unless_boom, None, rows("STOP")) is None  # not served by our HTTP protocol
     assert stored(db_path) == [] and loop_commits.committer.declined == 0
     assert await loop_commits.store(store_unless_boom, ("r",), rows("STOP")) is not None  # alone: at once
+
+
+async def test_a_group_takes_at_most_max_requests_webhooks(loop_commits: DirectCommits, db_path: Path) -> None:
+    webhooks = [rows("hello", prefix=f"w{i}") for i in range(MAX_REQUESTS + 1)]
+    outcomes = await asyncio.gather(*(together(loop_commits, webhook) for webhook in webhooks))
+    assert [mine is not None for mine in outcomes] == [True] * MAX_REQUESTS + [False]  # the last: the writer's
+    assert loop_commits.committer.committed == 1
+    assert len(stored(db_path)) == MAX_REQUESTS
