@@ -1,8 +1,11 @@
 """`smsdesk serve`: receiver, inbox poller and outbox sender in one process.
 
-One writer owns every write, so webhook requests, pulled batches, sent-marks and delivery
-reports share commits and never contend for the SQLite write lock among themselves. The writer
+One writer owns the writes, so webhook requests, pulled batches, sent-marks and delivery
+reports share commits and do not contend for the SQLite write lock among themselves. The writer
 runs in a child process (store/writer_process.py), where it does not share this process's GIL.
+The one exception: while the writer has nothing in hand, webhooks that arrive few at a time are
+committed on this process's loop, on a connection that never waits for the lock
+(engine/direct_commits.py).
 """
 
 from __future__ import annotations

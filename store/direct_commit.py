@@ -1,11 +1,12 @@
-"""A webhook that arrives alone is committed by serve itself, without the hop to the writer process.
+"""Webhooks committed by serve itself, on a connection of its own, without the hop to the writer process.
 
-Group commit pays when webhooks arrive together. One at a time there is nothing to group, and
-the writer process only adds two hops (pickle, a socket, a process waking up, and back): at one
-connection that made serve's latency twice the bare receiver's (bench/ingest.py). So when a
-webhook is the only request in progress and the writer has nothing in hand, serve commits it on
-a connection of its own, with the writer's own job (`store_inbound`), in one transaction with
-synchronous=FULL, before it answers: the same rows, the same durability, the same answer.
+Group commit through the writer process pays when many webhooks are in progress. With few there
+is little to group, and the process only adds two hops (pickle, a socket, a process waking up,
+and back): at one connection that made serve's latency twice the bare receiver's
+(bench/ingest.py). So when few webhooks are in progress and the writer has nothing in hand
+(engine/direct_commits.py decides), serve commits them with the writer's own job
+(`store_inbound`), in one transaction with synchronous=FULL, before it answers: the same rows,
+the same durability, the same answer.
 
 It never waits and never decides a failure. Its busy timeout is 0: when anyone else holds the
 write lock (the writer with a group of its own, a CLI command, the TUI) it declines at once.
@@ -37,7 +38,7 @@ _BUSY = ("SQLITE_BUSY", "SQLITE_LOCKED")
 
 
 class DirectCommitter:
-    """Commits a lone webhook's job on the caller's thread, or declines (returns None) at once."""
+    """Commits a job on the caller's thread, or declines (returns None) at once."""
 
     def __init__(self, db_path: Path | str, *, pause: float = 5.0) -> None:
         self._db_path = Path(db_path)
