@@ -37,17 +37,25 @@ EVERY_ROWS = 2000  # rows changed in a burst between two background checkpoints
 # WAL over. That bounds the WAL to about this many rows' pages, plus what the thread was copying
 # meanwhile (its file peaked at 45 to 48 MB in 20 s of batches).
 RESTART_ROWS = 6000
+# A burst that stops leaves up to EVERY_ROWS rows' pages in the WAL that nobody has copied: the
+# writer checkpoints them only at its next commit, and with few webhooks in progress serve
+# commits them itself (engine/direct_commits.py), whose first commit would then copy them all
+# while its event loop waits. So after this long without a group the thread catches up.
+QUIET_S = 0.2
 
 
 class BurstCheckpointer:
     """Call `after_commit(conn)` after each group commit of the one write connection."""
 
     def __init__(self, db_path: Path | str, *, burst_rows: int = BURST_ROWS, every_rows: int = EVERY_ROWS,
-                 restart_rows: int = RESTART_ROWS) -> None:
+                 restart_rows: int = RESTART_ROWS, quiet_s: float = QUIET_S) -> None:
         self._uri = f"{Path(db_path).absolute().as_uri()}?mode=rw"
         self._burst_rows = burst_rows
         self._every_rows = every_rows
         self._restart_rows = restart_rows
+        self._quiet_s = quiet_s
+        self._caught_up = 0  # the writer's total_changes when the thread last caught up after a burst
+        self._requested = False  # the writer asked for a checkpoint (else `_due` only woke the thread)
         self._writer: sqlite3.Connection | None = None
         self._bursting = False
         self._changes_seen = 0  # the writer's total_changes after its last group
@@ -84,6 +92,8 @@ class BurstCheckpointer:
         if bursting != self._bursting:
             conn.execute(f"PRAGMA wal_autocheckpoint = {0 if bursting else AUTOCHECKPOINT_PAGES}")
             self._bursting = bursting
+            if bursting:
+                self._due.set()  # not a checkpoint yet: the thread now waits at most QUIET_S
         if not bursting:
             self._changes_restarted = total  # the writer's own checkpoints keep the WAL short
         elif total - self._changes_restarted >= self._restart_rows:
@@ -93,6 +103,7 @@ class BurstCheckpointer:
                 self.writer_checkpoints += 1
         elif total - self._changes_checkpointed >= self._every_rows:
             self._changes_checkpointed = total
+            self._requested = True
             self._due.set()
 
     def _failed(self, exc: sqlite3.Error) -> None:
@@ -109,10 +120,17 @@ class BurstCheckpointer:
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
         while True:
-            self._due.wait()
+            nudged = self._due.wait(self._quiet_s if self._bursting else None)
             self._due.clear()
             if self._stopping:
                 break
+            if nudged and not self._requested:  # a burst began: wait with the quiet timeout from now on
+                continue
+            self._requested = False
+            if not nudged:  # a burst has gone quiet: copy what it left, once
+                if self._changes_seen == self._caught_up:
+                    continue
+                self._caught_up = self._changes_seen
             try:
                 if conn is None:
                     conn = sqlite3.connect(self._uri, uri=True, isolation_level=None, check_same_thread=False)

@@ -147,3 +147,25 @@ def test_a_failure_after_the_commit_is_logged_not_raised(tmp_path: Path, caplog:
     finally:
         checkpointer.stop()
     assert caplog.text.count("checkpoint failed") == 1
+
+
+def test_a_burst_that_goes_quiet_is_caught_up_by_the_thread(writer: sqlite3.Connection, tmp_path: Path) -> None:
+    """After the last group of a burst nobody else may checkpoint soon: the writer only at its next
+    commit, and serve's direct commits (engine/direct_commits.py) would copy the backlog while
+    serve's event loop waits. The thread copies it once the burst has been quiet a moment."""
+    checkpointer = BurstCheckpointer(tmp_path / "w.db", burst_rows=200, every_rows=100_000, quiet_s=0.1)
+    try:
+        checkpointer.after_commit(writer)
+        for _ in range(5):
+            commit_rows(writer, 300)
+            checkpointer.after_commit(writer)
+        assert checkpointer.bursting
+        # Nothing asked the thread to checkpoint (every_rows is far off); quiet, it copies all.
+        assert wait_until(lambda: checkpointer.last_result is not None, 5)
+        busy, frames, copied = checkpointer.last_result
+        assert busy == 0 and frames > 0 and copied == frames
+        assert _rows_in_file_alone(tmp_path / "w.db") == 1500
+        time.sleep(0.3)
+        assert checkpointer.checkpoints == 1  # once per quiet spell, not every 0.1 s
+    finally:
+        checkpointer.stop()
