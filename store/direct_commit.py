@@ -15,7 +15,8 @@ which waits for locks and answers every failure (503, a refused result) as it al
 After a failure other than a busy lock the connection is closed and the committer stays off
 for `pause` seconds: a broken disk costs a webhook one failed attempt at most once per pause.
 
-Callers: one thread at a time (serve's event loop); `open` and `close` around that.
+Callers: one thread at a time (serve's event loop); `open` (off the loop) and `close` around that.
+After storage trouble the new connection is opened on a thread of its own.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -46,6 +48,7 @@ class DirectCommitter:
         self._conn: sqlite3.Connection | None = None
         self._off_until = 0.0
         self._closed = False
+        self._opening: threading.Thread | None = None
         self.committed = 0  # transactions committed here (for tests and operators)
         self.declined = 0  # attempts handed back to the writer
 
@@ -56,7 +59,10 @@ class DirectCommitter:
             self._connect()
 
     def try_commit(self, run: Callable[[sqlite3.Connection, list[Any]], list[R]], items: list[Any]) -> list[R] | None:
-        """`run(conn, items)` committed, or None: nothing was written, give the items to the writer."""
+        """`run(conn, items)` committed, or None: nothing was written, give the items to the writer.
+
+        `run` returns one result per item (as `store_inbound` does); one that does not is rolled
+        back, so that nobody gets another's results (or none)."""
         conn = self._usable()
         if conn is None:
             self.declined += 1
@@ -68,6 +74,8 @@ class DirectCommitter:
             return None
         try:
             results = run(conn, items)
+            if len(results) != len(items):
+                raise RuntimeError(f"{len(results)} results for {len(items)} items")
             conn.execute("COMMIT")
         except Exception as exc:  # the job's own error too: the writer reproduces it and answers it
             self._rollback(conn)
@@ -85,17 +93,23 @@ class DirectCommitter:
     def _usable(self) -> sqlite3.Connection | None:
         if self._closed or time.monotonic() < self._off_until:
             return None
-        if self._conn is None:
-            self._connect()
+        if self._conn is None and (self._opening is None or not self._opening.is_alive()):
+            # Opening touches the file system and migrates (it may wait for locks): never on the
+            # caller's event loop. Declined meanwhile; a later webhook finds the connection open.
+            self._opening = threading.Thread(target=self._connect, name="smsdesk-direct-open", daemon=True)
+            self._opening.start()
         return self._conn
 
     def _connect(self) -> None:
         try:
             conn = open_write_connection(self._db_path, busy_timeout_ms=0)
-        except (sqlite3.Error, OSError) as exc:
+        except Exception as exc:  # not only I/O: a file replaced by another program's fails its migration check
             log.warning("direct commits are off for %.0f s: the database could not be opened (%s)",
                         self._pause, exc.__class__.__name__)
             self._off_until = time.monotonic() + self._pause
+            return
+        if self._closed:  # closed while this opened
+            conn.close()
             return
         self._conn = conn
 

@@ -25,7 +25,15 @@ from smsdesk.simulator.sample_data import make_db, mo_body, mo_result, shop_cred
 from smsdesk.store.direct_commit import DirectCommitter
 from smsdesk.store.inbound import inbound_rows, store_inbound
 from smsdesk.store.writer import GroupCommitWriter, job
-from tests.support.serve import WEBHOOK_PASSWORD, WEBHOOK_USER, first_value, hold_writer, running_serve, wait_until
+from tests.support.serve import (
+    WEBHOOK_PASSWORD,
+    WEBHOOK_USER,
+    first_value,
+    hold_writer,
+    page_limit,
+    running_serve,
+    wait_until,
+)
 
 AUTH = (WEBHOOK_USER, WEBHOOK_PASSWORD)
 
@@ -134,7 +142,7 @@ def test_a_job_failing_on_its_input_leaves_nothing_and_does_not_pause(direct: Di
 def test_storage_trouble_pauses_direct_commits_then_a_new_connection_takes_over(direct: DirectCommitter,
                                                                                 db_path: Path) -> None:
     # The connection's page limit fails the next growth exactly as a full disk does (SQLITE_FULL).
-    assert direct.try_commit(lambda conn, _: [conn.execute("PRAGMA max_page_count = 1")], []) is not None
+    assert direct.try_commit(page_limit(1), []) == []
     big = rows(*(["x" * 1500] * 50))
     assert direct.try_commit(store_inbound, big) is None
     assert stored(db_path) == []
@@ -143,8 +151,9 @@ def test_storage_trouble_pauses_direct_commits_then_a_new_connection_takes_over(
     assert stored(db_path) == []
     assert direct.declined == 2
     time.sleep(0.35)
-    # After the pause a new connection, without the old one's state, commits again.
-    assert direct.try_commit(store_inbound, big) is not None
+    # After the pause a new connection, without the old one's state, is opened on a thread (the
+    # caller's loop never waits for an open): declined meanwhile, then committing again.
+    assert wait_until(lambda: direct.try_commit(store_inbound, big) is not None, 5)
     assert len(stored(db_path)) == 50
 
 
@@ -345,3 +354,25 @@ async def test_a_group_takes_at_most_max_requests_webhooks(loop_commits: DirectC
     assert [mine is not None for mine in outcomes] == [True] * MAX_REQUESTS + [False]  # the last: the writer's
     assert loop_commits.committer.committed == 1
     assert len(stored(db_path)) == MAX_REQUESTS
+
+
+def test_a_file_replaced_by_another_programs_is_declined_not_raised(tmp_path: Path) -> None:
+    foreign = tmp_path / "smsdesk.db"
+    other = sqlite3.connect(foreign)
+    other.execute("CREATE TABLE notes (body TEXT)")  # tables, but not ours: the migration check refuses it
+    other.close()
+    committer = DirectCommitter(foreign, pause=60)
+    committer.open()  # RuntimeError from the migration check: logged, not raised
+    assert committer.try_commit(store_inbound, rows("STOP")) is None
+    committer.close()
+
+
+def short_results(conn: sqlite3.Connection, items: list[tuple[str, ...]]) -> list[tuple]:
+    """A job that stores its items but returns fewer results than it was given."""
+    return store_inbound(conn, items)[:-1]
+
+
+def test_a_job_returning_the_wrong_number_of_results_is_rolled_back(direct: DirectCommitter,
+                                                                    db_path: Path) -> None:
+    assert direct.try_commit(short_results, rows("hello", "STOP")) is None
+    assert stored(db_path) == []

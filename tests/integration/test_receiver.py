@@ -15,7 +15,7 @@ import pytest
 from smsdesk.engine.server import ServeConfig, ServeConfigError
 from smsdesk.simulator.sample_data import make_db, mo_body, mo_result, shop_credential
 from smsdesk.store.writer import job
-from tests.support.serve import WEBHOOK_PASSWORD, WEBHOOK_USER, first_value, running_serve, wait_until
+from tests.support.serve import WEBHOOK_PASSWORD, WEBHOOK_USER, first_value, page_limit, running_serve, wait_until
 
 AUTH = (WEBHOOK_USER, WEBHOOK_PASSWORD)
 
@@ -219,7 +219,7 @@ def test_disk_full_answers_503_then_recovers(serve, db_path: Path) -> None:
     # is in progress, so nothing else uses that connection meanwhile).
     pages = writer.submit(job(first_value, "PRAGMA page_count")).result(5)
     writer.submit(job(first_value, f"PRAGMA max_page_count = {pages}")).result(5)
-    assert serve.service.direct.try_commit(lambda conn, _: conn.execute(f"PRAGMA max_page_count = {pages}"), [])
+    assert serve.service.direct.try_commit(page_limit(pages), []) == []
     big = mo_body(*(mo_result("x" * 2000, message_id=f"full-{i}") for i in range(50)))
     response = httpx.post(serve.url + "/infobip/inbound", json=big, auth=AUTH, timeout=30)
     assert response.status_code == 503

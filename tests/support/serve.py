@@ -6,9 +6,10 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from smsdesk.engine.receiver import BasicAuth
 from smsdesk.engine.server import ServeConfig, ServerThread
@@ -27,6 +28,15 @@ def running_serve(db_path: Path, **overrides: object) -> Iterator[ServerThread]:
     options.update(overrides)
     with ServerThread(ServeConfig(**options)) as server:  # type: ignore[arg-type]
         yield server
+
+
+def page_limit(pages: int) -> Callable[[sqlite3.Connection, list[Any]], list[Any]]:
+    """A job for a direct committer (store/direct_commit.py): its connection may grow the file to
+    `pages` pages at most (what a full disk does to every connection, for one connection)."""
+    def run(conn: sqlite3.Connection, items: list[Any]) -> list[Any]:
+        conn.execute(f"PRAGMA max_page_count = {pages}")
+        return []
+    return run
 
 
 def first_value(conn: sqlite3.Connection, sql: str) -> object:
