@@ -13,6 +13,11 @@ committed here (store/direct_commit.py):
 
 Anything else goes to the writer: more requests in progress, a larger webhook (a commit here
 stops the loop, so its size is bounded), a writer with jobs in hand, a declined commit.
+
+/healthz's verdict holds for webhooks both ways: while its last check, or the last webhook the
+writer answered 503, found a problem, webhooks go to the writer, which answers what /healthz
+says; a stale verdict is checked again in the background, so direct commits resume by
+themselves once the problem is gone, whether or not anyone polls /healthz.
 """
 
 from __future__ import annotations
@@ -64,7 +69,14 @@ class DirectCommits:
 
     def _eligible(self, in_progress: Sized | None, rows: list[Any]) -> bool:
         return (in_progress is not None and len(in_progress) <= self._max_requests
-                and len(rows) <= self._max_results and self._writer.idle and self._health.last_problem is None)
+                and len(rows) <= self._max_results and self._writer.idle and self._healthy())
+
+    def _healthy(self) -> bool:
+        """/healthz's last verdict is ok; if not, it is checked again (in the background) once stale."""
+        if self._health.last_problem is None:
+            return True
+        self._health.recheck_soon()
+        return False
 
     async def _join(self, rows: list[Any]) -> list[Any] | None:
         future: asyncio.Future[list[Any] | None] = asyncio.get_running_loop().create_future()
@@ -79,7 +91,8 @@ class DirectCommits:
             # One run over all the rows, as the writer merges its callers' (a messageId twice in
             # the group is stored once); if it fails, each webhook goes to the writer, which finds
             # whose it was.
-            if run is not None:
+            # /healthz may have found a problem since the group began: its webhooks get its answer.
+            if run is not None and self._healthy():
                 outcomes = self.committer.try_commit(run, [row for rows, _ in group for row in rows])
         finally:  # whatever happened, no webhook is left waiting: None sends it to the writer
             start = 0

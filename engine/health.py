@@ -48,8 +48,20 @@ class StorageHealth:
 
     @property
     def last_problem(self) -> str | None:
-        """What the last check found (None: fine, or not checked yet), without checking again."""
+        """What the last check (or `note_failure`) found; None: fine, or not checked yet."""
         return self._problem
+
+    def note_failure(self, exc: BaseException) -> None:
+        """A webhook's write failed for want of storage: /healthz says so until its next check,
+        and direct commits stop (engine/direct_commits.py), so the next webhook is told the same."""
+        self._problem = storage_problem(exc)
+        self._checked_at = time.monotonic()
+
+    def recheck_soon(self) -> None:
+        """Check again in the background if the verdict is older than FRESH_S: with nobody polling
+        /healthz, a problem that went away must not keep direct commits off for good."""
+        if time.monotonic() - self._checked_at >= FRESH_S and (self._running is None or self._running.done()):
+            self._running = asyncio.ensure_future(self._check())
 
     async def problem(self) -> str | None:
         """None if a webhook would be stored now, else the reason it would get 503."""

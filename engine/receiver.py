@@ -128,6 +128,7 @@ class Receiver:
                 return _error(400, "client disconnected")  # nobody reads it; ends the request quietly
             except (sqlite3.Error, OSError, WriterStopped) as exc:
                 log.warning("storage unavailable: %s", exc.__class__.__name__)
+                self.storage_health.note_failure(exc)
                 return _error(503, "storage unavailable, retry later")
 
         return guarded

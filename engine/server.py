@@ -58,8 +58,9 @@ class ServeConfig:
     max_body_bytes: int = MAX_BODY_BYTES
     heartbeat_interval: float = HEARTBEAT_SECONDS  # how often serve records it is alive (receiver_heartbeat)
     expiry_interval: float = 300.0  # how often pending double opt-ins past their time are expired
-    # A webhook that is the one request in progress is committed by serve itself, not the writer
-    # process (store/direct_commit.py); off: every webhook goes to the writer.
+    # Webhooks that arrive few at a time (up to 4 in progress, of up to 10 results) are committed
+    # by serve itself, in groups, not by the writer process (engine/direct_commits.py); off
+    # (--writer-only): every webhook goes to the writer.
     direct_commits: bool = True
     extra: dict[str, object] = field(default_factory=dict)
 
@@ -104,11 +105,13 @@ class Service:
         # serve here, with the reason, instead of answering 503 forever.
         try:
             await asyncio.to_thread(self.writer.wait_ready)
+            if self.direct is not None:
+                await asyncio.to_thread(self.direct.open)  # after the writer migrated the file
         except BaseException:
             self.writer.stop(1.0)  # its supervisor would otherwise restart it in a serve that is not running
+            if self.direct is not None:
+                self.direct.close()
             raise
-        if self.direct is not None:
-            await asyncio.to_thread(self.direct.open)  # after the writer migrated the file
         tasks = [asyncio.create_task(self._heartbeat(), name="heartbeat"),
                  asyncio.create_task(self._expire_pending(), name="double-opt-in-expiry")]
         if self.config.run_outbox:
@@ -123,12 +126,14 @@ class Service:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
-            await self.sender.aclose()
-            await self.poller.aclose()
-            self.writer.stop()
-            if self.direct is not None:
-                self.direct.close()
-            self.sender_lock.release()
+            try:
+                await self.sender.aclose()
+                await self.poller.aclose()
+                self.writer.stop()
+            finally:  # whatever failed above, the direct connection and the sender lock are let go
+                if self.direct is not None:
+                    self.direct.close()
+                self.sender_lock.release()
 
     async def _heartbeat(self) -> None:
         """Record, through the writer, that serve is alive and can write: at start, then every

@@ -299,10 +299,20 @@ def store_unless_boom(conn: sqlite3.Connection, items: list[tuple[str, ...]]) ->
 
 
 @pytest.fixture
-def loop_commits(db_path: Path, direct: DirectCommitter) -> Iterator[DirectCommits]:
-    writer = GroupCommitWriter(db_path).start()
-    yield DirectCommits(direct, writer, StorageHealth(writer))
-    writer.stop()
+def writer(db_path: Path) -> Iterator[GroupCommitWriter]:
+    started = GroupCommitWriter(db_path).start()
+    yield started
+    started.stop()
+
+
+@pytest.fixture
+def health(writer: GroupCommitWriter) -> StorageHealth:
+    return StorageHealth(writer)
+
+
+@pytest.fixture
+def loop_commits(direct: DirectCommitter, writer: GroupCommitWriter, health: StorageHealth) -> DirectCommits:
+    return DirectCommits(direct, writer, health)
 
 
 THREE_IN_PROGRESS = ("a", "b", "c")  # what the receiver passes: the server's requests in progress
@@ -376,3 +386,56 @@ def test_a_job_returning_the_wrong_number_of_results_is_rolled_back(direct: Dire
                                                                     db_path: Path) -> None:
     assert direct.try_commit(short_results, rows("hello", "STOP")) is None
     assert stored(db_path) == []
+
+
+async def test_a_problem_found_while_a_group_forms_sends_the_group_to_the_writer(
+        loop_commits: DirectCommits, health: StorageHealth, db_path: Path) -> None:
+    first = asyncio.ensure_future(together(loop_commits, rows("STOP", prefix="a")))
+    await asyncio.sleep(0)  # the group has begun, its commit two turns away
+    # Meanwhile a webhook the writer answered 503 (or /healthz) found the disk full.
+    health.note_failure(sqlite3.OperationalError("database or disk is full"))
+    assert await first is None
+    assert stored(db_path) == []
+
+
+async def test_a_stale_problem_is_checked_again_so_direct_commits_resume_by_themselves(
+        loop_commits: DirectCommits, health: StorageHealth, db_path: Path) -> None:
+    health.note_failure(sqlite3.OperationalError("database is locked"))  # a lock another process let go of
+    assert await loop_commits.store(store_unless_boom, ("r",), rows("STOP", prefix="a")) is None
+    # Nobody polls /healthz here: declined attempts check again once the verdict is stale.
+    deadline = time.monotonic() + 5
+    while health.last_problem is not None and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+        await loop_commits.store(store_unless_boom, ("r",), rows("STOP", prefix="b"))
+    assert health.last_problem is None
+    assert await loop_commits.store(store_unless_boom, ("r",), rows("STOP", prefix="c")) is not None
+
+
+async def test_a_cancelled_request_in_a_group_is_committed_and_its_neighbours_answered(
+        loop_commits: DirectCommits, db_path: Path) -> None:
+    gone = asyncio.ensure_future(together(loop_commits, rows("STOP", prefix="gone")))
+    stays = asyncio.ensure_future(together(loop_commits, rows("hello", prefix="stays")))
+    await asyncio.sleep(0)
+    gone.cancel()  # its client went away: what it sent is committed all the same, as a writer job would be
+    assert [message_id for message_id, *_ in await stays] == ["stays-0"]
+    assert gone.cancelled()
+    assert sorted(stored(db_path)) == [("gone-0", "opt-out"), ("stays-0", "default")]
+
+
+def test_after_the_writer_answers_503_the_next_webhook_gets_the_writers_answer(db_path: Path) -> None:
+    """The writer's connection cannot grow the file, serve's own could: once a webhook got 503
+    from the writer, the next lone one is the writer's to answer, not a direct commit's."""
+    with running_serve(db_path) as serve:
+        direct = serve.service.direct
+        assert direct is not None
+        writer = serve.service.writer
+        pages = writer.submit(job(first_value, "PRAGMA page_count")).result(5)
+        writer.submit(job(first_value, f"PRAGMA max_page_count = {pages}")).result(5)
+        many = [mo_result("x" * 1500, message_id=f"full-{i}") for i in range(50)]  # many results: the writer
+        assert post(serve.url, *many).status_code == 503
+        post(serve.url, mo_result("STOP", message_id="lone"))  # 503, or 200 if it fits in the file's free room
+        assert direct.committed == 0 and direct.declined == 0  # either way the writer's answer, not tried here
+        writer.submit(job(first_value, "PRAGMA max_page_count = 1073741823")).result(5)
+        # No /healthz poll: the verdict is checked again by itself and direct commits resume.
+        assert wait_until(lambda: post(serve.url, mo_result("hi", message_id="later")).status_code == 200
+                          and direct.committed >= 1, 10)
