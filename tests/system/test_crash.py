@@ -11,12 +11,14 @@ from bench.crash_harness import run_crash_scenario
 
 
 @pytest.mark.timeout(400)
-@pytest.mark.parametrize(("batch", "workers"), [(1, 8), (50, 8), (1, 1)], ids=["single", "batched", "lone"])
+@pytest.mark.parametrize(("batch", "workers"), [(1, 8), (50, 8), (1, 1), (1, 3)],
+                         ids=["single", "batched", "lone", "few"])
 def test_sigkill_during_load_loses_nothing(tmp_path: Path, batch: int, workers: int) -> None:
     """Batches make the writer's groups large: it then leaves checkpoints to a thread of its own and
     checkpoints itself every few thousand rows (store/checkpointer.py), and a kill lands among those.
     One client at a time: each webhook is the one request in progress, so serve commits it itself
-    (store/direct_commit.py), and the kill lands in those commits."""
+    (engine/direct_commits.py), and the kill lands in those commits; three clients: in serve's
+    grouped commits of a few webhooks."""
     kills = int(os.environ.get("SMSDESK_CRASH_KILLS", "20")) // (1 if (batch, workers) == (1, 8) else 2)
     report = run_crash_scenario(tmp_path, kills=kills, seconds_between=(0.2, 0.8), batch=batch, workers=workers)
     assert report.kills == kills
