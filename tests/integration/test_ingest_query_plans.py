@@ -54,3 +54,13 @@ def test_the_check_sees_a_scan(busy_db: Path) -> None:
     """The check itself: a lookup by number alone is reported."""
     scans = table_scans(busy_db, ["SELECT consent FROM consent WHERE number IN ('+41790000001')"])
     assert [[detail.split()[:2] for detail in details] for details in scans.values()] == [[["SCAN", "consent"]]]
+
+
+def test_a_webhook_does_not_read_the_credentials_table_while_it_is_unchanged(busy_db: Path) -> None:
+    """Whether a credential changed is one keyed read (schema 10): the old check aggregated the
+    whole table for every webhook, 157 us with 1,001 credentials."""
+    routes = RouteTable()
+    traced(busy_db, lambda conn: store_messages(conn, routes, traffic(700, 1)))  # loads the routes
+    statements = traced(busy_db, lambda conn: store_messages(conn, routes, traffic(701, 1)))[1]
+    assert any("credentials_version" in sql for sql in statements)
+    assert not [sql for sql in statements if "FROM credentials " in sql or sql.rstrip().endswith("FROM credentials")]

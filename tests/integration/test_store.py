@@ -592,3 +592,47 @@ def test_export_with_secrets_round_trips(db: sqlite_utils.Database, tmp_path: Pa
         assert [repo.public_dict(c, with_secrets=True) for c in repo.list_credentials(fresh)] == exported
     finally:
         fresh.close()
+
+
+def credentials_version(db: sqlite_utils.Database) -> int:
+    return int(db.conn.execute("SELECT version FROM credentials_version").fetchone()[0])
+
+
+def test_migration_to_v10_counts_every_change_of_a_credential(path: Path) -> None:
+    old = connect(path, upto=9)
+    repo.create_credential(old, cred(1))
+    old.close()
+    db = connect(path)
+    try:
+        assert credentials_version(db) == 0
+        created = repo.create_credential(db, cred(2))
+        assert credentials_version(db) == 1
+        repo.update_credential(db, created.id, cred(2, sender="NewSender"), created.version)
+        assert credentials_version(db) == 2
+        repo.delete_credential(db, created.id)
+        assert credentials_version(db) == 3
+    finally:
+        db.close()
+
+
+def test_the_route_table_sees_a_credential_changed_by_another_connection(
+        db: sqlite_utils.Database, other: sqlite_utils.Database) -> None:
+    from smsdesk.store.db import transaction
+    from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
+
+    number = cred(1).inbound_number
+    assert number
+    repo.create_credential(db, cred(1))
+    routes = RouteTable()
+
+    def action_of(message_id: str) -> str:
+        with transaction(db) as conn:
+            outcome, = store_messages(conn, routes, [InboundMessage(message_id, "+41790000001", number, "hello",
+                                                                    "2026-11-30T10:00:00.000+00:00")])
+        return str(outcome.action)
+
+    assert action_of("before") != "unrouted"
+    stored = repo.list_credentials(other)[0]
+    # Another process moves the programme to another number.
+    repo.update_credential(other, stored.id, cred(1, inbound_number="+447491100000"), stored.version)
+    assert action_of("after") == "unrouted"
