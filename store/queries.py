@@ -14,6 +14,7 @@ from typing import Any
 
 # A near miss waiting in the review queue shows as `review` until an operator decides
 # (store/review.py); the stored action stays `near-opt-out`, which exports write.
+_NOT_DEFAULT = "m.action <> 'default'"
 _OPEN_REVIEW = "EXISTS (SELECT 1 FROM review_queue r WHERE r.message_row_id = m.id AND r.status = 'open')"
 SHOWN_ACTION = f"CASE WHEN m.action = 'near-opt-out' AND {_OPEN_REVIEW} THEN 'review' ELSE m.action END"
 MESSAGE_COLUMNS = (
@@ -40,10 +41,14 @@ class MessageFilter:
             # necessarily the whole stored name. SQLite's LIKE folds ASCII letters only.
             clauses.append("m.credential LIKE ? ESCAPE '\\'")
             params.append(f"{_escape_like(self.credential)}%")
+        # messages_action indexes every action but `default` (schema 11), and SQLite uses a
+        # partial index only when the query says in as many words that it excludes `default`.
         if self.action == "review":
-            clauses.append(f"m.action = 'near-opt-out' AND {_OPEN_REVIEW}")
+            clauses.append(f"m.action = 'near-opt-out' AND {_NOT_DEFAULT} AND {_OPEN_REVIEW}")
+        elif self.action == "default":  # most messages: read in id order, no index needed
+            clauses.append("m.action = 'default'")
         elif self.action:
-            clauses.append("m.action = ?")
+            clauses.append(f"m.action = ? AND {_NOT_DEFAULT}")
             params.append(self.action)
         if self.number:
             clauses.append("(m.from_number LIKE ? OR m.to_number LIKE ?)")

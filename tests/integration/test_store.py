@@ -636,3 +636,21 @@ def test_the_route_table_sees_a_credential_changed_by_another_connection(
     # Another process moves the programme to another number.
     repo.update_credential(other, stored.id, cred(1, inbound_number="+447491100000"), stored.version)
     assert action_of("after") == "unrouted"
+
+
+def test_migration_to_v11_leaves_default_out_of_the_action_index(path: Path) -> None:
+    old = connect(path, upto=10)
+    old.conn.executemany(
+        "INSERT INTO messages (message_id, received_at, stored_at, from_number, to_number, text, normalized, action) "
+        "VALUES (?, '', '', '+41790000001', '+447491163443', 'x', 'X', ?)",
+        [("a", "default"), ("b", "opt-out"), ("c", "default"), ("d", "help")])
+    old.close()
+    new = connect(path)
+    try:
+        (sql,) = new.conn.execute("SELECT sql FROM sqlite_master WHERE name = 'messages_action'").fetchone()
+        assert "WHERE action <> 'default'" in sql
+        assert new.conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+        for action, expected in (("opt-out", ["b"]), ("default", ["c", "a"]), ("help", ["d"])):
+            assert [m.message_id for m in page_messages(new.conn, filters=MessageFilter(action=action))] == expected
+    finally:
+        new.close()
