@@ -112,11 +112,12 @@ def small_disk(tmp_path: Path, home: Path) -> Iterator[Path]:
 
 
 def fill(disk: Path) -> Path:
+    """Write zeros until the disk is full. Unbuffered: a buffered file that met a short write
+    keeps the rest in its buffer and raises ENOSPC again when it is closed, outside the suppress
+    (which happened as soon as the free space stopped being a multiple of the chunk)."""
     filler = disk / "filler"
-    with open(filler, "wb") as out, contextlib.suppress(OSError):
-        while True:
-            out.write(b"\0" * 65536)
-            out.flush()
+    with open(filler, "wb", buffering=0) as out, contextlib.suppress(OSError):
+        while out.write(b"\0" * 65536):
             os.fsync(out.fileno())
     return filler
 
