@@ -28,11 +28,11 @@ from smsdesk.store.writer import GroupCommitWriter, job
 from tests.support.serve import (
     WEBHOOK_PASSWORD,
     WEBHOOK_USER,
-    first_value,
     hold_writer,
     page_limit,
     running_serve,
     wait_until,
+    writer_disk_full,
 )
 
 AUTH = (WEBHOOK_USER, WEBHOOK_PASSWORD)
@@ -274,14 +274,12 @@ def test_while_healthz_reports_a_problem_webhooks_go_to_the_writer(db_path: Path
     with running_serve(db_path) as serve:
         direct = serve.service.direct
         assert direct is not None
-        writer = serve.service.writer
-        pages = writer.submit(job(first_value, "PRAGMA page_count")).result(5)
-        writer.submit(job(first_value, f"PRAGMA max_page_count = {pages}")).result(5)
+        writer_disk_full(serve)
         assert wait_until(lambda: httpx.get(serve.url + "/healthz").json()["status"] == "disk full", 5)
         big = [mo_result("x" * 1500, message_id=f"full-{i}") for i in range(50)]
         assert post(serve.url, *big).status_code == 503
         assert direct.committed == 0 and stored(db_path) == []
-        writer.submit(job(first_value, "PRAGMA max_page_count = 1073741823")).result(5)
+        writer_disk_full(serve, False)
         assert wait_until(lambda: httpx.get(serve.url + "/healthz").status_code == 200, 5)
         assert post(serve.url, *big).json() == {"stored": 50, "duplicates": 0}  # many results: the writer
         assert post(serve.url, mo_result("STOP", message_id="after")).status_code == 200
@@ -428,14 +426,12 @@ def test_after_the_writer_answers_503_the_next_webhook_gets_the_writers_answer(d
     with running_serve(db_path) as serve:
         direct = serve.service.direct
         assert direct is not None
-        writer = serve.service.writer
-        pages = writer.submit(job(first_value, "PRAGMA page_count")).result(5)
-        writer.submit(job(first_value, f"PRAGMA max_page_count = {pages}")).result(5)
+        writer_disk_full(serve)
         many = [mo_result("x" * 1500, message_id=f"full-{i}") for i in range(50)]  # many results: the writer
         assert post(serve.url, *many).status_code == 503
         post(serve.url, mo_result("STOP", message_id="lone"))  # 503, or 200 if it fits in the file's free room
         assert direct.committed == 0 and direct.declined == 0  # either way the writer's answer, not tried here
-        writer.submit(job(first_value, "PRAGMA max_page_count = 1073741823")).result(5)
+        writer_disk_full(serve, False)
         # No /healthz poll: the verdict is checked again by itself and direct commits resume.
         assert wait_until(lambda: post(serve.url, mo_result("hi", message_id="later")).status_code == 200
                           and direct.committed >= 1, 10)

@@ -15,6 +15,7 @@ from smsdesk.engine.receiver import BasicAuth
 from smsdesk.engine.server import ServeConfig, ServerThread
 from smsdesk.infobip.net import wait_until  # noqa: F401  (re-exported for the tests)
 from smsdesk.store.errors import DuplicateError
+from smsdesk.store.writer import job
 
 WEBHOOK_USER = "infobip"
 WEBHOOK_PASSWORD = "correct-horse-battery"
@@ -37,6 +38,14 @@ def page_limit(pages: int) -> Callable[[sqlite3.Connection, list[Any]], list[Any
         conn.execute(f"PRAGMA max_page_count = {pages}")
         return []
     return run
+
+
+def writer_disk_full(server: ServerThread, full: bool = True) -> None:
+    """The writer's connection may not grow the file (full) or may again: a full disk for the
+    writer alone (SQLite's page limit fails the next growth with SQLITE_FULL, as a disk does)."""
+    writer = server.service.writer
+    pages = writer.submit(job(first_value, "PRAGMA page_count")).result(5) if full else 1073741823
+    writer.submit(job(first_value, f"PRAGMA max_page_count = {pages}")).result(5)
 
 
 def first_value(conn: sqlite3.Connection, sql: str) -> object:
