@@ -297,6 +297,9 @@ CTRL_C_SCRIPT = """
 import faulthandler, signal, sys, time
 faulthandler.register(signal.SIGUSR1, all_threads=True)  # the test asks for our stacks if we hang
 print("SIGINT disposition at start:", signal.getsignal(signal.SIGINT), file=sys.stderr, flush=True)
+# As a terminal starts a program. Started from a background job of a shell without job control
+# (`cmd &` in a script), a process inherits SIGINT ignored, and Ctrl-C would never reach it.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from smsdesk.store.writer import job
 from smsdesk.store.writer_process import ProcessWriter
 from tests.support.serve import insert_key, writer_pid
