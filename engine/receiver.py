@@ -22,12 +22,13 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from smsdesk.engine.direct_commits import DirectCommits
+from smsdesk.engine.direct_commits import DirectCommits, StoreRun
 from smsdesk.engine.health import StorageHealth
 from smsdesk.engine.limits import REQUESTS_IN_PROGRESS
 from smsdesk.engine.mo import InputProblem, parse_delivery_reports, parse_inbound_repairing
 from smsdesk.engine.ratelog import RateLimitedLog
 from smsdesk.store.direct_commit import DirectCommitter
+from smsdesk.store.errors import storage_trouble
 from smsdesk.store.inbound import inbound_rows, store_inbound
 from smsdesk.store.outbox import apply_delivery_reports
 from smsdesk.store.writer import Writer, WriterStopped, job
@@ -37,14 +38,11 @@ log = logging.getLogger("smsdesk.receiver")
 # A client that goes away mid-body is an everyday network event: one line, and not one per client
 # when many do it at once.
 _disconnects = RateLimitedLog(log)
-StoreRun = Callable[[sqlite3.Connection, list[Any]], list[Any]]
 
 
 def _storage_failure(exc: BaseException) -> bool:
     """Storage unavailable (retry later: 503), as opposed to a job that failed on its input."""
-    if isinstance(exc, OSError | WriterStopped | sqlite3.OperationalError):
-        return True
-    return type(exc) is sqlite3.DatabaseError  # corrupt, not a database: the file, not the message
+    return isinstance(exc, WriterStopped) or storage_trouble(exc)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
+from smsdesk.store.errors import storage_trouble
 from smsdesk.store.writer import open_write_connection
 
 R = TypeVar("R")
@@ -116,7 +117,7 @@ class DirectCommitter:
     def _failed(self, exc: BaseException) -> None:
         self.declined += 1
         name = getattr(exc, "sqlite_errorname", "") or ""
-        if name.startswith(_BUSY) or not _storage_trouble(exc):
+        if name.startswith(_BUSY) or not storage_trouble(exc):
             return  # someone else is writing, or this job fails on its input: the writer answers it
         # A read-only or I/O error can stick to a connection (store/writer_process.py, _Reopening):
         # the next attempt, after the pause, opens a new one.
@@ -134,7 +135,3 @@ class DirectCommitter:
             with contextlib.suppress(sqlite3.Error):  # unusable after an I/O error: _failed closes it
                 conn.execute("ROLLBACK")
 
-
-def _storage_trouble(exc: BaseException) -> bool:
-    """The file or the disk failed (I/O, read-only, full, corrupt), not the job on its input."""
-    return isinstance(exc, OSError | sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 
 class StoreError(Exception):
     """Base class: a user-facing problem with stored data."""
@@ -20,3 +22,9 @@ class DuplicateError(StoreError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+def storage_trouble(exc: BaseException) -> bool:
+    """The file or the disk failed (I/O, locked, read-only, full, corrupt, not a database), as
+    opposed to a job that failed on its input: retry later, and do not blame the data."""
+    return isinstance(exc, OSError | sqlite3.OperationalError) or type(exc) is sqlite3.DatabaseError
