@@ -59,11 +59,8 @@ class RouteTable:
         self._routes: dict[str, tuple[StoredCredential, KeywordIndex]] = {}
 
     def refresh(self, conn: sqlite3.Connection) -> None:
-        fingerprint = conn.execute("SELECT version FROM credentials_version WHERE id = 1").fetchone()
-        if fingerprint is None:  # the row is gone (edited by hand): compare the whole table instead
-            fingerprint = tuple(conn.execute(
-                "SELECT COUNT(*), COALESCE(SUM(version), 0), COALESCE(MAX(id), 0), MAX(updated_at) "
-                "FROM credentials").fetchone())
+        # The row gone (deleted by hand): nothing tells a change any more, so reload every time.
+        fingerprint = conn.execute("SELECT version FROM credentials_version WHERE id = 1").fetchone() or object()
         if fingerprint == self._fingerprint:
             return
         self._routes = {
