@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from smsdesk.simulator.sample_data import CLUB_NUMBER, SHOP_NUMBER, club_credential, make_db, shop_credential
-from smsdesk.store.db import connect, transaction
 from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
 from tests.support.query_plans import table_scans, traced
+from tests.support.store import store_directly
 
 KEYWORDS = ("STOP", "START", "HELP", "hello", "YES", "DISCOUNT")
 
@@ -29,12 +29,7 @@ def traffic(start: int, count: int, at: str = "2026-11-26T10:00:00.000Z") -> lis
 @pytest.fixture()
 def busy_db(tmp_path: Path) -> Path:
     db_path = make_db(tmp_path / "plans.db", shop_credential(), club_credential())
-    db = connect(db_path)
-    try:
-        with transaction(db) as conn:
-            store_messages(conn, RouteTable(), traffic(0, 600))
-    finally:
-        db.close()
+    store_directly(db_path, traffic(0, 600))
     return db_path
 
 

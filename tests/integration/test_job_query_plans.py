@@ -31,7 +31,7 @@ from smsdesk.store.outbox import (
     requeue_abandoned,
 )
 from smsdesk.store.queries import MessageFilter, log_updates, page_messages, receiver_heartbeat_at, traffic
-from tests.support.query_plans import table_scans, traced
+from tests.support.query_plans import plans, table_scans, traced
 from tests.support.store import copy_db, rows
 
 # Club (dev) has double opt-in: START makes a number pending, CONFIRM confirms it.
@@ -193,6 +193,5 @@ def test_an_action_filter_searches_the_partial_action_index(busy_db: Path, actio
     find its rows through it, which SQLite does only when the query excludes `default` itself."""
     _, statements = traced(busy_db, lambda conn: page_messages(conn, filters=MessageFilter(action=action)),
                            write=False)
-    plans = [detail for sql in statements
-             for *_, detail in sqlite3.connect(busy_db).execute(f"EXPLAIN QUERY PLAN {sql}")]
-    assert any("INDEX messages_action" in detail for detail in plans), plans
+    details = [detail for lines in plans(busy_db, statements).values() for detail in lines]
+    assert any("INDEX messages_action" in detail for detail in details), details

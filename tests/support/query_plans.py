@@ -44,23 +44,27 @@ def traced(db_path: Path, work: Callable[[sqlite3.Connection], T], *, write: boo
     return result, statements
 
 
+def plans(db_path: Path, statements: list[str]) -> dict[str, list[str]]:
+    """EXPLAIN QUERY PLAN's lines for each statement that reads or writes rows, by statement."""
+    conn = sqlite3.connect(db_path)
+    try:
+        return {sql: [detail for *_, detail in conn.execute(f"EXPLAIN QUERY PLAN {sql}")] for sql in statements
+                if sql.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "INSERT"))}
+    finally:
+        conn.close()
+
+
 def table_scans(db_path: Path, statements: list[str], allowed: Collection[str] = ()) -> dict[str, list[str]]:
     """Plan lines that scan a growing table, by statement (its first 120 characters).
 
     `allowed`: whole plan lines a caller accepts on purpose (say why where it is passed).
     """
-    conn = sqlite3.connect(db_path)
     scans: dict[str, list[str]] = {}
-    try:
-        for sql in statements:
-            if not sql.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE", "INSERT")):
-                continue
-            for *_, detail in conn.execute(f"EXPLAIN QUERY PLAN {sql}"):
-                # SEARCH is a lookup by key; SCAN reads a table (or a whole index) from end to end.
-                words = detail.split()
-                if (words[0] == "SCAN" and words[1] not in SMALL_TABLES and detail != "SCAN CONSTANT ROW"
-                        and detail not in allowed):
-                    scans.setdefault(sql[:120], []).append(detail)
-    finally:
-        conn.close()
+    for sql, details in plans(db_path, statements).items():
+        for detail in details:
+            # SEARCH is a lookup by key; SCAN reads a table (or a whole index) from end to end.
+            words = detail.split()
+            if (words[0] == "SCAN" and words[1] not in SMALL_TABLES and detail != "SCAN CONSTANT ROW"
+                    and detail not in allowed):
+                scans.setdefault(sql[:120], []).append(detail)
     return scans
