@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -119,7 +120,7 @@ def main() -> None:
             for _ in range(args.rounds):
                 ours_us.append(per_message_us(ours, [messages(per_batch, size, rng) for _ in range(count)]))
                 base_us.append(per_message_us(base, [messages(per_batch, size, rng) for _ in range(count)]))
-            o, b = sorted(ours_us)[len(ours_us) // 2], sorted(base_us)[len(base_us) // 2]
+            o, b = statistics.median(ours_us), statistics.median(base_us)
             point[f"{label}_smsdesk_us_per_msg"] = round(o, 1)
             point[f"{label}_baseline_us_per_msg"] = round(b, 1)
             point[f"{label}_ratio"] = round(b / o, 2)  # throughput ratio: above 1, smsdesk is faster

@@ -16,8 +16,9 @@ import pytest
 import sqlite_utils
 
 from smsdesk.store import credentials as repo
-from smsdesk.store.db import apply_migrations, connect, data_version, schema_version
+from smsdesk.store.db import apply_migrations, connect, data_version, schema_version, transaction
 from smsdesk.store.errors import ConflictError, DuplicateError, NotFoundError
+from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
 from smsdesk.store.models import Credential
 from smsdesk.store.queries import MessageFilter, page_messages
 from smsdesk.store.schema import LATEST_VERSION, MIGRATIONS
@@ -617,9 +618,6 @@ def test_migration_to_v10_counts_every_change_of_a_credential(path: Path) -> Non
 
 def test_the_route_table_sees_a_credential_changed_by_another_connection(
         db: sqlite_utils.Database, other: sqlite_utils.Database) -> None:
-    from smsdesk.store.db import transaction
-    from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
-
     number = cred(1).inbound_number
     assert number
     repo.create_credential(db, cred(1))
