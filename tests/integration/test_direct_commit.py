@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -254,6 +255,32 @@ def test_a_webhook_of_many_results_goes_to_the_writer(serve: ServerThread, db_pa
     results = [mo_result("hello", sender=f"4179000{i:04d}", message_id=f"many-{i}") for i in range(MAX_RESULTS + 1)]
     assert post(serve.url, *results).json() == {"stored": MAX_RESULTS + 1, "duplicates": 0}
     assert direct.committed == 0 and direct.declined == 0
+
+
+def test_a_lock_held_by_another_process_is_waited_for_by_the_writer_not_by_the_loop(serve: ServerThread,
+                                                                                   db_path: Path) -> None:
+    """README: "another process holding the write lock: declined within a second, never waited for
+    on the event loop, the writer answers"."""
+    direct = serve.service.direct
+    holder = LockHolder(db_path)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            in_progress = serve.server.server_state.tasks
+            webhook_sent = pool.submit(post, serve.url, mo_result("STOP", message_id="behind-a-lock"))
+            assert wait_until(lambda: len(in_progress) == 1, 5)
+            started = time.monotonic()
+            # The loop answers another request while the webhook waits for the lock: in the
+            # writer, not in a direct commit on the loop (whose wait would hold this answer too).
+            assert httpx.get(serve.url + "/no-such-route", timeout=5).status_code == 404
+            assert time.monotonic() - started < 1.0  # a busy timeout is 2 s
+            assert direct.declined >= 1
+            assert not webhook_sent.done()
+            holder.release()  # within the writer's busy timeout: it commits
+            assert webhook_sent.result(10).status_code == 200
+    finally:
+        holder.release()
+    assert direct.committed == 0
+    assert stored(db_path) == [("behind-a-lock", "opt-out")]
 
 
 def test_a_webhook_while_the_writer_has_a_job_in_hand_goes_to_the_writer(serve: ServerThread, db_path: Path) -> None:
