@@ -153,6 +153,9 @@ def test_storage_trouble_pauses_direct_commits_then_a_new_connection_takes_over(
     assert direct.try_commit(store_inbound, webhook("hello", prefix="small")) is None
     assert stored(db_path) == []
     assert direct.declined == 2
+    calls: list[int] = []
+    assert direct.try_commit(lambda conn, items: calls.append(1) or [], []) is None
+    assert calls == []  # not tried at all while paused
     time.sleep(0.35)
     # After the pause a new connection, without the old one's state, is opened on a thread (the
     # caller's loop never waits for an open): declined meanwhile, then committing again.
