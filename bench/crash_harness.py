@@ -13,7 +13,6 @@ import asyncio
 import os
 import random
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.processes import free_port, wait_healthy
 from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential
 from smsdesk.simulator.server import SimulatorThread
 from smsdesk.simulator.state import SimulatorState
@@ -59,12 +59,6 @@ class CrashReport:
         return data
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class ServeProcess:
     def __init__(self, db_path: Path, port: int) -> None:
         self.db_path = db_path
@@ -80,14 +74,7 @@ class ServeProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "smsdesk", "serve", "--insecure-no-auth", "--port", str(self.port),
              "--poll-interval", "60"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(self.url + "/healthz", timeout=0.5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        raise RuntimeError("serve did not come up")
+        wait_healthy(self.url, self.proc, timeout)
 
     def kill(self) -> None:
         if self.proc is not None:

@@ -30,7 +30,6 @@ import asyncio
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -41,6 +40,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.processes import free_port  # noqa: E402
 from smsdesk.engine.outbox_sender import OutboxSender  # noqa: E402
 from smsdesk.infobip.client import InfobipClient, OutboundSms  # noqa: E402
 from smsdesk.store.credentials import create_credential  # noqa: E402
@@ -57,12 +57,6 @@ def serve(port: int) -> None:
 
     state = SimulatorState(keys={KEY}, record_bodies=False)
     build_simulator_server(state, "127.0.0.1", port, log_level="error").run()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_simulator() -> tuple[subprocess.Popen[bytes], str]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import os
-import socket
 import sqlite3
 import stat
 import subprocess
@@ -22,6 +21,7 @@ import pytest
 from smsdesk.simulator.sample_data import CLUB_NUMBER, SHOP_NUMBER, mo_body, mo_result
 from smsdesk.simulator.server import SimulatorState, SimulatorThread
 from tests.support.cli import SCRIPT
+from tests.support.sim import closed_port
 
 API_KEY = "Zq7SECRETkeyXx93f1e8d2c4b6a0Pp"  # distinctive: any occurrence is a leak
 PULL_KEY = "Wv4SECRETpullKeyLm58a7b6c5d4e3"
@@ -39,12 +39,6 @@ def assert_clean(where: str, text: str) -> None:
     for secret in SECRETS:
         for fragment in fragments(secret):
             assert fragment not in text, f"{where} contains a secret ({secret[:6]}…)"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def smsdesk(env: dict[str, str], *args: str, stdin: str | None = None, ok: bool = True) -> subprocess.CompletedProcess:
@@ -90,7 +84,7 @@ def test_secrets_appear_only_in_the_api_key_column(tmp_path: Path, env: dict[str
     run("edit shop", "creds", "edit", "Shop", "--sandbox", "shop", "--api-key-stdin", stdin=API_KEY + "\n")
 
     # serve with auth; its stderr (logs) to a file
-    port = free_port()
+    port = closed_port()
     serve_env = env | {"SMSDESK_WEBHOOK_USER": WEBHOOK_USER, "SMSDESK_WEBHOOK_PASSWORD": WEBHOOK_PASSWORD}
     log_path = tmp_path / "serve.log"
     out_path = tmp_path / "serve.out"
@@ -235,7 +229,7 @@ def test_default_path_in_the_user_data_directory(tmp_path: Path, env: dict[str, 
 
 def test_serve_creates_a_private_database(tmp_path: Path, env: dict[str, str]) -> None:
     db = tmp_path / "served" / "smsdesk.db"
-    port = free_port()
+    port = closed_port()
     proc = subprocess.Popen([str(SCRIPT), "--db", str(db), "serve", "--insecure-no-auth", "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, umask=0)
     try:
