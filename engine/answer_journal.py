@@ -14,12 +14,14 @@ import logging
 import os
 from pathlib import Path
 
+from smsdesk.store.paths import beside_database
+
 log = logging.getLogger("smsdesk.outbox")
 
 
 class AnswerJournal:
     def __init__(self, db_path: Path) -> None:
-        self.path = Path(f"{db_path}-answers.journal")
+        self.path = beside_database(db_path, "-answers.journal")
         self._written = True  # unknown at start: a dead sender may have left one
 
     def append(self, outcomes: list[tuple]) -> None:

@@ -42,6 +42,7 @@ from smsdesk.store.db import connect, utcnow
 from smsdesk.store.inbound import InboundMessage, inbound_rows, store_inbound
 from smsdesk.store.models import InboundMode, StoredCredential
 from smsdesk.store.outbox import apply_delivery_reports
+from smsdesk.store.paths import beside_database
 from smsdesk.store.writer import Writer, job
 
 log = logging.getLogger("smsdesk.poller")
@@ -54,7 +55,7 @@ MAX_RETRY_S = 30.0
 
 def spool_dir(db_path: Path) -> Path:
     """Where pulled batches wait until they are committed: `smsdesk.db.pulled/` beside the database."""
-    return db_path.with_name(db_path.name + ".pulled")
+    return beside_database(db_path, ".pulled")
 
 
 @dataclass

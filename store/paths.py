@@ -23,6 +23,16 @@ def resolve_db_path(explicit: str | os.PathLike[str] | None = None) -> Path:
     return default_db_path()
 
 
+def beside_database(db_path: Path | str, suffix: str) -> Path:
+    """The file `<database><suffix>` next to the database itself, whatever name it was opened by.
+
+    SQLite follows a symlink to find the database's WAL, so the files that belong to the
+    database (the sender lock, the answer journal, the pull spool) follow it too: two serves on
+    one file by two names must find the same lock, and a restart by the other name the journal.
+    """
+    return Path(os.path.realpath(db_path) + suffix)
+
+
 def _make_private_dirs(directory: Path) -> None:
     """Create `directory` and each missing ancestor 0700, whatever the umask.
 

@@ -12,6 +12,8 @@ import fcntl
 import os
 from pathlib import Path
 
+from smsdesk.store.paths import beside_database
+
 
 class SenderLockHeld(RuntimeError):
     pass
@@ -19,7 +21,7 @@ class SenderLockHeld(RuntimeError):
 
 class SenderLock:
     def __init__(self, db_path: Path | str) -> None:
-        self.path = Path(f"{db_path}-sender.lock")
+        self.path = beside_database(db_path, "-sender.lock")
         self._fd: int | None = None
 
     @property

@@ -325,6 +325,36 @@ def test_serve_refuses_a_second_sender_with_one_line_and_a_killed_one_leaves_no_
         after.wait(10)
 
 
+@pytest.mark.parametrize("other_path", ["symlink to the file", "symlink to its directory", "relative"])
+def test_the_same_database_by_another_path_is_refused_a_second_sender(tmp_path: Path, other_path: str) -> None:
+    """The lock, the answer journal and the pull spool belong to the file, not to how it was named:
+    a second serve that reached it by another name would requeue the first's claimed replies
+    (store/outbox.py, `requeue_abandoned`) and send them twice."""
+    db = make_db(tmp_path / "real" / "smsdesk.db", shop_credential())
+    cwd = None
+    if other_path == "symlink to the file":
+        (tmp_path / "desk.db").symlink_to(db)
+        name = str(tmp_path / "desk.db")
+    elif other_path == "symlink to its directory":
+        (tmp_path / "link").symlink_to(db.parent, target_is_directory=True)
+        name = str(tmp_path / "link" / "smsdesk.db")
+    else:
+        name, cwd = "smsdesk.db", db.parent
+    first = _serve(db)
+    try:
+        _wait_started(first)
+        try:
+            second = subprocess.run([str(SCRIPT), "--db", name, "serve", "--port", "0", "--insecure-no-auth"],
+                                    capture_output=True, text=True, timeout=20, cwd=cwd)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"a second sender started on the same database by its {other_path}")
+        assert second.returncode == 1, second.stderr
+        assert f"another smsdesk serve (pid {first.pid}) is sending replies" in second.stderr
+    finally:
+        first.terminate()
+        first.wait(10)
+
+
 # --------------------------------------------------------------------------- 5. order and batches
 
 
