@@ -1,10 +1,19 @@
 """Kill `smsdesk serve` with SIGKILL while it is under load, restart it, and account for every message.
 
-Used by tests/test_crash.py (a short run) and bench/soak.py (a long one). The load posts one
-message per request; a message counts as acknowledged only when the server answered 200. The
-messages come from a pool of numbers that text hello, HELP and STOP in random order, so the run
-also checks that nothing but the opt-out confirmation and HELP answers reaches a number after
-its opt-out confirmation went out (`replies_after_opt_out`).
+Used by tests/test_crash.py (a short run) and bench/soak.py (a long one). The load posts webhooks
+of `batch` messages; a message counts as acknowledged only when the server answered 200. A
+webhook that got no 200 (refused connection, 503, timeout) is posted again, unchanged, until it
+gets one, as Infobip redelivers: so a webhook stored just before a kill, whose answer was lost,
+comes back as a duplicate. The messages come from a pool of numbers that text hello, HELP and
+STOP in random order, and the run checks:
+- every acknowledged message is stored once;
+- every acknowledged STOP did its whole job: the message is an opt-out, the ledger holds it (or,
+  for a STOP older than the number's last one, that one), the number's consent is `n` at the end
+  (the load never opts back in), and exactly one
+  confirmation was queued for it and went out (`stops_not_applied`, `confirmations_not_one`);
+- a redelivered message changed nothing: no message has two ledger entries (`ledger_twice`);
+- nothing but the opt-out confirmation and HELP answers reaches a number after its opt-out
+  confirmation went out (`replies_after_opt_out`).
 """
 
 from __future__ import annotations
@@ -44,6 +53,11 @@ class CrashReport:
     replies_cancelled: int = 0  # by an opt-out that came after them
     replies_sent_twice: int = 0  # same messageId reaching Infobip again after a kill: at-least-once
     replies_after_opt_out: int = 0  # anything but the confirmation or HELP after an opt-out went out
+    redelivered: int = 0  # messages posted again after a webhook got no 200
+    stops_acknowledged: int = 0
+    stops_not_applied: int = 0  # not an opt-out, not in the ledger, or the number not at consent n
+    confirmations_not_one: int = 0  # acknowledged STOPs without exactly one sent confirmation
+    ledger_twice: int = 0  # messages with more than one ledger entry (a redelivery that counted)
     kills: int = 0
     integrity: str = ""
     acked_ids: set[str] = field(default_factory=set, repr=False)
@@ -51,7 +65,7 @@ class CrashReport:
     @property
     def mismatches(self) -> int:
         return (self.missing_acknowledged + self.duplicate_rows + self.replies_unsent + self.replies_after_opt_out
-                + (self.integrity != "ok"))
+                + self.stops_not_applied + self.confirmations_not_one + self.ledger_twice + (self.integrity != "ok"))
 
     def as_dict(self) -> dict[str, object]:
         data = {k: v for k, v in self.__dict__.items() if k != "acked_ids"}
@@ -103,23 +117,32 @@ async def _load(url_of: Callable[[], str], report: CrashReport, stop: asyncio.Ev
 
     async def worker(client: httpx.AsyncClient) -> None:
         nonlocal counter
+        unanswered: list[dict[str, str]] = []  # the webhook that got no 200: posted again as it was
         while not stop.is_set():
-            results = []
-            for _ in range(batch):
-                counter += 1
-                received = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{counter % 1000:03d}+0000"
-                results.append({"messageId": f"{prefix}-{counter}", "from": f"4179{rng.randrange(numbers):07d}",
-                                "to": SHOP_NUMBER, "text": rng.choice(TEXTS), "receivedAt": received})
-            body = {"results": results}
+            if unanswered:
+                results = unanswered
+                report.redelivered += len(results)
+            else:
+                results = []
+                for _ in range(batch):
+                    counter += 1
+                    received = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{counter % 1000:03d}+0000"
+                    results.append({"messageId": f"{prefix}-{counter}",
+                                    "from": f"4179{rng.randrange(numbers):07d}",
+                                    "to": SHOP_NUMBER, "text": rng.choice(TEXTS), "receivedAt": received})
             report.posted += len(results)
             try:
-                response = await client.post(url_of() + "/infobip/inbound", json=body, timeout=5)
+                response = await client.post(url_of() + "/infobip/inbound", json={"results": results}, timeout=5)
             except httpx.HTTPError:
-                await asyncio.sleep(0.02)  # the server is down: Infobip would retry later
+                unanswered = results
+                await asyncio.sleep(0.02)  # the server is down: Infobip retries later
                 continue
             if response.status_code == 200:
+                unanswered = []
                 report.acknowledged += len(results)
                 report.acked_ids.update(result["messageId"] for result in results)
+            else:
+                unanswered = results
 
     async with httpx.AsyncClient() as client:
         await asyncio.gather(*(worker(client) for _ in range(workers)))
@@ -192,6 +215,33 @@ def run_crash_scenario(workdir: Path, *, kills: int = 3, seconds_between: tuple[
                                     if mid not in sent_set and status != "cancelled")
         report.replies_sent_twice = len(sent_ids) - len(sent_set)
         report.replies_after_opt_out = replies_after_opt_out(sent)
+        account_for_stops(conn, report, set(sent_ids))
         report.integrity = conn.execute("PRAGMA integrity_check").fetchone()[0]
         conn.close()
     return report
+
+
+def account_for_stops(conn: sqlite3.Connection, report: CrashReport, sent_ids: set[str]) -> None:
+    """Each acknowledged STOP: an opt-out in the ledger, consent n, one confirmation that went out."""
+    stops = conn.execute(
+        "SELECT m.id, m.message_id, m.from_number, m.action, "
+        # its own entry, or (a STOP older than the number's last one changes nothing) a later STOP's
+        "(SELECT COUNT(*) FROM consent_ledger l WHERE l.sandbox = m.sandbox AND l.number = m.from_number "
+        "AND l.new = 'n' AND l.received_at >= m.received_at), "
+        "(SELECT c.consent FROM consent c WHERE c.sandbox = m.sandbox AND c.number = m.from_number) "
+        "FROM messages m WHERE m.text = 'STOP please'").fetchall()
+    confirmations: dict[int, list[str]] = {}
+    for row_id, our_id in conn.execute("SELECT message_row_id, our_message_id FROM outbox WHERE kind = 'opt-out'"):
+        confirmations.setdefault(row_id, []).append(our_id)
+    for row_id, message_id, _, action, in_ledger, consent in stops:
+        if message_id not in report.acked_ids:
+            continue
+        report.stops_acknowledged += 1
+        if action != "opt-out" or not in_ledger or consent != "n":
+            report.stops_not_applied += 1
+        mine = confirmations.get(row_id, [])
+        if len(mine) != 1 or mine[0] not in sent_ids:
+            report.confirmations_not_one += 1
+    report.ledger_twice = conn.execute(
+        "SELECT COUNT(*) FROM (SELECT message_row_id FROM consent_ledger WHERE message_row_id IS NOT NULL "
+        "GROUP BY message_row_id HAVING COUNT(*) > 1)").fetchone()[0]

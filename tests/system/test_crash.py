@@ -1,4 +1,5 @@
-"""SIGKILL `serve` during load: every 200 is on disk exactly once and every queued reply goes out."""
+"""SIGKILL `serve` during load, webhooks redelivered until answered: every 200 is on disk exactly once,
+every acknowledged STOP did its whole job once, and every queued reply goes out."""
 
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ def test_sigkill_during_load_loses_nothing(tmp_path: Path, batch: int, workers: 
     assert report.replies_queued > 0
     assert report.replies_unsent == 0, report.as_dict()
     assert report.replies_after_opt_out == 0, report.as_dict()
+    assert report.stops_acknowledged > 0, "the load must have sent STOPs"
+    assert report.stops_not_applied == 0, report.as_dict()
+    assert report.confirmations_not_one == 0, report.as_dict()
+    assert report.ledger_twice == 0, report.as_dict()
     # Replies sent twice after a kill (at-least-once with our messageId) are measured by
     # bench/soak.py, not bounded here: a kill with a request in flight repeats the whole request.
     assert report.integrity == "ok"
