@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from smsdesk.engine.direct_commits import MAX_REQUESTS, MAX_RESULTS, DirectCommits
-from smsdesk.engine.health import StorageHealth
+from smsdesk.engine.health import CHECK_TIMEOUT_S, StorageHealth
 from smsdesk.engine.mo import parse_inbound
 from smsdesk.engine.server import ServerThread
 from smsdesk.simulator.sample_data import make_db, mo_body, mo_result, shop_credential
@@ -284,6 +284,37 @@ def test_a_lock_held_by_another_process_is_waited_for_by_the_writer_not_by_the_l
         holder.release()
     assert direct.committed == 0
     assert stored(db_path) == [("behind-a-lock", "opt-out")]
+
+
+def test_healthz_says_database_locked_while_another_process_holds_the_lock_and_ok_after(
+        serve: ServerThread, db_path: Path) -> None:
+    """README: /healthz answers 503 "whenever webhooks would get 503", and says why: here another
+    process holds the write lock past the writer's busy timeout (2 s)."""
+    holder = LockHolder(db_path)
+    try:
+        webhook = post(serve.url, mo_result("STOP", message_id="locked-out"))
+        assert webhook.status_code == 503 and webhook.headers["retry-after"]
+        time.sleep(0.3)  # the verdict the webhook left is older than FRESH_S: /healthz checks again
+        health = httpx.get(serve.url + "/healthz", timeout=10)
+        assert health.status_code == 503
+        assert "database locked" in health.text
+    finally:
+        holder.release()
+    assert wait_until(lambda: httpx.get(serve.url + "/healthz", timeout=10).status_code == 200, 1.5)
+    assert post(serve.url, mo_result("STOP", message_id="locked-out")).status_code == 200
+    assert stored(db_path) == [("locked-out", "opt-out")]
+
+
+def test_healthz_says_storage_not_answering_when_the_writer_does_not_answer(serve: ServerThread) -> None:
+    held = serve.service.writer.submit(job(hold_writer, CHECK_TIMEOUT_S + 1.5))
+    try:
+        started = time.monotonic()
+        health = httpx.get(serve.url + "/healthz", timeout=20)
+        assert health.status_code == 503 and "storage not answering" in health.text
+        assert time.monotonic() - started < CHECK_TIMEOUT_S + 1.0  # answered at the check's timeout
+    finally:
+        held.result(20)
+    assert wait_until(lambda: httpx.get(serve.url + "/healthz", timeout=10).status_code == 200, 2)
 
 
 def test_a_webhook_while_the_writer_has_a_job_in_hand_goes_to_the_writer(serve: ServerThread, db_path: Path) -> None:
