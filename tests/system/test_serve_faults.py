@@ -60,11 +60,25 @@ def test_killed_writer_is_respawned_without_any_traffic(serve: LiveServe) -> Non
     assert "starting a new one" in log
 
 
-def test_writer_process_does_not_inherit_the_webhook_password(serve: LiveServe) -> None:
-    pid = serve.writer_pid()
-    assert pid is not None
-    assert WEBHOOK_PASSWORD.encode() in Path(f"/proc/{serve.proc.pid}/environ").read_bytes()  # serve has it
-    assert WEBHOOK_PASSWORD.encode() not in Path(f"/proc/{pid}/environ").read_bytes()
+def test_writer_process_inherits_none_of_the_secrets(tmp_path: Path, home: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """README: the writer process does not inherit SMSDESK_WEBHOOK_PASSWORD, SMSDESK_WEBHOOK_USER
+    or SMSDESK_API_KEY (it only writes SQLite; /proc/PID/environ and a core dump would carry them)."""
+    api_key = "an-api-key-the-writer-has-no-use-for-0001"
+    monkeypatch.setenv("SMSDESK_API_KEY", api_key)
+    serve = LiveServe(make_db(tmp_path / "smsdesk.db", shop_credential()), tmp_path / "serve.log")
+    try:
+        pid = serve.writer_pid()
+        assert pid is not None
+        serve_env = Path(f"/proc/{serve.proc.pid}/environ").read_bytes()
+        writer_env = Path(f"/proc/{pid}/environ").read_bytes()
+        for name in ("SMSDESK_WEBHOOK_PASSWORD", "SMSDESK_WEBHOOK_USER", "SMSDESK_API_KEY"):
+            assert f"{name}=".encode() in serve_env  # serve has it...
+            assert f"{name}=".encode() not in writer_env, name  # ...its writer does not
+        for secret in (WEBHOOK_PASSWORD, api_key):
+            assert secret.encode() not in writer_env
+    finally:
+        serve.stop()
 
 
 def _can(command: list[str]) -> bool:
