@@ -115,7 +115,9 @@ class OutboxSender:
                 log.info("recorded %d reply outcomes from the answer journal", len(journaled))
             self.journal.clear()
             # Only this sender may send from the database (serve holds the sender lock), so
-            # whatever is `sending` now was left by a sender that died with it in flight.
+            # whatever is `sending` now was left by a sender that died with it in flight. Those
+            # that Infobip's logs have were accepted: recorded, not sent again.
+            await self._reconcile_in_flight()
             abandoned = await self._write(requeue_abandoned)
             if abandoned:
                 log.warning("%d replies were in flight when the last sender stopped; sending them again "
@@ -132,6 +134,47 @@ class OutboxSender:
         if not self._unrecorded:
             self.journal.clear()  # every answer of the round is in the database
         return len(claimed)
+
+    async def _reconcile_in_flight(self) -> None:
+        """Replies a dead sender left `sending`: ask Infobip's message logs (GET /sms/3/logs, by
+        our messageId) which of them it accepted, and record those as sent.
+
+        A kill between Infobip accepting a request and the journal write leaves the fate of the
+        whole request (up to MESSAGES_PER_REQUEST replies) unknown. What the logs do not show
+        (not there yet, or the logs unreachable) is sent again with the same messageId, as
+        before: at-least-once, with far fewer repeats."""
+        in_flight = await asyncio.to_thread(self._in_flight_rows)
+        by_credential: dict[int, list[tuple[int, str]]] = {}
+        for row_id, credential_id, our_message_id in in_flight:
+            by_credential.setdefault(credential_id, []).append((row_id, our_message_id))
+        credentials = await asyncio.to_thread(self._credentials, set(by_credential))
+        outcomes: list[SendOutcome] = []
+        for credential_id, replies in by_credential.items():
+            cred = credentials.get(credential_id)
+            if cred is None:
+                continue  # deleted: requeued, then failed without a send (`_send_batch`)
+            try:
+                accepted = await self.clients.get(cred.base_url, cred.api_key).message_logs(
+                    [our_message_id for _, our_message_id in replies])
+            except InfobipError as exc:
+                log.warning("could not read Infobip's message logs for %d replies in flight (%s); "
+                            "they are sent again", len(replies), exc)
+                continue
+            for row_id, our_message_id in replies:
+                if (found := accepted.get(our_message_id)) is not None:
+                    status = "rejected" if found.status_group.upper() == "REJECTED" else "sent"
+                    outcomes.append(SendOutcome(row_id, status, found.message_id, found.status_name,
+                                                found.status_description if status == "rejected" else ""))
+        if outcomes:
+            await self._write(record_outcomes, [tuple(outcome) for outcome in outcomes])
+            log.info("%d replies in flight when the last sender stopped are in Infobip's logs: recorded, "
+                     "not sent again", len(outcomes))
+
+    def _in_flight_rows(self) -> list[tuple[int, int, str]]:
+        if self._reader is None:
+            self._reader = connect_reader(self.db_path)
+        return self._reader.execute(
+            "SELECT id, credential_id, our_message_id FROM outbox WHERE status = 'sending' ORDER BY id").fetchall()
 
     def _batches(self, rows: Sequence[OutboxRow]) -> list[tuple[int, list[OutboxRow]]]:
         by_credential: dict[int, list[OutboxRow]] = {}

@@ -43,7 +43,9 @@ SEND_PATH = "/sms/3/messages"
 BALANCE_PATH = "/account/1/balance"
 INBOX_PATH = "/sms/1/inbox/reports"
 REPORTS_PATH = "/sms/3/reports"
+LOGS_PATH = "/sms/3/logs"
 MAX_PULL = 1000
+MAX_LOG_ID_CHARS = 2048  # Infobip: messageId takes comma-separated values, at most 2048 characters
 MAX_MESSAGE_ID = 200
 
 Sleep = Callable[[float], Awaitable[object]]
@@ -319,6 +321,24 @@ class InfobipClient:
             raise InfobipBadResponse(200, "", "results is not a list of objects")
         return results
 
+    async def message_logs(self, message_ids: Sequence[str]) -> dict[str, MessageResult]:
+        """GET /sms/3/logs for these messageIds of ours: those Infobip has, with their status.
+
+        Logs cover the last 48 hours. Read-only (unlike the pulls, nothing is consumed), so it is
+        retried like the balance. As many ids per request as fit Infobip's 2048 characters.
+        """
+        found: dict[str, MessageResult] = {}
+        for chunk in _id_chunks(message_ids, MAX_LOG_ID_CHARS):
+            data = await self._request("GET", LOGS_PATH, params={"messageId": ",".join(chunk), "limit": MAX_PULL})
+            results = data.get("results") if isinstance(data, dict) else None
+            if results is None:
+                continue
+            if not isinstance(results, list) or not all(isinstance(r, dict) and "messageId" in r for r in results):
+                raise InfobipBadResponse(200, "", "logs results is not a list of messages")
+            for item in results:
+                found[str(item["messageId"])] = _message_result(item)
+        return found
+
     # ----------------------------------------------------------------- transport and retries
 
     async def _request(self, method: str, path: str, *, policy: RetryPolicy | None = None, **kwargs: Any) -> Any:
@@ -377,6 +397,21 @@ def _message_result(item: dict[str, Any]) -> MessageResult:
         status_description=str(status.get("description") or ""),
         message_count=details.get("messageCount") if isinstance(details, dict) else None,
     )
+
+
+def _id_chunks(ids: Sequence[str], max_chars: int) -> list[list[str]]:
+    """`ids` in runs whose comma-joined length stays within `max_chars`."""
+    chunks: list[list[str]] = []
+    length = max_chars + 1
+    for message_id in ids:
+        if not 1 <= len(message_id) <= max_chars:
+            raise ValueError(f"a messageId must be 1 to {max_chars} characters")
+        if length + 1 + len(message_id) > max_chars:
+            chunks.append([])
+            length = -1
+        chunks[-1].append(message_id)
+        length += 1 + len(message_id)
+    return chunks
 
 
 def _opt_str(value: Any) -> str | None:

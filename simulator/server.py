@@ -164,8 +164,27 @@ def _api_routes(state: SimulatorState) -> list[Route]:
             400, "E400", "Request cannot be processed.", "Check the syntax, violations and adjust the request.",
             [("limit", f"must be between 1 and {MAX_PULL}")]))
 
+    async def logs(request: Request) -> Response:
+        path = request.url.path
+        key = _authorised(state, request)
+        if key is None:
+            state.record("GET", path, 401)
+            return _error_for(path, 401)
+        limit = _limit(request)
+        raw_ids = ",".join(request.query_params.getlist("messageId"))
+        if limit is None or len(raw_ids) > 2048:
+            state.record("GET", path, 400)
+            return _current_error(400, "E400", "Request cannot be processed.",
+                                  "Check the syntax, violations and adjust the request.",
+                                  [("limit" if limit is None else "messageId",
+                                    f"must be between 1 and {MAX_PULL}" if limit is None
+                                    else "must be at most 2048 characters")])
+        state.record("GET", path, 200)
+        return JSONResponse(state.logs({i for i in raw_ids.split(",") if i}, key, limit))
+
     return [
         Route("/sms/3/messages", send, methods=["POST"]),
+        Route("/sms/3/logs", logs, methods=["GET"]),
         Route("/account/1/balance", balance, methods=["GET"]),
         Route("/sms/1/inbox/reports", inbox, methods=["GET"]),
         Route("/sms/3/reports", reports, methods=["GET"]),

@@ -292,6 +292,16 @@ class SimulatorState:
         self.wake()
         return count
 
+    def logs(self, message_ids: set[str], key: str, limit: int) -> dict[str, Any]:
+        """GET /sms/3/logs: the messages this account sent with these messageIds, newest first.
+        Infobip keeps logs 48 hours; the simulator keeps everything it was sent."""
+        with self.lock:
+            found = [m for m in reversed(self.sent) if m.message_id in message_ids and m.key == key][:limit]
+            return {"results": [{
+                "sender": m.sender, "destination": m.to, "bulkId": m.bulk_id, "messageId": m.message_id,
+                "sentAt": m.sent_at, "messageCount": 1, "status": dict(PENDING_ACCEPTED),
+                "content": {"text": m.text}} for m in found]}
+
     def pull_reports(self, limit: int) -> dict[str, Any]:
         with self.lock:
             return {"results": [self._reports.popleft() for _ in range(min(limit, len(self._reports)))]}

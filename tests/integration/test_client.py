@@ -12,6 +12,7 @@ import pytest
 
 from smsdesk.infobip.client import (
     INBOX_PATH,
+    LOGS_PATH,
     SEND_PATH,
     InfobipClient,
     OutboundSms,
@@ -199,6 +200,27 @@ async def test_pull_reports_consumes(sim: SimulatorThread) -> None:
     assert sorted(r["messageId"] for r in reports) == ["r1", "r2"]
     assert {r["status"]["name"] for r in reports} == {"DELIVERED_TO_HANDSET"}
     assert again == []
+
+
+async def test_message_logs_find_what_this_account_sent_many_ids_per_request(sim: SimulatorThread) -> None:
+    ours = [f"smsdesk-{i:032x}" for i in range(120)]  # 40 characters each: 49 fit in 2048
+    async with fast_client(sim.url) as client:
+        await client.send([OutboundSms(sender="InfoSMS", to="41793026727", text="a", message_id=ours[0]),
+                           OutboundSms(sender="InfoSMS", to="41793026727", text="b", message_id=ours[119])])
+        found = await client.message_logs(ours)
+    async with fast_client(sim.url, SMS_ONLY_KEY) as other_account:
+        assert await other_account.message_logs(ours) == {}  # logs are per account
+    assert sorted(found) == [ours[0], ours[119]]
+    assert found[ours[0]].status_group == "PENDING" and found[ours[0]].destination == "41793026727"
+    requests = [r for r in sim.state.requests if r.path == LOGS_PATH]
+    assert len(requests) == 6 and {r.status for r in requests} == {200}  # 3 chunks, twice
+
+
+async def test_message_logs_are_retried_like_any_read(sim: SimulatorThread) -> None:
+    sim.state.inject("500", 1, path_prefix=LOGS_PATH)
+    async with fast_client(sim.url) as client:
+        assert await client.message_logs(["never-sent"]) == {}
+    assert [r.status for r in sim.state.requests if r.path == LOGS_PATH] == [500, 200]
 
 
 async def test_pull_limit_is_checked_before_calling() -> None:

@@ -549,3 +549,54 @@ async def test_answers_journaled_before_a_kill_are_recorded_not_sent_again(tmp_p
         ("sent", "ib-1"), ("sent", "ib-2"), ("sent", "ib-3")]
     assert sim.state.sent == []
     assert not AnswerJournal(db).path.exists()
+
+
+def _accepted_by_infobip(sim: SimulatorThread, claimed: list[tuple]) -> None:
+    """The dead sender's request reached Infobip, which accepted it; its answer was lost with it."""
+    from smsdesk.infobip.client import OutboundSms
+
+    messages = [OutboundSms(sender=SHOP_NUMBER, to=row[5], text=row[6], message_id=row[3]) for row in claimed]
+    sim.state.accept_send({"messages": [m.to_payload() for m in messages]}, SHOP_KEY)
+
+
+async def _first_round(db: Path) -> None:
+    from smsdesk.engine.outbox_sender import OutboxSender
+    from smsdesk.store.writer import GroupCommitWriter
+
+    writer = GroupCommitWriter(db).start()
+    sender = OutboxSender(db, writer)
+    try:
+        await sender.run_once()
+    finally:
+        await sender.aclose()
+        writer.stop()
+
+
+async def test_replies_in_flight_that_infobip_accepted_are_found_in_its_logs_not_sent_again(
+        tmp_path: Path, sim: SimulatorThread) -> None:
+    """A sender killed after Infobip accepted its request and before the answer was journaled:
+    the next sender finds those replies in Infobip's message logs and records them; only the one
+    Infobip never got is sent (again, with the same messageId)."""
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    store(db, *[(f"+4179961{i:04d}", "hello", at(1)) for i in range(3)])
+    claimed = claim(db)
+    _accepted_by_infobip(sim, claimed[:2])
+    await _first_round(db)
+    sent_ids = [m.message_id for m in sim.state.sent]
+    assert sorted(sent_ids) == sorted(row[3] for row in claimed)  # each exactly once
+    assert rows(db, "SELECT status, infobip_message_id = our_message_id FROM outbox ORDER BY id") == [
+        ("sent", 1), ("sent", 1), ("sent", 1)]
+    assert [r.status for r in sim.state.requests if r.path == "/sms/3/logs"] == [200]
+
+
+async def test_replies_in_flight_are_sent_again_when_the_logs_cannot_be_read(tmp_path: Path,
+                                                                            sim: SimulatorThread) -> None:
+    """At-least-once holds without the logs: a reply whose fate is unknown is sent again."""
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    store(db, *[(f"+4179962{i:04d}", "hello", at(1)) for i in range(2)])
+    claimed = claim(db)
+    _accepted_by_infobip(sim, claimed)
+    sim.state.inject("500", None, duration=60, path_prefix="/sms/3/logs")
+    await _first_round(db)
+    assert sorted(m.message_id for m in sim.state.sent) == sorted(2 * [row[3] for row in claimed])
+    assert rows(db, "SELECT DISTINCT status FROM outbox") == [("sent",)]

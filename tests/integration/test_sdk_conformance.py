@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from smsdesk.infobip.client import BALANCE_PATH, INBOX_PATH, REPORTS_PATH, SEND_PATH, OutboundSms
+from smsdesk.infobip.client import BALANCE_PATH, INBOX_PATH, LOGS_PATH, REPORTS_PATH, SEND_PATH, OutboundSms
 from smsdesk.simulator.server import SimulatorThread
 from tests.support.sim import BAD_KEY, GOOD_KEY, SMS_ONLY_KEY, Receiver, fast_client
 
@@ -142,6 +142,14 @@ def test_delivery_report_pull_conforms(sim: SimulatorThread, sdk: ModuleType) ->
     data = httpx.get(f"{sim.url}{REPORTS_PATH}", headers=AUTH).json()
     result = conforms(sdk.SmsDeliveryResult, data)
     assert result.results[0].message_id == "x1" and result.results[0].callback_data == "cb"
+
+
+def test_message_logs_conform(sim: SimulatorThread, sdk: ModuleType) -> None:
+    _send_one(sim, None)
+    data = httpx.get(f"{sim.url}{LOGS_PATH}", params={"messageId": "x1,unknown"}, headers=AUTH).json()
+    result = conforms(sdk.SmsLogsResponse, data)
+    assert [log.message_id for log in result.results] == ["x1"]
+    assert result.results[0].status.group_name.value == "PENDING"
 
 
 # --------------------------------------------------------------------------- balance
