@@ -30,6 +30,7 @@ from smsdesk.store.writer import GroupCommitWriter, job
 from tests.support.serve import (
     WEBHOOK_PASSWORD,
     WEBHOOK_USER,
+    durability,
     hold_writer,
     page_limit,
     running_serve,
@@ -196,6 +197,14 @@ def test_a_closed_committer_declines(direct: DirectCommitter, db_path: Path) -> 
 
 def post(url: str, *results: dict) -> httpx.Response:
     return httpx.post(url + "/infobip/inbound", json=mo_body(*results), auth=AUTH, timeout=30)
+
+
+def test_both_connections_that_commit_webhooks_are_wal_and_synchronous_full(serve: ServerThread) -> None:
+    """README: "200 only after COMMIT" with synchronous=FULL, whichever connection commits: the
+    writer process's and serve's own (a SIGKILL test passes even at synchronous=OFF)."""
+    assert serve.service.writer.submit(job(durability)).result(10) == ("wal", 2)
+    direct = serve.service.direct
+    assert direct.try_commit(lambda conn, items: [durability(conn) for _ in items], [None]) == [("wal", 2)]
 
 
 def test_a_lone_webhook_is_committed_by_serve_itself(serve: ServerThread, db_path: Path) -> None:

@@ -69,6 +69,11 @@ def insert_key(conn: sqlite3.Connection, key: str) -> int:
     return conn.execute("INSERT INTO writer_probe (key, pid) VALUES (?, ?)", (key, os.getpid())).lastrowid or 0
 
 
+def durability(conn: sqlite3.Connection) -> tuple[str, int]:
+    """A writer job: the connection's journal mode and synchronous level (2: FULL)."""
+    return conn.execute("PRAGMA journal_mode").fetchone()[0], conn.execute("PRAGMA synchronous").fetchone()[0]
+
+
 def hold_writer(conn: sqlite3.Connection, seconds: float) -> float:
     """A writer job that keeps the writer busy, so that the jobs sent meanwhile queue up."""
     time.sleep(seconds)
