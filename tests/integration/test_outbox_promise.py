@@ -215,6 +215,29 @@ def test_an_edited_api_key_sends_the_queued_replies_with_the_new_key(tmp_path: P
     assert {(m.key, m.sender) for m in sim.state.sent} == {("new-shop-key-0003", SHOP_NUMBER)}
 
 
+def test_a_key_and_base_url_rotated_while_serve_runs_are_used_from_the_next_send(tmp_path: Path,
+                                                                                   sim: SimulatorThread) -> None:
+    """No restart: the running sender reads the credential for each round, so replies queued after
+    the edit go out with the new key to the new base URL, and none fails on the revoked key."""
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    with SimulatorThread(SimulatorState(keys={"new-shop-key-0003"})) as moved, \
+            running_serve(db, run_outbox=True) as serve:
+        forward_to(sim, serve)
+        sim.state.queue_inbound("41794010000", SHOP_NUMBER, "hello")
+        assert sim.wait_until(lambda: len(sim.state.sent) == 1, timeout=10)
+        handle = connect(db)
+        cred = get_credential(handle, "Shop")
+        update_credential(handle, cred.id, shop_credential(moved.url, api_key="new-shop-key-0003"), cred.version)
+        handle.close()
+        sim.state.keys.discard(SHOP_KEY)  # revoked at Infobip
+        for i in range(1, 4):
+            sim.state.queue_inbound(f"4179401{i:04d}", SHOP_NUMBER, "hello")
+        assert moved.wait_until(lambda: len(moved.state.sent) == 3, timeout=15)
+    assert {m.key for m in moved.state.sent} == {"new-shop-key-0003"}
+    assert len(sim.state.sent) == 1 and not [r for r in sim.state.requests if r.status == 401]
+    assert rows(db, "SELECT status, COUNT(*) FROM outbox GROUP BY status") == [("sent", 4)]
+
+
 # --------------------------------------------------------------------------- 3. never re-sent
 
 
