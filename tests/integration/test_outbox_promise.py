@@ -400,6 +400,23 @@ def test_replies_to_one_number_leave_in_arrival_order_one_request_after_the_othe
         assert len(set(bulks)) == 3  # never two replies to one number in one request
 
 
+def test_a_failed_send_keeps_each_numbers_replies_in_arrival_order(tmp_path: Path, sim: SimulatorThread) -> None:
+    """The first request fails (500): its replies wait with backoff, and the replies queued after
+    them to the same numbers wait behind them instead of overtaking."""
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    numbers = [f"+4179402{i:04d}" for i in range(5)]
+    store(db, *[(number, "hello", at(1)) for number in numbers])
+    store(db, *[(number, "HELP", at(2)) for number in numbers])
+    sim.state.inject("500", 1, path_prefix="/sms/3/messages")
+    with running_serve(db, run_outbox=True):
+        assert sim.wait_until(lambda: len(sim.state.sent) == 10, timeout=30)
+    failed = [r for r in sim.state.requests if r.path == "/sms/3/messages" and r.status == 500]
+    assert len(failed) == 1
+    for number in numbers:
+        texts = [m.text for m in sim.state.sent if m.to == number.removeprefix("+")]
+        assert texts == [shop_credential().default_reply_message, "Shop help: shop.example"], number
+
+
 def test_due_replies_of_one_credential_go_many_to_a_request(tmp_path: Path, sim: SimulatorThread) -> None:
     db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
     store(db, *[(f"+4179800{i:04d}", "HELP", at(1)) for i in range(250)])  # a backlog, all due
