@@ -287,6 +287,33 @@ def test_send_override_opt_out_sends_and_is_audited(opted_out: SimulatorThread, 
     assert "Your order shipped" not in json.dumps(fields)
 
 
+def test_send_override_is_audited_before_the_request_even_when_infobip_fails(opted_out: SimulatorThread,
+                                                                              db_file: Path) -> None:
+    """README: recorded in the audit table "before the request leaves": a send Infobip refuses
+    (500) has reached Infobip's door all the same, and the record of the override stays."""
+    opted_out.state.inject("500", None, duration=30, path_prefix="/sms/3/messages")
+    run = smsdesk("send", "--cred", "good", "--to", TO, "--text", "Your order shipped", "--override-opt-out")
+    assert run.code == 1, run.err
+    assert opted_out.state.count_requests("/sms/3/messages") >= 1 and opted_out.state.snapshot_sent() == []
+    [(_, name, fields)] = override_audits(db_file)
+    assert name == "good" and fields["to"] == TO and fields["our_message_id"]
+
+
+def test_send_override_that_cannot_be_audited_is_not_sent(opted_out: SimulatorThread, db_file: Path) -> None:
+    """Another process holds the write lock past the busy timeout: the audit cannot be written,
+    so the send is refused and nothing reaches Infobip."""
+    holder = sqlite3.connect(db_file, isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        run = smsdesk("send", "--cred", "good", "--to", TO, "--text", "Your order shipped", "--override-opt-out")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert run.code == 1 and run.err.startswith("smsdesk: "), run.err
+    assert opted_out.state.count_requests("/sms/3/messages") == 0
+    assert override_audits(db_file) == []
+
+
 @pytest.mark.parametrize(("cred", "number"), [("good", BOB), ("good", "+41793026729"), ("devshop", TO)],
                          ids=["consent-y", "consent-none", "opted-out-in-another-sandbox"])
 def test_send_to_a_number_not_opted_out_goes_out_without_audit(opted_out: SimulatorThread, db_file: Path,
