@@ -178,11 +178,73 @@ def test_connection_cap_keeps_healthz_and_webhooks_answering(tmp_path: Path, hom
         closed = sum(closed_by_server(sock, 0.01) for sock in socks)
         assert closed >= 290, closed  # the oldest went first, to make room
         assert 1 <= len(log_lines(server, "connection cap (100) reached")) <= 3
+        # README: serve raises its open-file limit to the cap plus 256 "and says so when it may not"
+        assert len(log_lines(server, "open file limit 256 is below --max-connections 100 + 256")) == 1
         assert "Traceback" not in server.log()
     finally:
         for sock in socks:
             sock.close()
         server.stop()
+
+
+def test_connections_stalled_in_their_request_head_make_room_at_once(tmp_path: Path, home: Path) -> None:
+    """A slowloris sends a request head a few bytes at a time: its request is not in the app
+    yet, so at the cap such connections are closed to make room, not waited out for
+    --request-timeout (30 s here)."""
+    server = LiveServe(make_db(tmp_path / "smsdesk.db", shop_credential()), tmp_path / "serve.log",
+                       "--max-connections", "20", "--request-timeout", "30")
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(30):
+            sock = server.connect()
+            sock.sendall(b"POST /infobip/inbound HTTP/1.1\r\nHost: x\r\n")  # and never the rest
+            socks.append(sock)
+        time.sleep(0.3)
+        started = time.monotonic()
+        assert httpx.get(server.url + "/healthz", timeout=10).status_code == 200
+        response = httpx.post(server.url + "/infobip/inbound", json=mo_body(mo_result("STOP", message_id="loris")),
+                              auth=AUTH, timeout=10)
+        assert response.status_code == 200
+        assert time.monotonic() - started < 1.0
+        assert sum(closed_by_server(sock, 0.01) for sock in socks) >= 10
+    finally:
+        for sock in socks:
+            sock.close()
+        server.stop()
+
+
+def test_with_every_connection_in_a_request_a_new_one_is_refused_until_they_time_out(tmp_path: Path,
+                                                                                    home: Path) -> None:
+    """Requests whose bodies never finish are in the app: they are not closed to make room, a new
+    connection is refused (one log line), and once --request-timeout passes they get 408 and
+    new connections are served again."""
+    server = LiveServe(make_db(tmp_path / "smsdesk.db", shop_credential()), tmp_path / "serve.log",
+                       "--max-connections", "10", "--request-timeout", "2")
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(10):
+            sock = server.connect()
+            sock.sendall(f"POST /infobip/inbound HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH_HEADER}\r\n"
+                         "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"results\": [".encode())
+            socks.append(sock)
+        time.sleep(0.3)
+        with pytest.raises(httpx.TransportError):
+            httpx.get(server.url + "/healthz", timeout=5)
+        assert wait_until(lambda: bool(log_lines(server, "every connection is in a request")), 2)
+        assert wait_until(lambda: _healthy(server), 5)
+        assert [read_response(sock, 1).split(b"\r\n", 1)[0] for sock in socks] == [b"HTTP/1.1 408 Request Timeout"] * 10
+        assert "Traceback" not in server.log()
+    finally:
+        for sock in socks:
+            sock.close()
+        server.stop()
+
+
+def _healthy(server: LiveServe) -> bool:
+    try:
+        return httpx.get(server.url + "/healthz", timeout=5).status_code == 200
+    except httpx.TransportError:  # refused: the cap is still full
+        return False
 
 
 def test_client_that_disconnects_mid_body_is_one_log_line(serve: LiveServe) -> None:
