@@ -62,7 +62,11 @@ class LiveServe:
     def writer_pid(self) -> int | None:
         """The writer child of serve, if one runs (found by its command line)."""
         for task in Path(f"/proc/{self.proc.pid}/task").iterdir():
-            for pid in (task / "children").read_text().split():
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:  # a thread that ended between the listing and the read
+                continue
+            for pid in children:
                 try:
                     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
                 except OSError:
