@@ -13,6 +13,7 @@ import os
 import signal
 import sqlite3
 import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -289,6 +290,64 @@ def test_a_reply_is_not_sent_again_when_the_writer_dies_between_send_and_record(
         assert sim.wait_until(lambda: rows(db, "SELECT COUNT(*) FROM outbox WHERE status = 'sent'") == [(10,)],
                               timeout=30)
     assert len(sim.state.sent) == 10
+
+
+def test_answers_journaled_by_a_sender_killed_before_recording_them_are_not_sent_again(
+        tmp_path: Path, sim: SimulatorThread) -> None:
+    """End to end, with a real kill: Infobip answers, the answer is journaled, recording it waits
+    behind another process's write lock, and serve is SIGKILLed. The next serve records the
+    journal instead of sending again, with Infobip's logs unreadable so that only the journal
+    can tell it (the logs lookup is tested on its own)."""
+    from smsdesk.store.paths import beside_database
+
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    store(db, *[(f"+4179970{i:04d}", "hello", at(1)) for i in range(10)])
+    sim.state.inject("slow", count=1, delay=2.0, path_prefix="/sms/3/messages")
+    log = tmp_path / "serve.log"
+
+    def start() -> subprocess.Popen[bytes]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("SMSDESK_WEBHOOK")}
+        with open(log, "ab") as err:
+            return subprocess.Popen([str(SCRIPT), "--db", str(db), "serve", "--port", "0", "--insecure-no-auth",
+                                     "--poll-interval", "60"], stdout=subprocess.DEVNULL, stderr=err, env=env,
+                                    start_new_session=True)
+
+    first = start()
+    holder = None
+    try:
+        # The request is in flight (Infobip answers after 2 s): another process takes the lock.
+        assert wait_until(lambda: rows(db, "SELECT COUNT(*) FROM outbox WHERE status = 'sending'") == [(10,)], 10)
+        holder = subprocess.Popen([sys.executable, "-c", "import sqlite3, sys\n"
+                                   f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
+                                   "c.execute('BEGIN IMMEDIATE'); print('locked', flush=True); sys.stdin.readline()"],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
+        journal = beside_database(db, "-answers.journal")
+        assert wait_until(lambda: journal.exists() and journal.read_text().endswith("\n"), 10), log.read_text()
+        assert len(sim.state.sent) == 10
+    finally:
+        # SIGKILL serve and its writer process together (a crash of the whole service, as
+        # systemd's KillMode=control-group does): a writer left alive would record the answers
+        # itself once the lock goes, and the journal would have nothing to do.
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait(10)
+        assert wait_until(lambda: subprocess.run(["pgrep", "-g", str(first.pid)], capture_output=True).returncode
+                          == 1, 10)
+        if holder is not None:
+            holder.kill()
+            holder.wait(10)
+    assert rows(db, "SELECT COUNT(*) FROM outbox WHERE status = 'sending'") == [(10,)]
+    sim.state.inject("500", None, duration=60, path_prefix="/sms/3/logs")
+    second = start()
+    try:
+        # Recorded from the journal, which is then cleared
+        assert wait_until(lambda: not journal.exists(), 20), log.read_text()
+        assert rows(db, "SELECT COUNT(*) FROM outbox WHERE status = 'sent'") == [(10,)]
+        time.sleep(1.0)  # anything requeued would be sent again meanwhile (nothing must be)
+    finally:
+        second.terminate()
+        second.wait(10)
+    assert len(sim.state.sent) == 10  # each reply reached Infobip once
 
 
 # --------------------------------------------------------------------------- 4. one sender
