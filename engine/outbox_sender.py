@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from smsdesk.engine.answer_journal import AnswerJournal
-from smsdesk.infobip.client import InfobipClient, OutboundSms, SendResult
+from smsdesk.infobip.client import InfobipClient, MessageResult, OutboundSms, RetryPolicy, SendResult, log_id_chunks
 from smsdesk.infobip.errors import InfobipError
 from smsdesk.store.credentials import find_credential_by_id_conn
 from smsdesk.store.db import connect_reader
@@ -39,6 +39,9 @@ MESSAGES_PER_REQUEST = 100
 REQUESTS_IN_FLIGHT = 8
 CLAIM_LIMIT = MESSAGES_PER_REQUEST * REQUESTS_IN_FLIGHT
 MARK_RETRY_MAX_SECONDS = 30.0
+# How long a sender's start waits for Infobip's message logs before it sends again what it could
+# not look up: nothing is sent meanwhile.
+LOGS_DEADLINE_S = 10.0
 _MESSAGE_INDEX = re.compile(r"^messages\[(\d+)\]")
 
 
@@ -141,30 +144,43 @@ class OutboxSender:
 
         A kill between Infobip accepting a request and the journal write leaves the fate of the
         whole request (up to MESSAGES_PER_REQUEST replies) unknown. What the logs do not show
-        (not there yet, or the logs unreachable) is sent again with the same messageId, as
-        before: at-least-once, with far fewer repeats."""
+        (not there yet, unreadable, or not answered within LOGS_DEADLINE_S: nothing is sent
+        meanwhile, opt-out confirmations included) is sent again with the same messageId, as
+        before: at-least-once, with far fewer repeats. The lookups of every credential and
+        chunk run at once, one attempt each; what arrived in time is kept."""
         in_flight = await asyncio.to_thread(self._in_flight_rows)
-        by_credential: dict[int, list[tuple[int, str]]] = {}
+        if not in_flight:
+            return
+        by_credential: dict[int, dict[str, int]] = {}
         for row_id, credential_id, our_message_id in in_flight:
-            by_credential.setdefault(credential_id, []).append((row_id, our_message_id))
+            by_credential.setdefault(credential_id, {})[our_message_id] = row_id
         credentials = await asyncio.to_thread(self._credentials, set(by_credential))
-        outcomes: list[SendOutcome] = []
-        for credential_id, replies in by_credential.items():
+        lookups: dict[asyncio.Task[dict[str, MessageResult]], int] = {}
+        for credential_id, rows in by_credential.items():
             cred = credentials.get(credential_id)
             if cred is None:
-                continue  # deleted: requeued, then failed without a send (`_send_batch`)
-            try:
-                accepted = await self.clients.get(cred.base_url, cred.api_key).message_logs(
-                    [our_message_id for _, our_message_id in replies])
-            except InfobipError as exc:
-                log.warning("could not read Infobip's message logs for %d replies in flight (%s); "
-                            "they are sent again", len(replies), exc)
+                continue  # deleted: requeued, then cancelled by the claim (store/outbox.py)
+            client = self.clients.get(cred.base_url, cred.api_key)
+            for chunk in log_id_chunks(list(rows)):
+                task = asyncio.ensure_future(client.message_logs(chunk, policy=RetryPolicy(max_attempts=1)))
+                lookups[task] = credential_id
+        done, pending = await asyncio.wait(lookups, timeout=LOGS_DEADLINE_S)
+        for task in pending:
+            task.cancel()
+        outcomes: list[SendOutcome] = []
+        failures: list[str] = []
+        for task in done:
+            if task.exception() is not None:  # anything at all: those replies are sent again
+                failures.append(str(task.exception()) or type(task.exception()).__name__)
                 continue
-            for row_id, our_message_id in replies:
-                if (found := accepted.get(our_message_id)) is not None:
-                    status = "rejected" if found.status_group.upper() == "REJECTED" else "sent"
-                    outcomes.append(SendOutcome(row_id, status, found.message_id, found.status_name,
-                                                found.status_description if status == "rejected" else ""))
+            rows = by_credential[lookups[task]]
+            for our_message_id, found in task.result().items():
+                status = "rejected" if found.status_group.upper() == "REJECTED" else "sent"
+                outcomes.append(SendOutcome(rows[our_message_id], status, found.message_id, found.status_name,
+                                            found.status_description if status == "rejected" else ""))
+        if failures or pending:
+            log.warning("Infobip's message logs did not answer for some replies in flight (%s); they are sent "
+                        "again", "; ".join(failures[:3]) or f"no answer within {LOGS_DEADLINE_S:.0f} s")
         if outcomes:
             await self._write(record_outcomes, [tuple(outcome) for outcome in outcomes])
             log.info("%d replies in flight when the last sender stopped are in Infobip's logs: recorded, "

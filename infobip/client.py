@@ -321,22 +321,36 @@ class InfobipClient:
             raise InfobipBadResponse(200, "", "results is not a list of objects")
         return results
 
-    async def message_logs(self, message_ids: Sequence[str]) -> dict[str, MessageResult]:
-        """GET /sms/3/logs for these messageIds of ours: those Infobip has, with their status.
+    async def message_logs(self, message_ids: Sequence[str], *,
+                           policy: RetryPolicy | None = None) -> dict[str, MessageResult]:
+        """GET /sms/3/logs for these messageIds of ours (one request: their comma-joined length
+        within Infobip's 2048 characters, see `log_id_chunks`): those Infobip has, with status.
 
-        Logs cover the last 48 hours. Read-only (unlike the pulls, nothing is consumed), so it is
-        retried like the balance. As many ids per request as fit Infobip's 2048 characters.
+        Logs cover the last 48 hours. Read-only (unlike the pulls, nothing is consumed). Entries
+        for ids not asked about are ignored; of several entries for one id (a message sent
+        again), an accepted one wins over a rejection.
         """
+        if not message_ids or len(",".join(message_ids)) > MAX_LOG_ID_CHARS:
+            raise ValueError(f"1 to {MAX_LOG_ID_CHARS} characters of messageIds per request")
+        data = await self._request("GET", LOGS_PATH, policy=policy,
+                                   params={"messageId": ",".join(message_ids), "limit": MAX_PULL})
+        results = data.get("results") if isinstance(data, dict) else None
+        if results is None:
+            return {}
+        if not isinstance(results, list):
+            raise InfobipBadResponse(200, "", "logs results is not a list")
+        asked = set(message_ids)
         found: dict[str, MessageResult] = {}
-        for chunk in _id_chunks(message_ids, MAX_LOG_ID_CHARS):
-            data = await self._request("GET", LOGS_PATH, params={"messageId": ",".join(chunk), "limit": MAX_PULL})
-            results = data.get("results") if isinstance(data, dict) else None
-            if results is None:
+        for item in results:
+            if not isinstance(item, dict) or item.get("messageId") not in asked:
                 continue
-            if not isinstance(results, list) or not all(isinstance(r, dict) and "messageId" in r for r in results):
-                raise InfobipBadResponse(200, "", "logs results is not a list of messages")
-            for item in results:
-                found[str(item["messageId"])] = _message_result(item)
+            try:
+                result = _message_result(item)
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise InfobipBadResponse(200, "", f"a log entry cannot be read ({type(exc).__name__})") from exc
+            earlier = found.get(result.message_id)
+            if earlier is None or earlier.status_group.upper() == "REJECTED":
+                found[result.message_id] = result
         return found
 
     # ----------------------------------------------------------------- transport and retries
@@ -399,8 +413,8 @@ def _message_result(item: dict[str, Any]) -> MessageResult:
     )
 
 
-def _id_chunks(ids: Sequence[str], max_chars: int) -> list[list[str]]:
-    """`ids` in runs whose comma-joined length stays within `max_chars`."""
+def log_id_chunks(ids: Sequence[str], max_chars: int = MAX_LOG_ID_CHARS) -> list[list[str]]:
+    """`ids` in runs whose comma-joined length stays within `max_chars`: one logs request each."""
     chunks: list[list[str]] = []
     length = max_chars + 1
     for message_id in ids:

@@ -136,6 +136,7 @@ class SimulatorState:
         self.keys = set(self.keys) | set(self.no_scope_keys)
         self.lock = threading.RLock()
         self.sent: list[SentMessage] = []
+        self.logs_answer: dict[str, Any] | None = None  # GET /sms/3/logs answers this when set
         self.requests: list[RequestRecord] = []
         self.webhook_posts: list[WebhookPost] = []
         self.webhook_failed: list[dict[str, Any]] = []  # batches given up on
@@ -294,8 +295,11 @@ class SimulatorState:
 
     def logs(self, message_ids: set[str], key: str, limit: int) -> dict[str, Any]:
         """GET /sms/3/logs: the messages this account sent with these messageIds, newest first.
-        Infobip keeps logs 48 hours; the simulator keeps everything it was sent."""
+        Infobip keeps logs 48 hours; the simulator keeps everything it was sent. A test may set
+        `logs_answer` to make it answer that body instead (an Infobip that misbehaves)."""
         with self.lock:
+            if self.logs_answer is not None:
+                return self.logs_answer
             found = [m for m in reversed(self.sent) if m.message_id in message_ids and m.key == key][:limit]
             return {"results": [{
                 "sender": m.sender, "destination": m.to, "bulkId": m.bulk_id, "messageId": m.message_id,

@@ -18,6 +18,7 @@ from smsdesk.infobip.client import (
     OutboundSms,
     RetryPolicy,
     VerifyOutcome,
+    log_id_chunks,
     parse_retry_after,
 )
 from smsdesk.infobip.errors import (
@@ -202,18 +203,24 @@ async def test_pull_reports_consumes(sim: SimulatorThread) -> None:
     assert again == []
 
 
-async def test_message_logs_find_what_this_account_sent_many_ids_per_request(sim: SimulatorThread) -> None:
+async def test_message_logs_find_what_this_account_sent(sim: SimulatorThread) -> None:
     ours = [f"smsdesk-{i:032x}" for i in range(120)]  # 40 characters each: 49 fit in 2048
+    chunks = log_id_chunks(ours)
+    assert [len(chunk) for chunk in chunks] == [49, 49, 22]
+    assert all(len(",".join(chunk)) <= 2048 for chunk in chunks)
     async with fast_client(sim.url) as client:
         await client.send([OutboundSms(sender="InfoSMS", to="41793026727", text="a", message_id=ours[0]),
                            OutboundSms(sender="InfoSMS", to="41793026727", text="b", message_id=ours[119])])
-        found = await client.message_logs(ours)
+        found = {}
+        for chunk in chunks:
+            found |= await client.message_logs(chunk)
+        with pytest.raises(ValueError):
+            await client.message_logs(ours)  # over 2048 characters in one request
     async with fast_client(sim.url, SMS_ONLY_KEY) as other_account:
-        assert await other_account.message_logs(ours) == {}  # logs are per account
+        assert await other_account.message_logs(chunks[0]) == {}  # logs are per account
     assert sorted(found) == [ours[0], ours[119]]
     assert found[ours[0]].status_group == "PENDING" and found[ours[0]].destination == "41793026727"
-    requests = [r for r in sim.state.requests if r.path == LOGS_PATH]
-    assert len(requests) == 6 and {r.status for r in requests} == {200}  # 3 chunks, twice
+    assert [r.status for r in sim.state.requests if r.path == LOGS_PATH] == [200] * 4
 
 
 async def test_message_logs_are_retried_like_any_read(sim: SimulatorThread) -> None:
@@ -221,6 +228,21 @@ async def test_message_logs_are_retried_like_any_read(sim: SimulatorThread) -> N
     async with fast_client(sim.url) as client:
         assert await client.message_logs(["never-sent"]) == {}
     assert [r.status for r in sim.state.requests if r.path == LOGS_PATH] == [500, 200]
+
+
+async def test_message_logs_ignore_entries_not_asked_for_and_refuse_unreadable_ones(sim: SimulatorThread) -> None:
+    accepted = {"messageId": "ours-1", "status": {"groupName": "PENDING", "name": "PENDING_ACCEPTED"}}
+    rejected = {"messageId": "ours-1", "status": {"groupName": "REJECTED", "name": "REJECTED_NETWORK"}}
+    async with fast_client(sim.url) as client:
+        sim.state.logs_answer = {"results": [rejected, {"messageId": "not-ours", "status": "PENDING"}, accepted]}
+        found = await client.message_logs(["ours-1"])
+        assert list(found) == ["ours-1"] and found["ours-1"].status_group == "PENDING"  # accepted wins
+        sim.state.logs_answer = {"results": [{"messageId": "ours-1", "status": "PENDING"}]}
+        with pytest.raises(InfobipError, match="log entry cannot be read"):
+            await client.message_logs(["ours-1"])
+        sim.state.logs_answer = {"results": "none"}
+        with pytest.raises(InfobipError):
+            await client.message_logs(["ours-1"])
 
 
 async def test_pull_limit_is_checked_before_calling() -> None:

@@ -699,3 +699,31 @@ async def test_replies_in_flight_are_sent_again_when_the_logs_cannot_be_read(tmp
     await _first_round(db)
     assert sorted(m.message_id for m in sim.state.sent) == sorted(2 * [row[3] for row in claimed])
     assert rows(db, "SELECT DISTINCT status FROM outbox") == [("sent",)]
+
+
+async def test_an_unreadable_logs_answer_sends_the_replies_again_and_sending_goes_on(
+        tmp_path: Path, sim: SimulatorThread) -> None:
+    """A log entry the client cannot read must not stop the sender (opt-out confirmations
+    included): those replies are sent again, as when the logs are unreachable."""
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    store(db, *[(f"+4179963{i:04d}", "hello", at(1)) for i in range(2)])
+    claimed = claim(db)
+    sim.state.logs_answer = {"results": [{"messageId": row[3], "status": "PENDING"} for row in claimed]}
+    await _first_round(db)
+    assert sorted(m.message_id for m in sim.state.sent) == sorted(row[3] for row in claimed)
+    assert rows(db, "SELECT DISTINCT status FROM outbox") == [("sent",)]
+
+
+async def test_logs_that_do_not_answer_hold_the_first_round_at_most_the_deadline(
+        tmp_path: Path, sim: SimulatorThread, monkeypatch: pytest.MonkeyPatch) -> None:
+    from smsdesk.engine import outbox_sender
+
+    monkeypatch.setattr(outbox_sender, "LOGS_DEADLINE_S", 1.0)
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    store(db, *[(f"+4179964{i:04d}", "hello", at(1)) for i in range(2)])
+    claimed = claim(db)
+    sim.state.inject("slow", None, duration=30, delay=10.0, path_prefix="/sms/3/logs")
+    started = time.monotonic()
+    await _first_round(db)
+    assert time.monotonic() - started < 5.0
+    assert sorted(m.message_id for m in sim.state.sent) == sorted(row[3] for row in claimed)
