@@ -14,7 +14,7 @@ import logging
 import os
 from pathlib import Path
 
-from smsdesk.store.paths import beside_database
+from smsdesk.store.paths import beside_database, beside_database_name
 
 log = logging.getLogger("smsdesk.outbox")
 
@@ -22,6 +22,8 @@ log = logging.getLogger("smsdesk.outbox")
 class AnswerJournal:
     def __init__(self, db_path: Path) -> None:
         self.path = beside_database(db_path, "-answers.journal")
+        # Where smsdesk 0.2 wrote it when the database's name is a symlink: read and cleared too.
+        self.earlier_path = beside_database_name(db_path, "-answers.journal")
         self._written = True  # unknown at start: a dead sender may have left one
 
     def append(self, outcomes: list[tuple]) -> None:
@@ -40,25 +42,31 @@ class AnswerJournal:
 
     def read(self) -> list[tuple]:
         """Every journaled outcome; a torn last line (a kill mid-write) is skipped."""
-        try:
-            text = self.path.read_text()
-        except FileNotFoundError:
-            return []
         outcomes: list[tuple] = []
-        for line in text.splitlines():
-            try:
-                outcomes.extend(tuple(item) for item in json.loads(line))
-            except (ValueError, TypeError):
+        for path in (self.earlier_path, self.path):
+            if path is None:
                 continue
+            try:
+                text = path.read_text()
+            except FileNotFoundError:
+                continue
+            for line in text.splitlines():
+                try:
+                    outcomes.extend(tuple(item) for item in json.loads(line))
+                except (ValueError, TypeError):
+                    continue
         return outcomes
 
     def clear(self) -> None:
         if not self._written:
             return  # nothing appended since the last clear: no file to remove every round
         self._written = False
-        try:
-            self.path.unlink()
-        except FileNotFoundError:
-            pass
-        except OSError as exc:
-            log.warning("could not clear the answer journal (%s)", exc)
+        for path in (self.path, self.earlier_path):
+            if path is None:
+                continue
+            try:
+                path.unlink()
+            except FileNotFoundError:
+                pass
+            except OSError as exc:
+                log.warning("could not clear the answer journal %s (%s)", path, exc)

@@ -42,7 +42,7 @@ from smsdesk.store.db import connect, utcnow
 from smsdesk.store.inbound import InboundMessage, inbound_rows, store_inbound
 from smsdesk.store.models import InboundMode, StoredCredential
 from smsdesk.store.outbox import apply_delivery_reports
-from smsdesk.store.paths import beside_database
+from smsdesk.store.paths import beside_database, beside_database_name
 from smsdesk.store.writer import Writer, job
 
 log = logging.getLogger("smsdesk.poller")
@@ -72,8 +72,9 @@ class PulledBatch:
 class Spool:
     """One file per pulled batch, written before it is stored and removed after."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, earlier: Path | None = None) -> None:
         self.directory = directory
+        self.earlier = earlier  # where smsdesk 0.2 spooled (`beside_database_name`): loaded too, never written
         self._numbers = itertools.count()
 
     def _prepare(self) -> None:
@@ -109,10 +110,10 @@ class Spool:
     def load(self) -> list[PulledBatch]:
         """The batches a previous run left unstored, oldest first. A temporary file that reads
         whole was written completely before the stop; an unreadable file is left in place."""
-        if not self.directory.is_dir():
-            return []
+        paths = [path for directory in (self.directory, self.earlier) if directory is not None and directory.is_dir()
+                 for path in directory.glob("*.json*")]
         batches = []
-        for path in sorted(self.directory.glob("*.json*")):
+        for path in sorted(paths, key=lambda path: path.name):  # names start with the time they were written
             try:
                 data = json.loads(path.read_bytes())
                 batch = PulledBatch(str(data["kind"]), int(data["credential_id"]), str(data["credential"]),
@@ -140,7 +141,7 @@ class InboxPoller:
         self.writer = writer
         self.interval = interval
         self.clients = ClientPool(**(client_options or {}))
-        self.spool = Spool(spool_dir(db_path))
+        self.spool = Spool(spool_dir(db_path), beside_database_name(db_path, ".pulled"))
         self._reader: sqlite3.Connection | None = None
         # Per credential id, the batches pulled and not yet committed, in pull order.
         self._unsaved: dict[int, deque[PulledBatch]] = {}

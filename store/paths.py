@@ -33,6 +33,15 @@ def beside_database(db_path: Path | str, suffix: str) -> Path:
     return Path(os.path.realpath(db_path) + suffix)
 
 
+def beside_database_name(db_path: Path | str, suffix: str) -> Path | None:
+    """Where smsdesk 0.2 kept that file: beside the name the database was opened by, when that
+    name is a symlink (None when it is the same place). A spool or journal left there by 0.2
+    must still be read, and a 0.2 serve started by that name still holds its lock there."""
+    absolute = os.path.abspath(db_path)
+    named = Path(os.path.realpath(os.path.dirname(absolute))) / (os.path.basename(absolute) + suffix)
+    return None if named == beside_database(db_path, suffix) else named
+
+
 def _make_private_dirs(directory: Path) -> None:
     """Create `directory` and each missing ancestor 0700, whatever the umask.
 

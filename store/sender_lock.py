@@ -12,7 +12,7 @@ import fcntl
 import os
 from pathlib import Path
 
-from smsdesk.store.paths import beside_database
+from smsdesk.store.paths import beside_database, beside_database_name
 
 
 class SenderLockHeld(RuntimeError):
@@ -22,34 +22,50 @@ class SenderLockHeld(RuntimeError):
 class SenderLock:
     def __init__(self, db_path: Path | str) -> None:
         self.path = beside_database(db_path, "-sender.lock")
-        self._fd: int | None = None
+        # Where smsdesk 0.2 took it when the database's name is a symlink: taken too, so that a
+        # 0.2 serve started by that name and this one never both send.
+        self.earlier_path = beside_database_name(db_path, "-sender.lock")
+        self._fds: list[int] = []
 
     @property
     def held(self) -> bool:
-        return self._fd is not None
+        return bool(self._fds)
 
     def acquire(self) -> None:
         """Take the lock or raise SenderLockHeld naming the holder's pid. Idempotent."""
-        if self._fd is not None:
+        if self._fds:
             return
-        # O_CLOEXEC: the writer child must not inherit it and keep it after this process died.
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fds: list[int] = []
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
-            os.close(fd)
-            raise SenderLockHeld(
-                f"another smsdesk serve (pid {holder}) is sending replies from this database; stop it, "
-                "or start this one with --no-send to only receive") from None
+            for path in (self.path, self.earlier_path):
+                if path is not None:
+                    fds.append(_lock(path))
         except BaseException:
-            os.close(fd)
+            for fd in fds:
+                os.close(fd)
             raise
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        self._fd = fd
+        self._fds = fds
 
     def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)  # closing the descriptor releases the flock
-            self._fd = None
+        fds, self._fds = self._fds, []
+        for fd in fds:
+            os.close(fd)  # closing the descriptor releases the flock
+
+
+def _lock(path: Path) -> int:
+    # O_CLOEXEC: the writer child must not inherit it and keep it after this process died.
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "unknown"
+        os.close(fd)
+        raise SenderLockHeld(
+            f"another smsdesk serve (pid {holder}) is sending replies from this database; stop it, "
+            "or start this one with --no-send to only receive") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd

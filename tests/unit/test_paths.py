@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 from pathlib import Path
 
 import pytest
 
 from smsdesk.engine.answer_journal import AnswerJournal
-from smsdesk.engine.poller import spool_dir
+from smsdesk.engine.poller import PulledBatch, Spool, spool_dir
+from smsdesk.store.paths import beside_database_name
 from smsdesk.store.sender_lock import SenderLock, SenderLockHeld
 
 
@@ -37,3 +40,67 @@ def test_the_lock_is_exclusive_across_names(tmp_path: Path) -> None:
     finally:
         first.release()
         second.release()
+
+
+# --- what smsdesk 0.2 left beside a symlink's name ----------------------------------------------
+
+
+def test_the_earlier_place_is_only_beside_a_symlink_to_the_file(tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    real = tmp_path / "data" / "smsdesk.db"
+    real.parent.mkdir()
+    real.write_bytes(b"")
+    (tmp_path / "desk.db").symlink_to(real)
+    (tmp_path / "link").symlink_to(real.parent, target_is_directory=True)
+    monkeypatch.chdir(real.parent)
+    for same_place in (real, Path("smsdesk.db"), tmp_path / "link" / "smsdesk.db"):
+        assert beside_database_name(same_place, "-sender.lock") is None
+    assert beside_database_name(tmp_path / "desk.db", "-sender.lock") == tmp_path / "desk.db-sender.lock"
+
+
+def test_a_lock_taken_by_smsdesk_0_2_beside_the_symlink_refuses_this_sender(tmp_path: Path) -> None:
+    real = tmp_path / "smsdesk.db"
+    real.write_bytes(b"")
+    (tmp_path / "desk.db").symlink_to(real)
+    fd = os.open(tmp_path / "desk.db-sender.lock", os.O_RDWR | os.O_CREAT, 0o600)  # 0.2's lock, by the name
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        os.write(fd, b"4242\n")
+        with pytest.raises(SenderLockHeld, match="pid 4242"):
+            SenderLock(tmp_path / "desk.db").acquire()
+    finally:
+        os.close(fd)
+    lock = SenderLock(tmp_path / "desk.db")
+    lock.acquire()  # both places, released together
+    try:
+        with pytest.raises(SenderLockHeld):
+            SenderLock(real).acquire()
+    finally:
+        lock.release()
+    SenderLock(real).acquire()
+
+
+def test_a_journal_and_a_spool_left_beside_the_symlink_are_read(tmp_path: Path) -> None:
+    real = tmp_path / "smsdesk.db"
+    real.write_bytes(b"")
+    name = tmp_path / "desk.db"
+    name.symlink_to(real)
+    (tmp_path / "desk.db-answers.journal").write_text(json.dumps([[1, "sent", "ib-1", "PENDING_ACCEPTED", "", 0.0]])
+                                                      + "\n")
+    journal = AnswerJournal(name)
+    journal.append([(2, "sent", "ib-2", "PENDING_ACCEPTED", "", 0.0)])
+    assert [outcome[0] for outcome in journal.read()] == [1, 2]
+    journal.clear()
+    assert not (tmp_path / "desk.db-answers.journal").exists() and not journal.path.exists()
+
+    earlier = tmp_path / "desk.db.pulled"
+    earlier.mkdir()
+    body = {"kind": "inbox", "credential_id": 1, "credential": "Shop", "results": [{"messageId": "stop-1"}]}
+    (earlier / "00000000000000000001-1-000000-inbox.json").write_text(json.dumps(body))
+    spool = Spool(spool_dir(name), beside_database_name(name, ".pulled"))
+    spool.write(PulledBatch("inbox", 1, "Shop", [{"messageId": "later"}]))
+    loaded = spool.load()
+    assert [batch.results[0]["messageId"] for batch in loaded] == ["stop-1", "later"]  # oldest first
+    for batch in loaded:
+        spool.remove(batch)
+    assert list(earlier.iterdir()) == [] and list(spool_dir(name).iterdir()) == []
