@@ -6,11 +6,12 @@ webhook that got no 200 (refused connection, 503, timeout) is posted again, unch
 gets one, as Infobip redelivers: so a webhook stored just before a kill, whose answer was lost,
 comes back as a duplicate. The messages come from a pool of numbers that text hello, HELP and
 STOP in random order, and the run checks:
-- every acknowledged message is stored once;
+- every acknowledged message is stored once, and once the load stops every message posted is
+  answered 200 in the end (`never_answered`);
 - every acknowledged STOP did its whole job: the message is an opt-out, the ledger holds it (or,
-  for a STOP older than the number's last one, that one), the number's consent is `n` at the end
-  (the load never opts back in), and exactly one
-  confirmation was queued for it and went out (`stops_not_applied`, `confirmations_not_one`);
+  for a STOP older than the consent it found, the newer STOP's entry, stored before it), the
+  number's consent is `n` at the end (the load never opts back in), and exactly one confirmation
+  was queued for it and went out (`stops_not_applied`, `confirmations_not_one`);
 - a redelivered message changed nothing: no message has two ledger entries (`ledger_twice`);
 - nothing but the opt-out confirmation and HELP answers reaches a number after its opt-out
   confirmation went out (`replies_after_opt_out`).
@@ -58,6 +59,7 @@ class CrashReport:
     stops_not_applied: int = 0  # not an opt-out, not in the ledger, or the number not at consent n
     confirmations_not_one: int = 0  # acknowledged STOPs without exactly one sent confirmation
     ledger_twice: int = 0  # messages with more than one ledger entry (a redelivery that counted)
+    never_answered: int = 0  # still without a 200 after 30 s of redelivery once the load stopped
     kills: int = 0
     integrity: str = ""
     acked_ids: set[str] = field(default_factory=set, repr=False)
@@ -65,7 +67,8 @@ class CrashReport:
     @property
     def mismatches(self) -> int:
         return (self.missing_acknowledged + self.duplicate_rows + self.replies_unsent + self.replies_after_opt_out
-                + self.stops_not_applied + self.confirmations_not_one + self.ledger_twice + (self.integrity != "ok"))
+                + self.stops_not_applied + self.confirmations_not_one + self.ledger_twice + self.never_answered
+                + (self.integrity != "ok"))
 
     def as_dict(self) -> dict[str, object]:
         data = {k: v for k, v in self.__dict__.items() if k != "acked_ids"}
@@ -143,6 +146,24 @@ async def _load(url_of: Callable[[], str], report: CrashReport, stop: asyncio.Ev
                 report.acked_ids.update(result["messageId"] for result in results)
             else:
                 unanswered = results
+        # Stopped: what is still unanswered is redelivered until it is answered, as Infobip would,
+        # so that every message posted is accounted for (stored once, its STOP applied).
+        deadline = time.monotonic() + 30
+        while unanswered and time.monotonic() < deadline:
+            report.redelivered += len(unanswered)
+            report.posted += len(unanswered)
+            try:
+                response = await client.post(url_of() + "/infobip/inbound", json={"results": unanswered}, timeout=5)
+            except httpx.HTTPError:
+                await asyncio.sleep(0.1)
+                continue
+            if response.status_code == 200:
+                report.acknowledged += len(unanswered)
+                report.acked_ids.update(result["messageId"] for result in unanswered)
+                unanswered = []
+            else:
+                await asyncio.sleep(0.1)
+        report.never_answered += len(unanswered)
 
     async with httpx.AsyncClient() as client:
         await asyncio.gather(*(worker(client) for _ in range(workers)))
@@ -225,9 +246,11 @@ def account_for_stops(conn: sqlite3.Connection, report: CrashReport, sent_ids: s
     """Each acknowledged STOP: an opt-out in the ledger, consent n, one confirmation that went out."""
     stops = conn.execute(
         "SELECT m.id, m.message_id, m.from_number, m.action, "
-        # its own entry, or (a STOP older than the number's last one changes nothing) a later STOP's
-        "(SELECT COUNT(*) FROM consent_ledger l WHERE l.sandbox = m.sandbox AND l.number = m.from_number "
-        "AND l.new = 'n' AND l.received_at >= m.received_at), "
+        # its own entry; or, for a STOP older than the consent it found (it changes nothing), the
+        # entry of a newer STOP stored before it
+        "(SELECT COUNT(*) FROM consent_ledger l WHERE l.new = 'n' AND (l.message_row_id = m.id OR "
+        "(l.sandbox = m.sandbox AND l.number = m.from_number AND l.received_at > m.received_at "
+        "AND l.message_row_id < m.id))), "
         "(SELECT c.consent FROM consent c WHERE c.sandbox = m.sandbox AND c.number = m.from_number) "
         "FROM messages m WHERE m.text = 'STOP please'").fetchall()
     confirmations: dict[int, list[str]] = {}

@@ -35,6 +35,7 @@ def test_sigkill_during_load_loses_nothing(tmp_path: Path, batch: int, workers: 
     assert report.stops_not_applied == 0, report.as_dict()
     assert report.confirmations_not_one == 0, report.as_dict()
     assert report.ledger_twice == 0, report.as_dict()
+    assert report.never_answered == 0, report.as_dict()
     # A kill with a request in flight leaves up to 100 replies of unknown fate; the next sender
     # finds those Infobip accepted in its message logs (the simulator's show them at once), so
     # repeats are rare: at most one per kill, where before the lookup a kill repeated whole requests.
