@@ -6,4 +6,4 @@ smsdesk.store (store/), smsdesk.infobip (infobip/), smsdesk.engine (engine/),
 smsdesk.simulator (simulator/), smsdesk.tui (tui/), smsdesk.cli (cli/).
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
