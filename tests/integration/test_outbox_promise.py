@@ -623,20 +623,11 @@ def test_verify_catches_an_applied_change_older_than_the_one_it_overturned(tmp_p
 
 
 
-async def test_answers_journaled_before_a_kill_are_recorded_not_sent_again(tmp_path: Path,
-                                                                          sim: SimulatorThread) -> None:
-    """A sender killed after Infobip answered but before the database recorded it: the next
-    sender finds the answers in the journal and records them instead of sending again."""
-    from smsdesk.engine.answer_journal import AnswerJournal
+async def _first_round(db: Path) -> None:
+    """One round of a sender that starts where a dead one left off (journal, logs, requeue, send)."""
     from smsdesk.engine.outbox_sender import OutboxSender
-    from smsdesk.store.outbox import SendOutcome
     from smsdesk.store.writer import GroupCommitWriter
 
-    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
-    store(db, *[(f"+4179960{i:04d}", "hello", at(1)) for i in range(3)])
-    claimed = claim(db)  # the dead sender's claim: `sending`, the request went out, Infobip answered
-    AnswerJournal(db).append([tuple(SendOutcome(row[0], "sent", f"ib-{row[0]}", "PENDING_ACCEPTED"))
-                              for row in claimed])
     writer = GroupCommitWriter(db).start()
     sender = OutboxSender(db, writer)
     try:
@@ -644,6 +635,21 @@ async def test_answers_journaled_before_a_kill_are_recorded_not_sent_again(tmp_p
     finally:
         await sender.aclose()
         writer.stop()
+
+
+async def test_answers_journaled_before_a_kill_are_recorded_not_sent_again(tmp_path: Path,
+                                                                          sim: SimulatorThread) -> None:
+    """A sender killed after Infobip answered but before the database recorded it: the next
+    sender finds the answers in the journal and records them instead of sending again."""
+    from smsdesk.engine.answer_journal import AnswerJournal
+    from smsdesk.store.outbox import SendOutcome
+
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    store(db, *[(f"+4179960{i:04d}", "hello", at(1)) for i in range(3)])
+    claimed = claim(db)  # the dead sender's claim: `sending`, the request went out, Infobip answered
+    AnswerJournal(db).append([tuple(SendOutcome(row[0], "sent", f"ib-{row[0]}", "PENDING_ACCEPTED"))
+                              for row in claimed])
+    await _first_round(db)
     assert rows(db, "SELECT status, infobip_message_id FROM outbox ORDER BY id") == [
         ("sent", "ib-1"), ("sent", "ib-2"), ("sent", "ib-3")]
     assert sim.state.sent == []
@@ -656,19 +662,6 @@ def _accepted_by_infobip(sim: SimulatorThread, claimed: list[tuple]) -> None:
 
     messages = [OutboundSms(sender=SHOP_NUMBER, to=row[5], text=row[6], message_id=row[3]) for row in claimed]
     sim.state.accept_send({"messages": [m.to_payload() for m in messages]}, SHOP_KEY)
-
-
-async def _first_round(db: Path) -> None:
-    from smsdesk.engine.outbox_sender import OutboxSender
-    from smsdesk.store.writer import GroupCommitWriter
-
-    writer = GroupCommitWriter(db).start()
-    sender = OutboxSender(db, writer)
-    try:
-        await sender.run_once()
-    finally:
-        await sender.aclose()
-        writer.stop()
 
 
 async def test_replies_in_flight_that_infobip_accepted_are_found_in_its_logs_not_sent_again(

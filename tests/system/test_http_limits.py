@@ -8,6 +8,7 @@ a few seconds each.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import resource
 import socket
@@ -187,19 +188,32 @@ def test_connection_cap_keeps_healthz_and_webhooks_answering(tmp_path: Path, hom
         server.stop()
 
 
+@contextlib.contextmanager
+def stalled_connections(tmp_path: Path, count: int, sent: bytes,
+                        *serve_args: str) -> Iterator[tuple[LiveServe, list[socket.socket]]]:
+    """A serve with `count` connections that each sent `sent` and then nothing more."""
+    server = LiveServe(make_db(tmp_path / "smsdesk.db", shop_credential()), tmp_path / "serve.log", *serve_args)
+    socks: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = server.connect()
+            sock.sendall(sent)
+            socks.append(sock)
+        time.sleep(0.3)
+        yield server, socks
+    finally:
+        for sock in socks:
+            sock.close()
+        server.stop()
+
+
 def test_connections_stalled_in_their_request_head_make_room_at_once(tmp_path: Path, home: Path) -> None:
     """A slowloris sends a request head a few bytes at a time: its request is not in the app
     yet, so at the cap such connections are closed to make room, not waited out for
     --request-timeout (30 s here)."""
-    server = LiveServe(make_db(tmp_path / "smsdesk.db", shop_credential()), tmp_path / "serve.log",
-                       "--max-connections", "20", "--request-timeout", "30")
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(30):
-            sock = server.connect()
-            sock.sendall(b"POST /infobip/inbound HTTP/1.1\r\nHost: x\r\n")  # and never the rest
-            socks.append(sock)
-        time.sleep(0.3)
+    head_begun = b"POST /infobip/inbound HTTP/1.1\r\nHost: x\r\n"  # and never the rest
+    with stalled_connections(tmp_path, 30, head_begun, "--max-connections", "20", "--request-timeout", "30") \
+            as (server, socks):
         started = time.monotonic()
         assert httpx.get(server.url + "/healthz", timeout=10).status_code == 200
         response = httpx.post(server.url + "/infobip/inbound", json=mo_body(mo_result("STOP", message_id="loris")),
@@ -207,10 +221,6 @@ def test_connections_stalled_in_their_request_head_make_room_at_once(tmp_path: P
         assert response.status_code == 200
         assert time.monotonic() - started < 1.0
         assert sum(closed_by_server(sock, 0.01) for sock in socks) >= 10
-    finally:
-        for sock in socks:
-            sock.close()
-        server.stop()
 
 
 def test_with_every_connection_in_a_request_a_new_one_is_refused_until_they_time_out(tmp_path: Path,
@@ -218,26 +228,16 @@ def test_with_every_connection_in_a_request_a_new_one_is_refused_until_they_time
     """Requests whose bodies never finish are in the app: they are not closed to make room, a new
     connection is refused (one log line), and once --request-timeout passes they get 408 and
     new connections are served again."""
-    server = LiveServe(make_db(tmp_path / "smsdesk.db", shop_credential()), tmp_path / "serve.log",
-                       "--max-connections", "10", "--request-timeout", "2")
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(10):
-            sock = server.connect()
-            sock.sendall(f"POST /infobip/inbound HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH_HEADER}\r\n"
-                         "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"results\": [".encode())
-            socks.append(sock)
-        time.sleep(0.3)
+    body_begun = (f"POST /infobip/inbound HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH_HEADER}\r\n"
+                  "Content-Type: application/json\r\nContent-Length: 5000\r\n\r\n{\"results\": [").encode()
+    with stalled_connections(tmp_path, 10, body_begun, "--max-connections", "10", "--request-timeout", "2") \
+            as (server, socks):
         with pytest.raises(httpx.TransportError):
             httpx.get(server.url + "/healthz", timeout=5)
         assert wait_until(lambda: bool(log_lines(server, "every connection is in a request")), 2)
         assert wait_until(lambda: _healthy(server), 5)
         assert [read_response(sock, 1).split(b"\r\n", 1)[0] for sock in socks] == [b"HTTP/1.1 408 Request Timeout"] * 10
         assert "Traceback" not in server.log()
-    finally:
-        for sock in socks:
-            sock.close()
-        server.stop()
 
 
 def _healthy(server: LiveServe) -> bool:
