@@ -167,9 +167,10 @@ def _api_routes(state: SimulatorState) -> list[Route]:
     async def logs(request: Request) -> Response:
         path = request.url.path
         key = _authorised(state, request)
-        if key is None:
-            state.record("GET", path, 401)
-            return _error_for(path, 401)
+        if key is None or key in state.no_scope_keys:  # a key without the scope to read logs: 403
+            status = 401 if key is None else 403
+            state.record("GET", path, status)
+            return _error_for(path, status)
         limit = _limit(request)
         raw_ids = ",".join(request.query_params.getlist("messageId"))
         if limit is None or len(raw_ids) > 2048:

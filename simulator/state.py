@@ -120,7 +120,7 @@ def numeric_id() -> str:
 @dataclass
 class SimulatorState:
     keys: set[str] = field(default_factory=set)
-    no_scope_keys: set[str] = field(default_factory=set)  # authenticate, but 403 on the balance
+    no_scope_keys: set[str] = field(default_factory=set)  # authenticate, but 403 on the balance and logs
     balance: float = 47.79
     currency: str = "EUR"
     forward_url: str | None = None  # inbound goes here (MO_JSON_2) instead of the pull queue

@@ -216,11 +216,16 @@ async def test_message_logs_find_what_this_account_sent(sim: SimulatorThread) ->
             found |= await client.message_logs(chunk)
         with pytest.raises(ValueError):
             await client.message_logs(ours)  # over 2048 characters in one request
-    async with fast_client(sim.url, SMS_ONLY_KEY) as other_account:
+    sim.state.keys.add("sim-other-account-key-0123456789")
+    async with fast_client(sim.url, "sim-other-account-key-0123456789") as other_account:
         assert await other_account.message_logs(chunks[0]) == {}  # logs are per account
+    async with fast_client(sim.url, SMS_ONLY_KEY) as sms_only:
+        with pytest.raises(InfobipError) as refused:  # a key without the scope to read logs
+            await sms_only.message_logs(chunks[0])
+        assert refused.value.status == 403
     assert sorted(found) == [ours[0], ours[119]]
     assert found[ours[0]].status_group == "PENDING" and found[ours[0]].destination == "41793026727"
-    assert [r.status for r in sim.state.requests if r.path == LOGS_PATH] == [200] * 4
+    assert [r.status for r in sim.state.requests if r.path == LOGS_PATH] == [200] * 4 + [403]
 
 
 async def test_message_logs_are_retried_like_any_read(sim: SimulatorThread) -> None:

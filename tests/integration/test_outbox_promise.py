@@ -681,14 +681,18 @@ async def test_replies_in_flight_that_infobip_accepted_are_found_in_its_logs_not
     assert [r.status for r in sim.state.requests if r.path == "/sms/3/logs"] == [200]
 
 
-async def test_replies_in_flight_are_sent_again_when_the_logs_cannot_be_read(tmp_path: Path,
-                                                                            sim: SimulatorThread) -> None:
+@pytest.mark.parametrize("logs", ["failing", "not in the key's scopes"])
+async def test_replies_in_flight_are_sent_again_when_the_logs_cannot_be_read(tmp_path: Path, sim: SimulatorThread,
+                                                                            logs: str) -> None:
     """At-least-once holds without the logs: a reply whose fate is unknown is sent again."""
     db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
     store(db, *[(f"+4179962{i:04d}", "hello", at(1)) for i in range(2)])
     claimed = claim(db)
     _accepted_by_infobip(sim, claimed)
-    sim.state.inject("500", None, duration=60, path_prefix="/sms/3/logs")
+    if logs == "failing":
+        sim.state.inject("500", None, duration=60, path_prefix="/sms/3/logs")
+    else:
+        sim.state.no_scope_keys.add(SHOP_KEY)  # sends, may not read logs (403)
     await _first_round(db)
     assert sorted(m.message_id for m in sim.state.sent) == sorted(2 * [row[3] for row in claimed])
     assert rows(db, "SELECT DISTINCT status FROM outbox") == [("sent",)]
