@@ -1,4 +1,4 @@
-"""Async Infobip HTTP client: send SMS, read the balance, verify a key, pull inbound and reports.
+"""Async Infobip HTTP client: send SMS, read the balance, verify a key, pull inbound and reports, read message logs.
 
 One pooled ``httpx.AsyncClient`` per ``InfobipClient`` (so per base URL and key); close it with
 ``aclose()`` or use the client as an async context manager. The API key travels only in the
