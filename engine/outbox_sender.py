@@ -164,6 +164,8 @@ class OutboxSender:
             for chunk in log_id_chunks(list(rows)):
                 task = asyncio.ensure_future(client.message_logs(chunk, policy=RetryPolicy(max_attempts=1)))
                 lookups[task] = credential_id
+        if not lookups:  # every such credential deleted since (asyncio.wait refuses an empty set)
+            return
         done, pending = await asyncio.wait(lookups, timeout=LOGS_DEADLINE_S)
         for task in pending:
             task.cancel()

@@ -724,3 +724,21 @@ async def test_logs_that_do_not_answer_hold_the_first_round_at_most_the_deadline
     await _first_round(db)
     assert time.monotonic() - started < 5.0
     assert sorted(m.message_id for m in sim.state.sent) == sorted(row[3] for row in claimed)
+
+
+async def test_replies_in_flight_of_a_credential_deleted_since_do_not_stop_the_sender(
+        tmp_path: Path, sim: SimulatorThread) -> None:
+    """A dead sender left replies `sending` for a credential deleted since: there is nothing to
+    look up, they are cancelled, and the other replies go out."""
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    store(db, ("+41799650000", "hello", at(1)))
+    claim(db)
+    handle = connect(db)
+    delete_credential(handle, get_credential(handle, "Shop").id)
+    create_credential(handle, shop_credential(sim.url, name="Shop again"))
+    handle.close()
+    store(db, ("+41799650001", "hello", at(2)))
+    await _first_round(db)
+    assert rows(db, "SELECT to_number, status FROM outbox ORDER BY id") == [("+41799650000", "cancelled"),
+                                                                          ("+41799650001", "sent")]
+    assert [m.to for m in sim.state.sent] == ["41799650001"]
