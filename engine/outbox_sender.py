@@ -169,6 +169,7 @@ class OutboxSender:
         done, pending = await asyncio.wait(lookups, timeout=LOGS_DEADLINE_S)
         for task in pending:
             task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)  # their connections closed before the sends
         outcomes: list[SendOutcome] = []
         failures: list[str] = []
         for task in done:
