@@ -50,6 +50,10 @@ class AnswerJournal:
                 text = path.read_text()
             except FileNotFoundError:
                 continue
+            except OSError as exc:  # unreadable (another user's): its replies are sent again, not blocked
+                log.error("cannot read the answer journal %s (%s); the replies it holds may be sent again",
+                          path, exc)
+                continue
             for line in text.splitlines():
                 try:
                     outcomes.extend(tuple(item) for item in json.loads(line))

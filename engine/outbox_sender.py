@@ -166,10 +166,13 @@ class OutboxSender:
                 lookups[task] = credential_id
         if not lookups:  # every such credential deleted since (asyncio.wait refuses an empty set)
             return
-        done, pending = await asyncio.wait(lookups, timeout=LOGS_DEADLINE_S)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)  # their connections closed before the sends
+        try:
+            done, pending = await asyncio.wait(lookups, timeout=LOGS_DEADLINE_S)
+        finally:  # also when the sender itself is cancelled (serve stopping) meanwhile
+            unfinished = [task for task in lookups if not task.done()]
+            for task in unfinished:
+                task.cancel()
+            await asyncio.gather(*unfinished, return_exceptions=True)  # their connections closed first
         outcomes: list[SendOutcome] = []
         failures: list[str] = []
         for task in done:

@@ -23,7 +23,6 @@ delivery reports by their content.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import logging
@@ -103,8 +102,12 @@ class Spool:
 
     def remove(self, batch: PulledBatch) -> None:
         if batch.path is not None:
-            with contextlib.suppress(FileNotFoundError):  # stored by another process's start-up
+            try:
                 batch.path.unlink()
+            except FileNotFoundError:
+                pass  # stored by another process's start-up
+            except OSError as exc:  # e.g. 0.2's spool, not ours to delete: loaded again next start, a duplicate
+                log.warning("cannot remove the stored pulled batch %s (%s)", batch.path, exc)
             batch.path = None
 
     def load(self) -> list[PulledBatch]:

@@ -35,14 +35,12 @@ class SenderLock:
         """Take the lock or raise SenderLockHeld naming the holder's pid. Idempotent."""
         if self._fds:
             return
-        fds: list[int] = []
+        fds = [_lock(self.path)]
         try:
-            for path in (self.path, self.earlier_path):
-                if path is not None:
-                    fds.append(_lock(path))
+            if self.earlier_path is not None and (earlier := _lock_earlier(self.earlier_path)) is not None:
+                fds.append(earlier)
         except BaseException:
-            for fd in fds:
-                os.close(fd)
+            os.close(fds[0])
             raise
         self._fds = fds
 
@@ -55,6 +53,27 @@ class SenderLock:
 def _lock(path: Path) -> int:
     # O_CLOEXEC: the writer child must not inherit it and keep it after this process died.
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    _flock(fd)
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _lock_earlier(path: Path) -> int | None:
+    """0.2's lock beside the symlink's name: created when that directory is ours to write (so that
+    a 0.2 serve started later by that name is refused), else only taken if it exists (read-only is
+    enough for flock); never a reason not to start."""
+    for flags in (os.O_RDWR | os.O_CREAT, os.O_RDONLY):
+        try:
+            fd = os.open(path, flags | os.O_CLOEXEC, 0o600)
+        except OSError:
+            continue
+        _flock(fd)
+        return fd
+    return None  # not there and not ours to create: no 0.2 serve has locked it by that name
+
+
+def _flock(fd: int) -> None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -66,6 +85,3 @@ def _lock(path: Path) -> int:
     except BaseException:
         os.close(fd)
         raise
-    os.ftruncate(fd, 0)
-    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-    return fd

@@ -8,6 +8,7 @@ credential; consent follows receivedAt.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -742,3 +743,31 @@ async def test_replies_in_flight_of_a_credential_deleted_since_do_not_stop_the_s
     assert rows(db, "SELECT to_number, status FROM outbox ORDER BY id") == [("+41799650000", "cancelled"),
                                                                           ("+41799650001", "sent")]
     assert [m.to for m in sim.state.sent] == ["41799650001"]
+
+
+async def test_a_sender_stopped_during_the_logs_lookup_leaves_no_lookup_running(tmp_path: Path,
+                                                                                sim: SimulatorThread) -> None:
+    """serve stopping while the start-up lookup waits for Infobip: the lookups are cancelled
+    with the sender, not left running against clients that are being closed."""
+    from smsdesk.engine.outbox_sender import OutboxSender
+    from smsdesk.store.writer import GroupCommitWriter
+
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    store(db, *[(f"+4179966{i:04d}", "hello", at(1)) for i in range(2)])
+    claim(db)
+    sim.state.inject("slow", None, duration=30, delay=10.0, path_prefix="/sms/3/logs")
+    writer = GroupCommitWriter(db).start()
+    sender = OutboxSender(db, writer)
+    try:
+        first_round = asyncio.ensure_future(sender.run_once())
+        await asyncio.sleep(0.5)  # the lookup waits for the logs (10 s)
+        assert rows(db, "SELECT COUNT(*) FROM outbox WHERE status = 'sending'") == [(2,)]
+        first_round.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await first_round
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+    finally:
+        await sender.aclose()
+        writer.stop()
+    assert sim.state.sent == []
+

@@ -5,6 +5,8 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -104,3 +106,34 @@ def test_a_journal_and_a_spool_left_beside_the_symlink_are_read(tmp_path: Path) 
     for batch in loaded:
         spool.remove(batch)
     assert list(earlier.iterdir()) == [] and list(spool_dir(name).iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or shutil.which("chattr") is None, reason="needs root and chattr")
+def test_a_symlink_in_a_directory_that_cannot_be_written_still_starts_a_sender(tmp_path: Path) -> None:
+    """0.2's lock beside the symlink is created only where it can be: a symlink in a directory
+    nobody may write (immutable, even for root) must not stop serve from starting."""
+    real = tmp_path / "data" / "smsdesk.db"
+    real.parent.mkdir()
+    real.write_bytes(b"")
+    config = tmp_path / "etc"
+    config.mkdir()
+    (config / "smsdesk.db").symlink_to(real)
+    if subprocess.run(["chattr", "+i", str(config)], capture_output=True).returncode != 0:
+        pytest.skip("file system without the immutable attribute")
+    try:
+        lock = SenderLock(config / "smsdesk.db")
+        lock.acquire()
+        assert lock.held and not (config / "smsdesk.db-sender.lock").exists()
+        lock.release()
+    finally:
+        subprocess.run(["chattr", "-i", str(config)], check=True)
+
+
+def test_an_unreadable_earlier_journal_is_skipped_not_raised(tmp_path: Path) -> None:
+    real = tmp_path / "smsdesk.db"
+    real.write_bytes(b"")
+    (tmp_path / "desk.db").symlink_to(real)
+    (tmp_path / "desk.db-answers.journal").mkdir()  # cannot be read as a file
+    journal = AnswerJournal(tmp_path / "desk.db")
+    journal.append([(2, "sent", "ib-2", "PENDING_ACCEPTED", "", 0.0)])
+    assert [outcome[0] for outcome in journal.read()] == [2]
