@@ -118,48 +118,44 @@ async def _load(url_of: Callable[[], str], report: CrashReport, stop: asyncio.Ev
     counter = 0
     rng = random.Random(7)
 
-    async def worker(client: httpx.AsyncClient) -> None:
+    def new_webhook() -> list[dict[str, str]]:
         nonlocal counter
+        results = []
+        for _ in range(batch):
+            counter += 1
+            received = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{counter % 1000:03d}+0000"
+            results.append({"messageId": f"{prefix}-{counter}", "from": f"4179{rng.randrange(numbers):07d}",
+                            "to": SHOP_NUMBER, "text": rng.choice(TEXTS), "receivedAt": received})
+        return results
+
+    async def answered(client: httpx.AsyncClient, results: list[dict[str, str]]) -> bool:
+        """Post one webhook; True when it got 200, which acknowledges every result in it."""
+        report.posted += len(results)
+        try:
+            response = await client.post(url_of() + "/infobip/inbound", json={"results": results}, timeout=5)
+        except httpx.HTTPError:
+            return False  # the server is down: Infobip retries later
+        if response.status_code != 200:
+            return False
+        report.acknowledged += len(results)
+        report.acked_ids.update(result["messageId"] for result in results)
+        return True
+
+    async def worker(client: httpx.AsyncClient) -> None:
         unanswered: list[dict[str, str]] = []  # the webhook that got no 200: posted again as it was
         while not stop.is_set():
             if unanswered:
-                results = unanswered
-                report.redelivered += len(results)
-            else:
-                results = []
-                for _ in range(batch):
-                    counter += 1
-                    received = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{counter % 1000:03d}+0000"
-                    results.append({"messageId": f"{prefix}-{counter}",
-                                    "from": f"4179{rng.randrange(numbers):07d}",
-                                    "to": SHOP_NUMBER, "text": rng.choice(TEXTS), "receivedAt": received})
-            report.posted += len(results)
-            try:
-                response = await client.post(url_of() + "/infobip/inbound", json={"results": results}, timeout=5)
-            except httpx.HTTPError:
-                unanswered = results
-                await asyncio.sleep(0.02)  # the server is down: Infobip retries later
-                continue
-            if response.status_code == 200:
-                unanswered = []
-                report.acknowledged += len(results)
-                report.acked_ids.update(result["messageId"] for result in results)
-            else:
-                unanswered = results
+                report.redelivered += len(unanswered)
+            results = unanswered or new_webhook()
+            unanswered = [] if await answered(client, results) else results
+            if unanswered:
+                await asyncio.sleep(0.02)
         # Stopped: what is still unanswered is redelivered until it is answered, as Infobip would,
         # so that every message posted is accounted for (stored once, its STOP applied).
         deadline = time.monotonic() + 30
         while unanswered and time.monotonic() < deadline:
             report.redelivered += len(unanswered)
-            report.posted += len(unanswered)
-            try:
-                response = await client.post(url_of() + "/infobip/inbound", json={"results": unanswered}, timeout=5)
-            except httpx.HTTPError:
-                await asyncio.sleep(0.1)
-                continue
-            if response.status_code == 200:
-                report.acknowledged += len(unanswered)
-                report.acked_ids.update(result["messageId"] for result in unanswered)
+            if await answered(client, unanswered):
                 unanswered = []
             else:
                 await asyncio.sleep(0.1)

@@ -22,8 +22,9 @@ log = logging.getLogger("smsdesk.outbox")
 class AnswerJournal:
     def __init__(self, db_path: Path) -> None:
         self.path = beside_database(db_path, "-answers.journal")
-        # Where smsdesk 0.2 wrote it when the database's name is a symlink: read and cleared too.
-        self.earlier_path = beside_database_name(db_path, "-answers.journal")
+        # Where smsdesk 0.2 wrote it when the database's name is a symlink: read (first) and cleared too.
+        earlier = beside_database_name(db_path, "-answers.journal")
+        self._paths = [self.path] if earlier is None else [earlier, self.path]
         self._written = True  # unknown at start: a dead sender may have left one
 
     def append(self, outcomes: list[tuple]) -> None:
@@ -43,9 +44,7 @@ class AnswerJournal:
     def read(self) -> list[tuple]:
         """Every journaled outcome; a torn last line (a kill mid-write) is skipped."""
         outcomes: list[tuple] = []
-        for path in (self.earlier_path, self.path):
-            if path is None:
-                continue
+        for path in self._paths:
             try:
                 text = path.read_text()
             except FileNotFoundError:
@@ -65,9 +64,7 @@ class AnswerJournal:
         if not self._written:
             return  # nothing appended since the last clear: no file to remove every round
         self._written = False
-        for path in (self.path, self.earlier_path):
-            if path is None:
-                continue
+        for path in self._paths:
             try:
                 path.unlink()
             except FileNotFoundError:

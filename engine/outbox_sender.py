@@ -148,13 +148,10 @@ class OutboxSender:
         meanwhile, opt-out confirmations included) is sent again with the same messageId, as
         before: at-least-once, with far fewer repeats. The lookups of every credential and
         chunk run at once, one attempt each; what arrived in time is kept."""
-        in_flight = await asyncio.to_thread(self._in_flight_rows)
-        if not in_flight:
-            return
+        in_flight, credentials = await asyncio.to_thread(self._left_in_flight)
         by_credential: dict[int, dict[str, int]] = {}
         for row_id, credential_id, our_message_id in in_flight:
             by_credential.setdefault(credential_id, {})[our_message_id] = row_id
-        credentials = await asyncio.to_thread(self._credentials, set(by_credential))
         lookups: dict[asyncio.Task[dict[str, MessageResult]], int] = {}
         for credential_id, rows in by_credential.items():
             cred = credentials.get(credential_id)
@@ -180,10 +177,8 @@ class OutboxSender:
                 failures.append(str(task.exception()) or type(task.exception()).__name__)
                 continue
             rows = by_credential[lookups[task]]
-            for our_message_id, found in task.result().items():
-                status = "rejected" if found.status_group.upper() == "REJECTED" else "sent"
-                outcomes.append(SendOutcome(rows[our_message_id], status, found.message_id, found.status_name,
-                                            found.status_description if status == "rejected" else ""))
+            outcomes += [_accepted_or_rejected(rows[our_message_id], found)
+                         for our_message_id, found in task.result().items()]
         if failures or pending:
             log.warning("Infobip's message logs did not answer for some replies in flight (%s); they are sent "
                         "again", "; ".join(failures[:3]) or f"no answer within {LOGS_DEADLINE_S:.0f} s")
@@ -192,11 +187,16 @@ class OutboxSender:
             log.info("%d replies in flight when the last sender stopped are in Infobip's logs: recorded, "
                      "not sent again", len(outcomes))
 
-    def _in_flight_rows(self) -> list[tuple[int, int, str]]:
+    def _left_in_flight(self) -> tuple[list[tuple[int, int, str]], dict[int, StoredCredential]]:
+        """The replies left `sending` (id, credential id, our messageId), and their credentials."""
+        rows = self._reading().execute(
+            "SELECT id, credential_id, our_message_id FROM outbox WHERE status = 'sending' ORDER BY id").fetchall()
+        return rows, self._credentials({credential_id for _, credential_id, _ in rows})
+
+    def _reading(self) -> sqlite3.Connection:
         if self._reader is None:
             self._reader = connect_reader(self.db_path)
-        return self._reader.execute(
-            "SELECT id, credential_id, our_message_id FROM outbox WHERE status = 'sending' ORDER BY id").fetchall()
+        return self._reader
 
     def _batches(self, rows: Sequence[OutboxRow]) -> list[tuple[int, list[OutboxRow]]]:
         by_credential: dict[int, list[OutboxRow]] = {}
@@ -207,9 +207,7 @@ class OutboxSender:
                 for i in range(0, len(group), size)]
 
     def _credentials(self, ids: set[int]) -> dict[int, StoredCredential]:
-        if self._reader is None:
-            self._reader = connect_reader(self.db_path)
-        found = (find_credential_by_id_conn(self._reader, cred_id) for cred_id in ids)
+        found = (find_credential_by_id_conn(self._reading(), cred_id) for cred_id in ids)
         return {cred.id: cred for cred in found if cred is not None}
 
     # ----------------------------------------------------------------- sending
@@ -342,7 +340,12 @@ def _outcomes_of(result: SendResult, rows: list[OutboxRow]) -> list[SendOutcome]
         if message is None:
             outcomes.append(SendOutcome(row.id, "sent", row.our_message_id, "", ""))
             continue
-        status = "rejected" if message.status_group.upper() == "REJECTED" else "sent"
-        outcomes.append(SendOutcome(row.id, status, message.message_id, message.status_name,
-                                    message.status_description if status == "rejected" else ""))
+        outcomes.append(_accepted_or_rejected(row.id, message))
     return outcomes
+
+
+def _accepted_or_rejected(row_id: int, message: MessageResult) -> SendOutcome:
+    """What Infobip's answer (or its log) says of one message: rejected, or sent."""
+    if message.status_group.upper() == "REJECTED":
+        return SendOutcome(row_id, "rejected", message.message_id, message.status_name, message.status_description)
+    return SendOutcome(row_id, "sent", message.message_id, message.status_name, "")

@@ -330,10 +330,10 @@ class InfobipClient:
         for ids not asked about are ignored; of several entries for one id (a message sent
         again), an accepted one wins over a rejection.
         """
-        if not message_ids or len(",".join(message_ids)) > MAX_LOG_ID_CHARS:
+        joined = ",".join(message_ids)
+        if not joined or len(joined) > MAX_LOG_ID_CHARS:
             raise ValueError(f"1 to {MAX_LOG_ID_CHARS} characters of messageIds per request")
-        data = await self._request("GET", LOGS_PATH, policy=policy,
-                                   params={"messageId": ",".join(message_ids), "limit": MAX_PULL})
+        data = await self._request("GET", LOGS_PATH, policy=policy, params={"messageId": joined, "limit": MAX_PULL})
         results = data.get("results") if isinstance(data, dict) else None
         if results is None:
             return {}

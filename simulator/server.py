@@ -32,6 +32,7 @@ from smsdesk.infobip.net import http_url, is_loopback, listen_socket, start_serv
 from smsdesk.simulator.state import (
     DEFAULT_PULL,
     DLR_STATUSES,
+    MAX_LOG_ID_CHARS,
     MAX_PULL,
     Fault,
     FaultKind,
@@ -172,16 +173,15 @@ def _api_routes(state: SimulatorState) -> list[Route]:
             state.record("GET", path, status)
             return _error_for(path, status)
         limit = _limit(request)
-        raw_ids = ",".join(request.query_params.getlist("messageId"))
-        if limit is None or len(raw_ids) > 2048:
+        ids = ",".join(request.query_params.getlist("messageId"))
+        if limit is None or len(ids) > MAX_LOG_ID_CHARS:
             state.record("GET", path, 400)
+            violation = (("limit", f"must be between 1 and {MAX_PULL}") if limit is None
+                         else ("messageId", f"must be at most {MAX_LOG_ID_CHARS} characters"))
             return _current_error(400, "E400", "Request cannot be processed.",
-                                  "Check the syntax, violations and adjust the request.",
-                                  [("limit" if limit is None else "messageId",
-                                    f"must be between 1 and {MAX_PULL}" if limit is None
-                                    else "must be at most 2048 characters")])
+                                  "Check the syntax, violations and adjust the request.", [violation])
         state.record("GET", path, 200)
-        return JSONResponse(state.logs({i for i in raw_ids.split(",") if i}, key, limit))
+        return JSONResponse(state.logs({i for i in ids.split(",") if i}, key, limit))
 
     return [
         Route("/sms/3/messages", send, methods=["POST"]),

@@ -37,6 +37,7 @@ NO_ERROR = {"groupId": 0, "groupName": "OK", "id": 0, "name": "NO_ERROR", "descr
             "permanent": False}
 MAX_PULL = 1000
 DEFAULT_PULL = 50
+MAX_LOG_ID_CHARS = 2048  # GET /sms/3/logs: comma-separated messageIds, at most this long
 
 
 class FaultKind(StrEnum):
