@@ -1,16 +1,11 @@
 """Checking the consent ledger against the consent table: the evidence must explain the state.
 
-For every (sandbox, number) the ledger is replayed in id order. A `changed` entry's `old` must
-be the consent replayed so far (the first one's `old` must be '', "never expressed") and its
-`new` differs; the last one's `new` must be the consent row's value. Consent follows receivedAt
-(docs/architecture.md, "Consent by time"): the latest wish is the newest consent keyword, so a
-`changed` or `reaffirmed` entry may not be older than the wish in force before it, and an
-`overruled` entry must be older than it and must have changed nothing. A `dismissed` entry (an
-operator's review decision that a near miss was no opt-out) must repeat the consent in force and
-moves nothing. An `expired` entry (a double opt-in not confirmed in time) must take a pending
-`p` back to '' or `n`, and is a change like `changed`; a number whose ledger ends at '' has no
-consent row. A consent row without ledger entries, or ledger entries without a consent row, are
-differences too. Reads only; one pass over each table.
+For every (sandbox, number) the ledger is replayed in id order through the consent decider
+(store/consent_decider.py), the same function that decided each entry: every entry must say what
+the decider makes of the same event on the state replayed so far (its effect, old and new), and
+the state the replay ends in must be the consent row's value. A consent row without ledger
+entries, or ledger entries without a consent row, are differences too. Reads only; one pass over
+each table.
 """
 
 from __future__ import annotations
@@ -18,10 +13,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
-from smsdesk.store.rules import Consent
+from smsdesk.store.consent_decider import Cause, Consent, Effect, LedgerEffect, Wish, replay
 from smsdesk.store.text import make_inert
-
-VALID = frozenset({Consent.YES, Consent.NO, Consent.PENDING})
 
 
 @dataclass(frozen=True)
@@ -55,69 +48,35 @@ class ConsentReport:
         }
 
 
-def _label(value: str) -> str:
-    return repr(value) if value else "'' (none)"
-
-
 def verify_consent(conn: sqlite3.Connection) -> ConsentReport:
-    """Replay every number's ledger and compare it with the consent table. Never writes."""
+    """Replay every number's ledger through the consent decider and compare. Never writes."""
     report = ConsentReport()
     current = {(s, n): c for s, n, c in conn.execute("SELECT sandbox, number, consent FROM consent")}
     replayed: dict[tuple[str, str], str] = {}
-    latest_at: dict[tuple[str, str], str] = {}  # receivedAt of the wish in force
-    for entry_id, sandbox, number, old, new, received_at, effect in conn.execute(
-            "SELECT id, sandbox, number, old, new, received_at, effect FROM consent_ledger "
-            "ORDER BY sandbox, number, id"):
+    key: tuple[str, str] | None = None
+    ids: list[int] = []
+    entries: list[LedgerEffect] = []
+    nows: list[str] = []
+
+    def finish() -> None:
+        if key is None:
+            return
+        state, problems = replay(entries, nows)
+        replayed[key] = state.value
+        report.differences.extend(Difference(key[0], key[1], problem, ids[index]) for index, problem in problems)
+
+    for entry_id, sandbox, number, at, old, new, received_at, effect, wish, days, cause, operator, action in \
+            conn.execute(_LEDGER):
         report.entries += 1
-        key = (sandbox, number)
-        expected_old = replayed.get(key, "")
-        in_force_since = latest_at.get(key, "")
-        if effect == "dismissed":
-            if not old == new == expected_old:
-                report.differences.append(Difference(
-                    sandbox, number, f"dismissed with {_label(old)} to {_label(new)}, but consent was "
-                    f"{_label(expected_old)}", entry_id))
-            continue
-        if effect == "overruled":
-            if old != expected_old:
-                report.differences.append(Difference(
-                    sandbox, number, f"overruled, but its old is {_label(old)} while consent was "
-                    f"{_label(expected_old)}", entry_id))
-            if received_at >= in_force_since:
-                report.differences.append(Difference(
-                    sandbox, number, f"overruled, but received at {received_at or '?'}, not before the wish "
-                    f"in force (received at {in_force_since or 'never'})", entry_id))
-            continue
-        if received_at < in_force_since:
-            report.differences.append(Difference(
-                sandbox, number, f"{effect} by a message received at {received_at}, before the wish it "
-                f"overturned (received at {in_force_since})", entry_id))
-        latest_at[key] = received_at
-        if effect == "reaffirmed":
-            if not old == new == expected_old:
-                report.differences.append(Difference(
-                    sandbox, number, f"reaffirmed {_label(new)}, but consent was {_label(expected_old)}", entry_id))
-            continue
-        if old != expected_old:
-            what = "the first entry" if key not in replayed else "the previous entry's new"
-            report.differences.append(Difference(
-                sandbox, number, f"chain broken: old is {_label(old)} but {what} is {_label(expected_old)}",
-                entry_id))
-        if effect == "expired":
-            if old != Consent.PENDING or new not in (Consent.NONE, Consent.NO):
-                report.differences.append(Difference(
-                    sandbox, number, f"expired from {_label(old)} to {_label(new)}; only p expires, to '' or n",
-                    entry_id))
-        elif new not in VALID:
-            report.differences.append(Difference(sandbox, number, f"new is {_label(new)}, not y, n or p",
-                                                 entry_id))
-        if new == old:
-            report.differences.append(Difference(sandbox, number, f"records no change ({_label(old)} to itself)",
-                                                 entry_id))
-        replayed[key] = new
-    # An expiry back to '' (never expressed) leaves no consent row: nothing to compare.
-    replayed = {key: value for key, value in replayed.items() if value or key in current}
-    keys = sorted(set(current) | set(replayed))
+        if (sandbox, number) != key:
+            finish()
+            key, ids, entries, nows = (sandbox, number), [], [], []
+        ids.append(entry_id)
+        entries.append(_entry(old, new, received_at, effect, wish, days, cause, operator, action))
+        nows.append(at)
+    finish()
+    # A number whose ledger ends at '' may have a row saying so, or none (before 0.4).
+    keys = sorted(set(current) | {k for k, value in replayed.items() if value})
     report.numbers = len(keys)
     for key in keys:
         sandbox, number = key
@@ -133,3 +92,29 @@ def verify_consent(conn: sqlite3.Connection) -> ConsentReport:
                 f"consent is {_label(current[key])} but the ledger ends at {_label(replayed[key])}"))
     report.differences.sort(key=lambda d: (d.sandbox, d.number, d.ledger_id or 0))
     return report
+
+
+# Each entry with what replaying it needs; entries written before 0.4 have no wish or cause and
+# are read from their effect, values and message (a confirmation took p to y).
+_LEDGER = """SELECT l.id, l.sandbox, l.number, l.at, l.old, l.new, l.received_at, l.effect, l.wish, l.expiry_days,
+    l.cause, l.operator, CASE WHEN l.wish = '' THEN (SELECT m.action FROM messages m WHERE m.id = l.message_row_id)
+    END FROM consent_ledger l ORDER BY l.sandbox, l.number, l.id"""
+
+
+def _entry(old: str, new: str, received_at: str, effect: str, wish: str, days: int, cause: str, operator: str,
+           action: str | None) -> LedgerEffect:
+    if not cause:  # written before 0.4
+        cause = {"expired": Cause.EXPIRY, "dismissed": Cause.DISMISSAL}.get(effect, Cause.KEYWORD)
+        if operator and cause == Cause.KEYWORD:
+            cause = Cause.OPERATOR
+        if not wish and effect in ("changed", "reaffirmed", "overruled"):
+            wish = Wish.CONFIRM if action == "double-opt-in" else {"y": "y", "n": "n", "p": "p"}.get(new, "n")
+    try:
+        return LedgerEffect(Effect(effect), Consent(old), Consent(new), received_at, Cause(cause), Wish(wish) if wish
+                            else "", int(days))
+    except ValueError:  # a value edited by hand: replayed as an opt-out that the check then names
+        return LedgerEffect(Effect.CHANGED, Consent.NONE, Consent.NO, received_at, Cause.KEYWORD, Wish.OPT_OUT)
+
+
+def _label(value: str) -> str:
+    return repr(value) if value else "'' (none)"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
@@ -15,18 +14,13 @@ from pydantic import ValidationError
 from smsdesk.store.db import transaction, utcnow
 from smsdesk.store.errors import ConflictError, DuplicateError, NotFoundError
 from smsdesk.store.models import KEYWORD_LISTS, MASK, STORED, Credential, StoredCredential, field_errors
+from smsdesk.store.os_user import os_user
 from smsdesk.store.outbox import cancel_for_credential
 from smsdesk.store.text import make_inert
 
 FIELDS: tuple[str, ...] = tuple(Credential.model_fields)
 _COLUMNS = ", ".join(FIELDS)
 
-
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers: audit still records something
-        return "unknown"
 
 
 _JSON_COLUMNS = (*KEYWORD_LISTS, "custom_keyword_replies")  # lists and objects, stored as JSON text
@@ -110,7 +104,7 @@ def _audit(conn: sqlite3.Connection, action: str, cred_id: int, name: str, field
     conn.execute(
         "INSERT INTO audit (at, os_user, action, credential_id, credential_name, fields) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        (utcnow(), _os_user(), action, cred_id, name, json.dumps(sorted(fields))),
+        (utcnow(), os_user(), action, cred_id, name, json.dumps(sorted(fields))),
     )
 
 

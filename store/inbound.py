@@ -8,25 +8,27 @@ import threading
 import uuid
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import NamedTuple
 
+from smsdesk.store.consent_decider import (
+    NO_CONSENT,
+    ConsentOutcome,
+    ConsentState,
+    Effect,
+    ExpiryCheck,
+    KeywordEvent,
+    Wish,
+    fold,
+    trusted_time,
+)
+from smsdesk.store.consent_decider import decide as decide_consent
+from smsdesk.store.consent_store import ConsentWrite, load_states, write_consent
 from smsdesk.store.credentials import list_credentials_conn
 from smsdesk.store.db import utcnow
 from smsdesk.store.models import StoredCredential
 from smsdesk.store.outbox import cancel_for_opt_outs
-from smsdesk.store.rules import (
-    Action,
-    Consent,
-    Decision,
-    KeywordIndex,
-    decide,
-    keyword_index,
-    older_than_consent,
-    pending_expires_at,
-)
-
-# The actions whose keyword states a consent (and so are ordered by receivedAt).
-_EXPRESSES_CONSENT = frozenset({Action.OPT_IN, Action.OPT_OUT, Action.DOUBLE_OPT_IN})
+from smsdesk.store.rules import Action, Consent, Decision, KeywordIndex, decide, keyword_index, overruled
 
 
 class InboundMessage(NamedTuple):
@@ -110,18 +112,17 @@ def store_messages(conn: sqlite3.Connection, routes: RouteTable,
     The batch is decided first (pure), then written with one executemany per table. Row ids are
     assigned here, which is safe because the caller holds SQLite's write lock (BEGIN IMMEDIATE):
     that is what lets a message row name its reply and a ledger entry name its message without a
-    round trip per row. Consent changes inside one batch are carried forward in `consents`.
+    round trip per row. Consent states inside one batch are carried forward in `states`.
 
-    Consent follows Infobip's receivedAt, not arrival: a consent keyword older than the number's
-    latest one is stored and kept in the ledger as overruled, changes nothing and gets no reply;
-    a newer one that repeats the consent in force is kept as reaffirmed (it moves the number's
-    latest wish forward in time). An opt-out cancels, in this transaction, what was queued for
-    the number before it (docs/architecture.md, "Consent by time").
+    Consent is the decider's (store/consent_decider.py): a message states a wish at its
+    receivedAt (or at its arrival, when receivedAt is too far ahead of this clock), and the
+    decider folds it into the number's wishes. An opt-out cancels, in this transaction, what was
+    queued for the number before it (docs/architecture.md, "Consent by time").
     """
     routes.refresh(conn)
     seen = _existing_ids(conn, [m.message_id for m in messages])
-    consents = _consents_of(conn, {(cred.sandbox, m.from_number) for m in messages
-                                   if (cred := routes.lookup(m.to_number)[0]) is not None})
+    states = load_states(conn, {(cred.sandbox, m.from_number) for m in messages
+                                if (cred := routes.lookup(m.to_number)[0]) is not None})
     batch = _Batch(conn, utcnow())
     outcomes = []
     for message in messages:
@@ -129,7 +130,7 @@ def store_messages(conn: sqlite3.Connection, routes: RouteTable,
             outcomes.append(StoredOutcome(message.message_id, None, "duplicate", None))
             continue
         seen.add(message.message_id)
-        outcomes.append(batch.add(routes, message, consents))
+        outcomes.append(batch.add(routes, message, states))
     batch.write()
     return outcomes
 
@@ -145,8 +146,7 @@ class _Batch:
         ).fetchone()
         self.messages: list[tuple[object, ...]] = []
         self.replies: list[tuple[object, ...]] = []
-        # (sandbox, number, old, new, message row id, rule, receivedAt, effect)
-        self.consent_changes: list[tuple[str, str, str, str, int, str, str, str]] = []
+        self.consent_writes: list[ConsentWrite] = []
         self.opt_outs: list[tuple[str, str, str, int]] = []  # (reason, sandbox, number, reply id boundary)
         self.attributes: list[tuple[str, str, str, str, str]] = []
         self.profiles: dict[tuple[str, str], tuple[str, str]] = {}
@@ -154,45 +154,24 @@ class _Batch:
         self.reviews: list[tuple[object, ...]] = []  # near misses for the operator's review queue
 
     def add(self, routes: RouteTable, msg: InboundMessage,
-            consents: dict[tuple[str, str], tuple[str, str]]) -> StoredOutcome:
+            states: dict[tuple[str, str], ConsentState]) -> StoredOutcome:
         cred, index = routes.lookup(msg.to_number)
-        sandbox = cred.sandbox if cred else ""
-        key = (sandbox, msg.from_number)
-        consent, changed_by = consents.get(key, ("", "")) if cred else ("", "")
-        expired = False
-        if cred is not None and consent == Consent.PENDING:
-            expires_at = pending_expires_at(changed_by, cred.double_opt_in_expiry_days)
-            if expires_at and msg.received_at >= expires_at:
-                consent, changed_by = self._expire(key, cred.double_opt_in_expiry_days, changed_by, expires_at)
-                consents[key] = (consent, changed_by)
-                expired = True
-        decision = decide(msg.text, cred, consent, index, pending_expired=expired)
-        effect = ""  # what this message does to consent: '' nothing, else the ledger's effect
-        if decision.action in _EXPRESSES_CONSENT:
-            if msg.received_at >= changed_by:
-                effect = "changed" if decision.consent_changed else "reaffirmed"
-            elif decision.consent_changed:
-                decision = older_than_consent(decision, changed_by)
-                effect = "overruled"
+        decided_at = trusted_time(msg.received_at, self.now)
         row_id = self.next_message_id
         self.next_message_id += 1
         reply_id = None
-        if cred is not None:
+        if cred is None or index is None:
+            decision = decide(msg.text, None, "")
+        else:
+            key = (cred.sandbox, msg.from_number)
+            decision = self._decide(cred, index, msg, decided_at, row_id, key, states)
             first, last = self.profiles.get(key, (msg.received_at, msg.received_at))
             self.profiles[key] = (min(first, msg.received_at), max(last, msg.received_at))
-            if effect:
-                if effect != "overruled":
-                    consents[key] = (decision.consent_after, msg.received_at)
-                self.consent_changes.append((sandbox, msg.from_number, decision.consent_before,
-                                             decision.ledger_new, row_id, decision.rule, msg.received_at, effect))
-            if effect in ("changed", "reaffirmed") and decision.consent_after == Consent.NO:
-                self.opt_outs.append((f"the number opted out (message #{row_id}) before the reply was sent",
-                                      sandbox, msg.from_number, self.next_reply_id))
             if decision.attribute:
-                self.attributes.append((sandbox, msg.from_number, decision.attribute, msg.received_at,
+                self.attributes.append((cred.sandbox, msg.from_number, decision.attribute, msg.received_at,
                                         msg.received_at))
             if decision.review:
-                self.reviews.append((row_id, cred.id, cred.name, sandbox, msg.from_number, msg.text,
+                self.reviews.append((row_id, cred.id, cred.name, cred.sandbox, msg.from_number, msg.text,
                                      decision.keyword, msg.received_at, self.now))
             if decision.reply_text:
                 reply_id = self.next_reply_id
@@ -201,20 +180,36 @@ class _Batch:
         self.per_action[decision.action] = self.per_action.get(decision.action, 0) + 1
         self.messages.append((
             row_id, msg.message_id, msg.received_at, self.now, cred.id if cred else None, cred.name if cred else "",
-            sandbox, msg.from_number, msg.to_number, msg.text, decision.normalized, decision.action,
-            decision.keyword, decision.rule, decision.consent_before, decision.consent_after, msg.source, reply_id,
+            cred.sandbox if cred else "", msg.from_number, msg.to_number, msg.text, decision.normalized,
+            decision.action, decision.keyword, decision.rule, decision.consent_before, decision.consent_after,
+            msg.source, reply_id, "" if decided_at == msg.received_at else decided_at,
         ))
         return StoredOutcome(msg.message_id, row_id, decision.action, reply_id)
 
-    def _expire(self, key: tuple[str, str], days: int, pending_since: str, expires_at: str) -> tuple[str, str]:
-        """A pending double opt-in not confirmed within `days`: back to the consent before it, in
-        the ledger as `expired` at the moment it expired (its receivedAt: later keywords count from it)."""
-        sandbox, number = key
-        prior = consent_before_pending(self.conn, sandbox, number, self.consent_changes)
-        self.consent_changes.append((sandbox, number, Consent.PENDING, prior, None,
-                                     f"double opt-in pending since {pending_since} not confirmed within {days} "
-                                     f"days: expired", expires_at, "expired"))
-        return prior, expires_at
+    def _decide(self, cred: StoredCredential, index: KeywordIndex, msg: InboundMessage, decided_at: str,
+                row_id: int, key: tuple[str, str], states: dict[tuple[str, str], ConsentState]) -> Decision:
+        """The keyword rules on the consent in force now, and the consent decider on the wish."""
+        state = states.get(key, NO_CONSENT)
+        current = fold(state.history, self.now).value if state.history else state.value
+        decision = decide(msg.text, cred, current, index)
+        wish = wish_of(decision, cred, index)
+        if wish is None:
+            if state.value != current:  # a pending opt-in expired: recorded on its next message
+                self._record(key, decide_consent(state, ExpiryCheck(self.now), self.now), None, "", states)
+            return decision
+        outcome = decide_consent(state, KeywordEvent(wish, decided_at, cred.double_opt_in_expiry_days), self.now)
+        decision = settle(decision, outcome, wish, cred, index, msg.text)
+        self._record(key, outcome, row_id, decision.rule, states)
+        if outcome.opts_out:
+            self.opt_outs.append((f"the number opted out (message #{row_id}) before the reply was sent",
+                                  key[0], key[1], self.next_reply_id))
+        return decision
+
+    def _record(self, key: tuple[str, str], outcome: ConsentOutcome, row_id: int | None, reason: str,
+                states: dict[tuple[str, str], ConsentState]) -> None:
+        states[key] = outcome.state
+        if outcome.entries:
+            self.consent_writes.append(ConsentWrite(key[0], key[1], outcome, row_id, reason))
 
     def write(self) -> None:
         conn = self.conn
@@ -222,7 +217,8 @@ class _Batch:
             conn.executemany(
                 "INSERT INTO messages (id, message_id, received_at, stored_at, credential_id, credential, sandbox, "
                 "from_number, to_number, text, normalized, action, keyword, rule, consent_before, consent_after, "
-                "source, reply_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", self.messages)
+                "source, reply_id, decided_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                self.messages)
         if self.replies:
             # Our own messageId goes to Infobip with the send, so a retried send is recognisable there.
             conn.executemany(
@@ -230,27 +226,7 @@ class _Batch:
                 "validity_period_hours, callback_data, principal_entity_id, content_template_id, status, "
                 "created_at, updated_at, kind, sandbox, credential_name) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'queued', ?, ?, ?, ?, ?)", self.replies)
-        if self.consent_changes:
-            # The current consent and the ledger entry that explains it, in message order: the
-            # last change of a number in the batch is the one that stays.
-            final: dict[tuple[str, str], tuple[str, str]] = {}
-            for sandbox, number, _, new, _, _, received_at, effect in self.consent_changes:
-                if effect != "overruled":
-                    final[(sandbox, number)] = (str(new), received_at)
-            conn.executemany(
-                "INSERT INTO consent (sandbox, number, consent, changed_at, received_at) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (sandbox, number) DO UPDATE SET consent = excluded.consent, "
-                "changed_at = excluded.changed_at, received_at = excluded.received_at",
-                [(sandbox, number, new, self.now, received_at)
-                 for (sandbox, number), (new, received_at) in final.items() if new])
-            # An expiry back to "never expressed" leaves no consent row (the table holds y, n, p).
-            conn.executemany("DELETE FROM consent WHERE sandbox = ? AND number = ?",
-                             [key for key, (new, _) in final.items() if not new])
-            conn.executemany(
-                "INSERT INTO consent_ledger (at, sandbox, number, old, new, message_row_id, reason, received_at, "
-                "effect) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(self.now, sandbox, number, str(old), str(new), row_id, rule, received_at, effect)
-                 for sandbox, number, old, new, row_id, rule, received_at, effect in self.consent_changes])
+        write_consent(conn, self.consent_writes, self.now)
         if self.opt_outs:
             cancel_for_opt_outs(conn, self.opt_outs)
         if self.reviews:
@@ -290,37 +266,43 @@ def _existing_ids(conn: sqlite3.Connection, ids: list[str]) -> set[str]:
     return found
 
 
-def _consents_of(conn: sqlite3.Connection, keys: set[tuple[str, str]]) -> dict[tuple[str, str], tuple[str, str]]:
-    """(sandbox, number) -> (consent, receivedAt of the message that set it), for `keys`.
-
-    Looked up by the whole primary key (sandbox, number): by number alone SQLite cannot use the
-    key and reads the whole table, every subscriber who ever answered, for every webhook.
-    """
-    by_sandbox: dict[str, list[str]] = {}
-    for sandbox, number in sorted(keys):
-        by_sandbox.setdefault(sandbox, []).append(number)
-    found: dict[tuple[str, str], tuple[str, str]] = {}
-    for sandbox, numbers in by_sandbox.items():
-        for i in range(0, len(numbers), _CHUNK):
-            chunk = numbers[i:i + _CHUNK]
-            marks = ",".join("?" * len(chunk))
-            for number, consent, received_at in conn.execute(
-                    f"SELECT number, consent, received_at FROM consent WHERE sandbox = ? AND number IN ({marks})",
-                    [sandbox, *chunk]):
-                found[(sandbox, number)] = (consent, received_at)
-    return found
+def wish_of(decision: Decision, cred: StoredCredential, index: KeywordIndex) -> Wish | None:
+    """The consent wish a message states, or None for the texts that state none."""
+    if decision.action is Action.OPT_OUT:
+        return Wish.OPT_OUT
+    if decision.action is Action.OPT_IN:
+        return Wish.PENDING if cred.double_opt_in_keywords else Wish.OPT_IN
+    if decision.action is Action.DOUBLE_OPT_IN:
+        return Wish.CONFIRM
+    matched = index.get(decision.normalized)
+    if decision.action is Action.DEFAULT and matched is not None and matched[0] is Action.DOUBLE_OPT_IN:
+        return Wish.CONFIRM  # not pending now; a late opt-in or the window may still make it count
+    return None
 
 
-def consent_before_pending(conn: sqlite3.Connection, sandbox: str, number: str,
-                            batch_changes: list[tuple[str, str, str, str, int, str, str, str]]) -> str:
-    """The consent a pending number had before its opt-in made it pending ('' or n)."""
-    for s, n, old, new, _, _, _, effect in reversed(batch_changes):
-        if (s, n) == (sandbox, number) and effect == "changed" and new == Consent.PENDING:
-            return str(old)
-    row = conn.execute(
-        "SELECT old FROM consent_ledger WHERE sandbox = ? AND number = ? AND new = 'p' AND effect = 'changed' "
-        "ORDER BY id DESC LIMIT 1", (sandbox, number)).fetchone()
-    return row[0] if row and row[0] in (Consent.NONE, Consent.NO) else ""
+def settle(decision: Decision, outcome: ConsentOutcome, wish: Wish, cred: StoredCredential, index: KeywordIndex,
+           text: str) -> Decision:
+    """The keyword rules' decision made to agree with what the consent decider did."""
+    entry = outcome.last
+    assert entry is not None  # a keyword event always has its own entry
+    before, after = entry.old, outcome.state.value
+    if wish is Wish.CONFIRM:
+        if entry.effect == Effect.CHANGED:
+            keyword = index.get(decision.normalized, (Action.DOUBLE_OPT_IN, decision.keyword))[1]
+            return Decision(Action.DOUBLE_OPT_IN, decision.normalized, keyword, before, after,
+                            cred.double_opt_in_message,
+                            f"double opt-in keyword {keyword!r} while pending: consent confirmed")
+        # Not confirming anything: answered as an unmatched text on the consent in force.
+        unmatched = decide(text, cred, Consent.NONE if before == Consent.PENDING else before, index,
+                           pending_expired=before == Consent.PENDING)
+        return replace(unmatched, consent_before=before, consent_after=before)
+    if entry.effect == Effect.OVERRULED:
+        return overruled(decision, before)
+    if wish is Wish.PENDING and after == Consent.YES and before != Consent.YES:
+        return replace(decision, consent_before=before, consent_after=after, reply_text=cred.double_opt_in_message,
+                       rule=f"opt-in keyword {decision.keyword!r}: confirmed by the double opt-in keyword the number "
+                            "sent before this message arrived")
+    return replace(decision, consent_before=before, consent_after=after)
 
 
 def _reply_row(reply_id: int, cred: StoredCredential, msg: InboundMessage, decision: Decision, row_id: int,

@@ -2,16 +2,14 @@
 
 A decision is evidence like a keyword: it goes to the consent ledger with the operator (the OS
 user) and the near-miss message as its cause, in the transaction that closes the review row.
-An opt-out follows "Consent by time" (docs/architecture.md) with the message's receivedAt:
-`changed` (consent becomes n, queued replies are cancelled, the opt-out confirmation is queued),
-`reaffirmed` (already n), or `overruled` when the number expressed a newer wish after the near
-miss (consent kept: the newer wish stands). A dismissal is a `dismissed` entry that repeats the
-consent in force and changes nothing.
+An opt-out is an operator's opt-out (store/operator_opt_out.py) at the operator's time, always
+applied: `changed` (consent becomes n, queued replies are cancelled, the opt-out confirmation is
+queued) or `reaffirmed` (already n). A dismissal is a `dismissed` entry that repeats the consent
+in force and changes nothing.
 """
 
 from __future__ import annotations
 
-import getpass
 import sqlite3
 import uuid
 from dataclasses import asdict, dataclass
@@ -19,10 +17,11 @@ from typing import Any, Literal
 
 import sqlite_utils
 
+from smsdesk.store.consent_decider import Effect
 from smsdesk.store.credentials import find_credential_by_id_conn
 from smsdesk.store.db import transaction, utcnow
 from smsdesk.store.errors import NotFoundError, StoreError
-from smsdesk.store.outbox import cancel_for_opt_outs
+from smsdesk.store.operator_opt_out import os_user, record_dismissal, record_opt_out
 
 Decision = Literal["opt-out", "dismiss"]
 STATUSES = ("open", "opted-out", "dismissed")
@@ -58,12 +57,7 @@ class AlreadyResolved(StoreError):
     pass
 
 
-def operator() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers: the ledger still records something
-        return "unknown"
-
+operator = os_user
 
 _COLUMNS = ("id, number, sandbox, credential, text, received_at, status, keyword, message_row_id, resolved_by, "
             "resolved_at")
@@ -93,37 +87,20 @@ def resolve(db: sqlite_utils.Database, review_id: int, decision: Decision, by: s
         if item.status != "open":
             raise AlreadyResolved(f"review #{review_id} is already resolved ({item.status} by {item.resolved_by})")
         now = utcnow()
-        current = conn.execute("SELECT consent, received_at FROM consent WHERE sandbox = ? AND number = ?",
-                               (item.sandbox, item.number)).fetchone()
-        consent, in_force_since = (current[0], current[1]) if current else ("", "")
-        if decision == "dismiss":
-            effect, new, note = "dismissed", consent, "dismissed: consent unchanged"
-        elif item.received_at < in_force_since:
-            effect, new = "overruled", "n"
-            note = ("already opted out" if consent == "n" else
-                    f"not applied: the number expressed a newer wish ({consent or 'none'}, received "
-                    f"{in_force_since}) after this message; consent kept")
-        elif consent == "n":
-            effect, new, note = "reaffirmed", "n", "already opted out: recorded as reaffirmed"
-        else:
-            effect, new, note = "changed", "n", "opted out"
         what = "dismissed the near miss" if decision == "dismiss" else "opted the number out"
         reason = f"review #{review_id}: operator {who} {what} (message #{item.message_row_id}: {item.text[:80]!r})"
-        ledger_id = int(conn.execute(
-            "INSERT INTO consent_ledger (at, sandbox, number, old, new, message_row_id, reason, received_at, effect, "
-            "operator) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (now, item.sandbox, item.number, consent, new, item.message_row_id, reason, item.received_at, effect,
-             who)).lastrowid or 0)
-        if effect in ("changed", "reaffirmed"):
-            conn.execute(
-                "INSERT INTO consent (sandbox, number, consent, changed_at, received_at) VALUES (?, ?, 'n', ?, ?) "
-                "ON CONFLICT (sandbox, number) DO UPDATE SET consent = 'n', changed_at = excluded.changed_at, "
-                "received_at = excluded.received_at", (item.sandbox, item.number, now, item.received_at))
-            boundary = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM outbox").fetchone()[0]
-            cancel_for_opt_outs(conn, [(f"the number was opted out by review #{review_id} before the reply was sent",
-                                        item.sandbox, item.number, boundary)])
-            if effect == "changed":
-                _queue_confirmation(conn, credential_id, item, now)
+        record = record_dismissal if decision == "dismiss" else record_opt_out
+        outcome = record(conn, item.sandbox, item.number, reason, by=who, now=now,
+                         message_row_id=item.message_row_id)
+        effect = outcome.entries[-1].effect
+        ledger_id = int(conn.execute("SELECT MAX(id) FROM consent_ledger").fetchone()[0])
+        if decision == "dismiss":
+            note = "dismissed: consent unchanged"
+        elif effect == Effect.CHANGED:
+            note = "opted out"
+            _queue_confirmation(conn, credential_id, item, now)
+        else:
+            note = "already opted out: recorded as reaffirmed"
         status = "dismissed" if decision == "dismiss" else "opted-out"
         conn.execute("UPDATE review_queue SET status = ?, resolved_at = ?, resolved_by = ?, ledger_id = ? WHERE id = ?",
                      (status, now, who, ledger_id, review_id))

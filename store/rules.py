@@ -8,9 +8,9 @@ show what *would* happen without storing anything.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from smsdesk.store.consent_decider import Consent, expires_at
 from smsdesk.store.fuzzy import NearMissIndex, near_miss
 from smsdesk.store.models import KEYWORD_LISTS, Credential
 from smsdesk.store.text import normalize, words
@@ -25,15 +25,6 @@ class Action(StrEnum):
     DEFAULT = "default"
     UNROUTED = "unrouted"
     NEAR_OPT_OUT = "near-opt-out"  # not a keyword, but one slip from an opt-out (store/fuzzy.py)
-
-
-class Consent(StrEnum):
-    """XDM consent values; NONE means the number never expressed one."""
-
-    YES = "y"
-    NO = "n"
-    PENDING = "p"
-    NONE = ""
 
 
 _ACTION_OF_LIST = {
@@ -55,17 +46,11 @@ class Decision:
     reply_text: str  # '' means: send nothing
     rule: str  # a sentence for the operator: why this happened
     attribute: str = ""  # custom keyword to record on the profile
-    overruled_consent: str = ""  # the change a message older than the latest one would have made
     review: bool = False  # a near miss for the operator's review queue
 
     @property
     def consent_changed(self) -> bool:
         return self.consent_after != self.consent_before
-
-    @property
-    def ledger_new(self) -> str:
-        """The consent the ledger records: the new one, or the one that was not applied."""
-        return self.overruled_consent or self.consent_after
 
 
 class KeywordIndex(dict[str, tuple[Action, str]]):
@@ -142,32 +127,19 @@ def decide(
     return _default(normalized, before, cred, matched, pending_expired=pending_expired)
 
 
-def pending_expires_at(pending_since: str, days: int) -> str:
-    """When a double opt-in pending since `pending_since` (receivedAt) expires; '' for never
-    (0 days, or a time that does not parse)."""
-    if days <= 0 or not pending_since:
-        return ""
-    try:
-        since = datetime.fromisoformat(pending_since)
-    except ValueError:
-        return ""
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=UTC)
-    return (since + timedelta(days=days)).astimezone(UTC).isoformat(timespec="milliseconds")
+pending_expires_at = expires_at  # the tester and older callers' name
 
 
-def older_than_consent(decision: Decision, latest_change_at: str) -> Decision:
-    """A consent change carried by a message received before the number's latest change.
+def overruled(decision: Decision, consent: str) -> Decision:
+    """A consent keyword the decider did not apply: a newer wish of the number stands.
 
-    Infobip may deliver messages out of order; consent follows receivedAt, so the newer change
-    stands: this message changes nothing and gets no reply (its confirmation would contradict
-    the consent the number has now).
+    Infobip may deliver messages out of order; consent follows the time of each wish, so this
+    message changes nothing and gets no reply (its confirmation would contradict the consent the
+    number has now).
     """
-    return Decision(decision.action, decision.normalized, decision.keyword, decision.consent_before,
-                    decision.consent_before, "",
-                    f"{decision.rule.split(':')[0]}: received before the number's latest consent change "
-                    f"({latest_change_at}); consent kept, not answered",
-                    attribute=decision.attribute, overruled_consent=decision.consent_after)
+    return Decision(decision.action, decision.normalized, decision.keyword, consent, consent, "",
+                    f"{decision.rule.split(':')[0]}: the number expressed a newer wish; consent kept, not answered",
+                    attribute=decision.attribute)
 
 
 def _opt_out(normalized: str, keyword: str, before: str, cred: Credential, *, whole: bool) -> Decision:

@@ -379,4 +379,49 @@ MIGRATIONS = (*MIGRATIONS, Migration(
     ),
 ))
 
+
+MIGRATIONS = (*MIGRATIONS, Migration(
+    12,
+    "consent keeps its wishes and never loses a row; the ledger names each event; clock and input problems kept",
+    (
+        # '' is a consent now (a double opt-in that expired): the row stays, with the time of the
+        # expiry and the history a late confirmation or opt-out is folded into
+        # (store/consent_decider.py). `history` is JSON, '' for rows written before it (read as
+        # their one wish), `expires_at` the end of a pending opt-in's window.
+        """CREATE TABLE consent_v12 (
+            sandbox TEXT NOT NULL,
+            number TEXT NOT NULL,
+            consent TEXT NOT NULL CHECK (consent IN ('', 'y', 'n', 'p')),
+            changed_at TEXT NOT NULL,
+            received_at TEXT NOT NULL DEFAULT '',
+            cause TEXT NOT NULL DEFAULT '',
+            expires_at TEXT NOT NULL DEFAULT '',
+            history TEXT NOT NULL DEFAULT '',
+            PRIMARY KEY (sandbox, number)
+        )""",
+        """INSERT INTO consent_v12 (sandbox, number, consent, changed_at, received_at)
+            SELECT sandbox, number, consent, changed_at, received_at FROM consent""",
+        "DROP TABLE consent",
+        "ALTER TABLE consent_v12 RENAME TO consent",
+        "CREATE INDEX consent_pending ON consent(sandbox, number) WHERE consent = 'p'",
+        # The event each entry records, so that verification replays it through the decider:
+        # what the wish asked for (y, n, p, c), the double opt-in days it came with, and its cause.
+        "ALTER TABLE consent_ledger ADD COLUMN wish TEXT NOT NULL DEFAULT ''",
+        "ALTER TABLE consent_ledger ADD COLUMN expiry_days INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE consent_ledger ADD COLUMN cause TEXT NOT NULL DEFAULT ''",
+        # A receivedAt too far ahead of the receiver's clock: the time the message was decided by
+        # instead ('' when its receivedAt was used).
+        "ALTER TABLE messages ADD COLUMN decided_at TEXT NOT NULL DEFAULT ''",
+        # Inbound results that could not be read, kept raw for the operator instead of refusing
+        # their neighbours (a STOP among them).
+        """CREATE TABLE unreadable_inbound (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            source TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            raw TEXT NOT NULL
+        )""",
+    ),
+))
+
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -12,13 +12,13 @@ database already holds the full number in its consent ledger. It carries no mess
 
 from __future__ import annotations
 
-import getpass
 import json
 import sqlite3
 from dataclasses import dataclass
 
 from smsdesk.store.db import utcnow
 from smsdesk.store.models import StoredCredential
+from smsdesk.store.os_user import os_user
 from smsdesk.store.phone import consent_number
 
 OVERRIDE_ACTION = "send-override-opt-out"
@@ -50,12 +50,6 @@ def opted_out(conn: sqlite3.Connection, sandbox: str, e164: str) -> OptedOut | N
     return OptedOut(sandbox, number, row[1] or "")
 
 
-def _os_user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no login name in some containers: audit still records something
-        return "unknown"
-
 
 def audit_override(conn: sqlite3.Connection, cred: StoredCredential, opted: OptedOut, our_message_id: str,
                    via: str) -> None:
@@ -64,4 +58,4 @@ def audit_override(conn: sqlite3.Connection, cred: StoredCredential, opted: Opte
                "our_message_id": our_message_id, "via": via}
     conn.execute(
         "INSERT INTO audit (at, os_user, action, credential_id, credential_name, fields) VALUES (?, ?, ?, ?, ?, ?)",
-        (utcnow(), _os_user(), OVERRIDE_ACTION, cred.id, cred.name, json.dumps(details, sort_keys=True)))
+        (utcnow(), os_user(), OVERRIDE_ACTION, cred.id, cred.name, json.dumps(details, sort_keys=True)))
