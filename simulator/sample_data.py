@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,10 +46,21 @@ def make_db(path: Path, *creds: Credential) -> Path:
     return path
 
 
+_RECEIVED_BASE = datetime(2026, 11, 26, 10, tzinfo=UTC)
+_received = itertools.count()
+
+
+def _next_received_at() -> str:
+    """Each sample message a millisecond after the one before, as a person's texts are: consent
+    follows receivedAt, and equal times would go to the opt-out whatever the order of sending."""
+    moment = _RECEIVED_BASE + timedelta(milliseconds=next(_received))
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
+
+
 def mo_result(text: str, sender: str = "41793026727", to: str = SHOP_NUMBER, message_id: str | None = None,
               **extra: Any) -> dict[str, Any]:
     return {"messageId": message_id or f"mo-{next(_ids)}", "from": sender, "to": to, "text": text,
-            "cleanText": text, "keyword": "", "receivedAt": "2026-11-26T10:00:00.000+0000", "smsCount": 1,
+            "cleanText": text, "keyword": "", "receivedAt": _next_received_at(), "smsCount": 1,
             "price": {"pricePerMessage": 0, "currency": "EUR"}, **extra}
 
 

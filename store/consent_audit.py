@@ -117,4 +117,4 @@ def _entry(old: str, new: str, received_at: str, effect: str, wish: str, days: i
 
 
 def _label(value: str) -> str:
-    return repr(value) if value else "'' (none)"
+    return repr(str(value)) if value else "'' (none)"

@@ -86,8 +86,9 @@ class TimedWish:
     days: int = 0  # PENDING: the double opt-in expiry of the credential it came through (0: never)
     by_operator: bool = False
 
-    def order(self) -> tuple[str, int]:
-        return self.at, _RANK[self.wish]
+    def order(self) -> tuple[str, int, int, bool]:
+        """A total order, so that the fold cannot depend on the order of arrival."""
+        return self.at, _RANK[self.wish], self.days, self.by_operator
 
 
 @dataclass(frozen=True, slots=True)
@@ -313,4 +314,4 @@ def _parse(moment: str) -> datetime:
 
 
 def _label(value: str) -> str:
-    return repr(value) if value else "'' (none)"
+    return repr(str(value)) if value else "'' (none)"

@@ -106,7 +106,7 @@ def store_inbound(conn: sqlite3.Connection, messages: Sequence[Sequence[str]]) -
 
 
 def store_messages(conn: sqlite3.Connection, routes: RouteTable,
-                   messages: Sequence[InboundMessage]) -> list[StoredOutcome]:
+                   messages: Sequence[InboundMessage], arrived_at: str | None = None) -> list[StoredOutcome]:
     """Apply the rules to each message and write the results. Call inside a write transaction.
 
     The batch is decided first (pure), then written with one executemany per table. Row ids are
@@ -117,13 +117,14 @@ def store_messages(conn: sqlite3.Connection, routes: RouteTable,
     Consent is the decider's (store/consent_decider.py): a message states a wish at its
     receivedAt (or at its arrival, when receivedAt is too far ahead of this clock), and the
     decider folds it into the number's wishes. An opt-out cancels, in this transaction, what was
-    queued for the number before it (docs/architecture.md, "Consent by time").
+    queued for the number before it (docs/architecture.md, "Consent by time"). `arrived_at`:
+    the receiver's clock (now, unless a test or a replay says when the batch arrived).
     """
     routes.refresh(conn)
     seen = _existing_ids(conn, [m.message_id for m in messages])
     states = load_states(conn, {(cred.sandbox, m.from_number) for m in messages
                                 if (cred := routes.lookup(m.to_number)[0]) is not None})
-    batch = _Batch(conn, utcnow())
+    batch = _Batch(conn, arrived_at or utcnow())
     outcomes = []
     for message in messages:
         if message.message_id in seen:

@@ -100,10 +100,10 @@ def test_deleted_ledger_row_breaks_the_chain(pipeline_db: Path) -> None:
     tamper(pipeline_db, "DELETE FROM consent_ledger WHERE id = ?", entries[1][0])
     code, out, _ = run(pipeline_db)
     assert code == 1
-    reaffirmed = entries[1][0] + 1  # "stop." after the deleted STOP now repeats a consent that was 'y'
-    assert out == (f"prod +{ALICE} (ledger #{reaffirmed}): reaffirmed 'n', but consent was 'y'\n"
-                   f"prod +{ALICE} (ledger #{entries[2][0]}): "
-                   "chain broken: old is 'n' but the previous entry's new is 'y'\n")
+    reaffirmed = entries[1][0] + 1  # "stop." after the deleted STOP now finds a consent that was 'y'
+    # replayed through the decider, it is the opt-out; the entries after it agree again
+    assert out == (f"prod +{ALICE} (ledger #{reaffirmed}): reaffirmed 'n' to 'n', "
+                   "but the rules make it changed 'y' to 'n'\n")
 
 
 def test_deleted_only_ledger_row_leaves_an_unexplained_consent(pipeline_db: Path) -> None:
@@ -129,9 +129,8 @@ def test_broken_chain_and_bad_first_entry(pipeline_db: Path) -> None:
     code, out, _ = run(pipeline_db)
     assert code == 1
     assert out.splitlines() == [
-        f"dev +{CAROL} (ledger #{entries[1][0]}): chain broken: old is 'n' but the previous entry's new is 'p'",
-        f"prod +{BOB} (ledger #{bob_first}): chain broken: old is 'y' "
-        "but the first entry is '' (none)",
+        f"dev +{CAROL} (ledger #{entries[1][0]}): changed 'n' to 'y', but the rules make it changed 'p' to 'y'",
+        f"prod +{BOB} (ledger #{bob_first}): changed 'y' to 'n', but the rules make it changed '' (none) to 'n'",
     ]
 
 

@@ -22,12 +22,14 @@ ALICE, BOB = "+41793026727", "+41793026728"
 _seq = iter(range(10**6))
 
 
-def send(db: sqlite_utils.Database, text: str, *, sender: str = ALICE, to: str = SHOP,
-         at: str = "2026-11-26T10:00:00.000+00:00") -> str:
-    """Store one message as the writer would; returns its action."""
-    message = InboundMessage(f"m-{next(_seq)}", sender, to, text, at)
+def send(db: sqlite_utils.Database, text: str, *, sender: str = ALICE, to: str = SHOP, at: str | None = None) -> str:
+    """Store one message as the writer would, arriving at its receivedAt; returns its action.
+    Without `at`, each message a second after the one before (equal times go to the opt-out)."""
+    number = next(_seq)
+    at = at or f"2026-11-26T10:{number // 60 % 60:02d}:{number % 60:02d}.000+00:00"
+    message = InboundMessage(f"m-{number}", sender, to, text, at)
     with transaction(db) as conn:
-        [outcome] = store_messages(conn, RouteTable(), [message])
+        [outcome] = store_messages(conn, RouteTable(), [message], arrived_at=at)
     return outcome.action
 
 
@@ -78,7 +80,7 @@ def test_review_opt_out_is_a_changed_ledger_entry_that_verifies(tmp_path: Path) 
     assert consent_of(db) == "n"
     entry = consent_ledger(db.conn, "prod", ALICE)[-1]
     assert (entry["old"], entry["new"], entry["effect"], entry["operator"]) == ("y", "n", "changed", "alice-operator")
-    assert entry["received_at"] == "2026-11-26T10:05:00.000+00:00"  # the near miss's receivedAt
+    assert entry["received_at"] == entry["at"]  # the operator's time: an operator's opt-out always applies
     assert entry["message_row_id"] == item.message_row_id
     assert ("opt-out", "Shop: unsubscribed.", "queued") in replies(db)  # the confirmation a STOP would get
     assert verify_consent(db.conn).ok
@@ -104,13 +106,14 @@ def test_review_dismiss_changes_nothing_and_verifies(tmp_path: Path) -> None:
     assert verify_consent(db.conn).ok
 
 
-def test_review_opt_out_older_than_a_newer_opt_in_is_overruled(tmp_path: Path) -> None:
+def test_review_opt_out_after_a_newer_opt_in_still_opts_out(tmp_path: Path) -> None:
+    """The operator's decision is made now, after every message: it always applies."""
     db = db_with(tmp_path, fuzzy_opt_out="review")
     send(db, "remove me", at="2026-11-26T10:00:00.000+00:00")
     send(db, "START", at="2026-11-26T11:00:00.000+00:00")  # a newer wish, after the near miss
     [item] = review.list_reviews(db.conn)
     done = review.resolve(db, item.id, "opt-out")
-    assert done.effect == "overruled" and consent_of(db) == "y"
+    assert done.effect == "changed" and consent_of(db) == "n"
     assert verify_consent(db.conn).ok
 
 

@@ -573,7 +573,7 @@ def test_an_older_start_delivered_after_a_stop_does_not_opt_back_in(tmp_path: Pa
         ("", "n", "changed", at(5)), ("n", "y", "overruled", at(1))]
     assert rows(db, "SELECT kind FROM outbox") == [("opt-out",)]  # the late START gets no reply
     rule = rows(db, "SELECT rule FROM messages WHERE text = 'START'")[0][0]
-    assert "received before the number's latest consent change" in rule
+    assert "the number expressed a newer wish; consent kept, not answered" in rule
 
 
 def test_consent_by_time_holds_inside_one_batch_too(tmp_path: Path) -> None:
@@ -620,7 +620,7 @@ def test_verify_catches_an_applied_change_older_than_the_one_it_overturned(tmp_p
         conn.execute("UPDATE consent SET consent = 'y'")
     problems = [d.problem for d in verify_consent(conn).differences]
     conn.close()
-    assert any("changed by a message received at" in p for p in problems), problems
+    assert "changed 'n' to 'y', but the rules make it overruled 'n' to 'y'" in problems, problems
 
 
 

@@ -163,7 +163,7 @@ def test_bad_bodies_name_the_problem(body: object, where: str) -> None:
 def test_unknown_fields_and_null_text_are_accepted() -> None:
     [msg] = parse_inbound(mo_body(mo_result("x", applicationId="app", entityId="e", campaignReferenceId="c")
                                   | {"text": None}))
-    assert msg.text == "" and msg.received_at.startswith("2026-11-26T10:00:00")
+    assert msg.text == "" and msg.received_at.startswith("2026-11-26T10:")
 
 
 def test_control_characters_get_a_plain_message() -> None:

@@ -99,15 +99,16 @@ def copy_db(template: Path, path: Path) -> Path:
     return path
 
 
-def store_directly(db_path: Path, messages: list[Any]) -> None:
+def store_directly(db_path: Path, messages: list[Any], arrived_at: str | None = None) -> None:
     """Run the rules on `messages` (InboundMessage) and store them in one transaction of this
-    process, without serve: for tests of what the store decides, with the receivedAt they choose."""
+    process, without serve: for tests of what the store decides, with the receivedAt they choose
+    (and the arrival time, `arrived_at`, when the receiver's clock matters: now by default)."""
     from smsdesk.store.db import connect, transaction
     from smsdesk.store.inbound import RouteTable, store_messages
 
     db = connect(db_path)
     try:
         with transaction(db) as conn:
-            store_messages(conn, RouteTable(), messages)
+            store_messages(conn, RouteTable(), messages, arrived_at)
     finally:
         db.close()

@@ -150,7 +150,7 @@ def test_replay_accepts_what_decide_wrote_and_names_a_forged_entry() -> None:
     forged = [*written]
     forged[1] = type(forged[1])(Effect.CHANGED, Consent.NO, Consent.YES, forged[1].at, forged[1].cause,
                                 forged[1].wish)
-    end, problems = replay(forged, nows)
+    _, problems = replay(forged, nows)
     assert [index for index, _ in problems] == [1]
     assert "the rules make it overruled" in problems[0][1]
 
