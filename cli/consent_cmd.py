@@ -1,5 +1,6 @@
-"""`smsdesk consent verify` (replay the consent ledger against the consent table) and
-`smsdesk consent expire` (end pending double opt-ins not confirmed in time)."""
+"""`smsdesk consent verify` (replay the consent ledger against the consent table),
+`smsdesk consent expire` (end pending double opt-ins not confirmed in time) and
+`smsdesk consent opt-out` (an opt-out that reached the operator by phone, email or letter)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import sys
 
 import click
 
-from smsdesk.cli.common import Context, pass_context, print_json
+from smsdesk.cli.common import Context, fail, pass_context, print_json
 from smsdesk.store.consent_audit import verify_consent
 from smsdesk.store.db import transaction
 from smsdesk.store.expiry import expire_pending
+from smsdesk.store.operator_opt_out import opt_out_number
+from smsdesk.store.text import make_inert
 
 
 @click.group("consent")
@@ -55,6 +58,30 @@ def expire_cmd(ctx: Context) -> None:
     with transaction(db) as conn:
         count = expire_pending(conn)
     click.echo(f"{count} pending double opt-in{'' if count == 1 else 's'} expired")
+
+
+@consent.command("opt-out")
+@click.argument("number")
+@click.option("--sandbox", required=True, help="The sandbox whose consent it is (a credential's sandbox).")
+@click.option("--reason", required=True, help="How the opt-out reached you, for the ledger (e.g. 'phone call').")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+@pass_context
+def opt_out_cmd(ctx: Context, number: str, sandbox: str, reason: str, as_json: bool) -> None:
+    """Opt NUMBER out of a sandbox: a revocation that came by phone, email or any other means.
+
+    Always applied, at your time, whatever times the number's messages claimed; the replies
+    queued for the number are cancelled; the ledger records your OS user and the reason. No
+    confirmation SMS is queued (the number did not text).
+    """
+    try:
+        done = opt_out_number(ctx.open_db(), sandbox, number, reason)
+    except ValueError as exc:
+        fail(str(exc))
+    if as_json:
+        print_json({"sandbox": done.sandbox, "number": done.number, "effect": done.effect, "before": done.before,
+                    "ledger_id": done.ledger_id, "cancelled_replies": done.cancelled})
+        return
+    click.echo(make_inert(f"{done.sandbox} {done.number}: {done.note} (ledger #{done.ledger_id})"))
 
 
 COMMANDS: list[click.Command] = [consent]

@@ -15,7 +15,7 @@ from smsdesk.store.db import transaction, utcnow
 from smsdesk.store.errors import ConflictError, DuplicateError, NotFoundError
 from smsdesk.store.models import KEYWORD_LISTS, MASK, STORED, Credential, StoredCredential, field_errors
 from smsdesk.store.os_user import os_user
-from smsdesk.store.outbox import cancel_for_credential
+from smsdesk.store.outbox import cancel_for_credential, move_to_sandbox
 from smsdesk.store.text import make_inert
 
 FIELDS: tuple[str, ...] = tuple(Credential.model_fields)
@@ -154,6 +154,8 @@ def _update(conn: sqlite3.Connection, db: sqlite_utils.Database, cred_id: int, c
         "WHERE id = ? AND version = ?",
         (*(row[f] for f in FIELDS), cred.name.casefold(), utcnow(), cred_id, expected_version),
     )
+    if "sandbox" in changed:  # the replies still to send follow it, in this transaction
+        move_to_sandbox(conn, cred_id, cred.sandbox)
     _audit(conn, "update", cred_id, cred.name, changed)
 
 

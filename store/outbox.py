@@ -61,10 +61,13 @@ _COLUMNS = ", ".join(f"o.{name}" for name in OutboxRow._fields)
 # The head of each (credential, number) line: the oldest reply not yet finished. Only a head is
 # ever claimed, and nothing is claimed while the line has a reply in flight, so the replies to one
 # number leave in the order their messages arrived, one request after the other.
+# Consent is read in the credential's sandbox as it is now, not the one copied at queue time (a
+# sandbox edit moves the queue too, `move_to_sandbox`, but a database from before that kept the
+# old one); a reply whose credential is gone keeps its own, and is cancelled anyway.
 _HEADS = f"""SELECT {_COLUMNS}, COALESCE(c.consent, ''), k.id IS NOT NULL
     FROM outbox o
-    LEFT JOIN consent c ON c.sandbox = o.sandbox AND c.number = o.to_number
     LEFT JOIN credentials k ON k.id = o.credential_id
+    LEFT JOIN consent c ON c.sandbox = COALESCE(k.sandbox, o.sandbox) AND c.number = o.to_number
     WHERE o.status = 'queued' AND o.next_attempt_at <= ?
       AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.to_number = o.to_number AND p.credential_id = o.credential_id
                       AND p.id < o.id AND p.status IN ('queued', 'sending'))
@@ -139,6 +142,17 @@ def cancel_for_credential(conn: sqlite3.Connection, credential_id: int, name: st
         "UPDATE outbox SET status = 'cancelled', last_error = ?, updated_at = ? "
         "WHERE credential_id = ? AND status = 'queued'",
         (f"credential {name!r} was deleted before the reply was sent", utcnow(), credential_id)).rowcount
+
+
+def move_to_sandbox(conn: sqlite3.Connection, credential_id: int, sandbox: str) -> int:
+    """A credential's sandbox was edited: its unfinished replies (queued, sending) follow it, inside
+    the edit's transaction, so that an opt-out stored under the new sandbox cancels them
+    (`cancel_for_opt_outs` matches the reply's own sandbox). Finished replies keep the sandbox they
+    were sent under, as their messages do."""
+    return conn.execute(
+        "UPDATE outbox SET sandbox = ?, updated_at = ? "
+        "WHERE credential_id = ? AND status IN ('queued', 'sending') AND sandbox <> ?",
+        (sandbox, utcnow(), credential_id, sandbox)).rowcount
 
 
 def cancel_for_opt_outs(conn: sqlite3.Connection, opt_outs: list[tuple[str, str, int, int]]) -> int:

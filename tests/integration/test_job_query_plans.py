@@ -46,7 +46,8 @@ def traffic_of(start: int, count: int, day: int) -> list[InboundMessage]:
     """`count` messages to both programmes from NUMBERS numbers (each texts several times)."""
     return [InboundMessage(f"job-{start + i}", f"+4179{(start + i) % NUMBERS:07d}",
                            "+" + (SHOP_NUMBER if i % 2 else CLUB_NUMBER), KEYWORDS[(i // 2) % len(KEYWORDS)],
-                           f"2026-11-{day + i * 10 // count:02d}T10:00:00.000Z") for i in range(count)]
+                           f"2026-11-{day + i * 10 // count:02d}T10:{i // 60 % 60:02d}:{i % 60:02d}.000Z")
+            for i in range(count)]
 
 
 def send_round(conn: sqlite3.Connection) -> None:
@@ -144,7 +145,9 @@ def test_the_sender_and_the_poller_read_only_credentials_whole(busy_db: Path) ->
 
 def test_recording_delivery_reports(busy_db: Path) -> None:
     ours = rows(busy_db, "SELECT our_message_id FROM outbox WHERE status = 'sending' LIMIT 3")
-    reports = [("ib-7", "DELIVERED", "d", ""), ("ib-8", "PENDING", "d", ""), ("never-sent", "DELIVERED", "d", ""),
+    (first,), (second,) = rows(busy_db, "SELECT infobip_message_id FROM outbox WHERE infobip_message_id <> '' "
+                                        "ORDER BY id LIMIT 2")
+    reports = [(first, "DELIVERED", "d", ""), (second, "PENDING", "d", ""), ("never-sent", "DELIVERED", "d", ""),
                *[(message_id, "DELIVERED", "d", "") for (message_id,) in ours]]
     matched, statements = traced(busy_db, lambda conn: apply_delivery_reports(conn, reports))
     assert matched == 5
@@ -158,8 +161,8 @@ def test_the_double_opt_in_expiry_sweep(busy_db: Path) -> None:
     assert expired > 100
     # The sweep must look at every pending number; it reads them from an index of pending rows
     # only (schema 9), never the whole consent table, which holds every subscriber.
-    assert_no_scan(busy_db, statements, "FROM consent c", "'expired'",
-                   allowed=("SCAN c USING INDEX consent_pending",))
+    assert_no_scan(busy_db, statements, "FROM consent WHERE consent = 'p'", "INSERT INTO consent_ledger",
+                   allowed=("SCAN consent USING INDEX consent_pending",))
 
 
 def test_the_heartbeat_and_the_health_check(busy_db: Path) -> None:
