@@ -12,6 +12,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from smsdesk.store.operator_opt_out import opt_out_number
 from smsdesk.store.queries import (
     PROFILE_ORDERS,
     MessageRow,
@@ -25,6 +26,7 @@ from smsdesk.store.queries import (
 from smsdesk.store.text import make_inert
 from smsdesk.tui.data import DatabaseChanged, DataService
 from smsdesk.tui.screens.message_detail import Part, inert_lines
+from smsdesk.tui.screens.opt_out import OptOutScreen
 from smsdesk.tui.screens.view import HELP_BINDING, ViewScreen
 from smsdesk.tui.widgets.filter_line import FilterLine
 from smsdesk.tui.widgets.key_bar import KeyBar
@@ -94,6 +96,7 @@ class ProfilesScreen(ViewScreen):
         Binding("enter", "open", "Ledger", id="profiles.open"),
         Binding("s", "sort", "Sort", id="profiles.sort"),
         Binding("y", "copy", "Copy number", id="profiles.copy"),
+        Binding("o", "opt_out", "Opt out", id="profiles.opt_out"),
         Binding("j", "cursor(1)", "Down", show=False, id="profiles.down"),
         Binding("k", "cursor(-1)", "Up", show=False, id="profiles.up"),
         Binding("g", "edge(0)", "Top", show=False, id="profiles.top"),
@@ -191,6 +194,25 @@ class ProfilesScreen(ViewScreen):
             number = self.profiles[table.cursor_row].number
             self.app.copy_to_clipboard(number)
             self.notify(f"Copied {number}", timeout=2, markup=False)
+
+    def action_opt_out(self) -> None:
+        """Record an opt-out that reached the operator by other means (asks for the reason)."""
+        table = self.query_one(DataTable)
+        if not self.profiles or table.cursor_row >= len(self.profiles):
+            return
+        profile = self.profiles[table.cursor_row]
+
+        def decided(reason: str | None) -> None:
+            if reason:
+                self._opt_out(profile.sandbox, profile.number, reason)
+
+        self.app.push_screen(OptOutScreen(profile.sandbox, profile.number), decided)
+
+    @work(group="profiles-opt-out", exit_on_error=False)
+    async def _opt_out(self, sandbox: str, number: str, reason: str) -> None:
+        done = await self.data.write(opt_out_number, sandbox, number, reason)
+        self.notify(make_inert(f"{done.number}: {done.note} (ledger #{done.ledger_id})"), timeout=4, markup=False)
+        self.action_reload()
 
     # ---- filter --------------------------------------------------------------------------------
     def action_filter(self) -> None:

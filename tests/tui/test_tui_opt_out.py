@@ -1,0 +1,63 @@
+"""Profiles `o`: an operator opts a number out by hand (a call, an email), through the real app
+at 80x24 on a real SQLite file; the ledger keeps the reason and the OS user."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from textual.widgets import Input, Static
+
+from smsdesk.store.consent_audit import verify_consent
+from smsdesk.tui.app import SmsDeskApp
+from smsdesk.tui.screens.opt_out import OptOutScreen
+from smsdesk.tui.screens.profiles import ProfilesScreen
+from tests.support.live import seed_db, wait_until
+from tests.support.store import rows
+
+SIZE = (80, 24)
+
+
+async def test_o_opts_the_highlighted_number_out_with_a_reason(tmp_path: Path) -> None:
+    db = seed_db(tmp_path / "smsdesk.db")
+    app = SmsDeskApp(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        profiles = app.screen
+        assert isinstance(profiles, ProfilesScreen)
+        await wait_until(pilot, lambda: len(profiles.profiles) >= 2, what="profiles")
+        target = next(p for p in profiles.profiles if p.consent != "n")
+        await pilot.press("/")
+        await pilot.press(*f"sandbox:{target.sandbox} num:{target.number.lstrip('+')}", "enter")
+        await wait_until(pilot, lambda: [p.number for p in profiles.profiles] == [target.number], what="filtered")
+        await pilot.press("o")
+        await wait_until(pilot, lambda: isinstance(app.screen, OptOutScreen), what="the dialog")
+        dialog = app.screen
+        await pilot.press("f2")  # no reason yet: refused, said in the dialog
+        assert isinstance(app.screen, OptOutScreen)
+        assert "Give the reason" in str(dialog.query_one("#opt-out-error", Static).render())
+        dialog.query_one("#opt-out-reason", Input).value = "phone call to support"
+        await pilot.press("f2")
+        await wait_until(pilot, lambda: isinstance(app.screen, ProfilesScreen), what="back on the list")
+        await wait_until(pilot, lambda: [p.consent for p in profiles.profiles] == ["n"], what="consent n shown")
+    [(old, new, effect, cause, reason)] = rows(
+        db, "SELECT old, new, effect, cause, reason FROM consent_ledger WHERE cause = 'operator'")
+    assert (old, new, effect, cause) == (target.consent, "n", "changed", "operator")
+    assert reason.endswith("phone call to support")
+    conn = sqlite3.connect(db)
+    assert verify_consent(conn).ok
+    conn.close()
+
+
+async def test_esc_cancels_and_records_nothing(tmp_path: Path) -> None:
+    db = seed_db(tmp_path / "smsdesk.db")
+    app = SmsDeskApp(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        profiles = app.screen
+        await wait_until(pilot, lambda: len(profiles.profiles) >= 1, what="profiles")
+        await pilot.press("o")
+        await wait_until(pilot, lambda: isinstance(app.screen, OptOutScreen), what="the dialog")
+        await pilot.press(*"call", "escape")
+        await wait_until(pilot, lambda: isinstance(app.screen, ProfilesScreen), what="back on the list")
+    assert rows(db, "SELECT COUNT(*) FROM consent_ledger WHERE cause = 'operator'") == [(0,)]
