@@ -21,7 +21,7 @@ MESSAGE_COLUMNS = (
     "m.id, m.message_id, m.received_at, m.stored_at, m.credential, m.sandbox, m.from_number, m.to_number, "
     f"m.text, m.normalized, {SHOWN_ACTION}, m.keyword, m.rule, m.consent_before, m.consent_after, m.source, "
     "o.text AS reply_text, o.status AS reply_status, o.delivery_status, o.delivery_detail, o.last_error, "
-    "o.id AS reply_id"
+    "o.id AS reply_id, m.decided_at"
 )
 _FROM = "FROM messages m LEFT JOIN outbox o ON o.id = m.reply_id"
 
@@ -92,6 +92,14 @@ class MessageRow:
     delivery_detail: str | None
     last_error: str | None
     reply_id: int | None = None  # the outbox row of the reply (its delivery reports: delivery_reports_of)
+    decided_at: str = ""  # receivedAt was too far ahead of the receiver's clock: decided at this time instead
+
+    @property
+    def clock_flag(self) -> str:
+        """One line for the operator when receivedAt was not believed, else ''."""
+        if not self.decided_at:
+            return ""
+        return f"receivedAt is ahead of the receiver's clock: consent decided at its arrival, {self.decided_at}"
 
 
 def page_messages(conn: sqlite3.Connection, *, before_id: int | None = None, after_id: int | None = None,

@@ -69,6 +69,8 @@ class LogScreen(ViewScreen):
         *SYNTAX,
         ("Actions and replies", ""),
         *legend(),
+        ("Time", ""),
+        ("!12:03", "receivedAt was over 5 minutes ahead of this clock: consent decided at its arrival (Enter)"),
     )
     DEFAULT_CSS = """
     LogScreen #log-status { height: 1; background: $boost; padding: 0 1; }

@@ -51,6 +51,7 @@ def detail_text(row: MessageRow) -> Text:
     lines: list[list[Part]] = [
         [("Message", b), f" #{row.id}  Infobip id {row.message_id}"],
         [("Received", b), f" {row.received_at}  (stored {row.stored_at}, via {row.source})"],
+        *([[("Clock", b), " ", (row.clock_flag, "bold reverse")]] if row.clock_flag else []),
         [("Credential", b), " ", row.credential or ("none: unrouted", "italic"), f"  sandbox {row.sandbox or '-'}"],
         [("From", b), f" {row.from_number}  ", ("to", b), f" {row.to_number}"],
         [],

@@ -382,7 +382,9 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
         status = reply_label(row)
         # Every cell is inert: credential names are typed by operators or imported, and a number
         # that does not parse is kept as received (Segment text goes to the terminal verbatim).
-        values = {"time": row.received_at[11:19], "credential": row.credential or "-", "from": row.from_number,
+        # A receivedAt not believed (ahead of the receiver's clock) is marked where the time is shown.
+        time = row.received_at[11:19] if not row.decided_at else "!" + row.decided_at[11:16]
+        values = {"time": time, "credential": row.credential or "-", "from": row.from_number,
                   "to": row.to_number, "text": row.text.replace("\n", " "), "action": row.action, "reply": status}
         styles = {"action": self._word_style("action", row.action, base, cursor),
                   "reply": self._word_style("reply", status, base, cursor)}

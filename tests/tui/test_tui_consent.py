@@ -1,5 +1,6 @@
-"""Profiles `o`: an operator opts a number out by hand (a call, an email), through the real app
-at 80x24 on a real SQLite file; the ledger keeps the reason and the OS user."""
+"""Consent in the TUI, through the real app at 80x24 on a real SQLite file: Profiles `o` opts a
+number out by hand (a call, an email; the ledger keeps the reason and the OS user), and a
+receivedAt the receiver did not believe is flagged in the log and the message detail."""
 
 from __future__ import annotations
 
@@ -10,9 +11,11 @@ from textual.widgets import Input, Static
 
 from smsdesk.store.consent_audit import verify_consent
 from smsdesk.tui.app import SmsDeskApp
+from smsdesk.tui.screens.log import LogScreen
+from smsdesk.tui.screens.message_detail import MessageDetailScreen
 from smsdesk.tui.screens.opt_out import OptOutScreen
 from smsdesk.tui.screens.profiles import ProfilesScreen
-from tests.support.live import seed_db, wait_until
+from tests.support.live import ALICE, SHOP, inbound, screen_text, seed_db, store, wait_until
 from tests.support.store import rows
 
 SIZE = (80, 24)
@@ -61,3 +64,26 @@ async def test_esc_cancels_and_records_nothing(tmp_path: Path) -> None:
         await pilot.press(*"call", "escape")
         await wait_until(pilot, lambda: isinstance(app.screen, ProfilesScreen), what="back on the list")
     assert rows(db, "SELECT COUNT(*) FROM consent_ledger WHERE cause = 'operator'") == [(0,)]
+
+
+async def test_a_receivedat_ahead_of_the_clock_is_flagged_in_the_log_and_the_detail(tmp_path: Path) -> None:
+    db = seed_db(tmp_path / "smsdesk.db")
+    store(db, inbound(ALICE, SHOP, "START from the future", "2099-01-01T00:00:00.000+00:00"))
+    [(decided_at,)] = rows(db, "SELECT decided_at FROM messages WHERE received_at LIKE '2099%'")
+    assert decided_at.startswith("20")
+    app = SmsDeskApp(db, initial_mode="log")
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, LogScreen)
+        log = screen.log_view
+        await wait_until(pilot, lambda: log.loaded and log.cursor_row is not None, what="the log")
+        assert "!" + decided_at[11:16] in screen_text(pilot)  # the newest row, at the top
+        assert log.cursor_row.text == "START from the future"
+        await pilot.press("enter")
+        await pilot.pause()
+        detail = app.screen
+        assert isinstance(detail, MessageDetailScreen)
+        shown = str(detail.query_one("#message-detail", Static).render())
+        assert "Received 2099-01-01T00:00:00.000+00:00" in shown
+        assert f"Clock receivedAt is ahead of the receiver's clock: consent decided at its arrival, {decided_at}" \
+            in shown
