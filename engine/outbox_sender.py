@@ -8,6 +8,10 @@ One round (docs/architecture.md, "The outbox"):
 3. each message's own result is recorded; a result the writer could not record is kept here
    and recorded again later (the reply stays `sending`, so it is never sent again by this
    sender).
+
+Between 1 and 2 a STOP can commit (the claim checked consent before it): just before each
+request leaves, its replies' consent is read again, once, and those an opt-out now forbids are
+dropped from the request and recorded `cancelled` (`_last_look`).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import logging
 import random
 import re
 import sqlite3
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -27,7 +32,15 @@ from smsdesk.infobip.errors import InfobipError
 from smsdesk.store.credentials import find_credential_by_id_conn
 from smsdesk.store.db import connect_reader
 from smsdesk.store.models import StoredCredential
-from smsdesk.store.outbox import OutboxRow, SendOutcome, claim_due, record_outcomes, requeue_abandoned
+from smsdesk.store.outbox import (
+    ALWAYS_ALLOWED_KINDS,
+    OutboxRow,
+    SendOutcome,
+    claim_due,
+    opted_out_numbers,
+    record_outcomes,
+    requeue_abandoned,
+)
 from smsdesk.store.writer import Writer, job
 
 log = logging.getLogger("smsdesk.outbox")
@@ -43,6 +56,7 @@ MARK_RETRY_MAX_SECONDS = 30.0
 # not look up: nothing is sent meanwhile.
 LOGS_DEADLINE_S = 10.0
 _MESSAGE_INDEX = re.compile(r"^messages\[(\d+)\]")
+OPTED_OUT_AS_IT_LEFT = "the number opted out before the reply was sent (checked as the request left)"
 
 
 def retry_delay(attempts: int, base: float = 2.0) -> float:
@@ -84,6 +98,8 @@ class OutboxSender:
         self.clients = ClientPool(**({"max_attempts": 2, "max_retry_seconds": 5.0} | (client_options or {})))
         self._in_flight = asyncio.Semaphore(requests_in_flight)
         self._reader: sqlite3.Connection | None = None
+        # The last looks of requests in flight together share the reader, one at a time.
+        self._reader_lock = threading.Lock()
         # Outcomes Infobip gave but the writer could not record yet, with when to try again.
         self._unrecorded: list[tuple] = []
         self._record_retry_at = 0.0
@@ -93,6 +109,7 @@ class OutboxSender:
         self.sent = 0
         self.failed = 0
         self.retried = 0
+        self.cancelled = 0  # dropped as the request left: the number had opted out since the claim
         self.requests = 0
 
     # ----------------------------------------------------------------- the loop
@@ -233,6 +250,8 @@ class OutboxSender:
                 self.retried += 1
             elif outcome.status == "failed":
                 self.failed += 1
+            elif outcome.status == "cancelled":
+                self.cancelled += 1
             else:
                 self.sent += 1
         await self._record(outcomes)
@@ -247,7 +266,41 @@ class OutboxSender:
 
     async def _send_with_split(self, client: InfobipClient,
                                batch: list[tuple[OutboxRow, OutboundSms]]) -> list[SendOutcome]:
-        """Send one request; a 400 fails only the messages it names, or is narrowed by halving."""
+        """Send one request, less what an opt-out forbids now; a 400 fails only the messages it
+        names, or is narrowed by halving (each smaller request takes its own last look)."""
+        batch, dropped = await self._last_look(batch)
+        return dropped + (await self._send_request(client, batch) if batch else [])
+
+    async def _last_look(self, batch: list[tuple[OutboxRow, OutboundSms]]
+                         ) -> tuple[list[tuple[OutboxRow, OutboundSms]], list[SendOutcome]]:
+        """The replies of `batch` that may still leave, and `cancelled` outcomes for the others.
+
+        The claim checked consent in its transaction, but a STOP that commits after it (while the
+        claim's answer travels back, or this request waited for a free slot or an earlier
+        request to the same Infobip) would otherwise be overtaken by the reply it forbids. One
+        read, by consent's key, of the numbers whose replies an opt-out forbids (the confirmation
+        and HELP answers are not looked up), in the credential's sandbox as it is now; on a
+        thread, never on serve's event loop."""
+        checked = [row for row, _ in batch if row.kind not in ALWAYS_ALLOWED_KINDS]
+        if not checked:
+            return batch, []
+        opted_out = await asyncio.to_thread(self._opted_out, checked[0].credential_id, checked[0].sandbox,
+                                            sorted({row.to_number for row in checked}))
+        if not opted_out:
+            return batch, []
+        keep = [(row, sms) for row, sms in batch
+                if row.kind in ALWAYS_ALLOWED_KINDS or row.to_number not in opted_out]
+        dropped = [SendOutcome(row.id, "cancelled", error=OPTED_OUT_AS_IT_LEFT) for row, _ in batch
+                   if row.kind not in ALWAYS_ALLOWED_KINDS and row.to_number in opted_out]
+        log.info("%d replies dropped as their request left: the numbers opted out since the claim", len(dropped))
+        return keep, dropped
+
+    def _opted_out(self, credential_id: int, sandbox: str, numbers: list[str]) -> set[str]:
+        with self._reader_lock:
+            return opted_out_numbers(self._reading(), credential_id, sandbox, numbers)
+
+    async def _send_request(self, client: InfobipClient,
+                            batch: list[tuple[OutboxRow, OutboundSms]]) -> list[SendOutcome]:
         self.requests += 1
         try:
             result = await client.send([sms for _, sms in batch])

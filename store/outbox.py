@@ -4,7 +4,8 @@ Statuses (docs/architecture.md, "The outbox"):
 
     queued -> sending -> sent -> delivered | undeliverable | expired | rejected
        |         |  \\-> failed            (a permanent error from Infobip, or unsendable)
-       |         \\--> queued             (a transient error: retried later, same messageId)
+       |         |\\--> queued             (a transient error: retried later, same messageId)
+       |         \\---> cancelled          (an opt-out committed after the claim, seen as the request left)
        \\-> cancelled                      (an opt-out, a deleted credential, consent at send time)
 
 `sending` is written, and committed, before the request leaves: a reply is claimed by exactly one
@@ -12,7 +13,8 @@ sender, the consent check and the claim are one transaction, and only a sender t
 request in flight leaves rows there (`requeue_abandoned` puts them back at the next start, which
 is the one case where a reply can reach Infobip twice, with the same messageId of ours).
 
-Every function here is a writer job (module-level, plain-tuple arguments and results).
+Every function here is a writer job (module-level, plain-tuple arguments and results), but
+`opted_out_numbers`, the sender's read just before a request leaves.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class SendOutcome(NamedTuple):
     """What became of one claimed reply; `record_outcomes` writes it."""
 
     row_id: int
-    status: str  # sent | rejected | failed | queued (retry)
+    status: str  # sent | rejected | failed | queued (retry) | cancelled (opt-out seen as the request left)
     infobip_message_id: str = ""
     delivery_status: str = ""  # Infobip's status group from the send answer
     error: str = ""
@@ -111,7 +113,7 @@ def record_outcomes(conn: sqlite3.Connection, outcomes: list[tuple]) -> int:
     sent = [(o.status, o.infobip_message_id, o.delivery_status, at, o.row_id)
             for o in map(SendOutcome._make, outcomes) if o.status in ("sent", "rejected")]
     others = [(o.status, o.error[:500], o.next_attempt_at, at, o.row_id)
-              for o in map(SendOutcome._make, outcomes) if o.status in ("failed", "queued")]
+              for o in map(SendOutcome._make, outcomes) if o.status in ("failed", "queued", "cancelled")]
     if sent:
         conn.executemany(
             "UPDATE outbox SET status = CASE WHEN status = 'sending' THEN ? ELSE status END, "
@@ -122,6 +124,18 @@ def record_outcomes(conn: sqlite3.Connection, outcomes: list[tuple]) -> int:
             "UPDATE outbox SET status = ?, last_error = ?, next_attempt_at = ?, updated_at = ? "
             "WHERE id = ? AND status = 'sending'", others)
     return len(sent) + len(others)
+
+
+def opted_out_numbers(conn: sqlite3.Connection, credential_id: int, sandbox: str, numbers: list[str]) -> set[str]:
+    """Which of `numbers` are at consent `n` in the credential's sandbox as it is now (`sandbox`,
+    the replies' own, if the credential is gone): the sender's last look before a request leaves
+    (engine/outbox_sender.py). A read, not a writer job: one statement, by consent's key."""
+    if not numbers:
+        return set()
+    return {number for (number,) in conn.execute(
+        "SELECT number FROM consent WHERE sandbox = COALESCE((SELECT sandbox FROM credentials WHERE id = ?), ?) "
+        f"AND number IN ({', '.join('?' * len(numbers))}) AND consent = 'n'",
+        (credential_id, sandbox, *numbers)).fetchall()}
 
 
 def requeue_abandoned(conn: sqlite3.Connection) -> int:

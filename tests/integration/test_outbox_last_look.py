@@ -1,0 +1,140 @@
+"""The sender's last look: a STOP that commits between the claim and the request is not overtaken.
+
+The claim checks consent in its own transaction; a STOP committed after it cannot cancel a reply
+already `sending`. Just before each /sms/3/messages request leaves, the sender reads its replies'
+consent again (one read) and drops those an opt-out now forbids, recording them `cancelled`
+(engine/outbox_sender.py, `_last_look`; issue 23, points 5 and 7). Real SQLite file, the real
+inbound rules, the simulator over loopback holding the first request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+from smsdesk.engine.outbox_sender import OPTED_OUT_AS_IT_LEFT, OutboxSender
+from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential
+from smsdesk.simulator.server import SimulatorThread
+from smsdesk.simulator.state import SimulatorState
+from smsdesk.store.credentials import get_credential, update_credential
+from smsdesk.store.db import connect
+from smsdesk.store.inbound import InboundMessage
+from smsdesk.store.writer import GroupCommitWriter
+from tests.support.store import rows, store_directly
+
+SHOP_KEY = "shop-key-0001"
+A, X, B, C = (f"+4179002350{i}" for i in range(4))
+HELLO = shop_credential().default_reply_message
+CONFIRMATION = shop_credential().opt_out_message
+
+
+@pytest.fixture
+def sim():
+    with SimulatorThread(SimulatorState(keys={SHOP_KEY})) as simulator:
+        yield simulator
+
+
+def store(db: Path, number: str, text: str, received_at: str) -> None:
+    store_directly(db, [InboundMessage(f"m-{time.monotonic_ns()}", number, "+" + SHOP_NUMBER, text, received_at)])
+
+
+def edit_sandbox(db: Path, sandbox: str) -> None:
+    handle = connect(db)
+    try:
+        cred = get_credential(handle, "Shop")
+        update_credential(handle, cred.id, shop_credential(cred.base_url, sandbox=sandbox), cred.version)
+    finally:
+        handle.close()
+
+
+def sent_to(sim: SimulatorThread, number: str) -> list[str]:
+    return [m.text for m in sim.state.sent if m.to == number.removeprefix("+")]
+
+
+async def wait_for(condition, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while not await asyncio.to_thread(condition):
+        assert time.monotonic() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+@pytest.mark.parametrize("between", ["a STOP", "a sandbox edit, then a STOP"])
+async def test_a_stop_committed_between_claim_and_send_stops_the_reply(tmp_path: Path, sim: SimulatorThread,
+                                                                      between: str) -> None:
+    """Two requests of two replies, one in flight at a time; Infobip holds the first for 2 s.
+    B texts STOP meanwhile: its claimed reply is dropped from the second request, which still
+    carries C's, and B's confirmation goes in the next round."""
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    for number in (A, X, B, C):
+        store(db, number, "hello", "2026-11-26T10:00:01.000+00:00")
+    sim.state.inject("slow", 1, delay=2.0, path_prefix="/sms/3/messages")
+    writer = GroupCommitWriter(db).start()
+    sender = OutboxSender(db, writer, messages_per_request=2, requests_in_flight=1)
+    sender.claim_limit = 4  # a round of more requests than may be in flight (many credentials do that)
+    try:
+        first_round = asyncio.ensure_future(sender.run_once())
+        await wait_for(lambda: rows(db, "SELECT COUNT(*) FROM outbox WHERE status = 'sending'") == [(4,)])
+        assert sim.state.sent == []  # claimed; the first request is held, the second waits for it
+        if between != "a STOP":
+            await asyncio.to_thread(edit_sandbox, db, "staging")
+        await asyncio.to_thread(store, db, B, "STOP", "2026-11-26T10:00:02.000+00:00")
+        assert not first_round.done() and sim.state.sent == []  # committed before any request was answered
+        assert await first_round == 4
+        assert [m.to for m in sim.state.sent] == [A[1:], X[1:], C[1:]]
+        assert sent_to(sim, B) == []
+        assert rows(db, "SELECT status, last_error FROM outbox WHERE to_number = ? AND kind = 'default'", B) == [
+            ("cancelled", OPTED_OUT_AS_IT_LEFT)]
+        assert sender.cancelled == 1 and sender.requests == 2
+        await sender.run_once()  # the next round: the opt-out confirmation itself still goes
+    finally:
+        await sender.aclose()
+        writer.stop()
+    assert sent_to(sim, B) == [CONFIRMATION]
+    assert rows(db, "SELECT kind, status FROM outbox WHERE to_number = ? ORDER BY id", B) == [
+        ("default", "cancelled"), ("opt-out", "sent")]
+    assert {number: sent_to(sim, number) for number in (A, X, C)} == {number: [HELLO] for number in (A, X, C)}
+
+
+async def test_the_last_look_keeps_help_answers_and_confirmations(tmp_path: Path, sim: SimulatorThread) -> None:
+    """Replies an opted-out number may still get are not even looked up: an opt-out committed
+    after the claim lets a HELP answer already claimed go."""
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    store(db, A, "hello", "2026-11-26T10:00:01.000+00:00")
+    store(db, B, "HELP", "2026-11-26T10:00:01.000+00:00")
+    sim.state.inject("slow", 1, delay=2.0, path_prefix="/sms/3/messages")
+    writer = GroupCommitWriter(db).start()
+    sender = OutboxSender(db, writer, messages_per_request=1, requests_in_flight=1)
+    sender.claim_limit = 2
+    try:
+        first_round = asyncio.ensure_future(sender.run_once())
+        await wait_for(lambda: rows(db, "SELECT COUNT(*) FROM outbox WHERE status = 'sending'") == [(2,)])
+        await asyncio.to_thread(store, db, B, "STOP", "2026-11-26T10:00:02.000+00:00")
+        assert await first_round == 2
+        await sender.run_once()
+    finally:
+        await sender.aclose()
+        writer.stop()
+    assert sent_to(sim, B) == ["Shop help: shop.example", CONFIRMATION]
+    assert sender.cancelled == 0
+
+
+def test_the_last_look_is_one_read_by_consents_key(tmp_path: Path) -> None:
+    """One statement per request, whatever its size, and a lookup by (sandbox, number) for each
+    number: never a pass over the consent table, which holds every subscriber."""
+    from smsdesk.store.outbox import opted_out_numbers
+    from tests.support.query_plans import plans, table_scans, traced
+
+    db = make_db(tmp_path / "smsdesk.db", shop_credential())
+    numbers = [f"+417900240{i:02d}" for i in range(100)]
+    store_directly(db, [InboundMessage(f"m-{i}", number, "+" + SHOP_NUMBER, "STOP" if i % 2 else "START",
+                                       "2026-11-26T10:00:01.000+00:00") for i, number in enumerate(numbers)])
+    shop_id = rows(db, "SELECT id FROM credentials")[0][0]
+    found, statements = traced(db, lambda conn: opted_out_numbers(conn, shop_id, "gone", numbers), write=False)
+    assert found == set(numbers[1::2])
+    assert len(statements) == 1
+    assert "SEARCH consent USING INDEX sqlite_autoindex_consent_1 (sandbox=? AND number=?)" in plans(
+        db, statements)[statements[0]]  # the primary key (sandbox, number), a rowid table's unique index
+    assert table_scans(db, statements) == {}
