@@ -291,6 +291,18 @@ class _FaultLayer:
     async def _apply(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> Any:
         path, method = scope["path"], scope["method"]
         if fault.kind is FaultKind.SLOW:
+            if fault.process:
+                # Infobip takes the request at once and answers late: what it accepted is recorded
+                # on arrival (when the sender's request left), the answer waits.
+                held: list[Any] = []
+
+                async def hold(message: Any) -> None:
+                    held.append(message)
+                await self.app(scope, receive, hold)
+                await asyncio.sleep(fault.delay)
+                for message in held:
+                    await send(message)
+                return None
             await asyncio.sleep(fault.delay)
             await self.app(scope, receive, send)
             return None

@@ -55,7 +55,9 @@ class Fault:
     retry_after: float | None = None  # 429 only; None sends no Retry-After header
     delay: float = 1.0  # slow only
     status: int = 500  # server error only
-    process: bool = False  # drop only: handle the request first, then drop (a lost response)
+    # drop: handle the request first, then drop (a lost response); slow: handle it first, then
+    # answer `delay` late (the messages are accepted, and recorded, on arrival)
+    process: bool = False
     path_prefix: str = ""  # apply only to API paths starting with this
 
     def alive(self, now: float) -> bool:

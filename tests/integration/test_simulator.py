@@ -269,6 +269,23 @@ def test_fault_slow(sim: SimulatorThread) -> None:
     assert time.monotonic() - started >= 0.3
 
 
+def test_fault_slow_after_processing_accepts_at_once_and_answers_late(sim: SimulatorThread) -> None:
+    """`process=True`: the messages are taken (and recorded) on arrival, only the answer is late,
+    so `sent` says when the sender's request reached Infobip."""
+    import threading
+
+    sim.state.inject("slow", delay=0.5, process=True, path_prefix="/sms/3/messages")
+    answers: list[httpx.Response] = []
+    started = time.monotonic()
+    poster = threading.Thread(target=lambda: answers.append(post_send(sim, {"messages": [message()]})))
+    poster.start()
+    assert sim.wait_until(lambda: len(sim.state.sent) == 1, timeout=5)
+    assert time.monotonic() - started < 0.4 and not answers  # recorded while the answer waits
+    poster.join(5)
+    assert time.monotonic() - started >= 0.5
+    assert answers[0].status_code == 200 and answers[0].json()["messages"][0]["status"]["groupName"] == "PENDING"
+
+
 def test_bad_fault_request(sim: SimulatorThread) -> None:
     assert httpx.post(f"{sim.url}/_sim/faults", json={"kind": "fire"}).status_code == 400
 
