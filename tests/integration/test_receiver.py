@@ -94,13 +94,8 @@ def test_malformed_auth_header_is_401(refusing, header: str) -> None:
     (b"", 400, None),
     (b"\xff\xfe\x00", 400, None),
     (b"[1, 2]", 400, None),
-    (json.dumps({"results": [{"from": "41793026727", "to": "447491163443", "text": "x"}]}).encode(), 400,
-     "results[0].messageId"),
-    (json.dumps({"results": [{"messageId": "m", "to": "447491163443", "text": "x"}]}).encode(), 400,
-     "results[0].from"),
-    (json.dumps({"results": [{"messageId": "m", "from": "41793026727", "text": "x"}]}).encode(), 400,
-     "results[0].to"),
     (json.dumps({"nothing": []}).encode(), 400, "results"),
+    (json.dumps({"results": "x"}).encode(), 400, "results"),
 ])
 def test_bad_input_is_4xx_json_naming_the_problem(refusing, refusing_db: Path, content: bytes, status: int,
                                                   field: str | None) -> None:
@@ -114,11 +109,33 @@ def test_bad_input_is_4xx_json_naming_the_problem(refusing, refusing_db: Path, c
     assert counts(refusing_db) == (0, 0, 0)
 
 
-def test_one_bad_result_rejects_the_whole_batch(refusing, refusing_db: Path) -> None:
+@pytest.mark.parametrize(("result", "field"), [
+    ({"from": "41793026727", "to": "447491163443", "text": "x"}, "results[0].messageId"),
+    ({"messageId": "m", "to": "447491163443", "text": "x"}, "results[0].from"),
+    ({"messageId": "m", "from": "41793026727", "text": "x"}, "results[0].to"),
+])
+def test_a_result_that_cannot_be_read_is_named_and_kept_not_stored(serve, db_path: Path, result: dict,
+                                                                    field: str) -> None:
+    """Formerly a 400 for the whole batch: now a 200 once the result is kept in unreadable_inbound
+    (Infobip would only retry what can never be read), naming it; nothing else is written."""
+    response = httpx.post(serve.url + "/infobip/inbound", json={"results": [result]}, auth=AUTH)
+    assert response.status_code == 200
+    assert response.json() == {"stored": 0, "duplicates": 0, "unreadable": [field]}
+    assert counts(db_path) == (0, 0, 0)
+    conn = sqlite3.connect(db_path)
+    try:
+        [(reason,)] = conn.execute("SELECT reason FROM unreadable_inbound").fetchall()
+    finally:
+        conn.close()
+    assert reason.startswith(field + ": ")
+
+
+def test_one_bad_result_does_not_reject_the_whole_batch(serve, db_path: Path) -> None:
     body = mo_body(mo_result("STOP"), mo_result("HELP"), {"messageId": "x", "to": "447491163443"})
-    response = httpx.post(refusing.url + "/infobip/inbound", json=body, auth=AUTH)
-    assert response.status_code == 400 and response.json()["field"] == "results[2].from"
-    assert counts(refusing_db) == (0, 0, 0)
+    response = httpx.post(serve.url + "/infobip/inbound", json=body, auth=AUTH)
+    assert response.status_code == 200
+    assert response.json() == {"stored": 2, "duplicates": 0, "unreadable": ["results[2].from"]}
+    assert counts(db_path) == (2, 2, 1)
 
 
 def test_body_over_one_mebibyte_is_413(refusing, refusing_db: Path) -> None:

@@ -15,7 +15,7 @@ from pathlib import Path
 from textual.pilot import Pilot
 
 from smsdesk.simulator.sample_data import CLUB_NUMBER, SHOP_NUMBER, club_credential, make_db, shop_credential
-from smsdesk.store.db import connect, transaction
+from smsdesk.store.db import connect, transaction, utcnow
 from smsdesk.store.inbound import InboundMessage, RouteTable, StoredOutcome, store_messages
 from smsdesk.store.schema import recount_traffic
 from smsdesk.tui import textual_private
@@ -47,17 +47,22 @@ SEED: tuple[tuple[str, str, str, str], ...] = (
 _ids = itertools.count(1)
 
 
-def inbound(sender: str, to: str, text: str, at: str = "2025-01-15T10:00:00.000+00:00",
+def inbound(sender: str, to: str, text: str, at: str | None = None,
             message_id: str | None = None) -> InboundMessage:
-    return InboundMessage(message_id or f"live-{next(_ids)}", sender, to, text, at)
+    """Without `at`, each message a millisecond after the one before from 10:00 on the seed's day
+    (consent follows receivedAt, and equal times would go to the opt-out)."""
+    number = next(_ids)
+    at = at or f"2025-01-15T10:00:{number // 1000 % 60:02d}.{number % 1000:03d}+00:00"
+    return InboundMessage(message_id or f"live-{number}", sender, to, text, at)
 
 
-def store(db_path: Path, *messages: InboundMessage) -> list[StoredOutcome]:
-    """Store through the pipeline on a connection of its own, as the server process would."""
+def store(db_path: Path, *messages: InboundMessage, arrived_at: str | None = None) -> list[StoredOutcome]:
+    """Store through the pipeline on a connection of its own, as the server process would
+    (arriving now, or at `arrived_at`: the consent decider's clock)."""
     db = connect(db_path)
     try:
         with transaction(db) as conn:
-            return store_messages(conn, RouteTable(), list(messages))
+            return store_messages(conn, RouteTable(), list(messages), arrived_at)
     finally:
         db.close()
 
@@ -69,14 +74,16 @@ def seed_db(path: Path, *, stored_at_received: bool = False) -> Path:
     The HELP reply to Carol is marked delivered, the opt-out reply to Bob failed.
     """
     make_db(path, shop_credential(), club_credential())
+    # Decided as they arrived, on that day (a double opt-in pending since then expired long ago)...
     store(path, *(inbound(sender, to, text, f"2025-01-15T09:{when}.000+00:00", f"seed-{i}")
-                  for i, (sender, to, text, when) in enumerate(SEED)))
+                  for i, (sender, to, text, when) in enumerate(SEED)), arrived_at="2025-01-15T09:10:00.000+00:00")
     db = connect(path)
     try:
         with transaction(db) as conn:
-            if stored_at_received:
-                conn.execute("UPDATE messages SET stored_at = received_at")
-                recount_traffic(conn)  # and the counts the writer keeps, recut to match
+            # ... and shown as stored now (the traffic strip's recent minutes), or at those times.
+            conn.execute("UPDATE messages SET stored_at = received_at" if stored_at_received else
+                         "UPDATE messages SET stored_at = ?", () if stored_at_received else (utcnow(),))
+            recount_traffic(conn)  # and the counts the writer keeps, recut to match
             conn.execute(
                 "UPDATE outbox SET status = 'delivered', delivery_status = 'DELIVERED', "
                 "delivery_detail = 'DELIVERED_TO_HANDSET: Message delivered to handset' "

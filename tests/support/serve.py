@@ -96,14 +96,15 @@ def raise_duplicate_error(conn: sqlite3.Connection) -> None:
     raise DuplicateError("name", "already taken")
 
 
-def store_inbound_unless(flag: str, conn: sqlite3.Connection, rows: list[tuple]) -> list[tuple]:
+def store_inbound_unless(flag: str, conn: sqlite3.Connection, rows: list[tuple],
+                         unreadable: list | tuple = ()) -> list[tuple]:
     """`store_inbound` as a writer job that raises a non-storage exception (a bug) while the
     file `flag` exists: with `functools.partial` it pickles, so the writer process runs it too."""
     if os.path.exists(flag):
         raise RuntimeError("a bug in the job")
     from smsdesk.store.inbound import store_inbound
 
-    return store_inbound(conn, rows)
+    return store_inbound(conn, rows, unreadable)
 
 
 def apply_delivery_reports_unless(flag: str, conn: sqlite3.Connection, reports: list[tuple]) -> int:
@@ -115,11 +116,11 @@ def apply_delivery_reports_unless(flag: str, conn: sqlite3.Connection, reports: 
     return apply_delivery_reports(conn, reports)
 
 
-def store_inbound_refusing(conn: sqlite3.Connection, rows: list) -> list:
+def store_inbound_refusing(conn: sqlite3.Connection, rows: list, unreadable: list | tuple = ()) -> list:
     """A writer job for the receiver: the real store_inbound, except that any call with a row whose
     text is "POISON" fails as a bug on one result would (fault injection; the rows it does store are real)."""
     from smsdesk.store.inbound import store_inbound
 
     if any(row[3] == "POISON" for row in rows):
         raise ValueError("this result cannot be stored")
-    return store_inbound(conn, rows)
+    return store_inbound(conn, rows, unreadable)

@@ -34,7 +34,7 @@ from rich.console import Console
 from starlette.testclient import TestClient
 
 from smsdesk.cli.main import cli
-from smsdesk.engine.mo import InputProblem, parse_delivery_reports, parse_inbound
+from smsdesk.engine.mo import InputProblem, parse_delivery_reports, parse_inbound, parse_inbound_batch
 from smsdesk.engine.server import ServeConfig, Service
 from smsdesk.simulator.sample_data import CLUB_NUMBER, SHOP_NUMBER, club_credential, make_db, shop_credential
 from smsdesk.store import credentials as repo
@@ -157,26 +157,44 @@ def assert_error_response(response: httpx.Response) -> None:
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
+def unreadable_count(conn: sqlite3.Connection) -> int:
+    return conn.execute("SELECT COUNT(*) FROM unreadable_inbound").fetchone()[0]
+
+
+def _indexes(wheres: list[str]) -> list[int]:
+    return [int(where[len("results["):where.index("]")]) for where in wheres]
+
+
 def check_inbound(response: httpx.Response, sent: bytes, conn: sqlite3.Connection, before: dict[str, int],
-                  ids_before: set[str]) -> None:
+                  ids_before: set[str], kept_before: int) -> None:
+    """A 4xx changes nothing but unreadable_inbound; a 200 stored exactly the results that can be
+    read on their own (one that cannot holds no neighbour), and kept the others."""
     after = snapshot(conn)
+    kept = unreadable_count(conn) - kept_before
     if response.status_code != 200:
         assert_error_response(response)
         assert after == before, "a rejected batch changed the database"
+        assert kept <= 1
         return
     results = json.loads(sent)["results"]
+    alone = [parse_inbound_batch({"results": [r]}) for r in results]  # each result on its own
+    readable = [i for i, parsed in enumerate(alone) if parsed.messages]
     # ids are compared without surrounding whitespace, and with lone surrogates stored as U+FFFD
-    ids = [LONE_SURROGATE.sub("\ufffd", r["messageId"]).strip() for r in results]
+    ids = [LONE_SURROGATE.sub("\ufffd", results[i]["messageId"]).strip() for i in readable]
     new = set(ids) - ids_before
-    repaired = sorted(f"results[{i}].{key}" for i, r in enumerate(results)
-                      for key in ("messageId", "from", "to", "text")
-                      if isinstance(r.get(key), str) and LONE_SURROGATE.search(r[key]))
+    repaired = sorted(f"results[{i}].{key}" for i in readable for key in ("messageId", "from", "to", "text")
+                      if isinstance(results[i].get(key), str) and LONE_SURROGATE.search(results[i][key]))
     expected: dict[str, Any] = {"stored": len(new), "duplicates": len(ids) - len(new)}
     if repaired:
         expected["repaired"] = repaired
     payload = response.json()
     payload["repaired"] = sorted(payload.get("repaired", [])) if "repaired" in payload else None
+    not_stored = _indexes(payload.pop("unreadable", []))
+    timed_by_arrival = _indexes(payload.pop("arrival_time", []))
     assert payload == expected | {"repaired": expected.get("repaired")}
+    assert not_stored == [i for i in range(len(results)) if i not in readable]
+    assert timed_by_arrival == [i for i in readable if alone[i].unreadable]
+    assert 0 <= kept <= len(not_stored) + len(timed_by_arrival)  # a redelivered one is kept once
     assert after["messages"] - before["messages"] == len(new)
     assert stored_ids(conn) == ids_before | new
     assert all(after[t] >= before[t] for t in TABLES)
@@ -219,9 +237,9 @@ def reader(live_db: Path) -> Iterator[sqlite3.Connection]:
 @given(sent=encoded(body_of(mo_result)))
 def test_inbound_webhook_never_500_never_partial(app_client: TestClient, reader: sqlite3.Connection,
                                                  sent: bytes) -> None:
-    before, ids_before = snapshot(reader), stored_ids(reader)
+    before, ids_before, kept_before = snapshot(reader), stored_ids(reader), unreadable_count(reader)
     response = app_client.post("/infobip/inbound", content=sent, headers={"content-type": "application/json"})
-    check_inbound(response, sent, reader, before, ids_before)
+    check_inbound(response, sent, reader, before, ids_before, kept_before)
 
 
 def test_inbound_webhook_consent_evidence_still_verifies(app_client: TestClient, reader: sqlite3.Connection) -> None:
@@ -234,10 +252,10 @@ def test_inbound_webhook_consent_evidence_still_verifies(app_client: TestClient,
 @given(sent=encoded(body_of(mo_result)))
 def test_inbound_over_real_loopback_http(loopback: tuple[str, sqlite3.Connection], sent: bytes) -> None:
     url, conn = loopback
-    before, ids_before = snapshot(conn), stored_ids(conn)
+    before, ids_before, kept_before = snapshot(conn), stored_ids(conn), unreadable_count(conn)
     response = httpx.post(url + "/infobip/inbound", content=sent, auth=(WEBHOOK_USER, WEBHOOK_PASSWORD),
                           headers={"content-type": "application/json"}, timeout=30)
-    check_inbound(response, sent, conn, before, ids_before)
+    check_inbound(response, sent, conn, before, ids_before, kept_before)
 
 
 @pytest.fixture(scope="module")
@@ -303,6 +321,26 @@ def test_parse_inbound_only_raises_input_problems(body: Any) -> None:
         assert message.received_at.endswith("+00:00")
 
 
+@budget("parse_inbound")
+@given(body=body_of(mo_result))
+def test_parse_inbound_batch_accounts_for_every_result(body: Any) -> None:
+    """Only a body that is no batch is refused; otherwise every result is a message or kept as
+    unreadable (or both, when only its receivedAt is unreadable), and each unreadable row is storable."""
+    try:
+        batch = parse_inbound_batch(body)
+    except InputProblem as problem:
+        assert not (isinstance(body, dict) and isinstance(body.get("results"), list))
+        assert problem.message and RAW_CONTROL.search(str(problem)) is None
+        return
+    positions = [batch.position(k) for k in range(len(batch.messages))]
+    quarantined = [u.index for u in batch.unreadable if not u.stored_as]
+    assert sorted(positions + quarantined) == list(range(len(body["results"])))
+    assert {u.index for u in batch.unreadable if u.stored_as} <= set(positions)
+    for _, _, reason, raw in batch.unreadable_rows():
+        reason.encode(), raw.encode()  # no lone surrogate: SQLite takes them as UTF-8
+        assert len(raw) <= 4000
+
+
 @budget("parse_dlr")
 @given(body=body_of(dlr_result))
 def test_parse_delivery_reports_only_raises_input_problems(body: Any) -> None:
@@ -334,23 +372,21 @@ neighbour_result = st.fixed_dictionaries({
 
 
 @budget("neighbours")
-@given(neighbour=neighbour_result, stop_first=st.booleans(), raw=st.booleans())
+@given(neighbour=st.one_of(neighbour_result, neighbour_result, mo_result, json_any), stop_first=st.booleans(),
+       raw=st.booleans())
 def test_no_neighbour_holds_a_stop_hostage(app_client: TestClient, reader: sqlite3.Connection, neighbour: Any,
                                            stop_first: bool, raw: bool) -> None:
-    """A STOP from a fresh number next to any result that parses on its own (lone surrogates,
-    controls, huge text, odd senders): the batch is acknowledged and the STOP is in force."""
-    try:
-        parse_inbound({"results": [neighbour]})
-    except InputProblem:
-        return  # a malformed result (no sender, control characters in an id): the batch is refused whole
+    """A STOP from a fresh number next to any result (lone surrogates, controls, huge text, odd
+    senders, a receivedAt that is no time, no messageId, not an object): the batch is
+    acknowledged and the STOP is in force; a neighbour that cannot be read is kept, not stored."""
     number = str(next(_fresh_numbers))
     stop = {"messageId": f"stop-{number}", "from": number, "to": SHOP_NUMBER, "text": "STOP"}
     results = [stop, neighbour] if stop_first else [neighbour, stop]
     sent = json.dumps({"results": results}, ensure_ascii=not raw).encode("utf-8", "surrogatepass")
-    before, ids_before = snapshot(reader), stored_ids(reader)
+    before, ids_before, kept_before = snapshot(reader), stored_ids(reader), unreadable_count(reader)
     response = app_client.post("/infobip/inbound", content=sent, headers={"content-type": "application/json"})
     assert response.status_code == 200, response.text
-    check_inbound(response, sent, reader, before, ids_before)
+    check_inbound(response, sent, reader, before, ids_before, kept_before)
     consent = reader.execute("SELECT consent FROM consent WHERE number = ?", ("+" + number,)).fetchone()
     assert consent == ("n",)
 

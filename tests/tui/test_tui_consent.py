@@ -29,7 +29,7 @@ async def test_o_opts_the_highlighted_number_out_with_a_reason(tmp_path: Path) -
         profiles = app.screen
         assert isinstance(profiles, ProfilesScreen)
         await wait_until(pilot, lambda: len(profiles.profiles) >= 2, what="profiles")
-        target = next(p for p in profiles.profiles if p.consent != "n")
+        target = next(p for p in profiles.profiles if p.consent == "y")
         await pilot.press("/")
         await pilot.press(*f"sandbox:{target.sandbox} num:{target.number.lstrip('+')}", "enter")
         await wait_until(pilot, lambda: [p.number for p in profiles.profiles] == [target.number], what="filtered")
