@@ -29,6 +29,7 @@ from smsdesk.store.db import utcnow
 from smsdesk.store.models import StoredCredential
 from smsdesk.store.outbox import cancel_for_opt_outs
 from smsdesk.store.rules import Action, Consent, Decision, KeywordIndex, decide, keyword_index, overruled
+from smsdesk.store.unreadable import insert_unreadable
 
 
 class InboundMessage(NamedTuple):
@@ -87,13 +88,19 @@ def inbound_rows(messages: Sequence[InboundMessage]) -> list[tuple[str, ...]]:
     return [tuple(message) for message in messages]
 
 
-def store_inbound(conn: sqlite3.Connection, messages: Sequence[Sequence[str]]) -> list[OutcomeRow]:
+def store_inbound(conn: sqlite3.Connection, messages: Sequence[Sequence[str]],
+                  unreadable: Sequence[Sequence[str]] = ()) -> list[OutcomeRow]:
     """`store_messages` for webhooks and pulls, run by the writer (a job importable by name).
 
     Takes InboundMessage fields and returns StoredOutcome fields as plain tuples: the writer runs
     in another process, and plain tuples pickle much cheaper than objects, which on
     the batched path is the difference between the writer waiting for its input or not.
+
+    `unreadable`: rows for `unreadable_inbound` (store/unreadable.py), the results of the same
+    body that could not be read, written in the same transaction as their readable neighbours.
     """
+    if unreadable:
+        insert_unreadable(conn, unreadable)
     with _routes_lock:
         routes = _routes_of_connection.get(conn)
         if routes is None:
