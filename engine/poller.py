@@ -18,11 +18,15 @@ HTTP answer arrived but which could not be written to the spool either (disk ful
 directory unwritable) and was still unstored when the process stopped; that is logged with
 its count. Storing a batch twice is harmless: inbound messages are recognised by messageId,
 delivery reports by their content.
+
+A pulled inbound result that cannot be read does not hold its batch: the others are stored, and
+it is kept raw in unreadable_inbound in the same transaction (engine/mo.py, parse_inbound_batch).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import logging
@@ -34,7 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from smsdesk.engine.mo import InputProblem, parse_delivery_reports, parse_inbound
+from smsdesk.engine.mo import InputProblem, parse_delivery_reports, parse_inbound_batch
 from smsdesk.engine.outbox_sender import ClientPool
 from smsdesk.store.credentials import list_credentials_conn
 from smsdesk.store.db import connect, utcnow
@@ -42,6 +46,8 @@ from smsdesk.store.inbound import InboundMessage, inbound_rows, store_inbound
 from smsdesk.store.models import InboundMode, StoredCredential
 from smsdesk.store.outbox import apply_delivery_reports
 from smsdesk.store.paths import beside_database, beside_database_name
+from smsdesk.store.text import make_inert
+from smsdesk.store.unreadable import UnreadableRow
 from smsdesk.store.writer import Writer, job
 
 log = logging.getLogger("smsdesk.poller")
@@ -64,7 +70,7 @@ class PulledBatch:
     kind: str  # INBOX or REPORTS
     credential_id: int
     credential: str
-    results: list[dict[str, Any]]
+    results: list[Any]  # as pulled: objects, unless Infobip sent something else
     path: Path | None = None
 
 
@@ -228,8 +234,10 @@ class InboxPoller:
 
     async def _store(self, batch: PulledBatch) -> int:
         if batch.kind == INBOX:
-            messages = _parse_inbox(batch)
-            await self.writer.run_items(store_inbound, inbound_rows(messages))
+            messages, unreadable = _parse_inbox(batch)
+            # Unreadable results are kept in the transaction that stores their neighbours.
+            run = functools.partial(store_inbound, unreadable=unreadable) if unreadable else store_inbound
+            await self.writer.run_items(run, inbound_rows(messages))
             self.pulled += len(messages)
             return len(messages)
         reports = _parse_reports(batch)
@@ -285,19 +293,16 @@ def _noun(batch: PulledBatch) -> str:
     return "message(s)" if batch.kind == INBOX else "delivery report(s)"
 
 
-def _parse_inbox(batch: PulledBatch) -> list[InboundMessage]:
-    try:
-        return parse_inbound({"results": batch.results}, source="pull")
-    except InputProblem as exc:
-        # Already consumed at Infobip: store what parses, and name what does not.
-        log.error("pulled batch for %s has a malformed message (%s); storing what parses", batch.credential, exc)
-    messages = []
-    for result in batch.results:
-        try:
-            messages.extend(parse_inbound({"results": [result]}, source="pull"))
-        except InputProblem as bad:
-            log.error("dropping malformed pulled message for %s: %s", batch.credential, bad)
-    return messages
+def _parse_inbox(batch: PulledBatch) -> tuple[list[InboundMessage], list[UnreadableRow]]:
+    """The messages of a pulled batch that can be read, and rows for those that cannot (already
+    consumed at Infobip: each is kept raw in unreadable_inbound, and named in one log line)."""
+    parsed = parse_inbound_batch({"results": batch.results}, source="pull")
+    if not parsed.unreadable:
+        return parsed.messages, []
+    log.error("pulled batch for %s: %d result(s) could not be read, kept in unreadable_inbound "
+              "(`smsdesk inbound unreadable`), the others stored; first: %s", make_inert(batch.credential),
+              len(parsed.unreadable), make_inert(parsed.unreadable[0].reason[:300]))
+    return parsed.messages, parsed.unreadable_rows()
 
 
 def _parse_reports(batch: PulledBatch) -> list[tuple[str, str, str, str]]:

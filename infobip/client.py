@@ -302,23 +302,25 @@ class InfobipClient:
             return verify_result_for(exc, self.host)
         return VerifyResult(VerifyOutcome.OK, f"key works: balance {bal.balance:.2f} {bal.currency}", bal, 200)
 
-    async def pull_inbound(self, limit: int = MAX_PULL) -> list[dict[str, Any]]:
+    async def pull_inbound(self, limit: int = MAX_PULL) -> list[Any]:
         """GET /sms/1/inbox/reports: the raw ``results``. Pulled messages are consumed at Infobip."""
         return await self._pull(INBOX_PATH, limit)
 
-    async def pull_reports(self, limit: int = MAX_PULL) -> list[dict[str, Any]]:
+    async def pull_reports(self, limit: int = MAX_PULL) -> list[Any]:
         """GET /sms/3/reports: delivery reports not pushed to a webhook; also consumed."""
         return await self._pull(REPORTS_PATH, limit)
 
-    async def _pull(self, path: str, limit: int) -> list[dict[str, Any]]:
+    async def _pull(self, path: str, limit: int) -> list[Any]:
+        """The ``results`` array as it came, whatever its items: they are consumed at Infobip, so
+        one that is not an object must not lose its neighbours (the poller keeps it as unreadable)."""
         if not 1 <= limit <= MAX_PULL:
             raise ValueError(f"limit must be 1 to {MAX_PULL}")
         data = await self._request("GET", path, params={"limit": limit})
         results = data.get("results") if isinstance(data, dict) else None
         if results is None:
             return []
-        if not isinstance(results, list) or not all(isinstance(r, dict) for r in results):
-            raise InfobipBadResponse(200, "", "results is not a list of objects")
+        if not isinstance(results, list):
+            raise InfobipBadResponse(200, "", "results is not a list")
         return results
 
     async def message_logs(self, message_ids: Sequence[str], *,
