@@ -41,11 +41,21 @@ def cli(ctx: click.Context, db_option: str | None) -> None:
 
 
 def _register() -> None:
-    from smsdesk.cli import config_cmd, consent_cmd, creds, data, demo_cmd, gateway_cmds, review_cmd, server
+    from smsdesk.cli import (
+        config_cmd,
+        consent_cmd,
+        creds,
+        data,
+        demo_cmd,
+        gateway_cmds,
+        inbound_cmd,
+        review_cmd,
+        server,
+    )
 
     cli.add_command(creds.creds)
     for command in (*data.COMMANDS, *server.COMMANDS, *demo_cmd.COMMANDS, *consent_cmd.COMMANDS,
-                    *config_cmd.COMMANDS, *review_cmd.COMMANDS):
+                    *config_cmd.COMMANDS, *review_cmd.COMMANDS, *inbound_cmd.COMMANDS):
         cli.add_command(command)
     gateway_cmds.register(cli)  # simulate, send, creds verify
 
