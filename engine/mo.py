@@ -151,7 +151,7 @@ def _where(loc: tuple[Any, ...]) -> str:
 
 
 def _validated(validate: Callable[[Any], _Batch], payload: Any) -> _Batch:
-    """Both webhook bodies are an object with a `results` array; problems name their place."""
+    """A delivery report body: an object with a `results` array, all valid; problems name their place."""
     if not isinstance(payload, dict):
         raise InputProblem("", "body must be a JSON object with a 'results' array")
     try:
@@ -171,7 +171,7 @@ class Unreadable(NamedTuple):
     """A result that could not be read, or only without its `receivedAt` (then it is stored
     with its arrival time, as `stored_as`): kept raw for the operator (store/unreadable.py)."""
 
-    index: int  # in `results`; -1: the body
+    index: int  # in `results`
     where: str  # results[2].receivedAt
     message: str  # must be an ISO-8601 time such as ...
     raw: str  # its JSON, bounded (store/unreadable.py: raw_json)
