@@ -9,6 +9,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -94,6 +95,8 @@ def _check_keywords(values: list[str], bounded: bool = True) -> list[str]:
     for raw in values:
         if not isinstance(raw, str):
             raise ValueError("keywords must be text")
+        if bounded and _CONTROL.search(raw):
+            raise ValueError(f"keyword {raw!r} must not contain control characters")
         keyword = " ".join(raw.split())  # multi-word keywords ("OPT OUT"): inner whitespace collapsed
         if not 1 <= len(keyword) <= MAX_KEYWORD:
             raise ValueError(f"keyword {keyword!r} must be 1 to {MAX_KEYWORD} characters")
@@ -137,8 +140,31 @@ def replies_as_lines(replies: dict[str, str]) -> str:
     return "\n".join(f"{keyword} = {reply}" for keyword, reply in replies.items())
 
 
+# C0 controls but the newline, DEL and C1 (U+0080..U+009F; a lone U+009B is a terminal's CSI): an
+# ESC in a help message or a keyword would reach the operator's terminal (OSC 52 writes the
+# clipboard, OSC 0 the title) and the handset. Refused at every entry (import, CLI, form); rows
+# already stored are read as they are and shown inert.
+_CONTROL_IN_MESSAGE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _one_newline_kind(value: Any) -> Any:
+    """Windows line ends (a JSON file written on Windows) as plain newlines."""
+    return value.replace("\r\n", "\n") if isinstance(value, str) else value
+
+
+def _no_controls(pattern: re.Pattern[str], what: str) -> Any:
+    def check(value: str, info: ValidationInfo) -> str:
+        found = pattern.search(value)
+        if found and not _stored(info):
+            raise ValueError(f"must not contain control characters ({what}); found U+{ord(found.group()):04X}")
+        return value
+    return check
+
+
 Keywords = Annotated[list[str], BeforeValidator(_split_keywords)]
-Message = Annotated[str, Field(max_length=MAX_MESSAGE)]
+Message = Annotated[str, BeforeValidator(_one_newline_kind), Field(max_length=MAX_MESSAGE),
+                    AfterValidator(_no_controls(_CONTROL_IN_MESSAGE, "a newline is allowed, ESC and the like are not"))]
 Replies = Annotated[dict[str, Message], BeforeValidator(_parse_replies)]
 
 
@@ -164,7 +190,8 @@ class Credential(BaseModel):
     principal_entity_id: str = ""
     content_template_id: str = ""
     validity_period_hours: int = Field(default=48, ge=1, le=48, strict=False)
-    callback_data: str = Field(default="", max_length=4000)
+    callback_data: Annotated[str, AfterValidator(_no_controls(_CONTROL, "not even a newline"))] = Field(
+        default="", max_length=4000)
     inbound_number: str = ""
     inbound_keywords: Keywords = Field(default_factory=list)
     default_reply_message: Message = ""

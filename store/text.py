@@ -100,3 +100,9 @@ def make_inert(text: str) -> str:
         else:
             out.append(char)
     return "".join(out)
+
+
+def make_inert_keeping_lines(text: str) -> str:
+    """`make_inert` line by line: a multi-line message stays multi-line (an editor shows it), every
+    other control character is made visible."""
+    return "\n".join(make_inert(line) for line in text.split("\n"))

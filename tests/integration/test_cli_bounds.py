@@ -134,3 +134,45 @@ def test_simulate_reads_keys_from_a_file_or_the_environment_and_warns_about_key(
     assert "accepting keys: ••••000a, ••••000b" in from_env and "warning" not in from_env
     on_command_line = _simulate_banner("--key", "argv-key-0000000000c")
     assert "warning: --key shows the key to anyone who can run ps" in on_command_line
+
+
+OSC_CLIPBOARD = "\x1b]52;c;cm0gLXJmIH4=\x07"
+HOSTILE_FIELDS = [
+    ("help_message", f"Help {OSC_CLIPBOARD}"), ("opt_out_message", "Bye \x1b]0;owned\x07"),
+    ("default_reply_message", "\x1b[2J hi"), ("fuzzy_opt_out_message", "csi \x9b31m"),
+    ("opt_out_keywords", ["STOP", "QUIT\x1b[2J"]), ("help_keywords", ["HELP\x07"]),
+    ("custom_keyword_replies", {"DEAL": "10% \x1b]0;x\x07"}), ("callback_data", "cb\nline"),
+    ("opt_in_message", "tab\there"),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), HOSTILE_FIELDS, ids=[f for f, _ in HOSTILE_FIELDS])
+def test_import_refuses_control_characters_in_every_text_field(db: Path, tmp_path: Path, field: str,
+                                                                value: object) -> None:
+    record_ = {"name": "Shop", "base_url": "x.api.infobip.com", "api_key": "k" * 16, field: value}
+    if field == "custom_keyword_replies":
+        record_["inbound_keywords"] = ["DEAL"]
+    done = run_main("--db", str(db), "creds", "import", str(write(tmp_path / "c.json", json.dumps([record_]))))
+    assert done.code != 0
+    assert field in done.err and "control characters" in done.err, done.err
+    assert not any(raw in done.err for raw in RAW)
+    assert run_main("--db", str(db), "creds", "list", "--json").out.strip() in ("[]", "")
+
+
+def test_a_message_keeps_its_newlines_and_windows_line_ends(db: Path, tmp_path: Path) -> None:
+    record_ = {"name": "Shop", "base_url": "x.api.infobip.com", "api_key": "k" * 16,
+               "help_message": "Line one\r\nLine two\nLine three"}
+    done = run_main("--db", str(db), "creds", "import", str(write(tmp_path / "c.json", json.dumps(record_))))
+    assert done.code == 0, done.err
+    shown = json.loads(run_main("--db", str(db), "creds", "show", "Shop", "--json").out)
+    assert shown["help_message"] == "Line one\nLine two\nLine three"
+
+
+def test_creds_edit_refuses_an_escape_in_a_message(db: Path, tmp_path: Path) -> None:
+    record_ = {"name": "Shop", "base_url": "x.api.infobip.com", "api_key": "k" * 16}
+    assert run_main("--db", str(db), "creds", "import", str(write(tmp_path / "c.json", json.dumps(record_)))).code == 0
+    done = run_main("--db", str(db), "creds", "edit", "Shop", "--opt-out-message", f"Bye {OSC_CLIPBOARD}")
+    assert done.code != 0 and "control characters" in done.err
+    assert not any(raw in done.err for raw in RAW)
+    shown = json.loads(run_main("--db", str(db), "creds", "show", "Shop", "--json").out)
+    assert "\x1b" not in shown["opt_out_message"]

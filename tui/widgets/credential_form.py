@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from smsdesk.store.models import KEYWORD_LISTS, Credential, FuzzyMode, InboundMode, Provider, replies_as_lines
 from smsdesk.store.presets import PRESETS
-from smsdesk.store.text import normalize
+from smsdesk.store.text import make_inert_keeping_lines, normalize
 
 Kind = Literal["text", "password", "number", "keywords", "message", "provider", "mode", "fuzzy", "replies"]
 
@@ -71,7 +71,11 @@ assert set(FIELD_SPECS) == set(Credential.model_fields), "the form must cover ev
 
 
 def form_values(cred: Credential | None) -> dict[str, str]:
-    """The text each widget starts with: a new credential gets the model defaults."""
+    """The text each widget starts with: a new credential gets the model defaults.
+
+    Inert: a credential stored before control characters were refused (or edited by hand in the
+    database) may hold an ESC; an Input or TextArea would write it to the terminal raw. Shown, and
+    saved if the operator saves, as its visible escape (`\x1b`)."""
     if cred is None:
         data: dict[str, Any] = {
             name: (field.get_default(call_default_factory=True) if not field.is_required() else "")
@@ -90,6 +94,7 @@ def form_values(cred: Credential | None) -> dict[str, str]:
             values[name] = str(value.value)
         else:
             values[name] = "" if value is None else str(value)
+        values[name] = make_inert_keeping_lines(values[name])
     return values
 
 
