@@ -11,7 +11,9 @@ One round (docs/architecture.md, "The outbox"):
 
 Between 1 and 2 a STOP can commit (the claim checked consent before it): just before each
 request leaves, its replies' consent is read again, once, and those an opt-out now forbids are
-dropped from the request and recorded `cancelled` (`_last_look`).
+dropped from the request and recorded `cancelled` (`_last_look`). A request retried after a
+transient error is a request leaving too: the sender makes each attempt itself (the client's
+retry policy, one attempt per call), with a last look before each.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ MARK_RETRY_MAX_SECONDS = 30.0
 # not look up: nothing is sent meanwhile.
 LOGS_DEADLINE_S = 10.0
 _MESSAGE_INDEX = re.compile(r"^messages\[(\d+)\]")
+_ONE_ATTEMPT = RetryPolicy(max_attempts=1)
 OPTED_OUT_AS_IT_LEFT = "the number opted out before the reply was sent (checked as the request left)"
 
 
@@ -264,12 +267,17 @@ class OutboxSender:
             message_id=row.our_message_id,
         )
 
-    async def _send_with_split(self, client: InfobipClient,
-                               batch: list[tuple[OutboxRow, OutboundSms]]) -> list[SendOutcome]:
+    async def _send_with_split(self, client: InfobipClient, batch: list[tuple[OutboxRow, OutboundSms]],
+                               attempt: int = 1, started: float | None = None) -> list[SendOutcome]:
         """Send one request, less what an opt-out forbids now; a 400 fails only the messages it
-        names, or is narrowed by halving (each smaller request takes its own last look)."""
+        names, or is narrowed by halving; a transient error is retried as the client's policy
+        says (each smaller or later request takes its own last look). `attempt` and `started`
+        (time.monotonic()) count this request's tries so far, as the client's own retries do."""
         batch, dropped = await self._last_look(batch)
-        return dropped + (await self._send_request(client, batch) if batch else [])
+        if not batch:
+            return dropped
+        return dropped + await self._send_request(client, batch, attempt,
+                                                  time.monotonic() if started is None else started)
 
     async def _last_look(self, batch: list[tuple[OutboxRow, OutboundSms]]
                          ) -> tuple[list[tuple[OutboxRow, OutboundSms]], list[SendOutcome]]:
@@ -299,12 +307,16 @@ class OutboxSender:
         with self._reader_lock:
             return opted_out_numbers(self._reading(), credential_id, sandbox, numbers)
 
-    async def _send_request(self, client: InfobipClient,
-                            batch: list[tuple[OutboxRow, OutboundSms]]) -> list[SendOutcome]:
+    async def _send_request(self, client: InfobipClient, batch: list[tuple[OutboxRow, OutboundSms]],
+                            attempt: int, started: float) -> list[SendOutcome]:
         self.requests += 1
         try:
-            result = await client.send([sms for _, sms in batch])
+            result = await client.send([sms for _, sms in batch], policy=_ONE_ATTEMPT)
         except InfobipError as exc:
+            if exc.retryable and (delay := _retry_in(client.retry, exc, attempt, started)) is not None:
+                log.info("POST /sms/3/messages failed (%s); retry %d in %.2fs", exc, attempt, delay)
+                await asyncio.sleep(delay)
+                return await self._send_with_split(client, batch, attempt + 1, started)
             if exc.retryable:
                 return [SendOutcome(row.id, "queued", error=str(exc),
                                     next_attempt_at=time.time() + retry_delay(row.attempts)) for row, _ in batch]
@@ -372,6 +384,15 @@ class OutboxSender:
         await self.clients.aclose()
         if self._reader is not None:
             self._reader.close()
+
+
+def _retry_in(policy: RetryPolicy, exc: InfobipError, attempt: int, started: float) -> float | None:
+    """Seconds before trying a request again after transient error `exc` on its `attempt`-th
+    try, or None when `policy` allows no more: what the client's own retry loop decides."""
+    if attempt >= policy.max_attempts:
+        return None
+    delay = exc.retry_after if exc.retry_after is not None else policy.backoff(attempt, random.random)
+    return None if delay > policy.max_retry_seconds - (time.monotonic() - started) else delay
 
 
 def _named_messages(exc: InfobipError, count: int) -> set[int]:

@@ -266,17 +266,19 @@ class InfobipClient:
 
     # ----------------------------------------------------------------- API calls
 
-    async def send(self, messages: Sequence[OutboundSms]) -> SendResult:
+    async def send(self, messages: Sequence[OutboundSms], *, policy: RetryPolicy | None = None) -> SendResult:
         """POST /sms/3/messages with one message object per SMS.
 
         A send retried after a dropped connection or a read timeout may already have been
         accepted by Infobip; each destination carries our messageId so the duplicate can be
         recognised (Infobip reports that id back, and so does every delivery report).
+        `policy`: this call's retries (the client's by default); the outbox sender makes one
+        attempt per call and retries itself, looking at consent again before each attempt.
         """
         if not messages:
             raise ValueError("send needs at least one message")
         body = {"messages": [m.to_payload() for m in messages]}
-        data = await self._request("POST", SEND_PATH, json=body)
+        data = await self._request("POST", SEND_PATH, policy=policy, json=body)
         try:
             results = [_message_result(item) for item in data["messages"]]
             return SendResult(bulk_id=_opt_str(data.get("bulkId")), messages=results)

@@ -98,6 +98,50 @@ async def test_a_stop_committed_between_claim_and_send_stops_the_reply(tmp_path:
     assert {number: sent_to(sim, number) for number in (A, X, C)} == {number: [HELLO] for number in (A, X, C)}
 
 
+async def test_a_request_retried_after_a_transient_error_takes_its_own_last_look(
+        tmp_path: Path, sim: SimulatorThread) -> None:
+    """Infobip throttles the request (429, Retry-After: 1 s) and B texts STOP meanwhile: the
+    retry is a request leaving too, and it must not carry B's reply (the client's own retry
+    would have sent it after the STOP's 200)."""
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    store(db, B, "hello", "2026-11-26T10:00:01.000+00:00")
+    sim.state.inject("429", 1, retry_after=1.0, path_prefix="/sms/3/messages")
+    writer = GroupCommitWriter(db).start()
+    sender = OutboxSender(db, writer)
+    try:
+        first_round = asyncio.ensure_future(sender.run_once())
+        await wait_for(lambda: sim.state.count_requests("/sms/3/messages") == 1)  # the 429
+        await asyncio.to_thread(store, db, B, "STOP", "2026-11-26T10:00:02.000+00:00")
+        assert await first_round == 1
+        assert sim.state.count_requests("/sms/3/messages") == 1 and sim.state.sent == []
+        assert rows(db, "SELECT kind, status, last_error FROM outbox ORDER BY id") == [
+            ("default", "cancelled", OPTED_OUT_AS_IT_LEFT), ("opt-out", "queued", "")]
+        await sender.run_once()
+    finally:
+        await sender.aclose()
+        writer.stop()
+    assert sent_to(sim, B) == [CONFIRMATION]
+
+
+async def test_a_transient_error_is_still_retried_within_the_request(tmp_path: Path, sim: SimulatorThread) -> None:
+    """The sender's own attempts keep the client's policy: one 500, then the same request again
+    at once (no wait for a later round), each message once."""
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    for number in (A, X):
+        store(db, number, "hello", "2026-11-26T10:00:01.000+00:00")
+    sim.state.inject("500", 1, path_prefix="/sms/3/messages")
+    writer = GroupCommitWriter(db).start()
+    sender = OutboxSender(db, writer)
+    try:
+        assert await sender.run_once() == 2
+    finally:
+        await sender.aclose()
+        writer.stop()
+    assert [r.status for r in sim.state.requests if r.path == "/sms/3/messages"] == [500, 200]
+    assert rows(db, "SELECT status, attempts FROM outbox") == [("sent", 1), ("sent", 1)]
+    assert sender.requests == 2 and sender.retried == 0
+
+
 async def test_the_last_look_keeps_help_answers_and_confirmations(tmp_path: Path, sim: SimulatorThread) -> None:
     """Replies an opted-out number may still get are not even looked up: an opt-out committed
     after the claim lets a HELP answer already claimed go."""
