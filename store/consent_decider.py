@@ -56,8 +56,8 @@ class Effect(StrEnum):
     """The ledger's word for what an event did."""
 
     CHANGED = "changed"  # consent moved
-    REAFFIRMED = "reaffirmed"  # the newest wish, repeating the consent in force
-    OVERRULED = "overruled"  # kept as evidence, moved nothing (older than a newer wish, or unmatched)
+    REAFFIRMED = "reaffirmed"  # a wish repeating the consent in force (a second STOP: its confirmation goes)
+    OVERRULED = "overruled"  # kept as evidence, moved nothing against it (a newer wish stands, or unmatched)
     DISMISSED = "dismissed"  # an operator decided a near miss was no opt-out
     EXPIRED = "expired"  # a pending double opt-in not confirmed in time
 
@@ -241,10 +241,9 @@ def decide(state: ConsentState, event: ConsentEvent, now: str) -> ConsentOutcome
         return ConsentOutcome(after, tuple(entries))
     wish = TimedWish(event.wish, event.at, event.days if event.wish == Wish.PENDING else 0)
     after = fold(_pruned((*current.history, wish)), now)
-    newest = all(item.order() <= wish.order() for item in current.history)
     if after.value != before:
         entry = LedgerEffect(Effect.CHANGED, before, after.value, wish.at, Cause.KEYWORD, wish.wish, wish.days)
-    elif newest and _repeats(wish.wish, after.value):
+    elif _repeats(wish.wish, after.value):  # older or not: it agrees, and its reply may go
         entry = LedgerEffect(Effect.REAFFIRMED, before, after.value, wish.at, Cause.KEYWORD, wish.wish, wish.days)
     else:
         entry = LedgerEffect(Effect.OVERRULED, before, _WISHED[wish.wish], wish.at, Cause.KEYWORD, wish.wish,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 from collections.abc import Iterator
 from pathlib import Path
@@ -527,8 +528,12 @@ def test_script_export_import_round_trip(script_env: dict[str, str], db_file: Pa
 
 def test_text_output_never_replays_escape_sequences(invoke: Any, db_file: Path) -> None:
     hostile = "Evil\x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J\x9b31m"
-    seed(db_file, record(1, name="Evil", help_message="line one\nline two\x1b[5m"))
+    seed(db_file, record(1, name="Evil", help_message="line one\nline two"))
     give_legacy_name(db_file, "Evil", hostile)  # names are checked on input now; older rows may hold this
+    conn = sqlite3.connect(db_file)  # so are messages: an older row may hold an escape there too
+    with conn:
+        conn.execute("UPDATE credentials SET help_message = help_message || ?", ("\x1b[5m",))
+    conn.close()
     outputs = [invoke("creds", "list"), invoke("creds", "show", hostile), invoke("creds", "delete", hostile, "--yes")]
     for result in outputs:
         assert result.code == 0, result.err

@@ -63,6 +63,8 @@ CASES = [
      [KeywordEvent(YES, t(10)), KeywordEvent(NO, t(9))], "y", [("changed", "", "y"), ("overruled", "y", "n")]),
     ("a repeated opt-out is reaffirmed", [KeywordEvent(NO, t(9)), KeywordEvent(NO, t(10))], "n",
      [("changed", "", "n"), ("reaffirmed", "n", "n")]),
+    ("an older opt-out delivered after a newer one is reaffirmed too (its confirmation goes)",
+     [KeywordEvent(NO, t(10)), KeywordEvent(NO, t(9))], "n", [("changed", "", "n"), ("reaffirmed", "n", "n")]),
     ("equal times go to the opt-out, opt-out first",
      [KeywordEvent(NO, t(9)), KeywordEvent(YES, t(9))], "n", [("changed", "", "n"), ("overruled", "n", "y")]),
     ("equal times go to the opt-out, opt-in first",
