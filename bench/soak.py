@@ -1,7 +1,13 @@
 """The long fault run: SIGKILL `serve` at random moments under sustained load, many times, and
 account for every message and reply. Prints one JSON line; mismatches must be 0.
 
-Usage: python bench/soak.py [--kills 25] [--workers 8]
+Besides the kills, an operator and Infobip at work (bench/crash_harness.py, `operator`): opt-ins,
+some dated in 2099; the credential's sandbox edited while replies wait; Infobip failing, then
+answering late. The line says `replies_after_opt_out` (must be 0), `max_send_after_stop_ms` (how
+long after a STOP was stored the latest reply it forbids reached Infobip; 0: none did) and
+`consent_verify_ok` (`smsdesk consent verify` on the final file).
+
+Usage: python bench/soak.py [--kills 25] [--workers 8] [--between 0.3 1.2] [--no-operator]
 """
 
 from __future__ import annotations
@@ -22,10 +28,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--kills", type=int, default=25)
     parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--between", type=float, nargs=2, default=(0.3, 1.2), metavar=("MIN", "MAX"),
+                        help="seconds between kills, drawn between MIN and MAX")
+    parser.add_argument("--no-operator", dest="operator", action="store_false",
+                        help="kills and load only: no opt-ins, sandbox edits or Infobip faults")
     args = parser.parse_args()
     started = time.perf_counter()
     report = run_crash_scenario(Path(tempfile.mkdtemp(prefix="smsdesk-soak-")), kills=args.kills,
-                                workers=args.workers, drain_timeout=120)
+                                seconds_between=tuple(args.between), workers=args.workers, drain_timeout=120,
+                                operator=args.operator)
     print(json.dumps({"bench": "soak", "seconds": round(time.perf_counter() - started, 1), **report.as_dict()}))
     sys.exit(1 if report.mismatches else 0)
 
