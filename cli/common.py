@@ -75,8 +75,10 @@ pass_context = click.make_pass_decorator(Context)
 
 
 # json.dumps(ensure_ascii=False) escapes C0 controls (ESC becomes \u001b) but writes DEL and the
-# C1 controls raw, and a lone U+009B is a CSI to many terminals. Escaping them too is lossless.
-_RAW_CONTROLS = re.compile("[\x7f-\x9f]")
+# C1 controls raw, and a lone U+009B is a CSI to many terminals; bidi embeddings, overrides and
+# isolates reorder what a terminal shows ("Shop\u202egnp.exe" reads "Shopexe.png"). Escaping them
+# too is lossless: the same JSON value.
+_RAW_CONTROLS = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
 def json_text(data: Any, **options: Any) -> str:

@@ -52,8 +52,19 @@ def export_cmd(ctx: Context, what: str, fmt: str) -> None:
         writer.writerow({k: _csv_cell(queries.json_cell(v), cell) for k, v in row.items()})
 
 
+# What Excel, LibreOffice and Google Sheets take for the start of a formula (OWASP, "CSV
+# Injection"): `=HYPERLINK(...)` in an inbound text would run when the export is opened.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formula(text: str) -> str:
+    """A cell a spreadsheet would evaluate, made plain text with a leading apostrophe (a number
+    such as +41793026727 too: a spreadsheet would otherwise drop its +)."""
+    return "'" + text if text.startswith(_FORMULA_START) else text
+
+
 def _csv_cell(value: Any, cell: Callable[[str], str]) -> Any:
-    return cell(value) if isinstance(value, str) else value
+    return cell(neutralise_formula(value)) if isinstance(value, str) else value
 
 
 COMMANDS: list[click.Command] = [export_cmd]

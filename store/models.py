@@ -95,9 +95,9 @@ def _check_keywords(values: list[str], bounded: bool = True) -> list[str]:
     for raw in values:
         if not isinstance(raw, str):
             raise ValueError("keywords must be text")
-        if bounded and _CONTROL.search(raw):
-            raise ValueError(f"keyword {raw!r} must not contain control characters")
         keyword = " ".join(raw.split())  # multi-word keywords ("OPT OUT"): inner whitespace collapsed
+        if bounded and _CONTROL.search(keyword):
+            raise ValueError(f"keyword {keyword!r} must not contain control or bidi characters")
         if not 1 <= len(keyword) <= MAX_KEYWORD:
             raise ValueError(f"keyword {keyword!r} must be 1 to {MAX_KEYWORD} characters")
         if "," in keyword:  # the TUI edits lists as comma-separated text: "A,B" would come back as two
@@ -142,10 +142,13 @@ def replies_as_lines(replies: dict[str, str]) -> str:
 
 # C0 controls but the newline, DEL and C1 (U+0080..U+009F; a lone U+009B is a terminal's CSI): an
 # ESC in a help message or a keyword would reach the operator's terminal (OSC 52 writes the
-# clipboard, OSC 0 the title) and the handset. Refused at every entry (import, CLI, form); rows
-# already stored are read as they are and shown inert.
-_CONTROL_IN_MESSAGE = re.compile(r"[\x00-\x09\x0b-\x1f\x7f-\x9f]")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+# clipboard, OSC 0 the title) and the handset. Bidi embeddings, overrides and isolates reorder
+# what is shown, and a lone surrogate cannot be sent as UTF-8. Exactly what `make_inert` would
+# change: refused at every entry (import, CLI, form); rows already stored are read as they are
+# and shown inert.
+_UNSAFE = "\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_CONTROL_IN_MESSAGE = re.compile(f"[\x00-\x09\x0b-\x1f{_UNSAFE}]")
+_CONTROL = re.compile(f"[\x00-\x1f{_UNSAFE}]")
 
 
 def _one_newline_kind(value: Any) -> Any:
@@ -157,7 +160,7 @@ def _no_controls(pattern: re.Pattern[str], what: str) -> Any:
     def check(value: str, info: ValidationInfo) -> str:
         found = pattern.search(value)
         if found and not _stored(info):
-            raise ValueError(f"must not contain control characters ({what}); found U+{ord(found.group()):04X}")
+            raise ValueError(f"must not contain control or bidi characters ({what}); found U+{ord(found.group()):04X}")
         return value
     return check
 
@@ -231,6 +234,8 @@ class Credential(BaseModel):
             raise ValueError(f"{len(value)} characters; an API key has at most {MAX_API_KEY}")
         if any(c.isspace() for c in value):
             raise ValueError("must not contain whitespace")
+        if not value.isprintable() and not _stored(info):
+            raise ValueError("must be printable characters only")
         if value.startswith(MASK):
             raise ValueError("is a masked key (from an export without --with-secrets); give the real key")
         return value
@@ -373,7 +378,7 @@ def normalize_base_url(value: str) -> str:
     if parts.query or parts.fragment or parts.path not in ("", "/"):
         raise ValueError("must be a host only, without path or query (e.g. xyz.api.infobip.com)")
     host = parts.hostname or ""
-    if not host or any(c.isspace() for c in parts.netloc):
+    if not host or any(c.isspace() for c in parts.netloc) or not parts.netloc.isprintable():
         raise ValueError("has no valid host name")
     try:
         _ = parts.port  # urlsplit validates the port lazily

@@ -154,7 +154,7 @@ def test_import_refuses_control_characters_in_every_text_field(db: Path, tmp_pat
         record_["inbound_keywords"] = ["DEAL"]
     done = run_main("--db", str(db), "creds", "import", str(write(tmp_path / "c.json", json.dumps([record_]))))
     assert done.code != 0
-    assert field in done.err and "control characters" in done.err, done.err
+    assert field in done.err and "control or bidi characters" in done.err, done.err
     assert not any(raw in done.err for raw in RAW)
     assert run_main("--db", str(db), "creds", "list", "--json").out.strip() in ("[]", "")
 
@@ -172,7 +172,43 @@ def test_creds_edit_refuses_an_escape_in_a_message(db: Path, tmp_path: Path) -> 
     record_ = {"name": "Shop", "base_url": "x.api.infobip.com", "api_key": "k" * 16}
     assert run_main("--db", str(db), "creds", "import", str(write(tmp_path / "c.json", json.dumps(record_)))).code == 0
     done = run_main("--db", str(db), "creds", "edit", "Shop", "--opt-out-message", f"Bye {OSC_CLIPBOARD}")
-    assert done.code != 0 and "control characters" in done.err
+    assert done.code != 0 and "control or bidi characters" in done.err
     assert not any(raw in done.err for raw in RAW)
     shown = json.loads(run_main("--db", str(db), "creds", "show", "Shop", "--json").out)
     assert "\x1b" not in shown["opt_out_message"]
+
+
+FORMULAS = ["=HYPERLINK(\"http://evil\",\"x\")", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A2)", "\tTAB", "\rCR"]
+
+
+def test_csv_export_neutralises_formulas(tmp_path: Path) -> None:
+    import csv
+    import io
+
+    from smsdesk.simulator.sample_data import make_db, shop_credential
+    from smsdesk.store.inbound import InboundMessage
+    from tests.support.store import store_directly
+
+    db = make_db(tmp_path / "smsdesk.db", shop_credential())
+    texts = [*FORMULAS, "plain text", "a = b"]
+    store_directly(db, [InboundMessage(f"f-{i}", "+41793026727", "+447491163443", text,
+                                       f"2026-12-01T10:00:{i:02d}.000+00:00") for i, text in enumerate(texts)])
+    done = run_main("--db", str(db), "export", "messages", "--format", "csv")
+    assert done.code == 0, done.err
+    rows = list(csv.DictReader(io.StringIO(done.out, newline="")))
+    assert [row["text"] for row in rows] == ["'" + text for text in FORMULAS] + ["plain text", "a = b"]
+    assert {row["from"] for row in rows} == {"'+41793026727"}  # a spreadsheet would read +4179... as a number
+
+
+def test_json_output_escapes_bidi_controls(tmp_path: Path) -> None:
+    from smsdesk.simulator.sample_data import make_db, shop_credential
+    from smsdesk.store.inbound import InboundMessage
+    from tests.support.store import store_directly
+
+    db = make_db(tmp_path / "smsdesk.db", shop_credential())
+    store_directly(db, [InboundMessage("b-1", "+41793026727", "+447491163443", "Shop\u202egnp.exe",
+                                       "2026-12-01T10:00:00.000+00:00")])
+    done = run_main("--db", str(db), "export", "messages")
+    assert done.code == 0, done.err
+    assert "\u202e" not in done.out and "Shop\\u202egnp.exe" in done.out
+    assert json.loads(done.out.splitlines()[0])["text"] == "Shop\u202egnp.exe"  # lossless

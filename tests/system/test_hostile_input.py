@@ -676,8 +676,12 @@ EVIL_FROM = "[/x]\x1b[5m\x9b"  # stored as received: not a number
 
 @pytest.fixture
 def evil_db(tmp_path: Path) -> Path:
-    path = make_db(tmp_path / "evil.db", shop_credential(name="Evil", inbound_keywords=["DISC\x1b[5m"]))
+    path = make_db(tmp_path / "evil.db", shop_credential(name="Evil", inbound_keywords=["DISC"]))
     give_legacy_name(path, "Evil", EVIL_NAME)  # refused on input now; a row an older smsdesk stored
+    legacy = sqlite3.connect(path)
+    with legacy:  # so is a control character in a keyword
+        legacy.execute("UPDATE credentials SET inbound_keywords = ?", (json.dumps(["DISC\x1b[5m"]),))
+    legacy.close()
     db = connect(path)
     with transaction(db) as conn:  # the store path itself: rows as older versions or other paths may have left
         store_messages(conn, RouteTable(), [
