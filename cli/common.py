@@ -16,6 +16,7 @@ import sqlite_utils
 from smsdesk.infobip.net import listen_socket
 from smsdesk.store.db import connect
 from smsdesk.store.paths import resolve_db_path
+from smsdesk.store.text import make_inert
 
 
 class UserError(click.ClickException):
@@ -24,7 +25,8 @@ class UserError(click.ClickException):
     exit_code = 1
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"smsdesk: {self.format_message()}", err=True)
+        # One line, inert: messages quote file names, settings and input that may hold anything.
+        click.echo(make_inert(f"smsdesk: {self.format_message()}"), err=True)
 
 
 def fail(message: str) -> NoReturn:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from smsdesk.cli.common import fail
+from smsdesk.store.text import make_inert
 
 
 @click.group("config")
@@ -36,9 +37,11 @@ def config_check_cmd() -> None:
     from smsdesk.tui.config import ConfigError, config_path, load_config
 
     try:
-        found = load_config(themes=set(BUILTIN_THEMES))
+        found = load_config(themes=set(BUILTIN_THEMES), bindings=True)
     except ConfigError as exc:
-        fail(str(exc))
+        for problem in exc.problems[:-1]:
+            click.echo(make_inert(f"smsdesk: {problem}"), err=True)
+        fail(exc.problems[-1])
     if found.path is None:
         click.echo(f"no settings file at {config_path()}: defaults apply")
     else:

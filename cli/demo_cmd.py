@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -24,14 +25,40 @@ def demo_cmd(demo_db: Path | None, rate: float, no_tui: bool, seconds: float | N
     """Open the TUI on a fresh demo database, with the built-in Infobip simulator, `serve`
     and simulated people texting opt-ins, STOPs, HELPs, keywords and chatter.
 
-    Your real database is never touched. Nothing leaves this machine.
+    Your real database is never touched. Nothing leaves this machine. The demo database is
+    removed at the end, unless you name it with --demo-db.
     """
-    from smsdesk.simulator.demo import start_demo
-
+    if not no_tui:
+        _check_settings()  # before anything is created: a bad file is one line, nothing left behind
+    temporary: Path | None = None
     if demo_db is None:
-        demo_db = Path(tempfile.mkdtemp(prefix="smsdesk-demo-")) / "demo.db"
+        temporary = Path(tempfile.mkdtemp(prefix="smsdesk-demo-"))
+        demo_db = temporary / "demo.db"
     elif demo_db.exists():
         fail(f"{demo_db}: already exists; the demo starts from a fresh database")
+    try:
+        _run(demo_db, rate, no_tui, seconds)
+    finally:
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+    if temporary is None:
+        click.echo(f"demo database kept at {demo_db} (open it with: smsdesk --db {demo_db})", err=True)
+
+
+def _check_settings() -> None:
+    from textual.theme import BUILTIN_THEMES
+
+    from smsdesk.tui.config import ConfigError, load_config
+
+    try:
+        load_config(themes=set(BUILTIN_THEMES), bindings=True)
+    except ConfigError as exc:
+        fail(str(exc))
+
+
+def _run(demo_db: Path, rate: float, no_tui: bool, seconds: float | None) -> None:
+    from smsdesk.simulator.demo import start_demo
+
     logging.getLogger("httpx").setLevel(logging.WARNING)
     stack = start_demo(demo_db, rate_per_second=rate)
     try:
@@ -49,7 +76,6 @@ def demo_cmd(demo_db: Path | None, rate: float, no_tui: bool, seconds: float | N
         pass
     finally:
         stack.stop()
-    click.echo(f"demo database kept at {demo_db} (open it with: smsdesk --db {demo_db})", err=True)
 
 
 COMMANDS: list[click.Command] = [demo_cmd]

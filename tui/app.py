@@ -263,5 +263,5 @@ def run_tui(db_path: Path, *, initial_mode: str | None = None) -> None:
 
     from smsdesk.tui.config import load_config
 
-    config = load_config(themes=set(BUILTIN_THEMES))
+    config = load_config(themes=set(BUILTIN_THEMES), bindings=True)
     SmsDeskApp(db_path, initial_mode=initial_mode, keymap=config.keymap, theme=config.theme).run()

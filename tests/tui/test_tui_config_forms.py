@@ -59,6 +59,76 @@ def test_a_bad_settings_file_is_one_clear_error(tmp_path: Path, monkeypatch: pyt
     assert result.output.strip().splitlines() == [f"smsdesk: {caught.value}"]
 
 
+@pytest.mark.parametrize(("keymap", "problem"), [
+    ('"credentials.nuke" = "x"', "keymap 'credentials.nuke': no such binding id"),
+    ('"credentials.delete" = "ctrl+foo"', "'ctrl+foo' is not a key name Textual knows"),
+    ('"credentials.delete" = "hyper+"', "'hyper+' is not a key name"),
+    ('"credentials.delete" = "n"', "credentials.delete and credentials.new share 'n' in CredentialsScreen"),
+    ('"credentials.delete" = "q"', "credentials.delete on 'q' in CredentialsScreen would take 'q' from Quit"),
+    ('"log.live" = "f1"', "log.live on 'f1' in MessageLog would take 'f1' from Help"),
+    ('"confirm.yes" = "f1"', "confirm.yes on 'f1' in ConfirmScreen would take 'f1' from Help"),
+])
+def test_config_check_refuses_a_keymap_smsdesk_cannot_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          keymap: str, problem: str) -> None:
+    path = tmp_path / "smsdesk.tui.toml"
+    path.write_text(f"[keymap]\n{keymap}\n")
+    monkeypatch.setenv("SMSDESK_CONFIG", str(path))
+    checked = CliRunner().invoke(cli, ["config", "check"])
+    assert checked.exit_code == 1
+    lines = checked.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"smsdesk: {path}: ") and problem in lines[0], lines
+    started = CliRunner().invoke(cli, ["--db", str(tmp_path / "smsdesk.db")])  # the TUI refuses to start
+    assert started.exit_code == 1 and problem in started.output
+    demo = CliRunner().invoke(cli, ["demo", "--demo-db", str(tmp_path / "demo.db")])
+    assert demo.exit_code == 1 and problem in demo.output and "internal error" not in demo.output
+    assert not (tmp_path / "demo.db").exists()
+
+
+def test_config_check_lists_every_problem_and_accepts_a_good_keymap(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "smsdesk.tui.toml"
+    monkeypatch.setenv("SMSDESK_CONFIG", str(path))
+    path.write_text('[keymap]\n"credentials.nuke" = "x"\n"log.nope" = "y"\n')
+    checked = CliRunner().invoke(cli, ["config", "check"])
+    assert checked.exit_code == 1 and len(checked.output.strip().splitlines()) == 2
+    path.write_text('[keymap]\n"credentials.delete" = "x"\n"log.live" = "L"\n"app.quit" = "ctrl+q"\n')
+    assert CliRunner().invoke(cli, ["config", "check"]).exit_code == 0
+
+
+@pytest.mark.parametrize(("content", "problem"), [
+    (b"a = " + b"[" * 5000 + b"]" * 5000, "nested too deeply"),
+    (b"# " + b"x" * 70_000, "larger than 64 KiB"),
+])
+def test_a_huge_or_deep_settings_file_is_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes,
+                                                  problem: str) -> None:
+    path = tmp_path / "smsdesk.tui.toml"
+    path.write_bytes(content)
+    monkeypatch.setenv("SMSDESK_CONFIG", str(path))
+    checked = CliRunner().invoke(cli, ["config", "check"])
+    assert checked.exit_code == 1 and problem in checked.output and "internal error" not in checked.output
+
+
+def test_dev_zero_as_the_settings_file_is_read_within_a_bound(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SMSDESK_CONFIG", "/dev/zero")
+    checked = CliRunner().invoke(cli, ["config", "check"])
+    assert checked.exit_code == 1 and "larger than 64 KiB" in checked.output
+
+
+def test_demo_with_a_bad_theme_is_one_line_and_leaves_no_directory(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "smsdesk.tui.toml"
+    path.write_text("theme = 'no-such-theme'\n")
+    monkeypatch.setenv("SMSDESK_CONFIG", str(path))
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    import tempfile
+    monkeypatch.setattr(tempfile, "tempdir", None)  # TMPDIR is read again
+    demo = CliRunner().invoke(cli, ["demo"])
+    assert demo.exit_code == 1 and "unknown theme 'no-such-theme'" in demo.output
+    assert "internal error" not in demo.output
+    assert list((tmp_path / "tmp").iterdir()) == []
+
+
 async def test_keymap_and_theme_from_the_settings_apply(db_path: Path,
                                                         sample_credentials: list[StoredCredential]) -> None:
     app = make_app(db_path, keymap={"credentials.delete": "x"}, theme="textual-light")
