@@ -11,8 +11,8 @@ STOP in random order, and the run checks:
 - every acknowledged STOP did its whole job: the message is an opt-out, the ledger holds it (or,
   for a STOP older than the consent it found, the newer STOP's entry, stored before it), the
   number's consent is `n` at the end (the load never opts back in), and exactly one confirmation
-  was queued for it and went out, or none for a STOP older than the opt-out in force
-  (`stops_not_applied`, `confirmations_not_one`);
+  was queued for it and went out, or none for a STOP the rules did not answer (its ledger entry
+  `overruled`) (`stops_not_applied`, `confirmations_not_one`);
 - a redelivered message changed nothing: no message has two ledger entries (`ledger_twice`);
 - nothing but the opt-out confirmation and HELP answers reaches Infobip for a number after its
   opt-out was answered 200 (`replies_after_opt_out`; `replies_during_opt_out_commit` counts those
@@ -391,9 +391,10 @@ def run_crash_scenario(workdir: Path, *, kills: int = 3, seconds_between: tuple[
 
 
 def account_for_stops(conn: sqlite3.Connection, report: CrashReport, sent_ids: set[str]) -> None:
-    """Each acknowledged STOP: an opt-out in the ledger, consent n, one confirmation that went out;
-    or, for a STOP older than the opt-out in force (the number expressed a newer wish), that
-    newer STOP's entry and no confirmation (store/consent_decider.py answers nothing to it)."""
+    """Each acknowledged STOP: an opt-out in the ledger (its own entry, or a newer STOP's stored
+    before it), consent n, and one confirmation that went out when its entry says it was answered
+    (`changed`, `reaffirmed`), none otherwise (`overruled`: store/consent_decider.py answers
+    nothing to it)."""
     stops = conn.execute(
         "SELECT m.id, m.message_id, m.from_number, m.action, "
         # its own entry, and whether it was answered (an older STOP's entry is `overruled`)
