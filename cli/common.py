@@ -50,9 +50,14 @@ class Context:
     def db_path(self) -> Path:
         return resolve_db_path(self.db_option)
 
-    def open_db(self) -> sqlite_utils.Database:
-        """The database, closed when the command ends (whatever way it ends)."""
+    def open_db(self, *, existing: bool = False) -> sqlite_utils.Database:
+        """The database, closed when the command ends (whatever way it ends). `existing`: for
+        commands that read or change what is there, which must never create a database (or its
+        directories) at a mistyped path."""
         path = self.db_path
+        if existing and not path.exists():
+            fail(f"database {path}: no such file (check --db or SMSDESK_DB; `smsdesk creds add` or `smsdesk` "
+                 "creates one)")
         try:
             db = connect(path)
         except sqlite3.Error as exc:  # not a database, locked, ...

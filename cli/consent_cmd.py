@@ -29,7 +29,7 @@ def verify_cmd(ctx: Context, as_json: bool) -> None:
 
     Prints one line per difference and exits 1 if there is any; exits 0 otherwise.
     """
-    db = ctx.open_db()
+    db = ctx.open_db(existing=True)
     try:
         report = verify_consent(db.conn)
     finally:
@@ -54,7 +54,7 @@ def expire_cmd(ctx: Context) -> None:
 
     Each goes back to the consent it had before, with an `expired` ledger entry.
     """
-    db = ctx.open_db()
+    db = ctx.open_db(existing=True)
     with transaction(db) as conn:
         count = expire_pending(conn)
     click.echo(f"{count} pending double opt-in{'' if count == 1 else 's'} expired")
@@ -74,7 +74,7 @@ def opt_out_cmd(ctx: Context, number: str, sandbox: str, reason: str, as_json: b
     confirmation SMS is queued (the number did not text).
     """
     try:
-        done = opt_out_number(ctx.open_db(), sandbox, number, reason)
+        done = opt_out_number(ctx.open_db(existing=True), sandbox, number, reason)
     except ValueError as exc:
         fail(str(exc))
     if as_json:

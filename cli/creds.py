@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from click.core import ParameterSource
 from pydantic import ValidationError
 
 from smsdesk.cli.common import Context, fail, pass_context, print_json
@@ -60,6 +61,9 @@ def _collect(options: dict[str, Any]) -> dict[str, Any]:
     if options.get("preset"):
         values = PRESETS[options["preset"].lower()].fields() | values  # options given alongside win
     if options.get("api_key_stdin"):
+        context = click.get_current_context(silent=True)
+        if context is not None and context.get_parameter_source("api_key") == ParameterSource.COMMANDLINE:
+            raise click.UsageError("give the API key once: --api-key or --api-key-stdin, not both")
         values["api_key"] = sys.stdin.readline().strip()
     return values
 
@@ -87,7 +91,7 @@ def creds() -> None:
 @pass_context
 def list_cmd(ctx: Context, as_json: bool) -> None:
     """List credentials."""
-    items = repo.list_credentials(ctx.open_db())
+    items = repo.list_credentials(ctx.open_db(existing=True))
     if as_json:
         print_json([repo.public_dict(c) for c in items])
         return
@@ -105,7 +109,7 @@ def list_cmd(ctx: Context, as_json: bool) -> None:
 def show_cmd(ctx: Context, name: str, as_json: bool, with_secrets: bool) -> None:
     """Show one credential."""
     try:
-        cred = repo.get_credential(ctx.open_db(), name)
+        cred = repo.get_credential(ctx.open_db(existing=True), name)
     except StoreError as exc:
         fail(str(exc))
     data = repo.public_dict(cred, with_secrets=with_secrets)
@@ -143,7 +147,7 @@ def add_cmd(ctx: Context, as_json: bool, **options: Any) -> None:
 @pass_context
 def edit_cmd(ctx: Context, target: str, as_json: bool, **options: Any) -> None:
     """Change fields of credential NAME (only the options given)."""
-    db = ctx.open_db()
+    db = ctx.open_db(existing=True)
     try:
         current = repo.get_credential(db, target)
     except StoreError as exc:
@@ -174,7 +178,7 @@ def _save_and_show(save: Callable[[], StoredCredential], verb: str, as_json: boo
 @pass_context
 def delete_cmd(ctx: Context, name: str, yes: bool) -> None:
     """Delete credential NAME."""
-    db = ctx.open_db()
+    db = ctx.open_db(existing=True)
     try:
         cred = repo.get_credential(db, name)
     except StoreError as exc:
@@ -227,5 +231,5 @@ def import_cmd(ctx: Context, file: Path, replace: bool) -> None:
 @pass_context
 def export_cmd(ctx: Context, with_secrets: bool) -> None:
     """Print every credential as a JSON array (keys masked unless --with-secrets)."""
-    items = repo.list_credentials(ctx.open_db())
+    items = repo.list_credentials(ctx.open_db(existing=True))
     print_json([repo.public_dict(c, with_secrets=with_secrets) for c in items])

@@ -36,7 +36,7 @@ def export_cmd(ctx: Context, what: str, fmt: str) -> None:
     JSON Lines escape control characters (lossless). CSV cells are written verbatim, except on a
     terminal, where control characters are shown as visible escapes such as \\x1b.
     """
-    rows = _EXPORTS[what](ctx.open_db().conn)
+    rows = _EXPORTS[what](ctx.open_db(existing=True).conn)
     out = sys.stdout
     if fmt == "jsonl":
         for row in rows:

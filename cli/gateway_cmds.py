@@ -46,7 +46,7 @@ _timeout_option = click.option(
 
 
 def _load_credential(ctx: Context, name: str) -> StoredCredential:
-    db = ctx.open_db()
+    db = ctx.open_db(existing=True)
     try:
         return repo.get_credential(db, name)
     except StoreError as exc:
@@ -151,7 +151,7 @@ def send_cmd(ctx: Context, cred_name: str, to: str, text: str, as_json: bool, ov
         fail("text: must not be empty")
     if len(text) > MAX_TEXT:
         fail(f"text: {len(text)} characters; at most {MAX_TEXT}")
-    db = ctx.open_db()
+    db = ctx.open_db(existing=True)
     try:
         try:
             cred = repo.get_credential(db, cred_name)
@@ -255,7 +255,9 @@ def _graceful_signals(on_signal: Any) -> Iterator[list[int]]:
 
 
 def _keys_from_db(ctx: Context, host: str, port: int) -> list[tuple[str, str]]:
-    db = ctx.open_db()
+    if not ctx.db_path.exists():  # no database: no keys to serve (and none created here)
+        return []
+    db = ctx.open_db(existing=True)
     try:
         creds = repo.list_credentials(db)
     finally:

@@ -16,7 +16,7 @@ def inbound() -> None:
 
 @inbound.command("unreadable")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
-@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True, metavar="N",
+@click.option("--limit", type=click.IntRange(1, 1_000_000), default=50, show_default=True, metavar="N",
               help="At most N, the newest.")
 @pass_context
 def unreadable_cmd(ctx: Context, as_json: bool, limit: int) -> None:
@@ -25,7 +25,7 @@ def unreadable_cmd(ctx: Context, as_json: bool, limit: int) -> None:
 
     Their readable neighbours were stored. A result whose only fault was its receivedAt was
     stored too, with its arrival time (the reason says so)."""
-    conn = ctx.open_db().conn
+    conn = ctx.open_db(existing=True).conn
     rows = list_unreadable(conn, limit)
     if as_json:
         print_json([row.as_dict() for row in rows])  # controls escaped by print_json

@@ -23,7 +23,7 @@ def review() -> None:
 @pass_context
 def list_cmd(ctx: Context, as_json: bool, show_all: bool) -> None:
     """Unresolved near misses, oldest first."""
-    items = queue.list_reviews(ctx.open_db().conn, status="" if show_all else "open")
+    items = queue.list_reviews(ctx.open_db(existing=True).conn, status="" if show_all else "open")
     if as_json:
         print_json([{k: item.as_dict()[k] for k in _JSON_KEYS} for item in items])
         return
@@ -36,18 +36,18 @@ def list_cmd(ctx: Context, as_json: bool, show_all: bool) -> None:
 
 
 @review.command("resolve")
-@click.argument("review_id", metavar="ID", type=int)
-@click.option("--opt-out", "decision", flag_value="opt-out", help="Opt the number out (ledger: the operator, "
-              "the message as cause).")
-@click.option("--dismiss", "decision", flag_value="dismiss", help="Not an opt-out: consent unchanged, recorded.")
+@click.argument("review_id", metavar="ID", type=click.IntRange(1, 2**63 - 1))
+@click.option("--opt-out", "opt_out", is_flag=True, help="Opt the number out (ledger: the operator, the message as "
+              "cause).")
+@click.option("--dismiss", is_flag=True, help="Not an opt-out: consent unchanged, recorded.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_context
-def resolve_cmd(ctx: Context, review_id: int, decision: str | None, as_json: bool) -> None:
+def resolve_cmd(ctx: Context, review_id: int, opt_out: bool, dismiss: bool, as_json: bool) -> None:
     """Decide review ID: --opt-out or --dismiss."""
-    if decision is None:
-        fail("give --opt-out or --dismiss")
+    if opt_out == dismiss:  # neither, or both: a decision this consequential is never guessed
+        raise click.UsageError("give exactly one of --opt-out or --dismiss")
     try:
-        done = queue.resolve(ctx.open_db(), review_id, decision)  # type: ignore[arg-type]
+        done = queue.resolve(ctx.open_db(existing=True), review_id, "opt-out" if opt_out else "dismiss")
     except StoreError as exc:
         fail(str(exc))
     if as_json:

@@ -93,7 +93,11 @@ def test_add_then_list_and_show(invoke: Any, db_file: Path) -> None:
     assert secret_key(1) not in shown.out + shown.err
 
 
-def test_list_empty_database(invoke: Any) -> None:
+def test_list_empty_database(invoke: Any, db_file: Path) -> None:
+    missing = invoke("creds", "list")  # no database yet: said, and none created by a command that reads
+    missing.assert_user_error("no such file")
+    assert not db_file.exists()
+    connect(db_file).close()
     result = invoke("creds", "list")
     assert result.code == 0
     assert "no credentials" in result.out
@@ -386,7 +390,8 @@ def test_env_selects_the_database_and_option_wins(invoke: Any, tmp_path: Path) -
 
 
 def test_default_database_is_private_in_user_data_dir(invoke: Any, home: Path) -> None:
-    assert invoke("creds", "list", db=None).code == 0
+    assert invoke("creds", "add", "--name", "Shop", "--base-url", "x.api.infobip.com", "--api-key", "k-0123456789",
+                  db=None).code == 0
     made = list((home / "data").rglob("*.db"))
     assert len(made) == 1
     assert stat.S_IMODE(made[0].stat().st_mode) == 0o600
@@ -484,6 +489,8 @@ def test_script_lifecycle_never_shows_a_key(script_env: dict[str, str], db_file:
 def test_script_user_errors_are_one_line(script_env: dict[str, str], tmp_path: Path, args: list[str],
                                          mention: str) -> None:
     (tmp_path / "broken.json").write_text("[{")
+    if "SMSDESK_DB" in script_env:
+        connect(script_env["SMSDESK_DB"]).close()  # an empty database: the errors are about the arguments
     result = run_main(*[a.format(tmp=tmp_path) for a in args], env=script_env)
     result.assert_user_error(mention.format(tmp=tmp_path))
     assert result.out == ""

@@ -94,8 +94,9 @@ def test_bounds_still_allow_real_values(db: Path, tmp_path: Path) -> None:
 
 def test_database_directories_are_private_whatever_the_umask(tmp_path: Path, home: Path) -> None:
     db = tmp_path / "a" / "b" / "c" / "smsdesk.db"
-    done = subprocess.run([str(SCRIPT), "--db", str(db), "creds", "list"], capture_output=True, text=True,
-                          timeout=60, preexec_fn=lambda: os.umask(0))
+    done = subprocess.run([str(SCRIPT), "--db", str(db), "creds", "add", "--name", "Shop", "--base-url",
+                           "x.api.infobip.com", "--api-key-stdin"], input="k-0123456789\n", capture_output=True,
+                          text=True, timeout=60, preexec_fn=lambda: os.umask(0))
     assert done.returncode == 0, done.stderr
     for directory in (tmp_path / "a", tmp_path / "a" / "b", tmp_path / "a" / "b" / "c"):
         assert directory.stat().st_mode & 0o777 == 0o700, (directory, oct(directory.stat().st_mode))
@@ -212,3 +213,33 @@ def test_json_output_escapes_bidi_controls(tmp_path: Path) -> None:
     assert done.code == 0, done.err
     assert "\u202e" not in done.out and "Shop\\u202egnp.exe" in done.out
     assert json.loads(done.out.splitlines()[0])["text"] == "Shop\u202egnp.exe"  # lossless
+
+
+@pytest.mark.parametrize("args", [
+    ["review", "resolve", "3", "--opt-out", "--dismiss"],
+    ["review", "resolve", "3"],
+    ["review", "resolve", "99999999999999999999999", "--dismiss"],
+    ["review", "resolve", "0", "--dismiss"],
+    ["inbound", "unreadable", "--limit", "99999999999999999999999"],
+    ["creds", "add", "--name", "X", "--base-url", "x.api.infobip.com", "--api-key", "k1234567", "--api-key-stdin"],
+], ids=["both-decisions", "no-decision", "id-overflow", "id-zero", "limit-overflow", "two-keys"])
+def test_conflicting_flags_and_numbers_out_of_range_are_usage_errors(db: Path, args: list[str]) -> None:
+    run_main("--db", str(db), "creds", "list")  # nothing there yet: creates nothing either
+    done = run_main("--db", str(db), *args, stdin="k-from-stdin\n")
+    assert done.code == 2, (done.code, done.err)
+    assert "internal error" not in done.err and "Traceback" not in done.err
+
+
+@pytest.mark.parametrize("args", [
+    ["creds", "list"], ["creds", "show", "Shop"], ["creds", "export"], ["export", "messages"], ["consent", "verify"],
+    ["review", "list"], ["inbound", "unreadable"], ["creds", "delete", "Shop", "--yes"],
+    ["consent", "opt-out", "41793026727", "--sandbox", "prod", "--reason", "call"],
+])
+def test_read_only_commands_never_create_a_database_or_a_directory(tmp_path: Path, home: Path,
+                                                                   args: list[str]) -> None:
+    mistyped = tmp_path / "no" / "such" / "dir" / "smsdesk.db"
+    done = run_main("--db", str(mistyped), *args)
+    assert done.code == 1
+    assert len(done.err.strip().splitlines()) == 1
+    assert str(mistyped) in done.err and "no such file" in done.err
+    assert not (tmp_path / "no").exists()

@@ -92,7 +92,7 @@ def test_review_list_and_resolve(tmp_path: Path) -> None:
     assert result.exit_code == 0 and "dismissed" in result.stdout
     assert json.loads(smsdesk(path, "review", "list", "--json").stdout) == []
     assert smsdesk(path, "review", "resolve", str(listed[0]["id"]), "--opt-out").exit_code == 1  # already resolved
-    assert smsdesk(path, "review", "resolve", "1").exit_code == 1  # no decision given
+    assert smsdesk(path, "review", "resolve", "1").exit_code == 2  # no decision given: a usage error
     verify = smsdesk(path, "consent", "verify")
     assert verify.exit_code == 0, verify.output
     ledger = smsdesk(path, "export", "consent", "--format", "jsonl")

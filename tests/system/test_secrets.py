@@ -209,7 +209,8 @@ def assert_private(db: Path) -> None:
 
 def test_cli_db_option_in_a_new_directory(tmp_path: Path, env: dict[str, str]) -> None:
     db = tmp_path / "new" / "nested" / "smsdesk.db"
-    smsdesk(env, "--db", str(db), "creds", "list")
+    smsdesk(env, "--db", str(db), "creds", "add", "--name", "A", "--base-url", "x.api.infobip.com",
+            "--api-key-stdin", stdin="k-123456789\n")
     assert_private(db)
 
 
@@ -221,7 +222,8 @@ def test_env_db_in_a_new_directory(tmp_path: Path, env: dict[str, str]) -> None:
 
 
 def test_default_path_in_the_user_data_directory(tmp_path: Path, env: dict[str, str]) -> None:
-    smsdesk(env, "creds", "list")
+    smsdesk(env, "creds", "add", "--name", "A", "--base-url", "x.api.infobip.com", "--api-key-stdin",
+            stdin="k-123456789\n")
     found = list((tmp_path / "home").rglob("smsdesk.db"))
     assert len(found) == 1
     assert_private(found[0])
