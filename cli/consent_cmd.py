@@ -5,14 +5,17 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import click
 
 from smsdesk.cli.common import Context, fail, pass_context, print_json
 from smsdesk.store.consent_audit import verify_consent
+from smsdesk.store.consent_history import evidence, sandboxes_of
 from smsdesk.store.db import transaction
 from smsdesk.store.expiry import expire_pending
 from smsdesk.store.operator_opt_out import opt_out_number
+from smsdesk.store.phone import consent_number, to_e164
 from smsdesk.store.text import make_inert
 
 
@@ -82,6 +85,53 @@ def opt_out_cmd(ctx: Context, number: str, sandbox: str, reason: str, as_json: b
                     "ledger_id": done.ledger_id, "cancelled_replies": done.cancelled})
         return
     click.echo(make_inert(f"{done.sandbox} {done.number}: {done.note} (ledger #{done.ledger_id})"))
+
+
+@consent.command("evidence")
+@click.argument("number")
+@click.option("--sandbox", default="", help="The sandbox (needed when the number is in several).")
+@click.option("--json", "as_json", is_flag=True, help="The record as one JSON object (what to hand over).")
+@pass_context
+def evidence_cmd(ctx: Context, number: str, sandbox: str, as_json: bool) -> None:
+    """The evidence record of NUMBER: every consent change with its cause (the message and its
+    receivedAt, or the operator and the reason, or an expiry), every reply with its messageIds
+    and delivery reports, in order, and a SHA-256 digest over the record to check a copy later."""
+    try:
+        e164 = consent_number(to_e164(number))
+    except ValueError as exc:
+        fail(str(exc))
+    conn = ctx.open_db(existing=True).conn
+    found = sandboxes_of(conn, e164)
+    if (sandbox and sandbox not in found) or not found:
+        fail(f"no consent record or profile for {e164}" + (f" in sandbox {sandbox!r}" if sandbox else ""))
+    if not sandbox:
+        if len(found) > 1:
+            fail(f"{e164} is in several sandboxes ({', '.join(found)}): give --sandbox")
+        sandbox = found[0]
+    record = evidence(conn, sandbox, e164)
+    if as_json:
+        print_json(record)
+        return
+    for line in evidence_lines(record):
+        click.echo(make_inert(line))
+
+
+def evidence_lines(record: dict[str, Any]) -> list[str]:
+    current = record["consent"] or {"value": "", "since": "", "cause": ""}
+    lines = [f"{record['number']} in sandbox {record['sandbox']}: consent {current['value'] or 'none'} since "
+             f"{current['since'] or '-'} ({current['cause'] or 'never expressed'})", "", "consent ledger:"]
+    for e in record["ledger"]:
+        cause = (f"message {e['message_id']} received {e['message_received_at']}: {e['text'][:60]!r}"
+                 if e["message_id"] else f"{e['cause']} {e['operator']}".strip())
+        lines.append(f"  #{e['ledger_id']} {e['received_at']} {e['old'] or 'none'} -> {e['new'] or 'none'} "
+                     f"{e['effect']}: {cause}; {e['reason']}")
+    lines += ["", "replies:"]
+    for r in record["replies"]:
+        reports = ", ".join(f"{d['group']} {d['done_at'] or d['received_at']}" for d in r["delivery_reports"])
+        lines.append(f"  #{r['reply_id']} {r['queued_at']} {r['kind']} {r['status']} ours {r['our_message_id']} "
+                     f"infobip {r['infobip_message_id'] or '-'}" + (f"; reports: {reports}" if reports else ""))
+    lines += ["", f"digest {record['digest']} (SHA-256 of the --json record's canonical form without it)"]
+    return lines
 
 
 COMMANDS: list[click.Command] = [consent]

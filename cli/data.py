@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import click
 
 from smsdesk.cli.common import Context, json_text, pass_context
 from smsdesk.store import queries
+from smsdesk.store.consent_history import HISTORY_COLUMNS, consent_changes
 from smsdesk.store.text import make_inert
 
 _COLUMNS = {
@@ -26,17 +28,50 @@ _EXPORTS = {
 }
 
 
+def _moment(_ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    """A date or a time (ISO-8601, UTC unless it says otherwise) as the ledger's UTC text."""
+    if not value:
+        return ""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter("a date or time such as 2026-12-06 or 2026-12-06T09:30") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
 @click.command("export")
 @click.argument("what", type=click.Choice(sorted(_EXPORTS)))
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True)
+@click.option("--since", callback=_moment, help="consent: the history of changes from this time (UTC unless given).")
+@click.option("--until", callback=_moment, help="consent: ... up to (not including) this time.")
+@click.option("--consent", "consent_value", type=click.Choice(["y", "n", "p", "none"]),
+              help="consent: only changes that ended at this consent.")
+@click.option("--sandbox", default="", help="consent: only this sandbox.")
 @pass_context
-def export_cmd(ctx: Context, what: str, fmt: str) -> None:
+def export_cmd(ctx: Context, what: str, fmt: str, since: str, until: str, consent_value: str | None,
+               sandbox: str) -> None:
     """Export messages, profiles or consent to standard output.
+
+    `consent` with --since, --until, --consent or --sandbox exports the history instead of the
+    current consent: every change in that window with how and why (the message and its text, or
+    the operator and the reason, or an expiry), e.g. who opted out today:
+    `smsdesk export consent --since 2026-12-06 --consent n`.
 
     JSON Lines escape control characters (lossless). CSV cells are written verbatim, except on a
     terminal, where control characters are shown as visible escapes such as \\x1b.
     """
-    rows = _EXPORTS[what](ctx.open_db(existing=True).conn)
+    history = bool(since or until or consent_value or sandbox)
+    if history and what != "consent":
+        raise click.UsageError("--since, --until, --consent and --sandbox go with `export consent`")
+    conn = ctx.open_db(existing=True).conn
+    if history:
+        columns = list(HISTORY_COLUMNS)
+        rows = consent_changes(conn, since=since, until=until, sandbox=sandbox,
+                               consent=None if consent_value is None else consent_value.replace("none", ""))
+    else:
+        columns, rows = _COLUMNS[what], _EXPORTS[what](conn)
     out = sys.stdout
     if fmt == "jsonl":
         for row in rows:
@@ -46,7 +81,7 @@ def export_cmd(ctx: Context, what: str, fmt: str) -> None:
     # inert when standard output is a terminal, as `ls` does with names, so an inbound text with an
     # escape sequence cannot drive the operator's terminal.
     cell = make_inert if out.isatty() else str
-    writer = csv.DictWriter(out, fieldnames=_COLUMNS[what])
+    writer = csv.DictWriter(out, fieldnames=columns)
     writer.writeheader()
     for row in rows:
         writer.writerow({k: _csv_cell(queries.json_cell(v), cell) for k, v in row.items()})
