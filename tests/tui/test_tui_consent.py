@@ -4,17 +4,20 @@ receivedAt the receiver did not believe is flagged in the log and the message de
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
+import pytest
 from textual.widgets import Input, Static
 
 from smsdesk.store.consent_audit import verify_consent
+from smsdesk.store.consent_history import digest_of
 from smsdesk.tui.app import SmsDeskApp
 from smsdesk.tui.screens.log import LogScreen
 from smsdesk.tui.screens.message_detail import MessageDetailScreen
 from smsdesk.tui.screens.opt_out import OptOutScreen
-from smsdesk.tui.screens.profiles import ProfilesScreen
+from smsdesk.tui.screens.profiles import ProfileDetailScreen, ProfilesScreen
 from tests.support.live import ALICE, SHOP, inbound, screen_text, seed_db, store, wait_until
 from tests.support.store import rows
 
@@ -87,3 +90,26 @@ async def test_a_receivedat_ahead_of_the_clock_is_flagged_in_the_log_and_the_det
         assert "Received 2099-01-01T00:00:00.000+00:00" in shown
         assert f"Clock receivedAt is ahead of the receiver's clock: consent decided at its arrival, {decided_at}" \
             in shown
+
+
+async def test_x_in_a_profile_writes_its_evidence_record(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db = seed_db(tmp_path / "smsdesk.db")
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.chdir(out)
+    app = SmsDeskApp(db)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        profiles = app.screen
+        assert isinstance(profiles, ProfilesScreen)
+        await wait_until(pilot, lambda: len(profiles.profiles) >= 1, what="profiles")
+        first = profiles.profiles[0]
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ProfileDetailScreen), what="the profile")
+        await pilot.press("x")
+        await wait_until(pilot, lambda: any(out.iterdir()), what="the evidence file")
+    [written] = list(out.iterdir())
+    assert written.name.startswith("smsdesk-evidence-") and written.stat().st_mode & 0o777 == 0o600
+    record = json.loads(written.read_text())
+    assert (record["sandbox"], record["number"]) == (first.sandbox, first.number)
+    assert record["digest"] == "sha256:" + digest_of(record)

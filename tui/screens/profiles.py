@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
@@ -25,6 +26,7 @@ from smsdesk.store.queries import (
 )
 from smsdesk.store.text import make_inert
 from smsdesk.tui.data import DatabaseChanged, DataService
+from smsdesk.tui.log_export import evidence_file_name, export_evidence
 from smsdesk.tui.screens.message_detail import Part, inert_lines
 from smsdesk.tui.screens.opt_out import OptOutScreen
 from smsdesk.tui.screens.view import HELP_BINDING, ViewScreen
@@ -274,13 +276,15 @@ class ProfileDetailScreen(ReportsWorkerErrors, ModalScreen[None]):
     BINDINGS = [
         Binding("escape,q", "dismiss", "Close", id="profile.close"),
         Binding("y", "copy", "Copy number", id="profile.copy"),
+        Binding("x", "export", "Export evidence", id="profile.export"),
         HELP_BINDING,
     ]
 
-    def __init__(self, data: DataService, profile: Profile) -> None:
+    def __init__(self, data: DataService, profile: Profile, export_dir: Path | None = None) -> None:
         super().__init__()
         self.data = data
         self.profile = profile
+        self.export_dir = export_dir  # None: the current directory
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
@@ -299,6 +303,13 @@ class ProfileDetailScreen(ReportsWorkerErrors, ModalScreen[None]):
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.profile.number)
         self.notify(f"Copied {self.profile.number}", timeout=2, markup=False)
+
+    @work(group="profile-export", exit_on_error=False)
+    async def action_export(self) -> None:
+        """The number's evidence record (`smsdesk consent evidence --json`) to a file here."""
+        path = (self.export_dir or Path.cwd()) / evidence_file_name(self.profile.number)
+        digest = await self.data.read(export_evidence, self.profile.sandbox, self.profile.number, path)
+        self.notify(make_inert(f"Evidence written to {path} ({digest})"), timeout=6, markup=False)
 
     @work(exclusive=True, group="profile-detail", exit_on_error=False)
     async def _load(self) -> None:
