@@ -424,4 +424,35 @@ MIGRATIONS = (*MIGRATIONS, Migration(
     ),
 ))
 
+
+MIGRATIONS = (*MIGRATIONS, Migration(
+    13,
+    "the sender's generation fences a dead serve's late writes; lost pull answers are kept for the operator",
+    (
+        # One row: the generation of the sender that owns the outbox now (store/fencing.py). A
+        # sender that starts moves it on before it touches what an earlier one left in flight;
+        # a job of an older generation (a writer child of a serve that was killed, committing
+        # when it finally gets the lock) then changes nothing. pid and started_at: for operators.
+        """CREATE TABLE sender_generation (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            generation INTEGER NOT NULL,
+            pid INTEGER NOT NULL DEFAULT 0,
+            started_at TEXT NOT NULL DEFAULT ''
+        )""",
+        "INSERT INTO sender_generation (id, generation) VALUES (1, 0)",
+        # The generation that claimed a reply (0: claimed before 0.4, or never).
+        "ALTER TABLE outbox ADD COLUMN sender_generation INTEGER NOT NULL DEFAULT 0",
+        # Pulls whose answer was lost or could not be read (store/pull_losses.py): Infobip's inbox
+        # pull is read-once, so what that answer held may be gone; the TUI and /healthz say so.
+        """CREATE TABLE pull_losses (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            credential_id INTEGER NOT NULL,
+            credential TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            reason TEXT NOT NULL
+        )""",
+    ),
+))
+
 LATEST_VERSION = MIGRATIONS[-1].version
