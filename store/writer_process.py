@@ -26,7 +26,16 @@ submits (a messageId stored twice is recognised, a mark applied twice is the sam
 Lifetime: the child runs in a session of its own, so a terminal's Ctrl-C reaches only serve,
 which then stops it in order; it ignores SIGINT and SIGTERM (systemd stops the whole cgroup) and
 exits when its jobs socket reads EOF, after committing and answering what it was given.
-That is also what happens when serve is killed with SIGKILL: nothing is left running.
+
+It never outlives its serve. A child of a serve killed with SIGKILL while it waits for the write
+lock (another process holds it) would otherwise commit what it holds when it gets the lock, after
+the next serve started: a claim committed then left replies `sending` until the restart after
+that. So the child also holds the read end of a pipe whose write end only its serve has (the
+"lifeline"); a thread of its own blocks reading it, and when it reads EOF (the serve is gone,
+however it died) the child exits at once, committing nothing more. (PR_SET_PDEATHSIG is not used:
+it fires when the *thread* that started the child ends, and a child may be restarted from a
+thread that ends before serve does.) Work of a serve's sender that still reaches the database
+late is refused by its generation (store/fencing.py).
 """
 
 from __future__ import annotations
@@ -263,6 +272,7 @@ class _Child:
         self._reader: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._watched = False  # registered with the loop's reader callbacks
+        self._lifeline: int | None = None  # closed once the process has exited (see the module's "Lifetime")
 
     @classmethod
     def spawn(cls, db_path: Path, max_jobs: int, busy_timeout_ms: int, log_path: Path | None,
@@ -270,14 +280,17 @@ class _Child:
               loop: asyncio.AbstractEventLoop | None = None) -> _Child:
         jobs, their_jobs = socket.socketpair()
         their_answers, answers = socket.socketpair()
+        # The lifeline: the child reads EOF on `their_lifeline` once `lifeline` is closed, which the
+        # kernel does when this process dies. Neither end is inherited by anything else we start.
+        their_lifeline, lifeline = os.pipe()
         log_fd: int | None = None
         try:
             if log_path is not None:
                 log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
             process = subprocess.Popen(
                 [sys.executable, "-P", "-m", _CHILD_MODULE, str(db_path), str(their_jobs.fileno()),
-                 str(their_answers.fileno()), str(max_jobs), str(busy_timeout_ms)],
-                pass_fds=(their_jobs.fileno(), their_answers.fileno()),
+                 str(their_answers.fileno()), str(max_jobs), str(busy_timeout_ms), str(their_lifeline)],
+                pass_fds=(their_jobs.fileno(), their_answers.fileno(), their_lifeline),
                 stdin=subprocess.DEVNULL, stdout=log_fd, stderr=log_fd,
                 env={name: value for name, value in os.environ.items() if name not in _SECRET_ENV},
                 # A terminal's Ctrl-C goes to serve's process group only: serve then stops the
@@ -286,13 +299,16 @@ class _Child:
         except BaseException:
             jobs.close()
             answers.close()
+            os.close(lifeline)
             raise
         finally:
             their_jobs.close()
             their_answers.close()
+            os.close(their_lifeline)
             if log_fd is not None:
                 os.close(log_fd)
         child = cls(process, jobs, answers, on_exit)
+        child._lifeline = lifeline
         # Not waiting for the child's imports and migrations (half a second): jobs sent meanwhile
         # wait in the socket, and a child that cannot start fails them with its reason.
         if loop is None or not child._watch(loop):
@@ -435,8 +451,17 @@ class _Child:
     def _reap(self) -> None:
         with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(30)  # reaped as soon as it is gone, not at the next respawn
+            self._cut_lifeline()
         if self._on_exit is not None:
             self._on_exit()
+
+    def _cut_lifeline(self) -> None:
+        """Once the process has exited: its lifeline is no longer needed (closing it earlier
+        would make a child still committing what it was given exit before it answers)."""
+        with self._lock:
+            lifeline, self._lifeline = self._lifeline, None
+        if lifeline is not None:
+            os.close(lifeline)
 
     def close(self, timeout: float) -> None:
         """EOF to the child: it commits what it was sent, answers, and exits."""
@@ -461,6 +486,7 @@ class _Child:
             log.error("the writer process did not exit within %.0f s; killing it", timeout)
             self.process.kill()
             self.process.wait()
+        self._cut_lifeline()
         if self._reader is not None:
             self._reader.join(timeout)
         self.jobs.close()
@@ -527,9 +553,31 @@ def _crossing(exc: BaseException) -> BaseException:
 
 def main(argv: list[str]) -> int:
     """The child's entry point (`python -P -m smsdesk.store.writer_process`):
-    DB_PATH JOBS_FD ANSWERS_FD MAX_JOBS BUSY_TIMEOUT_MS."""
-    db_path, jobs_fd, answers_fd, max_jobs, busy_timeout_ms = argv
+    DB_PATH JOBS_FD ANSWERS_FD MAX_JOBS BUSY_TIMEOUT_MS [LIFELINE_FD]."""
+    db_path, jobs_fd, answers_fd, max_jobs, busy_timeout_ms, *lifeline = argv
+    if lifeline:
+        watch_lifeline(int(lifeline[0]))
     return child_main(db_path, int(jobs_fd), int(answers_fd), int(max_jobs), int(busy_timeout_ms))
+
+
+def watch_lifeline(fd: int) -> threading.Thread:
+    """Exit this process at once when the lifeline's other end closes (its serve is gone)."""
+
+    def watch() -> None:
+        try:
+            while os.read(fd, 64):
+                pass  # nothing is ever written: only EOF is expected
+        except OSError:
+            pass
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} smsdesk.writer ERROR the serve that started "
+                             f"this writer process is gone: exiting without committing anything more\n")
+            sys.stderr.flush()
+        os._exit(3)
+
+    thread = threading.Thread(target=watch, name="smsdesk-writer-lifeline", daemon=True)
+    thread.start()
+    return thread
 
 
 def child_main(db_path: str, jobs_fd: int, answers_fd: int, max_jobs: int, busy_timeout_ms: int) -> int:

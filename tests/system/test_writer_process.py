@@ -258,15 +258,16 @@ from smsdesk.store.writer_process import ProcessWriter
 from tests.support.serve import hold_writer, insert_key, writer_pid
 w = ProcessWriter(sys.argv[1]).start()
 print(w.submit(writer_pid).result(timeout=10), flush=True)
-w.submit(job(insert_key, "sent-before-the-parent-died"))  # nothing unanswered: goes at once
-w.submit(job(hold_writer, 1.0))  # held back in this process until the insert is answered
+w.submit(job(insert_key, "sent-before-the-parent-died")).result(timeout=10)
+w.submit(job(hold_writer, 30.0))  # the child is busy with it when the parent dies
 print("sent", flush=True)
 time.sleep(60)
 """
 
 
 def test_parent_killed_leaves_no_writer_process_behind(db_path: Path, tmp_path: Path) -> None:
-    """SIGKILL to the server's process: the child reads EOF, commits what it was sent, and exits."""
+    """SIGKILL to the server's process: the child sees its lifeline close and exits at once, even
+    in the middle of a job; what was committed before stays."""
     parent = run_script(ORPHAN_SCRIPT, db_path, tmp_path / "parent.log")
     try:
         assert parent.stdout is not None
@@ -280,6 +281,57 @@ def test_parent_killed_leaves_no_writer_process_behind(db_path: Path, tmp_path: 
         parent.kill()
         parent.wait()
     assert probe_rows(db_path) == [("sent-before-the-parent-died", child_pid)]
+
+
+BLOCKED_SCRIPT = """
+import sys, time
+from smsdesk.store.writer import job
+from smsdesk.store.writer_process import ProcessWriter
+from tests.support.serve import insert_key, writer_pid
+w = ProcessWriter(sys.argv[1], busy_timeout_ms=120000).start()
+print(w.submit(writer_pid).result(timeout=10), flush=True)
+sys.stdin.readline()  # the test holds the write lock now
+w.submit(job(insert_key, "sent-while-the-lock-was-held"))  # nothing unanswered: goes at once
+print("sent", flush=True)
+time.sleep(60)
+"""
+
+
+def test_a_child_waiting_for_the_lock_exits_with_its_killed_parent_and_commits_nothing(
+        db_path: Path, tmp_path: Path) -> None:
+    """Issue 24, point 3: `serve` killed while its writer child waits for the write lock (held by
+    another process). Before, the child read EOF only after that job: it committed it when the
+    lock came free, after the next serve had started. Now it exits while the lock is still held."""
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    parent = subprocess.Popen([sys.executable, "-c", BLOCKED_SCRIPT, str(db_path)], cwd=REPO_ROOT, env=env,
+                              text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              stderr=(tmp_path / "parent.log").open("w"))
+    blocker = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        assert parent.stdout is not None and parent.stdin is not None
+        child_pid = int(parent.stdout.readline())
+        blocker.execute("BEGIN IMMEDIATE")  # the writer's next commit waits (up to 120 s)
+        parent.stdin.write("go\n")
+        parent.stdin.flush()
+        assert parent.stdout.readline() == "sent\n"
+        parent.kill()
+        parent.wait(timeout=10)
+        assert wait_until(lambda: gone(child_pid), timeout=10), "the writer child outlived its parent"
+        assert blocker.in_transaction  # it left while the lock was still held
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        if blocker.in_transaction:
+            blocker.execute("ROLLBACK")
+        blocker.close()
+    assert not gone(os.getpid())
+    conn = sqlite3.connect(db_path)
+    try:
+        tables = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    finally:
+        conn.close()
+    assert "writer_probe" not in tables  # the job sent before the kill was never committed
 
 
 def test_sigint_and_sigterm_to_the_child_alone_do_not_stop_it(writer: ProcessWriter) -> None:
