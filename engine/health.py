@@ -6,6 +6,11 @@ Checked on each request (at most once per FRESH_S; concurrent requests share one
     ("database locked"), can write ("database not writable") and has room to grow ("disk full");
   - the check answers within CHECK_TIMEOUT_S ("storage not answering").
 The job stores nothing. It runs in the same writer as the webhooks, so it sees what they would.
+
+Details that do not decide the status are added to the body, never to the status: `pull` (the
+poller's last pull answer that was lost or could not be read, engine/poller.py) says that
+messages Infobip's read-once inbox held may be gone; webhooks are stored all the same, so the
+answer stays 200 for a load balancer.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import asyncio
 import logging
 import sqlite3
 import time
+from collections.abc import Callable, Iterable
 
 from smsdesk.store.health import NoRoom, check_storage
 from smsdesk.store.writer import Writer, WriterStopped, job
@@ -21,6 +27,22 @@ from smsdesk.store.writer import Writer, WriterStopped, job
 FRESH_S = 0.25  # a flood of /healthz costs at most four writer jobs a second
 CHECK_TIMEOUT_S = 5.0  # longer than the writer's busy timeout (2 s), so a lock is reported as such
 log = logging.getLogger("smsdesk.health")
+# A detail of /healthz: (its key, a function returning its text, or None when there is nothing to say).
+HealthDetail = tuple[str, Callable[[], str | None]]
+
+
+def health_answer(problem: str | None, details: Iterable[HealthDetail] = ()) -> tuple[dict[str, str], int]:
+    """/healthz's body and status: 503 with the storage problem, else 200 "ok"; the details that
+    have something to say are added to the body whatever the status."""
+    body = {"status": problem or "ok"}
+    for key, detail in details:
+        try:
+            text = detail()
+        except Exception as exc:  # a detail must never break the health check
+            text = f"unknown ({type(exc).__name__})"
+        if text:
+            body[key] = text
+    return body, 503 if problem else 200
 
 
 def storage_problem(exc: BaseException) -> str:

@@ -29,7 +29,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from smsdesk.engine.direct_commits import DirectCommits, StoreRun
-from smsdesk.engine.health import StorageHealth
+from smsdesk.engine.health import HealthDetail, StorageHealth, health_answer
 from smsdesk.engine.limits import REQUESTS_IN_PROGRESS
 from smsdesk.engine.mo import InboundBatch, InputProblem, parse_delivery_reports, parse_inbound_batch
 from smsdesk.engine.ratelog import RateLimitedLog
@@ -126,6 +126,8 @@ class Receiver:
         self.max_body_bytes = max_body_bytes
         self.store_run = store_run  # the writer job that stores inbound rows (a module-level function)
         self.storage_health = StorageHealth(writer)
+        # What /healthz adds besides the storage verdict, e.g. the poller's last lost pull answer.
+        self.health_details: list[HealthDetail] = []
         # Commits webhooks on this loop when few are in progress (engine/direct_commits.py); None: the writer.
         self.direct = DirectCommits(direct, writer, self.storage_health) if direct is not None else None
 
@@ -240,9 +242,8 @@ class Receiver:
 
     async def health(self, request: Request) -> JSONResponse:
         problem = await self.storage_health.problem()
-        if problem:  # webhooks would get 503 now: say so to the load balancer
-            return JSONResponse({"status": problem}, status_code=503)
-        return JSONResponse({"status": "ok"})
+        body, status = health_answer(problem, self.health_details)
+        return JSONResponse(body, status_code=status)
 
     def app(self, lifespan: Any = None) -> Starlette:
         return Starlette(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import json
 import logging
 import random
 import socket
@@ -306,24 +307,26 @@ class InfobipClient:
 
     async def pull_inbound(self, limit: int = MAX_PULL) -> list[Any]:
         """GET /sms/1/inbox/reports: the raw ``results``. Pulled messages are consumed at Infobip."""
-        return await self._pull(INBOX_PATH, limit)
+        return pull_results(await self.pull_answer(INBOX_PATH, limit))
 
     async def pull_reports(self, limit: int = MAX_PULL) -> list[Any]:
         """GET /sms/3/reports: delivery reports not pushed to a webhook; also consumed."""
-        return await self._pull(REPORTS_PATH, limit)
+        return pull_results(await self.pull_answer(REPORTS_PATH, limit))
 
-    async def _pull(self, path: str, limit: int) -> list[Any]:
-        """The ``results`` array as it came, whatever its items: they are consumed at Infobip, so
-        one that is not an object must not lose its neighbours (the poller keeps it as unreadable)."""
+    async def pull_answer(self, path: str, limit: int = MAX_PULL) -> bytes:
+        """One GET of a read-once pull (INBOX_PATH or REPORTS_PATH): the answer's body, unparsed.
+
+        Infobip returns each message or report once: a pull consumes it, and a pull sent again
+        after a lost answer fetches the next batch, not the lost one. So this is never retried,
+        here or by the retry policy: one attempt, whatever fails. The body comes back as bytes so
+        that the caller can keep it durably before anything reads it (`pull_results` does).
+        """
+        if path not in (INBOX_PATH, REPORTS_PATH):
+            raise ValueError(f"not a pull path: {path}")
         if not 1 <= limit <= MAX_PULL:
             raise ValueError(f"limit must be 1 to {MAX_PULL}")
-        data = await self._request("GET", path, params={"limit": limit})
-        results = data.get("results") if isinstance(data, dict) else None
-        if results is None:
-            return []
-        if not isinstance(results, list):
-            raise InfobipBadResponse(200, "", "results is not a list")
-        return results
+        body: bytes = await self._attempt("GET", path, raw=True, params={"limit": limit})
+        return body
 
     async def message_logs(self, message_ids: Sequence[str], *,
                            policy: RetryPolicy | None = None) -> dict[str, MessageResult]:
@@ -377,7 +380,7 @@ class InfobipClient:
                 log.info("%s %s failed (%s); retry %d in %.2fs", method, path, exc, attempt, delay)
                 await self._sleep(delay)
 
-    async def _attempt(self, method: str, path: str, **kwargs: Any) -> Any:
+    async def _attempt(self, method: str, path: str, *, raw: bool = False, **kwargs: Any) -> Any:
         try:
             response = await self._client().request(method, path, **kwargs)
         except httpx.TimeoutException as exc:
@@ -396,10 +399,28 @@ class InfobipClient:
         if response.status_code >= 400:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))
             raise parse_error_body(response.status_code, response.content, retry_after=retry_after)
+        if raw:
+            return response.content
         try:
             return response.json()
         except ValueError as exc:
             raise InfobipBadResponse(response.status_code, "", f"{path} answered with non-JSON content") from exc
+
+
+def pull_results(body: bytes) -> list[Any]:
+    """The ``results`` array of a pull's answer, as it came, whatever its items (they are
+    consumed at Infobip: one that is not an object must not lose its neighbours; the poller keeps
+    it as unreadable). InfobipBadResponse when the answer is not JSON or not Infobip's shape (an
+    object with a ``results`` array): what it held cannot be read."""
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise InfobipBadResponse(200, "", f"the pull answer is not JSON ({type(exc).__name__})") from exc
+    results = data.get("results") if isinstance(data, dict) else None
+    if not isinstance(results, list):
+        shape = "has no results array" if isinstance(data, dict) else f"is a JSON {type(data).__name__}, not an object"
+        raise InfobipBadResponse(200, "", f"the pull answer {shape}")
+    return results
 
 
 def _message_result(item: dict[str, Any]) -> MessageResult:

@@ -33,9 +33,9 @@ class PullLoss(NamedTuple):
     def describe(self) -> str:
         """One line for the operator (not made inert: callers that print it do)."""
         what = "inbound messages" if self.kind == "inbox" else "delivery reports"
-        return (f"a pull of {what} for {self.credential} lost its answer at {self.at[:19].replace('T', ' ')} UTC "
-                f"({self.reason}): what Infobip returned is gone from its inbox; look for it in Infobip's web "
-                "interface")
+        reason = self.reason if len(self.reason) <= 80 else self.reason[:79] + "…"
+        return (f"A pull of {what} for {self.credential} lost its answer at {self.at[:19].replace('T', ' ')} UTC "
+                f"({reason}): what it held is gone from Infobip's inbox; look for it in Infobip's web interface")
 
 
 def record_pull_loss(conn: sqlite3.Connection, at: str, credential_id: int, credential: str, kind: str,

@@ -22,6 +22,8 @@ from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker
 
+from smsdesk.store.pull_losses import recent_pull_loss
+from smsdesk.store.text import make_inert
 from smsdesk.tui.data import DatabaseChanged, DataService
 from smsdesk.tui.textual_private import mark_styled_already
 from smsdesk.tui.workers import describe_error
@@ -119,6 +121,9 @@ class SmsDeskApp(App[None]):
         self._probing = False
         self._retry_due = False
         self._problem_since = 0.0
+        # A standing problem the data itself shows (a pull answer lost at Infobip: store/pull_losses.py),
+        # under the tab line whenever no passing problem is: read when the data changes and each minute.
+        self.notice = ""
         self._last_clock = 0.0
         for view in self.VIEWS:
             self.add_mode(view.mode, self._factory(view))
@@ -171,6 +176,8 @@ class SmsDeskApp(App[None]):
             if clock:
                 self._last_clock = now
             retry, self._retry_due = self._retry_due, False
+            if changed or clock:
+                await self._read_notice()
             if changed or retry or clock:
                 message = DatabaseChanged(self.data.version, retry=retry and not changed, clock=clock and not changed)
                 for screen in self._data_screens():
@@ -205,6 +212,33 @@ class SmsDeskApp(App[None]):
             clear = getattr(screen, "clear_problem", None)
             if clear is not None and getattr(screen, "problem", ""):
                 clear()
+        self._show_notice()
+
+    async def _read_notice(self) -> None:
+        try:
+            loss = await self.data.read(recent_pull_loss)
+        except sqlite3.Error:
+            return  # the reads of the views report it; the next change tries again
+        notice = make_inert(loss.describe()) if loss is not None else ""
+        if notice == self.notice:
+            return
+        self.notice = notice
+        if not self._problem_since:  # a passing problem shows first; the notice returns after it
+            if notice:
+                self._show_notice()
+            else:
+                for screen in self.screen_stack:
+                    clear = getattr(screen, "clear_problem", None)
+                    if clear is not None:
+                        clear()
+
+    def _show_notice(self) -> None:
+        if not self.notice:
+            return
+        for screen in self.screen_stack:
+            show = getattr(screen, "show_problem", None)
+            if show is not None:
+                show(self.notice)
 
     # ---- keys -----------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -56,6 +56,14 @@ class ViewScreen(ReportsWorkerErrors, Screen[None]):
         self.refresh_data(event)
 
     def on_screen_resume(self) -> None:
+        # A standing problem (the app's notice) that came or went while this view was away; a
+        # passing problem ("... (retrying)") is the app's to clear.
+        notice = getattr(self.app, "notice", "")
+        if self.problem != notice and not self.problem.endswith("(retrying)"):
+            if notice:
+                self.show_problem(notice)
+            else:
+                self.clear_problem()
         if self.seen_version != self.data.version:
             self.seen_version = self.data.version
             self.refresh_data(None)
