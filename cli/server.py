@@ -33,13 +33,17 @@ from smsdesk.cli.common import Context, fail, listen_or_fail, pass_context
               help="Seconds an idle keep-alive connection stays open.")
 @click.option("--max-connections", default=1000, show_default=True, type=click.IntRange(2, 1_000_000),
               help="Open connections at most; past it idle ones are closed, least recently active first.")
+@click.option("--logs-lag", default=30.0, show_default=True, type=click.FloatRange(0, 3600),
+              help="Seconds after a send's answer was lost before Infobip's message logs are asked about its "
+                   "replies (then 2x and 4x as long after it); only replies still missing are sent again.")
 @click.option("--writer-only", is_flag=True,
               help="Send every webhook to the writer process, also when few are in progress (by default serve "
                    "commits those itself, without the hop); for comparison and diagnosis.")
 @pass_context
 def serve_cmd(ctx: Context, host: str, port: int, insecure_no_auth: bool, poll_interval: float,
               delivery_url: str | None, max_header_bytes: int, max_body_bytes: int, request_timeout: float,
-              keep_alive_timeout: int, max_connections: int, no_send: bool, writer_only: bool) -> None:
+              keep_alive_timeout: int, max_connections: int, no_send: bool, writer_only: bool,
+              logs_lag: float) -> None:
     """Run the webhook receiver, the inbox poller and the outbox sender.
 
     Routes: POST /infobip/inbound, POST /infobip/delivery-reports, GET /healthz. The webhook
@@ -60,7 +64,8 @@ def serve_cmd(ctx: Context, host: str, port: int, insecure_no_auth: bool, poll_i
                         keep_alive_timeout=keep_alive_timeout, max_connections=max_connections)
     config = ServeConfig(db_path=ctx.db_path, host=host, port=port, auth=auth, insecure_no_auth=insecure_no_auth,
                          poll_interval=poll_interval, delivery_url=delivery_url, limits=limits,
-                         max_body_bytes=max_body_bytes, run_outbox=not no_send, direct_commits=not writer_only)
+                         max_body_bytes=max_body_bytes, run_outbox=not no_send, direct_commits=not writer_only,
+                         logs_lag=logs_lag)
     try:
         service, server = build_service_server(config)
         service.take_sender_lock()

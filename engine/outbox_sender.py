@@ -9,6 +9,16 @@ One round (docs/architecture.md, "The outbox"):
    and recorded again later (the reply stays `sending`, so it is never sent again by this
    sender).
 
+A send has three outcomes: accepted, refused, or unknown. A request whose answer did not arrive
+or cannot be read (the connection dropped after it was written, a read timeout, a 200 in a shape
+Infobip does not document) may have been accepted: it is never tried again as it is. Its
+replies become `unknown`, and the sender asks Infobip's message logs (GET /sms/3/logs, by our
+messageId) about them while it runs: first `logs_lag` seconds after the answer was lost (how late
+Infobip's logs may show a message is not documented), then twice as long after it, and so on,
+`logs_looks` times. Those the logs show with one of Infobip's statuses are recorded with it;
+only those still missing after the last look are sent again, with the same messageId of ours.
+A sender that starts treats what a dead one left in flight the same way.
+
 Between 1 and 2 a STOP can commit (the claim checked consent before it): just before each
 request leaves, its replies' consent is read again, once, and those an opt-out now forbids are
 dropped from the request and recorded `cancelled` (`_last_look`). A request retried after a
@@ -26,10 +36,20 @@ import sqlite3
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from smsdesk.engine.answer_journal import AnswerJournal
-from smsdesk.infobip.client import InfobipClient, MessageResult, OutboundSms, RetryPolicy, SendResult, log_id_chunks
+from smsdesk.infobip.client import (
+    SEND_STATUS_GROUPS,
+    InfobipClient,
+    MessageResult,
+    OutboundSms,
+    RetryPolicy,
+    SendResult,
+    log_id_chunks,
+)
 from smsdesk.infobip.errors import InfobipError
 from smsdesk.store.credentials import find_credential_by_id_conn
 from smsdesk.store.db import connect_reader
@@ -39,9 +59,11 @@ from smsdesk.store.outbox import (
     OutboxRow,
     SendOutcome,
     claim_due,
+    in_flight,
     opted_out_numbers,
+    record_journaled,
     record_outcomes,
-    requeue_abandoned,
+    requeue_unknown,
 )
 from smsdesk.store.writer import Writer, job
 
@@ -54,12 +76,36 @@ MESSAGES_PER_REQUEST = 100
 REQUESTS_IN_FLIGHT = 8
 CLAIM_LIMIT = MESSAGES_PER_REQUEST * REQUESTS_IN_FLIGHT
 MARK_RETRY_MAX_SECONDS = 30.0
-# How long a sender's start waits for Infobip's message logs before it sends again what it could
-# not look up: nothing is sent meanwhile.
+# A reply whose answer was lost is looked up in Infobip's message logs LOGS_LAG_S after that (how
+# soon Infobip logs a message is not documented), then 2x, 4x... as long after it, LOGS_LOOKS
+# times in all; only what is still missing then is sent again. Defaults of `serve --logs-lag`.
+LOGS_LAG_S = 30.0
+LOGS_LOOKS = 3
+# How long one look waits for Infobip's message logs (nothing is claimed meanwhile); what did not
+# answer in time counts as not found by that look.
 LOGS_DEADLINE_S = 10.0
 _MESSAGE_INDEX = re.compile(r"^messages\[(\d+)\]")
 _ONE_ATTEMPT = RetryPolicy(max_attempts=1)
 OPTED_OUT_AS_IT_LEFT = "the number opted out before the reply was sent (checked as the request left)"
+ASKING_THE_LOGS = "asking Infobip's message logs"
+LEFT_IN_FLIGHT = f"the sender stopped while this reply was in flight: {ASKING_THE_LOGS}"
+
+
+def answer_lost(reason: str) -> str:
+    """The `last_error` of a reply whose fate is unknown."""
+    return f"answer lost ({reason}): {ASKING_THE_LOGS}"
+
+
+@dataclass
+class _Unknown:
+    """A reply whose fate is unknown, and when to ask Infobip's message logs about it next."""
+
+    row_id: int
+    credential_id: int
+    our_message_id: str
+    since: float  # time.monotonic() when its answer was lost (or the sender found it left in flight)
+    looks: int = 0
+    next_look: float = 0.0
 
 
 def retry_delay(attempts: int, base: float = 2.0) -> float:
@@ -68,29 +114,52 @@ def retry_delay(attempts: int, base: float = 2.0) -> float:
 
 
 class ClientPool:
-    """One pooled HTTP client per (base URL, key): connections are reused across sends."""
+    """One pooled HTTP client per (base URL, key): connections are reused across sends.
+
+    A client whose credential (`owner`) moved to another key or base URL is retired: no longer
+    handed out, and closed by `close_retired()`, which its user calls when none of its requests
+    is in flight (the sender: at the end of each round), or by `aclose()`."""
 
     def __init__(self, **client_options: object) -> None:
         self._clients: dict[tuple[str, str], InfobipClient] = {}
+        self._owners: dict[object, tuple[str, str]] = {}
+        self._retired: list[InfobipClient] = []
         self._options = client_options
 
-    def get(self, base_url: str, api_key: str) -> InfobipClient:
+    def get(self, base_url: str, api_key: str, owner: object = None) -> InfobipClient:
         key = (base_url, api_key)
+        if owner is not None:
+            before = self._owners.get(owner)
+            self._owners[owner] = key
+            if before is not None and before != key and before not in self._owners.values():
+                self._retired.append(self._clients.pop(before))
         if key not in self._clients:
             self._clients[key] = InfobipClient(base_url, api_key, **self._options)  # type: ignore[arg-type]
         return self._clients[key]
 
+    def open_clients(self) -> list[InfobipClient]:
+        """The clients handed out and not closed yet (retired ones included)."""
+        return [*self._clients.values(), *self._retired]
+
+    async def close_retired(self) -> None:
+        retired, self._retired = self._retired, []
+        for client in retired:
+            await client.aclose()
+
     async def aclose(self) -> None:
+        await self.close_retired()
         for client in self._clients.values():
             await client.aclose()
         self._clients.clear()
+        self._owners.clear()
 
 
 class OutboxSender:
     def __init__(self, db_path: Path, writer: Writer, *, delivery_url: str | None = None,
                  interval: float = 0.5, messages_per_request: int = MESSAGES_PER_REQUEST,
                  requests_in_flight: int = REQUESTS_IN_FLIGHT,
-                 client_options: dict[str, object] | None = None) -> None:
+                 client_options: dict[str, object] | None = None,
+                 logs_lag: float = LOGS_LAG_S, logs_looks: int = LOGS_LOOKS) -> None:
         self.db_path = db_path
         self.writer = writer
         self.delivery_url = delivery_url
@@ -107,13 +176,19 @@ class OutboxSender:
         self._unrecorded: list[tuple] = []
         self._record_retry_at = 0.0
         self._record_failures = 0
-        self._requeued = False
+        self._started = False
         self.journal = AnswerJournal(db_path)
+        self.logs_lag = logs_lag
+        self.logs_looks = max(1, logs_looks)
+        self._unknown: dict[int, _Unknown] = {}  # by row id
         self.sent = 0
         self.failed = 0
         self.retried = 0
         self.cancelled = 0  # dropped as the request left: the number had opted out since the claim
         self.requests = 0
+        self.unknown = 0  # replies whose answer was lost or unreadable (or left in flight by a dead sender)
+        self.found_in_logs = 0  # of those, found in Infobip's message logs: recorded, not sent again
+        self.sent_again = 0  # of those, still missing after the last look: sent again, same messageId
 
     # ----------------------------------------------------------------- the loop
 
@@ -130,88 +205,134 @@ class OutboxSender:
                 await asyncio.sleep(self.interval)
 
     async def run_once(self) -> int:
-        if not self._requeued:
-            # Answers a dead sender journaled but never recorded: record them first, so that
-            # only replies whose answer never came are sent again.
-            if journaled := self.journal.read():
-                await self._write(record_outcomes, journaled)
-                log.info("recorded %d reply outcomes from the answer journal", len(journaled))
-            self.journal.clear()
-            # Only this sender may send from the database (serve holds the sender lock), so
-            # whatever is `sending` now was left by a sender that died with it in flight. Those
-            # that Infobip's logs have were accepted: recorded, not sent again.
-            await self._reconcile_in_flight()
-            abandoned = await self._write(requeue_abandoned)
-            if abandoned:
-                log.warning("%d replies were in flight when the last sender stopped; sending them again "
-                            "with the same messageId", abandoned)
-            self._requeued = True
+        if not self._started:
+            await self._start()
         if self._unrecorded and not await self._record_pending():
             return 0  # the writer is not recording: claiming more would only grow the pile
-        claimed = [OutboxRow._make(row) for row in await self._write(claim_due, self.claim_limit, time.time())]
-        if not claimed:
-            return 0
-        credentials = await asyncio.to_thread(self._credentials, {row.credential_id for row in claimed})
-        await asyncio.gather(*(self._send_batch(credentials.get(cred_id), batch)
-                               for cred_id, batch in self._batches(claimed)))
+        try:
+            await self._look_up_unknown()
+            claimed = [OutboxRow._make(row) for row in await self._write(claim_due, self.claim_limit, time.time())]
+            if claimed:
+                credentials = await asyncio.to_thread(self._credentials, {row.credential_id for row in claimed})
+                await asyncio.gather(*(self._send_batch(credentials.get(cred_id), batch)
+                                       for cred_id, batch in self._batches(claimed)))
+        finally:
+            await self.clients.close_retired()  # no request of this round is in flight any more
         if not self._unrecorded:
             self.journal.clear()  # every answer of the round is in the database
         return len(claimed)
 
-    async def _reconcile_in_flight(self) -> None:
-        """Replies a dead sender left `sending`: ask Infobip's message logs (GET /sms/3/logs, by
-        our messageId) which of them it accepted, and record those as sent.
+    async def _start(self) -> None:
+        """Take over from a sender that may have died with replies in flight.
 
-        A kill between Infobip accepting a request and the journal write leaves the fate of the
-        whole request (up to MESSAGES_PER_REQUEST replies) unknown. What the logs do not show
-        (not there yet, unreadable, or not answered within LOGS_DEADLINE_S: nothing is sent
-        meanwhile, opt-out confirmations included) is sent again with the same messageId, as
-        before: at-least-once, with far fewer repeats. The lookups of every credential and
-        chunk run at once, one attempt each; what arrived in time is kept."""
-        in_flight, credentials = await asyncio.to_thread(self._left_in_flight)
-        by_credential: dict[int, dict[str, int]] = {}
-        for row_id, credential_id, our_message_id in in_flight:
-            by_credential.setdefault(credential_id, {})[our_message_id] = row_id
-        lookups: dict[asyncio.Task[dict[str, MessageResult]], int] = {}
-        for credential_id, rows in by_credential.items():
+        Only this sender may send from the database (serve holds the sender lock), so whatever
+        is `sending` or `unknown` now was left by one that died with it in flight. The answers
+        it journaled are recorded first; the rest become `unknown`, asked about in Infobip's
+        message logs like any lost answer, from `logs_lag` after they were claimed."""
+        if journaled := self.journal.read():
+            recorded, foreign = await self._write(record_journaled, journaled)
+            log.info("recorded %d reply outcomes from the answer journal", recorded)
+            if foreign:
+                log.warning("%d answer journal entries match no reply of this database (id and messageId): "
+                            "not recorded", foreign)
+        self.journal.clear()
+        left = await self._write(in_flight, LEFT_IN_FLIGHT)
+        now, wall = time.monotonic(), time.time()
+        for row_id, credential_id, our_message_id, updated_at in left:
+            self._expect(row_id, credential_id, our_message_id, now - max(0.0, wall - _timestamp(updated_at, wall)))
+        if left:
+            log.warning("%d replies were in flight when the last sender stopped; asking Infobip's message logs "
+                        "about them before any is sent again", len(left))
+        self._started = True
+
+    def _expect(self, row_id: int, credential_id: int, our_message_id: str, since: float) -> None:
+        """Ask the logs about this reply `logs_lag` after `since`."""
+        self.unknown += 1
+        self._unknown[row_id] = _Unknown(row_id, credential_id, our_message_id, since,
+                                         next_look=since + self.logs_lag)
+
+    async def _look_up_unknown(self) -> None:
+        """The looks that are due: ask Infobip's message logs (GET /sms/3/logs, by our messageId)
+        about replies whose answer was lost, record those it has, and put back to the queue
+        those still missing after their last look (sent again with the same messageId).
+
+        Every credential and chunk is asked at once, one attempt each, for at most
+        LOGS_DEADLINE_S; a lookup that fails or does not answer in time is a look that found
+        nothing. A reply whose credential was deleted since is put back too: the claim cancels it."""
+        now = time.monotonic()
+        due = [item for item in self._unknown.values() if item.next_look <= now]
+        if not due:
+            return
+        credentials = await asyncio.to_thread(self._credentials, {item.credential_id for item in due})
+        lookups: dict[asyncio.Task[dict[str, MessageResult]], dict[str, _Unknown]] = {}
+        missing: list[_Unknown] = []
+        by_credential: dict[int, dict[str, _Unknown]] = {}
+        for item in due:
+            by_credential.setdefault(item.credential_id, {})[item.our_message_id] = item
+        for credential_id, items in by_credential.items():
             cred = credentials.get(credential_id)
             if cred is None:
-                continue  # deleted: requeued, then cancelled by the claim (store/outbox.py)
-            client = self.clients.get(cred.base_url, cred.api_key)
-            for chunk in log_id_chunks(list(rows)):
-                task = asyncio.ensure_future(client.message_logs(chunk, policy=RetryPolicy(max_attempts=1)))
-                lookups[task] = credential_id
-        if not lookups:  # every such credential deleted since (asyncio.wait refuses an empty set)
-            return
-        try:
-            done, pending = await asyncio.wait(lookups, timeout=LOGS_DEADLINE_S)
-        finally:  # also when the sender itself is cancelled (serve stopping) meanwhile
-            unfinished = [task for task in lookups if not task.done()]
-            for task in unfinished:
-                task.cancel()
-            await asyncio.gather(*unfinished, return_exceptions=True)  # their connections closed first
-        outcomes: list[SendOutcome] = []
-        failures: list[str] = []
-        for task in done:
-            if task.exception() is not None:  # anything at all: those replies are sent again
-                failures.append(str(task.exception()) or type(task.exception()).__name__)
+                missing += [replace_looks(item, self.logs_looks) for item in items.values()]
                 continue
-            rows = by_credential[lookups[task]]
-            outcomes += [_accepted_or_rejected(rows[our_message_id], found)
-                         for our_message_id, found in task.result().items()]
-        if failures or pending:
-            log.warning("Infobip's message logs did not answer for some replies in flight (%s); they are sent "
-                        "again", "; ".join(failures[:3]) or f"no answer within {LOGS_DEADLINE_S:.0f} s")
-        if outcomes:
-            await self._write(record_outcomes, [tuple(outcome) for outcome in outcomes])
-            log.info("%d replies in flight when the last sender stopped are in Infobip's logs: recorded, "
-                     "not sent again", len(outcomes))
-
-    def _left_in_flight(self) -> tuple[list[tuple[int, int, str]], dict[int, StoredCredential]]:
-        """The replies left `sending` (id, credential id, our messageId), and their credentials."""
-        rows = self._reading().execute(
-            "SELECT id, credential_id, our_message_id FROM outbox WHERE status = 'sending' ORDER BY id").fetchall()
-        return rows, self._credentials({credential_id for _, credential_id, _ in rows})
+            client = self.clients.get(cred.base_url, cred.api_key, owner=credential_id)
+            for chunk in log_id_chunks(list(items)):
+                task = asyncio.ensure_future(client.message_logs(chunk, policy=RetryPolicy(max_attempts=1)))
+                lookups[task] = {our_id: items[our_id] for our_id in chunk}
+        done: set[asyncio.Task[dict[str, MessageResult]]] = set()
+        if lookups:
+            try:
+                done, _ = await asyncio.wait(lookups, timeout=LOGS_DEADLINE_S)
+            finally:  # also when the sender itself is cancelled (serve stopping) meanwhile
+                unfinished = [task for task in lookups if not task.done()]
+                for task in unfinished:
+                    task.cancel()
+                await asyncio.gather(*unfinished, return_exceptions=True)  # their connections closed first
+        found: list[tuple[_Unknown, MessageResult]] = []
+        failures: list[str] = []
+        for task, items in lookups.items():
+            if task not in done or task.exception() is not None:
+                failures.append(f"no answer within {LOGS_DEADLINE_S:.0f} s" if task not in done
+                                else str(task.exception()) or type(task.exception()).__name__)
+                missing += items.values()
+                continue
+            result = task.result()
+            for our_id, item in items.items():
+                if our_id in result:
+                    found.append((item, result[our_id]))
+                else:
+                    missing.append(item)
+        if failures:
+            log.warning("Infobip's message logs could not be read for replies whose answer was lost (%s)",
+                        "; ".join(failures[:3]))
+        if found:
+            for item, _ in found:
+                del self._unknown[item.row_id]
+            self.found_in_logs += len(found)
+            self.sent += len(found)
+            log.info("%d replies whose answer was lost are in Infobip's message logs: recorded, not sent again",
+                     len(found))
+            await self._record([_accepted_or_rejected(item.row_id, message) for item, message in found],
+                               {item.row_id: item.our_message_id for item, _ in found})
+        again: list[_Unknown] = []
+        for item in missing:
+            item.looks += 1
+            if item.looks >= self.logs_looks:
+                again.append(item)
+            else:
+                item.next_look = item.since + self.logs_lag * 2 ** item.looks
+        if again:
+            reason = (f"not in Infobip's message logs after {self.logs_looks} looks over "
+                      f"{self.logs_lag * 2 ** (self.logs_looks - 1):.0f} s: sent again with the same messageId")
+            try:
+                requeued = await self._write(requeue_unknown, [(item.row_id, reason) for item in again])
+            except Exception as exc:  # the writer down: asked again at the next round, then put back
+                log.warning("could not put back %d replies whose fate stayed unknown (%s)", len(again), exc)
+                return
+            for item in again:
+                del self._unknown[item.row_id]
+            self.sent_again += requeued
+            log.warning("%d replies whose answer was lost are not in Infobip's message logs after %d looks: "
+                        "sending them again with the same messageId", requeued, self.logs_looks)
 
     def _reading(self) -> sqlite3.Connection:
         if self._reader is None:
@@ -233,9 +354,10 @@ class OutboxSender:
     # ----------------------------------------------------------------- sending
 
     async def _send_batch(self, cred: StoredCredential | None, rows: list[OutboxRow]) -> None:
+        our_ids = {row.id: row.our_message_id for row in rows}
         if cred is None:  # deleted between the claim and now: never send with another account
             await self._record([SendOutcome(row.id, "failed", error="the credential was deleted while the "
-                                            "reply was being sent") for row in rows])
+                                            "reply was being sent") for row in rows], our_ids)
             return
         outcomes: list[SendOutcome] = []
         sendable: list[tuple[OutboxRow, OutboundSms]] = []
@@ -245,9 +367,10 @@ class OutboxSender:
             except ValueError as exc:  # e.g. the person texted from an alphanumeric id: not answerable
                 outcomes.append(SendOutcome(row.id, "failed", error=f"cannot send: {exc}"))
         if sendable:
-            client = self.clients.get(cred.base_url, cred.api_key)
+            client = self.clients.get(cred.base_url, cred.api_key, owner=cred.id)
             async with self._in_flight:
                 outcomes += await self._send_with_split(client, sendable)
+        lost = time.monotonic()
         for outcome in outcomes:
             if outcome.status == "queued":
                 self.retried += 1
@@ -255,9 +378,11 @@ class OutboxSender:
                 self.failed += 1
             elif outcome.status == "cancelled":
                 self.cancelled += 1
+            elif outcome.status == "unknown":
+                self._expect(outcome.row_id, cred.id, our_ids[outcome.row_id], lost)
             else:
                 self.sent += 1
-        await self._record(outcomes)
+        await self._record(outcomes, our_ids)
 
     def _sms(self, row: OutboxRow) -> OutboundSms:
         return OutboundSms(
@@ -313,6 +438,10 @@ class OutboxSender:
         try:
             result = await client.send([sms for _, sms in batch], policy=_ONE_ATTEMPT)
         except InfobipError as exc:
+            if exc.outcome_unknown:  # it may have been accepted: never sent again as it is
+                log.warning("POST /sms/3/messages: %s; asking Infobip's message logs about its %d replies in %.0f s",
+                            exc, len(batch), self.logs_lag)
+                return [SendOutcome(row.id, "unknown", error=answer_lost(str(exc))) for row, _ in batch]
             if exc.retryable and (delay := _retry_in(client.retry, exc, attempt, started)) is not None:
                 log.info("POST /sms/3/messages failed (%s); retry %d in %.2fs", exc, attempt, delay)
                 await asyncio.sleep(delay)
@@ -331,16 +460,21 @@ class OutboxSender:
             half = len(batch) // 2
             return (await self._send_with_split(client, batch[:half])
                     + await self._send_with_split(client, batch[half:]))
+        except Exception as exc:  # anything else (a bug, a library's surprise): the request may have left
+            log.exception("POST /sms/3/messages failed unexpectedly; asking Infobip's message logs about its replies")
+            return [SendOutcome(row.id, "unknown", error=answer_lost(type(exc).__name__)) for row, _ in batch]
         return _outcomes_of(result, [row for row, _ in batch])
 
     # ----------------------------------------------------------------- recording
 
-    async def _record(self, outcomes: list[SendOutcome]) -> None:
+    async def _record(self, outcomes: list[SendOutcome], our_ids: dict[int, str]) -> None:
         if not outcomes:
             return
         rows = [tuple(outcome) for outcome in outcomes]
-        if any(outcome.status in ("sent", "rejected") for outcome in outcomes):
-            await asyncio.to_thread(self.journal.append, rows)  # before the database: see answer_journal
+        answered = [(our_ids[outcome.row_id], *outcome) for outcome in outcomes
+                    if outcome.status in ("sent", "rejected")]
+        if answered:
+            await asyncio.to_thread(self.journal.append, answered)  # before the database: see answer_journal
         try:
             await self._write(record_outcomes, rows)
         except Exception as exc:
@@ -406,16 +540,35 @@ def _named_messages(exc: InfobipError, count: int) -> set[int]:
 
 
 def _outcomes_of(result: SendResult, rows: list[OutboxRow]) -> list[SendOutcome]:
-    """Each message's own result, found by our messageId (Infobip echoes it), else by position."""
+    """Each message's own result, found by our messageId (Infobip echoes it), else by position
+    when the answer has one result per message. A message the answer says nothing about, or
+    nothing Infobip documents (no status group of its own), is unknown: asked about in the logs."""
     by_id = {message.message_id: message for message in result.messages}
+    by_position = len(result.messages) == len(rows)
     outcomes = []
     for i, row in enumerate(rows):
-        message = by_id.get(row.our_message_id) or (result.messages[i] if i < len(result.messages) else None)
-        if message is None:
-            outcomes.append(SendOutcome(row.id, "sent", row.our_message_id, "", ""))
+        message = by_id.get(row.our_message_id) or (result.messages[i] if by_position else None)
+        if message is None or message.status_group.upper() not in SEND_STATUS_GROUPS:
+            outcomes.append(SendOutcome(row.id, "unknown", error=answer_lost(
+                "the answer says nothing of this message" if message is None else
+                f"the answer gives this message no status ({message.status_group or 'none'})")))
             continue
         outcomes.append(_accepted_or_rejected(row.id, message))
     return outcomes
+
+
+def _timestamp(text: str, default: float) -> float:
+    """Seconds since the epoch of a stored `utcnow()` text, or `default`."""
+    try:
+        return datetime.fromisoformat(text).timestamp()
+    except (TypeError, ValueError):
+        return default
+
+
+def replace_looks(item: _Unknown, looks: int) -> _Unknown:
+    """`item` with its looks used up but one: the next look that finds nothing puts it back."""
+    item.looks = max(item.looks, looks - 1)
+    return item
 
 
 def _accepted_or_rejected(row_id: int, message: MessageResult) -> SendOutcome:

@@ -23,7 +23,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from smsdesk.engine.limits import HttpLimits, protocol_with
-from smsdesk.engine.outbox_sender import OutboxSender
+from smsdesk.engine.outbox_sender import LOGS_LAG_S, OutboxSender
 from smsdesk.engine.poller import InboxPoller
 from smsdesk.engine.receiver import MAX_BODY_BYTES, BasicAuth, Receiver
 from smsdesk.infobip.net import is_loopback, start_server_thread
@@ -50,6 +50,7 @@ class ServeConfig:
     insecure_no_auth: bool = False
     poll_interval: float = 5.0
     outbox_interval: float = 0.5
+    logs_lag: float = LOGS_LAG_S  # a lost answer's replies are looked up in Infobip's logs this long after
     delivery_url: str | None = None  # public URL Infobip should post delivery reports to
     run_poller: bool = True
     run_outbox: bool = True
@@ -88,10 +89,8 @@ class Service:
         self.direct = DirectCommitter(config.db_path) if config.direct_commits else None
         self.receiver = Receiver(self.writer, config.auth, max_body_bytes=config.max_body_bytes, direct=self.direct)
         self.sender = OutboxSender(config.db_path, self.writer, delivery_url=config.delivery_url,
-                                   interval=config.outbox_interval)
+                                   interval=config.outbox_interval, logs_lag=config.logs_lag)
         self.poller = InboxPoller(config.db_path, self.writer, interval=config.poll_interval)
-        if config.run_poller:  # /healthz names the last pull answer that was lost
-            self.receiver.health_details.append(("pull", self.poller.health_detail))
         self.sender_lock = SenderLock(config.db_path)
 
     def take_sender_lock(self) -> None:

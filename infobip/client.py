@@ -48,6 +48,11 @@ LOGS_PATH = "/sms/3/logs"
 MAX_PULL = 1000
 MAX_LOG_ID_CHARS = 2048  # Infobip: messageId takes comma-separated values, at most 2048 characters
 MAX_MESSAGE_ID = 200
+# Infobip's status groups: what a send answer may say of a message, and what a message logs
+# entry may say (the logs document no ACCEPTED). An answer or entry without one of them says
+# nothing about the message: its fate stays unknown.
+SEND_STATUS_GROUPS = frozenset({"ACCEPTED", "PENDING", "UNDELIVERABLE", "DELIVERED", "EXPIRED", "REJECTED"})
+LOG_STATUS_GROUPS = frozenset({"PENDING", "UNDELIVERABLE", "DELIVERED", "EXPIRED", "REJECTED"})
 
 Sleep = Callable[[float], Awaitable[object]]
 
@@ -259,6 +264,11 @@ class InfobipClient:
             await self._http.aclose()
             self._http = None
 
+    @property
+    def closed(self) -> bool:
+        """No connection pool open (never used, or closed)."""
+        return self._http is None or self._http.is_closed
+
     async def __aenter__(self) -> InfobipClient:
         return self
 
@@ -270,21 +280,28 @@ class InfobipClient:
     async def send(self, messages: Sequence[OutboundSms], *, policy: RetryPolicy | None = None) -> SendResult:
         """POST /sms/3/messages with one message object per SMS.
 
-        A send retried after a dropped connection or a read timeout may already have been
-        accepted by Infobip; each destination carries our messageId so the duplicate can be
-        recognised (Infobip reports that id back, and so does every delivery report).
-        `policy`: this call's retries (the client's by default); the outbox sender makes one
-        attempt per call and retries itself, looking at consent again before each attempt.
+        Retried (as `policy` says, the client's by default) only after an answer that refused
+        it (429, 5xx) or a failure before anything was written (connection refused, connect
+        timeout). A send whose answer was lost or cannot be read (connection dropped after the
+        request was written, read timeout, a 200 in a shape Infobip does not document) may have
+        been accepted: it raises an error with `outcome_unknown` at once, never tried again
+        here. Each destination carries our messageId, so Infobip's message logs can tell.
+        The outbox sender makes one attempt per call and retries itself, looking at consent
+        again before each attempt.
         """
         if not messages:
             raise ValueError("send needs at least one message")
         body = {"messages": [m.to_payload() for m in messages]}
         data = await self._request("POST", SEND_PATH, policy=policy, json=body)
         try:
-            results = [_message_result(item) for item in data["messages"]]
+            items = data["messages"]
+            if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+                raise TypeError("messages is not a list of objects")
+            results = [_message_result(item) for item in items]
             return SendResult(bulk_id=_opt_str(data.get("bulkId")), messages=results)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise InfobipBadResponse(200, "", "send response has no messages list") from exc
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise InfobipBadResponse(200, "", "send answer in a shape Infobip does not document "
+                                     f"({type(exc).__name__})") from exc
 
     async def balance(self) -> Balance:
         return await self._balance(self.retry)
@@ -333,9 +350,11 @@ class InfobipClient:
         """GET /sms/3/logs for these messageIds of ours (one request: their comma-joined length
         within Infobip's 2048 characters, see `log_id_chunks`): those Infobip has, with status.
 
-        Logs cover the last 48 hours. Read-only (unlike the pulls, nothing is consumed). Entries
-        for ids not asked about are ignored; of several entries for one id (a message sent
-        again), an accepted one wins over a rejection.
+        Logs cover the last 48 hours. Read-only (unlike the pulls, nothing is consumed). An entry
+        counts only with one of Infobip's statuses (`LOG_STATUS_GROUPS`): one without, or one
+        that cannot be read, says nothing, and its id is left out (still unknown). Entries for ids
+        not asked about are ignored; of several entries for one id (a message sent again), an
+        accepted one wins over a rejection.
         """
         joined = ",".join(message_ids)
         if not joined or len(joined) > MAX_LOG_ID_CHARS:
@@ -353,8 +372,10 @@ class InfobipClient:
                 continue
             try:
                 result = _message_result(item)
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                raise InfobipBadResponse(200, "", f"a log entry cannot be read ({type(exc).__name__})") from exc
+            except (KeyError, TypeError, ValueError, AttributeError):
+                continue  # cannot be read: says nothing of the message
+            if result.status_group.upper() not in LOG_STATUS_GROUPS:
+                continue  # no status of Infobip's: not proof that it has the message
             earlier = found.get(result.message_id)
             if earlier is None or earlier.status_group.upper() == "REJECTED":
                 found[result.message_id] = result
@@ -373,6 +394,8 @@ class InfobipClient:
             except InfobipError as exc:
                 if not exc.retryable or attempt >= policy.max_attempts:
                     raise
+                if method == "POST" and exc.outcome_unknown:
+                    raise  # it may have taken effect: sent again, it could take effect twice
                 delay = exc.retry_after if exc.retry_after is not None else policy.backoff(attempt, self._rand)
                 remaining = policy.max_retry_seconds - (time.monotonic() - started)
                 if delay > remaining:
@@ -383,6 +406,8 @@ class InfobipClient:
     async def _attempt(self, method: str, path: str, *, raw: bool = False, **kwargs: Any) -> Any:
         try:
             response = await self._client().request(method, path, **kwargs)
+        except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:  # nothing was written
+            raise InfobipTimeout(f"no connection in time ({type(exc).__name__})", sent=False) from exc
         except httpx.TimeoutException as exc:
             raise InfobipTimeout(f"no answer in time ({type(exc).__name__})") from exc
         except httpx.ConnectError as exc:
@@ -395,6 +420,8 @@ class InfobipClient:
             raise InfobipConfigError(f"invalid base URL: {exc}") from exc
         except httpx.TransportError as exc:
             raise InfobipUnreachable(_reason(exc)) from exc
+        except httpx.HTTPError as exc:  # the answer came but cannot be read (e.g. its encoding)
+            raise InfobipConnectionDropped(f"answer cannot be read: {_reason(exc)}") from exc
         log.debug("%s %s -> %d", method, path, response.status_code)
         if response.status_code >= 400:
             retry_after = parse_retry_after(response.headers.get("Retry-After"))

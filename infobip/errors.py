@@ -27,9 +27,17 @@ _MAX_TEXT = 300
 
 
 class InfobipError(Exception):
-    """An Infobip failure; ``violations`` lists (property, violation) pairs from a 400."""
+    """An Infobip failure; ``violations`` lists (property, violation) pairs from a 400.
+
+    ``outcome_unknown``: the request may have reached Infobip and taken effect, but its answer
+    did not arrive or cannot be read (a connection dropped after the request was written, a read
+    timeout, a 2xx in a shape Infobip does not document). A send that fails so is neither
+    accepted nor refused: it is never retried as it is (that can send it twice); whoever sent it
+    asks Infobip (the message logs) what became of it.
+    """
 
     kind: ErrorKind = ErrorKind.HTTP
+    outcome_unknown: bool = False
 
     def __init__(self, status: int | None, code: str, text: str, *,
                  violations: list[tuple[str, str]] | None = None, retryable: bool | None = None,
@@ -58,7 +66,13 @@ class InfobipError(Exception):
 
 
 class InfobipBadResponse(InfobipError):
+    """A 2xx whose body is not what the API documents: Infobip did something, what is unknown."""
+
     kind = ErrorKind.BAD_RESPONSE
+
+    @property
+    def outcome_unknown(self) -> bool:  # type: ignore[override]
+        return self.status is not None and 200 <= self.status < 300
 
 
 class InfobipTransportError(InfobipError):
@@ -73,7 +87,15 @@ class InfobipUnreachable(InfobipTransportError):
 
 
 class InfobipTimeout(InfobipTransportError):
+    """No answer in time. `sent`: the request was (perhaps partly) written before the time ran
+    out (a read or write timeout), so it may have taken effect; a connect or pool timeout sent
+    nothing."""
+
     kind = ErrorKind.TIMEOUT
+
+    def __init__(self, text: str, *, sent: bool = True) -> None:
+        super().__init__(text)
+        self.outcome_unknown = sent
 
 
 class InfobipTlsError(InfobipTransportError):
@@ -86,6 +108,7 @@ class InfobipTlsError(InfobipTransportError):
 
 class InfobipConnectionDropped(InfobipTransportError):
     kind = ErrorKind.DROPPED
+    outcome_unknown = True  # closed after (part of) the request was written
 
 
 class InfobipConfigError(InfobipTransportError):

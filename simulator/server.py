@@ -34,8 +34,10 @@ from smsdesk.simulator.state import (
     DLR_STATUSES,
     MAX_LOG_ID_CHARS,
     MAX_PULL,
+    STRANGE_BODIES,
     Fault,
     FaultKind,
+    Gate,
     SimulatorState,
     WebhookPost,
 )
@@ -43,6 +45,7 @@ from smsdesk.simulator.validate import validate_send
 
 __all__ = [
     "FaultKind",
+    "Gate",
     "SimulatorState",
     "SimulatorThread",
     "build_simulator_server",
@@ -154,11 +157,7 @@ def _api_routes(state: SimulatorState) -> list[Route]:
             state.record("GET", path, 400)
             return bad_limit()
         state.record("GET", path, 200)
-        answer = take(limit)  # consumed, whatever is answered
-        garbled = state.take_garbled_pull()
-        if garbled is not None:
-            return Response(garbled, media_type="text/html" if garbled.startswith(b"<") else "application/json")
-        return JSONResponse(answer)
+        return JSONResponse(take(limit))
 
     async def inbox(request: Request) -> Response:
         return await pull(request, state.pull_inbox, lambda: _legacy_error(
@@ -230,15 +229,6 @@ def _control_routes(state: SimulatorState) -> list[Route]:
                                       item.get("receivedAt")) for item in items]
         return JSONResponse({"queued": len(queued), "messageIds": [q["messageId"] for q in queued]})
 
-    async def inbound_raw(request: Request) -> Response:
-        """Queue each item of a JSON array as it is: results a pull answers that are not objects."""
-        data = await _json(request)
-        if not isinstance(data, list):
-            return _bad("body must be a JSON array of results, queued as they are")
-        for item in data:
-            state.queue_raw_inbound(item)
-        return JSONResponse({"queued": len(data)})
-
     async def deliver(request: Request) -> Response:
         data = await _json(request)
         data = data if isinstance(data, dict) else {}
@@ -262,7 +252,7 @@ def _control_routes(state: SimulatorState) -> list[Route]:
                 str(data.get("kind")), data.get("count"), duration=data.get("duration"),
                 retry_after=data.get("retryAfter"), delay=float(data.get("delay", 1.0)),
                 status=int(data.get("status", 500)), process=bool(data.get("process", False)),
-                path_prefix=str(data.get("pathPrefix", "")),
+                path_prefix=str(data.get("pathPrefix", "")), probability=float(data.get("probability", 1.0)),
             )
         except (TypeError, ValueError):
             return _bad(f"kind must be one of {[k.value for k in FaultKind]}; count/duration/delay numbers")
@@ -276,7 +266,6 @@ def _control_routes(state: SimulatorState) -> list[Route]:
         Route(f"{CONTROL_PREFIX}/sent", sent, methods=["GET"]),
         Route(f"{CONTROL_PREFIX}/requests", requests_, methods=["GET"]),
         Route(f"{CONTROL_PREFIX}/inbound", inbound, methods=["POST"]),
-        Route(f"{CONTROL_PREFIX}/inbound-raw", inbound_raw, methods=["POST"]),
         Route(f"{CONTROL_PREFIX}/deliver", deliver, methods=["POST"]),
         Route(f"{CONTROL_PREFIX}/faults", faults, methods=["POST", "DELETE"]),
         Route(f"{CONTROL_PREFIX}/reset", reset, methods=["POST"]),
@@ -304,29 +293,46 @@ class _FaultLayer:
 
     async def _apply(self, fault: Fault, scope: Scope, receive: Receive, send: Send) -> Any:
         path, method = scope["path"], scope["method"]
+        held: list[Any] = []
+
+        async def hold(message: Any) -> None:
+            held.append(message)
+
+        async def handled_then_held() -> None:
+            """Take the request at once (what it sends is accepted and recorded on arrival, when
+            the sender's request left); then wait for the fault's gate, or its delay."""
+            await self.app(scope, receive, hold)
+            if fault.gate is not None:
+                await fault.gate.wait()
+            elif fault.kind is FaultKind.SLOW:
+                await asyncio.sleep(fault.delay)
+
         if fault.kind is FaultKind.SLOW:
             if fault.process:
-                # Infobip takes the request at once and answers late: what it accepted is recorded
-                # on arrival (when the sender's request left), the answer waits.
-                held: list[Any] = []
-
-                async def hold(message: Any) -> None:
-                    held.append(message)
-                await self.app(scope, receive, hold)
-                await asyncio.sleep(fault.delay)
+                # Infobip takes the request at once and answers late, or when the test says.
+                await handled_then_held()
                 for message in held:
                     await send(message)
                 return None
             await asyncio.sleep(fault.delay)
             await self.app(scope, receive, send)
             return None
+        if fault.kind is FaultKind.STRANGE:
+            # Infobip (or a proxy before it) took the request and answers 200 in a shape Infobip
+            # never sends: whether the messages were accepted cannot be read from it.
+            await handled_then_held()
+            with self.state.lock:
+                body = STRANGE_BODIES[self.state.strange_answers % len(STRANGE_BODIES)]
+                self.state.strange_answers += 1
+            content_type = b"text/html" if body.startswith(b"<") else b"application/json"
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", content_type)]})
+            await send({"type": "http.response.body", "body": body})
+            return None
         if fault.kind is FaultKind.DROP:
             if fault.process:
                 # The request takes effect but its answer is lost: what makes a retried send a
-                # possible duplicate at Infobip.
-                async def swallow(message: Any) -> None:
-                    return None
-                await self.app(scope, receive, swallow)
+                # possible duplicate at Infobip. The connection closes once the gate is released.
+                await handled_then_held()
             else:
                 self.state.record(method, path, 0, fault="drop")
             # uvicorn closes the transport without writing anything when an ASGI callable returns

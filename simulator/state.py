@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import random
 import secrets
 import threading
 import time
@@ -45,6 +46,39 @@ class FaultKind(StrEnum):
     SERVER_ERROR = "500"
     SLOW = "slow"
     DROP = "drop"  # close the connection without any response
+    STRANGE = "strange"  # handle the request, then answer 200 with a body Infobip never sends
+
+
+# Bodies of the STRANGE fault, in turn: 200s that are not Infobip's shape.
+STRANGE_BODIES: tuple[bytes, ...] = (
+    b'{"bulkId": "b", "messages": "accepted"}',
+    b"<html><body>502 Bad Gateway</body></html>",
+    b'{"results": []}',
+    b'[{"messageId": "x"}]',
+    b"",
+)
+
+
+class Gate:
+    """Holds a fault's answer until the test releases it: the request is handled (the messages
+    accepted and recorded) on arrival, `arrived` is set, and the answer waits for `release()`.
+    A test waits for the state it needs, never for time."""
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self._open = threading.Event()
+
+    def release(self) -> None:
+        self._open.set()
+
+    @property
+    def released(self) -> bool:
+        return self._open.is_set()
+
+    async def wait(self) -> None:
+        self.arrived.set()
+        while not self._open.is_set():
+            await asyncio.sleep(0.005)
 
 
 @dataclass
@@ -59,6 +93,8 @@ class Fault:
     # answer `delay` late (the messages are accepted, and recorded, on arrival)
     process: bool = False
     path_prefix: str = ""  # apply only to API paths starting with this
+    gate: Gate | None = None  # slow, drop, strange: handle the request, hold the answer until released
+    probability: float = 1.0  # the share of the requests it could apply to that it applies to (a mix)
 
     def alive(self, now: float) -> bool:
         return (self.until is None or now < self.until) and (self.remaining is None or self.remaining > 0)
@@ -80,6 +116,7 @@ class SentMessage:
     sent_at: str
     key: str = ""  # the API key the send was authorised with: which account it went out on
     reported: bool = False
+    accepted_at: float = field(default_factory=time.monotonic)  # when it was accepted (the logs' lag)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -140,13 +177,18 @@ class SimulatorState:
         self.lock = threading.RLock()
         self.sent: list[SentMessage] = []
         self.logs_answer: dict[str, Any] | None = None  # GET /sms/3/logs answers this when set
+        # How long after it was accepted a message shows in GET /sms/3/logs (Infobip's logging
+        # lag, undocumented; 0: at once).
+        self.logs_lag: float = 0.0
+        self.logs_found: set[str] = set()  # messageIds GET /sms/3/logs has answered with an entry
+        self.strange_answers = 0  # STRANGE faults answered (which body: the next in turn)
+        self._rng = random.Random(24)  # faults with a probability: a reproducible mix
         self.requests: list[RequestRecord] = []
         self.webhook_posts: list[WebhookPost] = []
         self.webhook_failed: list[dict[str, Any]] = []  # batches given up on
         self.received_inbound: list[dict[str, Any]] = []  # every MO ever queued
         self._inbox: deque[dict[str, Any]] = deque()
         self._reports: deque[dict[str, Any]] = deque()
-        self._garbled_pulls: deque[bytes] = deque()  # answers of the next pulls, instead of their results
         self._outgoing: deque[tuple[str, str, list[dict[str, Any]]]] = deque()  # (kind, url, results)
         self._faults: list[Fault] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -164,12 +206,20 @@ class SimulatorState:
 
     def inject(self, kind: FaultKind | str, count: int | None = None, *, duration: float | None = None,
                retry_after: float | None = None, delay: float = 1.0, status: int = 500,
-               process: bool = False, path_prefix: str = "") -> Fault:
-        """Make the next ``count`` API requests (default 1), or all for ``duration`` seconds, fail this way."""
+               process: bool = False, path_prefix: str = "", gate: Gate | None = None,
+               probability: float = 1.0) -> Fault:
+        """Make the next ``count`` API requests (default 1), or all for ``duration`` seconds, fail this way.
+
+        `gate`: the request is handled and its answer held until the test releases the gate (slow:
+        then answered; drop: then dropped; strange: then answered strangely). `probability`: the
+        fault applies to that share of the requests (drawn per request), for a mix of faults;
+        with neither count nor duration it lasts until cleared."""
         kind = FaultKind(kind)
         until = time.monotonic() + duration if duration is not None else None
-        remaining = count if count is not None else (None if duration is not None else 1)
-        fault = Fault(kind, remaining, until, retry_after, delay, status, process, path_prefix)
+        unbounded = duration is not None or probability < 1.0
+        remaining = count if count is not None else (None if unbounded else 1)
+        fault = Fault(kind, remaining, until, retry_after, delay, status, process or gate is not None, path_prefix,
+                      gate, probability)
         with self.lock:
             self._faults.append(fault)
         return fault
@@ -184,6 +234,8 @@ class SimulatorState:
             self._faults = [f for f in self._faults if f.alive(now)]
             for fault in self._faults:
                 if fault.applies(path, now):
+                    if fault.probability < 1.0 and self._rng.random() >= fault.probability:
+                        continue
                     if fault.remaining is not None:
                         fault.remaining -= 1
                     return fault
@@ -253,29 +305,6 @@ class SimulatorState:
             pending = len(self._inbox)
         return {"results": results, "messageCount": len(results), "pendingMessageCount": pending}
 
-    def queue_raw_inbound(self, value: Any) -> None:
-        """Queue a result as it is, whatever it is (a number, a list, an object Infobip would
-        never send): the next pull answers it among the others, as a result that is not an object."""
-        with self.lock:
-            self.received_inbound.append({"raw": value})
-            self._inbox.append(value)
-
-    def garble_pull_answers(self, count: int = 1, body: bytes = b"<html><body>502 Bad Gateway</body></html>") -> None:
-        """The next `count` pulls (inbox or reports) consume what they return and answer 200 with
-        `body` instead (by default a proxy's HTML page: not JSON, so what they held cannot be read)."""
-        with self.lock:
-            self._garbled_pulls.extend([body] * count)
-
-    def take_garbled_pull(self) -> bytes | None:
-        with self.lock:
-            return self._garbled_pulls.popleft() if self._garbled_pulls else None
-
-    def lose_pull_answers(self, count: int = 1, path: str = "/sms/1/inbox/reports") -> Fault:
-        """The next `count` pulls of `path` consume what they return, and their answer is lost: the
-        connection closes without a response (Infobip's pulls are read-once, so what it held is
-        gone). The same as `inject("drop", count, process=True, path_prefix=path)`."""
-        return self.inject(FaultKind.DROP, count, process=True, path_prefix=path)
-
     @property
     def inbox_size(self) -> int:
         with self.lock:
@@ -327,7 +356,10 @@ class SimulatorState:
         with self.lock:
             if self.logs_answer is not None:
                 return self.logs_answer
-            found = [m for m in reversed(self.sent) if m.message_id in message_ids and m.key == key][:limit]
+            shown_before = time.monotonic() - self.logs_lag
+            found = [m for m in reversed(self.sent) if m.message_id in message_ids and m.key == key
+                     and m.accepted_at <= shown_before][:limit]
+            self.logs_found.update(m.message_id for m in found)
             return {"results": [{
                 "sender": m.sender, "destination": m.to, "bulkId": m.bulk_id, "messageId": m.message_id,
                 "sentAt": m.sent_at, "messageCount": 1, "status": dict(PENDING_ACCEPTED),
@@ -391,8 +423,8 @@ class SimulatorState:
             self.webhook_posts.clear()
             self.webhook_failed.clear()
             self.received_inbound.clear()
+            self.logs_found.clear()
             self._inbox.clear()
             self._reports.clear()
-            self._garbled_pulls.clear()
             self._outgoing.clear()
             self._faults.clear()

@@ -3,15 +3,19 @@
 Statuses (docs/architecture.md, "The outbox"):
 
     queued -> sending -> sent -> delivered | undeliverable | expired | rejected
-       |         |  \\-> failed            (a permanent error from Infobip, or unsendable)
-       |         |\\--> queued             (a transient error: retried later, same messageId)
-       |         \\---> cancelled          (an opt-out committed after the claim, seen as the request left)
+       |         | | \\-> failed           (a permanent error from Infobip, or unsendable)
+       |         | |\\--> queued            (a transient error: retried later, same messageId)
+       |         | \\---> cancelled         (an opt-out committed after the claim, seen as the request left)
+       |         \\----> unknown -> sent | rejected  (found in Infobip's message logs)
+       |                      \\--> queued  (not in the logs after the last look: same messageId)
        \\-> cancelled                      (an opt-out, a deleted credential, consent at send time)
 
 `sending` is written, and committed, before the request leaves: a reply is claimed by exactly one
-sender, the consent check and the claim are one transaction, and only a sender that died with the
-request in flight leaves rows there (`requeue_abandoned` puts them back at the next start, which
-is the one case where a reply can reach Infobip twice, with the same messageId of ours).
+sender, the consent check and the claim are one transaction. `unknown`: the request's answer was
+lost or could not be read (or the sender died with it in flight), so Infobip may have it; the
+sender asks Infobip's message logs, and only a reply still missing after its last look goes back
+to the queue (`requeue_unknown`): the one case where a reply can reach Infobip twice, with the
+same messageId of ours. A line with a reply `sending` or `unknown` waits for it.
 
 Every function here is a writer job (module-level, plain-tuple arguments and results), but
 `opted_out_numbers`, the sender's read just before a request leaves.
@@ -52,6 +56,7 @@ class SendOutcome(NamedTuple):
 
     row_id: int
     status: str  # sent | rejected | failed | queued (retry) | cancelled (opt-out seen as the request left)
+    #              | unknown (the answer was lost or unreadable: the message logs are asked)
     infobip_message_id: str = ""
     delivery_status: str = ""  # Infobip's status group from the send answer
     error: str = ""
@@ -72,7 +77,7 @@ _HEADS = f"""SELECT {_COLUMNS}, COALESCE(c.consent, ''), k.id IS NOT NULL
     LEFT JOIN consent c ON c.sandbox = COALESCE(k.sandbox, o.sandbox) AND c.number = o.to_number
     WHERE o.status = 'queued' AND o.next_attempt_at <= ?
       AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.to_number = o.to_number AND p.credential_id = o.credential_id
-                      AND p.id < o.id AND p.status IN ('queued', 'sending'))
+                      AND p.id < o.id AND p.status IN ('queued', 'sending', 'unknown'))
     ORDER BY o.id LIMIT ?"""
 
 
@@ -106,17 +111,18 @@ def claim_due(conn: sqlite3.Connection, limit: int, now: float | None = None) ->
 def record_outcomes(conn: sqlite3.Connection, outcomes: list[tuple]) -> int:
     """Write what the sender learnt. Idempotent: safe to run again after a failed commit.
 
-    Only a reply still `sending` changes status; a delivery report that overtook the send answer
-    has already moved it further, and that is kept (the Infobip id is recorded either way).
+    Only a reply still in flight (`sending`, or `unknown` for what Infobip's answer or its logs
+    say) changes status; a delivery report that overtook the send answer has already moved it
+    further, and that is kept (the Infobip id is recorded either way).
     """
     at = utcnow()
     sent = [(o.status, o.infobip_message_id, o.delivery_status, at, o.row_id)
             for o in map(SendOutcome._make, outcomes) if o.status in ("sent", "rejected")]
     others = [(o.status, o.error[:500], o.next_attempt_at, at, o.row_id)
-              for o in map(SendOutcome._make, outcomes) if o.status in ("failed", "queued", "cancelled")]
+              for o in map(SendOutcome._make, outcomes) if o.status in ("failed", "queued", "cancelled", "unknown")]
     if sent:
         conn.executemany(
-            "UPDATE outbox SET status = CASE WHEN status = 'sending' THEN ? ELSE status END, "
+            "UPDATE outbox SET status = CASE WHEN status IN ('sending', 'unknown') THEN ? ELSE status END, "
             "infobip_message_id = ?, delivery_status = CASE WHEN delivery_status = '' THEN ? ELSE delivery_status END, "
             "last_error = '', updated_at = ? WHERE id = ?", sent)
     if others:
@@ -124,6 +130,41 @@ def record_outcomes(conn: sqlite3.Connection, outcomes: list[tuple]) -> int:
             "UPDATE outbox SET status = ?, last_error = ?, next_attempt_at = ?, updated_at = ? "
             "WHERE id = ? AND status = 'sending'", others)
     return len(sent) + len(others)
+
+
+def record_journaled(conn: sqlite3.Connection, entries: list[tuple]) -> tuple[int, int]:
+    """Record answers from the answer journal: (our messageId, *SendOutcome) each. Only a reply
+    whose row id AND our messageId both match is recorded, so a journal left beside this file by
+    another database (a copy restored over it, a file moved in) cannot mark an unrelated reply.
+    Returns (recorded, skipped)."""
+    matching: list[tuple] = []
+    for our_message_id, *outcome in entries:
+        found = conn.execute("SELECT our_message_id FROM outbox WHERE id = ?", (outcome[0],)).fetchone()
+        if found is not None and found[0] == our_message_id:
+            matching.append(tuple(outcome))
+    record_outcomes(conn, matching)
+    return len(matching), len(entries) - len(matching)
+
+
+def in_flight(conn: sqlite3.Connection, reason: str) -> list[tuple[int, int, str, str]]:
+    """At a sender's start: the replies a dead sender left in flight (`sending`, `unknown`), as
+    (id, credential id, our messageId, updated_at). Those `sending` become `unknown` with
+    `reason`: whether Infobip got them is what its message logs are asked (engine/outbox_sender.py)."""
+    rows = conn.execute("SELECT id, credential_id, our_message_id, updated_at FROM outbox "
+                        "WHERE status IN ('sending', 'unknown') ORDER BY id").fetchall()
+    conn.execute("UPDATE outbox SET status = 'unknown', last_error = ?, updated_at = ? WHERE status = 'sending'",
+                 (reason, utcnow()))
+    return [tuple(row) for row in rows]
+
+
+def requeue_unknown(conn: sqlite3.Connection, rows: list[tuple[int, str]]) -> int:
+    """Replies whose fate stayed unknown (not in Infobip's message logs after the sender's last
+    look, or the logs could not be read) go back to the queue, to be sent again with the same
+    messageId of ours: (id, reason) each. A reply a delivery report moved on meanwhile stays."""
+    return conn.executemany(
+        "UPDATE outbox SET status = 'queued', next_attempt_at = 0, last_error = ?, updated_at = ? "
+        "WHERE id = ? AND status IN ('sending', 'unknown')", [(reason[:500], utcnow(), row_id)
+                                                               for row_id, reason in rows]).rowcount
 
 
 def opted_out_numbers(conn: sqlite3.Connection, credential_id: int, sandbox: str, numbers: list[str]) -> set[str]:
@@ -165,7 +206,7 @@ def move_to_sandbox(conn: sqlite3.Connection, credential_id: int, sandbox: str) 
     were sent under, as their messages do."""
     return conn.execute(
         "UPDATE outbox SET sandbox = ?, updated_at = ? "
-        "WHERE credential_id = ? AND status IN ('queued', 'sending') AND sandbox <> ?",
+        "WHERE credential_id = ? AND status IN ('queued', 'sending', 'unknown') AND sandbox <> ?",
         (sandbox, utcnow(), credential_id, sandbox)).rowcount
 
 
@@ -197,7 +238,7 @@ def backlog(conn: sqlite3.Connection) -> dict[str, int]:
 #
 # Reports arrive in any order (Infobip documents none; a webhook retry or a pull can bring an
 # old one late), so a report only ever moves a reply forward. Ranks:
-#   0 queued, sending (claimed, request in flight)
+#   0 queued, sending (claimed, request in flight), unknown (its answer lost: a report proves it went)
 #   1 sent: Infobip has it (ACCEPTED or PENDING reports, the send answer)
 #   2 final: DELIVERED, UNDELIVERABLE, EXPIRED, REJECTED
 # A report whose rank is not above the reply's moves neither `status` nor the shown
@@ -216,7 +257,7 @@ _GROUP_STATUS = {
     "ACCEPTED": "sent",
 }
 FINAL_GROUPS = frozenset(group for group, status in _GROUP_STATUS.items() if status != "sent")
-_STATUS_RANK = {"queued": 0, "sending": 0, "sent": 1,
+_STATUS_RANK = {"queued": 0, "sending": 0, "unknown": 0, "sent": 1,
                 **{status: 2 for status in _GROUP_STATUS.values() if status != "sent"}}
 _SETTLED_BY_SENDER = frozenset({"failed", "cancelled"})  # never moved by a report
 

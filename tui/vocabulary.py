@@ -53,11 +53,12 @@ ACTION_STYLES = {
 ACTION_STYLES_NO_COLOR = {action: Style(bold=s.bold, italic=s.italic, underline=s.underline, reverse=s.reverse)
                           for action, s in ACTION_STYLES.items()}
 
-REPLY_STATUSES = ("queued", "sending", "sent", "delivered", "failed", "cancelled", "undeliverable", "expired",
-                  "rejected")
+REPLY_STATUSES = ("queued", "sending", "unknown", "sent", "delivered", "failed", "cancelled", "undeliverable",
+                  "expired", "rejected")
 REPLY_MEANING = {
     "queued": "waiting in the outbox to be sent",
     "sending": "being handed to Infobip right now",
+    "unknown": "Infobip's answer was lost: its message logs are asked whether it went (sent again only if not)",
     "sent": "accepted by Infobip, no delivery report yet",
     "delivered": "the handset got it",
     "failed": "could not be sent (the detail says why)",
@@ -69,6 +70,7 @@ REPLY_MEANING = {
 STATUS_STYLES = {
     "queued": Style(italic=True),
     "sending": Style(italic=True, bold=True),
+    "unknown": Style(italic=True, underline=True),
     "sent": Style(color="blue"),
     "delivered": Style(color="green", bold=True),
     "failed": Style(color="red", bold=True, reverse=True),

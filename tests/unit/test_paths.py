@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from smsdesk.engine.answer_journal import AnswerJournal
+from smsdesk.engine.answer_journal import AnswerJournal, encode
 from smsdesk.engine.poller import PulledBatch, Spool, spool_dir
 from smsdesk.store.paths import beside_database_name
 from smsdesk.store.sender_lock import SenderLock, SenderLockHeld
@@ -87,11 +87,15 @@ def test_a_journal_and_a_spool_left_beside_the_symlink_are_read(tmp_path: Path) 
     real.write_bytes(b"")
     name = tmp_path / "desk.db"
     name.symlink_to(real)
-    (tmp_path / "desk.db-answers.journal").write_text(json.dumps([[1, "sent", "ib-1", "PENDING_ACCEPTED", "", 0.0]])
-                                                      + "\n")
+    # A line of 0.3 (row ids alone: cannot be matched to this database's replies, skipped) and one
+    # that names its reply by id and messageId, as the journal is written now.
+    (tmp_path / "desk.db-answers.journal").write_bytes(
+        json.dumps([[1, "sent", "ib-1", "PENDING_ACCEPTED", "", 0.0]]).encode() + b"\n"
+        + encode([("ours-1", 1, "sent", "ib-1", "PENDING_ACCEPTED", "", 0.0)]))
     journal = AnswerJournal(name)
-    journal.append([(2, "sent", "ib-2", "PENDING_ACCEPTED", "", 0.0)])
-    assert [outcome[0] for outcome in journal.read()] == [1, 2]
+    journal.append([("ours-2", 2, "sent", "ib-2", "PENDING_ACCEPTED", "", 0.0)])
+    assert [outcome[:2] for outcome in journal.read()] == [("ours-1", 1), ("ours-2", 2)]
+    assert journal.skipped == 1
     journal.clear()
     assert not (tmp_path / "desk.db-answers.journal").exists() and not journal.path.exists()
 
@@ -135,5 +139,5 @@ def test_an_unreadable_earlier_journal_is_skipped_not_raised(tmp_path: Path) -> 
     (tmp_path / "desk.db").symlink_to(real)
     (tmp_path / "desk.db-answers.journal").mkdir()  # cannot be read as a file
     journal = AnswerJournal(tmp_path / "desk.db")
-    journal.append([(2, "sent", "ib-2", "PENDING_ACCEPTED", "", 0.0)])
-    assert [outcome[0] for outcome in journal.read()] == [2]
+    journal.append([("ours-2", 2, "sent", "ib-2", "PENDING_ACCEPTED", "", 0.0)])
+    assert [outcome[1] for outcome in journal.read()] == [2]
