@@ -91,6 +91,8 @@ class Service:
         self.sender = OutboxSender(config.db_path, self.writer, delivery_url=config.delivery_url,
                                    interval=config.outbox_interval, logs_lag=config.logs_lag)
         self.poller = InboxPoller(config.db_path, self.writer, interval=config.poll_interval)
+        if config.run_poller:  # /healthz names the last pull answer that was lost
+            self.receiver.health_details.append(("pull", self.poller.health_detail))
         self.sender_lock = SenderLock(config.db_path)
 
     def take_sender_lock(self) -> None:

@@ -157,7 +157,11 @@ def _api_routes(state: SimulatorState) -> list[Route]:
             state.record("GET", path, 400)
             return bad_limit()
         state.record("GET", path, 200)
-        return JSONResponse(take(limit))
+        answer = take(limit)  # consumed, whatever is answered
+        garbled = state.take_garbled_pull()
+        if garbled is not None:
+            return Response(garbled, media_type="text/html" if garbled.startswith(b"<") else "application/json")
+        return JSONResponse(answer)
 
     async def inbox(request: Request) -> Response:
         return await pull(request, state.pull_inbox, lambda: _legacy_error(
@@ -229,6 +233,15 @@ def _control_routes(state: SimulatorState) -> list[Route]:
                                       item.get("receivedAt")) for item in items]
         return JSONResponse({"queued": len(queued), "messageIds": [q["messageId"] for q in queued]})
 
+    async def inbound_raw(request: Request) -> Response:
+        """Queue each item of a JSON array as it is: results a pull answers that are not objects."""
+        data = await _json(request)
+        if not isinstance(data, list):
+            return _bad("body must be a JSON array of results, queued as they are")
+        for item in data:
+            state.queue_raw_inbound(item)
+        return JSONResponse({"queued": len(data)})
+
     async def deliver(request: Request) -> Response:
         data = await _json(request)
         data = data if isinstance(data, dict) else {}
@@ -266,6 +279,7 @@ def _control_routes(state: SimulatorState) -> list[Route]:
         Route(f"{CONTROL_PREFIX}/sent", sent, methods=["GET"]),
         Route(f"{CONTROL_PREFIX}/requests", requests_, methods=["GET"]),
         Route(f"{CONTROL_PREFIX}/inbound", inbound, methods=["POST"]),
+        Route(f"{CONTROL_PREFIX}/inbound-raw", inbound_raw, methods=["POST"]),
         Route(f"{CONTROL_PREFIX}/deliver", deliver, methods=["POST"]),
         Route(f"{CONTROL_PREFIX}/faults", faults, methods=["POST", "DELETE"]),
         Route(f"{CONTROL_PREFIX}/reset", reset, methods=["POST"]),

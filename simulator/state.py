@@ -189,6 +189,7 @@ class SimulatorState:
         self.received_inbound: list[dict[str, Any]] = []  # every MO ever queued
         self._inbox: deque[dict[str, Any]] = deque()
         self._reports: deque[dict[str, Any]] = deque()
+        self._garbled_pulls: deque[bytes] = deque()  # answers of the next pulls, instead of their results
         self._outgoing: deque[tuple[str, str, list[dict[str, Any]]]] = deque()  # (kind, url, results)
         self._faults: list[Fault] = []
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -304,6 +305,29 @@ class SimulatorState:
             results = [self._inbox.popleft() for _ in range(min(limit, len(self._inbox)))]
             pending = len(self._inbox)
         return {"results": results, "messageCount": len(results), "pendingMessageCount": pending}
+
+    def queue_raw_inbound(self, value: Any) -> None:
+        """Queue a result as it is, whatever it is (a number, a list, an object Infobip would
+        never send): the next pull answers it among the others, as a result that is not an object."""
+        with self.lock:
+            self.received_inbound.append({"raw": value})
+            self._inbox.append(value)
+
+    def garble_pull_answers(self, count: int = 1, body: bytes = b"<html><body>502 Bad Gateway</body></html>") -> None:
+        """The next `count` pulls (inbox or reports) consume what they return and answer 200 with
+        `body` instead (by default a proxy's HTML page: not JSON, so what they held cannot be read)."""
+        with self.lock:
+            self._garbled_pulls.extend([body] * count)
+
+    def take_garbled_pull(self) -> bytes | None:
+        with self.lock:
+            return self._garbled_pulls.popleft() if self._garbled_pulls else None
+
+    def lose_pull_answers(self, count: int = 1, path: str = "/sms/1/inbox/reports") -> Fault:
+        """The next `count` pulls of `path` consume what they return, and their answer is lost: the
+        connection closes without a response (Infobip's pulls are read-once, so what it held is
+        gone). The same as `inject("drop", count, process=True, path_prefix=path)`."""
+        return self.inject(FaultKind.DROP, count, process=True, path_prefix=path)
 
     @property
     def inbox_size(self) -> int:
@@ -426,5 +450,6 @@ class SimulatorState:
             self.logs_found.clear()
             self._inbox.clear()
             self._reports.clear()
+            self._garbled_pulls.clear()
             self._outgoing.clear()
             self._faults.clear()
