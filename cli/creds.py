@@ -15,7 +15,7 @@ from pydantic import ValidationError
 from smsdesk.cli.common import Context, fail, pass_context, print_json
 from smsdesk.store import credentials as repo
 from smsdesk.store.errors import StoreError
-from smsdesk.store.models import KEYWORD_LISTS, Credential, StoredCredential, field_errors
+from smsdesk.store.models import KEYWORD_LISTS, Credential, StoredCredential, field_errors, missing_fcc_words
 from smsdesk.store.presets import PRESETS
 from smsdesk.store.text import make_inert
 
@@ -137,6 +137,10 @@ def add_cmd(ctx: Context, as_json: bool, **options: Any) -> None:
         else:
             fail("api_key: required (use --api-key-stdin or SMSDESK_API_KEY)")
     cred = _validate(data)
+    if "opt_out_keywords" not in data and missing_fcc_words(cred.inbound_number, cred.opt_out_keywords):
+        # The law's words by default where the law applies: a +1 number gets the us preset's list.
+        cred = cred.model_copy(update={"opt_out_keywords": list(PRESETS["us"].opt_out_keywords)})
+        click.echo("note: a +1 number: the opt-out keywords are the us preset's (the FCC's words included)", err=True)
     _save_and_show(lambda: repo.create_credential(ctx.open_db(), cred), "added", as_json)
 
 
@@ -170,6 +174,8 @@ def _save_and_show(save: Callable[[], StoredCredential], verb: str, as_json: boo
         print_json(repo.public_dict(stored))
     else:
         click.echo(f"{verb} {_summary(stored)}")
+    for key, warning in stored.warnings().items():  # advice on stderr, whatever the output format
+        click.echo(f"warning: {key}: {warning}", err=True)
 
 
 @creds.command("delete")

@@ -25,6 +25,9 @@ from smsdesk.store.text import normalize
 
 DEFAULT_OPT_IN = ["SUBSCRIBE", "YES", "UNSTOP", "START", "CONTINUE", "RESUME", "BEGIN"]
 DEFAULT_OPT_OUT = ["STOP", "QUIT", "CANCEL", "END", "UNSUBSCRIBE", "NO"]
+# The words the FCC's 2025 rule (47 CFR 64.1200(a)(10)) names for revoking consent: a programme on
+# a +1 (US, Canada: NANP) number should honour each of them.
+FCC_OPT_OUT_WORDS = ("STOP", "QUIT", "END", "REVOKE", "OPT OUT", "CANCEL", "UNSUBSCRIBE")
 DEFAULT_HELP = ["HELP"]
 MAX_MESSAGE = 1600
 # Upper bounds far above anything real, so that a 10 MB key or 200,000 keywords are refused by name
@@ -322,6 +325,10 @@ class Credential(BaseModel):
             found["double_opt_in_message"] = "double opt-in keywords set but no confirmation message"
         if self.fuzzy_opt_out.replies and not self.fuzzy_opt_out_message:
             found["fuzzy_opt_out_message"] = "fuzzy opt-out replies, but the message is empty: nothing is sent"
+        missing = missing_fcc_words(self.inbound_number, self.opt_out_keywords)
+        if missing:
+            found["opt_out_keywords"] = (f"a +1 number: the FCC's opt-out words {', '.join(missing)} are missing "
+                                         "(the us preset has them)")
         return found
 
 
@@ -359,6 +366,14 @@ def _field_error(field: str, message: str) -> ValueError:
     # pydantic wraps model-validator errors with loc=(); the field travels in the message
     # prefix "field: " which field_errors() splits back out.
     return ValueError(f"{field}:: {message}")
+
+
+def missing_fcc_words(inbound_number: str, opt_out_keywords: list[str]) -> list[str]:
+    """The FCC's opt-out words an opt-out list lacks, for a +1 (NANP) inbound number; [] otherwise."""
+    if not inbound_number.startswith("+1"):
+        return []
+    have = {normalize(keyword) for keyword in opt_out_keywords}
+    return [word for word in FCC_OPT_OUT_WORDS if normalize(word) not in have]
 
 
 def normalize_base_url(value: str) -> str:
