@@ -54,11 +54,18 @@ def serve_cmd(ctx: Context, host: str, port: int, insecure_no_auth: bool, poll_i
     from smsdesk.engine.receiver import BasicAuth
     from smsdesk.engine.server import ServeConfig, ServeConfigError, build_service_server
     from smsdesk.infobip.net import http_url
-    from smsdesk.store.sender_lock import SenderLockHeld
+    from smsdesk.store.sender_lock import SenderLockHeld, ServedName
 
     user = os.environ.get("SMSDESK_WEBHOOK_USER", "")
     password = os.environ.get("SMSDESK_WEBHOOK_PASSWORD", "")
     auth = BasicAuth(user, password) if (user or password) else None
+    # Before SQLite opens the file by this name: a second name of a file another serve runs on
+    # (a hard link) would write a second WAL, and what is committed through one name is lost.
+    served_name = ServedName(ctx.db_path)
+    try:
+        served_name.acquire()
+    except SenderLockHeld as exc:
+        fail(str(exc))
     ctx.open_db().close()  # create and migrate now, so a bad path is one clean error
     limits = HttpLimits(max_header_bytes=max_header_bytes, request_timeout=request_timeout,
                         keep_alive_timeout=keep_alive_timeout, max_connections=max_connections)
@@ -67,6 +74,7 @@ def serve_cmd(ctx: Context, host: str, port: int, insecure_no_auth: bool, poll_i
                          max_body_bytes=max_body_bytes, run_outbox=not no_send, direct_commits=not writer_only,
                          logs_lag=logs_lag)
     try:
+        served_name.acquire()  # the file exists now
         service, server = build_service_server(config)
         service.take_sender_lock()
     except (ServeConfigError, SenderLockHeld) as exc:

@@ -29,8 +29,9 @@ from smsdesk.engine.receiver import MAX_BODY_BYTES, BasicAuth, Receiver
 from smsdesk.infobip.net import is_loopback, start_server_thread
 from smsdesk.store.direct_commit import DirectCommitter
 from smsdesk.store.expiry import expire_pending
+from smsdesk.store.fencing import FencedWriter
 from smsdesk.store.health import HEARTBEAT_SECONDS, record_heartbeat
-from smsdesk.store.sender_lock import SenderLock
+from smsdesk.store.sender_lock import SenderLock, ServedName
 from smsdesk.store.writer import job
 from smsdesk.store.writer_process import ProcessWriter
 
@@ -88,21 +89,31 @@ class Service:
         self.writer = ProcessWriter(config.db_path, log_path=config.writer_log)
         self.direct = DirectCommitter(config.db_path) if config.direct_commits else None
         self.receiver = Receiver(self.writer, config.auth, max_body_bytes=config.max_body_bytes, direct=self.direct)
-        self.sender = OutboxSender(config.db_path, self.writer, delivery_url=config.delivery_url,
+        # The sender writes through its generation's fence (store/fencing.py): once a later sender
+        # took over, nothing it does is written.
+        self.sender_writer = FencedWriter(self.writer)
+        self.sender = OutboxSender(config.db_path, self.sender_writer, delivery_url=config.delivery_url,
                                    interval=config.outbox_interval, logs_lag=config.logs_lag)
         self.poller = InboxPoller(config.db_path, self.writer, interval=config.poll_interval)
         if config.run_poller:  # /healthz names the last pull answer that was lost
             self.receiver.health_details.append(("pull", self.poller.health_detail))
         self.sender_lock = SenderLock(config.db_path)
+        self.served_name = ServedName(config.db_path)
 
     def take_sender_lock(self) -> None:
-        """Become the database's one sender, or raise SenderLockHeld (store/sender_lock.py)."""
+        """Hold the name the database is served by (a second name of a served file is refused),
+        and become the database's one sender; or raise SenderLockHeld (store/sender_lock.py)."""
+        self.served_name.acquire()
         if self.config.run_outbox:
             self.sender_lock.acquire()
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
-        self.take_sender_lock()
+        try:
+            self.take_sender_lock()
+        except BaseException:
+            self.served_name.release()
+            raise
         self.writer.start(asyncio.get_running_loop())
         # Serve only once the writer has the database: a path it cannot open or migrate stops
         # serve here, with the reason, instead of answering 503 forever.
@@ -118,7 +129,7 @@ class Service:
         tasks = [asyncio.create_task(self._heartbeat(), name="heartbeat"),
                  asyncio.create_task(self._expire_pending(), name="double-opt-in-expiry")]
         if self.config.run_outbox:
-            tasks.append(asyncio.create_task(self.sender.run(), name="outbox"))
+            tasks.append(asyncio.create_task(self._send(), name="outbox"))
         if self.config.run_poller:
             tasks.append(asyncio.create_task(self.poller.run(), name="poller"))
         try:
@@ -137,6 +148,33 @@ class Service:
                 if self.direct is not None:
                     self.direct.close()
                 self.sender_lock.release()
+                self.served_name.release()
+
+    async def _send(self) -> None:
+        """Take the next sender generation, then run the sender until serve stops, or until a
+        later sender fences this one out (store/fencing.py): then it sends nothing more."""
+        while True:
+            try:
+                generation = await asyncio.wrap_future(self.sender_writer.begin(os.getpid()))
+                break
+            except Exception as exc:  # the writer restarting, the file locked: try again
+                log.warning("the outbox sender cannot take its generation yet: %s", exc)
+                await asyncio.sleep(1.0)
+        log.info("outbox sender started (generation %d)", generation)
+        loop = asyncio.get_running_loop()
+        fenced = asyncio.Event()
+        self.sender_writer.on_fenced = lambda: loop.call_soon_threadsafe(fenced.set)
+        rounds = asyncio.create_task(self.sender.run(), name="outbox-rounds")
+        stop = asyncio.create_task(fenced.wait(), name="outbox-fence")
+        try:
+            await asyncio.wait({rounds, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (rounds, stop):
+                task.cancel()
+            await asyncio.gather(rounds, stop, return_exceptions=True)
+        if fenced.is_set():
+            log.error("another sender took over this database's outbox (sender generation %d is no longer the "
+                      "current one): this serve sends nothing more", generation)
 
     async def _heartbeat(self) -> None:
         """Record, through the writer, that serve is alive and can write: at start, then every

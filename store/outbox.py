@@ -86,6 +86,8 @@ def claim_due(conn: sqlite3.Connection, limit: int, now: float | None = None) ->
 
     In the same transaction, a head that its number's current consent forbids, or whose
     credential is gone, is cancelled instead; the next reply in its line is then the head.
+    Each claimed row records the generation of the sender that claimed it: serve runs the
+    sender's jobs fenced (store/fencing.py), so it is the current one.
     """
     moment = time.time() if now is None else now
     at = utcnow()
@@ -103,7 +105,8 @@ def claim_due(conn: sqlite3.Connection, limit: int, now: float | None = None) ->
         conn.executemany("UPDATE outbox SET status = 'cancelled', last_error = ?, updated_at = ? "
                          "WHERE id = ? AND status = 'queued'", cancelled)
     if claimed:
-        conn.executemany("UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ? "
+        conn.executemany("UPDATE outbox SET status = 'sending', attempts = attempts + 1, updated_at = ?, "
+                         "sender_generation = (SELECT generation FROM sender_generation WHERE id = 1) "
                          "WHERE id = ? AND status = 'queued'", [(at, row[0]) for row in claimed])
     return claimed
 
