@@ -40,6 +40,7 @@ from smsdesk.simulator.state import (
     Gate,
     SimulatorState,
     WebhookPost,
+    infobip_time,
 )
 from smsdesk.simulator.validate import validate_send
 
@@ -113,6 +114,7 @@ def _limit(request: Request) -> int | None:
 def _api_routes(state: SimulatorState) -> list[Route]:
     async def send(request: Request) -> Response:
         path = request.url.path
+        arrived = infobip_time()  # the messages' sentAt: when the request came, not when it was read
         try:
             raw = await request.body()
         except ClientDisconnect:
@@ -134,7 +136,7 @@ def _api_routes(state: SimulatorState) -> list[Route]:
             return _current_error(400, "E400", "Request cannot be processed.",
                                   "Check the syntax, violations and adjust the request.", violations)
         state.record("POST", path, 200, body)
-        return JSONResponse(state.accept_send(body, key))
+        return JSONResponse(state.accept_send(body, key, arrived))
 
     async def balance(request: Request) -> Response:
         path = request.url.path

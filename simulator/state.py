@@ -95,6 +95,7 @@ class Fault:
     path_prefix: str = ""  # apply only to API paths starting with this
     gate: Gate | None = None  # slow, drop, strange: handle the request, hold the answer until released
     probability: float = 1.0  # the share of the requests it could apply to that it applies to (a mix)
+    fired: int = 0  # requests it applied to
 
     def alive(self, now: float) -> bool:
         return (self.until is None or now < self.until) and (self.remaining is None or self.remaining > 0)
@@ -239,6 +240,7 @@ class SimulatorState:
                         continue
                     if fault.remaining is not None:
                         fault.remaining -= 1
+                    fault.fired += 1
                     return fault
         return None
 
@@ -259,11 +261,12 @@ class SimulatorState:
 
     # ----------------------------------------------------------------- sending
 
-    def accept_send(self, body: dict[str, Any], key: str = "") -> dict[str, Any]:
-        """Record a validated send and build Infobip's 200 answer."""
+    def accept_send(self, body: dict[str, Any], key: str = "", sent_at: str | None = None) -> dict[str, Any]:
+        """Record a validated send and build Infobip's 200 answer; `sent_at`: when the request
+        arrived (now by default)."""
         bulk_id = numeric_id()
         answer: list[dict[str, Any]] = []
-        now = infobip_time()
+        now = sent_at or infobip_time()
         with self.lock:
             for message in body["messages"]:
                 webhooks = message.get("webhooks") or {}
