@@ -28,6 +28,14 @@ the queue, and now and then Infobip answers late (a kill then finds replies in f
 The STOP checks then hold for the numbers that never opt in; the others are left to the
 replay (`consent_verify_ok`) and the measure of replies after an opt-out, which follows each
 number's consent in commit order in the credential's sandbox of the moment.
+
+With `faults=True` (bench/soak.py --faults) Infobip also misbehaves the way the world does, on a
+share of the send requests for the whole run (`FAULT_MIX`): it accepts and then loses the answer
+(the connection closes), accepts and answers a 200 in a shape it never sends, answers 500, or
+accepts and answers late. A send whose answer is lost is asked about in Infobip's message logs
+(serve --logs-lag); the run says how many such answers there were (`answers_lost`), how many
+replies the logs settled (`unknown_resolved_by_logs`: found there, recorded, not sent again) and
+how many were sent twice anyway (`replies_sent_twice`).
 """
 
 from __future__ import annotations
@@ -86,6 +94,11 @@ class CrashReport:
     future_dated_posted: int = 0  # with a receivedAt in 2099
     sandbox_edits: int = 0  # of the credential, while replies waited
     kills: int = 0
+    send_requests: int = 0  # POST /sms/3/messages requests Infobip received
+    answers_lost: int = 0  # send requests Infobip accepted and then lost the answer of, or answered strangely
+    server_errors: int = 0  # send requests answered 500 (faults runs)
+    slow_answers: int = 0  # send requests accepted and answered late (faults runs)
+    unknown_resolved_by_logs: int = 0  # replies whose fate was unknown that Infobip's logs showed: not sent again
     integrity: str = ""
     consent_verify_ok: bool = True  # smsdesk consent verify on the final file
     acked_ids: set[str] = field(default_factory=set, repr=False)
@@ -104,9 +117,10 @@ class CrashReport:
 
 
 class ServeProcess:
-    def __init__(self, db_path: Path, port: int) -> None:
+    def __init__(self, db_path: Path, port: int, logs_lag: float = 1.0) -> None:
         self.db_path = db_path
         self.port = port
+        self.logs_lag = logs_lag  # the simulator logs a message at once; a real Infobip later
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -117,7 +131,8 @@ class ServeProcess:
         env = dict(os.environ, SMSDESK_DB=str(self.db_path), PYTHONPATH=str(ROOT))
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "smsdesk", "serve", "--insecure-no-auth", "--port", str(self.port),
-             "--poll-interval", "60"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "--poll-interval", "60", "--logs-lag", str(self.logs_lag)], env=env, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
         wait_healthy(self.url, self.proc, timeout)
 
     def kill(self) -> None:
@@ -135,6 +150,13 @@ class ServeProcess:
 
 
 TEXTS = ("hello", "hello", "HELP", "STOP please")
+# Faults runs: (kind, share of the send requests, options), drawn per request in this order.
+FAULT_MIX: tuple[tuple[str, float, dict[str, object]], ...] = (
+    ("drop", 0.05, {"process": True}),  # accepted, then the answer is lost
+    ("strange", 0.01, {}),  # accepted, then a 200 Infobip never sends
+    ("500", 0.03, {}),  # refused: sent again (same messageId)
+    ("slow", 0.05, {"process": True, "delay": 0.8}),  # accepted, answered late
+)
 OPTING_IN_TEXTS = ("hello", "HELP", "STOP please", "START")  # operator runs: every tenth number
 SANDBOXES = ("prod", "prod-b")  # the shop's sandbox, edited back and forth in operator runs
 
@@ -206,7 +228,8 @@ async def _load(url_of: Callable[[], str], report: CrashReport, stop: asyncio.Ev
 def _queued(db_path: Path) -> int:
     conn = sqlite3.connect(db_path)
     try:
-        return int(conn.execute("SELECT COUNT(*) FROM outbox WHERE status IN ('queued', 'sending')").fetchone()[0])
+        return int(conn.execute("SELECT COUNT(*) FROM outbox WHERE status IN ('queued', 'sending', 'unknown')")
+                   .fetchone()[0])
     finally:
         conn.close()
 
@@ -325,13 +348,15 @@ def replies_after_opt_out(conn: sqlite3.Connection, sent: list[tuple[str, str]],
 
 def run_crash_scenario(workdir: Path, *, kills: int = 3, seconds_between: tuple[float, float] = (0.3, 1.2),
                        workers: int = 8, drain_timeout: float = 60, batch: int = 1,
-                       operator: bool = False) -> CrashReport:
+                       operator: bool = False, faults: bool = False, logs_lag: float = 1.0) -> CrashReport:
     state = SimulatorState(keys={"shop-key-0001"}, record_bodies=False)
     report = CrashReport()
     edits: list[tuple[str, float]] = []
+    mix = [state.inject(kind, probability=share, path_prefix="/sms/3/messages", **options)  # type: ignore[arg-type]
+           for kind, share, options in FAULT_MIX] if faults else []
     with SimulatorThread(state) as sim:
         db_path = make_db(workdir / "smsdesk.db", shop_credential(sim.url, sandbox=SANDBOXES[0]))
-        serve = ServeProcess(db_path, free_port())
+        serve = ServeProcess(db_path, free_port(), logs_lag)
         serve.start()
         stop = asyncio.Event()
 
@@ -375,6 +400,12 @@ def run_crash_scenario(workdir: Path, *, kills: int = 3, seconds_between: tuple[
         report.replies_unsent = sum(1 for mid, status in outbox.items()
                                     if mid not in sent_set and status != "cancelled")
         report.replies_sent_twice = len(sent_ids) - len(sent_set)
+        fired = {fault.kind.value: fault.fired for fault in mix}
+        report.send_requests = state.count_requests("/sms/3/messages", "POST")
+        report.answers_lost = fired.get("drop", 0) + fired.get("strange", 0)
+        report.server_errors, report.slow_answers = fired.get("500", 0), fired.get("slow", 0)
+        with state.lock:
+            report.unknown_resolved_by_logs = len(state.logs_found & set(outbox))
         edited_at = [_moment(at) for (at,) in conn.execute(
             "SELECT at FROM audit WHERE action = 'update' AND fields LIKE '%\"sandbox\"%' ORDER BY id")]
         assert len(edited_at) == len(edits), (edited_at, edits)  # each edit saved is in the audit, in order

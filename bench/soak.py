@@ -7,7 +7,14 @@ answering late. The line says `replies_after_opt_out` (must be 0), `max_send_aft
 long after a STOP was stored the latest reply it forbids reached Infobip; 0: none did) and
 `consent_verify_ok` (`smsdesk consent verify` on the final file).
 
-Usage: python bench/soak.py [--kills 25] [--workers 8] [--between 0.3 1.2] [--no-operator]
+With --faults Infobip also loses answers (5% of the send requests: accepted, then the connection
+closes), answers 200 in a shape it never sends (1%), answers 500 (3%) and answers late (5%)
+(bench/crash_harness.py, FAULT_MIX). The line then says how many answers were lost
+(`answers_lost`), how many replies Infobip's message logs settled (`unknown_resolved_by_logs`)
+and `replies_sent_twice` (the simulator logs a message at once, so it should be 0).
+
+Usage: python bench/soak.py [--kills 25] [--workers 8] [--between 0.3 1.2] [--no-operator] [--faults]
+                            [--logs-lag 1.0] [--drain 120]
 """
 
 from __future__ import annotations
@@ -32,11 +39,16 @@ def main() -> None:
                         help="seconds between kills, drawn between MIN and MAX")
     parser.add_argument("--no-operator", dest="operator", action="store_false",
                         help="kills and load only: no opt-ins, sandbox edits or Infobip faults")
+    parser.add_argument("--faults", action="store_true",
+                        help="a fault mix on the sends for the whole run: lost answers, strange 200s, 500s, late ones")
+    parser.add_argument("--logs-lag", type=float, default=1.0,
+                        help="serve --logs-lag: seconds before a lost answer's replies are looked up in the logs")
+    parser.add_argument("--drain", type=float, default=120.0, help="seconds the last serve may take to drain")
     args = parser.parse_args()
     started = time.perf_counter()
     report = run_crash_scenario(Path(tempfile.mkdtemp(prefix="smsdesk-soak-")), kills=args.kills,
-                                seconds_between=tuple(args.between), workers=args.workers, drain_timeout=120,
-                                operator=args.operator)
+                                seconds_between=tuple(args.between), workers=args.workers, drain_timeout=args.drain,
+                                operator=args.operator, faults=args.faults, logs_lag=args.logs_lag)
     print(json.dumps({"bench": "soak", "seconds": round(time.perf_counter() - started, 1), **report.as_dict()}))
     sys.exit(1 if report.mismatches else 0)
 

@@ -183,7 +183,7 @@ class SimulatorState:
         self.logs_lag: float = 0.0
         self.logs_found: set[str] = set()  # messageIds GET /sms/3/logs has answered with an entry
         self.strange_answers = 0  # STRANGE faults answered (which body: the next in turn)
-        self._rng = random.Random(24)  # faults with a probability: a reproducible mix
+        self._rng = random.Random()  # faults with a probability: one draw per API request
         self.requests: list[RequestRecord] = []
         self.webhook_posts: list[WebhookPost] = []
         self.webhook_failed: list[dict[str, Any]] = []  # batches given up on
@@ -234,10 +234,13 @@ class SimulatorState:
         now = time.monotonic()
         with self.lock:
             self._faults = [f for f in self._faults if f.alive(now)]
+            draw, share = self._rng.random(), 0.0  # faults with a probability: one draw per request
             for fault in self._faults:
                 if fault.applies(path, now):
-                    if fault.probability < 1.0 and self._rng.random() >= fault.probability:
-                        continue
+                    if fault.probability < 1.0:
+                        share += fault.probability  # its slice of [0, 1) after the slices before it
+                        if not share - fault.probability <= draw < share:
+                            continue
                     if fault.remaining is not None:
                         fault.remaining -= 1
                     fault.fired += 1
