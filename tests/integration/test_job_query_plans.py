@@ -27,8 +27,11 @@ from smsdesk.store.outbox import (
     backlog,
     cancel_for_credential,
     claim_due,
+    in_flight,
+    record_journaled,
     record_outcomes,
     requeue_abandoned,
+    requeue_unknown,
 )
 from smsdesk.store.queries import MessageFilter, log_updates, page_messages, receiver_heartbeat_at, traffic
 from tests.support.query_plans import plans, table_scans, traced
@@ -117,8 +120,8 @@ def test_claiming_replies(busy_db: Path) -> None:
 
 def test_recording_send_results(busy_db: Path) -> None:
     sending = [row_id for (row_id,) in rows(busy_db, "SELECT id FROM outbox WHERE status = 'sending'")]
-    fates = ("sent", "rejected", "failed", "queued")
-    outcomes = [tuple(SendOutcome(row_id, fates[i % 4], f"ib-new-{row_id}", "PENDING", "an error", LATER))
+    fates = ("sent", "rejected", "failed", "queued", "unknown")
+    outcomes = [tuple(SendOutcome(row_id, fates[i % 5], f"ib-new-{row_id}", "PENDING", "an error", LATER))
                 for i, row_id in enumerate(sending)]
     _, statements = traced(busy_db, lambda conn: record_outcomes(conn, outcomes))
     assert_no_scan(busy_db, statements, "status = CASE", "WHERE id = ")
@@ -128,6 +131,23 @@ def test_requeueing_what_a_dead_sender_left_in_flight(busy_db: Path) -> None:
     requeued, statements = traced(busy_db, requeue_abandoned)
     assert requeued
     assert_no_scan(busy_db, statements, "WHERE status = 'sending'")
+
+
+def test_taking_over_what_a_dead_sender_left_in_flight(busy_db: Path) -> None:
+    """A sender's start: the journal replayed (each entry checked by id and messageId), what is in
+    flight marked unknown, and later put back after its last look: all by key or by status."""
+    sending = rows(busy_db, "SELECT id, our_message_id FROM outbox WHERE status = 'sending' LIMIT 50")
+    entries = [(our_id, *SendOutcome(row_id, "sent", f"ib-{row_id}", "PENDING")) for row_id, our_id in sending[:10]]
+    entries += [("another-database", *SendOutcome(row_id, "sent", "ib-x", "PENDING")) for row_id, _ in sending[10:20]]
+    (recorded, foreign), statements = traced(busy_db, lambda conn: record_journaled(conn, entries))
+    assert (recorded, foreign) == (10, 10)
+    assert_no_scan(busy_db, statements, "SELECT our_message_id FROM outbox WHERE id = ", "status = CASE")
+    left, statements = traced(busy_db, lambda conn: in_flight(conn, "left in flight"))
+    assert len(left) > 30
+    assert_no_scan(busy_db, statements, "WHERE status IN ('sending', 'unknown')", "SET status = 'unknown'")
+    requeued, statements = traced(busy_db, lambda conn: requeue_unknown(conn, [(row[0], "missing") for row in left]))
+    assert requeued == len(left)
+    assert_no_scan(busy_db, statements, "SET status = 'queued'")
 
 
 def test_cancelling_the_replies_of_a_deleted_credential(busy_db: Path) -> None:
