@@ -216,6 +216,13 @@ async def test_a_spool_that_cannot_be_written_still_keeps_the_batch_in_memory(
     assert count(db, "SELECT COUNT(*) FROM messages") == 3
 
 
+def what_serve_said(serve: subprocess.Popen[str], db: Path) -> str:
+    """For a failed wait: serve stopped, its log, the simulator's and the spool's state."""
+    serve.kill()
+    _, stderr = serve.communicate(timeout=10)
+    return f"spool: {spooled(db)}\nserve's log:\n{stderr}"
+
+
 def test_serve_killed_with_a_pulled_batch_unstored_stores_it_after_restart(db: Path, sim: SimulatorThread) -> None:
     """`smsdesk serve` pulls while another process holds the database's write lock, is killed
     with SIGKILL, and the next `serve` stores the spooled batch."""
@@ -237,7 +244,8 @@ def test_serve_killed_with_a_pulled_batch_unstored_stores_it_after_restart(db: P
     try:
         blocker.execute("BEGIN IMMEDIATE")  # the writer's commits now fail: database is locked
         queue_help(sim, 5)
-        assert wait_until(lambda: sim.state.inbox_size == 0 and len(spooled(db)) == 1, timeout=20)
+        assert wait_until(lambda: sim.state.inbox_size == 0 and len(spooled(db)) == 1, timeout=20), \
+            what_serve_said(serve, db)
         serve.kill()
         serve.wait(10)
     finally:
