@@ -437,9 +437,10 @@ class InboxPoller:
         return total
 
     def health_detail(self) -> str | None:
-        """For /healthz: the newest lost pull answer, in one line (None: none lost)."""
+        """For /healthz: the newest lost pull answer, in one line, while it is worth looking for
+        (store/pull_losses.py SHOWN_FOR, as the TUI); None: none."""
         loss = self.last_loss
-        if loss is None:
+        if loss is None or not loss.recent():
             return None
         return (f"last pull answer lost at {loss.at} for credential {make_inert(loss.credential)} "
                 f"({loss.kind}: {loss.reason})")

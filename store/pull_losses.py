@@ -30,6 +30,14 @@ class PullLoss(NamedTuple):
     kind: str  # inbox | reports
     reason: str
 
+    def recent(self, now: datetime | None = None) -> bool:
+        """Younger than SHOWN_FOR (a time that cannot be read counts as recent)."""
+        try:
+            at = datetime.fromisoformat(self.at)
+        except ValueError:
+            return True
+        return (now or datetime.now(UTC)) - at < SHOWN_FOR
+
     def describe(self) -> str:
         """One line for the operator (not made inert: callers that print it do)."""
         what = "inbound messages" if self.kind == "inbox" else "delivery reports"
@@ -62,14 +70,7 @@ def latest_pull_loss(conn: sqlite3.Connection) -> PullLoss | None:
 def recent_pull_loss(conn: sqlite3.Connection, now: datetime | None = None) -> PullLoss | None:
     """The newest lost pull answer if it is younger than SHOWN_FOR, else None."""
     loss = latest_pull_loss(conn)
-    if loss is None:
-        return None
-    try:
-        at = datetime.fromisoformat(loss.at)
-    except ValueError:
-        return loss
-    moment = now or datetime.now(UTC)
-    return loss if moment - at < SHOWN_FOR else None
+    return loss if loss is not None and loss.recent(now) else None
 
 
 def list_pull_losses(conn: sqlite3.Connection, limit: int = 50) -> list[PullLoss]:
