@@ -131,12 +131,15 @@ def count_and_top(conn: sqlite3.Connection, filters: MessageFilter) -> tuple[int
 
 @dataclass(frozen=True)
 class LogPage:
-    """The log's first screenful: `total` matching messages of `all_total`, newest `top`."""
+    """The log's first screenful: `total` matching messages of `all_total`, newest `top`.
+
+    Read in one transaction (the TUI's data service reads so), so `total <= all_total`."""
 
     total: int
     top: int
     rows: list[MessageRow]
     all_total: int  # every message, filter or not: "0 of N match"
+    all_top: int = 0  # the newest message of all, filter or not: where the next poll counts from
 
 
 def log_first_page(conn: sqlite3.Connection, filters: MessageFilter, limit: int,
@@ -145,8 +148,8 @@ def log_first_page(conn: sqlite3.Connection, filters: MessageFilter, limit: int,
     total, top = count_and_top(conn, filters)
     # Bounded by the top just counted: a commit in between shows up with the next poll, once.
     rows = page_messages(conn, before_id=top + 1, limit=limit, filters=filters, oldest_first=oldest_first)
-    all_total = count_and_top(conn, MessageFilter())[0] if filters.active else total
-    return LogPage(total, top, rows, all_total)
+    all_total, all_top = count_and_top(conn, MessageFilter()) if filters.active else (total, top)
+    return LogPage(total, top, rows, all_total, all_top)
 
 
 def messages_at_offset(conn: sqlite3.Connection, filters: MessageFilter, offset: int,
@@ -170,12 +173,56 @@ def messages_at_offset(conn: sqlite3.Connection, filters: MessageFilter, offset:
     return page_messages(conn, before_id=first[0] + 1, limit=limit, filters=filters)
 
 
+@dataclass(frozen=True)
+class LogUpdate:
+    """What changed for a live log since it read up to `after_id` (matching) and `all_after`
+    (all messages), read in one transaction: the counts it keeps move together."""
+
+    fresh: list[MessageRow]  # newer matching rows, newest first
+    updated: dict[int, MessageRow]  # the visible rows re-read (a reply moved on: queued -> sent -> delivered)
+    all_new: int  # messages of any kind newer than `all_after`: "N of M match" keeps M current
+    all_top: int  # the newest message of all now
+
+
 def log_updates(conn: sqlite3.Connection, filters: MessageFilter, after_id: int, limit: int,
-                visible: list[int]) -> tuple[list[MessageRow], dict[int, MessageRow]]:
-    """What changed for a live log: newer matching rows, and the visible rows re-read (their
-    reply may have moved on: queued -> sent -> delivered)."""
-    return (page_messages(conn, after_id=after_id, limit=limit, filters=filters),
-            messages_by_id(conn, visible))
+                visible: list[int], all_after: int | None = None) -> LogUpdate:
+    """Newer matching rows, the visible rows re-read, and (filtered) how many messages of any
+    kind arrived after `all_after`: a range of the primary key, however large the log."""
+    fresh = page_messages(conn, after_id=after_id, limit=limit, filters=filters)
+    updated = messages_by_id(conn, visible)
+    if all_after is None or not filters.active:
+        all_new = len(fresh)
+        all_top = fresh[0].id if fresh else (after_id if all_after is None else all_after)
+    else:
+        all_new, top = conn.execute("SELECT COUNT(*), MAX(id) FROM messages WHERE id > ?", (all_after,)).fetchone()
+        all_top = int(top) if top is not None else all_after
+    return LogUpdate(fresh, updated, int(all_new), all_top)
+
+
+@dataclass(frozen=True)
+class Versions:
+    """Where what the TUI shows stands, and the receiver's heartbeat, apart (store/schema.py 14).
+
+    `content` moves with every change a view shows: the newest id of each table that is only
+    added to (messages, replies, delivery reports, ledger entries, review items, lost pulls), the
+    credentials' version and the content version (both kept by triggers) for rows changed in
+    place (a credential; a reply sent or delivered, consent, a review decided). Profiles,
+    attributes and traffic counts change only with a new message. The heartbeat (a running
+    `smsdesk serve` commits one every 30 s) is none of these: a TUI that sees only it moved
+    re-reads nothing."""
+
+    content: tuple[Any, ...]
+    heartbeat: str | None
+
+
+def versions(conn: sqlite3.Connection) -> Versions:
+    """One statement, one snapshot; each part a keyed search or the end of a primary key."""
+    *content, heartbeat = conn.execute(
+        "SELECT (SELECT MAX(id) FROM messages), (SELECT MAX(id) FROM outbox), (SELECT MAX(id) FROM delivery_reports), "
+        "(SELECT MAX(id) FROM consent_ledger), (SELECT MAX(id) FROM review_queue), (SELECT MAX(id) FROM pull_losses), "
+        "(SELECT version FROM credentials_version WHERE id = 1), (SELECT version FROM content_version WHERE id = 1), "
+        "(SELECT at FROM receiver_heartbeat WHERE id = 1)").fetchone()
+    return Versions(tuple(content), heartbeat)
 
 
 def receiver_heartbeat_at(conn: sqlite3.Connection) -> str | None:
@@ -261,8 +308,9 @@ def list_profiles(conn: sqlite3.Connection, *, sandbox: str = "", consent: str |
         (*params, limit, offset),
     ).fetchall()
     profiles = [Profile(*row) for row in rows]
+    found = attributes_of_many(conn, [(p.sandbox, p.number) for p in profiles])
     for profile in profiles:
-        profile.attributes.update(attributes_of(conn, profile.sandbox, profile.number))
+        profile.attributes.update(found.get((profile.sandbox, profile.number), {}))
     return profiles
 
 
@@ -301,6 +349,29 @@ def attributes_of(conn: sqlite3.Connection, sandbox: str, number: str) -> dict[s
             "SELECT name, first_at, last_at, count FROM profile_attributes WHERE sandbox = ? AND number = ? "
             "ORDER BY name", (sandbox, number))
     }
+
+
+# Pairs of (sandbox, number) per statement: two bound parameters each, under the 999 that
+# SQLite builds before 3.32 allow; a page of profiles (500) takes two statements.
+_KEYS_PER_STATEMENT = 450
+
+
+def attributes_of_many(conn: sqlite3.Connection,
+                       keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
+    """`attributes_of` for many numbers at once: one statement per 450 of them, each a keyed
+    search (the keys are a constant table joined to the primary key; `(sandbox, number) IN
+    (VALUES ...)` read the whole table instead)."""
+    found: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
+    for start in range(0, len(keys), _KEYS_PER_STATEMENT):
+        chunk = keys[start:start + _KEYS_PER_STATEMENT]
+        values = ",".join("(?, ?)" for _ in chunk)
+        for sandbox, number, name, first, last, count in conn.execute(
+                f"WITH k(sandbox, number) AS (VALUES {values}) "
+                "SELECT a.sandbox, a.number, a.name, a.first_at, a.last_at, a.count FROM k "
+                "CROSS JOIN profile_attributes a ON a.sandbox = k.sandbox AND a.number = k.number "
+                "ORDER BY a.sandbox, a.number, a.name", [part for key in chunk for part in key]):
+            found.setdefault((sandbox, number), {})[name] = {"first_at": first, "last_at": last, "count": count}
+    return found
 
 
 def attribute_names(conn: sqlite3.Connection) -> list[str]:

@@ -455,4 +455,28 @@ MIGRATIONS = (*MIGRATIONS, Migration(
     ),
 ))
 
+_BUMP_CONTENT_VERSION = "UPDATE content_version SET version = version + 1 WHERE id = 1"
+
+MIGRATIONS = (*MIGRATIONS, Migration(
+    14,
+    "a version number of the rows the TUI shows that change in place, kept by triggers",
+    (
+        # The TUI re-read every view after any commit, the receiver's heartbeat (every 30 s) included.
+        # It now re-reads when what its views show moved (store/queries.py `versions`): the newest
+        # id of each table that is only added to, the credentials' version, and this one, bumped
+        # by every change in place of a reply (sent, delivered, cancelled), a consent row or a
+        # review item. Not messages, profiles, attributes or traffic: they change with a new
+        # message only, and a webhook's commit pays for no trigger. A migration that rebuilds
+        # outbox, consent or review_queue drops these triggers with the old table: create them again.
+        "CREATE TABLE content_version (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)",
+        "INSERT INTO content_version (id, version) VALUES (1, 0)",
+        f"CREATE TRIGGER outbox_changed AFTER UPDATE ON outbox BEGIN {_BUMP_CONTENT_VERSION}; END",
+        f"CREATE TRIGGER consent_inserted AFTER INSERT ON consent BEGIN {_BUMP_CONTENT_VERSION}; END",
+        f"CREATE TRIGGER consent_changed AFTER UPDATE ON consent BEGIN {_BUMP_CONTENT_VERSION}; END",
+        f"CREATE TRIGGER consent_deleted AFTER DELETE ON consent BEGIN {_BUMP_CONTENT_VERSION}; END",
+        f"CREATE TRIGGER review_queue_changed AFTER UPDATE ON review_queue BEGIN {_BUMP_CONTENT_VERSION}; END",
+        f"CREATE TRIGGER review_queue_deleted AFTER DELETE ON review_queue BEGIN {_BUMP_CONTENT_VERSION}; END",
+    ),
+))
+
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -24,7 +24,7 @@ from textual.worker import Worker
 
 from smsdesk.store.pull_losses import recent_pull_loss
 from smsdesk.store.text import make_inert
-from smsdesk.tui.data import DatabaseChanged, DataService
+from smsdesk.tui.data import DatabaseChanged, DataService, HeartbeatSeen
 from smsdesk.tui.textual_private import mark_styled_already
 from smsdesk.tui.workers import describe_error
 
@@ -182,7 +182,14 @@ class SmsDeskApp(App[None]):
                 message = DatabaseChanged(self.data.version, retry=retry and not changed, clock=clock and not changed)
                 for screen in self._data_screens():
                     screen.post_message(message)
-            elif self._problem_since and not self.data.failing and now - self._problem_since >= PROBLEM_MIN_SECONDS:
+            elif self.data.heartbeat_moved:
+                # Only the receiver's heartbeat moved (serve commits one every 30 s): nothing a
+                # view shows changed, so nothing is read; the empty log takes the time from here.
+                beat = HeartbeatSeen(self.data.heartbeat)
+                for screen in self._data_screens():
+                    screen.post_message(beat)
+            if not (changed or retry or clock) and self._problem_since and not self.data.failing \
+                    and now - self._problem_since >= PROBLEM_MIN_SECONDS:
                 self._clear_problem()
         finally:
             self._probing = False

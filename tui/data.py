@@ -3,10 +3,14 @@
 Every read and write of the TUI goes through `DataService`, which runs it on a small pool of
 threads (SQLite blocks; the UI thread never waits on it). Each pool thread keeps one reader
 connection and, once it writes, one writer connection: nothing is shared between threads and no
-connection is opened per call. One probe (`PRAGMA data_version` on one connection) tells the
-app whether another connection committed; the app polls it on one timer and posts
-`DatabaseChanged` to the screens, which re-read what they show. Screens and widgets hold the
-service and query functions from `store/`, never a database path, and the SQL lives in `store/`.
+connection is opened per call. Each read runs in one read transaction: the counts and rows a
+view shows come from one snapshot ("31 of 27 match" cannot happen). One probe tells the app
+whether what the views show changed: `PRAGMA data_version` on one connection says that someone
+committed, and only then `store.queries.versions` says whether it was more than the receiver's
+heartbeat. The app polls it on one timer and posts `DatabaseChanged` to the screens, which
+re-read what they show, or `HeartbeatSeen` alone, which they re-read nothing for. Screens and
+widgets hold the service and query functions from `store/`, never a database path, and the SQL
+lives in `store/`.
 
 Workers that call the service are started with `exit_on_error=False` (see `tui.workers`): a
 failure (a credential deleted meanwhile, a database locked past the busy timeout) is reported
@@ -29,6 +33,7 @@ import sqlite_utils
 from textual.message import Message
 
 from smsdesk.store.db import connect, connect_reader
+from smsdesk.store.queries import Versions, versions
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -49,6 +54,14 @@ class DatabaseChanged(Message):
         self.clock = clock  # posted because time moved on (a minute passed), not the data
 
 
+class HeartbeatSeen(Message):
+    """The receiver's heartbeat moved and nothing a view shows did: `at` is its time (ISO UTC)."""
+
+    def __init__(self, at: str | None) -> None:
+        super().__init__()
+        self.at = at
+
+
 class DataService:
     """Reads and writes on pool threads; call from the UI thread (`read`, `write`, `probe`)."""
 
@@ -63,7 +76,10 @@ class DataService:
         self._probe_lock = threading.Lock()
         self._probe_conn: sqlite3.Connection | None = None
         self._data_version = -1
+        self._seen: Versions | None = None  # what the probe last found (probe thread)
         self.version = 0  # changes seen (UI thread only)
+        self.heartbeat: str | None = None  # the receiver's last heartbeat the probe saw (UI thread only)
+        self.heartbeat_moved = False  # the last probe saw the heartbeat move (UI thread only)
         self.failing = False  # the last call failed; the app retries on its timer
         self._closed = False
 
@@ -98,21 +114,40 @@ class DataService:
         return db
 
     def _run_read(self, query: Callable[..., T], args: tuple[Any, ...]) -> T:
-        return query(self._reader(), *args)
+        # One read transaction: every statement of the query sees the same commit, so a count
+        # and the rows it counts, or a total and the part that matches, always agree.
+        conn = self._reader()
+        conn.execute("BEGIN")
+        try:
+            result = query(conn, *args)
+        except BaseException:
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):  # the query's own failure is the one to report
+                    conn.execute("ROLLBACK")
+            raise
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+        return result
 
     def _run_write(self, change: Callable[..., T], args: tuple[Any, ...]) -> T:
         return change(self._writer(), *args)
 
-    def _changed(self) -> bool:
+    def _changed(self) -> tuple[bool, Versions | None]:
+        """(what the views show changed, what was found): (False, None) when nobody committed."""
         with self._probe_lock:
             if self._probe_conn is None:
                 self._probe_conn = connect_reader(self._path, timeout=self._busy_timeout)
                 self._tune(self._probe_conn)
             version = int(self._probe_conn.execute("PRAGMA data_version").fetchone()[0])
             if version == self._data_version:
-                return False
+                return False, None
+            # Someone committed. Read after data_version: a commit in between is in what is read
+            # now, and the next probe finds data_version moved again and nothing new: never lost.
+            found = versions(self._probe_conn)
+            changed = self._seen is None or found.content != self._seen.content
             self._data_version = version
-            return True
+            self._seen = found
+            return changed, found
 
     # ---- the API (UI thread) ------------------------------------------------------------------
     def submit_read(self, query: Callable[..., T], *args: Any) -> Future[T]:
@@ -128,8 +163,15 @@ class DataService:
         return await self._track(self._pool.submit(self._run_write, change, args))
 
     async def probe(self) -> bool:
-        """True when another connection committed since the last probe (the first probe: True)."""
-        changed = await self._track(self._pool.submit(self._changed))
+        """True when what the views show changed since the last probe (the first probe: True).
+
+        A commit of the receiver's heartbeat alone is not a change: it sets `heartbeat` and
+        `heartbeat_moved`, and the app tells the views without making them read."""
+        self.heartbeat_moved = False
+        changed, found = await self._track(self._pool.submit(self._changed))
+        if found is not None and found.heartbeat != self.heartbeat:
+            self.heartbeat = found.heartbeat
+            self.heartbeat_moved = True
         if changed:
             self.version += 1
         return changed

@@ -15,7 +15,7 @@ from textual.widgets import Static
 from smsdesk.store.health import HEARTBEAT_SECONDS
 from smsdesk.store.outbox import backlog
 from smsdesk.store.queries import receiver_heartbeat_at
-from smsdesk.tui.data import DatabaseChanged, DataService
+from smsdesk.tui.data import DatabaseChanged, DataService, HeartbeatSeen
 from smsdesk.tui.log_export import export_file_name, export_messages
 from smsdesk.tui.log_filter import SYNTAX, FilterSyntaxError, describe, parse_filter
 from smsdesk.tui.screens.message_detail import MessageDetailScreen
@@ -119,6 +119,20 @@ class LogScreen(ViewScreen):
             self.log_view.refresh_data()
         self._check_backlog()  # on the clock too: a receiver that stopped writes no more heartbeats
         self.query_one(TrafficStrip).reload()
+
+    def on_heartbeat_seen(self, event: HeartbeatSeen) -> None:
+        """Only the receiver's heartbeat moved: the empty log's line about it, nothing read."""
+        self._take_heartbeat(event.at)
+
+    def on_screen_resume(self) -> None:
+        # Heartbeats seen while another view was shown (ViewScreen's handler runs as well).
+        if self.data.heartbeat is not None:
+            self._take_heartbeat(self.data.heartbeat)
+
+    def _take_heartbeat(self, at: str | None) -> None:
+        if at != self.heartbeat:
+            self.heartbeat = at
+            self._update_status()
 
     def on_resize(self) -> None:
         self.call_after_refresh(self._update_header)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -75,6 +76,11 @@ def parse_profile_filter(text: str) -> dict[str, object]:
     return found
 
 
+def profile_key(profile: Profile) -> str:
+    """The table's row key of a profile: its (sandbox, number), which no other row has."""
+    return json.dumps([profile.sandbox, profile.number])
+
+
 def _read_profiles(conn: Any, filters: dict[str, Any], order: str = "last seen") -> tuple[list[Profile], int, int]:
     profiles = list_profiles(conn, limit=PROFILE_PAGE, order=order, **filters)
     total = count_profiles(conn, **filters)
@@ -141,11 +147,27 @@ class ProfilesScreen(ViewScreen):
         self._show(profiles, total, everyone)
 
     def _show(self, profiles: list[Profile], total: int, everyone: int | None = None) -> None:
-        self.profiles = list(profiles)
+        table = self.query_one(DataTable)
         self._total = total
         self._everyone = total if everyone is None else everyone
-        table = self.query_one(DataTable)
-        keep = table.cursor_row
+        if profiles != self.profiles or table.row_count != len(profiles):
+            self._fill(table, profiles)
+        # else nothing to redraw: the cursor and the scroll stay exactly where they are
+        self._update_status()
+        if self._open_after_load is not None:
+            wanted, self._open_after_load = self._open_after_load, None
+            found = next((i for i, p in enumerate(self.profiles) if (p.sandbox, p.number) == wanted), None)
+            if found is not None:
+                table.move_cursor(row=found)
+                self.action_open()
+
+    def _fill(self, table: DataTable[str | Text], profiles: list[Profile]) -> None:
+        """The rows again. The cursor stays on the same number (rows arrive above it, or it moves
+        up the "last seen" order) and on the same line of the screen; a number no longer listed
+        leaves it at the same position. So Enter, y and o act on the number the operator chose."""
+        old_row, old_top = table.cursor_row, round(table.scroll_y)
+        selected = self.selected()
+        self.profiles = list(profiles)
         table.clear()
         for p in self.profiles:
             attrs = ", ".join(f"{name}×{info['count']}" for name, info in p.attributes.items())
@@ -154,16 +176,25 @@ class ProfilesScreen(ViewScreen):
                 Text(make_inert(p.sandbox)), Text(make_inert(p.number)),
                 Text(CONSENT_LABEL.get(p.consent, p.consent), style=CONSENT_STYLE.get(p.consent, "")),
                 Text(make_inert(attrs)), p.first_seen[:10], p.last_seen[:16].replace("T", " "),
+                key=profile_key(p),
             )
-        if self.profiles:
-            table.move_cursor(row=min(keep, len(self.profiles) - 1))
-        self._update_status()
-        if self._open_after_load is not None:
-            wanted, self._open_after_load = self._open_after_load, None
-            found = next((i for i, p in enumerate(self.profiles) if (p.sandbox, p.number) == wanted), None)
-            if found is not None:
-                table.move_cursor(row=found)
-                self.action_open()
+        if not self.profiles:
+            return
+        row = min(old_row, len(self.profiles) - 1)
+        if selected is not None:
+            key = profile_key(selected)
+            row = next((i for i, p in enumerate(self.profiles) if profile_key(p) == key), row)
+        table.move_cursor(row=row, scroll=False)
+        # Once the table has measured its new rows: a scroll before that is cut to nothing.
+        top = max(0, row - (old_row - old_top))
+        self.call_after_refresh(table.scroll_to, y=top, animate=False, immediate=True)
+
+    def selected(self) -> Profile | None:
+        """The profile under the cursor (None on an empty list)."""
+        table = self.query_one(DataTable)
+        if not self.profiles or not 0 <= table.cursor_row < len(self.profiles):
+            return None
+        return self.profiles[table.cursor_row]
 
     def _update_status(self) -> None:
         total, shown = self._total, len(self.profiles)
@@ -191,18 +222,14 @@ class ProfilesScreen(ViewScreen):
         self.action_reload()  # sorted by the query, over every matching profile
 
     def action_copy(self) -> None:
-        table = self.query_one(DataTable)
-        if self.profiles and table.cursor_row < len(self.profiles):
-            number = self.profiles[table.cursor_row].number
-            self.app.copy_to_clipboard(number)
-            self.notify(f"Copied {number}", timeout=2, markup=False)
+        if (profile := self.selected()) is not None:
+            self.app.copy_to_clipboard(profile.number)
+            self.notify(f"Copied {profile.number}", timeout=2, markup=False)
 
     def action_opt_out(self) -> None:
         """Record an opt-out that reached the operator by other means (asks for the reason)."""
-        table = self.query_one(DataTable)
-        if not self.profiles or table.cursor_row >= len(self.profiles):
+        if (profile := self.selected()) is None:
             return
-        profile = self.profiles[table.cursor_row]
 
         def decided(reason: str | None) -> None:
             if reason:
@@ -253,14 +280,16 @@ class ProfilesScreen(ViewScreen):
             self.query_one(DataTable).focus()
 
     def action_open(self) -> None:
-        table = self.query_one(DataTable)
-        if not self.profiles or table.cursor_row >= len(self.profiles):
-            return
-        self.app.push_screen(ProfileDetailScreen(self.data, self.profiles[table.cursor_row]))
+        if (profile := self.selected()) is not None:
+            self.app.push_screen(ProfileDetailScreen(self.data, profile))
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:
-        self.action_open()
+        # The row Enter was pressed on, by its key: a reload between the key and this message
+        # may have moved it, never replaced it.
+        profile = next((p for p in self.profiles if profile_key(p) == event.row_key.value), None)
+        if profile is not None:
+            self.app.push_screen(ProfileDetailScreen(self.data, profile))
 
 
 class ProfileDetailScreen(ReportsWorkerErrors, ModalScreen[None]):

@@ -69,20 +69,33 @@ class ReviewScreen(ViewScreen):
         self.show(await self.data.read(list_reviews))
 
     def show(self, items: list[ReviewItem]) -> None:
-        self.items = items
         table = self.query_one(DataTable)
-        row = table.cursor_row
+        if items != self.items or table.row_count != len(items):
+            self._fill(table, items)
+        count = (f"{len(items)} to review, oldest first" if items else
+                 "Nothing to review: near misses appear here when a credential's fuzzy opt-out is review "
+                 "or reply+review.")
+        self._status(f"{self.last_decision} · {count}" if self.last_decision else count)
+
+    def _fill(self, table: DataTable[str | Text], items: list[ReviewItem]) -> None:
+        """The rows again, the cursor on the same item (by its id) and on the same line of the
+        screen; an item decided meanwhile leaves it at the same position (the next one)."""
+        old_row, old_top = table.cursor_row, round(table.scroll_y)
+        selected = self.selected()
+        self.items = items
         table.clear()
         for item in items:
             table.add_row(str(item.id), item.received_at[:19].replace("T", " "), make_inert(item.sandbox),
                           make_inert(item.number), make_inert(item.credential), make_inert(item.text[:60]),
                           key=str(item.id))
-        if items:
-            table.move_cursor(row=min(row, len(items) - 1))
-        count = (f"{len(items)} to review, oldest first" if items else
-                 "Nothing to review: near misses appear here when a credential's fuzzy opt-out is review "
-                 "or reply+review.")
-        self._status(f"{self.last_decision} · {count}" if self.last_decision else count)
+        if not items:
+            return
+        row = min(old_row, len(items) - 1)
+        if selected is not None:
+            row = next((i for i, item in enumerate(items) if item.id == selected.id), row)
+        table.move_cursor(row=row, scroll=False)
+        # Once the table has measured its new rows: a scroll before that is cut to nothing.
+        self.call_after_refresh(table.scroll_to, y=max(0, row - (old_row - old_top)), animate=False, immediate=True)
 
     def _status(self, text: str) -> None:
         self.query_one("#review-status", Static).update(Text(text, style="italic"))

@@ -23,6 +23,7 @@ from textual.strip import Strip
 
 from smsdesk.store.queries import (
     LogPage,
+    LogUpdate,
     MessageFilter,
     MessageRow,
     log_first_page,
@@ -145,6 +146,7 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
         self._poll_again = False
         self._rows: dict[int, MessageRow] = {}
         self._top_id = 0
+        self._all_top = 0  # the newest message of all counted in `all_total` (a filter hides some)
         self._epoch = 0  # bumps on filter change: results of older fetches are dropped
         self._shift = 0  # rows inserted at the top since start: re-bases in-flight fetches
         self._pending: set[int] = set()
@@ -189,6 +191,7 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
         if epoch != self._epoch:
             return
         self._top_id = page.top
+        self._all_top = page.all_top
         self._rows = dict(enumerate(page.rows))
         self.all_total = page.all_total
         self._widen(page.rows)
@@ -216,25 +219,31 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
             self._polling = True
             self._poll_again = False
             visible = [row.id for pos, row in self._rows.items() if self._is_near_view(pos)]
-            self._poll_worker(self._epoch, self.filters, self._top_id, visible)
+            self._poll_worker(self._epoch, self.filters, self._top_id, self._all_top, visible)
 
     @work(group="log-poll", exit_on_error=False)
-    async def _poll_worker(self, epoch: int, filters: MessageFilter, top_id: int, visible: list[int]) -> None:
+    async def _poll_worker(self, epoch: int, filters: MessageFilter, top_id: int, all_top: int,
+                           visible: list[int]) -> None:
         try:
-            fresh, updated = await self.data.read(log_updates, filters, top_id, CACHE_LIMIT, visible)
-            if len(fresh) >= CACHE_LIMIT:  # a flood: start over instead of shifting a partial view
+            # One read, one snapshot: the matching rows and the count of all new messages agree.
+            update = await self.data.read(log_updates, filters, top_id, CACHE_LIMIT, visible, all_top)
+            if len(update.fresh) >= CACHE_LIMIT:  # a flood: start over instead of shifting a partial view
                 self._reload()
                 return
-            self._apply_new(epoch, fresh, updated)
+            self._apply_new(epoch, update, top_id, all_top)
         finally:
             self._polling = False
             if self._poll_again:
                 self.call_later(self._poll)
 
-    def _apply_new(self, epoch: int, fresh: list[MessageRow], updated: dict[int, MessageRow]) -> None:
-        if epoch != self._epoch:
-            return
-        fresh = [row for row in fresh if row.id > self._top_id]  # never show a row twice
+    def _apply_new(self, epoch: int, update: LogUpdate, top_id: int, all_top: int) -> None:
+        if epoch != self._epoch or top_id != self._top_id or all_top != self._all_top:
+            return  # read from an older starting point (a reload came between): the next poll reads again
+        fresh, updated = update.fresh, update.updated
+        # All messages, filter or not, counted from the same snapshot as the matching ones:
+        # "N of M match" never shows N > M.
+        self.all_total += update.all_new
+        self._all_top = update.all_top
         if updated:
             for pos, row in self._rows.items():
                 if row.id in updated:
@@ -245,7 +254,6 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
                 self._rows[self.total + i] = row
             self._top_id = fresh[0].id
             self.total += len(fresh)
-            self.all_total += len(fresh) if not self.filters.active else 0
             self.new_count += len(fresh)
             self._widen(fresh)
             self._resize_virtual()
@@ -258,7 +266,6 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
             self._shift += count
             self._top_id = fresh[0].id
             self.total += count
-            self.all_total += count if not self.filters.active else 0
             self._widen(fresh)
             self._resize_virtual()
             if self.follow:
@@ -270,6 +277,8 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
                 self.scroll_to(y=self.scroll_offset.y + count, animate=False, immediate=True)
                 self.new_count += count
             self._announce()
+        elif update.all_new:
+            self._announce()  # none of them match: "N of M match" still counts them
         self.refresh()
 
     # ---- fetching rows on demand --------------------------------------------------------
