@@ -412,10 +412,14 @@ def iter_profile_export(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
     cursor = conn.execute(
         "SELECT p.sandbox, p.number, COALESCE(c.consent, ''), p.first_seen, p.last_seen FROM profiles p "
         "LEFT JOIN consent c ON c.sandbox = p.sandbox AND c.number = p.number ORDER BY p.sandbox, p.number")
-    for sandbox, number, consent, first_seen, last_seen in cursor.fetchall():
-        yield {"sandbox": sandbox, "number": number, "consent": consent,
-               "attributes": attributes_of(conn, sandbox, number), "first_seen": first_seen,
-               "last_seen": last_seen}
+    rows = cursor.fetchall()
+    for start in range(0, len(rows), _KEYS_PER_STATEMENT):  # attributes for many numbers at once
+        chunk = rows[start:start + _KEYS_PER_STATEMENT]
+        found = attributes_of_many(conn, [(sandbox, number) for sandbox, number, *_ in chunk])
+        for sandbox, number, consent, first_seen, last_seen in chunk:
+            yield {"sandbox": sandbox, "number": number, "consent": consent,
+                   "attributes": found.get((sandbox, number), {}), "first_seen": first_seen,
+                   "last_seen": last_seen}
 
 
 def json_cell(value: Any) -> Any:

@@ -78,6 +78,34 @@ async def test_profiles_keep_the_cursor_on_its_number_while_rows_arrive(live_db:
         assert isinstance(app.screen, ProfileDetailScreen) and app.screen.profile.number == DORA
 
 
+async def test_profiles_keep_the_chosen_number_on_its_line_of_a_scrolled_list(live_db: Path) -> None:
+    """A list longer than the screen, scrolled: rows arriving above move neither the cursor's
+    number nor the line it is drawn on (the rows above it scroll away instead)."""
+    db = connect(live_db)
+    try:
+        with transaction(db) as conn:
+            conn.executemany("INSERT INTO profiles (sandbox, number, first_seen, last_seen) VALUES ('bulk', ?, ?, ?)",
+                             [(f"+4420000{i:05d}", "2025-01-01T00:00:00", f"2025-01-01T00:00:{i:02d}")
+                              for i in range(40)])
+    finally:
+        db.close()
+    app = SmsDeskApp(live_db, initial_mode="profiles", poll_seconds=POLL)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ProfilesScreen)
+        table = screen.query_one(DataTable)
+        await wait_until(pilot, lambda: len(_numbers(screen)) == 45, what="profiles")
+        for _ in range(25):
+            await pilot.press("j")
+        await pilot.pause()
+        chosen, line = _under_cursor(screen), table.cursor_row - round(table.scroll_y)
+        assert table.scroll_y > 0 and 0 <= line < table.size.height
+        store(live_db, *(inbound(f"+4179300000{i}", SHOP, "hello") for i in range(3)))
+        await wait_until(pilot, lambda: len(_numbers(screen)) == 48, what="three more")
+        await wait_until(pilot, lambda: table.cursor_row - round(table.scroll_y) == line, what="the same line")
+        assert _under_cursor(screen) == chosen and table.cursor_row == 28
+
+
 async def test_profiles_leave_the_cursor_at_its_place_when_its_number_goes(live_db: Path) -> None:
     """Filtered on consent:y, the number under the cursor opts out and leaves the list: the cursor
     stays at the same position (the next number), not at the top."""
@@ -359,3 +387,27 @@ def test_profiles_read_a_page_with_its_attributes_in_a_few_statements(live_db: P
     # Each number's attributes by their key (the numbers of the page are the constant table k).
     attributes = [sql for sql in statements if "profile_attributes" in sql]
     assert len(attributes) == 2 and table_scans(live_db, attributes, allowed=("SCAN k",)) == {}
+
+
+def test_the_profile_export_reads_attributes_for_many_numbers_at_once(live_db: Path) -> None:
+    """`smsdesk export profiles` had the same one-query-per-profile pattern; same rows, a few statements."""
+    from smsdesk.store.queries import iter_profile_export
+
+    db = connect(live_db)
+    try:
+        with transaction(db) as conn:
+            conn.executemany("INSERT INTO profiles (sandbox, number, first_seen, last_seen) VALUES ('bulk', ?, ?, ?)",
+                             [(f"+4420000{i:05d}", "2025-01-01", "2025-01-02") for i in range(1000)])
+            conn.executemany("INSERT INTO profile_attributes (sandbox, number, name, first_at, last_at, count) "
+                             "VALUES ('bulk', ?, 'A', '2025-01-01', '2025-01-02', ?)",
+                             [(f"+4420000{i:05d}", i) for i in range(0, 1000, 7)])
+    finally:
+        db.close()
+    rows, statements = traced(live_db, lambda conn: list(iter_profile_export(conn)), write=False)
+    assert len(rows) == 1005 and len(statements) <= 4
+    conn = sqlite3.connect(live_db)
+    try:
+        assert all(row["attributes"] == attributes_of(conn, row["sandbox"], row["number"]) for row in rows)
+    finally:
+        conn.close()
+    assert sum(1 for row in rows if row["attributes"]) == 143 + 1  # the bulk ones and Alice's DISCOUNT

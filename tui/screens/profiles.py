@@ -31,6 +31,7 @@ from smsdesk.tui.log_export import evidence_file_name, export_evidence
 from smsdesk.tui.screens.message_detail import Part, inert_lines
 from smsdesk.tui.screens.opt_out import OptOutScreen
 from smsdesk.tui.screens.view import HELP_BINDING, ViewScreen
+from smsdesk.tui.table_place import place_cursor
 from smsdesk.tui.widgets.filter_line import FilterLine
 from smsdesk.tui.widgets.key_bar import KeyBar
 from smsdesk.tui.workers import ReportsWorkerErrors
@@ -178,16 +179,8 @@ class ProfilesScreen(ViewScreen):
                 Text(make_inert(attrs)), p.first_seen[:10], p.last_seen[:16].replace("T", " "),
                 key=profile_key(p),
             )
-        if not self.profiles:
-            return
-        row = min(old_row, len(self.profiles) - 1)
-        if selected is not None:
-            key = profile_key(selected)
-            row = next((i for i, p in enumerate(self.profiles) if profile_key(p) == key), row)
-        table.move_cursor(row=row, scroll=False)
-        # Once the table has measured its new rows: a scroll before that is cut to nothing.
-        top = max(0, row - (old_row - old_top))
-        self.call_after_refresh(table.scroll_to, y=top, animate=False, immediate=True)
+        chosen = None if selected is None else profile_key(selected)
+        place_cursor(table, [profile_key(p) for p in self.profiles], chosen, old_row, old_top)
 
     def selected(self) -> Profile | None:
         """The profile under the cursor (None on an empty list)."""

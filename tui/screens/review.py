@@ -17,6 +17,7 @@ from smsdesk.store.review import ReviewItem, list_reviews, resolve
 from smsdesk.store.text import make_inert
 from smsdesk.tui.data import DatabaseChanged, DataService
 from smsdesk.tui.screens.view import ViewScreen
+from smsdesk.tui.table_place import place_cursor
 from smsdesk.tui.widgets.key_bar import KeyBar
 
 COLUMNS = ("#", "received", "sandbox", "number", "credential", "text")
@@ -88,14 +89,8 @@ class ReviewScreen(ViewScreen):
             table.add_row(str(item.id), item.received_at[:19].replace("T", " "), make_inert(item.sandbox),
                           make_inert(item.number), make_inert(item.credential), make_inert(item.text[:60]),
                           key=str(item.id))
-        if not items:
-            return
-        row = min(old_row, len(items) - 1)
-        if selected is not None:
-            row = next((i for i, item in enumerate(items) if item.id == selected.id), row)
-        table.move_cursor(row=row, scroll=False)
-        # Once the table has measured its new rows: a scroll before that is cut to nothing.
-        self.call_after_refresh(table.scroll_to, y=max(0, row - (old_row - old_top)), animate=False, immediate=True)
+        place_cursor(table, [str(item.id) for item in items], None if selected is None else str(selected.id),
+                     old_row, old_top)
 
     def _status(self, text: str) -> None:
         self.query_one("#review-status", Static).update(Text(text, style="italic"))
