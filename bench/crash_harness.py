@@ -82,6 +82,9 @@ class CrashReport:
     replies_cancelled: int = 0  # by an opt-out that came after them
     replies_sent_twice: int = 0  # same messageId reaching Infobip again after a kill: at-least-once
     replies_after_opt_out: int = 0  # anything but the confirmation or HELP reaching Infobip after an opt-out's 200
+    # the same, in the order Infobip got them: after the number's opt-out confirmation (numbers that
+    # never opt in); free of the clocks of two processes, so the crash test asserts it
+    replies_after_confirmation: int = 0
     replies_during_opt_out_commit: int = 0  # such replies after its stored_at but not after its 200
     max_send_after_stop_ms: int = 0  # the latest of either, after the opt-out's stored_at (0: none)
     redelivered: int = 0  # messages posted again after a webhook got no 200
@@ -107,6 +110,7 @@ class CrashReport:
     @property
     def mismatches(self) -> int:
         return (self.missing_acknowledged + self.duplicate_rows + self.replies_unsent + self.replies_after_opt_out
+                + self.replies_after_confirmation
                 + self.stops_not_applied + self.confirmations_not_one + self.ledger_twice + self.never_answered
                 + (self.integrity != "ok") + (not self.consent_verify_ok))
 
@@ -346,6 +350,27 @@ def replies_after_opt_out(conn: sqlite3.Connection, sent: list[tuple[str, str]],
     return late
 
 
+def replies_after_confirmation(conn: sqlite3.Connection, sent: list[str]) -> int:
+    """Replies, in the order Infobip got them, that reached a number after its opt-out confirmation
+    and are neither another confirmation nor a HELP answer; numbers that ever opted (back) in are
+    left out (their later replies may be allowed)."""
+    replies = {our_id: (kind, number) for our_id, kind, number in
+               conn.execute("SELECT our_message_id, kind, to_number FROM outbox")}
+    opted_in = {number for (number,) in conn.execute(
+        "SELECT DISTINCT number FROM consent_ledger WHERE new IN ('y', 'p') AND effect = 'changed'")}
+    confirmed: set[str] = set()
+    late = 0
+    for our_id in sent:
+        kind, number = replies.get(our_id, ("", ""))
+        if not number or number in opted_in:
+            continue
+        if kind == "opt-out":
+            confirmed.add(number)
+        elif kind not in ALWAYS_ALLOWED_KINDS and number in confirmed:
+            late += 1
+    return late
+
+
 def run_crash_scenario(workdir: Path, *, kills: int = 3, seconds_between: tuple[float, float] = (0.3, 1.2),
                        workers: int = 8, drain_timeout: float = 60, batch: int = 1,
                        operator: bool = False, faults: bool = False, logs_lag: float = 1.0) -> CrashReport:
@@ -412,6 +437,7 @@ def run_crash_scenario(workdir: Path, *, kills: int = 3, seconds_between: tuple[
         late = replies_after_opt_out(conn, sent, [SandboxEdit(sandbox, stored, _at(returned)) for stored, (
             sandbox, returned) in zip(edited_at, edits, strict=True)], report.acked_at)
         report.replies_after_opt_out = late.after_commit
+        report.replies_after_confirmation = replies_after_confirmation(conn, [our_id for our_id, _ in sent])
         report.replies_during_opt_out_commit = late.during_commit
         report.max_send_after_stop_ms = late.latest_ms
         account_for_stops(conn, report, set(sent_ids))

@@ -41,6 +41,7 @@ from datetime import datetime
 from pathlib import Path
 
 from smsdesk.engine.answer_journal import AnswerJournal
+from smsdesk.engine.opt_out_notices import OptOutNotices
 from smsdesk.infobip.client import (
     SEND_STATUS_GROUPS,
     InfobipClient,
@@ -87,6 +88,7 @@ LOGS_DEADLINE_S = 10.0
 _MESSAGE_INDEX = re.compile(r"^messages\[(\d+)\]")
 _ONE_ATTEMPT = RetryPolicy(max_attempts=1)
 OPTED_OUT_AS_IT_LEFT = "the number opted out before the reply was sent (checked as the request left)"
+STOP_AS_IT_LEFT = "a STOP from the number was acknowledged as the request left: its consent is read again"
 ASKING_THE_LOGS = "asking Infobip's message logs"
 LEFT_IN_FLIGHT = f"the sender stopped while this reply was in flight: {ASKING_THE_LOGS}"
 
@@ -159,8 +161,11 @@ class OutboxSender:
                  interval: float = 0.5, messages_per_request: int = MESSAGES_PER_REQUEST,
                  requests_in_flight: int = REQUESTS_IN_FLIGHT,
                  client_options: dict[str, object] | None = None,
-                 logs_lag: float = LOGS_LAG_S, logs_looks: int = LOGS_LOOKS) -> None:
+                 logs_lag: float = LOGS_LAG_S, logs_looks: int = LOGS_LOOKS,
+                 opt_outs: OptOutNotices | None = None) -> None:
         self.db_path = db_path
+        # The STOPs serve acknowledged, noted on the loop before their 200 (engine/opt_out_notices.py).
+        self.opt_outs = opt_outs or OptOutNotices()
         self.writer = writer
         self.delivery_url = delivery_url
         self.interval = interval
@@ -398,11 +403,32 @@ class OutboxSender:
         names, or is narrowed by halving; a transient error is retried as the client's policy
         says (each smaller or later request takes its own last look). `attempt` and `started`
         (time.monotonic()) count this request's tries so far, as the client's own retries do."""
+        noted = self.opt_outs.sequence  # before the read: every STOP acknowledged after it is in the notes
         batch, dropped = await self._last_look(batch)
+        batch, held = self._last_word(batch, noted)
         if not batch:
-            return dropped
-        return dropped + await self._send_request(client, batch, attempt,
-                                                  time.monotonic() if started is None else started)
+            return dropped + held
+        return dropped + held + await self._send_request(client, batch, attempt,
+                                                         time.monotonic() if started is None else started)
+
+    def _last_word(self, batch: list[tuple[OutboxRow, OutboundSms]], noted: int
+                   ) -> tuple[list[tuple[OutboxRow, OutboundSms]], list[SendOutcome]]:
+        """On the loop, with nothing awaited before the request is handed to the client: replies
+        to numbers whose STOP serve acknowledged since the last look's read are held back (queued
+        again: the next claim reads their consent in its transaction and cancels them)."""
+        since = self.opt_outs.since(noted)
+        if since is not None and not since:
+            return batch, []
+        held_back = [(row, sms) for row, sms in batch
+                     if row.kind not in ALWAYS_ALLOWED_KINDS and (since is None or row.to_number in since)]
+        if not held_back:
+            return batch, []
+        held_ids = {row.id for row, _ in held_back}
+        log.info("%d replies held back as their request left: a STOP for their number was just acknowledged",
+                 len(held_back))
+        return ([(row, sms) for row, sms in batch if row.id not in held_ids],
+                [SendOutcome(row.id, "queued", error=STOP_AS_IT_LEFT, next_attempt_at=time.time())
+                 for row, _ in held_back])
 
     async def _last_look(self, batch: list[tuple[OutboxRow, OutboundSms]]
                          ) -> tuple[list[tuple[OutboxRow, OutboundSms]], list[SendOutcome]]:

@@ -32,6 +32,7 @@ from smsdesk.engine.direct_commits import DirectCommits, StoreRun
 from smsdesk.engine.health import HealthDetail, StorageHealth, health_answer
 from smsdesk.engine.limits import REQUESTS_IN_PROGRESS
 from smsdesk.engine.mo import InboundBatch, InputProblem, parse_delivery_reports, parse_inbound_batch
+from smsdesk.engine.opt_out_notices import OptOutNotices
 from smsdesk.engine.ratelog import RateLimitedLog
 from smsdesk.store.db import utcnow
 from smsdesk.store.direct_commit import DirectCommitter
@@ -120,8 +121,11 @@ Handler = Callable[[Request], Awaitable[JSONResponse]]
 
 class Receiver:
     def __init__(self, writer: Writer, auth: BasicAuth | None, *, max_body_bytes: int = MAX_BODY_BYTES,
-                 store_run: StoreRun = store_inbound, direct: DirectCommitter | None = None) -> None:
+                 store_run: StoreRun = store_inbound, direct: DirectCommitter | None = None,
+                 opt_outs: OptOutNotices | None = None) -> None:
         self.writer = writer
+        # Opt-outs stored, noted before their 200 goes out: the sender's last word (engine/opt_out_notices.py).
+        self.opt_outs = opt_outs or OptOutNotices()
         self.auth = auth
         self.max_body_bytes = max_body_bytes
         self.store_run = store_run  # the writer job that stores inbound rows (a module-level function)
@@ -179,8 +183,14 @@ class Receiver:
                 if _storage_failure(exc) or (len(rows) < 2 and not unreadable):
                     raise
                 return await self._store_one_by_one(rows, exc, batch, unreadable)
+        self._note_opt_outs(rows, outcomes)
         stored = sum(1 for _, row_id, _, _ in outcomes if row_id is not None)
         return JSONResponse(_answer(batch, stored, len(outcomes) - stored))
+
+    def _note_opt_outs(self, rows: list[tuple[str, ...]], outcomes: list[Any]) -> None:
+        """The numbers of the opt-outs just stored (outcomes come in the order of their rows)."""
+        self.opt_outs.note(row[1] for row, outcome in zip(rows, outcomes, strict=False)
+                           if outcome[2] == "opt-out" and outcome[1] is not None)
 
     async def _keep_unreadable_body(self, payload: Any, problem: InputProblem) -> None:
         """A body that is valid JSON but no batch: one row in unreadable_inbound, then the 400.
@@ -226,6 +236,7 @@ class Receiver:
                 duplicates += 1
             else:
                 stored += 1
+                self._note_opt_outs([row], result)
         if unreadable and isinstance(results[-1], BaseException):
             failed.append("unreadable")
             log.error("the unreadable results of a batch could not be kept: %s", results[-1].__class__.__name__)

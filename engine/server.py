@@ -23,6 +23,7 @@ import uvicorn
 from starlette.applications import Starlette
 
 from smsdesk.engine.limits import HttpLimits, protocol_with
+from smsdesk.engine.opt_out_notices import OptOutNotices
 from smsdesk.engine.outbox_sender import LOGS_LAG_S, OutboxSender
 from smsdesk.engine.poller import InboxPoller
 from smsdesk.engine.receiver import MAX_BODY_BYTES, BasicAuth, Receiver
@@ -88,12 +89,14 @@ class Service:
         self.config = config
         self.writer = ProcessWriter(config.db_path, log_path=config.writer_log)
         self.direct = DirectCommitter(config.db_path) if config.direct_commits else None
-        self.receiver = Receiver(self.writer, config.auth, max_body_bytes=config.max_body_bytes, direct=self.direct)
+        opt_outs = OptOutNotices()  # the receiver notes each stored STOP before its 200; the sender reads them
+        self.receiver = Receiver(self.writer, config.auth, max_body_bytes=config.max_body_bytes, direct=self.direct,
+                                 opt_outs=opt_outs)
         # The sender writes through its generation's fence (store/fencing.py): once a later sender
         # took over, nothing it does is written.
         self.sender_writer = FencedWriter(self.writer)
         self.sender = OutboxSender(config.db_path, self.sender_writer, delivery_url=config.delivery_url,
-                                   interval=config.outbox_interval, logs_lag=config.logs_lag)
+                                   interval=config.outbox_interval, logs_lag=config.logs_lag, opt_outs=opt_outs)
         self.poller = InboxPoller(config.db_path, self.writer, interval=config.poll_interval)
         if config.run_poller:  # /healthz names the last pull answer that was lost
             self.receiver.health_details.append(("pull", self.poller.health_detail))

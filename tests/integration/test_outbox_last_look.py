@@ -182,3 +182,73 @@ def test_the_last_look_is_one_read_by_consents_key(tmp_path: Path) -> None:
     assert "SEARCH consent USING INDEX sqlite_autoindex_consent_1 (sandbox=? AND number=?)" in plans(
         db, statements)[statements[0]]  # the primary key (sandbox, number), a rowid table's unique index
     assert table_scans(db, statements) == {}
+
+
+async def test_a_stop_acknowledged_while_the_last_look_reads_holds_the_reply_back(tmp_path: Path,
+                                                                                   sim: SimulatorThread) -> None:
+    """The last look reads on a thread; a STOP serve commits and acknowledges meanwhile (on the
+    loop) is not in what it read. The receiver's note of that STOP, checked on the loop just
+    before the request leaves, holds the reply back; the next claim reads consent and cancels it.
+    Without the note the reply would leave after the STOP's 200."""
+    from smsdesk.engine.opt_out_notices import OptOutNotices
+
+    db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
+    store(db, B, "hello", "2026-11-26T10:00:01.000+00:00")
+    notices = OptOutNotices()
+    writer = GroupCommitWriter(db).start()
+    sender = OutboxSender(db, writer, opt_outs=notices)
+    read_consent = sender._opted_out
+
+    def read_while_a_stop_is_acknowledged(credential_id: int, sandbox: str, numbers: list[str]) -> set[str]:
+        found = read_consent(credential_id, sandbox, numbers)  # the read sees no STOP yet
+        store(db, B, "STOP", "2026-11-26T10:00:02.000+00:00")  # committed meanwhile...
+        notices.note([B])  # ...and noted by the receiver before its 200
+        return found
+
+    sender._opted_out = read_while_a_stop_is_acknowledged  # type: ignore[method-assign]
+    try:
+        await sender.run_once()
+        assert sent_to(sim, B) == []
+        assert rows(db, "SELECT kind, status FROM outbox ORDER BY id") == [("default", "queued"),
+                                                                           ("opt-out", "queued")]
+        sender._opted_out = read_consent  # type: ignore[method-assign]
+        for _ in range(3):
+            await sender.run_once()
+        assert sent_to(sim, B) == [CONFIRMATION]
+        assert rows(db, "SELECT kind, status FROM outbox ORDER BY id") == [("default", "cancelled"),
+                                                                           ("opt-out", "sent")]
+    finally:
+        await sender.aclose()
+        writer.stop()
+
+
+def test_opt_out_notices_since() -> None:
+    from smsdesk.engine.opt_out_notices import OptOutNotices
+
+    notices = OptOutNotices(keep=3)
+    start = notices.sequence
+    assert notices.since(start) == set()
+    notices.note(["+1", "+2"])
+    assert notices.since(start) == {"+1", "+2"}
+    middle = notices.sequence
+    notices.note(["+3", "+4"])
+    assert notices.since(middle) == {"+3", "+4"}
+    assert notices.since(start) is None  # "+1" was dropped: every number counts as noted
+
+
+def test_serve_notes_each_stored_stop_before_its_200(tmp_path: Path) -> None:
+    import httpx
+
+    from smsdesk.simulator.sample_data import mo_body, mo_result
+    from tests.support.serve import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve
+
+    db = make_db(tmp_path / "smsdesk.db", shop_credential())
+    with running_serve(db) as server:
+        notices = server.service.receiver.opt_outs
+        assert server.service.sender.opt_outs is notices  # one object: what the receiver notes, the sender reads
+        start = notices.sequence
+        response = httpx.post(server.url + "/infobip/inbound", auth=(WEBHOOK_USER, WEBHOOK_PASSWORD),
+                              json=mo_body(mo_result("STOP", sender=B.removeprefix("+")),
+                                           mo_result("hello", sender=C.removeprefix("+"))))
+        assert response.status_code == 200
+        assert notices.since(start) == {B}

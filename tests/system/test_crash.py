@@ -30,7 +30,10 @@ def test_sigkill_during_load_loses_nothing(tmp_path: Path, batch: int, workers: 
     assert report.stored >= report.acknowledged
     assert report.replies_queued > 0
     assert report.replies_unsent == 0, report.as_dict()
-    assert report.replies_after_opt_out == 0, report.as_dict()
+    # In the order Infobip got them, nothing but confirmations and HELP answers after a number's
+    # confirmation. (`replies_after_opt_out` compares the simulator's clock with the load's, two
+    # threads of this busy process: the soak reports it; a test that asserted it would flake.)
+    assert report.replies_after_confirmation == 0, report.as_dict()
     assert report.stops_acknowledged > 0, "the load must have sent STOPs"
     assert report.stops_not_applied == 0, report.as_dict()
     assert report.confirmations_not_one == 0, report.as_dict()
