@@ -317,7 +317,7 @@ class InboxPoller:
         total = await self._store_waiting(cred.id)
         if cred.id in self._unsaved:
             return total
-        client = self.clients.get(cred.base_url, cred.api_key)
+        client = self.clients.get(cred.base_url, cred.api_key, owner=cred.id)  # a rotated key retires the old
         for kind in (INBOX, REPORTS):
             while True:
                 try:
@@ -434,6 +434,7 @@ class InboxPoller:
         pulled_ids = {cred.id for cred in creds}
         for key in [key for key in self._unsaved if key not in pulled_ids]:
             total += await self._store_waiting(key)
+        await self.clients.close_retired()  # no pull of a rotated key is in flight any more
         return total
 
     def health_detail(self) -> str | None:

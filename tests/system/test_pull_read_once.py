@@ -236,3 +236,28 @@ def test_serve_reports_a_lost_pull_answer_in_healthz_and_stays_200(db: Path, sim
             "pull"]
     assert sim.state.count_requests(INBOX_PATH) >= 2  # later rounds pulled again, each once
     assert rows(db, "SELECT COUNT(*) FROM messages") == [(0,)]
+
+
+async def test_a_rotated_key_closes_the_pollers_old_client(db: Path, sim: SimulatorThread) -> None:
+    from smsdesk.store.credentials import get_credential, update_credential
+    from smsdesk.store.db import connect
+
+    sim.state.keys.add("rotated-key-0002")
+    writer = ProcessWriter(db).start()
+    poller = InboxPoller(db, writer)
+    try:
+        await asyncio.to_thread(writer.wait_ready)
+        await poller.run_once()
+        [old] = poller.clients.open_clients()
+        handle = connect(db)
+        cred = get_credential(handle, "Shop")
+        update_credential(handle, cred.id, shop_credential(sim.url, inbound_mode="pull", api_key="rotated-key-0002"),
+                          cred.version)
+        handle.close()
+        await poller.run_once()
+        assert old.closed
+        [new] = poller.clients.open_clients()
+        assert new is not old and not new.closed
+    finally:
+        await poller.aclose()
+        writer.stop()
