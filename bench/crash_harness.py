@@ -86,6 +86,7 @@ class CrashReport:
     # never opt in; runs without an operator, whose sandbox edits move numbers between consents);
     # free of the clocks of two threads, so the crash test asserts it
     replies_after_confirmation: int = 0
+    replies_after_opt_out_by_edit: int = 0  # of those: after an edit into a sandbox where the number was n
     unreadable_posted: int = 0  # results smsdesk cannot read, beside others (operator runs): kept aside, never a 400
     unreadable_kept: int = 0  # rows in unreadable_inbound at the end (a redelivered one is kept once)
     replies_during_opt_out_commit: int = 0  # such replies after its stored_at but not after its 200
@@ -315,6 +316,7 @@ class LateReplies:
     after_commit: int = 0  # reached Infobip after the opt-out's 200 (or the edit's return): certainly after it
     during_commit: int = 0  # after its stored_at, not after its 200: perhaps before the commit
     latest_ms: int = 0  # the latest of either, after the opt-out's stored_at
+    after_edit: int = 0  # of after_commit: those the later of the two was a sandbox edit, not a STOP
 
 
 def replies_after_opt_out(conn: sqlite3.Connection, sent: list[tuple[str, str]], edits: list[SandboxEdit],
@@ -360,6 +362,7 @@ def replies_after_opt_out(conn: sqlite3.Connection, sent: list[tuple[str, str]],
         late.latest_ms = max(late.latest_ms, int((arrived - since).total_seconds() * 1000))
         if arrived > certain:
             late.after_commit += 1
+            late.after_edit += edit.committed > stored[-1][1]  # the edit moved it into the opted-out sandbox
         else:
             late.during_commit += 1
     return late
@@ -458,6 +461,7 @@ def run_crash_scenario(workdir: Path, *, kills: int = 3, seconds_between: tuple[
         if not operator:  # with sandbox edits a number opted out in one sandbox may be texted in another
             report.replies_after_confirmation = replies_after_confirmation(conn, [our_id for our_id, _ in sent])
         report.replies_during_opt_out_commit = late.during_commit
+        report.replies_after_opt_out_by_edit = late.after_edit
         report.max_send_after_stop_ms = late.latest_ms
         account_for_stops(conn, report, set(sent_ids))
         report.unreadable_kept = conn.execute("SELECT COUNT(*) FROM unreadable_inbound").fetchone()[0]

@@ -408,8 +408,13 @@ class OutboxSender:
         batch, held = self._last_word(batch, noted)
         if not batch:
             return dropped + held
-        return dropped + held + await self._send_request(client, batch, attempt,
-                                                         time.monotonic() if started is None else started)
+        # In flight from here until Infobip answers: a STOP for one of these numbers waits for it.
+        leaving = self.opt_outs.depart(row.to_number for row, _ in batch if row.kind not in ALWAYS_ALLOWED_KINDS)
+        try:
+            sent = await self._send_request(client, batch, attempt, time.monotonic() if started is None else started)
+        finally:
+            self.opt_outs.arrived(leaving)
+        return dropped + held + sent
 
     def _last_word(self, batch: list[tuple[OutboxRow, OutboundSms]], noted: int
                    ) -> tuple[list[tuple[OutboxRow, OutboundSms]], list[SendOutcome]]:

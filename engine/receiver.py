@@ -183,14 +183,19 @@ class Receiver:
                 if _storage_failure(exc) or (len(rows) < 2 and not unreadable):
                     raise
                 return await self._store_one_by_one(rows, exc, batch, unreadable)
-        self._note_opt_outs(rows, outcomes)
+        await self._note_opt_outs(rows, outcomes)
         stored = sum(1 for _, row_id, _, _ in outcomes if row_id is not None)
         return JSONResponse(_answer(batch, stored, len(outcomes) - stored))
 
-    def _note_opt_outs(self, rows: list[tuple[str, ...]], outcomes: list[Any]) -> None:
-        """The numbers of the opt-outs just stored (outcomes come in the order of their rows)."""
-        self.opt_outs.note(row[1] for row, outcome in zip(rows, outcomes, strict=False)
-                           if outcome[2] == "opt-out" and outcome[1] is not None)
+    async def _note_opt_outs(self, rows: list[tuple[str, ...]], outcomes: list[Any]) -> None:
+        """The numbers of the opt-outs just stored (outcomes come in the order of their rows), noted
+        for the sender; and, before the 200, a reply to one of them already in flight is waited for
+        (engine/opt_out_notices.py), so nothing it forbids reaches Infobip after the 200."""
+        numbers = [row[1] for row, outcome in zip(rows, outcomes, strict=False)
+                   if outcome[2] == "opt-out" and outcome[1] is not None]
+        if numbers:
+            self.opt_outs.note(numbers)
+            await self.opt_outs.wait_departed(numbers)
 
     async def _keep_unreadable_body(self, payload: Any, problem: InputProblem) -> None:
         """A body that is valid JSON but no batch: one row in unreadable_inbound, then the 400.
@@ -236,7 +241,7 @@ class Receiver:
                 duplicates += 1
             else:
                 stored += 1
-                self._note_opt_outs([row], result)
+                await self._note_opt_outs([row], result)
         if unreadable and isinstance(results[-1], BaseException):
             failed.append("unreadable")
             log.error("the unreadable results of a batch could not be kept: %s", results[-1].__class__.__name__)

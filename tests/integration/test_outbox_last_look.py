@@ -252,3 +252,33 @@ def test_serve_notes_each_stored_stop_before_its_200(tmp_path: Path) -> None:
                                            mo_result("hello", sender=C.removeprefix("+"))))
         assert response.status_code == 200
         assert notices.since(start) == {B}
+
+
+def test_a_stops_200_waits_for_a_reply_to_its_number_already_in_flight(tmp_path: Path) -> None:
+    """A reply that passed the last word is in flight until Infobip answers; a STOP for its number
+    is answered 200 only after that answer came back, so the reply cannot reach Infobip after the
+    STOP's 200, whatever the HTTP client still awaited inside."""
+    import concurrent.futures
+
+    import httpx
+
+    from smsdesk.simulator.sample_data import mo_body, mo_result
+    from tests.support.serve import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve
+
+    db = make_db(tmp_path / "smsdesk.db", shop_credential())
+    with running_serve(db) as server:
+        notices = server.service.receiver.opt_outs
+        leaving = notices.depart([B])  # as the sender does for a request with a reply to B
+
+        def post_stop() -> int:
+            return httpx.post(server.url + "/infobip/inbound", auth=(WEBHOOK_USER, WEBHOOK_PASSWORD), timeout=10,
+                              json=mo_body(mo_result("STOP", sender=B.removeprefix("+")))).status_code
+
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            answer = pool.submit(post_stop)
+            time.sleep(0.5)
+            assert not answer.done()  # stored, noted, and waiting for the reply in flight
+            assert rows(db, "SELECT consent FROM consent") == [("n",)]
+            loop = server.service.writer._loop  # serve's event loop
+            loop.call_soon_threadsafe(notices.arrived, leaving)  # Infobip answered the request
+            assert answer.result(timeout=10) == 200
