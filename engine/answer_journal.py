@@ -25,14 +25,13 @@ skipped without hiding its neighbours:
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import logging
 import os
 import zlib
 from pathlib import Path
 
-from smsdesk.store.paths import beside_database, beside_database_name
+from smsdesk.store.paths import beside_database, beside_database_name, write_all
 
 log = logging.getLogger("smsdesk.outbox")
 VERSION = 2
@@ -66,15 +65,6 @@ def decode(line: bytes) -> list[tuple] | None:
     return entries
 
 
-def write_all(fd: int, data: bytes) -> None:
-    """Write every byte of `data` (a short write is continued; one that writes nothing is an
-    error: a full disk reports ENOSPC on the next call)."""
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        if written <= 0:
-            raise OSError(errno.EIO, "the journal write made no progress")
-        view = view[written:]
 
 
 class AnswerJournal:

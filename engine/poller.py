@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import functools
 import itertools
 import json
@@ -61,7 +60,7 @@ from smsdesk.store.db import connect, utcnow
 from smsdesk.store.inbound import InboundMessage, inbound_rows, store_inbound
 from smsdesk.store.models import InboundMode, StoredCredential
 from smsdesk.store.outbox import apply_delivery_reports
-from smsdesk.store.paths import beside_database, beside_database_name
+from smsdesk.store.paths import beside_database, beside_database_name, write_all
 from smsdesk.store.pull_losses import PullLoss, latest_pull_loss, record_pull_loss
 from smsdesk.store.text import make_inert
 from smsdesk.store.unreadable import MAX_RAW_CHARS, UnreadableRow
@@ -211,15 +210,6 @@ class Spool:
             os.close(fd)
 
 
-def write_all(fd: int, data: bytes) -> None:
-    """Write every byte of `data`: a short write (a full disk, a signal) is continued where it
-    stopped, and a write that writes nothing is ENOSPC, never taken for done."""
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        if written <= 0:
-            raise OSError(errno.ENOSPC, "no byte could be written")
-        view = view[written:]
 
 
 def _read_spooled(path: Path) -> PulledBatch:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
 
@@ -90,3 +91,15 @@ def prepare_private_file(path: Path) -> None:
         side = path.with_name(path.name + suffix)
         if side.exists() and (side.stat().st_mode & 0o077):
             os.chmod(side, 0o600)
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Write every byte of `data`: a short write (a full disk, a signal) is continued where it
+    stopped, and a write that writes nothing is ENOSPC, never taken for done. The answer journal
+    and the pull spool write through it."""
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        if written <= 0:
+            raise OSError(errno.ENOSPC, "no byte could be written")
+        view = view[written:]
