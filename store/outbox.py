@@ -230,11 +230,13 @@ def cancel_for_opt_outs(conn: sqlite3.Connection, opt_outs: list[tuple[str, str,
 
 
 def backlog(conn: sqlite3.Connection) -> dict[str, int]:
-    """Queued and failed replies by status: the TUI's status line shows the backlog while Infobip
-    is failing, on every tick. Only these two statuses are counted, each a range of the status
-    index: counting every status read the whole index, one entry per reply ever sent."""
+    """Queued, unknown (their answer lost: Infobip's logs are being asked) and failed replies by
+    status: the TUI's status line shows the backlog while Infobip is failing, on every tick. Only
+    these statuses are counted, each a range of the status index: counting every status read the
+    whole index, one entry per reply ever sent."""
     return dict(conn.execute(
-        "SELECT status, COUNT(*) FROM outbox WHERE status IN ('queued', 'failed') GROUP BY status").fetchall())
+        "SELECT status, COUNT(*) FROM outbox WHERE status IN ('queued', 'unknown', 'failed') GROUP BY status"
+    ).fetchall())
 
 
 # --- delivery reports ------------------------------------------------------------------------

@@ -30,9 +30,10 @@ async def test_backlog_of_queued_and_failed_replies_is_shown(tmp_path: Path) -> 
                 InboundMessage(f"b{i}", f"+4179000000{i}", "+447491163443", "HELP", "2026-11-26T10:00:00.000+00:00")
                 for i in range(3)])
             conn.execute("UPDATE outbox SET status = 'failed' WHERE id = 1")
+            conn.execute("UPDATE outbox SET status = 'unknown' WHERE id = 2")  # its answer lost: logs asked
         db.close()
         for _ in range(100):
             await asyncio.sleep(0.05)
-            if "2 queued, 1 failed" in await status_text(app):
+            if "1 queued, 1 unknown, 1 failed" in await status_text(app):
                 break
-        assert "replies: 2 queued, 1 failed" in await status_text(app)
+        assert "replies: 1 queued, 1 unknown, 1 failed" in await status_text(app)

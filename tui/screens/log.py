@@ -227,7 +227,7 @@ class LogScreen(ViewScreen):
         # Replies waiting for Infobip (an outage, a bad key) must be visible, not silent.
         counts = await self.data.read(backlog)
         self.heartbeat = await self.data.read(receiver_heartbeat_at)
-        parts = [f"{counts[s]:,} {s}" for s in ("queued", "failed") if counts.get(s)]
+        parts = [f"{counts[s]:,} {s}" for s in ("queued", "unknown", "failed") if counts.get(s)]
         text = f"  replies: {', '.join(parts)}" if parts else ""
         if text != self.backlog_text or (self._last_state is not None and self._last_state.all_total == 0):
             self.backlog_text = text
