@@ -314,6 +314,19 @@ def list_profiles(conn: sqlite3.Connection, *, sandbox: str = "", consent: str |
     return profiles
 
 
+def profile_of(conn: sqlite3.Connection, sandbox: str, number: str) -> Profile | None:
+    """One number's profile in one sandbox (exactly), or None."""
+    row = conn.execute(
+        "SELECT p.sandbox, p.number, COALESCE(c.consent, ''), p.first_seen, p.last_seen FROM profiles p "
+        "LEFT JOIN consent c ON c.sandbox = p.sandbox AND c.number = p.number WHERE p.sandbox = ? AND p.number = ?",
+        (sandbox, number)).fetchone()
+    if row is None:
+        return None
+    profile = Profile(*row)
+    profile.attributes.update(attributes_of(conn, sandbox, number))
+    return profile
+
+
 def count_profiles(conn: sqlite3.Connection, *, sandbox: str = "", consent: str | None = None,
                    attribute: str = "", number: str = "") -> int:
     clauses, params = _profile_filter(sandbox, consent, attribute, number)

@@ -150,7 +150,7 @@ async def test_review_keeps_the_cursor_on_its_item_and_decides_that_one(tmp_path
         assert [i.text for i in screen.items][:2] == ["STOPP", "STPO"]
         selected = screen.selected()
         assert selected is not None and selected.id == chosen.id and table.cursor_row == 2
-        await pilot.press("x")
+        await pilot.press("x", "y")  # dismiss, and yes to the question
         await wait_until(pilot, lambda: table.row_count == 3, what="decided")
         assert chosen.id not in [i.id for i in screen.items]
         after = screen.selected()

@@ -72,11 +72,20 @@ async def test_review_queue_opt_out_and_dismiss(review_db: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         screen = await _review_ready(pilot, 3)
         assert [i.text for i in screen.items] == ["STPO", "please stop texting me", "remove me"]  # oldest first
-        await pilot.press("o")  # opt out the oldest: +41793026728
+        await pilot.press("o")  # opt out the oldest: +41793026728 (asked first)
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", what="the question")
+        assert "Opt out +41793026728" in screen_text(pilot)
+        await pilot.press("n")  # not now: nothing recorded
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ReviewScreen", what="back")
+        assert len(screen.items) == 3 and ledger_effects(review_db) == []
+        await pilot.press("o", "y")
         await _review_ready(pilot, 2)
         await wait_until(pilot, lambda: "opted out" in screen_text(pilot), what="the decision shown")
-        await pilot.press("x")  # dismiss the next
+        await pilot.press("x", "y")  # dismiss the next
         await _review_ready(pilot, 1)
+        await pilot.press("enter")  # the number's history: its ledger and messages, the near miss in full
+        await wait_until(pilot, lambda: type(app.screen).__name__ == "ProfileDetailScreen", what="the history")
+        await wait_until(pilot, lambda: "remove me" in screen_text(pilot), what="the near miss in the history")
     effects = ledger_effects(review_db)
     assert [(n, e, new) for n, e, new, _ in effects] == [("+41793026728", "changed", "n"),
                                                          ("+41793026727", "dismissed", "y")]

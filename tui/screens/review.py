@@ -1,6 +1,7 @@
 """Review queue: near-miss opt-outs (fuzzy opt-out review modes) waiting for a decision.
 
-Oldest first; `o` opts the number out, `x` dismisses. Each decision goes to the consent ledger
+Oldest first; `o` opts the number out, `x` dismisses (each asks first), Enter shows the number's
+history. Each decision goes to the consent ledger
 with the OS user and the message as its cause (store/review.py), written through the data
 service like every other change of the TUI.
 """
@@ -8,14 +9,17 @@ service like every other change of the TUI.
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from smsdesk.store.queries import profile_of
 from smsdesk.store.review import ReviewItem, list_reviews, resolve
 from smsdesk.store.text import make_inert
 from smsdesk.tui.data import DatabaseChanged, DataService
+from smsdesk.tui.screens.confirm import ConfirmScreen
+from smsdesk.tui.screens.profiles import ProfileDetailScreen
 from smsdesk.tui.screens.view import ViewScreen
 from smsdesk.tui.table_place import place_cursor
 from smsdesk.tui.widgets.key_bar import KeyBar
@@ -30,14 +34,17 @@ class ReviewScreen(ViewScreen):
         ("What is here", ""),
         ("near miss", "a text that is no keyword but one slip from an opt-out (STPO, STOPP), or a short "
                       "text with opt-out words (please stop texting me); see README, Keyword rules"),
-        ("o", "opt the number out: consent n, ledger entry with you as operator, queued replies cancelled"),
-        ("x", "dismiss: not an opt-out; recorded in the ledger, consent unchanged"),
+        ("o", "opt the number out (asks first): consent n, ledger entry with you as operator, queued "
+              "replies cancelled"),
+        ("x", "dismiss (asks first): not an opt-out; recorded in the ledger, consent unchanged"),
+        ("Enter", "the number's history: its consent ledger and messages, the near miss in full"),
     )
     DEFAULT_CSS = """
     ReviewScreen DataTable { height: 1fr; }
     ReviewScreen #review-status { height: 1; padding: 0 1; }
     """
     BINDINGS = [
+        Binding("enter", "open", "History", id="review.open"),
         Binding("o", "decide('opt-out')", "Opt out", id="review.opt_out"),
         Binding("x", "decide('dismiss')", "Dismiss", id="review.dismiss"),
         Binding("j", "cursor_down", "Down", show=False, id="review.down"),
@@ -107,11 +114,39 @@ class ReviewScreen(ViewScreen):
     def action_cursor_up(self) -> None:
         self.query_one(DataTable).action_cursor_up()
 
-    @work(exclusive=True, group="review-decide", exit_on_error=False)
-    async def action_decide(self, decision: str) -> None:
+    def action_open(self) -> None:
+        item = self.selected()
+        if item is not None:
+            self._open(item)
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, event: DataTable.RowSelected) -> None:  # Enter on the table itself
+        self.action_open()
+
+    @work(group="review-open", exit_on_error=False)
+    async def _open(self, item: ReviewItem) -> None:
+        profile = await self.data.read(profile_of, item.sandbox, item.number)
+        if profile is not None:
+            self.app.push_screen(ProfileDetailScreen(self.data, profile))
+
+    def action_decide(self, decision: str) -> None:
+        """A decision goes to the consent ledger for good: asked first, naming the number and the text."""
         item = self.selected()
         if item is None:
             return
+        what = "Opt out" if decision == "opt-out" else "Dismiss"
+        question = make_inert(f"{what} {item.number} ({item.sandbox}), near miss {item.text[:80]!r}? "
+                              + ("Consent becomes n and queued replies are cancelled." if decision == "opt-out"
+                                 else "Consent stays as it is; the decision is recorded."))
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._decide(item, decision)
+
+        self.app.push_screen(ConfirmScreen(what, question, yes=what), answered)
+
+    @work(exclusive=True, group="review-decide", exit_on_error=False)
+    async def _decide(self, item: ReviewItem, decision: str) -> None:
         done = await self.data.write(resolve, item.id, decision)
         self.last_decision = make_inert(f"#{item.id} {item.number}: {done.note} (ledger #{done.ledger_id})")
         self.show([i for i in self.items if i.id != item.id])
