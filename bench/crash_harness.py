@@ -1,6 +1,6 @@
 """Kill `smsdesk serve` with SIGKILL while it is under load, restart it, and account for every message.
 
-Used by tests/test_crash.py (a short run) and bench/soak.py (a long one). The load posts webhooks
+Used by tests/system/test_crash.py (a short run) and bench/soak.py (a long one). The load posts webhooks
 of `batch` messages; a message counts as acknowledged only when the server answered 200. A
 webhook that got no 200 (refused connection, 503, timeout) is posted again, unchanged, until it
 gets one, as Infobip redelivers: so a webhook stored just before a kill, whose answer was lost,

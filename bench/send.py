@@ -14,7 +14,7 @@ The headline pair runs with a simulated 20 ms server delay per request (a stand-
 network round trip to Infobip, which concurrency exists to hide); the loopback_* pair runs
 without it, where client and simulator are both CPU-bound on the same cores.
 
-Then the outbox itself (gateway/delivery.py with the writer process, a real SQLite file):
+Then the outbox itself (engine/outbox_sender.py with the writer process, a real SQLite file):
 OUTBOX replies queued from stored messages, sent with a simulated Infobip latency of 200 ms per
 request, once batched (100 messages a request, the sender's default) and once one request per
 reply (same sender, messages_per_request=1, on a smaller count; rates are per second). Target:

@@ -148,7 +148,7 @@ class Receiver:
                 log_refusal(route, route, status, str(exc))
                 return _error(status, exc.message, field=exc.where) if exc.where else _error(status, exc.message)
             except ClientDisconnect:
-                if not request.scope.get("smsdesk.timed_out"):  # else gateway.limits logged the timeout
+                if not request.scope.get("smsdesk.timed_out"):  # else engine/limits.py logged the timeout
                     _disconnects.event("disconnect", "a client disconnected before its request body was "
                                        "read; nothing stored")
                 return _error(400, "client disconnected")  # nobody reads it; ends the request quietly

@@ -266,7 +266,7 @@ _STATUS_RANK = {"queued": 0, "sending": 0, "unknown": 0, "sent": 1,
                 **{status: 2 for status in _GROUP_STATUS.values() if status != "sent"}}
 _SETTLED_BY_SENDER = frozenset({"failed", "cancelled"})  # never moved by a report
 
-# (messageId, groupName, 'NAME: description'[, doneAt]): what gateway.mo.parse_delivery_reports
+# (messageId, groupName, 'NAME: description'[, doneAt]): what engine/mo.py's parse_delivery_reports
 # gives; plain tuples, so a batch travels to the writer process as it is.
 Report = tuple[str, ...]
 

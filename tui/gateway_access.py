@@ -26,7 +26,7 @@ def interactive_client(cred: Credential, *, max_attempts: int = 1) -> InfobipCli
 def error_lines(exc: InfobipError) -> list[str]:
     """One headline and one line per violation, inert (Infobip's text is not ours to trust).
 
-    InfobipError never carries the API key (gateway/errors.py builds messages from the status,
+    InfobipError never carries the API key (infobip/errors.py builds messages from the status,
     Infobip's own text and the host only), so these lines are safe to show.
     """
     head = f"HTTP {exc.status}" if exc.status is not None else exc.kind.value

@@ -1,6 +1,6 @@
 """Every use of a private Textual API, in one place, each with why there is no public one.
 
-Textual is pinned to a tested range in pyproject.toml; tests/test_textual_private.py fails,
+Textual is pinned to a tested range in pyproject.toml; tests/unit/test_textual_private.py fails,
 naming the attribute, when a Textual release renames or changes any of these.
 """
 

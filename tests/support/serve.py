@@ -54,7 +54,7 @@ def first_value(conn: sqlite3.Connection, sql: str) -> object:
     return row[0] if row else None
 
 
-# Writer jobs for tests/test_writer_process.py: module-level, so they pickle by name and the
+# Writer jobs for tests/system/test_writer_process.py: module-level, so they pickle by name and the
 # writer process imports them from here.
 
 

@@ -2,7 +2,7 @@
 never half-write, and never put a raw terminal control sequence on the operator's screen.
 
 About 10,500 generated cases per run (CI budget: well under 90 s). For a long run scale the total:
-``SMSDESK_PROPERTY_EXAMPLES=200000 pytest tests/test_hostile_input.py``. The generated cases are
+``SMSDESK_PROPERTY_EXAMPLES=200000 pytest tests/system/test_hostile_input.py``. The generated cases are
 split between the tests by weight, below.
 
 The HTTP properties go through the real Starlette app of `serve` (its real group-commit writer on a

@@ -1,6 +1,6 @@
 """`ProcessWriter` with real child processes and a real SQLite file.
 
-The jobs come from tests/serve_fixtures.py (module-level, so they pickle by name). Holding the
+The jobs come from tests/support/serve.py (module-level, so they pickle by name). Holding the
 writer busy with `hold_writer` makes the jobs sent meanwhile queue up and share the next commit.
 """
 

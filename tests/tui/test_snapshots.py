@@ -1,6 +1,6 @@
 """SVG snapshots at 80x24, the size the app must work at over SSH.
 
-Update after a deliberate visual change with `pytest tests/test_snapshots.py --snapshot-update`
+Update after a deliberate visual change with `pytest tests/tui/test_snapshots.py --snapshot-update`
 and look at the SVGs before committing them.
 """
 

@@ -3,7 +3,7 @@
 Stable by construction: the seed messages have fixed receive times, `stored_at` is pinned to
 them, and the traffic strip is given a fixed clock (`LogScreen(clock=...)`), so its sparkline
 and "today" counts do not depend on when the test runs. Update after a deliberate visual change
-with `pytest tests/test_snapshots_live.py --snapshot-update`, and look at the SVGs first.
+with `pytest tests/tui/test_snapshots_live.py --snapshot-update`, and look at the SVGs first.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Verify a credential with Infobip: balance and currency, or exactly what is wrong.
 
-Uses the side-effect-free balance call (GET /account/1/balance, see gateway/client.py); the
+Uses the side-effect-free balance call (GET /account/1/balance, see infobip/client.py); the
 answer distinguishes a bad key (401), a key that works but may not read the balance (403), an
 unreachable host, a TLS failure and a timeout. The request runs in an async worker: the
 interface keeps drawing (and Esc keeps working) while the network is slow.
