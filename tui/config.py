@@ -1,6 +1,6 @@
 """The user's TUI settings: a TOML file in the user config directory.
 
-    # ~/.config/smsdesk/tui.toml  (`smsdesk config path` prints where it is on this machine)
+    # ~/.config/smsdesk/smsdesk.tui.toml  (`smsdesk config path` prints where it is on this machine)
     theme = "ansi-dark"         # any Textual theme: textual-dark, textual-light, ansi-dark, ...
 
     [keymap]                    # binding id = key(s); F1 lists the ids of every screen
