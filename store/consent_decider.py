@@ -218,6 +218,15 @@ def fold(history: tuple[TimedWish, ...] | list[TimedWish], now: str) -> ConsentS
     return ConsentState(value, since, cause, ends, tuple(history))
 
 
+def in_force(state: ConsentState, now: str) -> Consent:
+    """The consent in force at `now`: the stored value, unless a pending opt-in's window ended
+    (then the fold says what it fell back to). No fold for the messages of a number that is not
+    pending: this runs for every inbound message."""
+    if state.value == Consent.PENDING and state.expires_at and now >= state.expires_at:
+        return fold(state.history, now).value
+    return state.value
+
+
 def decide(state: ConsentState, event: ConsentEvent, now: str) -> ConsentOutcome:
     """The new consent and the ledger entries for `event` arriving at `now`.
 

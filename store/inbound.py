@@ -19,7 +19,7 @@ from smsdesk.store.consent_decider import (
     ExpiryCheck,
     KeywordEvent,
     Wish,
-    fold,
+    in_force,
     trusted_time,
 )
 from smsdesk.store.consent_decider import decide as decide_consent
@@ -198,7 +198,7 @@ class _Batch:
                 row_id: int, key: tuple[str, str], states: dict[tuple[str, str], ConsentState]) -> Decision:
         """The keyword rules on the consent in force now, and the consent decider on the wish."""
         state = states.get(key, NO_CONSENT)
-        current = fold(state.history, self.now).value if state.history else state.value
+        current = in_force(state, self.now)
         decision = decide(msg.text, cred, current, index)
         wish = wish_of(decision, cred, index)
         if wish is None:

@@ -21,9 +21,6 @@ from smsdesk.store.os_user import os_user
 from smsdesk.store.outbox import cancel_for_opt_outs
 from smsdesk.store.phone import consent_number, to_e164
 
-__all__ = ["OperatorDecision", "opt_out_number", "os_user", "record_dismissal", "record_opt_out"]
-
-
 
 def record_opt_out(conn: sqlite3.Connection, sandbox: str, number: str, reason: str, *, by: str, now: str,
                    message_row_id: int | None = None) -> ConsentOutcome:

@@ -182,18 +182,6 @@ def opted_out_numbers(conn: sqlite3.Connection, credential_id: int, sandbox: str
         (credential_id, sandbox, *numbers)).fetchall()}
 
 
-def requeue_abandoned(conn: sqlite3.Connection) -> int:
-    """At a sender's start: replies a dead sender left in flight go back to the queue.
-
-    Whether Infobip accepted them is unknown; they are sent again with the same messageId of
-    ours, which every answer and delivery report carries, so a duplicate is recognisable.
-    """
-    return conn.execute(
-        "UPDATE outbox SET status = 'queued', next_attempt_at = 0, updated_at = ?, "
-        "last_error = 'the sender stopped while this reply was in flight; sent again with the same messageId' "
-        "WHERE status = 'sending'", (utcnow(),)).rowcount
-
-
 def cancel_for_credential(conn: sqlite3.Connection, credential_id: int, name: str) -> int:
     """Cancel a deleted credential's queued replies (inside the delete's transaction)."""
     return conn.execute(

@@ -21,7 +21,8 @@ from smsdesk.store.consent_decider import Effect
 from smsdesk.store.credentials import find_credential_by_id_conn
 from smsdesk.store.db import transaction, utcnow
 from smsdesk.store.errors import NotFoundError, StoreError
-from smsdesk.store.operator_opt_out import os_user, record_dismissal, record_opt_out
+from smsdesk.store.operator_opt_out import record_dismissal, record_opt_out
+from smsdesk.store.os_user import os_user
 
 Decision = Literal["opt-out", "dismiss"]
 STATUSES = ("open", "opted-out", "dismissed")
@@ -57,7 +58,6 @@ class AlreadyResolved(StoreError):
     pass
 
 
-operator = os_user
 
 _COLUMNS = ("id, number, sandbox, credential, text, received_at, status, keyword, message_row_id, resolved_by, "
             "resolved_at")
@@ -77,7 +77,7 @@ def count_open(conn: sqlite3.Connection) -> int:
 
 def resolve(db: sqlite_utils.Database, review_id: int, decision: Decision, by: str | None = None) -> Resolution:
     """Close review `review_id` with `decision`, writing the ledger entry in the same transaction."""
-    who = by or operator()
+    who = by or os_user()
     with transaction(db) as conn:
         row = conn.execute(f"SELECT {_COLUMNS}, credential_id FROM review_queue WHERE id = ?",
                            (review_id,)).fetchone()

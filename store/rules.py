@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from smsdesk.store.consent_decider import Consent, expires_at
+from smsdesk.store.consent_decider import Consent
 from smsdesk.store.fuzzy import NearMissIndex, near_miss
 from smsdesk.store.models import KEYWORD_LISTS, Credential
 from smsdesk.store.text import normalize, words
@@ -125,9 +125,6 @@ def decide(
         if action is Action.CUSTOM:
             return _custom(normalized, keyword, before, cred)
     return _default(normalized, before, cred, matched, pending_expired=pending_expired)
-
-
-pending_expires_at = expires_at  # the tester and older callers' name
 
 
 def overruled(decision: Decision, consent: str) -> Decision:

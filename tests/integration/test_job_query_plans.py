@@ -30,7 +30,6 @@ from smsdesk.store.outbox import (
     in_flight,
     record_journaled,
     record_outcomes,
-    requeue_abandoned,
     requeue_unknown,
 )
 from smsdesk.store.queries import MessageFilter, log_updates, page_messages, receiver_heartbeat_at, traffic
@@ -125,12 +124,6 @@ def test_recording_send_results(busy_db: Path) -> None:
                 for i, row_id in enumerate(sending)]
     _, statements = traced(busy_db, lambda conn: record_outcomes(conn, outcomes))
     assert_no_scan(busy_db, statements, "status = CASE", "WHERE id = ")
-
-
-def test_requeueing_what_a_dead_sender_left_in_flight(busy_db: Path) -> None:
-    requeued, statements = traced(busy_db, requeue_abandoned)
-    assert requeued
-    assert_no_scan(busy_db, statements, "WHERE status = 'sending'")
 
 
 def test_taking_over_what_a_dead_sender_left_in_flight(busy_db: Path) -> None:

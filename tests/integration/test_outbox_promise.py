@@ -418,8 +418,8 @@ def test_serve_refuses_a_second_sender_with_one_line_and_a_killed_one_leaves_no_
 @pytest.mark.parametrize("other_path", ["symlink to the file", "symlink to its directory", "relative"])
 def test_the_same_database_by_another_path_is_refused_a_second_sender(tmp_path: Path, other_path: str) -> None:
     """The lock, the answer journal and the pull spool belong to the file, not to how it was named:
-    a second serve that reached it by another name would requeue the first's claimed replies
-    (store/outbox.py, `requeue_abandoned`) and send them twice."""
+    a second serve that reached it by another name would take over the first's claimed replies
+    (store/outbox.py, `requeue_unknown` after the logs lookup) and send them twice."""
     db = make_db(tmp_path / "real" / "smsdesk.db", shop_credential())
     cwd = None
     if other_path == "symlink to the file":

@@ -30,6 +30,7 @@ from smsdesk.store.paths import write_all
 from smsdesk.store.pull_losses import latest_pull_loss
 from smsdesk.store.writer_process import ProcessWriter
 from tests.support.serve import running_serve, wait_until
+from tests.support.store import rows
 
 KEY = "shop-key-0001"
 
@@ -43,14 +44,6 @@ def sim() -> Iterator[SimulatorThread]:
 @pytest.fixture
 def db(tmp_path: Path, sim: SimulatorThread) -> Path:
     return make_db(tmp_path / "smsdesk.db", shop_credential(sim.url, inbound_mode="pull"))
-
-
-def rows(db_path: Path, sql: str) -> list[tuple]:
-    conn = sqlite3.connect(db_path)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
 
 
 def queue(sim: SimulatorThread, prefix: str, *texts: str) -> None:

@@ -200,3 +200,14 @@ def test_every_order_of_a_small_mix_agrees() -> None:
               KeywordEvent(YES, t(8))]
     finals = {run(list(order))[0].value for order in itertools.permutations(events)}
     assert finals == {"n"}
+
+
+def test_in_force_folds_only_when_a_pending_window_ended() -> None:
+    from smsdesk.store.consent_decider import in_force
+
+    pending, _ = run([KeywordEvent(PENDING, t(9), 1)])
+    assert in_force(pending, t(10)) == Consent.PENDING
+    assert in_force(pending, t(10, day=7)) == Consent.NONE  # past the one-day window
+    assert in_force(pending, t(10, day=7)) == fold(pending.history, t(10, day=7)).value
+    opted_in, _ = run([KeywordEvent(YES, t(9))])
+    assert in_force(opted_in, t(10, day=30)) == Consent.YES
