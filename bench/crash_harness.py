@@ -56,6 +56,7 @@ from pathlib import Path
 import httpx
 
 from bench.processes import free_port, wait_healthy
+from smsdesk.domain.credential import Credential
 from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential
 from smsdesk.simulator.server import SimulatorThread
 from smsdesk.simulator.state import SimulatorState
@@ -63,7 +64,6 @@ from smsdesk.store.consent_audit import verify_consent
 from smsdesk.store.credentials import get_credential, update_credential
 from smsdesk.store.db import connect
 from smsdesk.store.errors import StoreError
-from smsdesk.store.models import Credential
 from smsdesk.store.outbox import ALWAYS_ALLOWED_KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -474,7 +474,7 @@ def run_crash_scenario(workdir: Path, *, kills: int = 3, seconds_between: tuple[
 def account_for_stops(conn: sqlite3.Connection, report: CrashReport, sent_ids: set[str]) -> None:
     """Each acknowledged STOP: an opt-out in the ledger (its own entry, or a newer STOP's stored
     before it), consent n, and one confirmation that went out when its entry says it was answered
-    (`changed`, `reaffirmed`), none otherwise (`overruled`: store/consent_decider.py answers
+    (`changed`, `reaffirmed`), none otherwise (`overruled`: domain/consent_decider.py answers
     nothing to it)."""
     stops = conn.execute(
         "SELECT m.id, m.message_id, m.from_number, m.action, "

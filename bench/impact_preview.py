@@ -1,4 +1,4 @@
-"""Impact preview figures (store/impact.py): the time from the edit form's key to the answer, for
+"""Impact preview figures (domain/impact.py): the time from the edit form's key to the answer, for
 one credential's 100,000 stored messages of the last 30 days, read through a reader connection
 as the TUI's data service does.
 
@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 
 from smsdesk.simulator.sample_data import make_db, shop_credential  # noqa: E402
 from smsdesk.store.db import connect, connect_reader  # noqa: E402
-from smsdesk.store.impact import impact_preview  # noqa: E402
+from smsdesk.store.queries import impact_preview  # noqa: E402
 
 TYPICAL = ("STOP", "YES", "HELP", "DISCOUNT", "hello there", "what time do you open?", "thanks", "opt out",
            "please stop texting me", "STPO")

@@ -13,10 +13,10 @@ from typing import Any, NoReturn
 import click
 import sqlite_utils
 
+from smsdesk.domain.inert import make_inert
 from smsdesk.infobip.net import listen_socket
 from smsdesk.store.db import connect
 from smsdesk.store.paths import resolve_db_path
-from smsdesk.store.text import make_inert
 
 
 class UserError(click.ClickException):

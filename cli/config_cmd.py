@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from smsdesk.cli.common import fail
-from smsdesk.store.text import make_inert
+from smsdesk.domain.inert import make_inert
 
 
 @click.group("config")

@@ -10,13 +10,13 @@ from typing import Any
 import click
 
 from smsdesk.cli.common import Context, fail, pass_context, print_json
+from smsdesk.domain.inert import make_inert
+from smsdesk.domain.phone import consent_number, to_e164
 from smsdesk.store.consent_audit import verify_consent
 from smsdesk.store.consent_history import evidence, sandboxes_of
 from smsdesk.store.db import transaction
 from smsdesk.store.expiry import expire_pending
 from smsdesk.store.operator_opt_out import opt_out_number
-from smsdesk.store.phone import consent_number, to_e164
-from smsdesk.store.text import make_inert
 
 
 @click.group("consent")

@@ -13,11 +13,11 @@ from click.core import ParameterSource
 from pydantic import ValidationError
 
 from smsdesk.cli.common import Context, fail, pass_context, print_json
+from smsdesk.domain.credential import KEYWORD_LISTS, Credential, StoredCredential, field_errors, missing_fcc_words
+from smsdesk.domain.inert import make_inert
+from smsdesk.domain.presets import PRESETS
 from smsdesk.store import credentials as repo
 from smsdesk.store.errors import StoreError
-from smsdesk.store.models import KEYWORD_LISTS, Credential, StoredCredential, field_errors, missing_fcc_words
-from smsdesk.store.presets import PRESETS
-from smsdesk.store.text import make_inert
 
 _EDITABLE = [f for f in Credential.model_fields if f != "api_key"]
 

@@ -11,9 +11,9 @@ from typing import Any
 import click
 
 from smsdesk.cli.common import Context, json_text, pass_context
+from smsdesk.domain.inert import make_inert
 from smsdesk.store import queries
 from smsdesk.store.consent_history import HISTORY_COLUMNS, consent_changes
-from smsdesk.store.text import make_inert
 
 _COLUMNS = {
     "messages": ["id", "message_id", "received_at", "credential", "sandbox", "from", "to", "text", "action",

@@ -24,15 +24,15 @@ import click
 from click.core import ParameterSource
 
 from smsdesk.cli.common import Context, fail, listen_or_fail, pass_context, print_json
+from smsdesk.domain.inert import make_inert
 from smsdesk.infobip.net import http_url
 from smsdesk.store import credentials as repo
 from smsdesk.store.errors import StoreError
-from smsdesk.store.text import make_inert
 
 if TYPE_CHECKING:
+    from smsdesk.domain.credential import StoredCredential
     from smsdesk.infobip.client import SendResult, VerifyResult
     from smsdesk.infobip.errors import InfobipError
-    from smsdesk.store.models import StoredCredential
 
 MAX_TEXT = 1600  # what the command accepts in one go (about ten concatenated GSM-7 parts)
 DEFAULT_TIMEOUT = 15.0
@@ -137,10 +137,10 @@ def send_cmd(ctx: Context, cred_name: str, to: str, text: str, as_json: bool, ov
     refuses opted-out destinations; --override-opt-out sends anyway and records who did it in
     the audit (action send-override-opt-out).
     """
+    from smsdesk.domain.phone import to_e164
     from smsdesk.infobip.client import InfobipClient, OutboundSms
     from smsdesk.infobip.errors import InfobipError
     from smsdesk.store.db import transaction
-    from smsdesk.store.phone import to_e164
     from smsdesk.store.send_guard import audit_override, opted_out
 
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from smsdesk.cli.common import Context, pass_context, print_json
-from smsdesk.store.text import make_inert
+from smsdesk.domain.inert import make_inert
 from smsdesk.store.unreadable import count_unreadable, list_unreadable
 
 

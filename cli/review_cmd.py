@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from smsdesk.cli.common import Context, fail, pass_context, print_json
+from smsdesk.domain.inert import make_inert
 from smsdesk.store import review as queue
 from smsdesk.store.errors import StoreError
-from smsdesk.store.text import make_inert
 
 _JSON_KEYS = ("id", "number", "sandbox", "credential", "text", "received_at", "status")
 

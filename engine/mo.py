@@ -27,9 +27,9 @@ from typing import Annotated, Any, NamedTuple, NotRequired, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 from typing_extensions import TypedDict
 
+from smsdesk.domain.phone import stored_number
 from smsdesk.store.db import utcnow
 from smsdesk.store.inbound import InboundMessage
-from smsdesk.store.phone import stored_number
 from smsdesk.store.unreadable import UnreadableRow, raw_json
 
 log = logging.getLogger("smsdesk.receiver")

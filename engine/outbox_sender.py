@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from smsdesk.domain.credential import StoredCredential
 from smsdesk.engine.answer_journal import AnswerJournal
 from smsdesk.engine.opt_out_notices import OptOutNotices
 from smsdesk.infobip.client import (
@@ -54,7 +55,6 @@ from smsdesk.infobip.client import (
 from smsdesk.infobip.errors import InfobipError
 from smsdesk.store.credentials import find_credential_by_id_conn
 from smsdesk.store.db import connect_reader
-from smsdesk.store.models import StoredCredential
 from smsdesk.store.outbox import (
     ALWAYS_ALLOWED_KINDS,
     OutboxRow,

@@ -51,6 +51,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from smsdesk.domain.credential import InboundMode, StoredCredential
+from smsdesk.domain.inert import make_inert
 from smsdesk.engine.mo import InputProblem, parse_delivery_reports, parse_inbound_batch
 from smsdesk.engine.outbox_sender import ClientPool
 from smsdesk.infobip.client import INBOX_PATH, REPORTS_PATH, pull_results
@@ -58,11 +60,9 @@ from smsdesk.infobip.errors import InfobipConnectionDropped, InfobipError, Infob
 from smsdesk.store.credentials import list_credentials_conn
 from smsdesk.store.db import connect, utcnow
 from smsdesk.store.inbound import InboundMessage, inbound_rows, store_inbound
-from smsdesk.store.models import InboundMode, StoredCredential
 from smsdesk.store.outbox import apply_delivery_reports
 from smsdesk.store.paths import beside_database, beside_database_name, write_all
 from smsdesk.store.pull_losses import PullLoss, latest_pull_loss, record_pull_loss
-from smsdesk.store.text import make_inert
 from smsdesk.store.unreadable import MAX_RAW_CHARS, UnreadableRow
 from smsdesk.store.writer import Writer, job
 

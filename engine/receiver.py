@@ -28,6 +28,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from smsdesk.domain.inert import make_inert
 from smsdesk.engine.direct_commits import DirectCommits, StoreRun
 from smsdesk.engine.health import HealthDetail, StorageHealth, health_answer
 from smsdesk.engine.limits import REQUESTS_IN_PROGRESS
@@ -39,7 +40,6 @@ from smsdesk.store.direct_commit import DirectCommitter
 from smsdesk.store.errors import storage_trouble
 from smsdesk.store.inbound import inbound_rows, store_inbound
 from smsdesk.store.outbox import apply_delivery_reports
-from smsdesk.store.text import make_inert
 from smsdesk.store.unreadable import insert_unreadable, raw_json
 from smsdesk.store.writer import Writer, WriterStopped, job
 

@@ -36,7 +36,7 @@ from smsdesk.infobip.errors import (
 )
 
 if TYPE_CHECKING:
-    from smsdesk.store.models import Credential
+    from smsdesk.domain.credential import Credential
 
 log = logging.getLogger("smsdesk.infobip")
 

@@ -14,13 +14,13 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from smsdesk.domain.credential import Credential
 from smsdesk.engine.receiver import BasicAuth
 from smsdesk.engine.server import ServeConfig, ServerThread
 from smsdesk.simulator.server import SimulatorThread
 from smsdesk.simulator.state import SimulatorState
 from smsdesk.store.credentials import create_credential
 from smsdesk.store.db import connect
-from smsdesk.store.models import Credential
 
 COFFEE_NUMBER = "447491163443"
 PIZZA_NUMBER = "385921004026"

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from smsdesk.domain.credential import Credential
 from smsdesk.store.credentials import create_credential
 from smsdesk.store.db import connect
-from smsdesk.store.models import Credential
 
 SHOP_NUMBER = "447491163443"
 CLUB_NUMBER = "385921004026"

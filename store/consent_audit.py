@@ -1,7 +1,7 @@
 """Checking the consent ledger against the consent table: the evidence must explain the state.
 
 For every (sandbox, number) the ledger is replayed in id order through the consent decider
-(store/consent_decider.py), the same function that decided each entry: every entry must say what
+(domain/consent_decider.py), the same function that decided each entry: every entry must say what
 the decider makes of the same event on the state replayed so far (its effect, old and new), and
 the state the replay ends in must be the consent row's value. A consent row without ledger
 entries, or ledger entries without a consent row, are differences too. Reads only; one pass over
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass, field
 
-from smsdesk.store.consent_decider import Cause, Consent, Effect, LedgerEffect, Wish, replay
-from smsdesk.store.text import make_inert
+from smsdesk.domain.consent_decider import Cause, Consent, Effect, LedgerEffect, Wish, replay
+from smsdesk.domain.inert import make_inert
 
 
 @dataclass(frozen=True)

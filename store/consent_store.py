@@ -1,5 +1,5 @@
 """Consent rows and ledger entries in SQLite: reading a number's consent state, and writing what
-the decider (store/consent_decider.py) made of an event. The only code that writes either table.
+the decider (domain/consent_decider.py) made of an event. The only code that writes either table.
 
 A consent row holds the value in force, when it took effect, its cause, the end of a pending
 opt-in's window and the number's wishes as JSON. Rows written before the wishes were kept have
@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from smsdesk.store.consent_decider import (
+from smsdesk.domain.consent_decider import (
     NO_CONSENT,
     Cause,
     Consent,
@@ -26,7 +26,7 @@ from smsdesk.store.consent_decider import (
     fold,
     state_of,
 )
-from smsdesk.store.models import DEFAULT_EXPIRY_DAYS  # a legacy pending row whose credential is gone
+from smsdesk.domain.credential import DEFAULT_EXPIRY_DAYS  # a legacy pending row whose credential is gone
 
 _CHUNK = 500  # stays under SQLite's bound-parameter limit
 

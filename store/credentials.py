@@ -11,12 +11,12 @@ from typing import Any
 import sqlite_utils
 from pydantic import ValidationError
 
+from smsdesk.domain.credential import KEYWORD_LISTS, MASK, STORED, Credential, StoredCredential, field_errors
+from smsdesk.domain.inert import make_inert
 from smsdesk.store.db import transaction, utcnow
 from smsdesk.store.errors import ConflictError, DuplicateError, NotFoundError
-from smsdesk.store.models import KEYWORD_LISTS, MASK, STORED, Credential, StoredCredential, field_errors
 from smsdesk.store.os_user import os_user
 from smsdesk.store.outbox import cancel_for_credential, move_to_sandbox
-from smsdesk.store.text import make_inert
 
 FIELDS: tuple[str, ...] = tuple(Credential.model_fields)
 _COLUMNS = ", ".join(FIELDS)

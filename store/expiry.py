@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from smsdesk.store.consent_decider import ExpiryCheck, decide
+from smsdesk.domain.consent_decider import ExpiryCheck, decide
 from smsdesk.store.consent_store import ConsentWrite, pending_states, write_consent
 from smsdesk.store.db import utcnow
 

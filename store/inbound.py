@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import NamedTuple
 
-from smsdesk.store.consent_decider import (
+from smsdesk.domain.consent_decider import (
     NO_CONSENT,
     ConsentOutcome,
     ConsentState,
@@ -22,13 +22,13 @@ from smsdesk.store.consent_decider import (
     in_force,
     trusted_time,
 )
-from smsdesk.store.consent_decider import decide as decide_consent
+from smsdesk.domain.consent_decider import decide as decide_consent
+from smsdesk.domain.credential import StoredCredential
+from smsdesk.domain.rules import Action, Consent, Decision, KeywordIndex, decide, keyword_index, overruled
 from smsdesk.store.consent_store import ConsentWrite, load_states, write_consent
 from smsdesk.store.credentials import list_credentials_conn
 from smsdesk.store.db import utcnow
-from smsdesk.store.models import StoredCredential
 from smsdesk.store.outbox import cancel_for_opt_outs
-from smsdesk.store.rules import Action, Consent, Decision, KeywordIndex, decide, keyword_index, overruled
 from smsdesk.store.unreadable import insert_unreadable
 
 
@@ -121,7 +121,7 @@ def store_messages(conn: sqlite3.Connection, routes: RouteTable,
     that is what lets a message row name its reply and a ledger entry name its message without a
     round trip per row. Consent states inside one batch are carried forward in `states`.
 
-    Consent is the decider's (store/consent_decider.py): a message states a wish at its
+    Consent is the decider's (domain/consent_decider.py): a message states a wish at its
     receivedAt (or at its arrival, when receivedAt is too far ahead of this clock), and the
     decider folds it into the number's wishes. An opt-out cancels, in this transaction, what was
     queued for the number before it (docs/architecture.md, "Consent by time"). `arrived_at`:

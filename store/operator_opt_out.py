@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 import sqlite_utils
 
-from smsdesk.store.consent_decider import ConsentOutcome, Dismissal, Effect, OperatorOptOut, decide
+from smsdesk.domain.consent_decider import ConsentOutcome, Dismissal, Effect, OperatorOptOut, decide
+from smsdesk.domain.phone import consent_number, to_e164
 from smsdesk.store.consent_store import ConsentWrite, load_state, write_consent
 from smsdesk.store.db import transaction, utcnow
 from smsdesk.store.os_user import os_user
 from smsdesk.store.outbox import cancel_for_opt_outs
-from smsdesk.store.phone import consent_number, to_e164
 
 
 def record_opt_out(conn: sqlite3.Connection, sandbox: str, number: str, reason: str, *, by: str, now: str,

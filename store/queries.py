@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from smsdesk.domain.credential import Credential
+from smsdesk.domain.impact import DAYS, Impact, compare
+
 # A near miss waiting in the review queue shows as `review` until an operator decides
 # (store/review.py); the stored action stays `near-opt-out`, which exports write.
 _NOT_DEFAULT = "m.action <> 'default'"
@@ -466,3 +469,20 @@ def traffic(conn: sqlite3.Connection, now: datetime | None = None, minutes: int 
 def _minute(moment: datetime) -> str:
     """The traffic table's key: UTC, to the minute, as the writer cuts it from stored_at."""
     return moment.astimezone(UTC).isoformat(timespec="minutes")[:16]
+
+
+# The impact preview's read (domain/impact.py decides the rows again): reads only.
+def recent_messages(conn: sqlite3.Connection, credential_id: int, since: str) -> list[tuple[str, str, str, str]]:
+    """(text, consent_before, action, keyword) of the credential's messages received since `since`."""
+    return conn.execute(
+        "SELECT text, consent_before, action, keyword FROM messages WHERE credential_id = ? AND received_at >= ?",
+        (credential_id, since)).fetchall()
+
+
+def impact_preview(conn: sqlite3.Connection, credential_id: int, edited: Credential,
+                   now: datetime | None = None, days: int = DAYS) -> Impact:
+    """A read for the data service: the last `days` days of `credential_id` against `edited`."""
+    since = ((now or datetime.now(UTC)) - timedelta(days=days)).isoformat(timespec="milliseconds")
+    impact = compare(recent_messages(conn, credential_id, since), edited)
+    impact.since = since
+    return impact

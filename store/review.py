@@ -1,4 +1,4 @@
-"""The review queue: near-miss opt-outs (store/fuzzy.py) waiting for an operator's decision.
+"""The review queue: near-miss opt-outs (domain/fuzzy.py) waiting for an operator's decision.
 
 A decision is evidence like a keyword: it goes to the consent ledger with the operator (the OS
 user) and the near-miss message as its cause, in the transaction that closes the review row.
@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 import sqlite_utils
 
-from smsdesk.store.consent_decider import Effect
+from smsdesk.domain.consent_decider import Effect
 from smsdesk.store.credentials import find_credential_by_id_conn
 from smsdesk.store.db import transaction, utcnow
 from smsdesk.store.errors import NotFoundError, StoreError

@@ -386,7 +386,7 @@ MIGRATIONS = (*MIGRATIONS, Migration(
     (
         # '' is a consent now (a double opt-in that expired): the row stays, with the time of the
         # expiry and the history a late confirmation or opt-out is folded into
-        # (store/consent_decider.py). `history` is JSON, '' for rows written before it (read as
+        # (domain/consent_decider.py). `history` is JSON, '' for rows written before it (read as
         # their one wish), `expires_at` the end of a pending opt-in's window.
         """CREATE TABLE consent_v12 (
             sandbox TEXT NOT NULL,

@@ -16,10 +16,10 @@ import json
 import sqlite3
 from dataclasses import dataclass
 
+from smsdesk.domain.credential import StoredCredential
+from smsdesk.domain.phone import consent_number
 from smsdesk.store.db import utcnow
-from smsdesk.store.models import StoredCredential
 from smsdesk.store.os_user import os_user
-from smsdesk.store.phone import consent_number
 
 OVERRIDE_ACTION = "send-override-opt-out"
 OVERRIDE_FLAG = "--override-opt-out"

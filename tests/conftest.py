@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, TextArea
 
+from smsdesk.domain.credential import Credential, StoredCredential
 from smsdesk.store.credentials import create_credential
 from smsdesk.store.db import connect
-from smsdesk.store.models import Credential, StoredCredential
 
 # Writer jobs defined in tests/ must be importable by the writer child, which starts with -P (no
 # working directory on its sys.path) and finds smsdesk itself as installed: give it the

@@ -22,8 +22,8 @@ from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker
 
+from smsdesk.domain.inert import make_inert
 from smsdesk.store.pull_losses import recent_pull_loss
-from smsdesk.store.text import make_inert
 from smsdesk.tui.data import DatabaseChanged, DataService, HeartbeatSeen
 from smsdesk.tui.textual_private import mark_styled_already
 from smsdesk.tui.workers import describe_error

@@ -10,6 +10,7 @@ import sqlite3
 
 import sqlite_utils
 
+from smsdesk.domain.credential import Credential, StoredCredential
 from smsdesk.store.credentials import (
     create_credential,
     delete_credential,
@@ -17,7 +18,6 @@ from smsdesk.store.credentials import (
     update_credential,
 )
 from smsdesk.store.errors import NotFoundError
-from smsdesk.store.models import Credential, StoredCredential
 from smsdesk.store.send_guard import OptedOut, audit_override, opted_out
 
 

@@ -7,10 +7,10 @@ on, unlike SQLite calls, which block and therefore go to thread workers.
 
 from __future__ import annotations
 
+from smsdesk.domain.credential import Credential
+from smsdesk.domain.inert import make_inert
 from smsdesk.infobip.client import InfobipClient
 from smsdesk.infobip.errors import InfobipError
-from smsdesk.store.models import Credential
-from smsdesk.store.text import make_inert
 
 # Someone is watching a spinner: give up sooner than the server-side defaults (15 s, 4 tries).
 TIMEOUT_SECONDS = 10.0

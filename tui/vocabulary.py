@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from rich.style import Style
 
-from smsdesk.store.rules import Action
+from smsdesk.domain.rules import Action
 
 # `review` is shown, not stored: a near-opt-out still waiting in the review queue (store/queries.py).
 ACTIONS: tuple[str, ...] = (*(a.value for a in Action), "review")

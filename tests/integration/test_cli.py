@@ -20,9 +20,9 @@ import pytest
 from click.testing import CliRunner
 
 from smsdesk.cli.main import cli
+from smsdesk.domain.credential import Credential
 from smsdesk.store import credentials as repo
 from smsdesk.store.db import connect
-from smsdesk.store.models import Credential
 from tests.support.cli import SCRIPT, CliRun, run_main, run_script, seed_records
 from tests.support.store import full_record, give_legacy_name, record, secret_key
 

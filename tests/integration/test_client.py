@@ -10,6 +10,7 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+from smsdesk.domain.credential import Credential
 from smsdesk.infobip.client import (
     INBOX_PATH,
     LOGS_PATH,
@@ -31,7 +32,6 @@ from smsdesk.infobip.errors import (
     parse_error_body,
 )
 from smsdesk.simulator.server import SimulatorThread
-from smsdesk.store.models import Credential
 from tests.support.sim import BAD_KEY, GOOD_KEY, SMS_ONLY_KEY, closed_port, fast_client
 
 FULL = OutboundSms(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from smsdesk.store.models import FCC_OPT_OUT_WORDS, Credential, missing_fcc_words
+from smsdesk.domain.credential import FCC_OPT_OUT_WORDS, Credential, missing_fcc_words
 from tests.support.cli import run_main
 
 US = "+12025550143"

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
+from smsdesk.domain.credential import Credential
 from smsdesk.store import credentials as repo
 from smsdesk.store.db import apply_migrations, connect, data_version, schema_version, transaction
 from smsdesk.store.errors import ConflictError, DuplicateError, NotFoundError
 from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
-from smsdesk.store.models import Credential
 from smsdesk.store.queries import MessageFilter, page_messages
 from smsdesk.store.schema import LATEST_VERSION, MIGRATIONS
 from tests.support.store import create_old_credential, full_record, record, secret_key

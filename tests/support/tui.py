@@ -8,9 +8,9 @@ from pathlib import Path
 from textual.pilot import Pilot
 from textual.widgets import Static
 
+from smsdesk.domain.credential import StoredCredential
 from smsdesk.store.credentials import list_credentials
 from smsdesk.store.db import connect
-from smsdesk.store.models import StoredCredential
 from smsdesk.tui.app import SmsDeskApp
 from smsdesk.tui.screens.credential_edit import CredentialEditScreen
 from smsdesk.tui.screens.credentials import CredentialsScreen

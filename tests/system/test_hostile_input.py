@@ -34,6 +34,7 @@ from rich.console import Console
 from starlette.testclient import TestClient
 
 from smsdesk.cli.main import cli
+from smsdesk.domain.credential import Credential, field_errors
 from smsdesk.engine.mo import InputProblem, parse_delivery_reports, parse_inbound, parse_inbound_batch
 from smsdesk.engine.server import ServeConfig, Service
 from smsdesk.simulator.sample_data import CLUB_NUMBER, SHOP_NUMBER, club_credential, make_db, shop_credential
@@ -41,7 +42,6 @@ from smsdesk.store import credentials as repo
 from smsdesk.store.consent_audit import verify_consent
 from smsdesk.store.db import connect, transaction
 from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
-from smsdesk.store.models import Credential, field_errors
 from smsdesk.tui.textual_private import screen_update
 from smsdesk.tui.widgets.credential_form import FIELD_SPECS, form_values
 from tests.support.cli import SCRIPT

@@ -13,7 +13,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from smsdesk.store.models import StoredCredential
+from smsdesk.domain.credential import StoredCredential
 from smsdesk.tui.app import SmsDeskApp
 from smsdesk.tui.screens.credential_edit import CredentialEditScreen
 from smsdesk.tui.screens.credentials import CredentialsScreen

@@ -10,7 +10,7 @@ from textual.theme import BUILTIN_THEMES
 from textual.widgets import Input, Static
 
 from smsdesk.cli.main import cli
-from smsdesk.store.models import StoredCredential
+from smsdesk.domain.credential import StoredCredential
 from smsdesk.tui.config import ConfigError, config_path, load_config
 from smsdesk.tui.screens.credential_edit import CredentialEditScreen
 from smsdesk.tui.screens.duplicate import DuplicateScreen
@@ -208,7 +208,7 @@ async def test_copy_dialog_validates_as_you_type_and_keeps_no_stale_error(
 
 async def test_test_sms_number_is_checked_as_you_type_in_the_words_of_send(
         db_path: Path, sample_credentials: list[StoredCredential]) -> None:
-    from smsdesk.store.phone import to_e164
+    from smsdesk.domain.phone import to_e164
     from smsdesk.tui.screens.send_test import SendTestScreen
 
     def refusal(raw: str) -> str:

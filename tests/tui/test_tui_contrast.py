@@ -18,9 +18,9 @@ from rich.color import Color, ColorSystem
 from rich.style import Style
 from rich.terminal_theme import TerminalTheme
 
+from smsdesk.domain.credential import Credential
 from smsdesk.store.credentials import get_credential, update_credential
 from smsdesk.store.db import connect
-from smsdesk.store.models import Credential
 from smsdesk.tui.app import SmsDeskApp
 from smsdesk.tui.screens.log import LogScreen
 from smsdesk.tui.textual_private import screen_segments

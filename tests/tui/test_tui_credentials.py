@@ -10,9 +10,9 @@ import pytest
 from textual import events
 from textual.widgets import Button, Input, Static, TextArea
 
+from smsdesk.domain.credential import Credential, StoredCredential
 from smsdesk.store.credentials import create_credential, get_credential, update_credential
 from smsdesk.store.db import connect
-from smsdesk.store.models import Credential, StoredCredential
 from smsdesk.tui.commands import CREDENTIAL_COMMANDS, CredentialCommands
 from smsdesk.tui.screens.confirm import ConfirmScreen
 from smsdesk.tui.screens.credential_edit import CredentialEditScreen

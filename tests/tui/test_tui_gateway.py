@@ -14,11 +14,11 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, Checkbox, Input, LoadingIndicator, Static
 
+from smsdesk.domain.credential import Credential, StoredCredential
 from smsdesk.infobip.client import VerifyOutcome
 from smsdesk.simulator.server import SimulatorThread
 from smsdesk.store.credentials import create_credential
 from smsdesk.store.db import connect
-from smsdesk.store.models import Credential, StoredCredential
 from smsdesk.store.send_guard import opted_out
 from smsdesk.tui import db_access
 from smsdesk.tui.commands import CredentialCommands

@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, Static
 
+from smsdesk.domain.credential import StoredCredential
 from smsdesk.simulator.sample_data import make_db, shop_credential
 from smsdesk.store.credentials import delete_credential, get_credential
 from smsdesk.store.db import connect
-from smsdesk.store.models import StoredCredential
 from smsdesk.tui.app import SmsDeskApp
 from smsdesk.tui.screens.credential_edit import CredentialEditScreen
 from smsdesk.tui.screens.credentials import CredentialsScreen
@@ -347,7 +347,7 @@ async def test_an_empty_result_says_0_of_n_match(live_db: Path) -> None:
 
 
 def test_every_stored_action_has_one_word_a_style_and_a_meaning() -> None:
-    from smsdesk.store.rules import Action
+    from smsdesk.domain.rules import Action
     from smsdesk.tui.vocabulary import ACTION_MEANING, ACTION_STYLES, ACTION_STYLES_NO_COLOR, resolve_action
 
     for action in Action:

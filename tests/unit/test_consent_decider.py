@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smsdesk.store.consent_decider import (
+from smsdesk.domain.consent_decider import (
     NO_CONSENT,
     Consent,
     ConsentState,
@@ -203,7 +203,7 @@ def test_every_order_of_a_small_mix_agrees() -> None:
 
 
 def test_in_force_folds_only_when_a_pending_window_ended() -> None:
-    from smsdesk.store.consent_decider import in_force
+    from smsdesk.domain.consent_decider import in_force
 
     pending, _ = run([KeywordEvent(PENDING, t(9), 1)])
     assert in_force(pending, t(10)) == Consent.PENDING

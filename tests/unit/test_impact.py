@@ -1,9 +1,9 @@
-"""Impact preview (store/impact.py): counts per action change and examples, pure over rows."""
+"""Impact preview (domain/impact.py): counts per action change and examples, pure over rows."""
 
 from __future__ import annotations
 
-from smsdesk.store.impact import compare
-from smsdesk.store.models import Credential
+from smsdesk.domain.credential import Credential
+from smsdesk.domain.impact import compare
 
 
 def cred(**overrides: object) -> Credential:

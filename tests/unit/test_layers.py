@@ -1,7 +1,9 @@
 """The layer rules of docs/architecture.md, checked on every import in the source, lazy ones too.
 
-- store imports nothing of ours above it;
-- infobip (the client) imports only store below it;
+- domain (pure functions and types) imports nothing of ours, and no storage, network or terminal
+  library either;
+- store imports only domain;
+- infobip (the client) imports only domain and store below it;
 - the engine and the TUI never import each other;
 - the simulator is imported only by itself, the `simulate` and `demo` commands, tests and bench;
 - nothing imports the CLI.
@@ -16,18 +18,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FOLDERS = {"store": "store", "infobip": "infobip", "engine": "engine", "simulator": "simulator", "tui": "tui",
+FOLDERS = {"domain": "domain", "store": "store", "infobip": "infobip", "engine": "engine", "simulator": "simulator", "tui": "tui",
            "cli": "cli"}
 
 # layer -> layers of ours it may import (besides itself)
 ALLOWED = {
-    "store": set(),
-    "infobip": {"store"},
-    "engine": {"store", "infobip"},
-    "tui": {"store", "infobip"},
-    "simulator": {"store", "infobip", "engine"},
-    "cli": {"store", "infobip", "engine", "tui", "simulator"},
+    "domain": set(),
+    "store": {"domain"},
+    "infobip": {"domain", "store"},
+    "engine": {"domain", "store", "infobip"},
+    "tui": {"domain", "store", "infobip"},
+    "simulator": {"domain", "store", "infobip", "engine"},
+    "cli": {"domain", "store", "infobip", "engine", "tui", "simulator"},
 }
+# The domain is pure: what it may not import from outside either (I/O, storage, the network, a terminal).
+DOMAIN_FORBIDDEN = {"sqlite3", "sqlite_utils", "httpx", "socket", "starlette", "uvicorn", "textual", "rich",
+                    "subprocess", "os", "threading", "asyncio"}
 # The only modules outside the simulator that may import it: the commands that run it.
 SIMULATOR_FRONT_DOORS = {"smsdesk.cli.gateway_cmds", "smsdesk.cli.demo_cmd"}
 
@@ -46,9 +52,22 @@ def imports_of(source: str) -> Iterator[tuple[int, str]]:
                     yield node.lineno, alias.name
 
 
+def outside_imports(source: str) -> Iterator[tuple[int, str]]:
+    """(line, top-level name) for every import of a module that is not ours."""
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            yield node.lineno, node.module.split(".")[0]
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                yield node.lineno, alias.name.split(".")[0]
+
+
 def violations(module: str, source: str) -> list[str]:
     layer = module.split(".")[1]
     found = []
+    if layer == "domain":
+        found += [f"{module}:{line} imports {name} (the domain is pure: no I/O, storage or terminal)"
+                  for line, name in outside_imports(source) if name in DOMAIN_FORBIDDEN]
     for line, imported in imports_of(source):
         target = imported.split(".")[1]
         if target == layer or target not in FOLDERS:
@@ -84,6 +103,11 @@ def test_every_import_in_the_source_keeps_the_layer_rules() -> None:
     ("smsdesk.engine.server", "from smsdesk.simulator.server import SimulatorThread"),
     ("smsdesk.cli.creds", "from smsdesk.simulator.server import SimulatorThread"),
     ("smsdesk.infobip.client", "from smsdesk.engine.mo import parse_inbound"),
+    ("smsdesk.domain.rules", "from smsdesk.store.db import transaction"),
+    ("smsdesk.domain.rules", "def f():\n    from smsdesk.store import queries\n"),
+    ("smsdesk.domain.consent_decider", "import sqlite3"),
+    ("smsdesk.domain.credential", "import httpx"),
+    ("smsdesk.store.db", "from smsdesk.infobip.client import InfobipClient"),
 ])
 def test_the_check_catches_a_forbidden_import(module: str, source: str) -> None:
     assert violations(module, source)
@@ -94,6 +118,9 @@ def test_the_check_catches_a_forbidden_import(module: str, source: str) -> None:
     ("smsdesk.cli.demo_cmd", "from smsdesk.simulator.demo import start_demo"),
     ("smsdesk.simulator.demo", "from smsdesk.engine.server import ServerThread"),
     ("smsdesk.tui.app", "from smsdesk.store import queries"),
+    ("smsdesk.store.inbound", "from smsdesk.domain.rules import decide"),
+    ("smsdesk.domain.rules", "from smsdesk.domain.normalize import normalize"),
+    ("smsdesk.domain.credential", "import pydantic"),
 ])
 def test_the_check_allows_what_the_rules_allow(module: str, source: str) -> None:
     assert violations(module, source) == []

@@ -14,8 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from smsdesk.store.credentials import masked_key
-from smsdesk.store.models import (
+from smsdesk.domain.credential import (
     DEFAULT_HELP,
     DEFAULT_OPT_IN,
     DEFAULT_OPT_OUT,
@@ -24,9 +23,11 @@ from smsdesk.store.models import (
     Credential,
     field_errors,
 )
-from smsdesk.store.phone import infobip_digits, to_e164, to_e164_or_none
-from smsdesk.store.sms_parts import GSM_BASIC, GSM_EXTENSION, count_parts
-from smsdesk.store.text import first_word, make_inert, normalize
+from smsdesk.domain.inert import make_inert
+from smsdesk.domain.normalize import first_word, normalize
+from smsdesk.domain.phone import infobip_digits, to_e164, to_e164_or_none
+from smsdesk.domain.sms_parts import GSM_BASIC, GSM_EXTENSION, count_parts
+from smsdesk.store.credentials import masked_key
 
 GOOD: dict[str, Any] = {"name": "Shop", "base_url": "xyz.api.infobip.com", "api_key": "abc123DEF456"}
 

@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from smsdesk.store.consent_decider import expires_at as pending_expires_at
-from smsdesk.store.fuzzy import near_miss
-from smsdesk.store.models import Credential
-from smsdesk.store.rules import Action, decide, keyword_index, leading_opt_out
-from smsdesk.store.text import normalize
+from smsdesk.domain.consent_decider import expires_at as pending_expires_at
+from smsdesk.domain.credential import Credential
+from smsdesk.domain.fuzzy import near_miss
+from smsdesk.domain.normalize import normalize
+from smsdesk.domain.rules import Action, decide, keyword_index, leading_opt_out
 
 
 def credential(**overrides: object) -> Credential:

@@ -13,12 +13,12 @@ from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static, TextArea
 
+from smsdesk.domain.credential import Credential, StoredCredential, field_errors
+from smsdesk.domain.inert import make_inert
+from smsdesk.domain.presets import PRESETS
+from smsdesk.domain.sms_parts import count_parts
 from smsdesk.store.errors import ConflictError, DuplicateError, StoreError
-from smsdesk.store.impact import impact_preview
-from smsdesk.store.models import Credential, StoredCredential, field_errors
-from smsdesk.store.presets import PRESETS
-from smsdesk.store.sms_parts import count_parts
-from smsdesk.store.text import make_inert
+from smsdesk.store.queries import impact_preview
 from smsdesk.tui.data import DataService
 from smsdesk.tui.db_access import load_credential, save_credential
 from smsdesk.tui.screens.confirm import ConfirmScreen

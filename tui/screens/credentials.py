@@ -13,9 +13,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
+from smsdesk.domain.inert import make_inert
 from smsdesk.store.credential_queries import CredentialRow, list_credential_rows
 from smsdesk.store.errors import StoreError
-from smsdesk.store.text import make_inert
 from smsdesk.tui.commands import CredentialCommands
 from smsdesk.tui.data import DatabaseChanged, DataService
 from smsdesk.tui.db_access import load_credential, remove_credential
@@ -25,7 +25,7 @@ from smsdesk.tui.widgets.filter_line import FilterLine
 from smsdesk.tui.widgets.key_bar import KeyBar
 
 if TYPE_CHECKING:
-    from smsdesk.store.models import StoredCredential
+    from smsdesk.domain.credential import StoredCredential
 
 # The dialogs (edit form, copy, confirm, verify, test SMS) are imported when first opened: the
 # edit form alone pulls in TextArea, Select and the form specs, none of which the list needs.

@@ -12,9 +12,9 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
+from smsdesk.domain.credential import Credential, StoredCredential, field_errors
+from smsdesk.domain.inert import make_inert
 from smsdesk.store.errors import DuplicateError, StoreError
-from smsdesk.store.models import Credential, StoredCredential, field_errors
-from smsdesk.store.text import make_inert
 from smsdesk.tui.data import DataService
 from smsdesk.tui.db_access import save_credential
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS

@@ -9,8 +9,8 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from smsdesk.store.impact import DAYS, Impact
-from smsdesk.store.text import make_inert
+from smsdesk.domain.impact import DAYS, Impact
+from smsdesk.domain.inert import make_inert
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 from smsdesk.tui.screens.view import HELP_BINDING
 from smsdesk.tui.widgets.key_bar import KeyBar

@@ -14,9 +14,9 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from smsdesk.domain.inert import make_inert
+from smsdesk.domain.sms_parts import count_parts
 from smsdesk.store.queries import DeliveryReport, MessageRow, delivery_reports_of
-from smsdesk.store.sms_parts import count_parts
-from smsdesk.store.text import make_inert
 from smsdesk.tui.data import DataService
 from smsdesk.tui.screens.view import HELP_BINDING
 from smsdesk.tui.widgets.key_bar import KeyBar

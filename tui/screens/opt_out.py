@@ -12,8 +12,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from smsdesk.domain.inert import make_inert
 from smsdesk.store.operator_opt_out import MAX_REASON
-from smsdesk.store.text import make_inert
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 from smsdesk.tui.screens.view import HELP_BINDING
 

@@ -14,6 +14,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from smsdesk.domain.inert import make_inert
 from smsdesk.store.operator_opt_out import opt_out_number
 from smsdesk.store.queries import (
     PROFILE_ORDERS,
@@ -25,7 +26,6 @@ from smsdesk.store.queries import (
     messages_by_id,
     messages_of,
 )
-from smsdesk.store.text import make_inert
 from smsdesk.tui.data import DatabaseChanged, DataService
 from smsdesk.tui.log_export import evidence_file_name, export_evidence
 from smsdesk.tui.screens.message_detail import Part, inert_lines

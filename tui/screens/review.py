@@ -14,9 +14,9 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from smsdesk.domain.inert import make_inert
 from smsdesk.store.queries import profile_of
 from smsdesk.store.review import ReviewItem, list_reviews, resolve
-from smsdesk.store.text import make_inert
 from smsdesk.tui.data import DatabaseChanged, DataService
 from smsdesk.tui.screens.confirm import ConfirmScreen
 from smsdesk.tui.screens.profiles import ProfileDetailScreen

@@ -22,14 +22,14 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, LoadingIndicator, Static
 
+from smsdesk.domain.credential import StoredCredential
+from smsdesk.domain.inert import make_inert
+from smsdesk.domain.phone import to_e164
+from smsdesk.domain.sms_parts import count_parts
 from smsdesk.infobip.client import OutboundSms, SendResult
 from smsdesk.infobip.errors import InfobipError
 from smsdesk.store.credential_queries import host_of
-from smsdesk.store.models import StoredCredential
-from smsdesk.store.phone import to_e164
 from smsdesk.store.send_guard import OptedOut
-from smsdesk.store.sms_parts import count_parts
-from smsdesk.store.text import make_inert
 from smsdesk.tui.data import DataService
 from smsdesk.tui.db_access import check_opt_out, record_override
 from smsdesk.tui.gateway_access import error_lines, interactive_client

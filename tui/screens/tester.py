@@ -9,11 +9,11 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Input, Label, Select, Static
 
+from smsdesk.domain.credential import StoredCredential
+from smsdesk.domain.inert import make_inert
+from smsdesk.domain.rules import decide
+from smsdesk.domain.sms_parts import count_parts
 from smsdesk.store.credentials import list_credentials_conn
-from smsdesk.store.models import StoredCredential
-from smsdesk.store.rules import decide
-from smsdesk.store.sms_parts import count_parts
-from smsdesk.store.text import make_inert
 from smsdesk.tui.data import DatabaseChanged, DataService
 from smsdesk.tui.screens.message_detail import Part, consent_name, inert_lines
 from smsdesk.tui.screens.view import ViewScreen

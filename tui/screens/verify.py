@@ -16,11 +16,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, LoadingIndicator, Static
 
+from smsdesk.domain.credential import StoredCredential
+from smsdesk.domain.inert import make_inert
 from smsdesk.infobip.client import VerifyOutcome, VerifyResult
 from smsdesk.store.credential_queries import host_of
 from smsdesk.store.credentials import masked_key
-from smsdesk.store.models import StoredCredential
-from smsdesk.store.text import make_inert
 from smsdesk.tui.gateway_access import interactive_client
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 from smsdesk.tui.screens.view import HELP_BINDING

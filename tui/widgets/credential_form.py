@@ -6,9 +6,10 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from smsdesk.store.models import KEYWORD_LISTS, Credential, FuzzyMode, InboundMode, Provider, replies_as_lines
-from smsdesk.store.presets import PRESETS
-from smsdesk.store.text import make_inert_keeping_lines, normalize
+from smsdesk.domain.credential import KEYWORD_LISTS, Credential, FuzzyMode, InboundMode, Provider, replies_as_lines
+from smsdesk.domain.inert import make_inert_keeping_lines
+from smsdesk.domain.normalize import normalize
+from smsdesk.domain.presets import PRESETS
 
 Kind = Literal["text", "password", "number", "keywords", "message", "provider", "mode", "fuzzy", "replies"]
 

@@ -23,8 +23,8 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from smsdesk.domain.inert import make_inert
 from smsdesk.store.credential_queries import CredentialRow
-from smsdesk.store.text import make_inert
 from smsdesk.tui.widgets.style_cache import CachedStyles
 
 COLUMNS = ("name", "sandbox", "host", "api key", "inbound", "mode", "valid")

@@ -21,6 +21,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from smsdesk.domain.inert import make_inert
 from smsdesk.store.queries import (
     LogPage,
     LogUpdate,
@@ -31,7 +32,6 @@ from smsdesk.store.queries import (
     messages_at_offset,
     page_messages,
 )
-from smsdesk.store.text import make_inert
 from smsdesk.tui.contrast import readable, text_on
 from smsdesk.tui.data import DataService
 from smsdesk.tui.vocabulary import ACTIONS, REPLY_STATUSES, action_style, status_style

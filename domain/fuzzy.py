@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from smsdesk.store.text import normalize
+from smsdesk.domain.normalize import normalize
 
 MIN_LETTERS = 4
 MAX_PHRASE_WORDS = 8

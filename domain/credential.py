@@ -20,8 +20,8 @@ from pydantic import (
     model_validator,
 )
 
-from smsdesk.store.phone import normalize_sender, to_e164
-from smsdesk.store.text import normalize
+from smsdesk.domain.normalize import normalize
+from smsdesk.domain.phone import normalize_sender, to_e164
 
 DEFAULT_OPT_IN = ["SUBSCRIBE", "YES", "UNSTOP", "START", "CONTINUE", "RESUME", "BEGIN"]
 DEFAULT_OPT_OUT = ["STOP", "QUIT", "CANCEL", "END", "UNSUBSCRIBE", "NO"]
@@ -65,7 +65,7 @@ class InboundMode(StrEnum):
 
 
 class FuzzyMode(StrEnum):
-    """What a near-miss opt-out (store/fuzzy.py) does: nothing special, a reply, the review queue, both."""
+    """What a near-miss opt-out (domain/fuzzy.py) does: nothing special, a reply, the review queue, both."""
 
     OFF = "off"
     REPLY = "reply"

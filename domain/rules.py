@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from smsdesk.store.consent_decider import Consent
-from smsdesk.store.fuzzy import NearMissIndex, near_miss
-from smsdesk.store.models import KEYWORD_LISTS, Credential
-from smsdesk.store.text import normalize, words
+from smsdesk.domain.consent_decider import Consent
+from smsdesk.domain.credential import KEYWORD_LISTS, Credential
+from smsdesk.domain.fuzzy import NearMissIndex, near_miss
+from smsdesk.domain.normalize import normalize, words
 
 
 class Action(StrEnum):
@@ -24,7 +24,7 @@ class Action(StrEnum):
     CUSTOM = "custom"
     DEFAULT = "default"
     UNROUTED = "unrouted"
-    NEAR_OPT_OUT = "near-opt-out"  # not a keyword, but one slip from an opt-out (store/fuzzy.py)
+    NEAR_OPT_OUT = "near-opt-out"  # not a keyword, but one slip from an opt-out (domain/fuzzy.py)
 
 
 _ACTION_OF_LIST = {

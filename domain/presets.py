@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from smsdesk.store.models import DEFAULT_HELP, DEFAULT_OPT_IN, DEFAULT_OPT_OUT
+from smsdesk.domain.credential import DEFAULT_HELP, DEFAULT_OPT_IN, DEFAULT_OPT_OUT
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Impact preview: what edited keyword rules would have done to a credential's recent messages.
 
-Reads only; nothing is stored or sent. Each stored message is decided again with the edited
+Pure: the rows come from store/queries.py (`impact_preview`). Each stored message is decided again with the edited
 credential and the consent it had when it arrived (`consent_before`), and compared with the
 action stored for it (what was done). Identical (text, consent) pairs are decided once, so the
 usual traffic (the same few keywords again and again) costs far less than one decision per row;
@@ -9,13 +9,11 @@ bench/impact_preview.py measures the worst case, every text different.
 
 from __future__ import annotations
 
-import sqlite3
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
-from smsdesk.store.models import Credential
-from smsdesk.store.rules import Action, decide, keyword_index
+from smsdesk.domain.credential import Credential
+from smsdesk.domain.rules import Action, decide, keyword_index
 
 DAYS = 30
 EXAMPLES = 3  # per change
@@ -42,13 +40,6 @@ def label(action: str, keyword: str) -> str:
     return f"custom {keyword}" if action == Action.CUSTOM and keyword else action
 
 
-def recent_messages(conn: sqlite3.Connection, credential_id: int, since: str) -> list[tuple[str, str, str, str]]:
-    """(text, consent_before, action, keyword) of the credential's messages received since `since`."""
-    return conn.execute(
-        "SELECT text, consent_before, action, keyword FROM messages WHERE credential_id = ? AND received_at >= ?",
-        (credential_id, since)).fetchall()
-
-
 def compare(rows: list[tuple[str, str, str, str]], edited: Credential) -> Impact:
     """The pure part: decide each (text, consent) again and count what would change."""
     index = keyword_index(edited)
@@ -67,13 +58,4 @@ def compare(rows: list[tuple[str, str, str, str]], edited: Credential) -> Impact
             shown = impact.examples.setdefault(change, [])
             if len(shown) < EXAMPLES and text not in shown:
                 shown.append(text)
-    return impact
-
-
-def impact_preview(conn: sqlite3.Connection, credential_id: int, edited: Credential,
-                   now: datetime | None = None, days: int = DAYS) -> Impact:
-    """A read for the data service: the last `days` days of `credential_id` against `edited`."""
-    since = ((now or datetime.now(UTC)) - timedelta(days=days)).isoformat(timespec="milliseconds")
-    impact = compare(recent_messages(conn, credential_id, since), edited)
-    impact.since = since
     return impact
