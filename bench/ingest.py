@@ -9,10 +9,13 @@ two must give about the same figure, or wrk, not the server, was the limit.
 The baseline: starlette + uvicorn (httptools, uvloop), one durable SQLite insert per request (WAL,
 synchronous=FULL, COMMIT before the answer), none of the rules. smsdesk: the same durability.
 
-With --writer-only it also measures, at each single-message point, a serve that sends every
-webhook to its writer process (no direct commits): what those buy, in the same run.
+With --ab it also measures, at every point, serve with one commit path or the other, in the same
+run (what each moving part buys; docs/architecture.md keeps a part only for 25% at some point):
+  writer_only        every webhook through the writer process (no direct commits);
+  in_process         the writer on a thread of serve (no child process), direct commits on;
+  in_process_only    the writer on a thread of serve and nothing else: one commit path.
 
-Prints one JSON line. Usage: python bench/ingest.py [--seconds 5] [--writer-only]
+Prints one JSON line. Usage: python bench/ingest.py [--seconds 5] [--ab]
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,15 +65,15 @@ def wrk(url: str, connections: int, seconds: float, batch: int, threads: int = 1
 
 @dataclass
 class Servers:
-    """`smsdesk serve` and the bare baseline, running, with the database serve writes to; with
-    `writer_only`, a second serve that sends every webhook to its writer process (--writer-only)."""
+    """`smsdesk serve` and the bare baseline, running, with the database serve writes to; and the
+    variants of serve asked for (VARIANTS), each on a database of its own."""
 
     ours: subprocess.Popen[bytes]
     base: subprocess.Popen[bytes]
     ours_url: str
     base_url: str
     db: Path
-    writer_only_url: str | None = None
+    variants: dict[str, str] = field(default_factory=dict)  # name -> url
 
 
 def _serve(db: Path, port: int, *flags: str) -> subprocess.Popen[bytes]:
@@ -79,8 +82,12 @@ def _serve(db: Path, port: int, *flags: str) -> subprocess.Popen[bytes]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+VARIANTS = {"writer_only": ("--writer-only",), "in_process": ("--writer-in-process",),
+            "in_process_only": ("--writer-in-process", "--writer-only")}
+
+
 @contextlib.contextmanager
-def both_servers(writer_only: bool = False) -> Iterator[Servers]:
+def both_servers(variants: tuple[str, ...] = ()) -> Iterator[Servers]:
     """Both receivers as processes on loopback, healthy; stopped on the way out."""
     tmp = Path(tempfile.mkdtemp(prefix="smsdesk-bench-"))
     # No reply messages configured: this measures ingest, not the outbox.
@@ -92,11 +99,11 @@ def both_servers(writer_only: bool = False) -> Iterator[Servers]:
                                str(tmp / "baseline.db")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     servers = Servers(procs[0], procs[1], f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{base_port}", db)
     urls = [servers.ours_url, servers.base_url]
-    if writer_only:
+    for name in variants:
         port = free_port()
-        procs.append(_serve(make_db(tmp / "writer-only.db", cred), port, "--writer-only"))
-        servers.writer_only_url = f"http://127.0.0.1:{port}"
-        urls.append(servers.writer_only_url)
+        procs.append(_serve(make_db(tmp / f"{name}.db", cred), port, *VARIANTS[name]))
+        servers.variants[name] = f"http://127.0.0.1:{port}"
+        urls.append(servers.variants[name])
     try:
         for url, proc in zip(urls, procs, strict=True):
             wait_healthy(url, proc)
@@ -110,9 +117,9 @@ def both_servers(writer_only: bool = False) -> Iterator[Servers]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
-    parser.add_argument("--writer-only", action="store_true",
-                        help="also measure serve --writer-only (every webhook through the writer process) at each "
-                             "point: what direct commits buy, in the same run")
+    parser.add_argument("--ab", action="store_true",
+                        help="also measure serve with one commit path or the other at each point (see VARIANTS): "
+                             "what the writer process and direct commits buy, in the same run")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("bench/ingest.py needs wrk (apt-get install wrk)")
@@ -120,12 +127,12 @@ def main() -> None:
                                  "ids": "random (uuid-like messageIds, random numbers)",
                                  "seconds_per_point": args.seconds}
     sent_to_ours = 0
-    with both_servers(args.writer_only) as servers:
-        ours_url, base_url, alt_url = servers.ours_url, servers.base_url, servers.writer_only_url
+    with both_servers(tuple(VARIANTS) if args.ab else ()) as servers:
+        ours_url, base_url = servers.ours_url, servers.base_url
         wrk(base_url, 16, 1, 1)  # warm-up of all
         sent_to_ours += int(wrk(ours_url, 16, 1, 1)["requests"])
-        if alt_url:
-            wrk(alt_url, 16, 1, 1)
+        for url in servers.variants.values():
+            wrk(url, 16, 1, 1)
         one = wrk(base_url, 64, args.seconds, 1, threads=1)["msgs_per_s"]
         two = wrk(base_url, 64, args.seconds, 1, threads=2)["msgs_per_s"]
         result["generator_check"] = {"baseline_c64_1_thread": round(one), "baseline_c64_2_threads": round(two),
@@ -141,12 +148,12 @@ def main() -> None:
                 "smsdesk_p50_ms": round(ours_stats["p50_ms"], 2), "baseline_p50_ms": round(base_stats["p50_ms"], 2),
                 "smsdesk_p99_ms": round(ours_stats["p99_ms"], 2), "baseline_p99_ms": round(base_stats["p99_ms"], 2),
             }
-            if alt_url:
-                alt = wrk(alt_url, connections, args.seconds, 1)
+            for name, url in servers.variants.items():
+                alt = wrk(url, connections, args.seconds, 1)
                 result[f"c{connections}"].update({  # type: ignore[attr-defined]
-                    "writer_only_msgs_per_s": round(alt["msgs_per_s"]),
-                    "writer_only_ratio": round(alt["msgs_per_s"] / base_stats["msgs_per_s"], 2),
-                    "writer_only_p50_ms": round(alt["p50_ms"], 2)})
+                    f"{name}_msgs_per_s": round(alt["msgs_per_s"]),
+                    f"{name}_ratio": round(alt["msgs_per_s"] / base_stats["msgs_per_s"], 2),
+                    f"{name}_p50_ms": round(alt["p50_ms"], 2), f"{name}_p99_ms": round(alt["p99_ms"], 2)})
         base_batched = wrk(base_url, 8, args.seconds, 100)
         ours_batched = wrk(ours_url, 8, args.seconds, 100)
         sent_to_ours += int(ours_batched["requests"]) * 100
@@ -157,6 +164,11 @@ def main() -> None:
             # The WAL file only grows while serve runs (SQLite reuses it from the start): its size
             # is the run's peak. A writer that never let it start over once grew it to 2.6 GB in 20 s.
             "smsdesk_wal_file_mb": round(wal_size(servers.db) / 2**20, 1)}
+        for name, url in servers.variants.items():
+            alt = wrk(url, 8, args.seconds, 100)
+            result["batched_100"].update({  # type: ignore[attr-defined]
+                f"{name}_msgs_per_s": round(alt["msgs_per_s"]),
+                f"{name}_ratio": round(alt["msgs_per_s"] / base_batched["msgs_per_s"], 2)})
     conn = sqlite3.connect(servers.db)
     result["smsdesk_stored"] = conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
     # wrk counts the requests answered within each run; a few more were answered (and stored) as it stopped

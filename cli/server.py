@@ -39,10 +39,12 @@ from smsdesk.cli.common import Context, fail, listen_or_fail, pass_context
 @click.option("--writer-only", is_flag=True,
               help="Send every webhook to the writer process, also when few are in progress (by default serve "
                    "commits those itself, without the hop); for comparison and diagnosis.")
+@click.option("--writer-in-process", is_flag=True, hidden=True,
+              help="Run the writer on a thread of serve instead of a child process (bench/ingest.py's A/B).")
 @pass_context
 def serve_cmd(ctx: Context, host: str, port: int, insecure_no_auth: bool, poll_interval: float,
               delivery_url: str | None, max_header_bytes: int, max_body_bytes: int, request_timeout: float,
-              keep_alive_timeout: int, max_connections: int, no_send: bool, writer_only: bool,
+              keep_alive_timeout: int, max_connections: int, no_send: bool, writer_only: bool, writer_in_process: bool,
               logs_lag: float) -> None:
     """Run the webhook receiver, the inbox poller and the outbox sender.
 
@@ -72,7 +74,7 @@ def serve_cmd(ctx: Context, host: str, port: int, insecure_no_auth: bool, poll_i
     config = ServeConfig(db_path=ctx.db_path, host=host, port=port, auth=auth, insecure_no_auth=insecure_no_auth,
                          poll_interval=poll_interval, delivery_url=delivery_url, limits=limits,
                          max_body_bytes=max_body_bytes, run_outbox=not no_send, direct_commits=not writer_only,
-                         logs_lag=logs_lag)
+                         writer_in_process=writer_in_process, logs_lag=logs_lag)
     try:
         served_name.acquire()  # the file exists now
         service, server = build_service_server(config)

@@ -33,7 +33,7 @@ from smsdesk.store.expiry import expire_pending
 from smsdesk.store.fencing import FencedWriter
 from smsdesk.store.health import HEARTBEAT_SECONDS, record_heartbeat
 from smsdesk.store.sender_lock import SenderLock, ServedName
-from smsdesk.store.writer import job
+from smsdesk.store.writer import GroupCommitWriter, job
 from smsdesk.store.writer_process import ProcessWriter
 
 log = logging.getLogger("smsdesk.serve")
@@ -65,6 +65,9 @@ class ServeConfig:
     # by serve itself, in groups, not by the writer process (engine/direct_commits.py); off
     # (--writer-only): every webhook goes to the writer.
     direct_commits: bool = True
+    # The writer on a thread of serve instead of a child process (--writer-in-process): for
+    # bench/ingest.py's A/B of what the child process buys.
+    writer_in_process: bool = False
     extra: dict[str, object] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -87,7 +90,9 @@ class Service:
 
     def __init__(self, config: ServeConfig) -> None:
         self.config = config
-        self.writer = ProcessWriter(config.db_path, log_path=config.writer_log)
+        self.writer: ProcessWriter | GroupCommitWriter = (
+            GroupCommitWriter(config.db_path) if config.writer_in_process
+            else ProcessWriter(config.db_path, log_path=config.writer_log))
         self.direct = DirectCommitter(config.db_path) if config.direct_commits else None
         opt_outs = OptOutNotices()  # the receiver notes each stored STOP before its 200; the sender reads them
         self.receiver = Receiver(self.writer, config.auth, max_body_bytes=config.max_body_bytes, direct=self.direct,
@@ -117,7 +122,10 @@ class Service:
         except BaseException:
             self.served_name.release()
             raise
-        self.writer.start(asyncio.get_running_loop())
+        if isinstance(self.writer, ProcessWriter):
+            self.writer.start(asyncio.get_running_loop())
+        else:
+            self.writer.start()
         # Serve only once the writer has the database: a path it cannot open or migrate stops
         # serve here, with the reason, instead of answering 503 forever.
         try:
