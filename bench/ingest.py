@@ -36,8 +36,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.processes import free_port, wait_healthy  # noqa: E402
 from smsdesk.simulator.sample_data import make_db, shop_credential  # noqa: E402
+from tests.support.processes import free_port, wait_healthy  # noqa: E402
 
 SCRIPT = ROOT / "bench" / "wrk_inbound.lua"
 CONNECTIONS = (1, 4, 16, 64)

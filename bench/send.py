@@ -40,7 +40,6 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.processes import free_port  # noqa: E402
 from smsdesk.domain.credential import Credential  # noqa: E402
 from smsdesk.engine.outbox_sender import OutboxSender  # noqa: E402
 from smsdesk.infobip.client import InfobipClient, OutboundSms  # noqa: E402
@@ -48,6 +47,7 @@ from smsdesk.store.credentials import create_credential  # noqa: E402
 from smsdesk.store.db import connect, transaction  # noqa: E402
 from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages  # noqa: E402
 from smsdesk.store.writer_process import ProcessWriter  # noqa: E402
+from tests.support.processes import free_port  # noqa: E402
 
 KEY = "bench-key-0123456789abcdef"
 

@@ -1,7 +1,7 @@
 """The long fault run: SIGKILL `serve` at random moments under sustained load, many times, and
 account for every message and reply. Prints one JSON line; mismatches must be 0.
 
-Besides the kills, an operator and Infobip at work (bench/crash_harness.py, `operator`): opt-ins,
+Besides the kills, an operator and Infobip at work (tests/support/crash_harness.py, `operator`): opt-ins,
 some dated in 2099; the credential's sandbox edited while replies wait; Infobip failing, then
 answering late. The line says `replies_after_opt_out` (must be 0), `max_send_after_stop_ms` (how
 long after a STOP was stored the latest reply it forbids reached Infobip; 0: none did) and
@@ -9,7 +9,7 @@ long after a STOP was stored the latest reply it forbids reached Infobip; 0: non
 
 With --faults Infobip also loses answers (5% of the send requests: accepted, then the connection
 closes), answers 200 in a shape it never sends (1%), answers 500 (3%) and answers late (5%)
-(bench/crash_harness.py, FAULT_MIX). The line then says how many answers were lost
+(tests/support/crash_harness.py, FAULT_MIX). The line then says how many answers were lost
 (`answers_lost`), how many replies Infobip's message logs settled (`unknown_resolved_by_logs`)
 and `replies_sent_twice` (the simulator logs a message at once, so it should be 0).
 
@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.crash_harness import run_crash_scenario
+from tests.support.crash_harness import run_crash_scenario
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.crash_harness import run_crash_scenario
+from tests.support.crash_harness import run_crash_scenario
 
 
 @pytest.mark.timeout(400)

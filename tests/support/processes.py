@@ -1,4 +1,4 @@
-"""Servers the benchmarks start as processes on loopback: a port for each, and the wait for it."""
+"""Servers the tests and benchmarks start as processes on loopback: a port for each, and the wait for it."""
 
 from __future__ import annotations
 

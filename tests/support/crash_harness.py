@@ -1,10 +1,11 @@
 """Kill `smsdesk serve` with SIGKILL while it is under load, restart it, and account for every message.
 
-Used by tests/system/test_crash.py (a short run) and bench/soak.py (a long one). The load posts webhooks
-of `batch` messages; a message counts as acknowledged only when the server answered 200. A
-webhook that got no 200 (refused connection, 503, timeout) is posted again, unchanged, until it
-gets one, as Infobip redelivers: so a webhook stored just before a kill, whose answer was lost,
-comes back as a duplicate. The messages come from a pool of numbers that text hello, HELP and
+Used by tests/system/test_crash.py (a short run) and bench/soak.py (a long one); it lives with the
+tests' shared machinery. The load posts webhooks of `batch` messages; a message counts as
+acknowledged only when the server answered 200. A webhook that got no 200 (refused connection,
+503, timeout) is posted again, unchanged, until it gets one, as Infobip redelivers: so a webhook
+stored just before a kill, whose answer was lost, comes
+back as a duplicate. The messages come from a pool of numbers that text hello, HELP and
 STOP in random order, and the run checks:
 - every acknowledged message is stored once, and once the load stops every message posted is
   answered 200 in the end (`never_answered`);
@@ -55,7 +56,6 @@ from pathlib import Path
 
 import httpx
 
-from bench.processes import free_port, wait_healthy
 from smsdesk.domain.credential import Credential
 from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential
 from smsdesk.simulator.server import SimulatorThread
@@ -65,6 +65,7 @@ from smsdesk.store.credentials import get_credential, update_credential
 from smsdesk.store.db import connect
 from smsdesk.store.errors import StoreError
 from smsdesk.store.outbox import ALWAYS_ALLOWED_KINDS
+from tests.support.processes import free_port, wait_healthy
 
 ROOT = Path(__file__).resolve().parent.parent
 
