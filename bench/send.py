@@ -53,7 +53,7 @@ KEY = "bench-key-0123456789abcdef"
 
 
 def serve(port: int) -> None:
-    from smsdesk.simulator.server import SimulatorState, build_simulator_server
+    from smsdesk.simulator.http_api import SimulatorState, build_simulator_server
 
     state = SimulatorState(keys={KEY}, record_bodies=False)
     build_simulator_server(state, "127.0.0.1", port, log_level="error").run()

@@ -140,8 +140,7 @@ def send_cmd(ctx: Context, cred_name: str, to: str, text: str, as_json: bool, ov
     from smsdesk.domain.phone import to_e164
     from smsdesk.infobip.client import InfobipClient, OutboundSms
     from smsdesk.infobip.errors import InfobipError
-    from smsdesk.store.db import transaction
-    from smsdesk.store.send_guard import audit_override, opted_out
+    from smsdesk.usecases.guarded_send import SendRefused, check_consent, record_override
 
     try:
         number = to_e164(to)
@@ -157,9 +156,10 @@ def send_cmd(ctx: Context, cred_name: str, to: str, text: str, as_json: bool, ov
             cred = repo.get_credential(db, cred_name)
         except StoreError as exc:
             fail(str(exc))
-        opted = opted_out(db.conn, cred.sandbox, number)
-        if opted is not None and not override_opt_out:
-            fail(make_inert(opted.refusal()))  # nothing leaves the machine
+        try:
+            opted = check_consent(db.conn, cred.sandbox, number, override_opt_out)
+        except SendRefused as exc:
+            fail(make_inert(str(exc)))  # nothing leaves the machine
         shown = make_inert(cred.name)
         # Our own id, the same form the outbox uses: Infobip echoes it in the answer and in delivery reports.
         our_id = f"smsdesk-{uuid.uuid4().hex}"
@@ -170,9 +170,7 @@ def send_cmd(ctx: Context, cred_name: str, to: str, text: str, as_json: bool, ov
                 fail(f"sender: credential {shown} has no sender and no inbound number to send from")
             fail(f"{shown}: {exc}")
         if opted is not None:
-            # Recorded before the request leaves: an override is never sent unaudited.
-            with transaction(db) as conn:
-                audit_override(conn, cred, opted, our_id, via="cli")
+            record_override(db, cred, opted, our_id, "cli")  # before the request leaves: never sent unaudited
             click.echo(make_inert(f"smsdesk: warning: sending to {number} although it opted out of sandbox "
                                   f"{opted.sandbox!r} on {opted.when} (--override-opt-out; audited)"), err=True)
     finally:
@@ -259,7 +257,7 @@ def _keys_from_db(ctx: Context, host: str, port: int) -> list[tuple[str, str]]:
         return []
     db = ctx.open_db(existing=True)
     try:
-        creds = repo.list_credentials(db)
+        creds = repo.list_credentials(db.conn)
     finally:
         db.close()
     return [(c.name, c.api_key) for c in creds if _serves(c.base_url, host, port)]
@@ -304,7 +302,7 @@ def simulate_cmd(ctx: Context, host: str, port: int, keys: tuple[str, ...], key_
     routes (queue inbound, deliver reports, inject faults) for tests and demos.
     """
     from smsdesk.infobip.net import is_loopback
-    from smsdesk.simulator.server import SimulatorState, build_simulator_server
+    from smsdesk.simulator.http_api import SimulatorState, build_simulator_server
 
     keys_in_ps = bool(keys) and click.get_current_context().get_parameter_source("keys") == ParameterSource.COMMANDLINE
     if key_file is not None:

@@ -30,7 +30,7 @@ import pytest
 from click.testing import CliRunner
 
 from smsdesk.cli.main import cli
-from smsdesk.simulator.server import FaultKind, SimulatorThread
+from smsdesk.simulator.http_api import FaultKind, SimulatorThread
 from tests.support.cli import SCRIPT, CliRun, run_main, run_script, seed_records
 from tests.support.live import BOB, inbound, store
 from tests.support.sim import BAD_KEY, GOOD_KEY, SMS_ONLY_KEY, closed_port

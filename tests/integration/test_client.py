@@ -31,7 +31,7 @@ from smsdesk.infobip.errors import (
     InfobipUnreachable,
     parse_error_body,
 )
-from smsdesk.simulator.server import SimulatorThread
+from smsdesk.simulator.http_api import SimulatorThread
 from tests.support.sim import BAD_KEY, GOOD_KEY, SMS_ONLY_KEY, closed_port, fast_client
 
 FULL = OutboundSms(

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from smsdesk.simulator.http_api import SimulatorThread
 from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential
-from smsdesk.simulator.server import SimulatorThread
 from smsdesk.simulator.state import SimulatorState
 from smsdesk.store.db import connect, transaction
 from smsdesk.store.fencing import FencedWriter, SenderFenced, begin_generation, current_sender

@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from smsdesk.cli.main import cli
+from smsdesk.simulator.http_api import SimulatorThread
 from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential
-from smsdesk.simulator.server import SimulatorThread
 from smsdesk.simulator.state import SimulatorState
 from smsdesk.store import review
 from smsdesk.store.db import connect

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from smsdesk.engine.outbox_sender import OPTED_OUT_AS_IT_LEFT, OutboxSender
+from smsdesk.simulator.http_api import SimulatorThread
 from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential
-from smsdesk.simulator.server import SimulatorThread
 from smsdesk.simulator.state import SimulatorState
 from smsdesk.store.credentials import get_credential, update_credential
 from smsdesk.store.db import connect

@@ -23,8 +23,8 @@ import pytest
 import uvicorn
 
 from smsdesk.infobip.net import http_url, listen_socket, start_server_thread, wait_until
+from smsdesk.simulator.http_api import SimulatorThread
 from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential
-from smsdesk.simulator.server import SimulatorThread
 from smsdesk.simulator.state import Gate, SimulatorState
 from smsdesk.store.credentials import create_credential, delete_credential, get_credential, update_credential
 from smsdesk.store.db import connect, transaction

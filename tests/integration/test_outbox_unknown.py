@@ -25,8 +25,8 @@ from smsdesk.engine import answer_journal
 from smsdesk.engine.answer_journal import AnswerJournal, encode
 from smsdesk.engine.outbox_sender import ASKING_THE_LOGS, OutboxSender
 from smsdesk.infobip.client import LOGS_PATH, SEND_PATH, OutboundSms
+from smsdesk.simulator.http_api import SimulatorThread
 from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential
-from smsdesk.simulator.server import SimulatorThread
 from smsdesk.simulator.state import Gate, SimulatorState
 from smsdesk.store.credentials import get_credential, update_credential
 from smsdesk.store.db import connect, transaction

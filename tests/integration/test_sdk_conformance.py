@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from smsdesk.infobip.client import BALANCE_PATH, INBOX_PATH, LOGS_PATH, REPORTS_PATH, SEND_PATH, OutboundSms
-from smsdesk.simulator.server import SimulatorThread
+from smsdesk.simulator.http_api import SimulatorThread
 from tests.support.sim import BAD_KEY, GOOD_KEY, SMS_ONLY_KEY, Receiver, fast_client
 
 AUTH = {"Authorization": f"App {GOOD_KEY}"}

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from smsdesk.simulator.server import SimulatorThread, build_simulator_server
+from smsdesk.simulator.http_api import SimulatorThread, build_simulator_server
 from smsdesk.simulator.state import DLR_STATUSES, SimulatorState
 from tests.support.sim import BAD_KEY, GOOD_KEY, SMS_ONLY_KEY, Receiver
 

@@ -28,8 +28,8 @@ from smsdesk.engine import receiver as receiver_module
 from smsdesk.engine.mo import MAX_UNREADABLE_KEPT, InputProblem, parse_inbound, parse_inbound_batch
 from smsdesk.engine.poller import InboxPoller, spool_dir
 from smsdesk.engine.ratelog import RateLimitedLog
+from smsdesk.simulator.http_api import SimulatorThread
 from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, mo_body, mo_result, shop_credential
-from smsdesk.simulator.server import SimulatorThread
 from smsdesk.simulator.state import SimulatorState
 from smsdesk.store.db import utcnow
 from smsdesk.store.unreadable import MAX_RAW_CHARS, insert_unreadable

@@ -57,8 +57,8 @@ from pathlib import Path
 import httpx
 
 from smsdesk.domain.credential import Credential
+from smsdesk.simulator.http_api import SimulatorThread
 from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential
-from smsdesk.simulator.server import SimulatorThread
 from smsdesk.simulator.state import SimulatorState
 from smsdesk.store.consent_audit import verify_consent
 from smsdesk.store.credentials import get_credential, update_credential

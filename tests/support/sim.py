@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from smsdesk.infobip.client import InfobipClient
-from smsdesk.simulator.server import SimulatorState, SimulatorThread
+from smsdesk.simulator.http_api import SimulatorState, SimulatorThread
 
 GOOD_KEY = "sim-good-key-0123456789abcdef"
 SMS_ONLY_KEY = "sim-sms-only-key-0123456789ab"  # authenticates, but may not read the balance

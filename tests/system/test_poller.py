@@ -27,8 +27,8 @@ import pytest
 from smsdesk.engine import poller as poller_module
 from smsdesk.engine.poller import InboxPoller, spool_dir
 from smsdesk.infobip.client import InfobipClient, OutboundSms
+from smsdesk.simulator.http_api import SimulatorThread
 from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential
-from smsdesk.simulator.server import SimulatorThread
 from smsdesk.simulator.state import SimulatorState
 from smsdesk.store.writer import GroupCommitWriter
 from smsdesk.store.writer_process import ProcessWriter

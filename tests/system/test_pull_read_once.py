@@ -23,8 +23,8 @@ import pytest
 from smsdesk.engine import poller as poller_module
 from smsdesk.engine.poller import InboxPoller, PulledBatch, Spool, spool_dir
 from smsdesk.infobip.client import INBOX_PATH
+from smsdesk.simulator.http_api import SimulatorThread
 from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential
-from smsdesk.simulator.server import SimulatorThread
 from smsdesk.simulator.state import FaultKind, SimulatorState
 from smsdesk.store.paths import write_all
 from smsdesk.store.pull_losses import latest_pull_loss

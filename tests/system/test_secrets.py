@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from smsdesk.simulator.http_api import SimulatorState, SimulatorThread
 from smsdesk.simulator.sample_data import CLUB_NUMBER, SHOP_NUMBER, mo_body, mo_result
-from smsdesk.simulator.server import SimulatorState, SimulatorThread
 from tests.support.cli import SCRIPT
 from tests.support.sim import closed_port
 

@@ -16,15 +16,15 @@ from textual.widgets import Button, Checkbox, Input, LoadingIndicator, Static
 
 from smsdesk.domain.credential import Credential, StoredCredential
 from smsdesk.infobip.client import VerifyOutcome
-from smsdesk.simulator.server import SimulatorThread
+from smsdesk.simulator.http_api import SimulatorThread
 from smsdesk.store.credentials import create_credential
 from smsdesk.store.db import connect
-from smsdesk.store.send_guard import opted_out
-from smsdesk.tui import db_access
+from smsdesk.store.send_override import opted_out
 from smsdesk.tui.commands import CredentialCommands
 from smsdesk.tui.screens.help import HelpScreen
 from smsdesk.tui.screens.send_test import SendTestScreen
 from smsdesk.tui.screens.verify import VerifyScreen
+from smsdesk.usecases import guarded_send
 from tests.support.live import inbound, store
 from tests.support.sim import BAD_KEY, GOOD_KEY, SMS_ONLY_KEY, closed_port
 from tests.support.tui import SIZE, make_app, ready, select_row, settle, wait_until
@@ -269,8 +269,8 @@ async def test_test_sms_to_an_opted_out_number_is_refused_then_sent_with_the_ove
         lookups.append(threading.current_thread().name)
         return opted_out(*args)  # type: ignore[arg-type]
 
-    # The lookup runs through the data service (tui/db_access.py), on one of its threads.
-    monkeypatch.setattr(db_access, "opted_out", looked_up_where)
+    # The lookup (usecases/guarded_send.py) runs through the data service, on one of its threads.
+    monkeypatch.setattr(guarded_send, "opted_out", looked_up_where)
     shop_with_an_opt_out(db_path, sim)
     async with make_app(db_path).run_test(size=SIZE) as pilot:
         dialog = await open_dialog(pilot, "Shop", "t")

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-FOLDERS = {"domain": "domain", "store": "store", "writer": "writer", "usecases": "usecases", "infobip": "infobip", "engine": "engine", "simulator": "simulator", "tui": "tui",
+FOLDERS = {"domain": "domain", "store": "store", "writer": "writer", "usecases": "usecases",
+           "infobip": "infobip", "engine": "engine", "simulator": "simulator", "tui": "tui",
            "cli": "cli"}
 
 # layer -> layers of ours it may import (besides itself)
@@ -103,8 +104,8 @@ def test_every_import_in_the_source_keeps_the_layer_rules() -> None:
     ("smsdesk.store.db", "from smsdesk import engine"),
     ("smsdesk.tui.app", "from smsdesk.engine.server import ServeConfig"),
     ("smsdesk.engine.server", "from smsdesk.tui.app import SmsDeskApp"),
-    ("smsdesk.engine.server", "from smsdesk.simulator.server import SimulatorThread"),
-    ("smsdesk.cli.creds", "from smsdesk.simulator.server import SimulatorThread"),
+    ("smsdesk.engine.server", "from smsdesk.simulator.http_api import SimulatorThread"),
+    ("smsdesk.cli.creds", "from smsdesk.simulator.http_api import SimulatorThread"),
     ("smsdesk.infobip.client", "from smsdesk.engine.mo import parse_inbound"),
     ("smsdesk.domain.rules", "from smsdesk.store.db import transaction"),
     ("smsdesk.domain.rules", "def f():\n    from smsdesk.store import queries\n"),
