@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import re
 import socket
 import sqlite3
 import sys
@@ -17,6 +15,7 @@ from smsdesk.domain.inert import make_inert
 from smsdesk.infobip.net import listen_socket
 from smsdesk.store.db import connect
 from smsdesk.store.paths import resolve_db_path
+from smsdesk.usecases.exports import inert_json
 
 
 class UserError(click.ClickException):
@@ -81,19 +80,6 @@ def sqlite_error_line(exc: sqlite3.Error) -> str:
 pass_context = click.make_pass_decorator(Context)
 
 
-# json.dumps(ensure_ascii=False) escapes C0 controls (ESC becomes \u001b) but writes DEL and the
-# C1 controls raw, and a lone U+009B is a CSI to many terminals; bidi embeddings, overrides and
-# isolates reorder what a terminal shows ("Shop\u202egnp.exe" reads "Shopexe.png"). Escaping them
-# too is lossless: the same JSON value.
-_RAW_CONTROLS = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def json_text(data: Any, **options: Any) -> str:
-    """JSON with every control character escaped: the same data, inert on a terminal."""
-    text = json.dumps(data, ensure_ascii=False, **options)
-    return _RAW_CONTROLS.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
-
-
 def print_json(data: Any) -> None:
-    sys.stdout.write(json_text(data, indent=2))
+    sys.stdout.write(inert_json(data, indent=2))
     sys.stdout.write("\n")

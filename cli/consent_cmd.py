@@ -16,7 +16,7 @@ from smsdesk.store.consent_audit import verify_consent
 from smsdesk.store.consent_history import evidence, sandboxes_of
 from smsdesk.store.db import transaction
 from smsdesk.store.expiry import expire_pending
-from smsdesk.store.operator_opt_out import opt_out_number
+from smsdesk.usecases.consent import opt_out_by_operator
 
 
 @click.group("consent")
@@ -77,7 +77,7 @@ def opt_out_cmd(ctx: Context, number: str, sandbox: str, reason: str, as_json: b
     confirmation SMS is queued (the number did not text).
     """
     try:
-        done = opt_out_number(ctx.open_db(existing=True), sandbox, number, reason)
+        done = opt_out_by_operator(ctx.open_db(existing=True), sandbox, number, reason)
     except ValueError as exc:
         fail(str(exc))
     if as_json:

@@ -18,6 +18,7 @@ from smsdesk.domain.inert import make_inert
 from smsdesk.domain.presets import PRESETS
 from smsdesk.store import credentials as repo
 from smsdesk.store.errors import StoreError
+from smsdesk.usecases.credentials import import_credential_records, remove_credential, save_credential
 
 _EDITABLE = [f for f in Credential.model_fields if f != "api_key"]
 
@@ -91,7 +92,7 @@ def creds() -> None:
 @pass_context
 def list_cmd(ctx: Context, as_json: bool) -> None:
     """List credentials."""
-    items = repo.list_credentials(ctx.open_db(existing=True))
+    items = repo.list_credentials(ctx.open_db(existing=True).conn)
     if as_json:
         print_json([repo.public_dict(c) for c in items])
         return
@@ -141,7 +142,7 @@ def add_cmd(ctx: Context, as_json: bool, **options: Any) -> None:
         # The law's words by default where the law applies: a +1 number gets the us preset's list.
         cred = cred.model_copy(update={"opt_out_keywords": list(PRESETS["us"].opt_out_keywords)})
         click.echo("note: a +1 number: the opt-out keywords are the us preset's (the FCC's words included)", err=True)
-    _save_and_show(lambda: repo.create_credential(ctx.open_db(), cred), "added", as_json)
+    _save_and_show(lambda: save_credential(ctx.open_db(), cred), "added", as_json)
 
 
 @creds.command("edit")
@@ -161,7 +162,7 @@ def edit_cmd(ctx: Context, target: str, as_json: bool, **options: Any) -> None:
         fail("nothing to change: give at least one field option (see --help)")
     merged = current.to_credential().model_dump(mode="json") | changes
     cred = _validate(merged)
-    _save_and_show(lambda: repo.update_credential(db, current.id, cred, current.version), "saved", as_json)
+    _save_and_show(lambda: save_credential(db, cred, current), "saved", as_json)
 
 
 def _save_and_show(save: Callable[[], StoredCredential], verb: str, as_json: bool) -> None:
@@ -194,7 +195,7 @@ def delete_cmd(ctx: Context, name: str, yes: bool) -> None:
             fail("refusing to delete without --yes when not interactive")
         click.confirm(f"Delete credential {cred.name!r}?", abort=True)
     try:
-        cancelled = repo.delete_credential(db, cred.id, cred.version)
+        cancelled = remove_credential(db, cred.id, cred.version)
     except StoreError as exc:
         fail(str(exc))
     note = f" ({cancelled} queued {'reply' if cancelled == 1 else 'replies'} cancelled)" if cancelled else ""
@@ -222,7 +223,7 @@ def import_cmd(ctx: Context, file: Path, replace: bool) -> None:
         fail(f"{shown}: not a credential file (nested too deeply)")
     records = payload if isinstance(payload, list) else [payload]
     try:
-        written = repo.import_credentials(ctx.open_db(), records, replace=replace)
+        written = import_credential_records(ctx.open_db(), records, replace=replace)
     except repo.ImportRejected as exc:
         for problem in exc.problems:
             click.echo(f"smsdesk: {shown}: {problem}", err=True)
@@ -237,5 +238,5 @@ def import_cmd(ctx: Context, file: Path, replace: bool) -> None:
 @pass_context
 def export_cmd(ctx: Context, with_secrets: bool) -> None:
     """Print every credential as a JSON array (keys masked unless --with-secrets)."""
-    items = repo.list_credentials(ctx.open_db(existing=True))
+    items = repo.list_credentials(ctx.open_db(existing=True).conn)
     print_json([repo.public_dict(c, with_secrets=with_secrets) for c in items])

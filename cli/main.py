@@ -45,17 +45,19 @@ def _register() -> None:
         config_cmd,
         consent_cmd,
         creds,
-        data,
         demo_cmd,
+        export_cmd,
         gateway_cmds,
         inbound_cmd,
+        purge_cmd,
         review_cmd,
-        server,
+        serve_cmd,
     )
 
     cli.add_command(creds.creds)
-    for command in (*data.COMMANDS, *server.COMMANDS, *demo_cmd.COMMANDS, *consent_cmd.COMMANDS,
-                    *config_cmd.COMMANDS, *review_cmd.COMMANDS, *inbound_cmd.COMMANDS):
+    for command in (*export_cmd.COMMANDS, *serve_cmd.COMMANDS, *demo_cmd.COMMANDS, *consent_cmd.COMMANDS,
+                    *config_cmd.COMMANDS, *review_cmd.COMMANDS, *inbound_cmd.COMMANDS,
+                    *purge_cmd.COMMANDS):
         cli.add_command(command)
     gateway_cmds.register(cli)  # simulate, send, creds verify
 

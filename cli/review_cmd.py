@@ -1,4 +1,5 @@
-"""`smsdesk review ...`: the near-miss opt-outs waiting for an operator (store/review.py)."""
+"""`smsdesk review ...`: the near-miss opt-outs waiting for an operator (store/review.py), decided
+through usecases/review.py."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from smsdesk.cli.common import Context, fail, pass_context, print_json
 from smsdesk.domain.inert import make_inert
 from smsdesk.store import review as queue
 from smsdesk.store.errors import StoreError
+from smsdesk.usecases.review import decide_review
 
 _JSON_KEYS = ("id", "number", "sandbox", "credential", "text", "received_at", "status")
 
@@ -47,7 +49,7 @@ def resolve_cmd(ctx: Context, review_id: int, opt_out: bool, dismiss: bool, as_j
     if opt_out == dismiss:  # neither, or both: a decision this consequential is never guessed
         raise click.UsageError("give exactly one of --opt-out or --dismiss")
     try:
-        done = queue.resolve(ctx.open_db(existing=True), review_id, "opt-out" if opt_out else "dismiss")
+        done = decide_review(ctx.open_db(existing=True), review_id, "opt-out" if opt_out else "dismiss")
     except StoreError as exc:
         fail(str(exc))
     if as_json:

@@ -57,7 +57,7 @@ from smsdesk.engine.mo import InputProblem, parse_delivery_reports, parse_inboun
 from smsdesk.engine.outbox_sender import ClientPool
 from smsdesk.infobip.client import INBOX_PATH, REPORTS_PATH, pull_results
 from smsdesk.infobip.errors import InfobipConnectionDropped, InfobipError, InfobipTimeout
-from smsdesk.store.credentials import list_credentials_conn
+from smsdesk.store.credentials import list_credentials
 from smsdesk.store.db import connect, utcnow
 from smsdesk.store.inbound import InboundMessage, inbound_rows, store_inbound
 from smsdesk.store.outbox import apply_delivery_reports
@@ -271,7 +271,7 @@ class InboxPoller:
         return self._reader
 
     def _pull_credentials(self) -> list[StoredCredential]:
-        return [c for c in list_credentials_conn(self._reading()) if c.inbound_mode == InboundMode.PULL]
+        return [c for c in list_credentials(self._reading()) if c.inbound_mode == InboundMode.PULL]
 
     def _load_spool(self) -> None:
         try:

@@ -15,13 +15,13 @@ from smsdesk.domain.credential import KEYWORD_LISTS, MASK, STORED, Credential, S
 from smsdesk.domain.inert import make_inert
 from smsdesk.store.db import transaction, utcnow
 from smsdesk.store.errors import ConflictError, DuplicateError, NotFoundError
-from smsdesk.store.os_user import os_user
 from smsdesk.store.outbox import cancel_for_credential, move_to_sandbox
 
 FIELDS: tuple[str, ...] = tuple(Credential.model_fields)
 _COLUMNS = ", ".join(FIELDS)
-
-
+# Who the audit names when no person asked for the change (sample data, benchmarks). A change an
+# operator makes goes through usecases/credentials.py, which names the OS user.
+UNATTENDED = "smsdesk"
 
 _JSON_COLUMNS = (*KEYWORD_LISTS, "custom_keyword_replies")  # lists and objects, stored as JSON text
 
@@ -53,12 +53,8 @@ def _select_conn(conn: sqlite3.Connection, where: str = "", params: Sequence[Any
     return [_from_row(dict(zip(names, values, strict=True))) for values in cursor.fetchall()]
 
 
-def list_credentials(db: sqlite_utils.Database) -> list[StoredCredential]:
-    return _select(db, "ORDER BY name_key")
-
-
-def list_credentials_conn(conn: sqlite3.Connection) -> list[StoredCredential]:
-    """For callers already inside a transaction on a raw connection (the inbound writer)."""
+def list_credentials(conn: sqlite3.Connection) -> list[StoredCredential]:
+    """Every credential, validated, by name (the inbound writer calls it inside its transaction)."""
     return _select_conn(conn, "ORDER BY name_key")
 
 
@@ -99,16 +95,16 @@ def _check_unique(conn: sqlite3.Connection, cred: Credential, exclude_id: int | 
             )
 
 
-def _audit(conn: sqlite3.Connection, action: str, cred_id: int, name: str, fields: Iterable[str]) -> None:
+def _audit(conn: sqlite3.Connection, action: str, cred_id: int, name: str, fields: Iterable[str], by: str) -> None:
     # Field names only, never values: the audit must not become a second copy of secrets.
     conn.execute(
         "INSERT INTO audit (at, os_user, action, credential_id, credential_name, fields) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        (utcnow(), os_user(), action, cred_id, name, json.dumps(sorted(fields))),
+        (utcnow(), by, action, cred_id, name, json.dumps(sorted(fields))),
     )
 
 
-def _insert(conn: sqlite3.Connection, cred: Credential) -> int:
+def _insert(conn: sqlite3.Connection, cred: Credential, by: str) -> int:
     _check_unique(conn, cred, None)
     row = _to_row(cred)
     now = utcnow()
@@ -119,13 +115,14 @@ def _insert(conn: sqlite3.Connection, cred: Credential) -> int:
         (cred.name.casefold(), now, now, *(row[f] for f in FIELDS)),
     )
     new_id = int(cursor.lastrowid or 0)
-    _audit(conn, "create", new_id, cred.name, FIELDS)
+    _audit(conn, "create", new_id, cred.name, FIELDS, by)
     return new_id
 
 
-def create_credential(db: sqlite_utils.Database, cred: Credential) -> StoredCredential:
+def create_credential(db: sqlite_utils.Database, cred: Credential, *, by: str = UNATTENDED) -> StoredCredential:
+    """`by`: who the audit names (the OS user, for an operator's change)."""
     with transaction(db) as conn:
-        new_id = _insert(conn, cred)
+        new_id = _insert(conn, cred, by)
     return get_credential_by_id(db, new_id)
 
 
@@ -134,7 +131,7 @@ def changed_fields(before: Credential, after: Credential) -> list[str]:
 
 
 def _update(conn: sqlite3.Connection, db: sqlite_utils.Database, cred_id: int, cred: Credential,
-            expected_version: int) -> None:
+            expected_version: int, by: str) -> None:
     current = _select(db, "WHERE id = ?", (cred_id,))
     if not current:
         raise ConflictError(f"credential {cred.name!r} was deleted by someone else")
@@ -156,18 +153,19 @@ def _update(conn: sqlite3.Connection, db: sqlite_utils.Database, cred_id: int, c
     )
     if "sandbox" in changed:  # the replies still to send follow it, in this transaction
         move_to_sandbox(conn, cred_id, cred.sandbox)
-    _audit(conn, "update", cred_id, cred.name, changed)
+    _audit(conn, "update", cred_id, cred.name, changed, by)
 
 
 def update_credential(db: sqlite_utils.Database, cred_id: int, cred: Credential,
-                      expected_version: int) -> StoredCredential:
+                      expected_version: int, *, by: str = UNATTENDED) -> StoredCredential:
     """Save over version `expected_version`; ConflictError if someone saved in between."""
     with transaction(db) as conn:
-        _update(conn, db, cred_id, cred, expected_version)
+        _update(conn, db, cred_id, cred, expected_version, by)
     return get_credential_by_id(db, cred_id)
 
 
-def delete_credential(db: sqlite_utils.Database, cred_id: int, expected_version: int | None = None) -> int:
+def delete_credential(db: sqlite_utils.Database, cred_id: int, expected_version: int | None = None, *,
+                      by: str = UNATTENDED) -> int:
     """Delete a credential and cancel its queued replies in the same transaction.
 
     Returns how many replies were cancelled. Ids are never reused, so a reply can never be sent
@@ -183,7 +181,7 @@ def delete_credential(db: sqlite_utils.Database, cred_id: int, expected_version:
             )
         conn.execute("DELETE FROM credentials WHERE id = ?", (cred_id,))
         cancelled = cancel_for_credential(conn, cred_id, row[0])
-        _audit(conn, "delete", cred_id, row[0], ())
+        _audit(conn, "delete", cred_id, row[0], (), by)
     return cancelled
 
 
@@ -232,7 +230,8 @@ def validate_records(records: Sequence[Any]) -> tuple[list[Credential], list[Rec
     return creds, problems
 
 
-def import_credentials(db: sqlite_utils.Database, records: Sequence[Any], *, replace: bool = False) -> list[str]:
+def import_credentials(db: sqlite_utils.Database, records: Sequence[Any], *, replace: bool = False,
+                       by: str = UNATTENDED) -> list[str]:
     """All or nothing: every record is validated and checked before any is written.
 
     With `replace`, a record whose name exists updates that credential; otherwise it is an error.
@@ -247,12 +246,12 @@ def import_credentials(db: sqlite_utils.Database, records: Sequence[Any], *, rep
             existing = _select(db, "WHERE name_key = ?", (cred.name.casefold(),))
             try:
                 if existing and replace:
-                    _update(conn, db, existing[0].id, cred, existing[0].version)
+                    _update(conn, db, existing[0].id, cred, existing[0].version, by)
                 elif existing:
                     raise DuplicateError("name", f"a credential named {existing[0].name!r} already exists "
                                          "(use --replace to update it)")
                 else:
-                    _insert(conn, cred)
+                    _insert(conn, cred, by)
             except DuplicateError as exc:
                 problems.append(RecordProblem(index, exc.field, exc.message))
             written.append(cred.name)

@@ -26,7 +26,7 @@ from smsdesk.domain.consent_decider import decide as decide_consent
 from smsdesk.domain.credential import StoredCredential
 from smsdesk.domain.rules import Action, Consent, Decision, KeywordIndex, decide, keyword_index, overruled
 from smsdesk.store.consent_store import ConsentWrite, load_states, write_consent
-from smsdesk.store.credentials import list_credentials_conn
+from smsdesk.store.credentials import list_credentials
 from smsdesk.store.db import utcnow
 from smsdesk.store.outbox import cancel_for_opt_outs
 from smsdesk.store.unreadable import insert_unreadable
@@ -68,7 +68,7 @@ class RouteTable:
             return
         self._routes = {
             cred.inbound_number: (cred, keyword_index(cred))
-            for cred in list_credentials_conn(conn) if cred.inbound_number
+            for cred in list_credentials(conn) if cred.inbound_number
         }
         self._fingerprint = fingerprint
 

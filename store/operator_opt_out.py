@@ -18,7 +18,6 @@ from smsdesk.domain.consent_decider import ConsentOutcome, Dismissal, Effect, Op
 from smsdesk.domain.phone import consent_number, to_e164
 from smsdesk.store.consent_store import ConsentWrite, load_state, write_consent
 from smsdesk.store.db import transaction, utcnow
-from smsdesk.store.os_user import os_user
 from smsdesk.store.outbox import cancel_for_opt_outs
 
 
@@ -63,24 +62,24 @@ class OperatorDecision:
 MAX_REASON = 500
 
 
-def opt_out_number(db: sqlite_utils.Database, sandbox: str, number: str, reason: str,
-                   by: str | None = None) -> OperatorDecision:
-    """Record an opt-out an operator received by other means (a call, an email) for `number` in
+def opt_out_number(db: sqlite_utils.Database, sandbox: str, number: str, reason: str, *,
+                   by: str) -> OperatorDecision:
+    """Record an opt-out operator `by` received by other means (a call, an email) for `number` in
     `sandbox`: always applied, at the operator's time, queued replies cancelled, in the ledger with
-    the OS user and `reason`. Raises ValueError with a user-facing reason for bad input."""
+    `by` and `reason` (usecases/consent.py names the OS user). Raises ValueError with a user-facing
+    reason for bad input."""
     reason = reason.strip()
     if not reason:
         raise ValueError("give the reason (how the opt-out reached you), e.g. --reason 'phone call'")
     if len(reason) > MAX_REASON or not reason.isprintable():
         raise ValueError(f"the reason is one line of at most {MAX_REASON} printable characters")
     e164 = consent_number(to_e164(number))
-    who = by or os_user()
     with transaction(db) as conn:
         if not _sandbox_known(conn, sandbox):
             raise ValueError(f"no credential, profile or consent uses sandbox {sandbox!r}")
         now = utcnow()
         queued_before = _queued(conn, sandbox, e164)
-        outcome = record_opt_out(conn, sandbox, e164, f"operator {who}: {reason}", by=who, now=now)
+        outcome = record_opt_out(conn, sandbox, e164, f"operator {by}: {reason}", by=by, now=now)
         ledger_id = int(conn.execute("SELECT MAX(id) FROM consent_ledger").fetchone()[0])
         cancelled = queued_before - _queued(conn, sandbox, e164)
     entry = outcome.entries[-1]

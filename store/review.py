@@ -22,9 +22,9 @@ from smsdesk.store.credentials import find_credential_by_id_conn
 from smsdesk.store.db import transaction, utcnow
 from smsdesk.store.errors import NotFoundError, StoreError
 from smsdesk.store.operator_opt_out import record_dismissal, record_opt_out
-from smsdesk.store.os_user import os_user
 
-Decision = Literal["opt-out", "dismiss"]
+# What an operator decides about a near miss (not domain/rules.py's Decision, the rules' verdict on a text).
+ReviewChoice = Literal["opt-out", "dismiss"]
 STATUSES = ("open", "opted-out", "dismissed")
 
 
@@ -58,7 +58,6 @@ class AlreadyResolved(StoreError):
     pass
 
 
-
 _COLUMNS = ("id, number, sandbox, credential, text, received_at, status, keyword, message_row_id, resolved_by, "
             "resolved_at")
 
@@ -75,9 +74,9 @@ def count_open(conn: sqlite3.Connection) -> int:
     return int(conn.execute("SELECT COUNT(*) FROM review_queue WHERE status = 'open'").fetchone()[0])
 
 
-def resolve(db: sqlite_utils.Database, review_id: int, decision: Decision, by: str | None = None) -> Resolution:
-    """Close review `review_id` with `decision`, writing the ledger entry in the same transaction."""
-    who = by or os_user()
+def resolve(db: sqlite_utils.Database, review_id: int, choice: ReviewChoice, *, by: str) -> Resolution:
+    """Close review `review_id` with `choice` by operator `by`, writing the ledger entry in the same
+    transaction (usecases/review.py names the OS user)."""
     with transaction(db) as conn:
         row = conn.execute(f"SELECT {_COLUMNS}, credential_id FROM review_queue WHERE id = ?",
                            (review_id,)).fetchone()
@@ -87,24 +86,24 @@ def resolve(db: sqlite_utils.Database, review_id: int, decision: Decision, by: s
         if item.status != "open":
             raise AlreadyResolved(f"review #{review_id} is already resolved ({item.status} by {item.resolved_by})")
         now = utcnow()
-        what = "dismissed the near miss" if decision == "dismiss" else "opted the number out"
-        reason = f"review #{review_id}: operator {who} {what} (message #{item.message_row_id}: {item.text[:80]!r})"
-        record = record_dismissal if decision == "dismiss" else record_opt_out
-        outcome = record(conn, item.sandbox, item.number, reason, by=who, now=now,
+        what = "dismissed the near miss" if choice == "dismiss" else "opted the number out"
+        reason = f"review #{review_id}: operator {by} {what} (message #{item.message_row_id}: {item.text[:80]!r})"
+        record = record_dismissal if choice == "dismiss" else record_opt_out
+        outcome = record(conn, item.sandbox, item.number, reason, by=by, now=now,
                          message_row_id=item.message_row_id)
         effect = outcome.entries[-1].effect
         ledger_id = int(conn.execute("SELECT MAX(id) FROM consent_ledger").fetchone()[0])
-        if decision == "dismiss":
+        if choice == "dismiss":
             note = "dismissed: consent unchanged"
         elif effect == Effect.CHANGED:
             note = "opted out"
             _queue_confirmation(conn, credential_id, item, now)
         else:
             note = "already opted out: recorded as reaffirmed"
-        status = "dismissed" if decision == "dismiss" else "opted-out"
+        status = "dismissed" if choice == "dismiss" else "opted-out"
         conn.execute("UPDATE review_queue SET status = ?, resolved_at = ?, resolved_by = ?, ledger_id = ? WHERE id = ?",
-                     (status, now, who, ledger_id, review_id))
-    done = ReviewItem(**(asdict(item) | {"status": status, "resolved_by": who, "resolved_at": now}))
+                     (status, now, by, ledger_id, review_id))
+    done = ReviewItem(**(asdict(item) | {"status": status, "resolved_by": by, "resolved_at": now}))
     return Resolution(done, effect, ledger_id, note)
 
 

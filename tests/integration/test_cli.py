@@ -61,7 +61,7 @@ def add(invoke: Any, n: int, *extra: str, **changes: Any) -> Run:
 def stored(path: Path) -> list[repo.StoredCredential]:
     db = connect(path)
     try:
-        return repo.list_credentials(db)
+        return repo.list_credentials(db.conn)
     finally:
         db.close()
 

@@ -89,9 +89,9 @@ def test_review_opt_out_is_a_changed_ledger_entry_that_verifies(tmp_path: Path) 
     assert [r.action for r in shown] == ["near-opt-out"]
     assert [r["action"] for r in iter_message_export(db.conn)] == ["opt-in", "near-opt-out", "help"]
     with pytest.raises(review.AlreadyResolved):
-        review.resolve(db, item.id, "dismiss")
+        review.resolve(db, item.id, "dismiss", by="alice-operator")
     with pytest.raises(NotFoundError):
-        review.resolve(db, 999, "dismiss")
+        review.resolve(db, 999, "dismiss", by="alice-operator")
 
 
 def test_review_dismiss_changes_nothing_and_verifies(tmp_path: Path) -> None:
@@ -112,7 +112,7 @@ def test_review_opt_out_after_a_newer_opt_in_still_opts_out(tmp_path: Path) -> N
     send(db, "remove me", at="2026-11-26T10:00:00.000+00:00")
     send(db, "START", at="2026-11-26T11:00:00.000+00:00")  # a newer wish, after the near miss
     [item] = review.list_reviews(db.conn)
-    done = review.resolve(db, item.id, "opt-out")
+    done = review.resolve(db, item.id, "opt-out", by="alice-operator")
     assert done.effect == "changed" and consent_of(db) == "n"
     assert verify_consent(db.conn).ok
 

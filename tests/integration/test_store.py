@@ -22,6 +22,7 @@ from smsdesk.store.errors import ConflictError, DuplicateError, NotFoundError
 from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
 from smsdesk.store.queries import MessageFilter, page_messages
 from smsdesk.store.schema import LATEST_VERSION, MIGRATIONS
+from smsdesk.usecases.credentials import remove_credential, save_credential
 from tests.support.store import create_old_credential, full_record, record, secret_key
 
 
@@ -93,11 +94,11 @@ def test_get_unknown_id(db: sqlite_utils.Database) -> None:
 def test_list_sorted_by_name_ignoring_case(db: sqlite_utils.Database) -> None:
     for n, name in enumerate(["beta", "Alpha", "gamma", "Delta"]):
         repo.create_credential(db, cred(n, name=name))
-    assert [c.name for c in repo.list_credentials(db)] == ["Alpha", "beta", "Delta", "gamma"]
+    assert [c.name for c in repo.list_credentials(db.conn)] == ["Alpha", "beta", "Delta", "gamma"]
 
 
 def test_list_empty(db: sqlite_utils.Database) -> None:
-    assert repo.list_credentials(db) == []
+    assert repo.list_credentials(db.conn) == []
 
 
 @pytest.mark.parametrize(("first", "clash"), [("Shop UK", "Shop UK"), ("Shop UK", "shop uk"), ("Shop UK", "SHOP UK"),
@@ -108,13 +109,13 @@ def test_name_unique_ignoring_case(db: sqlite_utils.Database, first: str, clash:
         repo.create_credential(db, cred(2, name=clash))
     assert caught.value.field == "name"
     assert repr(first) in caught.value.message
-    assert len(repo.list_credentials(db)) == 1
+    assert len(repo.list_credentials(db.conn)) == 1
 
 
 def test_similar_names_are_distinct(db: sqlite_utils.Database) -> None:
     for n, name in enumerate(["Shop UK", "Shop UK2", "Shop-UK"]):
         repo.create_credential(db, cred(n, name=name))
-    assert len(repo.list_credentials(db)) == 3
+    assert len(repo.list_credentials(db.conn)) == 3
 
 
 def test_inbound_number_unique_names_the_other_credential(db: sqlite_utils.Database) -> None:
@@ -140,7 +141,7 @@ def test_inbound_number_taken_on_update(db: sqlite_utils.Database) -> None:
 def test_many_credentials_without_inbound_number(db: sqlite_utils.Database) -> None:
     for n in range(3):
         repo.create_credential(db, cred(n, inbound_number=""))
-    assert len(repo.list_credentials(db)) == 3
+    assert len(repo.list_credentials(db.conn)) == 3
 
 
 def test_update_bumps_version_and_keeps_id(db: sqlite_utils.Database) -> None:
@@ -189,14 +190,14 @@ def test_save_over_a_deleted_credential_conflicts(db: sqlite_utils.Database, oth
     repo.delete_credential(other, mine.id, mine.version)
     with pytest.raises(ConflictError, match="deleted"):
         repo.update_credential(db, mine.id, cred(1, help_message="mine"), mine.version)
-    assert repo.list_credentials(db) == []
+    assert repo.list_credentials(db.conn) == []
 
 
 def test_delete(db: sqlite_utils.Database) -> None:
     stored = repo.create_credential(db, cred(1))
     kept = repo.create_credential(db, cred(2))
     repo.delete_credential(db, stored.id, stored.version)
-    assert repo.list_credentials(db) == [kept]
+    assert repo.list_credentials(db.conn) == [kept]
     with pytest.raises(NotFoundError):
         repo.get_credential(db, stored.name)
 
@@ -225,11 +226,11 @@ def test_delete_missing(db: sqlite_utils.Database) -> None:
 
 
 def test_audit_records_create_update_delete(db: sqlite_utils.Database) -> None:
+    """An operator's changes (usecases/credentials.py) name the OS user in the audit."""
     before = datetime.now(UTC)
-    stored = repo.create_credential(db, cred(1))
-    saved = repo.update_credential(db, stored.id, cred(1, api_key=secret_key(99), help_message="new"),
-                                   stored.version)
-    repo.delete_credential(db, saved.id, saved.version)
+    stored = save_credential(db, cred(1))
+    saved = save_credential(db, cred(1, api_key=secret_key(99), help_message="new"), stored)
+    remove_credential(db, saved.id, saved.version)
     rows = audit_rows(db)
     assert [r["action"] for r in rows] == ["create", "update", "delete"]
     assert {r["credential_id"] for r in rows} == {stored.id}
@@ -242,6 +243,17 @@ def test_audit_records_create_update_delete(db: sqlite_utils.Database) -> None:
     assert set(json.loads(str(rows[0]["fields"]))) == set(Credential.model_fields)
     assert json.loads(str(rows[1]["fields"])) == ["api_key", "help_message"]
     assert json.loads(str(rows[2]["fields"])) == []
+
+
+def test_the_audit_names_whoever_the_store_is_told(db: sqlite_utils.Database) -> None:
+    stored = repo.create_credential(db, cred(1), by="alice")
+    repo.update_credential(db, stored.id, cred(1, help_message="new"), stored.version, by="bob")
+    repo.import_credentials(db, [record(5)], by="carol")
+    repo.delete_credential(db, stored.id, by="dave")
+    repo.create_credential(db, cred(2))  # sample data, benchmarks: no person asked
+    assert [(r["action"], r["os_user"]) for r in audit_rows(db)] == [
+        ("create", "alice"), ("update", "bob"), ("create", "carol"), ("delete", "dave"),
+        ("create", repo.UNATTENDED)]
 
 
 def test_audit_never_holds_a_secret(db: sqlite_utils.Database, path: Path) -> None:
@@ -276,7 +288,7 @@ def test_migration_from_v1_keeps_data(path: Path) -> None:
     assert "messages" not in old.table_names()
     cred = Credential.model_validate(full_record(1))
     # Written as smsdesk 1 wrote it: only the columns version 1 had (the fields of migration 6 are newer).
-    repo._audit(old.conn, "create", create_old_credential(old, cred), cred.name, ())
+    repo._audit(old.conn, "create", create_old_credential(old, cred), cred.name, (), "smsdesk")
     old.conn.commit()
     old.close()
 
@@ -284,7 +296,7 @@ def test_migration_from_v1_keeps_data(path: Path) -> None:
     try:
         assert schema_version(new) == LATEST_VERSION > 1
         assert {"messages", "consent", "outbox", "review_queue"} <= set(new.table_names())
-        [stored] = repo.list_credentials(new)
+        [stored] = repo.list_credentials(new.conn)
         # the fields added later take their defaults
         assert stored.to_credential() == cred
         assert [r["action"] for r in audit_rows(new)] == ["create"]
@@ -430,14 +442,14 @@ def test_data_version_changes_when_another_connection_commits(
     assert data_version(db) == changed
     repo.create_credential(db, cred(2))  # our own commit is not news to us
     assert data_version(db) == changed
-    assert [c.name for c in repo.list_credentials(db)] == [record(1)["name"], record(2)["name"]]
+    assert [c.name for c in repo.list_credentials(db.conn)] == [record(1)["name"], record(2)["name"]]
 
 
 # -- import ------------------------------------------------------------------------------------
 
 
 def names(db: sqlite_utils.Database) -> list[str]:
-    return [c.name for c in repo.list_credentials(db)]
+    return [c.name for c in repo.list_credentials(db.conn)]
 
 
 def test_import_writes_every_record(db: sqlite_utils.Database) -> None:
@@ -504,7 +516,7 @@ def test_import_existing_name_without_replace(db: sqlite_utils.Database) -> None
         repo.import_credentials(db, [record(2), record(1, name=existing.name.upper(), sandbox="other"), record(3)])
     assert [(p.index, p.field) for p in caught.value.problems] == [(1, "name")]
     assert "--replace" in caught.value.problems[0].message
-    assert repo.list_credentials(db) == [existing]  # record 2, inserted before the clash, rolled back
+    assert repo.list_credentials(db.conn) == [existing]  # record 2, inserted before the clash, rolled back
     assert [r["action"] for r in audit_rows(db)] == ["create"]
 
 
@@ -514,7 +526,7 @@ def test_import_number_of_an_existing_credential(db: sqlite_utils.Database) -> N
         repo.import_credentials(db, [record(2), record(3, inbound_number=owner.inbound_number)])
     assert [(p.index, p.field) for p in caught.value.problems] == [(1, "inbound_number")]
     assert "'Owner'" in caught.value.problems[0].message
-    assert repo.list_credentials(db) == [owner]
+    assert repo.list_credentials(db.conn) == [owner]
 
 
 def test_import_replace_updates_and_inserts(db: sqlite_utils.Database) -> None:
@@ -549,14 +561,14 @@ def test_import_replace_is_still_all_or_nothing(db: sqlite_utils.Database) -> No
         repo.import_credentials(
             db, [record(1, sandbox="replaced"), record(3, inbound_number=owner.inbound_number)], replace=True)
     assert [(p.index, p.field) for p in caught.value.problems] == [(1, "inbound_number")]
-    assert repo.list_credentials(db) == [owner, first]
+    assert repo.list_credentials(db.conn) == [owner, first]
 
 
 def test_import_replace_still_rejects_duplicates_inside_the_file(db: sqlite_utils.Database) -> None:
     existing = repo.create_credential(db, cred(1))
     with pytest.raises(repo.ImportRejected):
         repo.import_credentials(db, [record(1, sandbox="a"), record(9, name=existing.name)], replace=True)
-    assert repo.list_credentials(db) == [existing]
+    assert repo.list_credentials(db.conn) == [existing]
 
 
 # -- public dicts and the export round trip ----------------------------------------------------
@@ -586,11 +598,11 @@ def test_masked_export_cannot_be_imported_over_real_keys(db: sqlite_utils.Databa
 
 def test_export_with_secrets_round_trips(db: sqlite_utils.Database, tmp_path: Path) -> None:
     repo.import_credentials(db, [full_record(1), record(2), record(3, inbound_number="", sender="")])
-    exported = [repo.public_dict(c, with_secrets=True) for c in repo.list_credentials(db)]
+    exported = [repo.public_dict(c, with_secrets=True) for c in repo.list_credentials(db.conn)]
     fresh = connect(tmp_path / "fresh.db")
     try:
         repo.import_credentials(fresh, exported)
-        assert [repo.public_dict(c, with_secrets=True) for c in repo.list_credentials(fresh)] == exported
+        assert [repo.public_dict(c, with_secrets=True) for c in repo.list_credentials(fresh.conn)] == exported
     finally:
         fresh.close()
 
@@ -630,13 +642,13 @@ def test_the_route_table_sees_a_credential_changed_by_another_connection(
         return str(outcome.action)
 
     assert action_of("before") != "unrouted"
-    stored = repo.list_credentials(other)[0]
+    stored = repo.list_credentials(other.conn)[0]
     # Another process moves the programme to another number.
     repo.update_credential(other, stored.id, cred(1, inbound_number="+447491100000"), stored.version)
     assert action_of("after") == "unrouted"
     # With the version row deleted by hand nothing tells a change: the table is read every time.
     other.conn.execute("DELETE FROM credentials_version")
-    moved = repo.list_credentials(other)[0]
+    moved = repo.list_credentials(other.conn)[0]
     repo.update_credential(other, moved.id, cred(1), moved.version)  # back to its number
     assert action_of("back") != "unrouted"
 

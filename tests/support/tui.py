@@ -55,7 +55,7 @@ def names(screen: CredentialsScreen) -> list[str]:
 def stored(db_path: Path) -> list[StoredCredential]:
     db = connect(db_path)
     try:
-        return list_credentials(db)
+        return list_credentials(db.conn)
     finally:
         db.close()
 

@@ -579,7 +579,7 @@ def cred_db(fast_dir: Path) -> Iterator[Any]:
 @given(records=credential_records(), replace=st.booleans())
 def test_import_is_all_or_nothing(cred_db: Any, records: list[Any], replace: bool) -> None:
     before = counts(cred_db.conn)
-    existing = {c.name.casefold() for c in repo.list_credentials(cred_db)}
+    existing = {c.name.casefold() for c in repo.list_credentials(cred_db.conn)}
     try:
         written = repo.import_credentials(cred_db, records, replace=replace)
     except repo.ImportRejected as exc:

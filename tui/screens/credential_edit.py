@@ -20,7 +20,6 @@ from smsdesk.domain.sms_parts import count_parts
 from smsdesk.store.errors import ConflictError, DuplicateError, StoreError
 from smsdesk.store.queries import impact_preview
 from smsdesk.tui.data import DataService
-from smsdesk.tui.db_access import load_credential, save_credential
 from smsdesk.tui.screens.confirm import ConfirmScreen
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 from smsdesk.tui.screens.impact import ImpactScreen
@@ -41,6 +40,7 @@ from smsdesk.tui.widgets.credential_form import (
 )
 from smsdesk.tui.widgets.key_bar import KeyBar
 from smsdesk.tui.workers import ReportsWorkerErrors, describe_error
+from smsdesk.usecases.credentials import load_credential, save_credential
 
 
 def _field_widget(spec: FieldSpec, value: str) -> Widget:

@@ -14,15 +14,15 @@ from textual.binding import Binding
 from textual.widgets import Static
 
 from smsdesk.domain.inert import make_inert
-from smsdesk.store.credential_queries import CredentialRow, list_credential_rows
+from smsdesk.store.credential_rows import CredentialRow, list_credential_rows
 from smsdesk.store.errors import StoreError
 from smsdesk.tui.commands import CredentialCommands
 from smsdesk.tui.data import DatabaseChanged, DataService
-from smsdesk.tui.db_access import load_credential, remove_credential
 from smsdesk.tui.screens.view import ViewScreen
 from smsdesk.tui.widgets.credentials_table import CredentialsTable
 from smsdesk.tui.widgets.filter_line import FilterLine
 from smsdesk.tui.widgets.key_bar import KeyBar
+from smsdesk.usecases.credentials import load_credential, remove_credential
 
 if TYPE_CHECKING:
     from smsdesk.domain.credential import StoredCredential

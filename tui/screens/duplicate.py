@@ -16,12 +16,12 @@ from smsdesk.domain.credential import Credential, StoredCredential, field_errors
 from smsdesk.domain.inert import make_inert
 from smsdesk.store.errors import DuplicateError, StoreError
 from smsdesk.tui.data import DataService
-from smsdesk.tui.db_access import save_credential
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 from smsdesk.tui.screens.view import HELP_BINDING
 from smsdesk.tui.widgets.credential_form import plain
 from smsdesk.tui.widgets.key_bar import KeyBar
 from smsdesk.tui.workers import ReportsWorkerErrors, describe_error
+from smsdesk.usecases.credentials import save_credential
 
 FIELDS = (("name", "New name"), ("sandbox", "Sandbox"), ("inbound_number", "Inbound number"))
 

@@ -2,8 +2,8 @@
 
 Oldest first; `o` opts the number out, `x` dismisses (each asks first), Enter shows the number's
 history. Each decision goes to the consent ledger
-with the OS user and the message as its cause (store/review.py), written through the data
-service like every other change of the TUI.
+with the OS user and the message as its cause (usecases/review.py, as `smsdesk review resolve`),
+written through the data service like every other change of the TUI.
 """
 
 from __future__ import annotations
@@ -16,18 +16,20 @@ from textual.widgets import DataTable, Static
 
 from smsdesk.domain.inert import make_inert
 from smsdesk.store.queries import profile_of
-from smsdesk.store.review import ReviewItem, list_reviews, resolve
+from smsdesk.store.review import ReviewChoice, ReviewItem, list_reviews
 from smsdesk.tui.data import DatabaseChanged, DataService
 from smsdesk.tui.screens.confirm import ConfirmScreen
 from smsdesk.tui.screens.profiles import ProfileDetailScreen
 from smsdesk.tui.screens.view import ViewScreen
 from smsdesk.tui.table_place import place_cursor
 from smsdesk.tui.widgets.key_bar import KeyBar
+from smsdesk.tui.widgets.list_navigation import LIST_BINDINGS, TableNavigation
+from smsdesk.usecases.review import decide_review
 
 COLUMNS = ("#", "received", "sandbox", "number", "credential", "text")
 
 
-class ReviewScreen(ViewScreen):
+class ReviewScreen(TableNavigation, ViewScreen):
     VIEW_MODE = "review"
     HELP_TITLE = "Review queue"
     HELP_NOTES = (
@@ -47,8 +49,7 @@ class ReviewScreen(ViewScreen):
         Binding("enter", "open", "History", id="review.open"),
         Binding("o", "decide('opt-out')", "Opt out", id="review.opt_out"),
         Binding("x", "decide('dismiss')", "Dismiss", id="review.dismiss"),
-        Binding("j", "cursor_down", "Down", show=False, id="review.down"),
-        Binding("k", "cursor_up", "Up", show=False, id="review.up"),
+        *LIST_BINDINGS,
     ]
 
     def __init__(self, data: DataService, name: str | None = None) -> None:
@@ -108,12 +109,6 @@ class ReviewScreen(ViewScreen):
             return None
         return self.items[table.cursor_row]
 
-    def action_cursor_down(self) -> None:
-        self.query_one(DataTable).action_cursor_down()
-
-    def action_cursor_up(self) -> None:
-        self.query_one(DataTable).action_cursor_up()
-
     def action_open(self) -> None:
         item = self.selected()
         if item is not None:
@@ -129,7 +124,7 @@ class ReviewScreen(ViewScreen):
         if profile is not None:
             self.app.push_screen(ProfileDetailScreen(self.data, profile))
 
-    def action_decide(self, decision: str) -> None:
+    def action_decide(self, decision: ReviewChoice) -> None:
         """A decision goes to the consent ledger for good: asked first, naming the number and the text."""
         item = self.selected()
         if item is None:
@@ -146,8 +141,8 @@ class ReviewScreen(ViewScreen):
         self.app.push_screen(ConfirmScreen(what, question, yes=what), answered)
 
     @work(exclusive=True, group="review-decide", exit_on_error=False)
-    async def _decide(self, item: ReviewItem, decision: str) -> None:
-        done = await self.data.write(resolve, item.id, decision)
+    async def _decide(self, item: ReviewItem, decision: ReviewChoice) -> None:
+        done = await self.data.write(decide_review, item.id, decision)
         self.last_decision = make_inert(f"#{item.id} {item.number}: {done.note} (ledger #{done.ledger_id})")
         self.show([i for i in self.items if i.id != item.id])
         self.load()

@@ -6,7 +6,8 @@ shows Infobip's violations line by line. The send runs in an async worker.
 
 A number that opted out in the credential's sandbox is refused, as `smsdesk send` refuses it;
 the dialog then offers a "Send anyway" box, and a send with it ticked is recorded in the audit
-first (store/send_guard.py). The consent lookup and the audit write run on worker threads.
+first (usecases/guarded_send.py, as `smsdesk send` does). The consent lookup and the audit write
+run on the data service's threads.
 """
 
 from __future__ import annotations
@@ -28,15 +29,15 @@ from smsdesk.domain.phone import to_e164
 from smsdesk.domain.sms_parts import count_parts
 from smsdesk.infobip.client import OutboundSms, SendResult
 from smsdesk.infobip.errors import InfobipError
-from smsdesk.store.credential_queries import host_of
-from smsdesk.store.send_guard import OptedOut
+from smsdesk.store.credential_rows import host_of
+from smsdesk.store.send_override import OptedOut
+from smsdesk.tui.adapters import error_lines, interactive_client
 from smsdesk.tui.data import DataService
-from smsdesk.tui.db_access import check_opt_out, record_override
-from smsdesk.tui.gateway_access import error_lines, interactive_client
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 from smsdesk.tui.screens.view import HELP_BINDING
 from smsdesk.tui.widgets.key_bar import KeyBar
 from smsdesk.tui.workers import ReportsWorkerErrors
+from smsdesk.usecases.guarded_send import SendRefused, check_consent, record_override
 
 DEFAULT_TEXT = "smsdesk test message"
 
@@ -211,16 +212,16 @@ class SendTestScreen(ReportsWorkerErrors, ModalScreen[SendResult | None]):
     async def _send(self, sms: OutboundSms, to: str, override: bool) -> None:
         try:
             try:  # SQLite blocks: on a worker thread, never on the UI thread
-                opted = await self.data.read(check_opt_out, self.credential.sandbox, to)
-                if opted is not None and override:
-                    await self.data.write(record_override, self.credential, opted, sms.message_id or "")
+                opted = await self.data.read(check_consent, self.credential.sandbox, to, override)
+                if opted is not None:
+                    await self.data.write(record_override, self.credential, opted, sms.message_id or "", "tui")
                     for box in self.query("#send-override").results(Checkbox):
                         box.value = False  # one tick, one send: another needs its own
+            except SendRefused as refused:
+                self._refuse(refused.opted)
+                return
             except (sqlite3.Error, OSError) as exc:
                 self._show_result(Text(f"✗ Not sent: could not check the number's consent ({exc})", style="red"))
-                return
-            if opted is not None and not override:
-                self._refuse(opted)
                 return
             # Two tries at most: a retry after a dropped connection carries the same messageId.
             async with interactive_client(self.credential, max_attempts=2) as client:

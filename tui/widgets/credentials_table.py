@@ -24,7 +24,8 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from smsdesk.domain.inert import make_inert
-from smsdesk.store.credential_queries import CredentialRow
+from smsdesk.store.credential_rows import CredentialRow
+from smsdesk.tui.widgets.list_navigation import LIST_BINDINGS, ListNavigation
 from smsdesk.tui.widgets.style_cache import CachedStyles
 
 COLUMNS = ("name", "sandbox", "host", "api key", "inbound", "mode", "valid")
@@ -70,7 +71,7 @@ def matches(row: CredentialRow, filter_text: str) -> bool:
     return all(word in row.search_text for word in filter_text.casefold().split())
 
 
-class CredentialsTable(CachedStyles, ScrollView, can_focus=True):
+class CredentialsTable(ListNavigation, CachedStyles, ScrollView, can_focus=True):
     """Rows keyed by credential id, so the cursor stays on the same credential across reloads."""
 
     DEFAULT_CSS = """
@@ -107,15 +108,7 @@ class CredentialsTable(CachedStyles, ScrollView, can_focus=True):
         "credentials-table--name", "credentials-table--key", "credentials-table--key-revealed",
         "credentials-table--scrollbar", "credentials-table--scrollbar-thumb",
     }
-    BINDINGS = [
-        Binding("up,k", "cursor(-1)", "Up", show=False, id="list.up"),
-        Binding("down,j", "cursor(1)", "Down", show=False, id="list.down"),
-        Binding("pageup", "page(-1)", "Page up", show=False, id="list.pageup"),
-        Binding("pagedown,space", "page(1)", "Page down", show=False, id="list.pagedown"),
-        Binding("home,g", "first", "First", show=False, id="list.top"),
-        Binding("end,G", "last", "Last", show=False, id="list.bottom"),
-        Binding("enter", "select", "Open", show=False),
-    ]
+    BINDINGS = [*LIST_BINDINGS, Binding("enter", "select", "Open", show=False)]
 
     cursor_row: reactive[int] = reactive(0, always_update=True, init=False)
 
@@ -329,17 +322,17 @@ class CredentialsTable(CachedStyles, ScrollView, can_focus=True):
         elif self.cursor_row >= top + visible:
             self.scroll_to(y=self.cursor_row - visible + 1, animate=False, immediate=True)
 
-    def action_cursor(self, delta: int) -> None:
-        self.move_cursor(row=self.cursor_row + delta)
+    def list_cursor(self) -> int:
+        return self.cursor_row
 
-    def action_page(self, direction: int) -> None:
-        self.move_cursor(row=self.cursor_row + direction * max(1, self.scrollable_content_region.height - 1))
+    def list_length(self) -> int:
+        return len(self.shown)
 
-    def action_first(self) -> None:
-        self.move_cursor(row=0)
+    def list_page_rows(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)  # the header stays
 
-    def action_last(self) -> None:
-        self.move_cursor(row=len(self.shown) - 1)
+    def list_move(self, row: int) -> None:
+        self.move_cursor(row=row)
 
     def action_select(self) -> None:
         if (row := self.selected) is not None:

@@ -10,10 +10,11 @@ from typing import Any
 
 import click
 
-from smsdesk.cli.common import Context, json_text, pass_context
+from smsdesk.cli.common import Context, pass_context
 from smsdesk.domain.inert import make_inert
 from smsdesk.store import queries
 from smsdesk.store.consent_history import HISTORY_COLUMNS, consent_changes
+from smsdesk.usecases.exports import write_jsonl
 
 _COLUMNS = {
     "messages": ["id", "message_id", "received_at", "credential", "sandbox", "from", "to", "text", "action",
@@ -74,8 +75,7 @@ def export_cmd(ctx: Context, what: str, fmt: str, since: str, until: str, consen
         columns, rows = _COLUMNS[what], _EXPORTS[what](conn)
     out = sys.stdout
     if fmt == "jsonl":
-        for row in rows:
-            out.write(json_text(row) + "\n")  # control characters escaped: lossless and inert
+        write_jsonl(rows, out)  # control characters escaped: lossless and inert, as the TUI's export
         return
     # CSV has no escapes: cells are written verbatim to a file or pipe (the data, exactly), but made
     # inert when standard output is a terminal, as `ls` does with names, so an inbound text with an

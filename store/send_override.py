@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from smsdesk.domain.credential import StoredCredential
 from smsdesk.domain.phone import consent_number
 from smsdesk.store.db import utcnow
-from smsdesk.store.os_user import os_user
 
 OVERRIDE_ACTION = "send-override-opt-out"
 OVERRIDE_FLAG = "--override-opt-out"
@@ -50,12 +49,12 @@ def opted_out(conn: sqlite3.Connection, sandbox: str, e164: str) -> OptedOut | N
     return OptedOut(sandbox, number, row[1] or "")
 
 
-
 def audit_override(conn: sqlite3.Connection, cred: StoredCredential, opted: OptedOut, our_message_id: str,
-                   via: str) -> None:
-    """Record an override (call inside a transaction, before sending). `via`: 'cli' or 'tui'."""
+                   *, via: str, by: str) -> None:
+    """Record an override (call inside a transaction, before sending). `via`: 'cli' or 'tui';
+    `by`: the operator (usecases/guarded_send.py names the OS user)."""
     details = {"to": opted.number, "sandbox": opted.sandbox, "opted_out_at": opted.since,
                "our_message_id": our_message_id, "via": via}
     conn.execute(
         "INSERT INTO audit (at, os_user, action, credential_id, credential_name, fields) VALUES (?, ?, ?, ?, ?, ?)",
-        (utcnow(), os_user(), OVERRIDE_ACTION, cred.id, cred.name, json.dumps(details, sort_keys=True)))
+        (utcnow(), by, OVERRIDE_ACTION, cred.id, cred.name, json.dumps(details, sort_keys=True)))
