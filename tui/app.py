@@ -25,6 +25,7 @@ from textual.worker import Worker
 from smsdesk.domain.inert import make_inert
 from smsdesk.store.pull_losses import recent_pull_loss
 from smsdesk.tui.data import DatabaseChanged, DataService, HeartbeatSeen
+from smsdesk.tui.protocols import FindsNumber, HasHelpNotes, HasHelpTitle, HasProblemLine, ShowsData
 from smsdesk.tui.textual_private import mark_styled_already
 from smsdesk.tui.workers import describe_error
 
@@ -196,7 +197,7 @@ class SmsDeskApp(App[None]):
 
     def _data_screens(self) -> list[Screen]:
         """The screens of the current mode that show data: the view and anything open over it."""
-        return [screen for screen in self.screen_stack if hasattr(screen, "refresh_data")]
+        return [screen for screen in self.screen_stack if isinstance(screen, ShowsData)]
 
     # ---- the one worker-failure handler ---------------------------------------------------------
     def report_worker_error(self, worker: Worker[object], node: DOMNode) -> None:
@@ -209,16 +210,14 @@ class SmsDeskApp(App[None]):
     def _show_problem(self, text: str) -> None:
         self._problem_since = time.monotonic()
         for screen in self.screen_stack:
-            show = getattr(screen, "show_problem", None)
-            if show is not None:
-                show(f"{text} (retrying)")
+            if isinstance(screen, HasProblemLine):
+                screen.show_problem(f"{text} (retrying)")
 
     def _clear_problem(self) -> None:
         self._problem_since = 0.0
         for screen in self.screen_stack:
-            clear = getattr(screen, "clear_problem", None)
-            if clear is not None and getattr(screen, "problem", ""):
-                clear()
+            if isinstance(screen, HasProblemLine) and screen.problem:
+                screen.clear_problem()
         self._show_notice()
 
     async def _read_notice(self) -> None:
@@ -235,17 +234,15 @@ class SmsDeskApp(App[None]):
                 self._show_notice()
             else:
                 for screen in self.screen_stack:
-                    clear = getattr(screen, "clear_problem", None)
-                    if clear is not None:
-                        clear()
+                    if isinstance(screen, HasProblemLine):
+                        screen.clear_problem()
 
     def _show_notice(self) -> None:
         if not self.notice:
             return
         for screen in self.screen_stack:
-            show = getattr(screen, "show_problem", None)
-            if show is not None:
-                show(self.notice)
+            if isinstance(screen, HasProblemLine):
+                screen.show_problem(self.notice)
 
     # ---- keys -----------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -263,9 +260,8 @@ class SmsDeskApp(App[None]):
 
         async def go() -> None:
             await self.switch_mode("profiles")
-            show = getattr(self.screen, "show_number", None)
-            if show is not None:
-                show(sandbox, number)
+            if isinstance(self.screen, FindsNumber):
+                self.screen.show_number(sandbox, number)
 
         self.run_worker(go(), group="app-navigate", exit_on_error=False)
 
@@ -278,8 +274,9 @@ class SmsDeskApp(App[None]):
         keys = help_keys(self, screen)
         if not isinstance(screen, ModalScreen):
             keys.extend((view.key, f"go to {view.title}") for view in self.VIEWS)
-        notes = getattr(screen, "HELP_NOTES", ())
-        title = getattr(screen, "HELP_TITLE", "") or screen.__class__.__name__.removesuffix("Screen")
+        notes = screen.HELP_NOTES if isinstance(screen, HasHelpNotes) else ()
+        title = (screen.HELP_TITLE if isinstance(screen, HasHelpTitle) else "") \
+            or screen.__class__.__name__.removesuffix("Screen")
         self.push_screen(HelpScreen(title, keys, notes))
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

@@ -25,6 +25,13 @@ import smsdesk.tui
 
 _MODIFIERS = frozenset({"ctrl", "shift", "alt", "meta", "super", "hyper"})
 _PROTECTED = ("app.quit", "app.help")  # the key bar keeps these on every screen
+_LIST_MOVES = ("up", "down", "pageup", "pagedown", "top", "bottom")
+# Ids of earlier versions: each list had its own names for the keys every list shares, now one
+# `list.*` (tui/widgets/list_navigation.py). A file that still says `"log.down" = "n"` is refused
+# naming the new id, rather than applied to one list only or ignored.
+RENAMED = {f"{view}.{move}": f"list.{move}" for view, moves in (
+    ("log", _LIST_MOVES), ("profiles", ("up", "down", "top", "bottom")), ("review", ("up", "down")))
+    for move in moves}
 
 
 @lru_cache(maxsize=1)
@@ -80,6 +87,10 @@ def keymap_problems(keymap: Mapping[str, str]) -> list[str]:
     problems = []
     known = known_ids()
     for binding_id, keys in keymap.items():
+        if binding_id in RENAMED:
+            problems.append(f"keymap {binding_id!r}: now {RENAMED[binding_id]!r}, one name for that key in "
+                            "every list (F1 lists each screen's ids)")
+            continue
         if binding_id not in known:
             problems.append(f"keymap {binding_id!r}: no such binding id (F1 lists each screen's ids)")
             continue

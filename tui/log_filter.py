@@ -1,13 +1,12 @@
-"""The log's filter line: `cred:Shop action:opt-out num:4179 free text` -> MessageFilter."""
+"""The log's filter vocabulary: `cred:Shop action:opt-out num:4179 free text` -> MessageFilter.
+
+Words and quotes are read by the filter lines' one parser (tui/filter_parser.py)."""
 
 from __future__ import annotations
 
-import shlex
-
 from smsdesk.store.queries import MessageFilter
+from smsdesk.tui.filter_parser import FilterSyntaxError, parse_terms, quote
 from smsdesk.tui.vocabulary import ACTIONS, UnknownAction, resolve_action
-
-__all__ = ["ACTIONS", "SYNTAX", "FilterSyntaxError", "describe", "parse_filter"]
 
 SYNTAX = (
     ("cred:NAME", "credential name, any case, a prefix is enough (cred:coffee finds Coffee Club)"),
@@ -19,40 +18,27 @@ _KEYS = {"cred": "credential", "credential": "credential", "action": "action", "
          "number": "number", "from": "number"}
 
 
-class FilterSyntaxError(ValueError):
-    pass
-
-
 def parse_filter(text: str) -> MessageFilter:
+    """A key the log does not know is free text, like any other word."""
     values = {"credential": "", "action": "", "number": "", "text": ""}
     words: list[str] = []
-    for token in _tokens(text):
-        key, sep, value = token.partition(":")
-        field = _KEYS.get(key.lower()) if sep else None
-        if field is None:
-            words.append(token)
+    for term in parse_terms(text, _KEYS):
+        if term.field is None:
+            words.append(term.word)
             continue
-        if field == "action":
+        value = term.value
+        if term.field == "action":
             try:
                 value = resolve_action(value)
             except UnknownAction as exc:
                 raise FilterSyntaxError(str(exc)) from None
-        values[field] = value
+        values[term.field] = value
     values["text"] = " ".join(words)
     return MessageFilter(**values)
 
 
-def _tokens(text: str) -> list[str]:
-    """Words, with quotes for values holding spaces: `cred:"Shop UK"`. An unbalanced quote or a
-    lone apostrophe ("don't") falls back to plain words rather than failing the filter."""
-    try:
-        return shlex.split(text)
-    except ValueError:
-        return text.split()
-
-
 def describe(filters: MessageFilter) -> str:
-    parts = [f"{name}:{shlex.quote(value)}" for name, value in (
+    parts = [f"{name}:{quote(value)}" for name, value in (
         ("cred", filters.credential), ("action", filters.action), ("num", filters.number)) if value]
     if filters.text:
         parts.append(repr(filters.text))

@@ -1,4 +1,4 @@
-"""One vocabulary for actions and reply states, everywhere the TUI shows them.
+"""One vocabulary for actions, reply states and consents, everywhere the TUI shows them.
 
 The words are the values stored in the database and written by `smsdesk export` (scripts read
 them), so the log's column, the traffic strip, the profile ledger, the filter, the help legend
@@ -81,6 +81,14 @@ STATUS_STYLES = {
 }
 STATUS_STYLES_NO_COLOR = {status: Style(bold=s.bold, italic=s.italic, underline=s.underline, reverse=s.reverse,
                                         strike=s.strike) for status, s in STATUS_STYLES.items()}
+
+
+# A consent as the detail views name it: the stored y, n or p, and "" for never expressed.
+CONSENT_NAMES = {"y": "opted in (y)", "n": "opted out (n)", "p": "pending (p)", "": "none"}
+
+
+def consent_name(value: str | None) -> str:
+    return CONSENT_NAMES.get(value or "", value or "")
 
 
 def action_style(action: str, no_color: bool = False) -> Style | None:

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from textual.worker import Worker, WorkerState
 
+from smsdesk.tui.protocols import DeskApp
+
 if TYPE_CHECKING:
     from textual.dom import DOMNode
 
@@ -28,23 +30,24 @@ class ReportsWorkerErrors(_Base):
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.state != WorkerState.ERROR:
             return
-        report = getattr(self.app, "report_worker_error", None)
-        if report is not None:
-            report(event.worker, self)
+        if isinstance(self.app, DeskApp):
+            self.app.report_worker_error(event.worker, self)
 
 
 def describe_error(error: BaseException | None) -> str:
     """One plain line for the status line: no traceback, no class names for known failures."""
     import sqlite3
 
-    from smsdesk.store.errors import StoreError
+    from smsdesk.store.errors import StorageTrouble, StoreError, classify
 
     if error is None:
         return "something failed"
-    if isinstance(error, sqlite3.OperationalError):
-        return f"could not read the database: {error}"
+    trouble = classify(error)
     if isinstance(error, sqlite3.Error):
-        return f"database error: {error}"
+        # A corrupt file is not a read that may work later; nor is a job's own failure (None).
+        if trouble is None or trouble is StorageTrouble.CORRUPT:
+            return f"database error: {error}"
+        return f"could not read the database: {error}"
     if isinstance(error, StoreError):
         return str(error)
     if isinstance(error, OSError):

@@ -17,14 +17,15 @@ from textual.widgets import DataTable, Static
 from smsdesk.simulator.sample_data import club_credential, make_db, shop_credential
 from smsdesk.store.credentials import create_credential
 from smsdesk.store.db import connect, transaction
-from smsdesk.store.health import record_heartbeat
+from smsdesk.store.heartbeat import record_heartbeat
 from smsdesk.store.queries import attributes_of, versions
 from smsdesk.store.review import resolve
+from smsdesk.tui.adapters import PROFILE_PAGE, read_profiles
 from smsdesk.tui.app import SmsDeskApp
 from smsdesk.tui.data import DataService
 from smsdesk.tui.screens.credentials import CredentialsScreen
 from smsdesk.tui.screens.log import LogScreen
-from smsdesk.tui.screens.profiles import PROFILE_PAGE, ProfileDetailScreen, ProfilesScreen, _read_profiles
+from smsdesk.tui.screens.profiles import ProfileDetailScreen, ProfilesScreen
 from smsdesk.tui.screens.review import ReviewScreen
 from smsdesk.tui.widgets.credentials_table import CredentialsTable
 from tests.support.live import ALICE, BOB, CAROL, CLUB, DORA, EVE, SHOP, inbound, seed_db, store, wait_until
@@ -336,7 +337,7 @@ def test_a_review_decision_moves_the_content_version(tmp_path: Path) -> None:
         last = versions(conn).content
         db = connect(path)
         try:
-            resolve(db, 1, "dismiss")
+            resolve(db, 1, "dismiss", by="operator")
         finally:
             db.close()
         assert versions(conn).content != last
@@ -377,7 +378,7 @@ def test_profiles_read_a_page_with_its_attributes_in_a_few_statements(live_db: P
     finally:
         db.close()
     (profiles, total, everyone), statements = traced(
-        live_db, lambda conn: _read_profiles(conn, {"sandbox": "", "consent": None, "attribute": "", "number": ""}),
+        live_db, lambda conn: read_profiles(conn, {"sandbox": "", "consent": None, "attribute": "", "number": ""}),
         write=False)
     assert len(profiles) == PROFILE_PAGE and total == everyone == 705
     assert len(statements) <= 4, statements  # the page, its attributes (2 x 450 keys at most), the count

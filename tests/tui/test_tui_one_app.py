@@ -425,7 +425,7 @@ async def test_an_empty_log_explains_how_messages_arrive(tmp_path: Path) -> None
 async def test_profile_sorting_covers_every_profile_not_only_the_first_page(live_db: Path) -> None:
     """600 profiles, 500 shown: sorted by number, the first row is the lowest number of all of
     them, although it is the least recently seen (outside the "last seen" page)."""
-    from smsdesk.tui.screens.profiles import PROFILE_PAGE
+    from smsdesk.tui.adapters import PROFILE_PAGE
 
     db = connect(live_db)
     with db.conn:
@@ -455,7 +455,7 @@ async def test_profile_sorting_covers_every_profile_not_only_the_first_page(live
 def _beat(db_path: Path, seconds_ago: float) -> None:
     from datetime import UTC, datetime, timedelta
 
-    from smsdesk.store.health import record_heartbeat
+    from smsdesk.store.heartbeat import record_heartbeat
 
     db = connect(db_path)
     with db.conn:

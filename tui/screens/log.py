@@ -12,12 +12,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import Static
 
-from smsdesk.store.health import HEARTBEAT_SECONDS
+from smsdesk.store.heartbeat import HEARTBEAT_SECONDS
 from smsdesk.store.outbox import backlog
 from smsdesk.store.queries import receiver_heartbeat_at
 from smsdesk.tui.data import DatabaseChanged, DataService, HeartbeatSeen
+from smsdesk.tui.filter_parser import FilterSyntaxError
 from smsdesk.tui.log_export import export_file_name, export_messages
-from smsdesk.tui.log_filter import SYNTAX, FilterSyntaxError, describe, parse_filter
+from smsdesk.tui.log_filter import SYNTAX, describe, parse_filter
+from smsdesk.tui.protocols import DeskApp
 from smsdesk.tui.screens.message_detail import MessageDetailScreen
 from smsdesk.tui.screens.view import ViewScreen
 from smsdesk.tui.vocabulary import legend
@@ -256,9 +258,8 @@ class LogScreen(ViewScreen):
             self.notify("This message has no profile (unrouted: no credential owns the number)",
                         severity="warning")
             return
-        show = getattr(self.app, "show_profile", None)
-        if show is not None:
-            show(row.sandbox, row.from_number)
+        if isinstance(self.app, DeskApp):
+            self.app.show_profile(row.sandbox, row.from_number)
 
     @work(group="log-export", exit_on_error=False)
     async def action_export(self) -> None:

@@ -4,7 +4,6 @@ every delivery report of the reply (read on a worker thread)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable
 
 from rich.text import Text
 from textual import work
@@ -14,35 +13,15 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from smsdesk.domain.inert import make_inert
 from smsdesk.domain.sms_parts import count_parts
 from smsdesk.store.queries import DeliveryReport, MessageRow, delivery_reports_of
 from smsdesk.tui.data import DataService
+from smsdesk.tui.inert_text import Part, inert_lines
+from smsdesk.tui.protocols import DeskApp
 from smsdesk.tui.screens.view import HELP_BINDING
+from smsdesk.tui.vocabulary import consent_name
 from smsdesk.tui.widgets.key_bar import KeyBar
 from smsdesk.tui.workers import ReportsWorkerErrors
-
-CONSENT_NAMES = {"y": "opted in (y)", "n": "opted out (n)", "p": "pending (p)", "": "none"}
-
-
-Part = str | tuple[str, str]  # plain text, or (text, style)
-
-
-def inert_lines(lines: Iterable[Iterable[Part]]) -> Text:
-    """Lines of parts as one Text. Nothing is parsed as markup (an inbound "[$x]" or "[/b]" is
-    text, not a tag) and every part goes through make_inert (no raw ESC reaches the terminal)."""
-    out = Text()
-    for i, line in enumerate(lines):
-        if i:
-            out.append("\n")
-        for part in line:
-            text, style = (part, "") if isinstance(part, str) else part
-            out.append(make_inert(text), style=style)
-    return out
-
-
-def consent_name(value: str | None) -> str:
-    return CONSENT_NAMES.get(value or "", value or "")
 
 
 def detail_text(row: MessageRow) -> Text:
@@ -152,10 +131,9 @@ class MessageDetailScreen(ReportsWorkerErrors, ModalScreen[None]):
             self.notify("This message has no profile (unrouted: no credential owns the number)",
                         severity="warning")
             return
-        show = getattr(self.app, "show_profile", None)
-        if show is not None:
+        if isinstance(self.app, DeskApp):
             self.dismiss()
-            show(self.row.sandbox, self.row.from_number)
+            self.app.show_profile(self.row.sandbox, self.row.from_number)
 
     def _show_reports(self, text: Text) -> None:
         for reports in self.query("#message-reports").results(Static):  # none once closed

@@ -15,66 +15,27 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from smsdesk.domain.inert import make_inert
-from smsdesk.store.operator_opt_out import opt_out_number
-from smsdesk.store.queries import (
-    PROFILE_ORDERS,
-    MessageRow,
-    Profile,
-    consent_ledger,
-    count_profiles,
-    list_profiles,
-    messages_by_id,
-    messages_of,
-)
+from smsdesk.store.queries import PROFILE_ORDERS, MessageRow, Profile
+from smsdesk.tui.adapters import read_ledger, read_profiles
 from smsdesk.tui.data import DatabaseChanged, DataService
+from smsdesk.tui.filter_parser import FilterSyntaxError
+from smsdesk.tui.inert_text import Part, inert_lines
 from smsdesk.tui.log_export import evidence_file_name, export_evidence
-from smsdesk.tui.screens.message_detail import Part, inert_lines
+from smsdesk.tui.profile_filter import NO_FILTER, SYNTAX, parse_profile_filter
 from smsdesk.tui.screens.opt_out import OptOutScreen
 from smsdesk.tui.screens.view import HELP_BINDING, ViewScreen
 from smsdesk.tui.table_place import place_cursor
 from smsdesk.tui.widgets.filter_line import FilterLine
 from smsdesk.tui.widgets.key_bar import KeyBar
+from smsdesk.tui.widgets.list_navigation import LIST_BINDINGS, TableNavigation
 from smsdesk.tui.workers import ReportsWorkerErrors
+from smsdesk.usecases.consent import opt_out_by_operator
 
 # Colour and a word: "y"/"n"/"p"/"none" read the same without colour. Red is for errors only.
 CONSENT_STYLE = {"y": "bold green", "n": "bold reverse", "p": "italic yellow", "": ""}
 CONSENT_LABEL = {"y": "y", "n": "n", "p": "p", "": "none"}
-PROFILE_PAGE = 500
 COLUMNS = ("sandbox", "number", "consent", "attributes", "first seen", "last seen")
 SORT_ORDERS = tuple(PROFILE_ORDERS)  # `s` cycles through them; SQLite sorts every profile, not a page
-FILTER_SYNTAX = (
-    ("consent:y|n|p|none", "the number's consent in its sandbox"),
-    ("attr:KEYWORD", "numbers that sent this custom keyword (a segment; any case)"),
-    ("sandbox:NAME", "one sandbox"),
-    ("num:DIGITS", "part of the number (bare digits work too)"),
-)
-
-
-class ProfileFilterError(ValueError):
-    pass
-
-
-def parse_profile_filter(text: str) -> dict[str, object]:
-    """`consent:y|n|p|none attr:DISCOUNT sandbox:prod num:4179` -> keyword arguments for the queries."""
-    found: dict[str, object] = {"sandbox": "", "consent": None, "attribute": "", "number": ""}
-    for token in text.split():
-        key, sep, value = token.partition(":")
-        key = key.lower()
-        if not sep:
-            found["number"] = token
-        elif key == "consent":
-            if value.lower() not in ("y", "n", "p", "none"):
-                raise ProfileFilterError("consent must be y, n, p or none")
-            found["consent"] = "" if value.lower() == "none" else value.lower()
-        elif key in ("attr", "attribute", "segment", "kw", "custom", "keyword"):
-            found["attribute"] = value
-        elif key == "sandbox":
-            found["sandbox"] = value
-        elif key in ("num", "number"):
-            found["number"] = value
-        else:
-            raise ProfileFilterError(f"unknown filter {key!r}: use consent:, attr:, sandbox:, num:")
-    return found
 
 
 def profile_key(profile: Profile) -> str:
@@ -82,17 +43,10 @@ def profile_key(profile: Profile) -> str:
     return json.dumps([profile.sandbox, profile.number])
 
 
-def _read_profiles(conn: Any, filters: dict[str, Any], order: str = "last seen") -> tuple[list[Profile], int, int]:
-    profiles = list_profiles(conn, limit=PROFILE_PAGE, order=order, **filters)
-    total = count_profiles(conn, **filters)
-    everyone = count_profiles(conn) if filters != parse_profile_filter("") else total
-    return profiles, total, everyone
-
-
-class ProfilesScreen(ViewScreen):
+class ProfilesScreen(TableNavigation, ViewScreen):
     VIEW_MODE = "profiles"
     HELP_TITLE = "Profiles"
-    HELP_NOTES = (("Filter (/)", ""), *FILTER_SYNTAX,
+    HELP_NOTES = (("Filter (/)", ""), *SYNTAX,
                   ("Consent", ""), ("y", "opted in"), ("n", "opted out"), ("p", "pending a double opt-in"),
                   ("none", "never expressed"))
     DEFAULT_CSS = """
@@ -106,17 +60,14 @@ class ProfilesScreen(ViewScreen):
         Binding("s", "sort", "Sort", id="profiles.sort"),
         Binding("y", "copy", "Copy number", id="profiles.copy"),
         Binding("o", "opt_out", "Opt out", id="profiles.opt_out"),
-        Binding("j", "cursor(1)", "Down", show=False, id="profiles.down"),
-        Binding("k", "cursor(-1)", "Up", show=False, id="profiles.up"),
-        Binding("g", "edge(0)", "Top", show=False, id="profiles.top"),
-        Binding("G", "edge(1)", "Bottom", show=False, id="profiles.bottom"),
+        *LIST_BINDINGS,
         Binding("f5", "reload", "Reload", show=False, id="profiles.reload"),
     ]
 
     def __init__(self, data: DataService, name: str | None = None) -> None:
         super().__init__(data, name=name)
         self.filter_text = ""
-        self.filters: dict[str, object] = parse_profile_filter("")
+        self.filters: dict[str, object] = dict(NO_FILTER)
         self.profiles: list[Profile] = []
         self.sort_column = "last seen"
         self._open_after_load: tuple[str, str] | None = None
@@ -144,7 +95,7 @@ class ProfilesScreen(ViewScreen):
 
     @work(exclusive=True, group="profiles-load", exit_on_error=False)
     async def _load(self, filters: dict[str, object]) -> None:
-        profiles, total, everyone = await self.data.read(_read_profiles, filters, self.sort_column)
+        profiles, total, everyone = await self.data.read(read_profiles, filters, self.sort_column)
         self._show(profiles, total, everyone)
 
     def _show(self, profiles: list[Profile], total: int, everyone: int | None = None) -> None:
@@ -201,15 +152,6 @@ class ProfilesScreen(ViewScreen):
         order = f"  sorted by {self.sort_column}" if self.sort_column != "last seen" else ""
         self.query_one("#profiles-status", Static).update(f"{count}{first}{where}{order}")
 
-    # ---- list keys -----------------------------------------------------------------------------
-    def action_cursor(self, delta: int) -> None:
-        table = self.query_one(DataTable)
-        table.move_cursor(row=max(0, table.cursor_row + delta))
-
-    def action_edge(self, bottom: int) -> None:
-        table = self.query_one(DataTable)
-        table.move_cursor(row=max(0, table.row_count - 1) if bottom else 0)
-
     def action_sort(self) -> None:
         self.sort_column = SORT_ORDERS[(SORT_ORDERS.index(self.sort_column) + 1) % len(SORT_ORDERS)]
         self.action_reload()  # sorted by the query, over every matching profile
@@ -232,7 +174,7 @@ class ProfilesScreen(ViewScreen):
 
     @work(group="profiles-opt-out", exit_on_error=False)
     async def _opt_out(self, sandbox: str, number: str, reason: str) -> None:
-        done = await self.data.write(opt_out_number, sandbox, number, reason)
+        done = await self.data.write(opt_out_by_operator, sandbox, number, reason)
         self.notify(make_inert(f"{done.number}: {done.note} (ledger #{done.ledger_id})"), timeout=4, markup=False)
         self.action_reload()
 
@@ -247,7 +189,7 @@ class ProfilesScreen(ViewScreen):
         line.applied = ""
         if self.filter_text:
             self.filter_text = ""
-            self.filters = parse_profile_filter("")
+            self.filters = dict(NO_FILTER)
             self.action_reload()
         self.query_one(DataTable).focus()
 
@@ -262,7 +204,7 @@ class ProfilesScreen(ViewScreen):
 
     @on(FilterLine.Apply)
     def _apply(self, event: FilterLine.Apply) -> None:
-        if (filters := event.parse(parse_profile_filter, ProfileFilterError)) is None:
+        if (filters := event.parse(parse_profile_filter, FilterSyntaxError)) is None:
             return
         if filters != self.filters or event.text.strip() != self.filter_text:
             self.filters = filters
@@ -335,17 +277,9 @@ class ProfileDetailScreen(ReportsWorkerErrors, ModalScreen[None]):
 
     @work(exclusive=True, group="profile-detail", exit_on_error=False)
     async def _load(self) -> None:
-        text = await self.data.read(_read_ledger, self.profile)
+        text = ledger_text(self.profile, *await self.data.read(read_ledger, self.profile))
         for detail in self.query("#profile-detail").results(Static):  # none once closed
             detail.update(text)
-
-
-def _read_ledger(conn: Any, p: Profile) -> Text:
-    ledger = consent_ledger(conn, p.sandbox, p.number)
-    messages = messages_of(conn, p.sandbox, p.number)
-    found = messages_by_id(conn, [e["message_row_id"] for e in ledger if e["message_row_id"]])
-    causes = {e["message_row_id"]: found.get(e["message_row_id"]) for e in ledger}
-    return ledger_text(p, ledger, causes, messages)
 
 
 def ledger_text(p: Profile, ledger: list[dict[str, Any]], causes: dict[int, MessageRow | None],

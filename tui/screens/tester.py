@@ -13,11 +13,11 @@ from smsdesk.domain.credential import StoredCredential
 from smsdesk.domain.inert import make_inert
 from smsdesk.domain.rules import decide
 from smsdesk.domain.sms_parts import count_parts
-from smsdesk.store.credentials import list_credentials_conn
+from smsdesk.store.credentials import list_credentials
 from smsdesk.tui.data import DatabaseChanged, DataService
-from smsdesk.tui.screens.message_detail import Part, consent_name, inert_lines
+from smsdesk.tui.inert_text import Part, inert_lines
 from smsdesk.tui.screens.view import ViewScreen
-from smsdesk.tui.vocabulary import ACTION_MEANING, action_style
+from smsdesk.tui.vocabulary import ACTION_MEANING, action_style, consent_name
 from smsdesk.tui.widgets.key_bar import KeyBar
 
 CONSENT_CHOICES = [("none (never expressed)", ""), ("opted in (y)", "y"), ("opted out (n)", "n"),
@@ -94,7 +94,7 @@ class TesterScreen(ViewScreen):
 
     @work(exclusive=True, group="tester-load", exit_on_error=False)
     async def action_reload(self) -> None:
-        self._show_credentials(await self.data.read(list_credentials_conn))
+        self._show_credentials(await self.data.read(list_credentials))
 
     def _show_credentials(self, creds: list[StoredCredential]) -> None:
         self.credentials = {c.id: c for c in creds}

@@ -14,10 +14,9 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from smsdesk.tui.data import DatabaseChanged, DataService
+from smsdesk.tui.protocols import DeskApp, Notes
 from smsdesk.tui.widgets.view_tabs import ViewTabs
 from smsdesk.tui.workers import ReportsWorkerErrors
-
-Notes = tuple[tuple[str, str], ...]
 
 
 class ViewScreen(ReportsWorkerErrors, Screen[None]):
@@ -58,7 +57,7 @@ class ViewScreen(ReportsWorkerErrors, Screen[None]):
     def on_screen_resume(self) -> None:
         # A standing problem (the app's notice) that came or went while this view was away; a
         # passing problem ("... (retrying)") is the app's to clear.
-        notice = getattr(self.app, "notice", "")
+        notice = self.app.notice if isinstance(self.app, DeskApp) else ""
         if self.problem != notice and not self.problem.endswith("(retrying)"):
             if notice:
                 self.show_problem(notice)

@@ -30,11 +30,12 @@ from smsdesk.store.queries import (
     log_first_page,
     log_updates,
     messages_at_offset,
-    page_messages,
 )
+from smsdesk.tui.adapters import page_after, page_before
 from smsdesk.tui.contrast import readable, text_on
 from smsdesk.tui.data import DataService
 from smsdesk.tui.vocabulary import ACTIONS, REPLY_STATUSES, action_style, status_style
+from smsdesk.tui.widgets.list_navigation import LIST_BINDINGS, ListNavigation
 from smsdesk.tui.widgets.style_cache import CachedStyles
 from smsdesk.tui.workers import ReportsWorkerErrors
 
@@ -88,7 +89,7 @@ def reply_label(row: MessageRow) -> str:
     return row.reply_status or "-"
 
 
-class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
+class MessageLog(ReportsWorkerErrors, ListNavigation, CachedStyles, ScrollView, can_focus=True):
     """Newest first: follow mode keeps the newest row in view; scrolling away pauses it.
 
     Oldest first (`oldest_first`, the screen's `s`): row 0 is the oldest match, rows are paged
@@ -105,12 +106,7 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
     """
     COMPONENT_CLASSES = {"message-log--cursor", "message-log--placeholder"}
     BINDINGS = [
-        Binding("up,k", "cursor(-1)", "Up", show=False, id="log.up"),
-        Binding("down,j", "cursor(1)", "Down", show=False, id="log.down"),
-        Binding("pageup", "page(-1)", "Page up", show=False, id="log.pageup"),
-        Binding("pagedown,space", "page(1)", "Page down", show=False, id="log.pagedown"),
-        Binding("home,g", "top", "Top", show=False, id="log.top"),
-        Binding("end,G", "bottom", "Oldest", show=False, id="log.bottom"),
+        *LIST_BINDINGS,
         Binding("enter", "select", "Details", id="log.details"),
         Binding("l", "live", "Live", id="log.live"),
     ]
@@ -301,9 +297,9 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
         # `top` is given oldest first: rows newer than it come with the live tail, at the end, once.
         try:
             if top is not None and (anchor_id is not None or start == 0):
-                rows = await self.data.read(_page_after, filters, anchor_id or 0, top, PAGE)
+                rows = await self.data.read(page_after, filters, anchor_id or 0, top, PAGE)
             elif anchor_id is not None or start == 0:
-                rows = await self.data.read(_page_before, filters, anchor_id, PAGE)
+                rows = await self.data.read(page_before, filters, anchor_id, PAGE)
             else:
                 rows = await self.data.read(messages_at_offset, filters, start, PAGE, top is not None, top)
         except BaseException:
@@ -431,19 +427,22 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor - height + 1, animate=False)
         self.refresh()
 
-    def action_cursor(self, delta: int) -> None:
-        self._move_cursor(self.cursor + delta)
+    def list_cursor(self) -> int:
+        return self.cursor
+
+    def list_length(self) -> int:
+        return self.total
+
+    def list_page_rows(self) -> int:
+        return max(1, self.size.height)
+
+    def list_move(self, row: int) -> None:
+        self._move_cursor(row)
 
     def action_page(self, direction: int) -> None:
-        height = max(1, self.size.height)
-        self.scroll_to(y=max(0, self.scroll_offset.y + direction * height), animate=False)
-        self._move_cursor(self.cursor + direction * height)
-
-    def action_top(self) -> None:
-        self._move_cursor(0)
-
-    def action_bottom(self) -> None:
-        self._move_cursor(self.total - 1)
+        # The view moves a page first: the cursor keeps its line on the screen.
+        self.scroll_to(y=max(0, self.scroll_offset.y + direction * self.list_page_rows()), animate=False)
+        super().action_page(direction)
 
     def action_live(self) -> None:
         """Back to the newest message, following new ones again (newest first)."""
@@ -474,11 +473,3 @@ class MessageLog(ReportsWorkerErrors, CachedStyles, ScrollView, can_focus=True):
     def cursor_row(self) -> MessageRow | None:
         return self._rows.get(self.cursor)
 
-
-def _page_before(conn: object, filters: MessageFilter, before_id: int | None, limit: int) -> list[MessageRow]:
-    return page_messages(conn, before_id=before_id, limit=limit, filters=filters)  # type: ignore[arg-type]
-
-
-def _page_after(conn: object, filters: MessageFilter, after_id: int, top: int, limit: int) -> list[MessageRow]:
-    return page_messages(conn, after_id=after_id, before_id=top + 1, limit=limit, filters=filters,  # type: ignore[arg-type]
-                         oldest_first=True)

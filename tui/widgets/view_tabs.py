@@ -14,6 +14,7 @@ from textual import events
 from textual.strip import Strip
 from textual.widget import Widget
 
+from smsdesk.tui.protocols import DeskApp
 from smsdesk.tui.widgets.style_cache import CachedStyles
 
 CURRENT = Style(reverse=True, bold=True)
@@ -39,7 +40,7 @@ class ViewTabs(CachedStyles, Widget, can_focus=False):
 
     def _views(self) -> list[tuple[str, str, str]]:
         """(mode, key, title) of the app's views; none in an app without views."""
-        views = getattr(self.app, "VIEWS", ())
+        views = self.app.VIEWS if isinstance(self.app, DeskApp) else ()
         return [(v.mode, v.key, v.title) for v in views]
 
     def render_line(self, y: int) -> Strip:

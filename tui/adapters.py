@@ -1,0 +1,104 @@
+"""The TUI's store and Infobip calls, each shaped for how the TUI runs I/O: never on the UI thread.
+
+Store calls take their connection first, a `sqlite3.Connection` for a read (the pool thread's
+reader) or a `sqlite_utils.Database` for a write, so a screen hands them to the data service
+(tui/data.py) as `data.read(call, ...)` or `data.write(call, ...)`. No SQL here: these only adapt
+store/ functions to what a screen shows. Infobip calls are awaited by async workers (network I/O
+the event loop waits on, unlike SQLite, which blocks); the client and httpx are imported on the
+first call, so they cost the TUI's startup nothing.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import TYPE_CHECKING, Any
+
+from smsdesk.domain.inert import make_inert
+from smsdesk.store.queries import (
+    MessageFilter,
+    MessageRow,
+    Profile,
+    consent_ledger,
+    count_profiles,
+    list_profiles,
+    messages_by_id,
+    messages_of,
+    page_messages,
+)
+from smsdesk.tui.profile_filter import NO_FILTER
+
+if TYPE_CHECKING:
+    from smsdesk.domain.credential import Credential
+    from smsdesk.infobip.client import InfobipClient
+    from smsdesk.infobip.errors import InfobipError
+
+PROFILE_PAGE = 500  # the profiles listed at once; the count covers every match
+
+# Someone is watching a spinner: give up sooner than the server-side defaults (15 s, 4 tries).
+TIMEOUT_SECONDS = 10.0
+CONNECT_TIMEOUT_SECONDS = 5.0
+
+# ---- the inbound log -----------------------------------------------------------------------------
+
+
+def page_before(conn: sqlite3.Connection, filters: MessageFilter, before_id: int | None,
+                limit: int) -> list[MessageRow]:
+    return page_messages(conn, before_id=before_id, limit=limit, filters=filters)
+
+
+def page_after(conn: sqlite3.Connection, filters: MessageFilter, after_id: int, top: int,
+               limit: int) -> list[MessageRow]:
+    return page_messages(conn, after_id=after_id, before_id=top + 1, limit=limit, filters=filters,
+                         oldest_first=True)
+
+
+# ---- profiles ------------------------------------------------------------------------------------
+
+
+def read_profiles(conn: sqlite3.Connection, filters: dict[str, Any],
+                  order: str = "last seen") -> tuple[list[Profile], int, int]:
+    """The first PROFILE_PAGE matches, how many match, and how many profiles there are in all."""
+    profiles = list_profiles(conn, limit=PROFILE_PAGE, order=order, **filters)
+    total = count_profiles(conn, **filters)
+    everyone = count_profiles(conn) if filters != NO_FILTER else total
+    return profiles, total, everyone
+
+
+LedgerRead = tuple[list[dict[str, Any]], dict[int, MessageRow | None], list[MessageRow]]
+
+
+def read_ledger(conn: sqlite3.Connection, p: Profile) -> LedgerRead:
+    """A number's consent ledger, the message behind each entry (by row id), its latest messages."""
+    ledger = consent_ledger(conn, p.sandbox, p.number)
+    messages = messages_of(conn, p.sandbox, p.number)
+    found = messages_by_id(conn, [e["message_row_id"] for e in ledger if e["message_row_id"]])
+    causes = {e["message_row_id"]: found.get(e["message_row_id"]) for e in ledger}
+    return ledger, causes, messages
+
+
+# ---- Infobip -------------------------------------------------------------------------------------
+
+
+def interactive_client(cred: Credential, *, max_attempts: int = 1) -> InfobipClient:
+    from smsdesk.infobip.client import InfobipClient
+
+    return InfobipClient(cred.base_url, cred.api_key, timeout=TIMEOUT_SECONDS,
+                         connect_timeout=CONNECT_TIMEOUT_SECONDS, max_attempts=max_attempts,
+                         max_retry_seconds=TIMEOUT_SECONDS)
+
+
+def error_lines(exc: InfobipError) -> list[str]:
+    """One headline and one line per violation, inert (Infobip's text is not ours to trust).
+
+    InfobipError never carries the API key (infobip/errors.py builds messages from the status,
+    Infobip's own text and the host only), so these lines are safe to show.
+    """
+    head = f"HTTP {exc.status}" if exc.status is not None else exc.kind.value
+    if exc.code:
+        head += f" {exc.code}"
+    lines = [make_inert(f"{head}: {exc.text}" if exc.text else head)]
+    lines.extend(make_inert(f"  • {prop}: {violation}" if prop else f"  • {violation}")
+                 for prop, violation in exc.violations)
+    if exc.action:
+        lines.append(make_inert(exc.action))
+    return lines
