@@ -315,7 +315,7 @@ MIGRATIONS = (*MIGRATIONS, Migration(
     "receiver heartbeat",
     (
         # One row: when a running `smsdesk serve` last showed it could write to this file
-        # (store/health.py record_heartbeat, every HEARTBEAT_SECONDS). The TUI's empty log
+        # (store/heartbeat.py record_heartbeat, every HEARTBEAT_SECONDS). The TUI's empty log
         # tells "a receiver is running" from it, not from the newest message.
         """CREATE TABLE receiver_heartbeat (
             id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -429,7 +429,7 @@ MIGRATIONS = (*MIGRATIONS, Migration(
     13,
     "the sender's generation fences a dead serve's late writes; lost pull answers are kept for the operator",
     (
-        # One row: the generation of the sender that owns the outbox now (store/fencing.py). A
+        # One row: the generation of the sender that owns the outbox now (writer/fencing.py). A
         # sender that starts moves it on before it touches what an earlier one left in flight;
         # a job of an older generation (a writer child of a serve that was killed, committing
         # when it finally gets the lock) then changes nothing. pid and started_at: for operators.
@@ -476,6 +476,28 @@ MIGRATIONS = (*MIGRATIONS, Migration(
         f"CREATE TRIGGER consent_deleted AFTER DELETE ON consent BEGIN {_BUMP_CONTENT_VERSION}; END",
         f"CREATE TRIGGER review_queue_changed AFTER UPDATE ON review_queue BEGIN {_BUMP_CONTENT_VERSION}; END",
         f"CREATE TRIGGER review_queue_deleted AFTER DELETE ON review_queue BEGIN {_BUMP_CONTENT_VERSION}; END",
+    ),
+))
+
+MIGRATIONS = (*MIGRATIONS, Migration(
+    15,
+    "retention: old messages and replies may be purged, never the newest (ids are never reused)",
+    (
+        # Before, no message or reply could be deleted, so that SQLite never handed an id out
+        # twice (an id is how the TUI and exports refer to a row). Ids come from MAX(id) + 1, so
+        # deleting any row but the newest keeps that promise; store/retention.py deletes only rows
+        # older than the retention period, in small transactions, and never the newest.
+        "DROP TRIGGER messages_are_kept",
+        "DROP TRIGGER replies_are_kept",
+        """CREATE TRIGGER newest_message_is_kept BEFORE DELETE ON messages
+            WHEN OLD.id >= (SELECT MAX(id) FROM messages)
+            BEGIN SELECT RAISE(ABORT, 'the newest message is kept: its id must never be reused'); END""",
+        """CREATE TRIGGER newest_reply_is_kept BEFORE DELETE ON outbox
+            WHEN OLD.id >= (SELECT MAX(id) FROM outbox)
+            BEGIN SELECT RAISE(ABORT, 'the newest reply is kept: its id must never be reused'); END""",
+        # A purge keeps every message a ledger entry points at (the evidence of a consent change):
+        # asked once per old message, so it needs an index.
+        "CREATE INDEX consent_ledger_message ON consent_ledger(message_row_id) WHERE message_row_id IS NOT NULL",
     ),
 ))
 
