@@ -67,6 +67,10 @@ def test_a_bad_settings_file_is_one_clear_error(tmp_path: Path, monkeypatch: pyt
     ('"credentials.delete" = "q"', "credentials.delete on 'q' in CredentialsScreen would take 'q' from Quit"),
     ('"log.live" = "f1"', "log.live on 'f1' in MessageLog would take 'f1' from Help"),
     ('"confirm.yes" = "f1"', "confirm.yes on 'f1' in ConfirmScreen would take 'f1' from Help"),
+    # Earlier versions named each list's keys apart; the one name now is list.* (refused, never ignored).
+    ('"log.down" = "n"', "keymap 'log.down': now 'list.down', one name for that key in every list"),
+    ('"profiles.top" = "t"', "keymap 'profiles.top': now 'list.top'"),
+    ('"review.up" = "u"', "keymap 'review.up': now 'list.up'"),
 ])
 def test_config_check_refuses_a_keymap_smsdesk_cannot_use(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           keymap: str, problem: str) -> None:

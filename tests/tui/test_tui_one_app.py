@@ -10,7 +10,7 @@ import json
 import re
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import pytest
 from textual.widgets import DataTable, Input, Static
 
 from smsdesk.domain.credential import StoredCredential
-from smsdesk.simulator.sample_data import make_db, shop_credential
+from smsdesk.simulator.sample_data import club_credential, make_db, shop_credential
 from smsdesk.store.credentials import delete_credential, get_credential
 from smsdesk.store.db import connect
 from smsdesk.tui.app import SmsDeskApp
@@ -28,6 +28,7 @@ from smsdesk.tui.screens.help import HelpScreen
 from smsdesk.tui.screens.log import LogScreen
 from smsdesk.tui.screens.message_detail import MessageDetailScreen
 from smsdesk.tui.screens.profiles import ProfileDetailScreen, ProfilesScreen
+from smsdesk.tui.screens.review import ReviewScreen
 from smsdesk.tui.screens.tester import TesterScreen as KeywordTesterScreen  # not a pytest class
 from smsdesk.tui.textual_private import notification_texts
 from smsdesk.tui.widgets.credentials_table import CredentialsTable
@@ -290,6 +291,36 @@ async def test_j_k_g_g_move_in_every_list(live_db: Path) -> None:
         assert grid.cursor_row == 4
         await pilot.press("g")
         assert grid.cursor_row == 0
+
+
+async def test_one_keymap_line_moves_every_list(tmp_path: Path) -> None:
+    """`list.down = "J"` remaps the key in the credentials, the log, Profiles and Review at once;
+    `j` then moves none of them."""
+    path = make_db(tmp_path / "smsdesk.db", shop_credential(fuzzy_opt_out="review"), club_credential())
+    store(path, *(inbound(f"+4179302672{i}", SHOP, "STPO", message_id=f"r-{i}") for i in range(3)))
+    app = SmsDeskApp(path, keymap={"list.down": "J"})
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, CredentialsScreen)
+        await wait_until(pilot, lambda: screen.loaded)
+        cursors: list[tuple[str, Callable[[], int]]] = [("1", lambda: screen.table.cursor_row)]
+        await pilot.press("2")
+        log_screen = app.screen
+        assert isinstance(log_screen, LogScreen)
+        await wait_until(pilot, lambda: log_screen.log_view.loaded and log_screen.log_view.total == 3)
+        cursors.append(("2", lambda: log_screen.log_view.cursor))
+        for key, kind in (("3", ProfilesScreen), ("5", ReviewScreen)):
+            await pilot.press(key)
+            view = app.screen
+            assert isinstance(view, kind)
+            grid = view.query_one(DataTable)
+            await wait_until(pilot, lambda grid=grid: grid.row_count >= 2, what=kind.__name__)
+            cursors.append((key, lambda grid=grid: grid.cursor_row))
+        for key, cursor in cursors:
+            await pilot.press(key, "j")
+            assert cursor() == 0, key
+            await pilot.press("J")
+            assert cursor() == 1, key
 
 
 async def test_one_filter_widget_in_every_list_live_as_you_type_and_esc_clears(live_db: Path) -> None:
