@@ -3,17 +3,20 @@ in small transactions; the evidence of consent, what is still in use and the new
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from smsdesk.engine.retention_sweep import sweep_once
 from smsdesk.simulator.sample_data import make_db, shop_credential
 from smsdesk.store.consent_audit import verify_consent
 from smsdesk.store.db import connect
 from smsdesk.store.inbound import InboundMessage
 from smsdesk.store.retention import purge
+from smsdesk.writer.parent import ProcessWriter
 from tests.support.cli import run_main
 from tests.support.store import rows, store_directly
 
@@ -171,3 +174,20 @@ def test_purge_of_a_database_that_does_not_exist_creates_nothing(tmp_path: Path)
     missing = tmp_path / "nowhere.db"
     run = run_main("purge", "--older-than", "30", env={"SMSDESK_DB": str(missing)})
     assert run.code != 0 and not missing.exists()
+
+
+async def test_serve_s_sweep_through_the_writer_process_removes_what_the_command_does(tmp_path: Path) -> None:
+    """serve purges one chunk per writer job (engine/retention_sweep.py): the same rows go as with
+    `smsdesk purge`, and the freed pages go back, from inside the writer's group commits."""
+    by_command, by_sweep = programme(tmp_path / "a"), programme(tmp_path / "b")
+    run_main("purge", "--older-than", "30", env={"SMSDESK_DB": str(by_command)}).assert_ok()
+    writer = ProcessWriter(by_sweep).start()
+    try:
+        await asyncio.to_thread(writer.wait_ready)
+        counts = await sweep_once(writer, 30)
+    finally:
+        writer.stop()
+    assert (counts.messages, counts.replies, counts.kept_as_evidence) == (40, 40, 2)
+    query = "SELECT message_id, text FROM messages ORDER BY message_id"
+    assert rows(by_command, query) == rows(by_sweep, query)
+    assert rows(by_sweep, "PRAGMA freelist_count") == [(0,)]
