@@ -6,6 +6,7 @@
     [keymap]                    # binding id = key(s); F1 lists the ids of every screen
     "credentials.delete" = "x"
     "log.live" = "L"
+    "list.pagedown" = "pagedown,ctrl+f"  # list.*: the keys every list shares
 
 Environment: SMSDESK_CONFIG names another file. A file that cannot be read or does not say
 what smsdesk understands is one clear error (`ConfigError`), naming the file and the problem;
@@ -32,6 +33,7 @@ theme = "textual-dark"        # or textual-light, ansi-dark (16 colours), ansi-l
 [keymap]                      # binding id = key or comma-separated keys; F1 shows each screen's ids
 # "credentials.delete" = "x"
 # "log.live" = "L"
+# "list.pagedown" = "pagedown,ctrl+f"   # list.*: the keys of every list at once
 """
 
 
