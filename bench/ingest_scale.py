@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from bench.baseline_receiver import open_baseline, store_baseline  # noqa: E402
 from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential  # noqa: E402
 from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages  # noqa: E402
-from smsdesk.store.writer import open_write_connection  # noqa: E402
+from smsdesk.writer.jobs import open_write_connection  # noqa: E402
 
 TO = "+" + SHOP_NUMBER
 KEYWORDS = ("STOP", "START", "HELP")

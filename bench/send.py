@@ -46,7 +46,7 @@ from smsdesk.infobip.client import InfobipClient, OutboundSms  # noqa: E402
 from smsdesk.store.credentials import create_credential  # noqa: E402
 from smsdesk.store.db import connect, transaction  # noqa: E402
 from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages  # noqa: E402
-from smsdesk.store.writer_process import ProcessWriter  # noqa: E402
+from smsdesk.writer.parent import ProcessWriter  # noqa: E402
 from tests.support.processes import free_port  # noqa: E402
 
 KEY = "bench-key-0123456789abcdef"

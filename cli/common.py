@@ -14,6 +14,7 @@ import sqlite_utils
 from smsdesk.domain.inert import make_inert
 from smsdesk.infobip.net import listen_socket
 from smsdesk.store.db import connect
+from smsdesk.store.errors import StorageTrouble, classify
 from smsdesk.store.paths import resolve_db_path
 from smsdesk.usecases.exports import inert_json
 
@@ -71,9 +72,9 @@ class Context:
 
 def sqlite_error_line(exc: sqlite3.Error) -> str:
     """One line for an SQLite error; a lock held elsewhere says what to do about it."""
-    text = str(exc)
-    if "locked" in text or "busy" in text:
+    if classify(exc) is StorageTrouble.BUSY:
         return "database is locked (another process holds it); retry"
+    text = str(exc)
     return text.splitlines()[0] if text else exc.__class__.__name__
 
 

@@ -141,7 +141,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def on_message_begin(self) -> None:
         super().on_message_begin()
         # uvicorn's set of request tasks in progress, server-wide: the receiver commits webhooks
-        # itself only when few are in progress (engine/direct_commits.py).
+        # itself only when few are in progress (writer/direct_commits.py).
         self.scope[REQUESTS_IN_PROGRESS] = self.tasks  # type: ignore[literal-required]
         if self._request_timer is None:  # the first request's timer runs from the connection
             self._start_request_timer()

@@ -66,7 +66,7 @@ from smsdesk.store.outbox import (
     record_outcomes,
     requeue_unknown,
 )
-from smsdesk.store.writer import Writer, job
+from smsdesk.writer.jobs import Writer, job
 
 log = logging.getLogger("smsdesk.outbox")
 MAX_BACKOFF_SECONDS = 300.0

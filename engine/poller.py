@@ -64,7 +64,7 @@ from smsdesk.store.outbox import apply_delivery_reports
 from smsdesk.store.paths import beside_database, beside_database_name, write_all
 from smsdesk.store.pull_losses import PullLoss, latest_pull_loss, record_pull_loss
 from smsdesk.store.unreadable import MAX_RAW_CHARS, UnreadableRow
-from smsdesk.store.writer import Writer, job
+from smsdesk.writer.jobs import Writer, job
 
 log = logging.getLogger("smsdesk.poller")
 PULL_LIMIT = 1000

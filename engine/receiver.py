@@ -29,19 +29,18 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from smsdesk.domain.inert import make_inert
-from smsdesk.engine.direct_commits import DirectCommits, StoreRun
-from smsdesk.engine.health import HealthDetail, StorageHealth, health_answer
+from smsdesk.engine.healthz import HealthDetail, StorageHealth, health_answer
 from smsdesk.engine.limits import REQUESTS_IN_PROGRESS
 from smsdesk.engine.mo import InboundBatch, InputProblem, parse_delivery_reports, parse_inbound_batch
 from smsdesk.engine.opt_out_notices import OptOutNotices
 from smsdesk.engine.ratelog import RateLimitedLog
 from smsdesk.store.db import utcnow
-from smsdesk.store.direct_commit import DirectCommitter
-from smsdesk.store.errors import storage_trouble
+from smsdesk.store.errors import classify
 from smsdesk.store.inbound import inbound_rows, store_inbound
 from smsdesk.store.outbox import apply_delivery_reports
 from smsdesk.store.unreadable import insert_unreadable, raw_json
-from smsdesk.store.writer import Writer, WriterStopped, job
+from smsdesk.writer.direct_commits import DirectCommits, DirectCommitter, StoreRun
+from smsdesk.writer.jobs import Writer, WriterStopped, job
 
 MAX_BODY_BYTES = 1024 * 1024
 log = logging.getLogger("smsdesk.receiver")
@@ -62,7 +61,7 @@ def log_refusal(route: str, path: str, status: int, reason: str) -> None:
 
 def _storage_failure(exc: BaseException) -> bool:
     """Storage unavailable (retry later: 503), as opposed to a job that failed on its input."""
-    return isinstance(exc, WriterStopped) or storage_trouble(exc)
+    return classify(exc) is not None
 
 
 @dataclass(frozen=True)
@@ -132,7 +131,7 @@ class Receiver:
         self.storage_health = StorageHealth(writer)
         # What /healthz adds besides the storage verdict, e.g. the poller's last lost pull answer.
         self.health_details: list[HealthDetail] = []
-        # Commits webhooks on this loop when few are in progress (engine/direct_commits.py); None: the writer.
+        # Commits webhooks on this loop when few are in progress (writer/direct_commits.py); None: the writer.
         self.direct = DirectCommits(direct, writer, self.storage_health) if direct is not None else None
 
     def _guard(self, handler: Handler) -> Handler:

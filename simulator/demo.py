@@ -16,7 +16,7 @@ from pathlib import Path
 
 from smsdesk.domain.credential import Credential
 from smsdesk.engine.receiver import BasicAuth
-from smsdesk.engine.server import ServeConfig, ServerThread
+from smsdesk.engine.service import ServeConfig, ServerThread
 from smsdesk.simulator.http_api import SimulatorThread
 from smsdesk.simulator.state import SimulatorState
 from smsdesk.store.credentials import create_credential

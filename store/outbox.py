@@ -87,7 +87,7 @@ def claim_due(conn: sqlite3.Connection, limit: int, now: float | None = None) ->
     In the same transaction, a head that its number's current consent forbids, or whose
     credential is gone, is cancelled instead; the next reply in its line is then the head.
     Each claimed row records the generation of the sender that claimed it: serve runs the
-    sender's jobs fenced (store/fencing.py), so it is the current one.
+    sender's jobs fenced (writer/fencing.py), so it is the current one.
     """
     moment = time.time() if now is None else now
     at = utcnow()

@@ -229,7 +229,7 @@ def versions(conn: sqlite3.Connection) -> Versions:
 
 
 def receiver_heartbeat_at(conn: sqlite3.Connection) -> str | None:
-    """When a running `smsdesk serve` last recorded it was alive on this file (store/health.py), or None."""
+    """When a running `smsdesk serve` last recorded it was alive on this file (store/heartbeat.py), or None."""
     row = conn.execute("SELECT at FROM receiver_heartbeat WHERE id = 1").fetchone()
     return row[0] if row else None
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from smsdesk.infobip.net import wait_until
-from smsdesk.store.checkpointer import AUTOCHECKPOINT_PAGES, BurstCheckpointer
-from smsdesk.store.writer import open_write_connection
+from smsdesk.writer.child_checkpointer import AUTOCHECKPOINT_PAGES, BurstCheckpointer
+from smsdesk.writer.jobs import open_write_connection
 
 
 @pytest.fixture()
@@ -151,7 +151,7 @@ def test_a_failure_after_the_commit_is_logged_not_raised(tmp_path: Path, caplog:
 
 def test_a_burst_that_goes_quiet_is_caught_up_by_the_thread(writer: sqlite3.Connection, tmp_path: Path) -> None:
     """After the last group of a burst nobody else may checkpoint soon: the writer only at its next
-    commit, and serve's direct commits (engine/direct_commits.py) would copy the backlog while
+    commit, and serve's direct commits (writer/direct_commits.py) would copy the backlog while
     serve's event loop waits. The thread copies it once the burst has been quiet a moment."""
     checkpointer = BurstCheckpointer(tmp_path / "w.db", burst_rows=200, every_rows=100_000, quiet_s=0.1)
     try:

@@ -14,7 +14,7 @@ from smsdesk.engine.poller import InboxPoller
 from smsdesk.simulator.http_api import SimulatorThread
 from smsdesk.simulator.sample_data import CLUB_NUMBER, SHOP_NUMBER, club_credential, make_db, shop_credential
 from smsdesk.simulator.state import SimulatorState
-from smsdesk.store.writer_process import ProcessWriter
+from smsdesk.writer.parent import ProcessWriter
 from tests.support.serve import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve
 from tests.support.store import rows
 

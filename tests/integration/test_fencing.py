@@ -1,6 +1,6 @@
 """Fencing (issue 24, point 3): every claim carries the sender's generation, a sender that starts
 moves the generation on before it touches what an earlier one left, and work of an older
-generation writes nothing (store/fencing.py). Real SQLite file, the writer process, `serve`
+generation writes nothing (writer/fencing.py). Real SQLite file, the writer process, `serve`
 in-process against the simulator.
 """
 
@@ -17,11 +17,11 @@ from smsdesk.simulator.http_api import SimulatorThread
 from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential
 from smsdesk.simulator.state import SimulatorState
 from smsdesk.store.db import connect, transaction
-from smsdesk.store.fencing import FencedWriter, SenderFenced, begin_generation, current_sender
 from smsdesk.store.inbound import InboundMessage
 from smsdesk.store.outbox import SendOutcome, claim_due, record_outcomes
-from smsdesk.store.writer import job
-from smsdesk.store.writer_process import ProcessWriter
+from smsdesk.writer.fencing import FencedWriter, SenderFenced, begin_generation, current_sender
+from smsdesk.writer.jobs import job
+from smsdesk.writer.parent import ProcessWriter
 from tests.support.serve import running_serve, wait_until
 from tests.support.store import rows, store_directly
 

@@ -19,7 +19,7 @@ from smsdesk.simulator.sample_data import CLUB_NUMBER, SHOP_NUMBER, club_credent
 from smsdesk.store.credentials import find_credential_by_id_conn, list_credentials
 from smsdesk.store.db import connect, transaction
 from smsdesk.store.expiry import expire_pending
-from smsdesk.store.health import check_storage, record_heartbeat
+from smsdesk.store.heartbeat import record_heartbeat
 from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
 from smsdesk.store.outbox import (
     SendOutcome,
@@ -33,6 +33,7 @@ from smsdesk.store.outbox import (
     requeue_unknown,
 )
 from smsdesk.store.queries import MessageFilter, log_updates, page_messages, receiver_heartbeat_at, traffic
+from smsdesk.store.storage_check import check_storage
 from tests.support.query_plans import plans, table_scans, traced
 from tests.support.store import copy_db, rows
 

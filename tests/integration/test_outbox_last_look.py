@@ -22,7 +22,7 @@ from smsdesk.simulator.state import SimulatorState
 from smsdesk.store.credentials import get_credential, update_credential
 from smsdesk.store.db import connect
 from smsdesk.store.inbound import InboundMessage
-from smsdesk.store.writer import GroupCommitWriter
+from smsdesk.writer.thread_writer import GroupCommitWriter
 from tests.support.store import rows, store_directly
 
 SHOP_KEY = "shop-key-0001"

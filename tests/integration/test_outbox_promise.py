@@ -30,7 +30,7 @@ from smsdesk.store.credentials import create_credential, delete_credential, get_
 from smsdesk.store.db import connect, transaction
 from smsdesk.store.inbound import InboundMessage
 from smsdesk.store.outbox import claim_due
-from smsdesk.store.sender_lock import SenderLock, SenderLockHeld
+from smsdesk.store.serve_locks import SenderLock, SenderLockHeld
 from tests.support.cli import SCRIPT
 from tests.support.serve import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve, writer_pid
 from tests.support.store import create_old_credential, rows, store_directly
@@ -636,7 +636,7 @@ async def _first_round(db: Path) -> None:
     looking at Infobip's logs at once and once only (the looks over time are tested in
     test_outbox_unknown.py)."""
     from smsdesk.engine.outbox_sender import OutboxSender
-    from smsdesk.store.writer import GroupCommitWriter
+    from smsdesk.writer.thread_writer import GroupCommitWriter
 
     writer = GroupCommitWriter(db).start()
     sender = OutboxSender(db, writer, logs_lag=0, logs_looks=1)
@@ -759,7 +759,7 @@ async def test_a_sender_stopped_during_the_logs_lookup_leaves_no_lookup_running(
     """serve stopping while the start-up lookup waits for Infobip: the lookups are cancelled
     with the sender, not left running against clients that are being closed."""
     from smsdesk.engine.outbox_sender import OutboxSender
-    from smsdesk.store.writer import GroupCommitWriter
+    from smsdesk.writer.thread_writer import GroupCommitWriter
 
     db = make_db(tmp_path / "smsdesk.db", shop_credential(sim.url))
     store(db, *[(f"+4179966{i:04d}", "hello", at(1)) for i in range(2)])

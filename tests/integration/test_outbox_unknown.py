@@ -32,7 +32,7 @@ from smsdesk.store.credentials import get_credential, update_credential
 from smsdesk.store.db import connect, transaction
 from smsdesk.store.inbound import InboundMessage
 from smsdesk.store.outbox import SendOutcome, claim_due
-from smsdesk.store.writer import GroupCommitWriter
+from smsdesk.writer.thread_writer import GroupCommitWriter
 from tests.support.serve import running_serve, wait_until
 from tests.support.store import rows, store_directly
 

@@ -11,7 +11,7 @@ from smsdesk.simulator.sample_data import CLUB_NUMBER, club_credential, make_db,
 from smsdesk.store.db import connect
 from smsdesk.store.inbound import RouteTable, store_messages
 from smsdesk.store.queries import consent_ledger, list_profiles, page_messages
-from smsdesk.store.writer import GroupCommitWriter
+from smsdesk.writer.thread_writer import GroupCommitWriter
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from smsdesk.engine.server import ServeConfig, ServeConfigError
+from smsdesk.engine.service import ServeConfig, ServeConfigError
 from smsdesk.simulator.sample_data import make_db, mo_body, mo_result, shop_credential
-from smsdesk.store.writer import job
+from smsdesk.writer.jobs import job
 from tests.support.serve import WEBHOOK_PASSWORD, WEBHOOK_USER, first_value, page_limit, running_serve, wait_until
 
 AUTH = (WEBHOOK_USER, WEBHOOK_PASSWORD)

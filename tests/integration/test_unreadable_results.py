@@ -33,7 +33,7 @@ from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, mo_body, mo_resu
 from smsdesk.simulator.state import SimulatorState
 from smsdesk.store.db import utcnow
 from smsdesk.store.unreadable import MAX_RAW_CHARS, insert_unreadable
-from smsdesk.store.writer_process import ProcessWriter
+from smsdesk.writer.parent import ProcessWriter
 from tests.support.cli import run_main
 from tests.support.serve import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve
 

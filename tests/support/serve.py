@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from smsdesk.engine.receiver import BasicAuth
-from smsdesk.engine.server import ServeConfig, ServerThread
+from smsdesk.engine.service import ServeConfig, ServerThread
 from smsdesk.infobip.net import wait_until  # noqa: F401  (re-exported for the tests)
 from smsdesk.store.errors import DuplicateError
-from smsdesk.store.writer import job
+from smsdesk.writer.jobs import job
 
 WEBHOOK_USER = "infobip"
 WEBHOOK_PASSWORD = "correct-horse-battery"
@@ -32,7 +32,7 @@ def running_serve(db_path: Path, **overrides: object) -> Iterator[ServerThread]:
 
 
 def page_limit(pages: int) -> Callable[[sqlite3.Connection, list[Any]], list[Any]]:
-    """A job for a direct committer (store/direct_commit.py): its connection may grow the file to
+    """A job for a direct committer (writer/direct_commits.py): its connection may grow the file to
     `pages` pages at most (what a full disk does to every connection, for one connection)."""
     def run(conn: sqlite3.Connection, items: list[Any]) -> list[Any]:
         conn.execute(f"PRAGMA max_page_count = {pages}")

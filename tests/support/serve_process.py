@@ -71,7 +71,7 @@ class LiveServe:
                     cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
                 except OSError:
                     continue
-                if b"smsdesk.store.writer_process" in cmdline:
+                if b"smsdesk.writer.child" in cmdline:
                     state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
                     if state != "Z":
                         return int(pid)

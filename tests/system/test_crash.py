@@ -16,9 +16,9 @@ from tests.support.crash_harness import run_crash_scenario
                          ids=["single", "batched", "lone", "few"])
 def test_sigkill_during_load_loses_nothing(tmp_path: Path, batch: int, workers: int) -> None:
     """Batches make the writer's groups large: it then leaves checkpoints to a thread of its own and
-    checkpoints itself every few thousand rows (store/checkpointer.py), and a kill lands among those.
+    checkpoints itself every few thousand rows (writer/child_checkpointer.py), and a kill lands among those.
     One client at a time: each webhook is the one request in progress, so serve commits it itself
-    (engine/direct_commits.py), and the kill lands in those commits; three clients: in serve's
+    (writer/direct_commits.py), and the kill lands in those commits; three clients: in serve's
     grouped commits of a few webhooks."""
     # The other variants get half the kills, and at least one: with none the test could not fail.
     kills = max(1, int(os.environ.get("SMSDESK_CRASH_KILLS", "20")) // (1 if (batch, workers) == (1, 8) else 2))

@@ -36,7 +36,7 @@ from starlette.testclient import TestClient
 from smsdesk.cli.main import cli
 from smsdesk.domain.credential import Credential, field_errors
 from smsdesk.engine.mo import InputProblem, parse_delivery_reports, parse_inbound, parse_inbound_batch
-from smsdesk.engine.server import ServeConfig, Service
+from smsdesk.engine.service import ServeConfig, Service
 from smsdesk.simulator.sample_data import CLUB_NUMBER, SHOP_NUMBER, club_credential, make_db, shop_credential
 from smsdesk.store import credentials as repo
 from smsdesk.store.consent_audit import verify_consent

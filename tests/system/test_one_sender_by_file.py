@@ -3,7 +3,7 @@
 Before, the exclusion was a flock on `<db>-sender.lock`: delete that file and a second `serve`
 started and sent again the first one's replies in flight; reach the database through a hard link
 and two senders ran with two WALs (40 acknowledged webhooks were lost). Now the lock is on the
-database file (store/sender_lock.py). Real `smsdesk serve` processes on real files.
+database file (store/serve_locks.py). Real `smsdesk serve` processes on real files.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import pytest
 
 from smsdesk.simulator.sample_data import make_db, shop_credential
 from smsdesk.store import sender_lock as sender_lock_module
-from smsdesk.store.sender_lock import DatabaseServedByAnotherName, SenderLock, SenderLockHeld, ServedName
+from smsdesk.store.serve_locks import DatabaseServedByAnotherName, SenderLock, SenderLockHeld, ServedName
 from tests.support.cli import SCRIPT
 from tests.support.serve_process import LiveServe
 

@@ -30,8 +30,8 @@ from smsdesk.infobip.client import InfobipClient, OutboundSms
 from smsdesk.simulator.http_api import SimulatorThread
 from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential
 from smsdesk.simulator.state import SimulatorState
-from smsdesk.store.writer import GroupCommitWriter
-from smsdesk.store.writer_process import ProcessWriter
+from smsdesk.writer.parent import ProcessWriter
+from smsdesk.writer.thread_writer import GroupCommitWriter
 from tests.support.serve import apply_delivery_reports_unless, store_inbound_unless, wait_until
 
 KEY = "shop-key-0001"

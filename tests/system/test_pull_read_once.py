@@ -28,7 +28,7 @@ from smsdesk.simulator.sample_data import SHOP_NUMBER, make_db, shop_credential
 from smsdesk.simulator.state import FaultKind, SimulatorState
 from smsdesk.store.paths import write_all
 from smsdesk.store.pull_losses import latest_pull_loss
-from smsdesk.store.writer_process import ProcessWriter
+from smsdesk.writer.parent import ProcessWriter
 from tests.support.serve import running_serve, wait_until
 from tests.support.store import rows
 

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from smsdesk.simulator.sample_data import make_db, mo_body, mo_result, shop_credential
-from smsdesk.store.writer_process import RESPAWN_INTERVAL_S
+from smsdesk.writer.parent import RESPAWN_INTERVAL_S
 from tests.support.serve import WEBHOOK_PASSWORD, wait_until
 from tests.support.serve_process import AUTH, LiveServe
 

@@ -24,8 +24,8 @@ import pytest
 from smsdesk.engine.mo import parse_inbound
 from smsdesk.simulator.sample_data import make_db, mo_body, mo_result, shop_credential
 from smsdesk.store.inbound import store_inbound
-from smsdesk.store.writer import WriterStopped, job
-from smsdesk.store.writer_process import ProcessWriter
+from smsdesk.writer.jobs import WriterStopped, job
+from smsdesk.writer.parent import ProcessWriter
 from tests.support.serve import (
     first_value,
     held_items,
@@ -253,8 +253,8 @@ def test_database_the_child_cannot_open_fails_jobs_with_the_reason(tmp_path: Pat
 
 ORPHAN_SCRIPT = """
 import sys, time
-from smsdesk.store.writer import job
-from smsdesk.store.writer_process import ProcessWriter
+from smsdesk.writer.jobs import job
+from smsdesk.writer.parent import ProcessWriter
 from tests.support.serve import hold_writer, insert_key, writer_pid
 w = ProcessWriter(sys.argv[1]).start()
 print(w.submit(writer_pid).result(timeout=10), flush=True)
@@ -285,8 +285,8 @@ def test_parent_killed_leaves_no_writer_process_behind(db_path: Path, tmp_path: 
 
 BLOCKED_SCRIPT = """
 import sys, time
-from smsdesk.store.writer import job
-from smsdesk.store.writer_process import ProcessWriter
+from smsdesk.writer.jobs import job
+from smsdesk.writer.parent import ProcessWriter
 from tests.support.serve import insert_key, writer_pid
 w = ProcessWriter(sys.argv[1], busy_timeout_ms=120000).start()
 print(w.submit(writer_pid).result(timeout=10), flush=True)
@@ -352,8 +352,8 @@ print("SIGINT disposition at start:", signal.getsignal(signal.SIGINT), file=sys.
 # As a terminal starts a program. Started from a background job of a shell without job control
 # (`cmd &` in a script), a process inherits SIGINT ignored, and Ctrl-C would never reach it.
 signal.signal(signal.SIGINT, signal.default_int_handler)
-from smsdesk.store.writer import job
-from smsdesk.store.writer_process import ProcessWriter
+from smsdesk.writer.jobs import job
+from smsdesk.writer.parent import ProcessWriter
 from tests.support.serve import insert_key, writer_pid
 w = ProcessWriter(sys.argv[1]).start()
 child = w._child.process

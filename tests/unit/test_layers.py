@@ -100,11 +100,11 @@ def test_every_import_in_the_source_keeps_the_layer_rules() -> None:
 
 @pytest.mark.parametrize(("module", "source"), [
     ("smsdesk.store.db", "from smsdesk.tui.app import SmsDeskApp"),
-    ("smsdesk.store.db", "def f():\n    import smsdesk.engine.server\n"),
+    ("smsdesk.store.db", "def f():\n    import smsdesk.engine.service\n"),
     ("smsdesk.store.db", "from smsdesk import engine"),
-    ("smsdesk.tui.app", "from smsdesk.engine.server import ServeConfig"),
-    ("smsdesk.engine.server", "from smsdesk.tui.app import SmsDeskApp"),
-    ("smsdesk.engine.server", "from smsdesk.simulator.http_api import SimulatorThread"),
+    ("smsdesk.tui.app", "from smsdesk.engine.service import ServeConfig"),
+    ("smsdesk.engine.service", "from smsdesk.tui.app import SmsDeskApp"),
+    ("smsdesk.engine.service", "from smsdesk.simulator.http_api import SimulatorThread"),
     ("smsdesk.cli.creds", "from smsdesk.simulator.http_api import SimulatorThread"),
     ("smsdesk.infobip.client", "from smsdesk.engine.mo import parse_inbound"),
     ("smsdesk.domain.rules", "from smsdesk.store.db import transaction"),
@@ -118,9 +118,9 @@ def test_the_check_catches_a_forbidden_import(module: str, source: str) -> None:
 
 
 @pytest.mark.parametrize(("module", "source"), [
-    ("smsdesk.engine.server", "from smsdesk.store.writer_process import ProcessWriter"),
+    ("smsdesk.engine.service", "from smsdesk.writer.parent import ProcessWriter"),
     ("smsdesk.cli.demo_cmd", "from smsdesk.simulator.demo import start_demo"),
-    ("smsdesk.simulator.demo", "from smsdesk.engine.server import ServerThread"),
+    ("smsdesk.simulator.demo", "from smsdesk.engine.service import ServerThread"),
     ("smsdesk.tui.app", "from smsdesk.store import queries"),
     ("smsdesk.store.inbound", "from smsdesk.domain.rules import decide"),
     ("smsdesk.domain.rules", "from smsdesk.domain.normalize import normalize"),

@@ -14,7 +14,7 @@ import pytest
 from smsdesk.engine.answer_journal import AnswerJournal, encode
 from smsdesk.engine.poller import PulledBatch, Spool, spool_dir
 from smsdesk.store.paths import beside_database_name
-from smsdesk.store.sender_lock import SenderLock, SenderLockHeld
+from smsdesk.store.serve_locks import SenderLock, SenderLockHeld
 
 
 def test_a_symlink_a_relative_name_and_the_file_share_the_lock_journal_and_spool(

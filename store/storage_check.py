@@ -1,10 +1,11 @@
 """Can the writer store a webhook now? A writer job that answers without storing anything.
 
-/healthz must answer 503 whenever a webhook would. A webhook fails when the writer is down (the
-caller sees that without a job), when the write lock is held elsewhere (this job waits out the
-same busy timeout inside the group's BEGIN IMMEDIATE), when the connection cannot write (a file
-opened read-only, a read-only file system: a write attempt, rolled back, finds it) and when there
-is no room to grow (free space of the file system, and SQLite's own page limit).
+/healthz (engine/healthz.py) must answer 503 whenever a webhook would. A webhook fails when the
+writer is down (the caller sees that without a job), when the write lock is held elsewhere (this
+job waits out the same busy timeout inside the group's BEGIN IMMEDIATE), when the connection
+cannot write (a file opened read-only, a read-only file system: a write attempt, rolled back,
+finds it) and when there is no room to grow (free space of the file system, and SQLite's own
+page limit).
 """
 
 from __future__ import annotations
@@ -12,14 +13,11 @@ from __future__ import annotations
 import errno
 import os
 import sqlite3
-from datetime import UTC, datetime
 
 # Below this much room, /healthz says "disk full": about one maximum-size webhook (1 MiB of JSON
 # turns into less than that in rows). A small webhook may still fit; a load balancer should stop
 # sending before the first one is refused, not after.
 MIN_FREE_BYTES = 1024 * 1024
-# How often a running `smsdesk serve` records that it is alive (one row, one small commit).
-HEARTBEAT_SECONDS = 30.0
 
 
 class NoRoom(OSError):
@@ -60,11 +58,3 @@ def _main_file(conn: sqlite3.Connection) -> str:
         if name == "main":
             return str(file or "")
     return ""
-
-
-def record_heartbeat(conn: sqlite3.Connection, pid: int = 0, at: datetime | None = None) -> str:
-    """A writer job: `serve` is alive and its writer can commit to this file, now. Returns the time."""
-    moment = (at or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="milliseconds")
-    conn.execute("INSERT INTO receiver_heartbeat (id, at, pid) VALUES (1, ?, ?) "
-                 "ON CONFLICT (id) DO UPDATE SET at = excluded.at, pid = excluded.pid", (moment, pid))
-    return moment

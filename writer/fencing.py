@@ -4,7 +4,7 @@
 A `serve` killed while its writer child waits for the write lock leaves that child holding jobs
 (a claim, a record) that it commits when it gets the lock, possibly after the next `serve` has
 requeued what was in flight: the claimed replies then stay `sending` until the next restart.
-The writer child no longer outlives its `serve` (store/writer_process.py), and the database
+The writer child no longer outlives its `serve` (writer/child.py, the lifeline), and the database
 refuses such work anyway:
 
 - a sender that starts takes the next generation (`begin_generation`, one writer job) before it
@@ -29,7 +29,7 @@ from concurrent.futures import Future
 from typing import Any, TypeVar
 
 from smsdesk.store.db import utcnow
-from smsdesk.store.writer import Writer, job
+from smsdesk.writer.jobs import Writer, job
 
 T = TypeVar("T")
 

@@ -3,6 +3,7 @@
 Each frame is an 8-byte big-endian length and that many bytes. Our own format, rather than
 `multiprocessing.connection`'s, because serve reads its end from the event loop without
 blocking (`recv` with MSG_DONTWAIT) and must be able to take whatever part of a frame has arrived.
+What the frames carry: writer/parent_link.py.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import struct
 
 _HEADER = struct.Struct("!Q")
 READ_SIZE = 256 * 1024
+READY = "ready"  # the child's first frame once it has the database open; else why it has not
 
 
 def frame(payload: bytes) -> bytes:

@@ -2,10 +2,10 @@
 
 One writer owns the writes, so webhook requests, pulled batches, sent-marks and delivery
 reports share commits and do not contend for the SQLite write lock among themselves. The writer
-runs in a child process (store/writer_process.py), where it does not share this process's GIL.
-The one exception: while the writer has nothing in hand, webhooks that arrive few at a time are
-committed on this process's loop, on a connection that never waits for the lock
-(engine/direct_commits.py).
+runs in a child process (writer/parent.py starts it, writer/child.py is what runs there), where
+it does not share this process's GIL. The one exception: while the writer has nothing in hand,
+webhooks that arrive few at a time are committed on this process's loop, on a connection that
+never waits for the lock (writer/direct_commits.py).
 """
 
 from __future__ import annotations
@@ -28,13 +28,14 @@ from smsdesk.engine.outbox_sender import LOGS_LAG_S, OutboxSender
 from smsdesk.engine.poller import InboxPoller
 from smsdesk.engine.receiver import MAX_BODY_BYTES, BasicAuth, Receiver
 from smsdesk.infobip.net import is_loopback, start_server_thread
-from smsdesk.store.direct_commit import DirectCommitter
 from smsdesk.store.expiry import expire_pending
-from smsdesk.store.fencing import FencedWriter
-from smsdesk.store.health import HEARTBEAT_SECONDS, record_heartbeat
-from smsdesk.store.sender_lock import SenderLock, ServedName
-from smsdesk.store.writer import GroupCommitWriter, job
-from smsdesk.store.writer_process import ProcessWriter
+from smsdesk.store.heartbeat import HEARTBEAT_SECONDS, record_heartbeat
+from smsdesk.store.serve_locks import SenderLock, ServedName
+from smsdesk.writer.direct_commits import DirectCommitter
+from smsdesk.writer.fencing import FencedWriter
+from smsdesk.writer.jobs import job
+from smsdesk.writer.parent import ProcessWriter
+from smsdesk.writer.thread_writer import GroupCommitWriter
 
 log = logging.getLogger("smsdesk.serve")
 
@@ -62,7 +63,7 @@ class ServeConfig:
     heartbeat_interval: float = HEARTBEAT_SECONDS  # how often serve records it is alive (receiver_heartbeat)
     expiry_interval: float = 300.0  # how often pending double opt-ins past their time are expired
     # Webhooks that arrive few at a time (up to 4 in progress, of up to 10 results) are committed
-    # by serve itself, in groups, not by the writer process (engine/direct_commits.py); off
+    # by serve itself, in groups, not by the writer process (writer/direct_commits.py); off
     # (--writer-only): every webhook goes to the writer.
     direct_commits: bool = True
     # The writer on a thread of serve instead of a child process (--writer-in-process): for
@@ -97,7 +98,7 @@ class Service:
         opt_outs = OptOutNotices()  # the receiver notes each stored STOP before its 200; the sender reads them
         self.receiver = Receiver(self.writer, config.auth, max_body_bytes=config.max_body_bytes, direct=self.direct,
                                  opt_outs=opt_outs)
-        # The sender writes through its generation's fence (store/fencing.py): once a later sender
+        # The sender writes through its generation's fence (writer/fencing.py): once a later sender
         # took over, nothing it does is written.
         self.sender_writer = FencedWriter(self.writer)
         self.sender = OutboxSender(config.db_path, self.sender_writer, delivery_url=config.delivery_url,
@@ -110,7 +111,7 @@ class Service:
 
     def take_sender_lock(self) -> None:
         """Hold the name the database is served by (a second name of a served file is refused),
-        and become the database's one sender; or raise SenderLockHeld (store/sender_lock.py)."""
+        and become the database's one sender; or raise SenderLockHeld (store/serve_locks.py)."""
         self.served_name.acquire()
         if self.config.run_outbox:
             self.sender_lock.acquire()
@@ -163,7 +164,7 @@ class Service:
 
     async def _send(self) -> None:
         """Take the next sender generation, then run the sender until serve stops, or until a
-        later sender fences this one out (store/fencing.py): then it sends nothing more."""
+        later sender fences this one out (writer/fencing.py): then it sends nothing more."""
         while True:
             try:
                 generation = await asyncio.wrap_future(self.sender_writer.begin(os.getpid()))

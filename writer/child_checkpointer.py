@@ -39,7 +39,7 @@ EVERY_ROWS = 2000  # rows changed in a burst between two background checkpoints
 RESTART_ROWS = 6000
 # A burst that stops leaves up to EVERY_ROWS rows' pages in the WAL that nobody has copied: the
 # writer checkpoints them only at its next commit, and with few webhooks in progress serve
-# commits them itself (engine/direct_commits.py), whose first commit would then copy them all
+# commits them itself (writer/direct_commits.py), whose first commit would then copy them all
 # while its event loop waits. So after this long without a group the thread catches up.
 QUIET_S = 0.2
 

@@ -2,7 +2,7 @@
 
 Checked on each request (at most once per FRESH_S; concurrent requests share one check):
   - the writer process runs and has the database open ("writer down" otherwise; no job is sent);
-  - a writer job (store.health.check_storage) gets the write lock within the busy timeout
+  - a writer job (store/storage_check.py, check_storage) gets the write lock within the busy timeout
     ("database locked"), can write ("database not writable") and has room to grow ("disk full");
   - the check answers within CHECK_TIMEOUT_S ("storage not answering").
 The job stores nothing. It runs in the same writer as the webhooks, so it sees what they would.
@@ -21,8 +21,9 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable
 
-from smsdesk.store.health import NoRoom, check_storage
-from smsdesk.store.writer import Writer, WriterStopped, job
+from smsdesk.store.errors import StorageTrouble, classify
+from smsdesk.store.storage_check import check_storage
+from smsdesk.writer.jobs import Writer, WriterStopped, job
 
 FRESH_S = 0.25  # a flood of /healthz costs at most four writer jobs a second
 CHECK_TIMEOUT_S = 5.0  # longer than the writer's busy timeout (2 s), so a lock is reported as such
@@ -47,18 +48,7 @@ def health_answer(problem: str | None, details: Iterable[HealthDetail] = ()) -> 
 
 def storage_problem(exc: BaseException) -> str:
     """The short reason /healthz gives for an exception a webhook's write met."""
-    if isinstance(exc, WriterStopped):
-        return "writer down"
-    if isinstance(exc, NoRoom):
-        return "disk full"
-    name = getattr(exc, "sqlite_errorname", "") or ""
-    if name.startswith("SQLITE_FULL") or (isinstance(exc, OSError) and exc.errno == 28):
-        return "disk full"
-    if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")):
-        return "database not writable"
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-        return "database locked"
-    return "storage error"
+    return (classify(exc) or StorageTrouble.OTHER).line
 
 
 class StorageHealth:
@@ -75,7 +65,7 @@ class StorageHealth:
 
     def note_failure(self, exc: BaseException) -> None:
         """A webhook's write failed for want of storage: /healthz says so until its next check,
-        and direct commits stop (engine/direct_commits.py), so the next webhook is told the same."""
+        and direct commits stop (writer/direct_commits.py), so the next webhook is told the same."""
         self._problem = storage_problem(exc)
         self._checked_at = time.monotonic()
 

@@ -54,9 +54,9 @@ def serve_cmd(ctx: Context, host: str, port: int, insecure_no_auth: bool, poll_i
     """
     from smsdesk.engine.limits import HttpLimits
     from smsdesk.engine.receiver import BasicAuth
-    from smsdesk.engine.server import ServeConfig, ServeConfigError, build_service_server
+    from smsdesk.engine.service import ServeConfig, ServeConfigError, build_service_server
     from smsdesk.infobip.net import http_url
-    from smsdesk.store.sender_lock import SenderLockHeld, ServedName
+    from smsdesk.store.serve_locks import SenderLockHeld, ServedName
 
     user = os.environ.get("SMSDESK_WEBHOOK_USER", "")
     password = os.environ.get("SMSDESK_WEBHOOK_PASSWORD", "")

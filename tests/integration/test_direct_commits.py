@@ -1,4 +1,4 @@
-"""Direct commits (store/direct_commit.py): a lone webhook committed by serve itself, on the real
+"""Direct commits (writer/direct_commits.py): a lone webhook committed by serve itself, on the real
 file; and everything else, a lock, a failure, a webhook that is not alone, handed to the writer."""
 
 from __future__ import annotations
@@ -19,14 +19,14 @@ from typing import Any
 import httpx
 import pytest
 
-from smsdesk.engine.direct_commits import MAX_REQUESTS, MAX_RESULTS, DirectCommits
-from smsdesk.engine.health import CHECK_TIMEOUT_S, StorageHealth
+from smsdesk.engine.healthz import CHECK_TIMEOUT_S, StorageHealth
 from smsdesk.engine.mo import parse_inbound
-from smsdesk.engine.server import ServerThread
+from smsdesk.engine.service import ServerThread
 from smsdesk.simulator.sample_data import make_db, mo_body, mo_result, shop_credential
-from smsdesk.store.direct_commit import DirectCommitter
 from smsdesk.store.inbound import inbound_rows, store_inbound
-from smsdesk.store.writer import GroupCommitWriter, job
+from smsdesk.writer.direct_commits import MAX_REQUESTS, MAX_RESULTS, DirectCommits, DirectCommitter
+from smsdesk.writer.jobs import job
+from smsdesk.writer.thread_writer import GroupCommitWriter
 from tests.support.serve import (
     WEBHOOK_PASSWORD,
     WEBHOOK_USER,

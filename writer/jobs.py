@@ -1,8 +1,9 @@
-"""Group commit: one writer thread turns many concurrent write jobs into few durable commits.
+"""What both sides of the writer share: the job, the Writer interface, and the group commit.
 
-With synchronous=FULL every commit waits for the disk. Requests that arrive while a commit is in
-flight queue up and share the next one, so throughput grows with concurrency while every caller
-is still answered only after *its* data is on disk.
+With synchronous=FULL every commit waits for the disk. Jobs that arrive while a commit is in
+flight queue up and share the next one (`commit_group`), so throughput grows with concurrency
+while every caller is still answered only after *its* data is on disk. The writers that run it:
+writer/parent.py (a child process, what serve uses) and writer/thread_writer.py (a thread).
 """
 
 from __future__ import annotations
@@ -11,9 +12,7 @@ import asyncio
 import functools
 import itertools
 import logging
-import queue
 import sqlite3
-import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -21,29 +20,28 @@ from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from smsdesk.store.db import connect
+from smsdesk.store.errors import StorageUnreachable
 
 T = TypeVar("T")
 R = TypeVar("R")
 Job = Callable[[sqlite3.Connection], Any]
 log = logging.getLogger("smsdesk.writer")
 
-_STOP = object()
-
-
 @dataclass(frozen=True)
-class _Items:
+class ItemsJob:
     """One caller's items for a `run` that can take many callers' items in one call."""
 
     run: Callable[[sqlite3.Connection, list[Any]], list[Any]]
     items: list[Any]
 
 
-class WriterStopped(RuntimeError):
-    pass
+class WriterStopped(StorageUnreachable):
+    """The writer is stopped, or its answer was lost: the job may or may not be committed."""
 
 
 class Writer(Protocol):
-    """What `serve`'s parts need of a writer: `GroupCommitWriter` here, `ProcessWriter` in a child.
+    """What `serve`'s parts need of a writer: `ProcessWriter` (writer/parent.py) or `GroupCommitWriter`
+    (writer/thread_writer.py).
 
     A future's result means committed; the job's own exception means rolled back; WriterStopped
     means not known (maybe committed): retry, which every job serve submits tolerates.
@@ -58,7 +56,7 @@ class Writer(Protocol):
 
     @property
     def idle(self) -> bool:
-        """Alive with no job in hand: nothing sent is waiting for a commit (store/direct_commit.py)."""
+        """Alive with no job in hand: nothing sent is waiting for a commit (writer/direct_commits.py)."""
         ...
 
     def submit(self, job: Callable[[sqlite3.Connection], T]) -> Future[T]: ...
@@ -72,7 +70,7 @@ class Writer(Protocol):
     def stop(self, timeout: float = 10.0) -> None: ...
 
 
-class _SubmitsItems:
+class SubmitsItems:
     """`submit_items` on top of a writer's `submit`, shared by both writers."""
 
     def submit(self, job: Callable[[sqlite3.Connection], T]) -> Future[T]:
@@ -87,7 +85,7 @@ class _SubmitsItems:
         back the results of its own items. If the shared call fails, each caller's items run
         again on their own, so a failure stays with the caller that caused it.
         """
-        return self.submit(_Items(run, list(items)))  # type: ignore[arg-type]
+        return self.submit(ItemsJob(run, list(items)))  # type: ignore[arg-type]
 
     async def run_items(self, run: Callable[[sqlite3.Connection, list[Any]], list[R]],
                         items: list[Any]) -> list[R]:
@@ -129,7 +127,7 @@ def commit_group(conn: sqlite3.Connection, jobs: list[Job]) -> list[Outcome]:
         conn.execute("BEGIN IMMEDIATE")
         results: list[Outcome] = []
         # Neighbouring item jobs with the same `run` share one call; any other job runs alone.
-        for run, same in itertools.groupby(jobs, key=lambda job: job.run if isinstance(job, _Items) else None):
+        for run, same in itertools.groupby(jobs, key=lambda job: job.run if isinstance(job, ItemsJob) else None):
             if run is None:
                 results.extend(_run_job(conn, job) for job in same)
             else:
@@ -158,7 +156,7 @@ def _run_job(conn: sqlite3.Connection, job: Job) -> Outcome:
     return True, value
 
 
-def _run_items(conn: sqlite3.Connection, entries: list[_Items]) -> list[Outcome]:
+def _run_items(conn: sqlite3.Connection, entries: list[ItemsJob]) -> list[Outcome]:
     if len(entries) == 1:
         entry = entries[0]
         return [_run_job(conn, lambda c: entry.run(c, entry.items))]
@@ -172,78 +170,3 @@ def _run_items(conn: sqlite3.Connection, entries: list[_Items]) -> list[Outcome]
         split.append((True, value[start:start + len(entry.items)]))
         start += len(entry.items)
     return split
-
-
-class GroupCommitWriter(_SubmitsItems):
-    """Owns the one write connection on a thread. `submit(job)` returns a Future resolved after COMMIT."""
-
-    def __init__(self, db_path: Path | str, *, max_jobs_per_commit: int = 512, busy_timeout_ms: int = 2000) -> None:
-        self._db_path = Path(db_path)
-        self._max_jobs = max_jobs_per_commit
-        self._busy_timeout_ms = busy_timeout_ms
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._stopped = False
-        self._busy = False  # a group is being committed
-
-    @property
-    def alive(self) -> bool:
-        return self._thread is not None and self._thread.is_alive() and not self._stopped
-
-    @property
-    def idle(self) -> bool:
-        return self.alive and self._queue.empty() and not self._busy
-
-    def start(self) -> GroupCommitWriter:
-        conn = open_write_connection(self._db_path, self._busy_timeout_ms)
-        self._thread = threading.Thread(target=self._run, args=(conn,), name="smsdesk-writer", daemon=True)
-        self._thread.start()
-        return self
-
-    def wait_ready(self, timeout: float = 60.0) -> None:
-        """Nothing to wait for: `start` opened the database on the caller's thread."""
-
-    def submit(self, job: Callable[[sqlite3.Connection], T]) -> Future[T]:
-        future: Future[T] = Future()
-        if self._stopped:
-            future.set_exception(WriterStopped("the writer is stopped"))
-            return future
-        self._queue.put((job, future))
-        return future
-
-    def stop(self, timeout: float = 10.0) -> None:
-        self._stopped = True
-        self._queue.put(_STOP)
-        if self._thread is not None:
-            self._thread.join(timeout)
-
-    def _run(self, conn: sqlite3.Connection) -> None:
-        try:
-            while True:
-                first = self._queue.get()
-                self._busy = True
-                if first is _STOP:
-                    return
-                group = [first]
-                stop_after = False
-                while len(group) < self._max_jobs:
-                    try:
-                        item = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is _STOP:
-                        stop_after = True
-                        break
-                    group.append(item)
-                live = [(job, fut) for job, fut in group if fut.set_running_or_notify_cancel()]
-                if live:
-                    for (_, fut), (ok, value) in zip(live, commit_group(conn, [job for job, _ in live]), strict=True):
-                        if ok:
-                            fut.set_result(value)
-                        else:
-                            fut.set_exception(value)
-                self._busy = False
-                if stop_after:
-                    return
-        finally:
-            conn.close()
