@@ -53,7 +53,7 @@ from smsdesk.infobip.client import (
     log_id_chunks,
 )
 from smsdesk.infobip.errors import InfobipError
-from smsdesk.store.credentials import find_credential_by_id_conn
+from smsdesk.store.credentials import find_credential_by_id
 from smsdesk.store.db import connect_reader
 from smsdesk.store.outbox import (
     ALWAYS_ALLOWED_KINDS,
@@ -353,7 +353,7 @@ class OutboxSender:
                 for i in range(0, len(group), size)]
 
     def _credentials(self, ids: set[int]) -> dict[int, StoredCredential]:
-        found = (find_credential_by_id_conn(self._reading(), cred_id) for cred_id in ids)
+        found = (find_credential_by_id(self._reading(), cred_id) for cred_id in ids)
         return {cred.id: cred for cred in found if cred is not None}
 
     # ----------------------------------------------------------------- sending

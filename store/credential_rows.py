@@ -31,7 +31,7 @@ _LIST_SQL = (
 
 
 def host_of(base_url: str) -> str:
-    # Stored URLs are normalised to scheme://host[:port] (store.models.normalize_base_url), so a
+    # Stored URLs are normalised to scheme://host[:port] (domain/credential.py: normalize_base_url), so a
     # partition does what urlsplit did at a fifth of the cost; urlsplit stays for anything odd.
     _scheme, sep, rest = base_url.partition("://")
     if sep and rest and "/" not in rest and "?" not in rest and "#" not in rest and "@" not in rest:

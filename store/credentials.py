@@ -41,11 +41,7 @@ def _from_row(row: sqlite3.Row | dict[str, Any]) -> StoredCredential:
     return StoredCredential.model_validate(data, context=STORED)  # rows from before today's bounds still load
 
 
-def _select(db: sqlite_utils.Database, where: str = "", params: Sequence[Any] = ()) -> list[StoredCredential]:
-    return _select_conn(db.conn, where, params)
-
-
-def _select_conn(conn: sqlite3.Connection, where: str = "", params: Sequence[Any] = ()) -> list[StoredCredential]:
+def _select(conn: sqlite3.Connection, where: str = "", params: Sequence[Any] = ()) -> list[StoredCredential]:
     cursor = conn.execute(
         f"SELECT id, version, created_at, updated_at, {_COLUMNS} FROM credentials {where}", params
     )
@@ -55,23 +51,23 @@ def _select_conn(conn: sqlite3.Connection, where: str = "", params: Sequence[Any
 
 def list_credentials(conn: sqlite3.Connection) -> list[StoredCredential]:
     """Every credential, validated, by name (the inbound writer calls it inside its transaction)."""
-    return _select_conn(conn, "ORDER BY name_key")
+    return _select(conn, "ORDER BY name_key")
 
 
-def find_credential_by_id_conn(conn: sqlite3.Connection, credential_id: int) -> StoredCredential | None:
-    found = _select_conn(conn, "WHERE id = ?", (credential_id,))
+def find_credential_by_id(conn: sqlite3.Connection, credential_id: int) -> StoredCredential | None:
+    found = _select(conn, "WHERE id = ?", (credential_id,))
     return found[0] if found else None
 
 
 def get_credential(db: sqlite_utils.Database, name: str) -> StoredCredential:
-    found = _select(db, "WHERE name_key = ?", (name.casefold(),))
+    found = _select(db.conn, "WHERE name_key = ?", (name.casefold(),))
     if not found:
         raise NotFoundError(f"no credential named {name!r}")
     return found[0]
 
 
 def get_credential_by_id(db: sqlite_utils.Database, credential_id: int) -> StoredCredential:
-    found = _select(db, "WHERE id = ?", (credential_id,))
+    found = _select(db.conn, "WHERE id = ?", (credential_id,))
     if not found:
         raise NotFoundError(f"credential #{credential_id} no longer exists")
     return found[0]
@@ -132,7 +128,7 @@ def changed_fields(before: Credential, after: Credential) -> list[str]:
 
 def _update(conn: sqlite3.Connection, db: sqlite_utils.Database, cred_id: int, cred: Credential,
             expected_version: int, by: str) -> None:
-    current = _select(db, "WHERE id = ?", (cred_id,))
+    current = _select(db.conn, "WHERE id = ?", (cred_id,))
     if not current:
         raise ConflictError(f"credential {cred.name!r} was deleted by someone else")
     if current[0].version != expected_version:
@@ -243,7 +239,7 @@ def import_credentials(db: sqlite_utils.Database, records: Sequence[Any], *, rep
     written: list[str] = []
     with transaction(db) as conn:
         for index, cred in enumerate(creds):
-            existing = _select(db, "WHERE name_key = ?", (cred.name.casefold(),))
+            existing = _select(db.conn, "WHERE name_key = ?", (cred.name.casefold(),))
             try:
                 if existing and replace:
                     _update(conn, db, existing[0].id, cred, existing[0].version, by)

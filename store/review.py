@@ -18,7 +18,7 @@ from typing import Any, Literal
 import sqlite_utils
 
 from smsdesk.domain.consent_decider import Effect
-from smsdesk.store.credentials import find_credential_by_id_conn
+from smsdesk.store.credentials import find_credential_by_id
 from smsdesk.store.db import transaction, utcnow
 from smsdesk.store.errors import NotFoundError, StoreError
 from smsdesk.store.operator_opt_out import record_dismissal, record_opt_out
@@ -109,7 +109,7 @@ def resolve(db: sqlite_utils.Database, review_id: int, choice: ReviewChoice, *, 
 
 def _queue_confirmation(conn: sqlite3.Connection, credential_id: int | None, item: ReviewItem, now: str) -> None:
     """The opt-out confirmation, as a STOP would have got (kind opt-out: allowed to an opted-out number)."""
-    cred = find_credential_by_id_conn(conn, credential_id) if credential_id is not None else None
+    cred = find_credential_by_id(conn, credential_id) if credential_id is not None else None
     if cred is None or not cred.opt_out_message:
         return
     conn.execute(

@@ -17,7 +17,7 @@ from smsdesk.domain.credential import Credential, StoredCredential
 from smsdesk.store.credentials import (
     create_credential,
     delete_credential,
-    find_credential_by_id_conn,
+    find_credential_by_id,
     import_credentials,
     update_credential,
 )
@@ -29,7 +29,7 @@ DELETED_MEANWHILE = "it was deleted meanwhile (another session or the command li
 
 def load_credential(conn: sqlite3.Connection, credential_id: int) -> StoredCredential:
     """The full credential behind a list row; NotFoundError when someone deleted it since."""
-    found = find_credential_by_id_conn(conn, credential_id)
+    found = find_credential_by_id(conn, credential_id)
     if found is None:
         raise NotFoundError(DELETED_MEANWHILE)
     return found

@@ -16,7 +16,7 @@ import pytest
 
 from smsdesk.engine.outbox_sender import CLAIM_LIMIT
 from smsdesk.simulator.sample_data import CLUB_NUMBER, SHOP_NUMBER, club_credential, make_db, shop_credential
-from smsdesk.store.credentials import find_credential_by_id_conn, list_credentials
+from smsdesk.store.credentials import find_credential_by_id, list_credentials
 from smsdesk.store.db import connect, transaction
 from smsdesk.store.expiry import expire_pending
 from smsdesk.store.heartbeat import record_heartbeat
@@ -150,7 +150,7 @@ def test_cancelling_the_replies_of_a_deleted_credential(busy_db: Path) -> None:
 
 
 def test_the_sender_and_the_poller_read_only_credentials_whole(busy_db: Path) -> None:
-    _, statements = traced(busy_db, lambda conn: (list_credentials(conn), find_credential_by_id_conn(conn, 1)),
+    _, statements = traced(busy_db, lambda conn: (list_credentials(conn), find_credential_by_id(conn, 1)),
                            write=False)
     assert_no_scan(busy_db, statements, "FROM credentials")
 
