@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from smsdesk.simulator.sample_data import make_db, shop_credential
-from smsdesk.store import sender_lock as sender_lock_module
+from smsdesk.store import serve_locks as sender_lock_module
 from smsdesk.store.serve_locks import DatabaseServedByAnotherName, SenderLock, SenderLockHeld, ServedName
 from tests.support.cli import SCRIPT
 from tests.support.serve_process import LiveServe
