@@ -33,9 +33,11 @@ def connect(path: Path | str, *, migrate: bool = True, upto: int | None = None) 
         str(db_path), isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_MS / 1000
     )
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    # A new file gives the space of purged rows back (store/retention.py); only before its first
-    # table, and before WAL, does this take effect: an older file keeps its mode (purge --vacuum).
-    conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+    # A new file gives the space of purged rows back (store/retention.py). Only an empty file (before
+    # its first table, and before WAL) takes the setting; an older one keeps its mode (purge
+    # --vacuum), and a file that cannot be written is not written to here.
+    if conn.execute("PRAGMA page_count").fetchone()[0] == 0:
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
     conn.execute("PRAGMA journal_mode = WAL")
     # FULL: a commit is on disk before we acknowledge anything to Infobip.
     conn.execute("PRAGMA synchronous = FULL")
