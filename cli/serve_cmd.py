@@ -10,6 +10,7 @@ import signal
 import click
 
 from smsdesk.cli.common import Context, fail, listen_or_fail, pass_context
+from smsdesk.store.retention import MIN_DAYS
 
 
 @click.command("serve")
@@ -39,13 +40,16 @@ from smsdesk.cli.common import Context, fail, listen_or_fail, pass_context
 @click.option("--writer-only", is_flag=True,
               help="Send every webhook to the writer process, also when few are in progress (by default serve "
                    "commits those itself, without the hop); for comparison and diagnosis.")
+@click.option("--retention-days", type=click.IntRange(MIN_DAYS, 36500), envvar="SMSDESK_RETENTION_DAYS", default=None,
+              metavar="DAYS", help="Purge message texts, replies and delivery reports older than DAYS, at start and "
+                                   "hourly, as `smsdesk purge` does (evidence of consent stays). Default: keep all.")
 @click.option("--writer-in-process", is_flag=True, hidden=True,
               help="Run the writer on a thread of serve instead of a child process (bench/ingest.py's A/B).")
 @pass_context
 def serve_cmd(ctx: Context, host: str, port: int, insecure_no_auth: bool, poll_interval: float,
               delivery_url: str | None, max_header_bytes: int, max_body_bytes: int, request_timeout: float,
               keep_alive_timeout: int, max_connections: int, no_send: bool, writer_only: bool, writer_in_process: bool,
-              logs_lag: float) -> None:
+              logs_lag: float, retention_days: int | None) -> None:
     """Run the webhook receiver, the inbox poller and the outbox sender.
 
     Routes: POST /infobip/inbound, POST /infobip/delivery-reports, GET /healthz. The webhook
@@ -74,7 +78,8 @@ def serve_cmd(ctx: Context, host: str, port: int, insecure_no_auth: bool, poll_i
     config = ServeConfig(db_path=ctx.db_path, host=host, port=port, auth=auth, insecure_no_auth=insecure_no_auth,
                          poll_interval=poll_interval, delivery_url=delivery_url, limits=limits,
                          max_body_bytes=max_body_bytes, run_outbox=not no_send, direct_commits=not writer_only,
-                         writer_in_process=writer_in_process, logs_lag=logs_lag)
+                         writer_in_process=writer_in_process, logs_lag=logs_lag,
+                         retention_days=retention_days)
     try:
         served_name.acquire()  # the file exists now
         service, server = build_service_server(config)

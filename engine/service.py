@@ -27,9 +27,11 @@ from smsdesk.engine.opt_out_notices import OptOutNotices
 from smsdesk.engine.outbox_sender import LOGS_LAG_S, OutboxSender
 from smsdesk.engine.poller import InboxPoller
 from smsdesk.engine.receiver import MAX_BODY_BYTES, BasicAuth, Receiver
+from smsdesk.engine.retention_sweep import SWEEP_EVERY_S, run_sweeps
 from smsdesk.infobip.net import is_loopback, start_server_thread
 from smsdesk.store.expiry import expire_pending
 from smsdesk.store.heartbeat import HEARTBEAT_SECONDS, record_heartbeat
+from smsdesk.store.retention import optimize
 from smsdesk.store.serve_locks import SenderLock, ServedName
 from smsdesk.writer.direct_commits import DirectCommitter
 from smsdesk.writer.fencing import FencedWriter
@@ -69,6 +71,10 @@ class ServeConfig:
     # The writer on a thread of serve instead of a child process (--writer-in-process): for
     # bench/ingest.py's A/B of what the child process buys.
     writer_in_process: bool = False
+    # Retention (--retention-days): message texts, replies and delivery reports older than this are
+    # purged at start and every `retention_interval` (engine/retention_sweep.py); None keeps everything.
+    retention_days: int | None = None
+    retention_interval: float = SWEEP_EVERY_S
     extra: dict[str, object] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -139,7 +145,11 @@ class Service:
                 self.direct.close()
             raise
         tasks = [asyncio.create_task(self._heartbeat(), name="heartbeat"),
-                 asyncio.create_task(self._expire_pending(), name="double-opt-in-expiry")]
+                 asyncio.create_task(self._expire_pending(), name="double-opt-in-expiry"),
+                 asyncio.create_task(self._optimize(), name="optimize")]
+        if self.config.retention_days is not None:
+            tasks.append(asyncio.create_task(
+                run_sweeps(self.writer, self.config.retention_days, self.config.retention_interval), name="retention"))
         if self.config.run_outbox:
             tasks.append(asyncio.create_task(self._send(), name="outbox"))
         if self.config.run_poller:
@@ -198,6 +208,13 @@ class Service:
             except Exception as exc:  # the writer restarting, the file locked: the next beat tries again
                 log.warning("heartbeat not recorded: %s", exc)
             await asyncio.sleep(self.config.heartbeat_interval)
+
+    async def _optimize(self) -> None:
+        """Fresh planner statistics once at start, where they are stale (after a sweep too)."""
+        try:
+            await asyncio.wrap_future(self.writer.submit(job(optimize)))
+        except Exception as exc:  # the writer restarting, the file locked: the next start tries again
+            log.warning("PRAGMA optimize not run: %s", exc)
 
     async def _expire_pending(self) -> None:
         """Pending double opt-ins that were never confirmed stop being pending even if the number

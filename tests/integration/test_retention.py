@@ -5,19 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 
 from smsdesk.engine.retention_sweep import sweep_once
-from smsdesk.simulator.sample_data import make_db, shop_credential
+from smsdesk.simulator.sample_data import make_db, mo_body, mo_result, shop_credential
 from smsdesk.store.consent_audit import verify_consent
 from smsdesk.store.db import connect
 from smsdesk.store.inbound import InboundMessage
 from smsdesk.store.retention import purge
 from smsdesk.writer.parent import ProcessWriter
 from tests.support.cli import run_main
+from tests.support.serve import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve
 from tests.support.store import rows, store_directly
 
 SHOP = "+447491163443"
@@ -191,3 +194,16 @@ async def test_serve_s_sweep_through_the_writer_process_removes_what_the_command
     query = "SELECT message_id, text FROM messages ORDER BY message_id"
     assert rows(by_command, query) == rows(by_sweep, query)
     assert rows(by_sweep, "PRAGMA freelist_count") == [(0,)]
+
+
+def test_serve_with_a_retention_period_purges_at_start_and_keeps_answering(tmp_path: Path) -> None:
+    db_path = programme(tmp_path)
+    with running_serve(db_path, retention_days=30) as serve:
+        deadline = time.monotonic() + 20
+        while count(db_path, "messages") > 48 - 40 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        answer = httpx.post(f"{serve.url}/infobip/inbound", auth=(WEBHOOK_USER, WEBHOOK_PASSWORD),
+                            json=mo_body(mo_result("hello", sender="41790000077")), timeout=10)
+    assert answer.status_code == 200
+    assert rows(db_path, "SELECT COUNT(*) FROM messages WHERE message_id LIKE 'old-%'") == [(2,)]  # the evidence
+    assert rows(db_path, "SELECT COUNT(*) FROM messages WHERE from_number = '+41790000077'") == [(1,)]

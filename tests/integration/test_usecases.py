@@ -23,7 +23,7 @@ from smsdesk.store.errors import ConflictError, NotFoundError
 from smsdesk.store.inbound import InboundMessage
 from smsdesk.store.queries import MessageFilter, consent_ledger
 from smsdesk.store.review import list_reviews
-from smsdesk.tui.log_export import export_evidence, export_messages
+from smsdesk.tui.adapters import export_evidence, export_messages
 from smsdesk.usecases.consent import opt_out_by_operator
 from smsdesk.usecases.credentials import (
     import_credential_records,

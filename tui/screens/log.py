@@ -15,9 +15,9 @@ from textual.widgets import Static
 from smsdesk.store.heartbeat import HEARTBEAT_SECONDS
 from smsdesk.store.outbox import backlog
 from smsdesk.store.queries import receiver_heartbeat_at
+from smsdesk.tui.adapters import export_file_name, export_messages
 from smsdesk.tui.data import DatabaseChanged, DataService, HeartbeatSeen
 from smsdesk.tui.filter_parser import FilterSyntaxError
-from smsdesk.tui.log_export import export_file_name, export_messages
 from smsdesk.tui.log_filter import SYNTAX, describe, parse_filter
 from smsdesk.tui.protocols import DeskApp
 from smsdesk.tui.screens.message_detail import MessageDetailScreen

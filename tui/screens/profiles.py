@@ -16,11 +16,10 @@ from textual.widgets import DataTable, Static
 
 from smsdesk.domain.inert import make_inert
 from smsdesk.store.queries import PROFILE_ORDERS, MessageRow, Profile
-from smsdesk.tui.adapters import read_ledger, read_profiles
+from smsdesk.tui.adapters import evidence_file_name, export_evidence, read_ledger, read_profiles
 from smsdesk.tui.data import DatabaseChanged, DataService
 from smsdesk.tui.filter_parser import FilterSyntaxError
 from smsdesk.tui.inert_text import Part, inert_lines
-from smsdesk.tui.log_export import evidence_file_name, export_evidence
 from smsdesk.tui.profile_filter import NO_FILTER, SYNTAX, parse_profile_filter
 from smsdesk.tui.screens.opt_out import OptOutScreen
 from smsdesk.tui.screens.view import HELP_BINDING, ViewScreen
