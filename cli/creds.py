@@ -13,6 +13,7 @@ from click.core import ParameterSource
 from pydantic import ValidationError
 
 from smsdesk.cli.common import Context, fail, pass_context, print_json
+from smsdesk.domain import credential_records
 from smsdesk.domain.credential import KEYWORD_LISTS, Credential, StoredCredential, field_errors, missing_fcc_words
 from smsdesk.domain.inert import make_inert
 from smsdesk.domain.presets import PRESETS
@@ -78,7 +79,8 @@ def _validate(data: dict[str, Any]) -> Credential:
 
 def _summary(cred: repo.StoredCredential) -> str:
     # names come from users and imported files: never let them put escape sequences on a terminal
-    return make_inert(f"{cred.name}  sandbox={cred.sandbox}  {cred.base_url}  key={repo.masked_key(cred.api_key)}"
+    key = credential_records.masked_key(cred.api_key)
+    return make_inert(f"{cred.name}  sandbox={cred.sandbox}  {cred.base_url}  key={key}"
                       f"  inbound={cred.inbound_number or '-'}  mode={cred.inbound_mode}")
 
 
@@ -94,7 +96,7 @@ def list_cmd(ctx: Context, as_json: bool) -> None:
     """List credentials."""
     items = repo.list_credentials(ctx.open_db(existing=True).conn)
     if as_json:
-        print_json([repo.public_dict(c) for c in items])
+        print_json([credential_records.public_dict(c) for c in items])
         return
     if not items:
         click.echo("no credentials yet: add one with `smsdesk creds add` or the TUI")
@@ -113,7 +115,7 @@ def show_cmd(ctx: Context, name: str, as_json: bool, with_secrets: bool) -> None
         cred = repo.get_credential(ctx.open_db(existing=True), name)
     except StoreError as exc:
         fail(str(exc))
-    data = repo.public_dict(cred, with_secrets=with_secrets)
+    data = credential_records.public_dict(cred, with_secrets=with_secrets)
     if as_json:
         print_json(data)
         return
@@ -172,7 +174,7 @@ def _save_and_show(save: Callable[[], StoredCredential], verb: str, as_json: boo
     except StoreError as exc:
         fail(str(exc))
     if as_json:
-        print_json(repo.public_dict(stored))
+        print_json(credential_records.public_dict(stored))
     else:
         click.echo(f"{verb} {_summary(stored)}")
     for key, warning in stored.warnings().items():  # advice on stderr, whatever the output format
@@ -239,4 +241,4 @@ def import_cmd(ctx: Context, file: Path, replace: bool) -> None:
 def export_cmd(ctx: Context, with_secrets: bool) -> None:
     """Print every credential as a JSON array (keys masked unless --with-secrets)."""
     items = repo.list_credentials(ctx.open_db(existing=True).conn)
-    print_json([repo.public_dict(c, with_secrets=with_secrets) for c in items])
+    print_json([credential_records.public_dict(c, with_secrets=with_secrets) for c in items])

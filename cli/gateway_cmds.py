@@ -24,6 +24,7 @@ import click
 from click.core import ParameterSource
 
 from smsdesk.cli.common import Context, fail, listen_or_fail, pass_context, print_json
+from smsdesk.domain import credential_records
 from smsdesk.domain.inert import make_inert
 from smsdesk.infobip.net import http_url
 from smsdesk.store import credentials as repo
@@ -264,7 +265,7 @@ def _keys_from_db(ctx: Context, host: str, port: int) -> list[tuple[str, str]]:
 
 
 def _masked(keys: list[str]) -> str:
-    return ", ".join(repo.masked_key(k) for k in keys)
+    return ", ".join(credential_records.masked_key(k) for k in keys)
 
 
 @click.command("simulate")
@@ -345,7 +346,7 @@ def simulate_cmd(ctx: Context, host: str, port: int, keys: tuple[str, ...], key_
         say(f"accepting keys: {_masked(sorted(set(keys)))}")
     elif from_db:
         say("accepting the keys of credentials with base URL " + url + ": "
-            + ", ".join(f"{name} ({repo.masked_key(key)})" for name, key in from_db))
+            + ", ".join(f"{name} ({credential_records.masked_key(key)})" for name, key in from_db))
     if no_scope_keys:
         say(f"accepting without balance scope (403 on /account/1/balance): {_masked(sorted(set(no_scope_keys)))}")
     if not state.keys:

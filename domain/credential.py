@@ -51,7 +51,7 @@ KEYWORD_LISTS = (
     "double_opt_in_keywords",
     "inbound_keywords",
 )
-MASK = "••••"  # how masked API keys start (store.credentials.masked_key)
+MASK = "••••"  # how masked API keys start (domain/credential_records.py: masked_key)
 _SANDBOX = re.compile(r"^[a-z0-9_-]{1,64}$")
 
 

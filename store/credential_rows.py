@@ -14,7 +14,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from smsdesk.store.credentials import masked_key
+from smsdesk.domain.credential_records import masked_key
 
 # Only what the list shows or filters on: never the keyword lists or reply messages.
 _LIST_COLUMNS = (

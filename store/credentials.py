@@ -5,19 +5,16 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import sqlite_utils
-from pydantic import ValidationError
 
-from smsdesk.domain.credential import KEYWORD_LISTS, MASK, STORED, Credential, StoredCredential, field_errors
-from smsdesk.domain.inert import make_inert
+from smsdesk.domain.credential import KEYWORD_LISTS, STORED, Credential, StoredCredential
+from smsdesk.domain.credential_records import FIELDS, RecordProblem, validate_records
 from smsdesk.store.db import transaction, utcnow
 from smsdesk.store.errors import ConflictError, DuplicateError, NotFoundError
 from smsdesk.store.outbox import cancel_for_credential, move_to_sandbox
 
-FIELDS: tuple[str, ...] = tuple(Credential.model_fields)
 _COLUMNS = ", ".join(FIELDS)
 # Who the audit names when no person asked for the change (sample data, benchmarks). A change an
 # operator makes goes through usecases/credentials.py, which names the OS user.
@@ -181,49 +178,10 @@ def delete_credential(db: sqlite_utils.Database, cred_id: int, expected_version:
     return cancelled
 
 
-@dataclass(frozen=True)
-class RecordProblem:
-    index: int
-    field: str
-    message: str
-
-    def __str__(self) -> str:
-        # the field may be an unknown key of the file itself: printed on a terminal, keep it inert
-        return make_inert(f"record {self.index}: {self.field}: {self.message}")
-
-
 class ImportRejected(Exception):
     def __init__(self, problems: list[RecordProblem]) -> None:
         super().__init__("; ".join(str(p) for p in problems))
         self.problems = problems
-
-
-def validate_records(records: Sequence[Any]) -> tuple[list[Credential], list[RecordProblem]]:
-    """Validate every record, collecting all problems (also duplicates within the file)."""
-    creds: list[Credential] = []
-    problems: list[RecordProblem] = []
-    names: dict[str, int] = {}
-    numbers: dict[str, int] = {}
-    for index, record in enumerate(records):
-        if not isinstance(record, dict):
-            problems.append(RecordProblem(index, "record", "must be a JSON object"))
-            continue
-        try:
-            cred = Credential.model_validate(record)
-        except ValidationError as exc:
-            problems.extend(RecordProblem(index, f, m) for f, m in field_errors(exc).items())
-            continue
-        key = cred.name.casefold()
-        if key in names:
-            problems.append(RecordProblem(index, "name", f"repeats record {names[key]}"))
-        names.setdefault(key, index)
-        if cred.inbound_number:
-            if cred.inbound_number in numbers:
-                problems.append(RecordProblem(
-                    index, "inbound_number", f"repeats record {numbers[cred.inbound_number]}"))
-            numbers.setdefault(cred.inbound_number, index)
-        creds.append(cred)
-    return creds, problems
 
 
 def import_credentials(db: sqlite_utils.Database, records: Sequence[Any], *, replace: bool = False,
@@ -254,15 +212,3 @@ def import_credentials(db: sqlite_utils.Database, records: Sequence[Any], *, rep
         if problems:
             raise ImportRejected(problems)  # rolls the whole transaction back
     return written
-
-
-def masked_key(api_key: str) -> str:
-    """Show only the last four characters, as the TUI and exports do."""
-    return MASK + api_key[-4:] if len(api_key) > 8 else MASK
-
-
-def public_dict(cred: Credential, *, with_secrets: bool = False) -> dict[str, Any]:
-    data = cred.model_dump(mode="json", include=set(FIELDS))
-    if not with_secrets:
-        data["api_key"] = masked_key(cred.api_key)
-    return {f: data[f] for f in FIELDS}

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
+from smsdesk.domain import credential_records
 from smsdesk.domain.credential import Credential
 from smsdesk.store import credentials as repo
 from smsdesk.store.db import apply_migrations, connect, data_version, schema_version, transaction
@@ -576,33 +577,34 @@ def test_import_replace_still_rejects_duplicates_inside_the_file(db: sqlite_util
 
 def test_public_dict_masks_the_key(db: sqlite_utils.Database) -> None:
     stored = repo.create_credential(db, Credential.model_validate(full_record(1)))
-    public = repo.public_dict(stored)
+    public = credential_records.public_dict(stored)
     assert list(public) == list(Credential.model_fields)
     assert stored.api_key not in str(public)
     assert public["api_key"].endswith(stored.api_key[-4:])
-    assert repo.public_dict(stored, with_secrets=True)["api_key"] == stored.api_key
+    assert credential_records.public_dict(stored, with_secrets=True)["api_key"] == stored.api_key
 
 
 @pytest.mark.parametrize("key", ["k", "12345678", "exactly8"])
 def test_short_keys_are_masked_completely(key: str) -> None:
-    assert key[-1] not in repo.masked_key(key)
+    assert key[-1] not in credential_records.masked_key(key)
 
 
 def test_masked_export_cannot_be_imported_over_real_keys(db: sqlite_utils.Database) -> None:
     stored = repo.create_credential(db, cred(1))
     with pytest.raises(repo.ImportRejected) as caught:
-        repo.import_credentials(db, [repo.public_dict(stored)], replace=True)
+        repo.import_credentials(db, [credential_records.public_dict(stored)], replace=True)
     assert [p.field for p in caught.value.problems] == ["api_key"]
     assert repo.get_credential(db, stored.name).api_key == stored.api_key
 
 
 def test_export_with_secrets_round_trips(db: sqlite_utils.Database, tmp_path: Path) -> None:
     repo.import_credentials(db, [full_record(1), record(2), record(3, inbound_number="", sender="")])
-    exported = [repo.public_dict(c, with_secrets=True) for c in repo.list_credentials(db.conn)]
+    exported = [credential_records.public_dict(c, with_secrets=True) for c in repo.list_credentials(db.conn)]
     fresh = connect(tmp_path / "fresh.db")
     try:
         repo.import_credentials(fresh, exported)
-        assert [repo.public_dict(c, with_secrets=True) for c in repo.list_credentials(fresh.conn)] == exported
+        imported = repo.list_credentials(fresh.conn)
+        assert [credential_records.public_dict(c, with_secrets=True) for c in imported] == exported
     finally:
         fresh.close()
 

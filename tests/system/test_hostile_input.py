@@ -549,7 +549,7 @@ KNOWN_FIELDS = set(Credential.model_fields) | {"record", "credential"}
 @budget("validate_records")
 @given(records=credential_records())
 def test_validate_records_reports_every_problem_safely(records: list[Any]) -> None:
-    creds, problems = repo.validate_records(records)
+    creds, problems = credential_records.validate_records(records)
     for problem in problems:
         assert 0 <= problem.index < len(records)
         # a real field, or the unknown key itself (extra fields are refused by name)
@@ -559,7 +559,7 @@ def test_validate_records_reports_every_problem_safely(records: list[Any]) -> No
         # printed to stderr by `creds import`: one line, nothing a terminal would act on
         assert "\n" not in line and RAW_CONTROL.search(line) is None, line
     for cred in creds:  # what is accepted is stable: validating the stored form again changes nothing
-        again = Credential.model_validate(repo.public_dict(cred, with_secrets=True))
+        again = Credential.model_validate(credential_records.public_dict(cred, with_secrets=True))
         assert again == cred
 
 

@@ -23,11 +23,11 @@ from smsdesk.domain.credential import (
     Credential,
     field_errors,
 )
+from smsdesk.domain.credential_records import masked_key
 from smsdesk.domain.inert import make_inert
 from smsdesk.domain.normalize import first_word, normalize
 from smsdesk.domain.phone import infobip_digits, to_e164, to_e164_or_none
 from smsdesk.domain.sms_parts import GSM_BASIC, GSM_EXTENSION, count_parts
-from smsdesk.store.credentials import masked_key
 
 GOOD: dict[str, Any] = {"name": "Shop", "base_url": "xyz.api.infobip.com", "api_key": "abc123DEF456"}
 

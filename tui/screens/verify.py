@@ -17,10 +17,10 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, LoadingIndicator, Static
 
 from smsdesk.domain.credential import StoredCredential
+from smsdesk.domain.credential_records import masked_key
 from smsdesk.domain.inert import make_inert
 from smsdesk.infobip.client import VerifyOutcome, VerifyResult
 from smsdesk.store.credential_rows import host_of
-from smsdesk.store.credentials import masked_key
 from smsdesk.tui.adapters import interactive_client
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 from smsdesk.tui.screens.view import HELP_BINDING
