@@ -26,10 +26,37 @@ _HISTORY = """SELECT l.id, l.at, l.received_at, l.sandbox, l.number, l.old, l.ne
 
 
 def consent_changes(conn: sqlite3.Connection, *, since: str = "", until: str = "", consent: str | None = None,
-                    sandbox: str = "") -> Iterator[dict[str, Any]]:
+                    sandbox: str = "", number: str = "", current: str | None = None, attribute: str = "",
+                    newest_first: bool = False, limit: int | None = None) -> Iterator[dict[str, Any]]:
     """Ledger entries that moved consent (changed, expired) or recorded an operator's opt-out,
     timed by the wish they record (`received_at`: a message's time, the operator's, the expiry's),
-    in [since, until), oldest first; `consent`: only those that ended at it ('' for none)."""
+    in [since, until), oldest first; `consent`: only those that ended at it ('' for none).
+
+    Profiles' filter narrows the same rows further (`smsdesk export consent` uses none of these):
+    `number`, part of the number; `current`, the consent in force now ('' for none); `attribute`,
+    numbers that sent this custom keyword."""
+    where, params = _history_where(since, until, consent, sandbox, number, current, attribute)
+    order = "DESC" if newest_first else ""
+    tail = " LIMIT ?" if limit is not None else ""
+    cursor = conn.execute(f"{_HISTORY} WHERE {where} ORDER BY l.received_at {order}, l.id {order}{tail}",
+                          [*params, limit] if limit is not None else params)
+    for row in cursor:
+        yield dict(zip(HISTORY_COLUMNS, row, strict=True))
+
+
+def count_consent_changes(conn: sqlite3.Connection, *, since: str = "", until: str = "", consent: str | None = None,
+                          sandbox: str = "", number: str = "", current: str | None = None,
+                          attribute: str = "") -> tuple[int, int]:
+    """How many entries `consent_changes` yields for these filters, and for how many numbers."""
+    where, params = _history_where(since, until, consent, sandbox, number, current, attribute)
+    entries, numbers = conn.execute(
+        f"SELECT COUNT(*), COUNT(DISTINCT l.sandbox || char(0) || l.number) FROM consent_ledger l WHERE {where}",
+        params).fetchone()
+    return int(entries), int(numbers)
+
+
+def _history_where(since: str, until: str, consent: str | None, sandbox: str, number: str, current: str | None,
+                   attribute: str) -> tuple[str, list[Any]]:
     clauses = ["(l.effect IN ('changed', 'expired') OR (l.cause = 'operator' AND l.effect = 'reaffirmed'))"]
     params: list[Any] = []
     if since:
@@ -44,9 +71,18 @@ def consent_changes(conn: sqlite3.Connection, *, since: str = "", until: str = "
     if sandbox:
         clauses.append("l.sandbox = ?")
         params.append(sandbox)
-    cursor = conn.execute(f"{_HISTORY} WHERE {' AND '.join(clauses)} ORDER BY l.received_at, l.id", params)
-    for row in cursor:
-        yield dict(zip(HISTORY_COLUMNS, row, strict=True))
+    if number:
+        clauses.append("l.number LIKE ?")
+        params.append(f"%{number}%")
+    if current is not None:
+        clauses.append("COALESCE((SELECT c.consent FROM consent c WHERE c.sandbox = l.sandbox "
+                       "AND c.number = l.number), '') = ?")
+        params.append(current)
+    if attribute:
+        clauses.append("EXISTS (SELECT 1 FROM profile_attributes a WHERE a.sandbox = l.sandbox "
+                       "AND a.number = l.number AND a.name = ? COLLATE NOCASE)")
+        params.append(attribute)
+    return " AND ".join(clauses), params
 
 
 def sandboxes_of(conn: sqlite3.Connection, number: str) -> list[str]:

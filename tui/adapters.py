@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from smsdesk.domain.inert import make_inert
-from smsdesk.store.consent_history import evidence
+from smsdesk.store.consent_history import consent_changes, count_consent_changes, evidence
 from smsdesk.store.queries import (
     MessageFilter,
     MessageRow,
@@ -70,6 +70,13 @@ def read_profiles(conn: sqlite3.Connection, filters: dict[str, Any],
     return profiles, total, everyone
 
 
+def read_history(conn: sqlite3.Connection, arguments: dict[str, Any]) -> tuple[list[dict[str, Any]], int, int]:
+    """Profiles' consent history: the newest PROFILE_PAGE changes matching, how many match, for
+    how many numbers (`arguments`: tui/profile_filter.py's HistoryFilter.ledger_arguments)."""
+    changes = list(consent_changes(conn, **arguments, newest_first=True, limit=PROFILE_PAGE))
+    return changes, *count_consent_changes(conn, **arguments)
+
+
 LedgerRead = tuple[list[dict[str, Any]], dict[int, MessageRow | None], list[MessageRow]]
 
 
@@ -111,8 +118,9 @@ def error_lines(exc: InfobipError) -> list[str]:
 
 
 # Exports from the TUI, on a data-service thread: what the log shows (its filter) as JSON Lines,
-# the rows and bytes of `smsdesk export messages --format jsonl`, oldest first; and one number's
-# evidence record, the bytes of `smsdesk consent evidence --json`. Both written by
+# the rows and bytes of `smsdesk export messages --format jsonl`, oldest first; the consent
+# history Profiles shows, those of `smsdesk export consent --since ...`; and one number's
+# evidence record, the bytes of `smsdesk consent evidence --json`. All written by
 # usecases/exports.py, as the CLI writes them.
 
 def _new_private_file(path: Path) -> TextIO:
@@ -129,6 +137,18 @@ def export_messages(conn: sqlite3.Connection, filters: MessageFilter, path: Path
     """Write the matching messages to `path` (0600, never over an existing file); the count."""
     with _new_private_file(path) as out:
         return write_jsonl(iter_message_export(conn, filters), out)
+
+
+def history_file_name(now: datetime | None = None) -> str:
+    moment = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%S")
+    return f"smsdesk-consent-{moment}.jsonl"
+
+
+def export_history(conn: sqlite3.Connection, arguments: dict[str, Any], path: Path) -> int:
+    """Write the consent history Profiles shows to `path` (0600, never over an existing file),
+    oldest first: the rows and bytes of `smsdesk export consent --since ... --format jsonl`."""
+    with _new_private_file(path) as out:
+        return write_jsonl(consent_changes(conn, **arguments), out)
 
 
 def evidence_file_name(number: str, now: datetime | None = None) -> str:

@@ -1,4 +1,6 @@
-"""Profiles: numbers per sandbox with consent and keyword attributes; segments by attribute."""
+"""Profiles: numbers per sandbox with consent and keyword attributes; segments by attribute; and,
+with `changed:`, `since:` or `until:` in the filter, the consent history: the ledger's changes in a
+window, how and why (store/consent_history.py), which `x` exports as `smsdesk export consent` does."""
 
 from __future__ import annotations
 
@@ -15,12 +17,20 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
 from smsdesk.domain.inert import make_inert
-from smsdesk.store.queries import PROFILE_ORDERS, MessageRow, Profile
-from smsdesk.tui.adapters import evidence_file_name, export_evidence, read_ledger, read_profiles
+from smsdesk.store.queries import PROFILE_ORDERS, MessageRow, Profile, profile_of
+from smsdesk.tui.adapters import (
+    evidence_file_name,
+    export_evidence,
+    export_history,
+    history_file_name,
+    read_history,
+    read_ledger,
+    read_profiles,
+)
 from smsdesk.tui.data import DatabaseChanged, DataService
 from smsdesk.tui.filter_parser import FilterSyntaxError
 from smsdesk.tui.inert_text import Part, inert_lines
-from smsdesk.tui.profile_filter import NO_FILTER, SYNTAX, parse_profile_filter
+from smsdesk.tui.profile_filter import NO_FILTER, SYNTAX, HistoryFilter, parse_view_filter
 from smsdesk.tui.screens.opt_out import OptOutScreen
 from smsdesk.tui.screens.view import HELP_BINDING, ViewScreen
 from smsdesk.tui.table_place import place_cursor
@@ -35,11 +45,37 @@ CONSENT_STYLE = {"y": "bold green", "n": "bold reverse", "p": "italic yellow", "
 CONSENT_LABEL = {"y": "y", "n": "n", "p": "p", "": "none"}
 COLUMNS = ("sandbox", "number", "consent", "attributes", "first seen", "last seen")
 SORT_ORDERS = tuple(PROFILE_ORDERS)  # `s` cycles through them; SQLite sorts every profile, not a page
+# The consent history's columns (a filter with changed:, since: or until:): one ledger entry a row.
+HISTORY_VIEW_COLUMNS = ("when (UTC)", "sandbox", "number", "change", "how", "why")
 
 
 def profile_key(profile: Profile) -> str:
     """The table's row key of a profile: its (sandbox, number), which no other row has."""
     return json.dumps([profile.sandbox, profile.number])
+
+
+def change_key(change: dict[str, Any]) -> str:
+    """The table's row key of a consent change: its ledger id."""
+    return f"ledger-{change['ledger_id']}"
+
+
+def change_why(change: dict[str, Any]) -> str:
+    """Why consent changed, in words: the text and its time, or the operator and the reason."""
+    if change["cause"] in ("operator", "dismissal"):
+        who = f"operator {change['operator']}" if change["operator"] else "an operator"
+        return f"{who}: {change['reason']}" if change["reason"] else who
+    if change["cause"] == "expiry":
+        return change["reason"] or "the double opt-in was never confirmed in time"
+    if change["message_id"] or change["text"]:
+        return f'texted "{change["text"]}" at {change["message_received_at"][:19].replace("T", " ")}'
+    return change["reason"]
+
+
+def change_line(change: dict[str, Any]) -> str:
+    """The highlighted change in full, under the list."""
+    old, new = (CONSENT_LABEL.get(change[k], change[k]) for k in ("old", "new"))
+    return (f"{change['number']} ({change['sandbox']})  {old} → {new}  at {change['received_at'][:19]}  "
+            f"how: {change['cause']}  why: {change_why(change)}  ledger #{change['ledger_id']}")
 
 
 class ProfilesScreen(TableNavigation, ViewScreen):
@@ -51,6 +87,7 @@ class ProfilesScreen(TableNavigation, ViewScreen):
     DEFAULT_CSS = """
     ProfilesScreen #profiles-status { height: 1; background: $boost; padding: 0 1; }
     ProfilesScreen DataTable { height: 1fr; }
+    ProfilesScreen #profiles-why { height: auto; max-height: 3; padding: 0 1; background: $boost; }
     """
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="profiles.filter"),
@@ -59,6 +96,7 @@ class ProfilesScreen(TableNavigation, ViewScreen):
         Binding("s", "sort", "Sort", id="profiles.sort"),
         Binding("y", "copy", "Copy number", id="profiles.copy"),
         Binding("o", "opt_out", "Opt out", id="profiles.opt_out"),
+        Binding("x", "export", "Export history", id="profiles.export"),
         *LIST_BINDINGS,
         Binding("f5", "reload", "Reload", show=False, id="profiles.reload"),
     ]
@@ -67,21 +105,26 @@ class ProfilesScreen(TableNavigation, ViewScreen):
         super().__init__(data, name=name)
         self.filter_text = ""
         self.filters: dict[str, object] = dict(NO_FILTER)
+        self.history: HistoryFilter | None = None  # set: the view lists the consent history
         self.profiles: list[Profile] = []
+        self.changes: list[dict[str, Any]] = []
+        self.export_dir: Path | None = None  # where `x` writes; None: the current directory
         self.sort_column = "last seen"
         self._open_after_load: tuple[str, str] | None = None
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
         yield FilterLine(input_id="profiles-filter", id="profiles-filter-line",
-                         placeholder="consent:y|n|p|none attr:KEYWORD sandbox:NAME num:DIGITS  (Esc clears)")
+                         placeholder="consent:y|n|p|none attr:KW num:DIGITS changed:n since:DATE until:DATE")
         yield Static("loading…", id="profiles-status")
         table: DataTable[str | Text] = DataTable(cursor_type="row", zebra_stripes=True, id="profiles-table")
         table.add_columns(*COLUMNS)
         yield table
+        yield Static("", id="profiles-why")
         yield KeyBar()
 
     def on_mount(self) -> None:
+        self.query_one("#profiles-why").display = False
         self.action_reload()
         self.query_one(DataTable).focus()
 
@@ -90,7 +133,10 @@ class ProfilesScreen(TableNavigation, ViewScreen):
             self.action_reload()
 
     def action_reload(self) -> None:
-        self._load(dict(self.filters))
+        if self.history is not None:
+            self._load_history(self.history.ledger_arguments(self.filters))
+        else:
+            self._load(dict(self.filters))
 
     @work(exclusive=True, group="profiles-load", exit_on_error=False)
     async def _load(self, filters: dict[str, object]) -> None:
@@ -98,7 +144,10 @@ class ProfilesScreen(TableNavigation, ViewScreen):
         self._show(profiles, total, everyone)
 
     def _show(self, profiles: list[Profile], total: int, everyone: int | None = None) -> None:
+        if self.history is not None:
+            return  # a read begun before the filter became a history filter
         table = self.query_one(DataTable)
+        self._use_columns(table, history=False)
         self._total = total
         self._everyone = total if everyone is None else everyone
         if profiles != self.profiles or table.row_count != len(profiles):
@@ -133,13 +182,92 @@ class ProfilesScreen(TableNavigation, ViewScreen):
         place_cursor(table, [profile_key(p) for p in self.profiles], chosen, old_row, old_top)
 
     def selected(self) -> Profile | None:
-        """The profile under the cursor (None on an empty list)."""
+        """The profile under the cursor (None on an empty list, or in the consent history)."""
         table = self.query_one(DataTable)
-        if not self.profiles or not 0 <= table.cursor_row < len(self.profiles):
+        if self.history is not None or not self.profiles or not 0 <= table.cursor_row < len(self.profiles):
             return None
         return self.profiles[table.cursor_row]
 
+    def selected_change(self) -> dict[str, Any] | None:
+        """The consent change under the cursor (None outside the consent history)."""
+        table = self.query_one(DataTable)
+        if self.history is None or not self.changes or not 0 <= table.cursor_row < len(self.changes):
+            return None
+        return self.changes[table.cursor_row]
+
+    def selected_number(self) -> tuple[str, str] | None:
+        """(sandbox, number) under the cursor, in either list."""
+        if (change := self.selected_change()) is not None:
+            return change["sandbox"], change["number"]
+        if (profile := self.selected()) is not None:
+            return profile.sandbox, profile.number
+        return None
+
+    # ---- the consent history -------------------------------------------------------------------
+    def _use_columns(self, table: DataTable[str | Text], *, history: bool) -> None:
+        """The profiles' columns or the history's; switching empties the table and the other list."""
+        if (len(table.columns) == len(HISTORY_VIEW_COLUMNS)
+                and str(next(iter(table.columns.values())).label) == HISTORY_VIEW_COLUMNS[0]) == history:
+            return
+        table.clear(columns=True)
+        table.add_columns(*(HISTORY_VIEW_COLUMNS if history else COLUMNS))
+        self.profiles, self.changes = [], []
+        self.query_one("#profiles-why").display = history
+
+    @work(exclusive=True, group="profiles-load", exit_on_error=False)
+    async def _load_history(self, arguments: dict[str, Any]) -> None:
+        changes, total, numbers = await self.data.read(read_history, arguments)
+        if self.history is None:
+            return  # the filter changed back meanwhile
+        table = self.query_one(DataTable)
+        self._use_columns(table, history=True)
+        self._total, self._numbers = total, numbers
+        if changes != self.changes or table.row_count != len(changes):
+            self._fill_history(table, changes)
+        self._update_status()
+        self._show_why()
+
+    def _fill_history(self, table: DataTable[str | Text], changes: list[dict[str, Any]]) -> None:
+        """The rows again, newest first; the cursor stays on the same change (tui/table_place.py)."""
+        old_row, old_top = table.cursor_row, round(table.scroll_y)
+        chosen = self.selected_change()
+        self.changes = list(changes)
+        table.clear()
+        for c in self.changes:
+            new = c["new"]
+            table.add_row(
+                c["received_at"][:16].replace("T", " "), Text(make_inert(c["sandbox"])), Text(make_inert(c["number"])),
+                Text(f"{CONSENT_LABEL.get(c['old'], c['old'])} → {CONSENT_LABEL.get(new, new)}",
+                     style=CONSENT_STYLE.get(new, "")),
+                c["cause"], Text(make_inert(change_why(c).replace("\n", " "))), key=change_key(c))
+        place_cursor(table, [change_key(c) for c in self.changes], None if chosen is None else change_key(chosen),
+                     old_row, old_top)
+
+    @on(DataTable.RowHighlighted)
+    def _show_why(self, event: DataTable.RowHighlighted | None = None) -> None:
+        change = self.selected_change()
+        line = "" if change is None else change_line(change).replace("\n", " ")
+        self.query_one("#profiles-why", Static).update(Text(make_inert(line)))
+
+    def action_export(self) -> None:
+        """The consent history of what the list shows, to a file here: the rows and bytes of
+        `smsdesk export consent --since ... --until ... --consent ... --format jsonl`."""
+        history = self.history or HistoryFilter()
+        self._export(history.ledger_arguments(self.filters), (self.export_dir or Path.cwd()) / history_file_name())
+
+    @work(group="profiles-export", exit_on_error=False)
+    async def _export(self, arguments: dict[str, Any], path: Path) -> None:
+        count = await self.data.read(export_history, arguments, path)
+        self.notify(make_inert(f"Consent history written to {path} ({count:,} changes)"), timeout=6, markup=False)
+
     def _update_status(self) -> None:
+        if self.history is not None:
+            shown = len(self.changes)
+            first = f" (newest {shown})" if self._total > shown else ""
+            self.query_one("#profiles-status", Static).update(Text(make_inert(
+                f"{self._total:,} consent changes, {self._numbers:,} numbers{first}  filter {self.filter_text}"
+                "  x exports them")))
+            return
         total, shown = self._total, len(self.profiles)
         first = f" (first {shown})" if total > shown else ""
         where = f"  filter {self.filter_text}" if self.filter_text else ""
@@ -156,20 +284,21 @@ class ProfilesScreen(TableNavigation, ViewScreen):
         self.action_reload()  # sorted by the query, over every matching profile
 
     def action_copy(self) -> None:
-        if (profile := self.selected()) is not None:
-            self.app.copy_to_clipboard(profile.number)
-            self.notify(f"Copied {profile.number}", timeout=2, markup=False)
+        if (chosen := self.selected_number()) is not None:
+            self.app.copy_to_clipboard(chosen[1])
+            self.notify(make_inert(f"Copied {chosen[1]}"), timeout=2, markup=False)
 
     def action_opt_out(self) -> None:
         """Record an opt-out that reached the operator by other means (asks for the reason)."""
-        if (profile := self.selected()) is None:
+        if (chosen := self.selected_number()) is None:
             return
+        sandbox, number = chosen
 
         def decided(reason: str | None) -> None:
             if reason:
-                self._opt_out(profile.sandbox, profile.number, reason)
+                self._opt_out(sandbox, number, reason)
 
-        self.app.push_screen(OptOutScreen(profile.sandbox, profile.number), decided)
+        self.app.push_screen(OptOutScreen(sandbox, number), decided)
 
     @work(group="profiles-opt-out", exit_on_error=False)
     async def _opt_out(self, sandbox: str, number: str, reason: str) -> None:
@@ -189,6 +318,7 @@ class ProfilesScreen(TableNavigation, ViewScreen):
         if self.filter_text:
             self.filter_text = ""
             self.filters = dict(NO_FILTER)
+            self.history = None
             self.action_reload()
         self.query_one(DataTable).focus()
 
@@ -197,16 +327,17 @@ class ProfilesScreen(TableNavigation, ViewScreen):
         text = f"sandbox:{sandbox} num:{number}"
         self.filter_text = text
         self.query_one(FilterLine).applied = text
-        self.filters = parse_profile_filter(text)
+        self.filters, self.history = parse_view_filter(text)
         self._open_after_load = (sandbox, number)
         self.action_reload()
 
     @on(FilterLine.Apply)
     def _apply(self, event: FilterLine.Apply) -> None:
-        if (filters := event.parse(parse_profile_filter, FilterSyntaxError)) is None:
+        if (parsed := event.parse(parse_view_filter, FilterSyntaxError)) is None:
             return
-        if filters != self.filters or event.text.strip() != self.filter_text:
-            self.filters = filters
+        filters, history = parsed
+        if filters != self.filters or history != self.history or event.text.strip() != self.filter_text:
+            self.filters, self.history = filters, history
             self.filter_text = event.text.strip()
             self.action_reload()
         if event.final:
@@ -216,14 +347,27 @@ class ProfilesScreen(TableNavigation, ViewScreen):
     def action_open(self) -> None:
         if (profile := self.selected()) is not None:
             self.app.push_screen(ProfileDetailScreen(self.data, profile))
+        elif (change := self.selected_change()) is not None:
+            self._open_number(change["sandbox"], change["number"])
+
+    @work(group="profiles-open", exit_on_error=False)
+    async def _open_number(self, sandbox: str, number: str) -> None:
+        profile = await self.data.read(profile_of, sandbox, number)
+        if profile is not None:
+            self.app.push_screen(ProfileDetailScreen(self.data, profile))
+        else:
+            self.notify(make_inert(f"{number} has no profile in {sandbox}"), timeout=3, markup=False)
 
     @on(DataTable.RowSelected)
     def _row_selected(self, event: DataTable.RowSelected) -> None:
         # The row Enter was pressed on, by its key: a reload between the key and this message
         # may have moved it, never replaced it.
         profile = next((p for p in self.profiles if profile_key(p) == event.row_key.value), None)
+        change = next((c for c in self.changes if change_key(c) == event.row_key.value), None)
         if profile is not None:
             self.app.push_screen(ProfileDetailScreen(self.data, profile))
+        elif change is not None:
+            self._open_number(change["sandbox"], change["number"])
 
 
 class ProfileDetailScreen(ReportsWorkerErrors, ModalScreen[None]):
