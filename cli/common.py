@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import sqlite3
 import sys
@@ -15,7 +16,7 @@ from smsdesk.domain.inert import make_inert
 from smsdesk.infobip.net import listen_socket
 from smsdesk.store.db import connect
 from smsdesk.store.errors import StorageTrouble, classify
-from smsdesk.store.paths import resolve_db_path
+from smsdesk.store.paths import ENV_DB, resolve_db_path
 from smsdesk.usecases.exports import inert_json
 
 
@@ -50,6 +51,11 @@ class Context:
     def db_path(self) -> Path:
         return resolve_db_path(self.db_option)
 
+    @property
+    def by_default(self) -> bool:
+        """Neither --db nor SMSDESK_DB chose the database: it is the one in the user's data directory."""
+        return not self.db_option and not os.environ.get(ENV_DB)
+
     def open_db(self, *, existing: bool = False) -> sqlite_utils.Database:
         """The database, closed when the command ends (whatever way it ends). `existing`: for
         commands that read or change what is there, which must never create a database (or its
@@ -58,6 +64,11 @@ class Context:
         if existing and not path.exists():
             fail(f"database {path}: no such file (check --db or SMSDESK_DB; `smsdesk creds add` or `smsdesk` "
                  "creates one)")
+        if existing and self.by_default:
+            # Named on stderr: beside `smsdesk demo` (or another database), a command that quietly read
+            # the user's own database would answer from the wrong file.
+            click.echo(make_inert(f"smsdesk: database {path} (the default; --db or SMSDESK_DB names another)"),
+                       err=True)
         try:
             db = connect(path)
         except sqlite3.Error as exc:  # not a database, locked, ...

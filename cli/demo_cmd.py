@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import shlex
 import shutil
 import tempfile
 import time
@@ -26,7 +27,10 @@ def demo_cmd(demo_db: Path | None, rate: float, no_tui: bool, seconds: float | N
     and simulated people texting opt-ins, STOPs, HELPs, keywords and chatter.
 
     Your real database is never touched. Nothing leaves this machine. The demo database is
-    removed at the end, unless you name it with --demo-db.
+    removed at the end, unless you name it with --demo-db; the line printed at the start
+    (`export SMSDESK_DB=...`) points the CLI at it meanwhile. A credential made in the demo starts
+    on the demo's simulator, which takes any API key the demo database holds, and the simulated
+    people text every credential's inbound number.
     """
     if not no_tui:
         _check_settings()  # before anything is created: a bad file is one line, nothing left behind
@@ -61,6 +65,10 @@ def _run(demo_db: Path, rate: float, no_tui: bool, seconds: float | None) -> Non
 
     logging.getLogger("httpx").setLevel(logging.WARNING)
     stack = start_demo(demo_db, rate_per_second=rate)
+    # The line that points the CLI at this demo: `smsdesk export` beside it must read this file,
+    # not the database in the user's data directory.
+    click.echo(f"demo database {demo_db}; in another terminal, point the CLI at it with:\n"
+               f"  export SMSDESK_DB={shlex.quote(str(demo_db.resolve()))}", err=True)
     try:
         if no_tui:
             click.echo(f"demo running: database {demo_db}, receiver {stack.server.url}, "
@@ -70,7 +78,10 @@ def _run(demo_db: Path, rate: float, no_tui: bool, seconds: float | None) -> Non
                 time.sleep(0.2)
         else:
             from smsdesk.tui.app import run_tui
+            from smsdesk.tui.widgets.credential_form import NEW_CREDENTIAL_DEFAULTS
 
+            # A credential made in the demo starts on its simulator (any key the demo holds is valid there).
+            NEW_CREDENTIAL_DEFAULTS["base_url"] = stack.simulator.url
             run_tui(demo_db, initial_mode="log")
     except KeyboardInterrupt:
         pass

@@ -8,6 +8,7 @@ the credentials screen.
 
 from __future__ import annotations
 
+import shlex
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -114,7 +115,8 @@ class SmsDeskApp(App[None]):
         # under NO_COLOR it must strip colours (NoColor), not grey them as if they were RGB
         # (Monochrome turns the terminal's default colours into black on black).
         super().__init__(ansi_color=True if theme is not None and _is_ansi_theme(theme) else None)
-        self.data = DataService(Path(db_path), busy_timeout=busy_timeout)
+        self.db_path = Path(db_path)  # F1 names it: which database this TUI is on
+        self.data = DataService(self.db_path, busy_timeout=busy_timeout)
         self.poll_seconds = poll_seconds
         self._initial_keymap = dict(keymap or {})
         self._initial_theme = theme
@@ -140,6 +142,12 @@ class SmsDeskApp(App[None]):
         # Build the first view before Textual composes it, and let its first read finish (up to
         # FIRST_READ_WAIT) while the event loop idles: the first frame then shows the data,
         # instead of an empty screen repainted when the rows arrive.
+        # The probe's baseline first: a commit after it and before or during the first read is a
+        # change the next probe reports; the baseline itself is none (each first read ran twice).
+        try:
+            await self.data.probe()
+        except sqlite3.Error:
+            self._retry_due = True  # a locked or unreadable file: the first tick says so and retries
         view = next(v for v in self.VIEWS if v.mode == self.DEFAULT_MODE)
         screen = self._early_screens[view.mode] = view.factory(self)
         if isinstance(screen, FirstReadAware):
@@ -275,6 +283,9 @@ class SmsDeskApp(App[None]):
         if not isinstance(screen, ModalScreen):
             keys.extend((view.key, f"go to {view.title}") for view in self.VIEWS)
         notes = screen.HELP_NOTES if isinstance(screen, HasHelpNotes) else ()
+        where = str(self.db_path.resolve())
+        notes = (*notes, ("Database", ""), ("file", make_inert(where)),
+                 ("the CLI", make_inert(f"--db, or: export SMSDESK_DB={shlex.quote(where)}")))
         title = (screen.HELP_TITLE if isinstance(screen, HasHelpTitle) else "") \
             or screen.__class__.__name__.removesuffix("Screen")
         self.push_screen(HelpScreen(title, keys, notes))

@@ -71,6 +71,12 @@ PRESET_CHOICES = [(f"{p.name}: {p.title}", p.name) for p in PRESETS.values()]
 assert set(FIELD_SPECS) == set(Credential.model_fields), "the form must cover every credential field"
 
 
+# What a new credential starts with beyond the model's defaults: `smsdesk demo` puts its
+# simulator's URL in the API base URL, so a credential made in the demo works there
+# (cli/demo_cmd.py).
+NEW_CREDENTIAL_DEFAULTS: dict[str, str] = {}
+
+
 def form_values(cred: Credential | None) -> dict[str, str]:
     """The text each widget starts with: a new credential gets the model defaults.
 
@@ -82,6 +88,7 @@ def form_values(cred: Credential | None) -> dict[str, str]:
             name: (field.get_default(call_default_factory=True) if not field.is_required() else "")
             for name, field in Credential.model_fields.items()
         }
+        data.update(NEW_CREDENTIAL_DEFAULTS)
     else:
         data = cred.model_dump(mode="json")
     values: dict[str, str] = {}
