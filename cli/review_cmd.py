@@ -22,12 +22,20 @@ def review() -> None:
 @review.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.option("--all", "show_all", is_flag=True, help="Resolved ones too.")
+@click.option("--limit", type=click.IntRange(1, 10_000_000), default=1000, show_default=True,
+              help="List at most this many (the oldest first).")
 @pass_context
-def list_cmd(ctx: Context, as_json: bool, show_all: bool) -> None:
-    """Unresolved near misses, oldest first."""
-    items = queue.list_reviews(ctx.open_db(existing=True).conn, status="" if show_all else "open")
+def list_cmd(ctx: Context, as_json: bool, show_all: bool, limit: int) -> None:
+    """Unresolved near misses, oldest first. When there are more than --limit, a last line (on
+    standard error with --json) says how many of how many were listed."""
+    status = "" if show_all else "open"
+    items, total = queue.review_page(ctx.open_db(existing=True).conn, status=status, limit=limit)
+    part = (f"first {len(items):,} of {total:,} {'near misses' if show_all else 'open near misses'} listed, "
+            "oldest first (--limit to list more)") if total > len(items) else ""
     if as_json:
         print_json([{k: item.as_dict()[k] for k in _JSON_KEYS} for item in items])
+        if part:
+            click.echo(part, err=True)
         return
     if not items:
         click.echo("nothing to review")
@@ -35,6 +43,8 @@ def list_cmd(ctx: Context, as_json: bool, show_all: bool) -> None:
         # the text is the sender's: never let it put escape sequences on a terminal
         click.echo(make_inert(f"#{item.id}  {item.received_at}  {item.sandbox} {item.number}  {item.credential}  "
                               f"{item.status}  {item.text[:60]!r}"))
+    if part:
+        click.echo(part)
 
 
 @review.command("resolve")

@@ -72,13 +72,19 @@ _COLUMNS = ", ".join(f"o.{name}" for name in OutboxRow._fields)
 # sandbox edit moves the queue too, `move_to_sandbox`, but a database from before that kept the
 # old one); a reply whose credential is gone keeps its own, and is cancelled anyway.
 _HEADS = f"""SELECT {_COLUMNS}, COALESCE(c.consent, ''), k.id IS NOT NULL
-    FROM outbox o
+    FROM outbox o INDEXED BY outbox_queued
     LEFT JOIN credentials k ON k.id = o.credential_id
     LEFT JOIN consent c ON c.sandbox = COALESCE(k.sandbox, o.sandbox) AND c.number = o.to_number
     WHERE o.status = 'queued' AND o.next_attempt_at <= ?
       AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.to_number = o.to_number AND p.credential_id = o.credential_id
                       AND p.id < o.id AND p.status IN ('queued', 'sending', 'unknown'))
     ORDER BY o.id LIMIT ?"""
+# Both reads go through partial indexes of unfinished replies only (schema 16): queued replies in
+# id order (outbox_queued: the walk stops at `limit` heads, no sort of the whole backlog), and the
+# line's earlier unfinished replies (outbox_unfinished: not every reply the number ever got). The
+# subquery's status list is the index's own WHERE, word for word: SQLite uses a partial index only
+# when the query says so itself. INDEXED BY: without statistics the planner prefers outbox_pending
+# (status, next_attempt_at) and sorts every due reply of the backlog to find the first few.
 
 
 def claim_due(conn: sqlite3.Connection, limit: int, now: float | None = None) -> list[tuple]:

@@ -125,11 +125,27 @@ def page_messages(conn: sqlite3.Connection, *, before_id: int | None = None, aft
 
 
 def count_and_top(conn: sqlite3.Connection, filters: MessageFilter) -> tuple[int, int]:
-    """How many messages match, and the newest matching id (0 when none)."""
+    """How many messages match, and the newest matching id (0 when none).
+
+    Two statements, not `COUNT(*), MAX(id)` in one: apart, the newest id is one step down the
+    primary key (or down the action index), and an unfiltered count is SQLite's page count of
+    the smallest index, which reads no row; together they read every matching row."""
     clauses, params = filters.where()
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    count, top = conn.execute(f"SELECT COUNT(*), COALESCE(MAX(m.id), 0) FROM messages m {where}", params).fetchone()
+    count = conn.execute(f"SELECT COUNT(*) FROM messages m {where}", params).fetchone()[0]
+    if clauses:  # down the index the filter uses, to its first match
+        found = conn.execute(f"SELECT m.id FROM messages m {where} ORDER BY m.id DESC LIMIT 1", params).fetchone()
+        top = found[0] if found else 0
+    else:
+        top = max_message_id(conn)
     return int(count), int(top)
+
+
+def count_since(conn: sqlite3.Connection, after_id: int) -> tuple[int, int]:
+    """Messages of any kind newer than `after_id`, and the newest id (`after_id` when none): a
+    range of the primary key, however large the log."""
+    count, top = conn.execute("SELECT COUNT(*), MAX(id) FROM messages WHERE id > ?", (after_id,)).fetchone()
+    return int(count), int(top) if top is not None else after_id
 
 
 @dataclass(frozen=True)
@@ -146,26 +162,54 @@ class LogPage:
 
 
 def log_first_page(conn: sqlite3.Connection, filters: MessageFilter, limit: int,
-                   oldest_first: bool = False) -> LogPage:
-    """The first screenful, newest first (or oldest first: `rows` from the oldest match)."""
+                   oldest_first: bool = False, known_all: tuple[int, int] | None = None) -> LogPage:
+    """The first screenful, newest first (or oldest first: `rows` from the oldest match).
+
+    `known_all`: (all messages, the newest id) as the caller last counted them; a filtered read
+    then counts only what arrived since instead of every message again."""
     total, top = count_and_top(conn, filters)
     # Bounded by the top just counted: a commit in between shows up with the next poll, once.
     rows = page_messages(conn, before_id=top + 1, limit=limit, filters=filters, oldest_first=oldest_first)
-    all_total, all_top = count_and_top(conn, MessageFilter()) if filters.active else (total, top)
-    return LogPage(total, top, rows, all_total, all_top)
+    if not filters.active:
+        all_total, all_top = total, top
+    elif known_all is not None:
+        new, all_top = count_since(conn, known_all[1])
+        all_total = known_all[0] + new
+    else:
+        all_total, all_top = count_and_top(conn, MessageFilter())
+    return LogPage(total, top, rows, max(all_total, total), max(all_top, top))
 
 
 def messages_at_offset(conn: sqlite3.Connection, filters: MessageFilter, offset: int,
-                       limit: int, oldest_first: bool = False, top: int | None = None) -> list[MessageRow]:
+                       limit: int, oldest_first: bool = False, top: int | None = None,
+                       total: int | None = None) -> list[MessageRow]:
     """A page starting `offset` rows below the newest match (oldest first: above the oldest, and
     no newer than `top`, the newest the log has counted): the log's jump into the unknown (End,
-    a scrollbar drag). Paging next to rows already read uses keysets instead."""
+    a scrollbar drag). Paging next to rows already read uses keysets instead.
+
+    `total`: how many rows match (up to `top`). A jump past the middle counts from the other
+    end, so End reads the last page from the oldest row instead of stepping over every row."""
     clauses, params = filters.where()
-    if oldest_first and top is not None:
+    if top is not None:
         clauses.append("m.id <= ?")
         params.append(top)
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    direction = "ASC" if oldest_first else "DESC"
+    from_far_end = total is not None and offset > total // 2
+    ascending = oldest_first != from_far_end
+    if from_far_end:
+        assert total is not None
+        first_of_page = offset  # the page's first row, counted from the far end: its last row
+        far_offset = max(0, total - first_of_page - limit)
+        far_rows = conn.execute(
+            f"SELECT m.id FROM messages m {where} ORDER BY m.id {'ASC' if ascending else 'DESC'} LIMIT ? OFFSET ?",
+            (*params, min(limit, total - first_of_page), far_offset)).fetchall()
+        if not far_rows:
+            return []
+        ids = [row[0] for row in far_rows]
+        low, high = min(ids), max(ids)
+        return page_messages(conn, after_id=low - 1, before_id=high + 1, limit=limit, filters=filters,
+                             oldest_first=oldest_first)
+    direction = "ASC" if ascending else "DESC"
     first = conn.execute(f"SELECT m.id FROM messages m {where} ORDER BY m.id {direction} LIMIT 1 OFFSET ?",
                          (*params, offset)).fetchone()
     if first is None:
@@ -197,8 +241,7 @@ def log_updates(conn: sqlite3.Connection, filters: MessageFilter, after_id: int,
         all_new = len(fresh)
         all_top = fresh[0].id if fresh else (after_id if all_after is None else all_after)
     else:
-        all_new, top = conn.execute("SELECT COUNT(*), MAX(id) FROM messages WHERE id > ?", (all_after,)).fetchone()
-        all_top = int(top) if top is not None else all_after
+        all_new, all_top = count_since(conn, all_after)
     return LogUpdate(fresh, updated, int(all_new), all_top)
 
 
@@ -473,10 +516,42 @@ def _minute(moment: datetime) -> str:
 
 # The impact preview's read (domain/impact.py decides the rows again): reads only.
 def recent_messages(conn: sqlite3.Connection, credential_id: int, since: str) -> list[tuple[str, str, str, str]]:
-    """(text, consent_before, action, keyword) of the credential's messages received since `since`."""
+    """(text, consent_before, action, keyword) of the credential's messages received since `since`.
+
+    Read from a range of the primary key: ids follow the time messages were stored, so the first
+    id stored a day before `since` is found by bisection (a keyed read per step), and only the
+    rows after it are read, not every message (a day's margin for receivedAt that trails arrival)."""
+    start = first_id_stored_since(conn, _day_before(since))
     return conn.execute(
-        "SELECT text, consent_before, action, keyword FROM messages WHERE credential_id = ? AND received_at >= ?",
-        (credential_id, since)).fetchall()
+        "SELECT text, consent_before, action, keyword FROM messages "
+        "WHERE id >= ? AND credential_id = ? AND received_at >= ?",
+        (start, credential_id, since)).fetchall()
+
+
+def _day_before(moment: str) -> str:
+    return (datetime.fromisoformat(moment) - timedelta(days=1)).isoformat(timespec="milliseconds")
+
+
+def first_id_stored_since(conn: sqlite3.Connection, moment: str) -> int:
+    """The lowest message id whose stored_at is at or after `moment` (ids grow with stored_at), or
+    one past the newest: a bisection over the primary key, some 25 keyed reads for 5M rows."""
+    # MIN and MAX apart: together in one statement SQLite reads every row for them.
+    low = conn.execute("SELECT COALESCE(MIN(id), 1) FROM messages").fetchone()[0]
+    high = conn.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM messages").fetchone()[0]
+    while low < high:
+        middle = (low + high) // 2
+        row = conn.execute("SELECT id, stored_at FROM messages WHERE id >= ? ORDER BY id LIMIT 1",
+                           (middle,)).fetchone()
+        if row is None or _utc(row[1]) >= _utc(moment):
+            high = middle
+        else:
+            low = row[0] + 1
+    return int(low)
+
+
+def _utc(moment: str) -> datetime:
+    parsed = datetime.fromisoformat(moment.replace("Z", "+00:00"))
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def impact_preview(conn: sqlite3.Connection, credential_id: int, edited: Credential,

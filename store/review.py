@@ -71,7 +71,18 @@ def list_reviews(conn: sqlite3.Connection, *, status: str = "open", limit: int =
 
 
 def count_open(conn: sqlite3.Connection) -> int:
-    return int(conn.execute("SELECT COUNT(*) FROM review_queue WHERE status = 'open'").fetchone()[0])
+    return count_reviews(conn, status="open")
+
+
+def count_reviews(conn: sqlite3.Connection, *, status: str = "open") -> int:
+    """How many items `list_reviews` would list without its limit ('' = every status)."""
+    where, params = ("WHERE status = ?", [status]) if status else ("", [])
+    return int(conn.execute(f"SELECT COUNT(*) FROM review_queue {where}", params).fetchone()[0])
+
+
+def review_page(conn: sqlite3.Connection, *, status: str = "open", limit: int = 1000) -> tuple[list[ReviewItem], int]:
+    """The first `limit` items, oldest first, and how many there are in all (one read)."""
+    return list_reviews(conn, status=status, limit=limit), count_reviews(conn, status=status)
 
 
 def resolve(db: sqlite_utils.Database, review_id: int, choice: ReviewChoice, *, by: str) -> Resolution:

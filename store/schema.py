@@ -501,4 +501,21 @@ MIGRATIONS = (*MIGRATIONS, Migration(
     ),
 ))
 
+MIGRATIONS = (*MIGRATIONS, Migration(
+    16,
+    "indexes for reads at scale: the outbox claim, Profiles' default order, the ledger by time",
+    (
+        # The outbox claim (store/outbox.py claim_due) walks queued replies in id order and asks,
+        # for each, whether its line has an earlier unfinished reply. Both read only unfinished
+        # replies now: a backlog of queued ones, not every reply ever sent to the number.
+        "CREATE INDEX outbox_queued ON outbox(id) WHERE status = 'queued'",
+        """CREATE INDEX outbox_unfinished ON outbox(to_number, credential_id, id)
+            WHERE status IN ('queued', 'sending', 'unknown')""",
+        # Profiles open sorted by last contact: read in this order, 500 rows, no sort of them all.
+        "CREATE INDEX profiles_last_seen ON profiles(last_seen DESC, number)",
+        # `smsdesk export consent --since/--until` (store/consent_history.py) reads a window of time.
+        "CREATE INDEX consent_ledger_received ON consent_ledger(received_at, id)",
+    ),
+))
+
 LATEST_VERSION = MIGRATIONS[-1].version

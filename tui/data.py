@@ -144,7 +144,9 @@ class DataService:
             # Someone committed. Read after data_version: a commit in between is in what is read
             # now, and the next probe finds data_version moved again and nothing new: never lost.
             found = versions(self._probe_conn)
-            changed = self._seen is None or found.content != self._seen.content
+            # The first probe sets the baseline: the app takes it before any view reads
+            # (SmsDeskApp.on_load), so what it finds is what the first reads show, not a change.
+            changed = self._seen is not None and found.content != self._seen.content
             self._data_version = version
             self._seen = found
             return changed, found
@@ -163,7 +165,8 @@ class DataService:
         return await self._track(self._pool.submit(self._run_write, change, args))
 
     async def probe(self) -> bool:
-        """True when what the views show changed since the last probe (the first probe: True).
+        """True when what the views show changed since the last probe (the first probe: False,
+        it is the baseline: take it before the first read).
 
         A commit of the receiver's heartbeat alone is not a change: it sets `heartbeat` and
         `heartbeat_moved`, and the app tells the views without making them read."""

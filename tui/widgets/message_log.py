@@ -63,9 +63,16 @@ class Widths:
                       max(self.status, min(STATUS_WIDTH - 1, status)))
 
 
+NARROW = 70  # below this many columns the credential column goes (Enter and `cred:` still name it)
+
+
 def layout(width: int, widths: Widths = Widths()) -> list[tuple[str, int]]:
-    """(column, cells) left to right for a row `width` cells wide; the text takes what is left."""
+    """(column, cells) left to right for a row `width` cells wide; the text takes what is left.
+    Never wider than `width` down to 60 columns: a narrow terminal drops the credential column
+    rather than cutting the action or the reply."""
     head = [("time", 9), ("credential", widths.credential + 1), ("from", 14)]
+    if width < NARROW:
+        head.remove(("credential", widths.credential + 1))
     if width >= 110:
         head.append(("to", 14))
     tail = [("action", widths.action + 1), ("reply", widths.status + 1)]
@@ -147,6 +154,8 @@ class MessageLog(ReportsWorkerErrors, ListNavigation, CachedStyles, ScrollView, 
         self._shift = 0  # rows inserted at the top since start: re-bases in-flight fetches
         self._pending: set[int] = set()
         self._polling = False
+        self._loading = False  # a first read is in flight
+        self.loads = 0  # first reads started (the live-and-large tests count them)
         self.loaded = False
 
     # ---- lifecycle -------------------------------------------------------------------
@@ -154,8 +163,14 @@ class MessageLog(ReportsWorkerErrors, ListNavigation, CachedStyles, ScrollView, 
         self._reload()
 
     def refresh_data(self) -> None:
-        """The database changed (or a read failed and is due again): catch up."""
-        if not self.loaded:
+        """The database changed (or a read failed and is due again): catch up.
+
+        A first read in flight is never restarted (its SQL would keep running on the pool while a
+        new one queued behind it, and at scale under live traffic no read would ever finish): it
+        finishes, and one poll after it reads whatever was committed meanwhile."""
+        if self._loading:
+            self._poll_again = True
+        elif not self.loaded:
             self._reload()  # the first read failed: try it again
         else:
             self._poll()
@@ -176,12 +191,24 @@ class MessageLog(ReportsWorkerErrors, ListNavigation, CachedStyles, ScrollView, 
         self._rows.clear()
         self._pending.clear()
         self.loaded = False
-        self._load_first(self._epoch, self.filters, self.oldest_first)
+        self._loading = True
+        self.loads += 1
+        known = (self.all_total, self._all_top) if self._all_top else None
+        self._load_first(self._epoch, self.filters, self.oldest_first, known)
 
     @work(exclusive=True, group="log-reset", exit_on_error=False)
-    async def _load_first(self, epoch: int, filters: MessageFilter, oldest_first: bool) -> None:
-        page = await self.data.read(log_first_page, filters, PAGE, oldest_first)
+    async def _load_first(self, epoch: int, filters: MessageFilter, oldest_first: bool,
+                          known_all: tuple[int, int] | None) -> None:
+        # exclusive: a new filter or order supersedes the read in flight (its result is dropped by
+        # epoch anyway); a database change never does (refresh_data).
+        try:
+            page = await self.data.read(log_first_page, filters, PAGE, oldest_first, known_all)
+        finally:
+            if epoch == self._epoch:
+                self._loading = False
         self._apply_reset(epoch, page)
+        if epoch == self._epoch and self._poll_again:
+            self.call_later(self._poll)
 
     def _apply_reset(self, epoch: int, page: LogPage) -> None:
         if epoch != self._epoch:
@@ -244,6 +271,7 @@ class MessageLog(ReportsWorkerErrors, ListNavigation, CachedStyles, ScrollView, 
             for pos, row in self._rows.items():
                 if row.id in updated:
                     self._rows[pos] = updated[row.id]
+            self._widen(list(updated.values()))  # a reply went from queued to delivered: room for the word
         if fresh and self.oldest_first:
             # Added at the end, oldest of them first; the rows in view stay where they are.
             for i, row in enumerate(reversed(fresh)):
@@ -289,11 +317,11 @@ class MessageLog(ReportsWorkerErrors, ListNavigation, CachedStyles, ScrollView, 
         self._pending.add(start)
         anchor = self._rows.get(start - 1)
         self._fetch(self._epoch, self._shift, self.filters, start, anchor.id if anchor else None,
-                    self._top_id if self.oldest_first else None)
+                    self._top_id if self.oldest_first else None, self.total, self._top_id)
 
     @work(group="log-fetch", exit_on_error=False)
     async def _fetch(self, epoch: int, shift: int, filters: MessageFilter, start: int, anchor_id: int | None,
-                     top: int | None = None) -> None:
+                     top: int | None = None, total: int | None = None, counted_top: int | None = None) -> None:
         # `top` is given oldest first: rows newer than it come with the live tail, at the end, once.
         try:
             if top is not None and (anchor_id is not None or start == 0):
@@ -301,7 +329,9 @@ class MessageLog(ReportsWorkerErrors, ListNavigation, CachedStyles, ScrollView, 
             elif anchor_id is not None or start == 0:
                 rows = await self.data.read(page_before, filters, anchor_id, PAGE)
             else:
-                rows = await self.data.read(messages_at_offset, filters, start, PAGE, top is not None, top)
+                # `total` rows up to `counted_top`: End counts back from the oldest, no OFFSET over all
+                rows = await self.data.read(messages_at_offset, filters, start, PAGE, top is not None,
+                                            counted_top, total)
         except BaseException:
             self._pending.discard(start)  # asked again when next drawn
             raise
@@ -314,6 +344,7 @@ class MessageLog(ReportsWorkerErrors, ListNavigation, CachedStyles, ScrollView, 
         base = start + (self._shift - shift)
         for i, row in enumerate(rows):
             self._rows[base + i] = row
+        self._widen(rows)
         if len(self._rows) > CACHE_LIMIT:
             centre = self.scroll_offset.y
             for far in sorted(self._rows, key=lambda p: -abs(p - centre))[: len(self._rows) - CACHE_LIMIT]:

@@ -1,0 +1,200 @@
+"""Every read a view, a filter, the sender or a CLI command runs at scale has an index or a bounded read.
+
+Like test_job_query_plans.py: each read is run as the TUI's data service or the CLI runs it, on a
+real database holding messages, replies in every status, profiles, consent and a ledger; every
+statement is traced and explained. No plan may scan messages, outbox, profiles or the consent
+ledger, except the lines a read is allowed, each named here with why. Reads that depend on an
+index of schema 16 must name it: `test_each_index_of_schema_16_is_needed` drops each in turn and
+shows that its read's check then fails.
+
+Left as scans, and said so (README, "The inbound log"): the log's `cred:`, `num:` and free-text
+filters (substring matches no B-tree can answer) read messages newest first and stop at a page,
+but count every message; exports and `consent verify` read whole tables by design.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from smsdesk.simulator.sample_data import CLUB_NUMBER, SHOP_NUMBER, club_credential, make_db, shop_credential
+from smsdesk.store.consent_history import consent_changes
+from smsdesk.store.db import connect, transaction
+from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
+from smsdesk.store.outbox import SendOutcome, claim_due, record_outcomes
+from smsdesk.store.queries import (
+    MessageFilter,
+    impact_preview,
+    list_profiles,
+    log_first_page,
+    messages_at_offset,
+    page_messages,
+    profile_of,
+)
+from smsdesk.store.review import review_page
+from smsdesk.tui.adapters import page_after, page_before, read_ledger
+from tests.support.query_plans import plans, table_scans, traced
+from tests.support.store import copy_db, rows
+
+KEYWORDS = ("STOP", "START", "HELP", "hello", "YES", "DISCOUNT", "stpo")
+NUMBERS = 2000
+MESSAGES = 5000
+LATER = 4.0e9
+# SQLite counts a whole table without reading a row (the page count of its smallest index): the
+# unfiltered totals ("N messages", "N profiles") are this, and explain as a scan of some index.
+PAGE_COUNT = re.compile(r"SELECT COUNT\(\*\) FROM (messages m|messages|profiles p LEFT JOIN consent c "
+                        r"ON c\.sandbox = p\.sandbox AND c\.number = p\.number)\s*")
+
+
+def traffic_of(start: int, count: int) -> list[InboundMessage]:
+    return [InboundMessage(f"scale-{start + i}", f"+4179{(start + i) % NUMBERS:07d}",
+                           "+" + (SHOP_NUMBER if i % 2 else CLUB_NUMBER), KEYWORDS[(i // 2) % len(KEYWORDS)],
+                           f"2026-11-{1 + i * 25 // count:02d}T10:{i // 60 % 60:02d}:{i % 60:02d}.000Z")
+            for i in range(count)]
+
+
+@pytest.fixture(scope="module")
+def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    club = club_credential(fuzzy_opt_out="review")
+    db_path = make_db(tmp_path_factory.mktemp("scale-plans") / "template.db", shop_credential(), club)
+    db = connect(db_path)
+    try:
+        with transaction(db) as conn:
+            store_messages(conn, RouteTable(), traffic_of(0, MESSAGES))
+            while claimed := claim_due(conn, 1000, LATER - 1):
+                record_outcomes(conn, [tuple(SendOutcome(row[0], "sent", f"ib-{row[0]}", "PENDING"))
+                                       for row in claimed])
+            store_messages(conn, RouteTable(), traffic_of(MESSAGES, 1000))  # a backlog, queued
+    finally:
+        db.close()
+    assert rows(db_path, "SELECT COUNT(*) FROM outbox WHERE status = 'queued'")[0][0] > 100
+    assert rows(db_path, "SELECT COUNT(*) FROM review_queue WHERE status = 'open'")[0][0] > 10
+    return db_path
+
+
+@pytest.fixture()
+def db_path(template: Path, tmp_path: Path) -> Path:
+    return copy_db(template, tmp_path / "plans.db")
+
+
+@dataclass(frozen=True)
+class Read:
+    """One read at scale: what runs it, the indexes its plan must use, the scan lines it may have."""
+
+    run: Callable[[sqlite3.Connection], Any]
+    needs: tuple[str, ...] = ()
+    allowed: tuple[str, ...] = ()
+    write: bool = False
+
+
+def _end_of_log(conn: sqlite3.Connection) -> Any:
+    total = conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    top = conn.execute("SELECT MAX(id) FROM messages").fetchone()[0]
+    return messages_at_offset(conn, MessageFilter(), total - 30, 100, top=top, total=total)
+
+
+def _oldest_first_end(conn: sqlite3.Connection) -> Any:
+    total = conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    top = conn.execute("SELECT MAX(id) FROM messages").fetchone()[0]
+    return messages_at_offset(conn, MessageFilter(), total - 30, 100, True, top, total)
+
+
+NOW = datetime(2026, 11, 27, tzinfo=UTC)
+
+READS: dict[str, Read] = {
+    "log, first screen": Read(partial(log_first_page, filters=MessageFilter(), limit=100)),
+    "log, oldest first": Read(partial(log_first_page, filters=MessageFilter(), limit=100, oldest_first=True)),
+    "log, action filter beside a known total": Read(partial(
+        log_first_page, filters=MessageFilter(action="opt-out"), limit=100, known_all=(4000, 4000)),
+        needs=("messages_action",)),
+    "log, review filter": Read(partial(log_first_page, filters=MessageFilter(action="review"), limit=100,
+                                       known_all=(4000, 4000)), needs=("messages_action",)),
+    "log, next page": Read(lambda conn: page_before(conn, MessageFilter(), 3000, 100)),
+    "log, next page oldest first": Read(lambda conn: page_after(conn, MessageFilter(), 3000, 5500, 100)),
+    "log, End": Read(_end_of_log),
+    "log, End oldest first": Read(_oldest_first_end),
+    # In the index's order, stopping at the page: a bounded read, no sort of every profile.
+    "profiles, first screen": Read(partial(list_profiles, limit=500), needs=("profiles_last_seen",),
+                                   allowed=("SCAN p USING INDEX profiles_last_seen",)),
+    "profiles, one number": Read(lambda conn: profile_of(conn, "prod", "+41790000001")),
+    "profile, ledger and messages": Read(
+        lambda conn: read_ledger(conn, profile_of(conn, "prod", "+41790000001") or pytest.fail("no profile"))),
+    "review, first screen": Read(partial(review_page, limit=1000)),
+    "export consent --since": Read(lambda conn: list(consent_changes(conn, since="2026-11-20T00:00:00.000+00:00")),
+                                   needs=("consent_ledger_received",)),
+    "impact preview": Read(lambda conn: impact_preview(conn, 1, shop_credential(), now=NOW)),
+    "outbox claim": Read(partial(claim_due, limit=100, now=LATER - 1), needs=("outbox_queued", "outbox_unfinished"),
+                         allowed=("SCAN o USING INDEX outbox_queued",), write=True),
+}
+
+
+def problems(db_path: Path, read: Read) -> list[str]:
+    """What is wrong with a read's plans: a scan it is not allowed, an index it does not use, or an error."""
+    try:
+        _, statements = traced(db_path, read.run, write=read.write)
+    except sqlite3.Error as exc:
+        return [f"fails: {exc}"]
+    counted = [sql for sql in statements if not PAGE_COUNT.fullmatch(sql)]
+    found = [f"{sql}: {lines}" for sql, lines in table_scans(db_path, counted, read.allowed).items()]
+    details = " ".join(line for lines in plans(db_path, statements).values() for line in lines)
+    found += [f"does not use {index}" for index in read.needs if f"INDEX {index}" not in details]
+    return found
+
+
+@pytest.mark.parametrize("name", sorted(READS))
+def test_the_read_searches_or_is_bounded(db_path: Path, name: str) -> None:
+    assert problems(db_path, READS[name]) == []
+
+
+@pytest.mark.parametrize("name", sorted(READS))
+def test_the_read_stays_searched_once_sqlite_has_statistics(db_path: Path, name: str) -> None:
+    """serve runs PRAGMA optimize at start (ANALYZE where it helps): the plans must hold with statistics too."""
+    conn = sqlite3.connect(db_path)
+    conn.execute("ANALYZE")
+    conn.close()
+    assert problems(db_path, READS[name]) == []
+
+
+INDEXES_OF_16 = {"outbox_queued": "outbox claim", "outbox_unfinished": "outbox claim",
+                 "profiles_last_seen": "profiles, first screen", "consent_ledger_received": "export consent --since"}
+
+
+@pytest.mark.parametrize("index", sorted(INDEXES_OF_16))
+def test_each_index_of_schema_16_is_needed(db_path: Path, index: str) -> None:
+    read = READS[INDEXES_OF_16[index]]
+    assert problems(db_path, read) == []
+    conn = sqlite3.connect(db_path)
+    conn.execute(f"DROP INDEX {index}")
+    conn.close()
+    assert problems(db_path, read) != []
+
+
+def test_the_log_total_is_not_a_count_with_its_newest_id(db_path: Path) -> None:
+    """`COUNT(*), MAX(id)` in one statement reads every row; apart, MAX is one step down the key."""
+    _, statements = traced(db_path, partial(log_first_page, filters=MessageFilter(), limit=100), write=False)
+    assert not [sql for sql in statements if "COUNT(" in sql and "MAX(" in sql]
+
+
+def test_a_filter_does_not_count_every_message_again(db_path: Path) -> None:
+    """With the total the log already has, a filter counts only what arrived after it."""
+    top = rows(db_path, "SELECT MAX(id) FROM messages")[0][0]
+    page, statements = traced(db_path, partial(log_first_page, filters=MessageFilter(action="opt-out"), limit=100,
+                                               known_all=(top - 10, top - 10)), write=False)
+    unfiltered = [sql for sql in statements if "COUNT(" in sql and "WHERE" not in sql]
+    assert unfiltered == []
+    assert (page.all_total, page.all_top) == (top, top)  # the ten newer ones were counted
+
+
+def test_the_substring_filters_are_the_scans_the_docstring_names(db_path: Path) -> None:
+    """So that the list of scans above stays true: cred:, num: and text do scan messages."""
+    for filters in (MessageFilter(credential="sh"), MessageFilter(number="4179"), MessageFilter(text="ell")):
+        _, statements = traced(db_path, partial(page_messages, filters=filters), write=False)
+        assert table_scans(db_path, statements) != {}, filters
