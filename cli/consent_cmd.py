@@ -1,6 +1,8 @@
 """`smsdesk consent verify` (replay the consent ledger against the consent table),
 `smsdesk consent expire` (end pending double opt-ins not confirmed in time) and
-`smsdesk consent opt-out` (an opt-out that reached the operator by phone, email or letter)."""
+`smsdesk consent opt-out` (an opt-out that reached the operator by phone, email or letter),
+`smsdesk consent reconcile` (Infobip's Blocklist against consent here) and
+`smsdesk consent blocklist-queue` (the Blocklist pushes waiting for serve)."""
 
 from __future__ import annotations
 
@@ -114,6 +116,103 @@ def evidence_cmd(ctx: Context, number: str, sandbox: str, as_json: bool) -> None
         return
     for line in evidence_lines(record):
         click.echo(make_inert(line))
+
+
+@consent.command("reconcile")
+@click.option("--sandbox", default=None, help="Only the credentials of this sandbox.")
+@click.option("--apply", "apply_", is_flag=True,
+              help="Bring them together: blocks there become opt-outs here (two-way credentials), opt-outs "
+                   "here are blocked there, opt-ins here after a block unblock it.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per credential, in an array.")
+@click.option("--timeout", default=15.0, show_default=True, type=click.FloatRange(0.1, 300), metavar="SECONDS")
+@pass_context
+def reconcile_cmd(ctx: Context, sandbox: str | None, apply_: bool, as_json: bool, timeout: float) -> None:
+    """Compare Infobip's Blocklist (each credential's sender, SMS) with the consent here, both ways,
+    for every credential whose blocklist_sync is push or two-way. Exits 1 when a Blocklist could
+    not be read; differences alone exit 0."""
+    import asyncio
+
+    from smsdesk.infobip.client import InfobipClient
+    from smsdesk.store.credentials import list_credentials
+    from smsdesk.usecases.infobip_side import ReconcileResult, reconcilable, reconcile
+
+    db = ctx.open_db(existing=True)
+    creds = reconcilable(list_credentials(db.conn), sandbox)
+    if not creds:
+        fail("no credential with blocklist_sync push or two-way" + (f" in sandbox {sandbox!r}" if sandbox else "")
+             + ": set one with `smsdesk creds edit NAME --blocklist-sync two-way`")
+
+    async def run() -> list[ReconcileResult]:
+        results = []
+        for cred in creds:
+            async with InfobipClient(cred.base_url, cred.api_key, timeout=timeout, max_attempts=1) as client:
+                results.append(await reconcile(db, client, cred, apply=apply_))
+        return results
+
+    results = asyncio.run(run())
+    if as_json:
+        print_json([{
+            "credential": r.credential.name, "sandbox": r.credential.sandbox, "sender": r.credential.reply_sender,
+            "error": r.error or None, "applied": r.applied,
+            "differences": [{"kind": str(d.kind), "number": d.number, "consent_here": d.consent_here,
+                             "source_type": d.source_type or None, "blocked_at": d.blocked_at or None}
+                            for d in r.differences],
+            "brought_here": r.brought_here, "pushed": r.pushed, "queued": r.queued, "left": r.left,
+            "waiting_in_queue": r.waiting,
+        } for r in results])
+    else:
+        for r in results:
+            for line in reconcile_lines(r):
+                click.echo(make_inert(line))
+    if any(r.error for r in results):
+        sys.exit(1)
+
+
+_KIND_WORDS = {"blocked-there": "blocked there, not opted out here",
+               "opted-out-here": "opted out here, not blocked there",
+               "opted-in-here-after": "blocked there, opted in here after the block"}
+
+
+def reconcile_lines(r: Any) -> list[str]:
+    head = f"{r.credential.name} (sandbox {r.credential.sandbox}, sender {r.credential.reply_sender})"
+    if r.error:
+        return [f"{head}: {r.error}"]
+    lines = [f"{head}: {len(r.differences)} difference{'' if len(r.differences) == 1 else 's'}"]
+    for d in r.differences:
+        source = f" (sourceType {d.source_type}, since {d.blocked_at})" if d.source_type else ""
+        lines.append(f"  {d.number}: {_KIND_WORDS[str(d.kind)]}; here {d.consent_here or 'none'}{source}")
+    if r.applied:
+        lines.append(f"  applied: {r.brought_here} opted out here (cause infobip-blocklist), {r.pushed} pushed "
+                     f"there, {r.queued} queued for serve")
+    lines.extend(f"  left: {note}" for note in r.left)
+    if r.waiting:
+        lines.append(f"  {r.waiting} number{'' if r.waiting == 1 else 's'} left to the queue: a push waits for serve "
+                     "(smsdesk consent blocklist-queue)")
+    return lines
+
+
+@consent.command("blocklist-queue")
+@click.option("--all", "everything", is_flag=True, help="Also the pushes done and superseded.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_context
+def blocklist_queue_cmd(ctx: Context, everything: bool, as_json: bool) -> None:
+    """The Blocklist pushes (a block per opt-out, an unblock per opt-in after one) waiting for
+    serve, being sent, with a lost answer, or refused by Infobip; newest first."""
+    from smsdesk.store.blocklist_queue import list_pushes
+
+    pushes = list_pushes(ctx.open_db(existing=True).conn, everything=everything)
+    if as_json:
+        print_json([{"id": p.id, "credential_id": p.credential_id, "sandbox": p.sandbox, "number": p.number,
+                     "sender": p.sender, "action": p.action, "status": p.status, "attempts": p.attempts,
+                     "last_error": p.last_error, "queued_at": p.created_at} for p in pushes])
+        return
+    if not pushes:
+        click.echo("no Blocklist push waiting")
+    for p in pushes:
+        error = f": {p.last_error}" if p.last_error else ""
+        click.echo(make_inert(f"#{p.id} {p.created_at[:19]} {p.action} {p.number} for {p.sender} "
+                              f"(sandbox {p.sandbox}) {p.status}, {p.attempts} attempt{'' if p.attempts == 1 else 's'}"
+                              f"{error}"))
 
 
 def evidence_lines(record: dict[str, Any]) -> list[str]:

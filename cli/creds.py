@@ -29,6 +29,8 @@ _HELP = {
     "fuzzy_opt_out": "near-miss opt-outs: off, reply, review or reply+review",
     "fuzzy_opt_out_message": "the reply to a near miss in the reply modes",
     "double_opt_in_expiry_days": "days a double opt-in stays pending (0: never expires)",
+    "blocklist_sync": "Infobip's Blocklist: off, push (opt-outs here block there) or two-way (reconcile also "
+                      "brings blocks there here)",
 }
 
 
@@ -202,6 +204,60 @@ def delete_cmd(ctx: Context, name: str, yes: bool) -> None:
         fail(str(exc))
     note = f" ({cancelled} queued {'reply' if cancelled == 1 else 'replies'} cancelled)" if cancelled else ""
     click.echo(make_inert(f"deleted {cred.name}{note}"))
+
+
+@creds.command("connect")
+@click.argument("name")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation (scripts).")
+@click.option("--timeout", default=15.0, show_default=True, type=click.FloatRange(0.1, 300), metavar="SECONDS",
+              help="Seconds to wait for Infobip's answer.")
+@pass_context
+def connect_cmd(ctx: Context, name: str, yes: bool, timeout: float) -> None:
+    """Set NAME's inbound number at Infobip to forward to this desk (SMSDESK_PUBLIC_URL +
+    /infobip/inbound, MO_JSON_2, with the webhook's Basic auth), or to pull for a credential in
+    pull mode. Shows the change first; audited with your OS user."""
+    import asyncio
+
+    from smsdesk.infobip.client import InfobipClient
+    from smsdesk.infobip.errors import InfobipError
+    from smsdesk.usecases.infobip_side import check_forwarding, connect_forwarding, forwarding_target, public_url
+
+    db = ctx.open_db(existing=True)
+    try:
+        cred = repo.get_credential(db, name)
+    except StoreError as exc:
+        fail(str(exc))
+    shown = make_inert(cred.name)
+    if not cred.inbound_number:
+        fail(f"{shown}: no inbound number: nothing to connect (set --inbound-number first)")
+    try:
+        target = forwarding_target(cred, public_url())
+    except ValueError as exc:
+        fail(f"{shown}: {exc}")
+
+    async def current() -> str:
+        async with InfobipClient(cred.base_url, cred.api_key, timeout=timeout, max_attempts=1) as client:
+            return (await check_forwarding(client, cred, public_url())).line
+
+    click.echo(f"{shown}: now: {asyncio.run(current())}")
+    click.echo(make_inert(f"{shown}: change: {cred.inbound_number} to {target.describe()}"))
+    if not yes:
+        if not sys.stdin.isatty():
+            fail("refusing to change the number's inbound configuration without --yes when not interactive")
+        click.confirm("Change it at Infobip?", abort=True)
+
+    async def connect() -> None:
+        async with InfobipClient(cred.base_url, cred.api_key, timeout=timeout, max_attempts=1) as client:
+            await connect_forwarding(db, client, cred, target)
+
+    try:
+        asyncio.run(connect())
+    except InfobipError as exc:
+        from smsdesk.infobip.client import INBOUND_CONFIG_SCOPE, missing_scope
+
+        line = missing_scope(exc, INBOUND_CONFIG_SCOPE, "set the inbound configuration")
+        fail(make_inert(f"{shown}: not changed: {line or exc}"))
+    click.echo(make_inert(f"{shown}: connected: {cred.inbound_number} set to {target.describe()}"))
 
 
 @creds.command("import")

@@ -61,11 +61,14 @@ def _load_credential(ctx: Context, name: str) -> StoredCredential:
 @click.command("verify")
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True,
-              help="Print {name, outcome, message, balance, currency, status} as JSON (also on failure).")
+              help="Print {name, outcome, message, balance, currency, status, forwarding, blocklist_queue} as JSON "
+                   "(also on failure).")
 @_timeout_option
 @pass_context
 def verify_cmd(ctx: Context, name: str, as_json: bool, timeout: float) -> None:
-    """Check credential NAME's API key against Infobip (a balance read: no side effects).
+    """Check credential NAME's API key against Infobip (a balance read: no side effects), and
+    where the inbound number's messages go (its inbound configuration, against the credential's
+    inbound mode and SMSDESK_PUBLIC_URL), in one line.
 
     \b
     Exit 0: the key works (balance printed), or the key is valid but may not
@@ -75,15 +78,23 @@ def verify_cmd(ctx: Context, name: str, as_json: bool, timeout: float) -> None:
     Outcomes in --json: ok, no_scope, bad_key, unreachable, tls, timeout, http_error.
     """
     from smsdesk.infobip.client import InfobipClient
+    from smsdesk.usecases.infobip_side import ForwardingCheck, blocklist_status, check_forwarding, public_url
 
     cred = _load_credential(ctx, name)
 
-    async def run() -> VerifyResult:
+    async def run() -> tuple[VerifyResult, ForwardingCheck | None]:
         # One attempt (verify's default): a person or a script is waiting for a yes or no.
         async with InfobipClient(cred.base_url, cred.api_key, timeout=timeout) as client:
-            return await client.verify()
+            result = await client.verify()
+            forwarding = await check_forwarding(client, cred, public_url()) if result.key_valid else None
+            return result, forwarding
 
-    result = asyncio.run(run())
+    result, forwarding = asyncio.run(run())
+    db = ctx.open_db(existing=True)
+    try:
+        queued, _last = blocklist_status(db.conn, cred.id)
+    finally:
+        db.close()
     shown = make_inert(cred.name)
     if as_json:
         print_json({
@@ -91,11 +102,20 @@ def verify_cmd(ctx: Context, name: str, as_json: bool, timeout: float) -> None:
             "balance": result.balance.balance if result.balance else None,
             "currency": result.balance.currency if result.balance else None,
             "status": result.status,
+            "forwarding": None if forwarding is None else {
+                "ok": forwarding.ok, "state": forwarding.state.value if forwarding.state else None,
+                "line": forwarding.line},
+            "blocklist_queue": queued,
         })
     elif result.ok and result.balance is not None:
         click.echo(f"{shown}: key works, balance {result.balance.balance:.2f} {result.balance.currency}")
     elif result.key_valid:
         click.echo(f"{shown}: key works")
+    if forwarding is not None and not as_json:
+        click.echo(f"{shown}: {forwarding.line}")
+    if queued and not as_json:
+        click.echo(f"{shown}: {queued} Blocklist push{'' if queued == 1 else 'es'} waiting "
+                   "(smsdesk consent blocklist-queue)")
     if result.key_valid and not result.ok:
         # 403 on the balance proves the key authenticates: success, but say what was not checked.
         click.echo(f"smsdesk: warning: {shown}: {result.message}", err=True)

@@ -67,6 +67,7 @@ class Cause(StrEnum):
     OPERATOR = "operator"
     EXPIRY = "expiry"
     DISMISSAL = "dismissal"
+    INFOBIP_BLOCKLIST = "infobip-blocklist"  # a block found on Infobip's Blocklist, brought here by an operator
 
 
 # Fold order at one and the same time: the opt-out last, so it wins a tie.
@@ -116,9 +117,11 @@ class KeywordEvent:
 
 @dataclass(frozen=True, slots=True)
 class OperatorOptOut:
-    """An operator records an opt-out (review queue, a call, an email) at the operator's time."""
+    """An operator records an opt-out (review queue, a call, an email, a block found on Infobip's
+    Blocklist) at the operator's time; `cause` names where it came from in the ledger."""
 
     at: str
+    cause: Cause = Cause.OPERATOR
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +249,7 @@ def decide(state: ConsentState, event: ConsentEvent, now: str) -> ConsentOutcome
     if isinstance(event, OperatorOptOut):
         after = fold((TimedWish(Wish.OPT_OUT, event.at, by_operator=True),), now)
         effect = Effect.CHANGED if before != Consent.NO else Effect.REAFFIRMED
-        entries.append(LedgerEffect(effect, before, after.value, event.at, Cause.OPERATOR, Wish.OPT_OUT))
+        entries.append(LedgerEffect(effect, before, after.value, event.at, event.cause, Wish.OPT_OUT))
         return ConsentOutcome(after, tuple(entries))
     wish = TimedWish(event.wish, event.at, event.days if event.wish == Wish.PENDING else 0)
     after = fold(_pruned((*current.history, wish)), now)
@@ -287,8 +290,8 @@ def event_of(entry: LedgerEffect) -> ConsentEvent:
         return ExpiryCheck(entry.at)
     if entry.effect == Effect.DISMISSED:
         return Dismissal(entry.at)
-    if entry.cause == Cause.OPERATOR:
-        return OperatorOptOut(entry.at)
+    if entry.cause in (Cause.OPERATOR, Cause.INFOBIP_BLOCKLIST):
+        return OperatorOptOut(entry.at, entry.cause)
     return KeywordEvent(Wish(entry.wish), entry.at, entry.days)
 
 

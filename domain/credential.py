@@ -64,6 +64,18 @@ class InboundMode(StrEnum):
     PULL = "pull"
 
 
+class BlocklistSync(StrEnum):
+    """What consent here does to Infobip's Blocklist for the credential's sender (README, "The Blocklist")."""
+
+    OFF = "off"
+    PUSH = "push"  # an opt-out here blocks the number there; an opt-in here unblocks it
+    TWO_WAY = "two-way"  # push, and `smsdesk consent reconcile --apply` brings blocks found there here
+
+    @property
+    def pushes(self) -> bool:
+        return self is not BlocklistSync.OFF
+
+
 class FuzzyMode(StrEnum):
     """What a near-miss opt-out (domain/fuzzy.py) does: nothing special, a reply, the review queue, both."""
 
@@ -207,6 +219,7 @@ class Credential(BaseModel):
     fuzzy_opt_out: FuzzyMode = FuzzyMode.OFF
     fuzzy_opt_out_message: Message = DEFAULT_FUZZY_MESSAGE
     double_opt_in_expiry_days: int = Field(default=DEFAULT_EXPIRY_DAYS, ge=0, le=MAX_EXPIRY_DAYS, strict=False)
+    blocklist_sync: BlocklistSync = BlocklistSync.OFF
 
     @field_validator("name")
     @classmethod

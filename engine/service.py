@@ -22,6 +22,7 @@ from pathlib import Path
 import uvicorn
 from starlette.applications import Starlette
 
+from smsdesk.engine.blocklist_sync import BlocklistSync
 from smsdesk.engine.limits import HttpLimits, protocol_with
 from smsdesk.engine.opt_out_notices import OptOutNotices
 from smsdesk.engine.outbox_sender import LOGS_LAG_S, OutboxSender
@@ -110,6 +111,8 @@ class Service:
         self.sender = OutboxSender(config.db_path, self.sender_writer, delivery_url=config.delivery_url,
                                    interval=config.outbox_interval, logs_lag=config.logs_lag, opt_outs=opt_outs)
         self.poller = InboxPoller(config.db_path, self.writer, interval=config.poll_interval)
+        # Blocklist pushes (engine/blocklist_sync.py): apart from the sender, so a failing Blocklist delays no reply.
+        self.blocklist = BlocklistSync(config.db_path, self.writer)
         if config.run_poller:  # /healthz names the last pull answer that was lost
             self.receiver.health_details.append(("pull", self.poller.health_detail))
         self.sender_lock = SenderLock(config.db_path)
@@ -152,6 +155,7 @@ class Service:
                 run_sweeps(self.writer, self.config.retention_days, self.config.retention_interval), name="retention"))
         if self.config.run_outbox:
             tasks.append(asyncio.create_task(self._send(), name="outbox"))
+            tasks.append(asyncio.create_task(self.blocklist.run(), name="blocklist"))
         if self.config.run_poller:
             tasks.append(asyncio.create_task(self.poller.run(), name="poller"))
         try:
@@ -165,6 +169,7 @@ class Service:
             try:
                 await self.sender.aclose()
                 await self.poller.aclose()
+                await self.blocklist.aclose()
                 self.writer.stop()
             finally:  # whatever failed above, the direct connection and the sender lock are let go
                 if self.direct is not None:

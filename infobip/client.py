@@ -1,4 +1,5 @@
-"""Async Infobip HTTP client: send SMS, read the balance, verify a key, pull inbound and reports, read message logs.
+"""Async Infobip HTTP client: send SMS, read the balance, verify a key, pull inbound and reports, read message logs,
+read and set a number's inbound configuration, read and change the Blocklist.
 
 One pooled ``httpx.AsyncClient`` per ``InfobipClient`` (so per base URL and key); close it with
 ``aclose()`` or use the client as an async context manager. The API key travels only in the
@@ -45,6 +46,12 @@ BALANCE_PATH = "/account/1/balance"
 INBOX_PATH = "/sms/1/inbox/reports"
 REPORTS_PATH = "/sms/3/reports"
 LOGS_PATH = "/sms/3/logs"
+INBOUND_CONFIG_PATH = "/resource-management/1/inbound-message-configurations"
+BLOCKLIST_PATH = "/platform/1/blocklists"
+MAX_BLOCKLIST_PAGE = 1000  # Infobip's OpenAPI: size 1 to 1000, default 100
+# The scopes Infobip's OpenAPI names (x-scopes) for these endpoints: a key without one gets 403.
+INBOUND_CONFIG_SCOPE = "numbers:manage"
+BLOCKLIST_SCOPE = "blocklist:manage"
 MAX_PULL = 1000
 MAX_LOG_ID_CHARS = 2048  # Infobip: messageId takes comma-separated values, at most 2048 characters
 MAX_MESSAGE_ID = 200
@@ -187,6 +194,29 @@ class VerifyResult:
     def key_valid(self) -> bool:
         """A 403 on the balance still proves the key authenticates."""
         return self.outcome in (VerifyOutcome.OK, VerifyOutcome.NO_SCOPE)
+
+
+@dataclass(frozen=True, slots=True)
+class InboundConfiguration:
+    """One inbound configuration of a number (Infobip's MoConfigurationResponse): its forwarding
+    action's `type` (HTTP_FORWARD, PULL, ...), `url` and `format` ('' when absent)."""
+
+    configuration_key: str
+    keyword: str
+    forwarding_type: str
+    url: str
+    format: str
+
+
+@dataclass(frozen=True, slots=True)
+class BlockEntry:
+    """One Blocklist record (Infobip's BlocklistResponse)."""
+
+    destination: str
+    sender: str
+    source_type: str
+    channel: str
+    created_date: str
 
 
 # --------------------------------------------------------------------------- retry policy
@@ -381,6 +411,84 @@ class InfobipClient:
                 found[result.message_id] = result
         return found
 
+    # ----------------------------------------------------------------- inbound configuration
+
+    async def inbound_configurations(self, number: str, *,
+                                     policy: RetryPolicy | None = None) -> list[InboundConfiguration]:
+        """GET the SMS inbound configurations of `number` (every keyword's; read-only)."""
+        data = await self._request("GET", INBOUND_CONFIG_PATH, policy=policy,
+                                   params={"channel": "SMS", "number": _wire_number(number)})
+        # Infobip's OpenAPI documents a JSON array; a {"results": [...]} wrapper is accepted too.
+        items = data.get("results") if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            raise InfobipBadResponse(200, "", "inbound configurations answer is not a list")
+        return [_inbound_configuration(item) for item in items if isinstance(item, dict)]
+
+    async def set_forwarding(self, number: str, url: str, *, fmt: str = "MO_JSON_2",
+                             policy: RetryPolicy | None = None) -> InboundConfiguration:
+        """POST (create or update) the keyword-less SMS configuration of `number` to forward to `url`.
+        Setting the same forwarding twice changes nothing, so a lost answer may be sent again."""
+        body = {"channel": "SMS", "number": _wire_number(number),
+                "forwarding": {"type": "HTTP_FORWARD", "url": url, "format": fmt}}
+        data = await self._request("POST", INBOUND_CONFIG_PATH, policy=policy, json=body)
+        if not isinstance(data, dict):
+            raise InfobipBadResponse(200, "", "inbound configuration answer is not an object")
+        return _inbound_configuration(data)
+
+    async def set_pull(self, number: str, *, policy: RetryPolicy | None = None) -> InboundConfiguration:
+        """POST the keyword-less SMS configuration of `number` to keep its messages for pulls."""
+        body = {"channel": "SMS", "number": _wire_number(number), "forwarding": {"type": "PULL"}}
+        data = await self._request("POST", INBOUND_CONFIG_PATH, policy=policy, json=body)
+        if not isinstance(data, dict):
+            raise InfobipBadResponse(200, "", "inbound configuration answer is not an object")
+        return _inbound_configuration(data)
+
+    # ----------------------------------------------------------------- the Blocklist
+
+    async def blocklist_page(self, *, sender: str = "", destination: str = "", page: int = 0,
+                             size: int = MAX_BLOCKLIST_PAGE,
+                             policy: RetryPolicy | None = None) -> tuple[list[BlockEntry], int]:
+        """One page of the SMS Blocklist with these filters: its entries and the number of pages."""
+        if not 1 <= size <= MAX_BLOCKLIST_PAGE or page < 0:
+            raise ValueError(f"page from 0, size 1 to {MAX_BLOCKLIST_PAGE}")
+        params: dict[str, Any] = {"channel": "SMS", "page": page, "size": size}
+        if sender:
+            params["sender"] = _wire_number(sender)
+        if destination:
+            params["destination"] = _wire_number(destination)
+        data = await self._request("GET", BLOCKLIST_PATH, policy=policy, params=params)
+        results = data.get("results") if isinstance(data, dict) else None
+        if not isinstance(results, list):
+            raise InfobipBadResponse(200, "", "blocklist answer has no results array")
+        paging = data.get("paging") if isinstance(data.get("paging"), dict) else {}
+        pages = paging.get("totalPages")
+        entries = [_block_entry(item) for item in results if isinstance(item, dict) and item.get("destination")]
+        return entries, pages if isinstance(pages, int) and pages >= 0 else page + 1
+
+    async def blocklist(self, *, sender: str = "", destination: str = "",
+                        policy: RetryPolicy | None = None) -> list[BlockEntry]:
+        """Every page of the SMS Blocklist with these filters."""
+        found: list[BlockEntry] = []
+        page, pages = 0, 1
+        while page < pages:
+            entries, pages = await self.blocklist_page(sender=sender, destination=destination, page=page,
+                                                       policy=policy)
+            found.extend(entries)
+            page += 1
+        return found
+
+    async def block(self, sender: str, destination: str, *, policy: RetryPolicy | None = None) -> None:
+        """POST one SMS block of `destination` for `sender` (Infobip answers 202 and creates it
+        asynchronously, leaving out duplicates: sending it again is harmless)."""
+        await self._request("POST", BLOCKLIST_PATH, policy=policy, raw=True, json={"blocklist": [
+            {"sender": _wire_number(sender), "channel": "SMS", "destinations": [{"to": _wire_number(destination)}]}]})
+
+    async def unblock(self, sender: str, destination: str, *, policy: RetryPolicy | None = None) -> None:
+        """DELETE the SMS blocks of `destination` for `sender`, whatever their source type (an
+        opt-in here is the person's newer wish). 202, asynchronous."""
+        await self._request("DELETE", BLOCKLIST_PATH, policy=policy, raw=True, json={"blocklist": [
+            {"sender": _wire_number(sender), "channel": "SMS", "destinations": [{"to": _wire_number(destination)}]}]})
+
     # ----------------------------------------------------------------- transport and retries
 
     async def _request(self, method: str, path: str, *, policy: RetryPolicy | None = None, **kwargs: Any) -> Any:
@@ -480,6 +588,20 @@ def log_id_chunks(ids: Sequence[str], max_chars: int = MAX_LOG_ID_CHARS) -> list
     return chunks
 
 
+def _inbound_configuration(item: dict[str, Any]) -> InboundConfiguration:
+    forwarding = item.get("forwarding") if isinstance(item.get("forwarding"), dict) else {}
+    return InboundConfiguration(
+        configuration_key=str(item.get("configurationKey") or ""), keyword=str(item.get("keyword") or ""),
+        forwarding_type=str(forwarding.get("type") or ""), url=str(forwarding.get("url") or ""),
+        format=str(forwarding.get("format") or ""))
+
+
+def _block_entry(item: dict[str, Any]) -> BlockEntry:
+    return BlockEntry(destination=str(item.get("destination") or ""), sender=str(item.get("sender") or ""),
+                      source_type=str(item.get("sourceType") or ""), channel=str(item.get("channel") or ""),
+                      created_date=str(item.get("createdDate") or ""))
+
+
 def _opt_str(value: Any) -> str | None:
     return None if value is None else str(value)
 
@@ -536,3 +658,10 @@ def verify_result_for(exc: InfobipError, host: str) -> VerifyResult:
         return VerifyResult(VerifyOutcome.NO_SCOPE,
                             "key valid, balance not readable (403: the key lacks the account scope)", status=403)
     return VerifyResult(VerifyOutcome.HTTP_ERROR, f"Infobip answered with an error: {exc}", status=exc.status)
+
+
+def missing_scope(exc: InfobipError, scope: str, needed_to: str) -> str | None:
+    """The one line for a 403 (Infobip's answer to a key without the scope); None for anything else."""
+    if exc.status != 403:
+        return None
+    return f"the API key lacks the scope {scope} needed to {needed_to}"

@@ -40,6 +40,7 @@ from smsdesk.simulator.state import (
     Gate,
     SimulatorState,
     WebhookPost,
+    account_key,
     infobip_time,
 )
 from smsdesk.simulator.validate import validate_send
@@ -192,13 +193,169 @@ def _api_routes(state: SimulatorState) -> list[Route]:
         state.record("GET", path, 200)
         return JSONResponse(state.logs({i for i in ids.split(",") if i}, key, limit))
 
+    def forbidden_or_unauthorised(request: Request, scope: str) -> tuple[str | None, Response | None]:
+        """The key, or the 401/403 answer (a key without `scope`: 403, as Infobip answers it)."""
+        path = request.url.path
+        key = _authorised(state, request)
+        status = 401 if key is None else 403 if state.lacks(key, scope) else 0
+        if status:
+            state.record(request.method, path, status)
+            return None, _error_for(path, status)
+        return key, None
+
+    async def inbound_configs(request: Request) -> Response:
+        path = request.url.path
+        key, refused = forbidden_or_unauthorised(request, INBOUND_CONFIG_SCOPE)
+        if refused is not None or key is None:
+            return refused or _error_for(path, 401)
+        if request.method == "GET":
+            number = request.query_params.get("number") or ""
+            channel = request.query_params.get("channel") or ""
+            if not channel or not number:
+                state.record("GET", path, 400)
+                return _legacy_error(400, "BAD_REQUEST", "Bad request", {
+                    "channel" if not channel else "number": ["must not be empty"]})
+            state.record("GET", path, 200)
+            return JSONResponse(state.inbound_config(key, number) if channel == "SMS" else [])
+        body = await _json(request)
+        problems = _inbound_config_problems(body)
+        if problems:
+            state.record("POST", path, 400, body)
+            return _legacy_error(400, "BAD_REQUEST", "Bad request", problems)
+        state.record("POST", path, 200, body)
+        return JSONResponse(state.set_inbound_config(key, body["number"], body.get("forwarding"), body.get("keyword")))
+
+    async def blocklists(request: Request) -> Response:
+        path = request.url.path
+        key, refused = forbidden_or_unauthorised(request, BLOCKLIST_SCOPE)
+        if refused is not None or key is None:
+            return refused or _error_for(path, 401)
+        if request.method == "GET":
+            return _blocklist_get(state, request, key)
+        body = await _json(request)
+        problems = _blocklist_problems(body, deleting=request.method == "DELETE")
+        if problems:
+            state.record(request.method, path, 400, body)
+            return _legacy_error(400, "BAD_REQUEST", "Bad request", problems)
+        for item in body["blocklist"]:
+            for destination in item["destinations"]:
+                if request.method == "POST":
+                    state.block(key, item.get("sender", ""), destination["to"], item.get("channel", "SMS"))
+                else:
+                    state.unblock(key, item.get("sender"), destination["to"], item.get("channel"),
+                                  item.get("sourceType"))
+                with state.lock:
+                    state.blocklist_writes.append((request.method, key, item.get("sender", ""), destination["to"]))
+        state.record(request.method, path, 202, body)
+        return Response(status_code=202)
+
     return [
+        Route(INBOUND_CONFIG_PATH, inbound_configs, methods=["GET", "POST"]),
+        Route(BLOCKLIST_PATH, blocklists, methods=["GET", "POST", "DELETE"]),
         Route("/sms/3/messages", send, methods=["POST"]),
         Route("/sms/3/logs", logs, methods=["GET"]),
         Route("/account/1/balance", balance, methods=["GET"]),
         Route("/sms/1/inbox/reports", inbox, methods=["GET"]),
         Route("/sms/3/reports", reports, methods=["GET"]),
     ]
+
+
+# --------------------------------------------------------------------------- inbound configuration, Blocklist
+
+INBOUND_CONFIG_PATH = "/resource-management/1/inbound-message-configurations"
+BLOCKLIST_PATH = "/platform/1/blocklists"
+INBOUND_CONFIG_SCOPE = "numbers:manage"  # Infobip's OpenAPI x-scopes for these endpoints
+BLOCKLIST_SCOPE = "blocklist:manage"
+BLOCKLIST_CHANNELS = {"SMS", "EMAIL", "VIBER", "RCS", "MMS", "WHATSAPP", "APPLE_MB"}
+SOURCE_TYPES = {"CUSTOM", "MO", "URL_OPT_OUT", "CAMPAIGN"}
+FORWARDING_TYPES = {"PULL", "HTTP_FORWARD", "SMPP_FORWARD", "MAIL_FORWARD", "NO_ACTION"}
+
+
+def _inbound_config_problems(body: Any) -> dict[str, list[str]]:
+    if not isinstance(body, dict):
+        return {"request": ["must be a JSON object"]}
+    problems: dict[str, list[str]] = {}
+    if body.get("channel") != "SMS":
+        problems["channel"] = ["the simulator knows SMS only"]
+    if not isinstance(body.get("number"), str) or not body["number"].removeprefix("+").isdigit():
+        problems["number"] = ["must be a number"]
+    forwarding = body.get("forwarding")
+    if forwarding is not None:
+        if not isinstance(forwarding, dict) or forwarding.get("type") not in FORWARDING_TYPES:
+            problems["forwarding.type"] = [f"must be one of {sorted(FORWARDING_TYPES)}"]
+        elif forwarding["type"] == "HTTP_FORWARD" and not (isinstance(forwarding.get("url"), str)
+                                                          and forwarding["url"]):
+            problems["forwarding.url"] = ["must not be empty"]
+        elif forwarding["type"] == "HTTP_FORWARD":
+            forwarding.setdefault("format", "MO_JSON_2")
+    return problems
+
+
+def _blocklist_problems(body: Any, *, deleting: bool) -> dict[str, list[str]]:
+    items = body.get("blocklist") if isinstance(body, dict) else None
+    if not isinstance(items, list) or not items:
+        return {"blocklist": ["must not be empty"]}
+    problems: dict[str, list[str]] = {}
+    for i, item in enumerate(items):
+        where = f"blocklist[{i}]"
+        if not isinstance(item, dict):
+            problems[where] = ["must be an object"]
+            continue
+        destinations = item.get("destinations")
+        if not isinstance(destinations, list) or not destinations:
+            problems[f"{where}.destinations"] = ["must not be empty"]
+        else:
+            for j, destination in enumerate(destinations):
+                to = destination.get("to") if isinstance(destination, dict) else None
+                if not isinstance(to, str) or not 1 <= len(to) <= 255:
+                    problems[f"{where}.destinations[{j}].to"] = ["size must be between 1 and 255"]
+        if "channel" in item and item["channel"] not in BLOCKLIST_CHANNELS:
+            problems[f"{where}.channel"] = ["unsupported channel"]
+        if "sender" in item and not (isinstance(item["sender"], str) and 1 <= len(item["sender"]) <= 255):
+            problems[f"{where}.sender"] = ["size must be between 1 and 255"]
+        if deleting and "sourceType" in item and item["sourceType"] not in SOURCE_TYPES:
+            problems[f"{where}.sourceType"] = ["unsupported source type"]
+    return problems
+
+
+def _blocklist_get(state: SimulatorState, request: Request, key: str) -> Response:
+    path = request.url.path
+    query = request.query_params
+    problems: dict[str, list[str]] = {}
+    try:
+        page = int(query.get("page", "0"))
+        if page < 0:
+            problems["page"] = ["must be greater than or equal to 0"]
+    except ValueError:
+        page, problems["page"] = 0, ["must be a number"]
+    try:
+        size = int(query.get("size", "100"))
+        if not 1 <= size <= 1000:
+            problems["size"] = ["must be less than or equal to 1000" if size > 1000 else
+                                "must be greater than or equal to 1"]
+    except ValueError:
+        size, problems["size"] = 100, ["must be a number"]
+    if "channel" in query and query["channel"] not in BLOCKLIST_CHANNELS:
+        problems["channel"] = ["unsupported channel"]
+    if "sourceType" in query and query["sourceType"] not in SOURCE_TYPES:
+        problems["sourceType"] = ["unsupported source type"]
+    for name in ("sender", "destination"):
+        if name in query and not 1 <= len(query[name]) <= 255:
+            problems[name] = ["size must be between 1 and 255"]
+    if problems:
+        state.record("GET", path, 400)
+        return _legacy_error(400, "BAD_REQUEST", "Bad request", problems)
+    filters = {field: query[name] for name, field in (("sender", "sender"), ("destination", "destination"),
+                                                     ("channel", "channel"), ("sourceType", "source_type"))
+               if name in query}
+    records = state.blocked(key, **filters)
+    state.record("GET", path, 200)
+    account = account_key(key)
+    total = len(records)
+    return JSONResponse({
+        "results": [r.as_json(account) for r in records[page * size:(page + 1) * size]],
+        "paging": {"page": page, "size": size, "totalPages": -(-total // size), "totalResults": total},
+    })
 
 
 # --------------------------------------------------------------------------- control routes

@@ -8,6 +8,7 @@ simulator's loop (posting webhooks) is handed over with ``call_soon_threadsafe``
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
 import random
 import secrets
@@ -159,6 +160,26 @@ def numeric_id() -> str:
 
 
 @dataclass
+class BlockRecord:
+    """One Blocklist record of an account (the API key), with Infobip's field names in `as_json`."""
+
+    destination: str
+    sender: str
+    channel: str
+    source_type: str
+    created_date: str
+
+    def as_json(self, account: str) -> dict[str, Any]:
+        return {"sender": self.sender, "destination": self.destination, "sourceType": self.source_type,
+                "channel": self.channel, "accountKey": account, "createdDate": self.created_date}
+
+
+def account_key(key: str) -> str:
+    """An account key for an API key: stable, never the key itself."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32].upper()
+
+
+@dataclass
 class SimulatorState:
     keys: set[str] = field(default_factory=set)
     no_scope_keys: set[str] = field(default_factory=set)  # authenticate, but 403 on the balance and logs
@@ -193,6 +214,12 @@ class SimulatorState:
         self._garbled_pulls: deque[bytes] = deque()  # answers of the next pulls, instead of their results
         self._outgoing: deque[tuple[str, str, list[dict[str, Any]]]] = deque()  # (kind, url, results)
         self._faults: list[Fault] = []
+        # Inbound configurations per account (API key) and number: configurationKey, keyword, forwarding.
+        self.inbound_configs: dict[tuple[str, str], dict[str, Any]] = {}
+        self.blocklists: dict[str, list[BlockRecord]] = {}  # per account (API key)
+        self.blocklist_writes: list[tuple[str, str, str, str]] = []  # (method, key, sender, destination) taken
+        # Scopes a key lacks (403 on the endpoints that need them), e.g. {"k": {"blocklist:manage"}}.
+        self.missing_scopes: dict[str, set[str]] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wake: asyncio.Event | None = None
 
@@ -203,6 +230,66 @@ class SimulatorState:
             return None
         key = authorization[4:].strip()
         return key if key in self.keys else None
+
+    def lacks(self, key: str, scope: str) -> bool:
+        with self.lock:
+            return scope in self.missing_scopes.get(key, set())
+
+    def remove_scope(self, key: str, scope: str) -> None:
+        """Make `key` lack `scope`: the endpoints that need it answer 403, as Infobip does."""
+        with self.lock:
+            self.missing_scopes.setdefault(key, set()).add(scope)
+
+    # ----------------------------------------------------------------- inbound configuration
+
+    def set_inbound_config(self, key: str, number: str, forwarding: dict[str, Any] | None,
+                           keyword: str | None = None) -> dict[str, Any]:
+        """Create or update the (number, keyword) configuration of account `key` (POST semantics)."""
+        number = number.removeprefix("+")
+        with self.lock:
+            found = self.inbound_configs.get((key, number))
+            config = dict(found) if found else {"configurationKey": secrets.token_hex(16).upper(), "channel": "SMS",
+                                                "keyword": keyword}
+            if forwarding is not None:
+                config["forwarding"] = dict(forwarding)
+            self.inbound_configs[(key, number)] = config
+            return dict(config)
+
+    def inbound_config(self, key: str, number: str) -> list[dict[str, Any]]:
+        with self.lock:
+            found = self.inbound_configs.get((key, number.removeprefix("+")))
+            return [dict(found)] if found else []
+
+    # ----------------------------------------------------------------- the Blocklist
+
+    def block(self, key: str, sender: str, destination: str, channel: str = "SMS",
+              source_type: str = "CUSTOM", created_date: str | None = None) -> bool:
+        """Add a record unless the same (sender, destination, channel) is there (Infobip leaves out
+        duplicates); True when added."""
+        with self.lock:
+            records = self.blocklists.setdefault(key, [])
+            if any(r.sender == sender and r.destination == destination and r.channel == channel for r in records):
+                return False
+            records.append(BlockRecord(destination, sender, channel, source_type, created_date or infobip_time()))
+            return True
+
+    def unblock(self, key: str, sender: str | None, destination: str, channel: str | None,
+                source_type: str | None) -> int:
+        """Delete the records matching every property given; how many."""
+        with self.lock:
+            records = self.blocklists.get(key, [])
+            keep = [r for r in records if not (
+                r.destination == destination and (sender is None or r.sender == sender)
+                and (channel is None or r.channel == channel)
+                and (source_type is None or r.source_type == source_type))]
+            self.blocklists[key] = keep
+            return len(records) - len(keep)
+
+    def blocked(self, key: str, **filters: str) -> list[BlockRecord]:
+        """The account's records matching the filters (sender, destination, channel, source_type)."""
+        with self.lock:
+            return [r for r in self.blocklists.get(key, [])
+                    if all(getattr(r, name) == value for name, value in filters.items())]
 
     # ----------------------------------------------------------------- faults
 
@@ -299,12 +386,25 @@ class SimulatorState:
         result.update(extra)
         with self.lock:
             self.received_inbound.append(result)
-            if self.forward_url:
-                self._outgoing.append(("inbound", self.forward_url, [result]))
+            forward_url = self._forwarding_of(result["to"])
+            if forward_url:
+                self._outgoing.append(("inbound", forward_url, [result]))
             else:
                 self._inbox.append(result)
         self.wake()
         return result
+
+    def _forwarding_of(self, number: str) -> str | None:
+        """Where a number's inbound goes: its inbound configuration's HTTP_FORWARD URL (None for
+        PULL), else `forward_url` (None: kept for pulls). Called with the lock held."""
+        for (_key, configured), config in self.inbound_configs.items():
+            if configured == number and isinstance(config.get("forwarding"), dict):
+                forwarding = config["forwarding"]
+                if forwarding.get("type") == "HTTP_FORWARD" and forwarding.get("url"):
+                    return str(forwarding["url"])
+                if forwarding.get("type") == "PULL":
+                    return None
+        return self.forward_url
 
     def pull_inbox(self, limit: int) -> dict[str, Any]:
         with self.lock:
@@ -459,3 +559,6 @@ class SimulatorState:
             self._garbled_pulls.clear()
             self._outgoing.clear()
             self._faults.clear()
+            self.inbound_configs.clear()
+            self.blocklists.clear()
+            self.blocklist_writes.clear()

@@ -27,6 +27,7 @@ from smsdesk.domain.consent_decider import (
     state_of,
 )
 from smsdesk.domain.credential import DEFAULT_EXPIRY_DAYS  # a legacy pending row whose credential is gone
+from smsdesk.store.blocklist_queue import enqueue_for_writes
 
 _CHUNK = 500  # stays under SQLite's bound-parameter limit
 
@@ -88,11 +89,14 @@ def write_consent(conn: sqlite3.Connection, writes: Sequence[ConsentWrite], now:
         [(now, w.sandbox, w.number, str(e.old), str(e.new),
           None if e.effect == Effect.EXPIRED else w.message_row_id,
           _expiry_reason(e.at) if e.effect == Effect.EXPIRED else w.reason, e.at, str(e.effect),
-          w.operator if e.cause in (Cause.OPERATOR, Cause.DISMISSAL) else "", str(e.wish), e.days, str(e.cause))
+          w.operator if e.cause in (Cause.OPERATOR, Cause.DISMISSAL, Cause.INFOBIP_BLOCKLIST) else "", str(e.wish),
+          e.days, str(e.cause))
          for w in writes for e in w.outcome.entries])
     final: dict[Key, ConsentState] = {}
     for w in writes:
         final[(w.sandbox, w.number)] = w.outcome.state
+    # The Blocklist pushes these changes call for, committed with them (store/blocklist_queue.py).
+    enqueue_for_writes(conn, writes, now)
     conn.executemany(
         "INSERT INTO consent (sandbox, number, consent, changed_at, received_at, cause, expires_at, history) "
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (sandbox, number) DO UPDATE SET consent = excluded.consent, "

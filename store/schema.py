@@ -518,4 +518,45 @@ MIGRATIONS = (*MIGRATIONS, Migration(
     ),
 ))
 
+MIGRATIONS = (*MIGRATIONS, Migration(
+    17,
+    "Infobip's Blocklist: each credential's sync setting, a durable queue of pushes, the last reconcile",
+    (
+        # off | push | two-way (domain/credential.py BlocklistSync)
+        "ALTER TABLE credentials ADD COLUMN blocklist_sync TEXT NOT NULL DEFAULT 'off'",
+        # Blocks and unblocks to push to Infobip (store/blocklist_queue.py), filled in the
+        # transaction of the consent change (store/consent_store.py write_consent) and drained by
+        # serve (engine/blocklist_sync.py): queued | sending | unknown | done | superseded | refused.
+        """CREATE TABLE blocklist_queue (
+            id INTEGER PRIMARY KEY,
+            credential_id INTEGER NOT NULL,
+            sandbox TEXT NOT NULL,
+            number TEXT NOT NULL,
+            sender TEXT NOT NULL,
+            action TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL DEFAULT 0,
+            queued_ts REAL NOT NULL,
+            last_error TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )""",
+        """CREATE INDEX blocklist_queue_open ON blocklist_queue(credential_id, number)
+            WHERE status IN ('queued', 'sending', 'unknown')""",
+        # The last `smsdesk consent reconcile` per credential (store/blocklist_reconcile.py), for the TUI.
+        """CREATE TABLE blocklist_reconcile (
+            credential_id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            applied INTEGER NOT NULL,
+            blocked_there INTEGER NOT NULL,
+            opted_out_here INTEGER NOT NULL,
+            opted_in_after INTEGER NOT NULL,
+            brought_here INTEGER NOT NULL,
+            pushed INTEGER NOT NULL,
+            error TEXT NOT NULL DEFAULT ''
+        )""",
+    ),
+))
+
 LATEST_VERSION = MIGRATIONS[-1].version

@@ -615,7 +615,11 @@ def credentials_version(db: sqlite_utils.Database) -> int:
 
 def test_migration_to_v10_counts_every_change_of_a_credential(path: Path) -> None:
     old = connect(path, upto=9)
-    repo.create_credential(old, cred(1))
+    # A credential row of that schema (the model has fields it did not have yet, e.g. blocklist_sync).
+    old.execute("INSERT INTO credentials (name, name_key, provider, sandbox, base_url, api_key, opt_in_keywords, "
+                "opt_out_keywords, help_keywords, double_opt_in_keywords, inbound_keywords, created_at, updated_at) "
+                "VALUES ('Old', 'old', 'infobip', 'prod', 'https://old.example.com', 'k', '[]', '[]', '[]', '[]', "
+                "'[]', '2026-01-01T00:00:00.000+00:00', '2026-01-01T00:00:00.000+00:00')")
     old.close()
     db = connect(path)
     try:
