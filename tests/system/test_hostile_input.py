@@ -35,6 +35,7 @@ from starlette.testclient import TestClient
 
 from smsdesk.cli.main import cli
 from smsdesk.domain.credential import Credential, field_errors
+from smsdesk.domain.credential_records import public_dict, validate_records
 from smsdesk.engine.mo import InputProblem, parse_delivery_reports, parse_inbound, parse_inbound_batch
 from smsdesk.engine.service import ServeConfig, Service
 from smsdesk.simulator.sample_data import CLUB_NUMBER, SHOP_NUMBER, club_credential, make_db, shop_credential
@@ -549,7 +550,7 @@ KNOWN_FIELDS = set(Credential.model_fields) | {"record", "credential"}
 @budget("validate_records")
 @given(records=credential_records())
 def test_validate_records_reports_every_problem_safely(records: list[Any]) -> None:
-    creds, problems = credential_records.validate_records(records)
+    creds, problems = validate_records(records)
     for problem in problems:
         assert 0 <= problem.index < len(records)
         # a real field, or the unknown key itself (extra fields are refused by name)
@@ -559,7 +560,7 @@ def test_validate_records_reports_every_problem_safely(records: list[Any]) -> No
         # printed to stderr by `creds import`: one line, nothing a terminal would act on
         assert "\n" not in line and RAW_CONTROL.search(line) is None, line
     for cred in creds:  # what is accepted is stable: validating the stored form again changes nothing
-        again = Credential.model_validate(credential_records.public_dict(cred, with_secrets=True))
+        again = Credential.model_validate(public_dict(cred, with_secrets=True))
         assert again == cred
 
 
