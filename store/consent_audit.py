@@ -5,12 +5,13 @@ For every (sandbox, number) the ledger is replayed in id order through the conse
 the decider makes of the same event on the state replayed so far (its effect, old and new), and
 the state the replay ends in must be the consent row's value. A consent row without ledger
 entries, or ledger entries without a consent row, are differences too. Reads only; one pass over
-each table.
+each table, streamed by number (memory does not grow with the ledger).
 """
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from smsdesk.domain.consent_decider import Cause, Consent, Effect, LedgerEffect, Wish, replay
@@ -49,49 +50,62 @@ class ConsentReport:
 
 
 def verify_consent(conn: sqlite3.Connection) -> ConsentReport:
-    """Replay every number's ledger through the consent decider and compare. Never writes."""
+    """Replay every number's ledger through the consent decider and compare. Never writes.
+
+    Streamed by number: the ledger (in its index's order) and the consent table (in its key's
+    order) are read side by side, one number at a time, so memory holds one number's entries and
+    the differences found, however large the ledger."""
     report = ConsentReport()
-    current = {(s, n): c for s, n, c in conn.execute("SELECT sandbox, number, consent FROM consent")}
-    replayed: dict[tuple[str, str], str] = {}
+    consents = iter(conn.execute("SELECT sandbox, number, consent FROM consent ORDER BY sandbox, number"))
+    pending = next(consents, None)
+
+    def consent_without_ledger(sandbox: str, number: str, consent: str) -> None:
+        report.numbers += 1
+        report.differences.append(Difference(
+            sandbox, number, f"consent is {_label(consent)} but the ledger has no entries"))
+
+    for key, ids, entries, nows in _ledgers(conn, report):
+        while pending is not None and (pending[0], pending[1]) < key:
+            consent_without_ledger(*pending)
+            pending = next(consents, None)
+        state, problems = replay(entries, nows)
+        report.differences.extend(Difference(key[0], key[1], problem, ids[index]) for index, problem in problems)
+        if pending is not None and (pending[0], pending[1]) == key:
+            report.numbers += 1
+            if pending[2] != state.value:
+                report.differences.append(Difference(
+                    key[0], key[1], f"consent is {_label(pending[2])} but the ledger ends at {_label(state.value)}"))
+            pending = next(consents, None)
+        elif state.value:  # a number whose ledger ends at '' may have a row saying so, or none (before 0.4)
+            report.numbers += 1
+            report.differences.append(Difference(
+                key[0], key[1], f"the ledger ends at {_label(state.value)} but there is no consent row"))
+    while pending is not None:
+        consent_without_ledger(*pending)
+        pending = next(consents, None)
+    report.differences.sort(key=lambda d: (d.sandbox, d.number, d.ledger_id or 0))
+    return report
+
+
+def _ledgers(conn: sqlite3.Connection, report: ConsentReport) -> Iterator[
+        tuple[tuple[str, str], list[int], list[LedgerEffect], list[str]]]:
+    """Each number's ledger entries, in (sandbox, number) order: (key, ids, entries, their times)."""
     key: tuple[str, str] | None = None
     ids: list[int] = []
     entries: list[LedgerEffect] = []
     nows: list[str] = []
-
-    def finish() -> None:
-        if key is None:
-            return
-        state, problems = replay(entries, nows)
-        replayed[key] = state.value
-        report.differences.extend(Difference(key[0], key[1], problem, ids[index]) for index, problem in problems)
-
     for entry_id, sandbox, number, at, old, new, received_at, effect, wish, days, cause, operator, action in \
             conn.execute(_LEDGER):
         report.entries += 1
         if (sandbox, number) != key:
-            finish()
+            if key is not None:
+                yield key, ids, entries, nows
             key, ids, entries, nows = (sandbox, number), [], [], []
         ids.append(entry_id)
         entries.append(_entry(old, new, received_at, effect, wish, days, cause, operator, action))
         nows.append(at)
-    finish()
-    # A number whose ledger ends at '' may have a row saying so, or none (before 0.4).
-    keys = sorted(set(current) | {k for k, value in replayed.items() if value})
-    report.numbers = len(keys)
-    for key in keys:
-        sandbox, number = key
-        if key not in replayed:
-            report.differences.append(Difference(
-                sandbox, number, f"consent is {_label(current[key])} but the ledger has no entries"))
-        elif key not in current:
-            report.differences.append(Difference(
-                sandbox, number, f"the ledger ends at {_label(replayed[key])} but there is no consent row"))
-        elif current[key] != replayed[key]:
-            report.differences.append(Difference(
-                sandbox, number,
-                f"consent is {_label(current[key])} but the ledger ends at {_label(replayed[key])}"))
-    report.differences.sort(key=lambda d: (d.sandbox, d.number, d.ledger_id or 0))
-    return report
+    if key is not None:
+        yield key, ids, entries, nows
 
 
 # Each entry with what replaying it needs; entries written before 0.4 have no wish or cause and

@@ -446,19 +446,28 @@ def consent_ledger(conn: sqlite3.Connection, sandbox: str, number: str) -> list[
     return [dict(zip(names, row, strict=True)) for row in cursor]
 
 
-def iter_message_export(conn: sqlite3.Connection, filters: MessageFilter | None = None) -> Iterator[dict[str, Any]]:
-    """Export rows in DESIGN.md's column order, oldest first, streamed; only those matching
-    `filters` when given (the TUI exports what its log shows)."""
+MESSAGE_EXPORT_KEYS = ("id", "message_id", "received_at", "credential", "sandbox", "from", "to", "text", "action",
+                       "keyword", "consent_before", "consent_after", "reply_text", "reply_status", "reply_reason")
+
+
+def iter_message_export_rows(conn: sqlite3.Connection, filters: MessageFilter | None = None) -> Iterator[tuple]:
+    """Export rows as tuples in MESSAGE_EXPORT_KEYS order, oldest first, streamed (a cursor,
+    fetched in batches); only those matching `filters` when given."""
     clauses, params = (filters or MessageFilter()).where()
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
     cursor = conn.execute(
         "SELECT m.id, m.message_id, m.received_at, m.credential, m.sandbox, m.from_number, m.to_number, m.text, "
         "m.action, m.keyword, m.consent_before, m.consent_after, o.text, o.status, o.last_error "
         f"{_FROM} {where} ORDER BY m.id", params)
-    keys = ("id", "message_id", "received_at", "credential", "sandbox", "from", "to", "text", "action",
-            "keyword", "consent_before", "consent_after", "reply_text", "reply_status", "reply_reason")
-    for row in cursor:
-        yield dict(zip(keys, row, strict=True))
+    while batch := cursor.fetchmany(1000):
+        yield from batch
+
+
+def iter_message_export(conn: sqlite3.Connection, filters: MessageFilter | None = None) -> Iterator[dict[str, Any]]:
+    """Export rows in DESIGN.md's column order, oldest first, streamed; only those matching
+    `filters` when given (the TUI exports what its log shows)."""
+    for row in iter_message_export_rows(conn, filters):
+        yield dict(zip(MESSAGE_EXPORT_KEYS, row, strict=True))
 
 
 def iter_consent_export(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
