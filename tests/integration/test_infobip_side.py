@@ -529,3 +529,48 @@ def test_a_gate_holds_the_blocklist_answer(sim: SimulatorThread) -> None:
             await task
 
     run(go())
+
+
+# --------------------------------------------------------------------------- serve: an outage delays nothing
+
+
+def stop_webhook(server_url: str, sender: str, text: str = "STOP") -> int:
+    from smsdesk.simulator.sample_data import mo_body, mo_result
+    from tests.support.serve import WEBHOOK_PASSWORD as PASSWORD
+    from tests.support.serve import WEBHOOK_USER as USER
+
+    answer = httpx.post(server_url + "/infobip/inbound", json=mo_body(mo_result(text, sender=sender.lstrip("+"))),
+                        auth=(USER, PASSWORD), timeout=10)
+    return answer.status_code
+
+
+def sent_to(sim: SimulatorThread, number: str) -> list[str]:
+    return [m["text"] for m in sim.state.snapshot_sent() if m["to"] == number.lstrip("+")]
+
+
+def test_a_blocklist_outage_delays_no_stop_and_no_confirmation(db_file: Path, sim: SimulatorThread) -> None:
+    """A Blocklist that hangs, then answers 500, then is back: each STOP is answered 200 and its
+    confirmation sent meanwhile, as without sync; the pushes catch up afterwards, once each."""
+    from tests.support.serve import running_serve, wait_until
+
+    shop(db_file, sim, blocklist_sync="push")
+    gate = Gate()
+    sim.state.inject(FaultKind.SLOW, 1, gate=gate, path_prefix=BLOCKLIST)  # the Blocklist hangs
+    with running_serve(db_file, run_outbox=True) as server:
+        opt_out_number(connect(db_file), "prod", BOB, "phone call", by="tester")
+        assert gate.arrived.wait(10)  # serve's Blocklist task is stuck on Bob's block
+        assert stop_webhook(server.url, ALICE) == 200
+        assert wait_until(lambda: sent_to(sim, ALICE) == ["Shop: unsubscribed."], 10)
+        assert not gate.released and posts_taken(sim) == 1  # still hanging: Alice's reply did not wait for it
+
+        fault = sim.state.inject(FaultKind.SERVER_ERROR, duration=60, path_prefix=BLOCKLIST)  # then 500s
+        gate.release()
+        assert wait_until(lambda: fault.fired >= 1, 10)  # Alice's block was tried, and failed
+        assert stop_webhook(server.url, CAROL) == 200
+        assert wait_until(lambda: sent_to(sim, CAROL) == ["Shop: unsubscribed."], 10)
+        assert dict((n, s) for n, _a, s, _t in queue_rows(db_file))[ALICE] in ("queued", "sending")
+
+        sim.state.clear_faults()  # back: the queue catches up, once each
+        assert wait_until(lambda: all(s == "done" for _n, _a, s, _t in queue_rows(db_file)), 30), queue_rows(db_file)
+    assert blocked_numbers(sim) == ["41793026727", "41793026728", "41793026729"]
+    assert posts_taken(sim) == 3
