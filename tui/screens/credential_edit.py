@@ -25,6 +25,7 @@ from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 from smsdesk.tui.screens.impact import ImpactScreen
 from smsdesk.tui.screens.view import HELP_BINDING
 from smsdesk.tui.widgets.credential_form import (
+    BLOCKLIST_CHOICES,
     FIELD_SPECS,
     FUZZY_CHOICES,
     GROUPS,
@@ -51,6 +52,8 @@ def _field_widget(spec: FieldSpec, value: str) -> Widget:
         return Select(MODE_CHOICES, value=value, allow_blank=False, compact=True, id=widget_id)
     if spec.kind == "fuzzy":
         return Select(FUZZY_CHOICES, value=value, allow_blank=False, compact=True, id=widget_id)
+    if spec.kind == "blocklist":
+        return Select(BLOCKLIST_CHOICES, value=value, allow_blank=False, compact=True, id=widget_id)
     if spec.kind in ("message", "replies"):
         area = TextArea(value, soft_wrap=True, compact=True, tab_behavior="focus", id=widget_id)
         area.show_line_numbers = False
@@ -71,6 +74,8 @@ class CredentialEditScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | N
         ("preset", "fills the opt-in, opt-out and help lists (ajo, us, fr, es, de); edit them after"),
         ("custom replies", "one line per custom keyword: DISCOUNT = 10% off today"),
         ("fuzzy opt-out", "off, reply (fuzzy reply), review (queue, view 5), reply+review"),
+        ("blocklist sync", "Infobip's Blocklist: off, push (opt-outs here block there), two-way (reconcile "
+                           "also brings blocks there here)"),
         ("F6 impact", "what the edited rules would have done to the last 30 days of messages; nothing is saved"),
         ("changed by someone else", "F5 reloads their version and keeps the fields you changed"),
     )

@@ -6,12 +6,21 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from smsdesk.domain.credential import KEYWORD_LISTS, Credential, FuzzyMode, InboundMode, Provider, replies_as_lines
+from smsdesk.domain.credential import (
+    KEYWORD_LISTS,
+    BlocklistSync,
+    Credential,
+    FuzzyMode,
+    InboundMode,
+    Provider,
+    replies_as_lines,
+)
 from smsdesk.domain.inert import make_inert_keeping_lines
 from smsdesk.domain.normalize import normalize
 from smsdesk.domain.presets import PRESETS
 
-Kind = Literal["text", "password", "number", "keywords", "message", "provider", "mode", "fuzzy", "replies"]
+Kind = Literal["text", "password", "number", "keywords", "message", "provider", "mode", "fuzzy", "replies",
+               "blocklist"]
 
 
 @dataclass(frozen=True)
@@ -50,6 +59,7 @@ GROUPS: tuple[tuple[str, tuple[FieldSpec, ...]], ...] = (
         FieldSpec("inbound_keywords", "Custom keywords", "keywords", "e.g. DISCOUNT, VIP"),
         FieldSpec("custom_keyword_replies", "Custom replies", "replies"),
         FieldSpec("inbound_mode", "Inbound mode", "mode"),
+        FieldSpec("blocklist_sync", "Blocklist sync", "blocklist"),
     )),
     ("Delivery", (
         FieldSpec("validity_period_hours", "Validity (hours)", "number", "1 to 48, e.g. 24"),
@@ -66,6 +76,7 @@ MESSAGE_FIELDS = tuple(name for name, spec in FIELD_SPECS.items() if spec.kind =
 PROVIDER_CHOICES = [(p.value, p.value) for p in Provider]
 MODE_CHOICES = [(m.value, m.value) for m in InboundMode]
 FUZZY_CHOICES = [(m.value, m.value) for m in FuzzyMode]
+BLOCKLIST_CHOICES = [(m.value, m.value) for m in BlocklistSync]
 PRESET_CHOICES = [(f"{p.name}: {p.title}", p.name) for p in PRESETS.values()]
 
 assert set(FIELD_SPECS) == set(Credential.model_fields), "the form must cover every credential field"
