@@ -34,9 +34,12 @@ from smsdesk.tui.profile_filter import NO_FILTER
 from smsdesk.usecases.exports import inert_json, write_jsonl
 
 if TYPE_CHECKING:
-    from smsdesk.domain.credential import Credential
+    from rich.text import Text
+
+    from smsdesk.domain.credential import Credential, StoredCredential
     from smsdesk.infobip.client import InfobipClient
     from smsdesk.infobip.errors import InfobipError
+    from smsdesk.tui.data import DataService
 
 PROFILE_PAGE = 500  # the profiles listed at once; the count covers every match
 
@@ -98,6 +101,25 @@ def interactive_client(cred: Credential, *, max_attempts: int = 1) -> InfobipCli
     return InfobipClient(cred.base_url, cred.api_key, timeout=TIMEOUT_SECONDS,
                          connect_timeout=CONNECT_TIMEOUT_SECONDS, max_attempts=max_attempts,
                          max_retry_seconds=TIMEOUT_SECONDS)
+
+
+async def infobip_side(client: InfobipClient, cred: StoredCredential, data: DataService | None) -> Text:
+    """The verify screen's lines after the balance: where the inbound number's messages go (one
+    line, from its inbound configuration at Infobip), and, read by the data service off the UI
+    thread, the Blocklist pushes waiting and the last reconcile. Red only for a problem."""
+    from rich.text import Text
+
+    from smsdesk.usecases.infobip_side import blocklist_status, check_forwarding, public_url
+
+    forwarding = await check_forwarding(client, cred, public_url())
+    style = "green" if forwarding.ok else "red" if forwarding.ok is False else ""
+    text = Text(forwarding.line, style=style)
+    if data is not None and cred.blocklist_sync.pushes:
+        queued, last = await data.read(blocklist_status, cred.id)
+        waiting = f"{queued} push{'' if queued == 1 else 'es'} waiting for serve" if queued else "nothing waiting"
+        text.append(f"\nBlocklist sync {cred.blocklist_sync}: {waiting}")
+        text.append("\n" + make_inert(last.line() if last else "never reconciled (smsdesk consent reconcile)"))
+    return text
 
 
 def error_lines(exc: InfobipError) -> list[str]:

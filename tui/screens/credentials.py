@@ -281,7 +281,7 @@ class CredentialsScreen(ViewScreen):
 
         if (row := self._selected_or_warn()) is None or (cred := await self._full(row)) is None:
             return
-        await self.app.push_screen_wait(VerifyScreen(cred))
+        await self.app.push_screen_wait(VerifyScreen(cred, self.data))
 
     @work(exit_on_error=False)
     async def action_test_send(self) -> None:

@@ -1,4 +1,6 @@
-"""Verify a credential with Infobip: balance and currency, or exactly what is wrong.
+"""Verify a credential with Infobip: balance and currency, or exactly what is wrong; then where
+the inbound number's messages go (its inbound configuration), the Blocklist pushes waiting and the
+last `smsdesk consent reconcile` (tui/adapters.py: infobip_side).
 
 Uses the side-effect-free balance call (GET /account/1/balance, see infobip/client.py); the
 answer distinguishes a bad key (401), a key that works but may not read the balance (403), an
@@ -21,7 +23,8 @@ from smsdesk.domain.credential_records import masked_key
 from smsdesk.domain.inert import make_inert
 from smsdesk.infobip.client import VerifyOutcome, VerifyResult
 from smsdesk.store.credential_rows import host_of
-from smsdesk.tui.adapters import interactive_client
+from smsdesk.tui.adapters import infobip_side, interactive_client
+from smsdesk.tui.data import DataService
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 from smsdesk.tui.screens.view import HELP_BINDING
 from smsdesk.tui.widgets.key_bar import KeyBar
@@ -52,8 +55,9 @@ class VerifyScreen(ModalScreen[VerifyResult | None]):
     """Dismisses with the last result (None if closed before an answer)."""
     CSS_PATH = DIALOG_CSS
     HELP_TITLE = "Verify"
-    HELP_NOTES = (("Verify", ""), ("what it does", "asks Infobip for the account balance with this key; "
-                                                   "nothing is sent"),)
+    HELP_NOTES = (("Verify", ""), ("what it does", "asks Infobip for the account balance with this key, "
+                                                   "and where the inbound number's messages go; nothing is sent"),
+                  ("blocklist", "pushes waiting for serve, and the last `smsdesk consent reconcile`"))
 
     BINDINGS = [
         Binding("escape", "close", "Close", id="verify.close"),
@@ -61,9 +65,10 @@ class VerifyScreen(ModalScreen[VerifyResult | None]):
         HELP_BINDING,
     ]
 
-    def __init__(self, credential: StoredCredential) -> None:
+    def __init__(self, credential: StoredCredential, data: DataService | None = None) -> None:
         super().__init__()
         self.credential = credential
+        self.data = data
         self.result: VerifyResult | None = None
         self.running = False
 
@@ -76,6 +81,7 @@ class VerifyScreen(ModalScreen[VerifyResult | None]):
                               style="dim"), id="verify-target")
             yield LoadingIndicator(id="verify-spinner")
             yield Static("", id="verify-result")
+            yield Static("", id="verify-side")
             with Horizontal(classes="buttons"):
                 yield Button("Again (v)", compact=True, id="verify-again")
                 yield Button("Close (esc)", variant="primary", compact=True, id="verify-close")
@@ -102,9 +108,12 @@ class VerifyScreen(ModalScreen[VerifyResult | None]):
 
     @work(exclusive=True, group="gateway-verify", exit_on_error=False)
     async def _verify(self) -> None:
+        side = Text()
         try:
             async with interactive_client(self.credential) as client:
                 result = await client.verify()
+                if result.key_valid:
+                    side = await infobip_side(client, self.credential, self.data)
         except Exception as exc:  # verify() maps every HTTP failure; this is a last resort
             # The type name only: an unexpected exception's text could quote a header.
             result = VerifyResult(VerifyOutcome.HTTP_ERROR, f"unexpected failure ({type(exc).__name__})")
@@ -112,6 +121,8 @@ class VerifyScreen(ModalScreen[VerifyResult | None]):
             self.running = False
         self.result = result
         self._show(describe(result), busy=False)
+        if self.query("#verify-side"):
+            self.query_one("#verify-side", Static).update(side)
 
     @on(Button.Pressed, "#verify-close")
     def action_close(self) -> None:
