@@ -14,7 +14,7 @@ from smsdesk.cli.common import Context, pass_context
 from smsdesk.domain.inert import make_inert
 from smsdesk.store import queries
 from smsdesk.store.consent_history import HISTORY_COLUMNS, consent_changes
-from smsdesk.usecases.exports import write_jsonl, write_jsonl_rows
+from smsdesk.usecases.exports import write_json_blocks, write_jsonl
 
 _COLUMNS = {
     "messages": list(queries.MESSAGE_EXPORT_KEYS),
@@ -74,8 +74,8 @@ def export_cmd(ctx: Context, what: str, fmt: str, since: str, until: str, consen
         columns, rows = _COLUMNS[what], _EXPORTS[what](conn)
     out = sys.stdout
     if fmt == "jsonl" and what == "messages" and not history:
-        # Tuples straight from the cursor: the same bytes as write_jsonl, at SQLite's pace.
-        write_jsonl_rows(queries.MESSAGE_EXPORT_KEYS, queries.iter_message_export_rows(conn), out)
+        # Lines JSON-encoded by SQLite: the same bytes as write_jsonl of the rows, at SQLite's pace.
+        write_json_blocks(queries.iter_message_export_json(conn), out)
         return
     if fmt == "jsonl":
         write_jsonl(rows, out)  # control characters escaped: lossless and inert, as the TUI's export

@@ -49,27 +49,31 @@ def _line(heads: Sequence[str], values: Iterable[Any]) -> str:
     return "{" + ", ".join([head + _value(value) for head, value in zip(heads, values, strict=True)]) + "}"
 
 
-def write_jsonl_rows(keys: Sequence[str], rows: Iterable[Sequence[Any]], out: TextIO) -> int:
-    """Rows as tuples in `keys` order, one inert JSON object per line: the same bytes as
-    `write_jsonl` of the same rows as dicts, without building a dict per row (exports at scale)."""
-    heads = [encode_basestring(key) + ": " for key in keys]
-    count = 0
-    chunk: list[str] = []
-    for row in rows:
-        chunk.append(_line(heads, row))
-        if len(chunk) == _CHUNK:
-            count += _write_chunk(chunk, out)
-    return count + _write_chunk(chunk, out)
-
-
 def _write_chunk(chunk: list[str], out: TextIO) -> int:
     if not chunk:
         return 0
     text = "\n".join(chunk) + "\n"
-    out.write(_escape_raw(text) if _RAW_CONTROLS.search(text) else text)
+    out.write(_escape_raw(text) if _needs_escapes(text) else text)
     written = len(chunk)
     chunk.clear()
     return written
+
+
+def write_json_blocks(blocks: Iterable[str], out: TextIO) -> int:
+    """Blocks of JSON Lines already encoded as json.dumps(ensure_ascii=False) writes them
+    (store/queries.py iter_message_export_json), made inert as `write_jsonl` makes its own; how
+    many lines were written."""
+    count = 0
+    for block in blocks:
+        out.write(_escape_raw(block) if _needs_escapes(block) else block)
+        count += block.count("\n")
+    return count
+
+
+def _needs_escapes(text: str) -> bool:
+    # An ASCII string (CPython knows it without reading it) can hold DEL alone of the characters
+    # escaped; one search for a byte instead of the class over every character.
+    return "\x7f" in text if text.isascii() else _RAW_CONTROLS.search(text) is not None
 
 
 def write_jsonl(rows: Iterable[dict[str, Any]], out: TextIO) -> int:
