@@ -111,6 +111,9 @@ class ProfilesScreen(TableNavigation, ViewScreen):
         self.export_dir: Path | None = None  # where `x` writes; None: the current directory
         self.sort_column = "last seen"
         self._open_after_load: tuple[str, str] | None = None
+        self._loading = False  # a profiles read is in flight
+        self._load_again = False  # something changed while it was: read once more after it
+        self.loads = 0  # profiles reads started (tests/tui/test_live_reads.py counts them)
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -135,13 +138,29 @@ class ProfilesScreen(TableNavigation, ViewScreen):
     def action_reload(self) -> None:
         if self.history is not None:
             self._load_history(self.history.ledger_arguments(self.filters))
+        elif self._loading:
+            # One profiles read at a time: a change (a commit, a key typed in the filter) while one
+            # is in flight is read once after it, with the filter and order of that moment.
+            # Cancelling the read in flight left its SQL running on the pool, and under live
+            # traffic at scale no read ever finished.
+            self._load_again = True
         else:
-            self._load(dict(self.filters))
+            self._loading, self._load_again = True, False
+            self.loads += 1
+            self._load(dict(self.filters), self.sort_column)
 
-    @work(exclusive=True, group="profiles-load", exit_on_error=False)
-    async def _load(self, filters: dict[str, object]) -> None:
-        profiles, total, everyone = await self.data.read(read_profiles, filters, self.sort_column)
-        self._show(profiles, total, everyone)
+    @work(group="profiles-load", exit_on_error=False)
+    async def _load(self, filters: dict[str, object], order: str) -> None:
+        try:
+            profiles, total, everyone = await self.data.read(read_profiles, filters, order)
+            if filters == self.filters and order == self.sort_column:
+                self._show(profiles, total, everyone)
+            else:
+                self._load_again = True  # the filter or order moved meanwhile: read them now
+        finally:
+            self._loading = False
+            if self._load_again:
+                self.call_later(self.action_reload)
 
     def _show(self, profiles: list[Profile], total: int, everyone: int | None = None) -> None:
         if self.history is not None:
