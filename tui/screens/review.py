@@ -8,6 +8,8 @@ written through the data service like every other change of the TUI.
 
 from __future__ import annotations
 
+from functools import partial
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -16,7 +18,7 @@ from textual.widgets import DataTable, Static
 
 from smsdesk.domain.inert import make_inert
 from smsdesk.store.queries import profile_of
-from smsdesk.store.review import ReviewChoice, ReviewItem, list_reviews
+from smsdesk.store.review import ReviewChoice, ReviewItem, review_page
 from smsdesk.tui.data import DatabaseChanged, DataService
 from smsdesk.tui.screens.confirm import ConfirmScreen
 from smsdesk.tui.screens.profiles import ProfileDetailScreen
@@ -27,6 +29,7 @@ from smsdesk.tui.widgets.list_navigation import LIST_BINDINGS, TableNavigation
 from smsdesk.usecases.review import decide_review
 
 COLUMNS = ("#", "received", "sandbox", "number", "credential", "text")
+PAGE = 1000  # items listed; the status line says how many there are in all
 
 
 class ReviewScreen(TableNavigation, ViewScreen):
@@ -55,6 +58,9 @@ class ReviewScreen(TableNavigation, ViewScreen):
     def __init__(self, data: DataService, name: str | None = None) -> None:
         super().__init__(data, name=name)
         self.items: list[ReviewItem] = []
+        self.open_total = 0  # every open item, listed or not
+        self._loading = False
+        self._load_again = False
         self.last_decision = ""  # what the last key did, kept above the count after the reload
 
     def compose(self) -> ComposeResult:
@@ -73,15 +79,31 @@ class ReviewScreen(TableNavigation, ViewScreen):
         if event is None or not event.clock:
             self.load()
 
-    @work(exclusive=True, group="review-load", exit_on_error=False)
-    async def load(self) -> None:
-        self.show(await self.data.read(list_reviews))
+    def load(self) -> None:
+        # One read at a time; a change meanwhile is read once after it (as Profiles does).
+        if self._loading:
+            self._load_again = True
+            return
+        self._loading, self._load_again = True, False
+        self._load()
 
-    def show(self, items: list[ReviewItem]) -> None:
+    @work(group="review-load", exit_on_error=False)
+    async def _load(self) -> None:
+        try:
+            self.show(*await self.data.read(partial(review_page, limit=PAGE)))
+        finally:
+            self._loading = False
+            if self._load_again:
+                self.call_later(self.load)
+
+    def show(self, items: list[ReviewItem], total: int | None = None) -> None:
         table = self.query_one(DataTable)
         if items != self.items or table.row_count != len(items):
             self._fill(table, items)
-        count = (f"{len(items)} to review, oldest first" if items else
+        self.open_total = max(len(items), self.open_total if total is None else total)
+        shown = (f"first {len(items):,} of {self.open_total:,}" if self.open_total > len(items)
+                 else f"{len(items):,}")
+        count = (f"{shown} to review, oldest first" if items else
                  "Nothing to review: near misses appear here when a credential's fuzzy opt-out is review "
                  "or reply+review.")
         self._status(f"{self.last_decision} · {count}" if self.last_decision else count)
@@ -144,5 +166,5 @@ class ReviewScreen(TableNavigation, ViewScreen):
     async def _decide(self, item: ReviewItem, decision: ReviewChoice) -> None:
         done = await self.data.write(decide_review, item.id, decision)
         self.last_decision = make_inert(f"#{item.id} {item.number}: {done.note} (ledger #{done.ledger_id})")
-        self.show([i for i in self.items if i.id != item.id])
+        self.show([i for i in self.items if i.id != item.id], self.open_total - 1)
         self.load()
