@@ -25,6 +25,7 @@ from textual.worker import Worker
 
 from smsdesk.domain.inert import make_inert
 from smsdesk.store.pull_losses import recent_pull_loss
+from smsdesk.tui.commands import ScreenCommands
 from smsdesk.tui.data import DatabaseChanged, DataService, HeartbeatSeen
 from smsdesk.tui.protocols import FindsNumber, HasHelpNotes, HasHelpTitle, HasProblemLine, ShowsData
 from smsdesk.tui.textual_private import mark_styled_already
@@ -92,6 +93,7 @@ def _tester(app: SmsDeskApp) -> Screen:
 class SmsDeskApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "smsdesk"
+    COMMANDS = App.COMMANDS | {ScreenCommands}  # every binding of the current screen, by name
     VIEWS: tuple[View, ...] = (
         View("credentials", "1", "Credentials", _credentials),
         View("log", "2", "Inbound log", _log),

@@ -35,11 +35,13 @@ from smsdesk.tui.widgets.credential_form import (
     PROVIDER_CHOICES,
     FieldSpec,
     cross_field_errors,
+    dropped_opt_out_words,
     form_values,
     plain,
     reply_lines,
 )
 from smsdesk.tui.widgets.key_bar import KeyBar
+from smsdesk.tui.widgets.list_input import ListInput
 from smsdesk.tui.workers import ReportsWorkerErrors, describe_error
 from smsdesk.usecases.credentials import load_credential, save_credential
 
@@ -54,6 +56,8 @@ def _field_widget(spec: FieldSpec, value: str) -> Widget:
         return Select(FUZZY_CHOICES, value=value, allow_blank=False, compact=True, id=widget_id)
     if spec.kind == "blocklist":
         return Select(BLOCKLIST_CHOICES, value=value, allow_blank=False, compact=True, id=widget_id)
+    if spec.kind == "keywords":  # Tab into it leaves the list as it is; Ctrl+Z undoes an edit
+        return ListInput(value, placeholder=spec.placeholder, compact=True, id=widget_id)
     if spec.kind in ("message", "replies"):
         area = TextArea(value, soft_wrap=True, compact=True, tab_behavior="focus", id=widget_id)
         area.show_line_numbers = False
@@ -108,6 +112,7 @@ class CredentialEditScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | N
         self.errors: dict[str, str] = {}
         self.store_errors: dict[str, str] = {}
         self.valid: Credential | None = None
+        self.dropped: list[str] = []  # opt-out words this save would drop (a save asks first)
         self._validated: dict[str, str] | None = None
         self._notes: dict[str, Text] = {}
 
@@ -206,6 +211,8 @@ class CredentialEditScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | N
             self.valid = None
             self.errors.update(cross)
         errors = {**self.errors, **self.store_errors}
+        self.dropped = [] if self.valid is None else dropped_opt_out_words(self.initial["opt_out_keywords"],
+                                                                           self.valid)
         for name in FIELD_SPECS:
             self._show_note(name, data[name], errors.get(name), warnings.get(name))
         self._show_status(errors)
@@ -244,6 +251,9 @@ class CredentialEditScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | N
             labels = ", ".join(FIELD_SPECS[f].label if f in FIELD_SPECS else f for f in self._in_form_order(errors))
             noun = "field needs" if len(errors) == 1 else "fields need"
             status.update(Text(f"✗ {len(errors)} {noun} attention: {labels}", style="red"))
+        elif self.dropped:
+            status.update(Text(f"! drops {', '.join(self.dropped)} from the opt-out list: F2 asks first",
+                               style="yellow"))
         else:
             status.update(Text("✓ valid: F2 saves", style="green"))
         save.disabled = bool(errors) or self.saving
@@ -292,10 +302,30 @@ class CredentialEditScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | N
                 # The note under it too: an error at the bottom of the form must be seen.
                 self.query_one(f"#note-{first}").scroll_visible(animate=False)
             return
+        if self.dropped:
+            self._confirm_dropping(self.valid, list(self.dropped))
+            return
+        self._start_save(self.valid)
+
+    def _confirm_dropping(self, cred: Credential, words: list[str]) -> None:
+        """A save that drops STOP (or an FCC word on a +1 number) from the opt-out list asks first."""
+        listed = ", ".join(words)
+
+        def answered(yes: bool | None) -> None:
+            if yes and not self.saving:
+                self._start_save(cred)
+
+        self.app.push_screen(ConfirmScreen(
+            "Opt-out words dropped",
+            f"This save drops {listed} from the opt-out list: a person who texts "
+            f"{'it' if len(words) == 1 else 'one of them'} will no longer be opted out. Save anyway?",
+            yes="Save anyway", no="Keep editing"), answered)
+
+    def _start_save(self, cred: Credential) -> None:
         self.saving = True
         self._show_problem("")
         self.validate()
-        self._save(self.valid)
+        self._save(cred)
 
     @work(group="credential-save", exit_on_error=False)
     async def _save(self, cred: Credential) -> None:

@@ -20,10 +20,13 @@ from smsdesk.domain.inert import make_inert
 from smsdesk.store.queries import profile_of
 from smsdesk.store.review import ReviewChoice, ReviewItem, review_page
 from smsdesk.tui.data import DatabaseChanged, DataService
+from smsdesk.tui.filter_parser import FilterSyntaxError
+from smsdesk.tui.review_filter import NO_REVIEW_FILTER, SYNTAX, matching, parse_review_filter
 from smsdesk.tui.screens.confirm import ConfirmScreen
 from smsdesk.tui.screens.profiles import ProfileDetailScreen
 from smsdesk.tui.screens.view import ViewScreen
 from smsdesk.tui.table_place import place_cursor
+from smsdesk.tui.widgets.filter_line import FilterLine
 from smsdesk.tui.widgets.key_bar import KeyBar
 from smsdesk.tui.widgets.list_navigation import LIST_BINDINGS, TableNavigation
 from smsdesk.usecases.review import decide_review
@@ -43,12 +46,15 @@ class ReviewScreen(TableNavigation, ViewScreen):
               "replies cancelled"),
         ("x", "dismiss (asks first): not an opt-out; recorded in the ledger, consent unchanged"),
         ("Enter", "the number's history: its consent ledger and messages, the near miss in full"),
+        ("Filter (/)", ""), *SYNTAX,
     )
     DEFAULT_CSS = """
     ReviewScreen DataTable { height: 1fr; }
     ReviewScreen #review-status { height: 1; padding: 0 1; }
     """
     BINDINGS = [
+        Binding("slash", "filter", "Filter", id="review.filter"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="review.clear_filter"),
         Binding("enter", "open", "History", id="review.open"),
         Binding("o", "decide('opt-out')", "Opt out", id="review.opt_out"),
         Binding("x", "decide('dismiss')", "Dismiss", id="review.dismiss"),
@@ -62,9 +68,14 @@ class ReviewScreen(TableNavigation, ViewScreen):
         self._loading = False
         self._load_again = False
         self.last_decision = ""  # what the last key did, kept above the count after the reload
+        self.unfiltered: list[ReviewItem] = []  # the items read; `items` are those the filter lets through
+        self.review_filter = NO_REVIEW_FILTER
+        self.filter_text = ""
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
+        yield FilterLine(input_id="review-filter", id="review-filter-line", debounce=0,
+                         placeholder="sandbox:NAME cred:NAME num:DIGITS words  (Enter: list, Esc: clear)")
         table: DataTable[str | Text] = DataTable(cursor_type="row", zebra_stripes=False, id="review-table")
         table.add_columns(*COLUMNS)
         yield table
@@ -98,15 +109,43 @@ class ReviewScreen(TableNavigation, ViewScreen):
 
     def show(self, items: list[ReviewItem], total: int | None = None) -> None:
         table = self.query_one(DataTable)
-        if items != self.items or table.row_count != len(items):
-            self._fill(table, items)
+        self.unfiltered = items
+        listed = matching(items, self.review_filter)
+        if listed != self.items or table.row_count != len(listed):
+            self._fill(table, listed)
         self.open_total = max(len(items), self.open_total if total is None else total)
         shown = (f"first {len(items):,} of {self.open_total:,}" if self.open_total > len(items)
                  else f"{len(items):,}")
         count = (f"{shown} to review, oldest first" if items else
                  "Nothing to review: near misses appear here when a credential's fuzzy opt-out is review "
                  "or reply+review.")
+        if self.filter_text:
+            count = f"{len(listed):,} match {self.filter_text} · {count}"
         self._status(f"{self.last_decision} · {count}" if self.last_decision else count)
+
+    # ---- filter --------------------------------------------------------------------------------
+    def action_filter(self) -> None:
+        self.query_one(FilterLine).open()
+
+    def action_clear_filter(self) -> None:
+        line = self.query_one(FilterLine)
+        line.close()
+        line.show_error("")
+        line.applied = ""
+        if self.filter_text:
+            self.filter_text, self.review_filter = "", NO_REVIEW_FILTER
+            self.show(self.unfiltered, self.open_total)
+        self.query_one(DataTable).focus()
+
+    @on(FilterLine.Apply)
+    def _apply(self, event: FilterLine.Apply) -> None:
+        if (parsed := event.parse(parse_review_filter, FilterSyntaxError)) is None:
+            return
+        self.review_filter, self.filter_text = parsed, event.text.strip()
+        self.show(self.unfiltered, self.open_total)
+        if event.final:
+            event.line.close()
+            self.query_one(DataTable).focus()
 
     def _fill(self, table: DataTable[str | Text], items: list[ReviewItem]) -> None:
         """The rows again, the cursor on the same item (by its id) and on the same line of the
@@ -166,5 +205,5 @@ class ReviewScreen(TableNavigation, ViewScreen):
     async def _decide(self, item: ReviewItem, decision: ReviewChoice) -> None:
         done = await self.data.write(decide_review, item.id, decision)
         self.last_decision = make_inert(f"#{item.id} {item.number}: {done.note} (ledger #{done.ledger_id})")
-        self.show([i for i in self.items if i.id != item.id], self.open_total - 1)
+        self.show([i for i in self.unfiltered if i.id != item.id], self.open_total - 1)
         self.load()

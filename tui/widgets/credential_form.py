@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from smsdesk.domain.credential import (
+    FCC_OPT_OUT_WORDS,
     KEYWORD_LISTS,
     BlocklistSync,
     Credential,
@@ -152,6 +153,17 @@ def reply_lines(text: str) -> list[tuple[str, str]]:
 
 def _keywords(text: str) -> list[str]:
     return [word.strip() for word in text.split(",") if word.strip()]
+
+
+def dropped_opt_out_words(opened_with: str, cred: Credential) -> list[str]:
+    """The opt-out words a save of `cred` would drop: STOP (and on a +1 number each of the FCC's
+    words) that the opt-out list held when the form opened (`opened_with`, the form's text) and
+    lacks now. A save that drops one asks first: people texting it would no longer be opted out."""
+    wanted = ["STOP", *(word for word in FCC_OPT_OUT_WORDS if word != "STOP")] \
+        if cred.inbound_number.startswith("+1") else ["STOP"]
+    before = {normalize(keyword) for keyword in _keywords(opened_with)}
+    after = {normalize(keyword) for keyword in cred.opt_out_keywords}
+    return [word for word in wanted if normalize(word) in before and normalize(word) not in after]
 
 
 def cross_field_errors(values: dict[str, str]) -> dict[str, str]:
