@@ -91,7 +91,9 @@ def creds(db_file: Path, sim: SimulatorThread) -> SimulatorThread:
 def test_verify_ok_prints_balance(creds: SimulatorThread) -> None:
     run = script("creds", "verify", "good")
     run.assert_ok()
-    assert run.out == "good: key works, balance 47.79 EUR\n"
+    # and where the inbound number's messages go (tests/integration/test_infobip_side.py: the other cases)
+    assert run.out == ("good: key works, balance 47.79 EUR\ngood: ✗ inbound is not configured at Infobip (the "
+                       "account's subscriptions apply); nothing reaches serve: run `smsdesk creds connect`\n")
     assert run.err == ""
     assert creds.state.count_requests("/account/1/balance", "GET") == 1
 
@@ -99,8 +101,10 @@ def test_verify_ok_prints_balance(creds: SimulatorThread) -> None:
 def test_verify_json_ok(creds: SimulatorThread) -> None:
     run = smsdesk("creds", "verify", "GOOD", "--json")  # names are case-insensitive
     run.assert_ok()
-    assert run.json() == {"name": "good", "outcome": "ok", "message": "key works: balance 47.79 EUR",
-                          "balance": 47.79, "currency": "EUR", "status": 200}
+    assert run.json() | {"forwarding": None} == {
+        "name": "good", "outcome": "ok", "message": "key works: balance 47.79 EUR", "balance": 47.79,
+        "currency": "EUR", "status": 200, "forwarding": None, "blocklist_queue": 0}
+    assert run.json()["forwarding"]["ok"] is False and run.json()["forwarding"]["state"] == "none"
 
 
 def test_verify_bad_key_is_one_line_exit_1(creds: SimulatorThread) -> None:
@@ -113,13 +117,15 @@ def test_verify_bad_key_json_still_prints_the_object(creds: SimulatorThread) -> 
     run = smsdesk("creds", "verify", "wrongkey", "--json")
     run.assert_user_error("wrongkey")
     assert run.json() | {"message": ""} == {"name": "wrongkey", "outcome": "bad_key", "message": "",
-                                            "balance": None, "currency": None, "status": 401}
+                                            "balance": None, "currency": None, "status": 401,
+                                            "forwarding": None, "blocklist_queue": 0}  # a bad key: not asked
 
 
 def test_verify_403_scope_is_success_with_a_warning(creds: SimulatorThread) -> None:
     run = smsdesk("creds", "verify", "smsonly")
     run.assert_ok()
-    assert run.out == "smsonly: key works\n"
+    assert run.out.splitlines()[0] == "smsonly: key works"
+    assert run.out.splitlines()[1].startswith("smsonly: ✗ inbound is not configured at Infobip")
     assert run.err.count("\n") == 1 and run.err.startswith("smsdesk: warning: smsonly: key valid")
     assert "403" in run.err
 
