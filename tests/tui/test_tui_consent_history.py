@@ -106,7 +106,10 @@ async def test_review_decisions_and_operator_opt_outs_are_in_the_history_with_wh
         table.move_cursor(row=next(i for i, c in enumerate(profiles.changes) if c["number"] == ALICE))
         await wait_until(pilot, lambda: "called support" in str(profiles.query_one("#profiles-why", Static).render()),
                          what="the operator's reason under the list")
-        assert "how: operator" in str(profiles.query_one("#profiles-why", Static).render())
+        why = str(profiles.query_one("#profiles-why", Static).render())
+        operator = by_number[ALICE]["operator"]
+        assert "how: operator" in why and why.count(f"operator {operator}") == 1  # named once
+        assert "s Sort" not in screen_text(pilot).splitlines()[-1]  # the history is in ledger order
         await pilot.press("enter")  # the number's profile and ledger
         await wait_until(pilot, lambda: isinstance(app.screen, ProfileDetailScreen), what="the profile")
         assert app.screen.profile.number == ALICE

@@ -63,7 +63,8 @@ def change_why(change: dict[str, Any]) -> str:
     """Why consent changed, in words: the text and its time, or the operator and the reason."""
     if change["cause"] in ("operator", "dismissal"):
         who = f"operator {change['operator']}" if change["operator"] else "an operator"
-        return f"{who}: {change['reason']}" if change["reason"] else who
+        reason = change["reason"]  # the store's reason names the operator already ("operator ann: ...")
+        return reason if who in reason else f"{who}: {reason}" if reason else who
     if change["cause"] == "expiry":
         return change["reason"] or "the double opt-in was never confirmed in time"
     if change["message_id"] or change["text"]:
@@ -232,6 +233,7 @@ class ProfilesScreen(TableNavigation, ViewScreen):
         table.add_columns(*(HISTORY_VIEW_COLUMNS if history else COLUMNS))
         self.profiles, self.changes = [], []
         self.query_one("#profiles-why").display = history
+        self.refresh_bindings()
 
     @work(exclusive=True, group="profiles-load", exit_on_error=False)
     async def _load_history(self, arguments: dict[str, Any]) -> None:
@@ -284,8 +286,7 @@ class ProfilesScreen(TableNavigation, ViewScreen):
             shown = len(self.changes)
             first = f" (newest {shown})" if self._total > shown else ""
             self.query_one("#profiles-status", Static).update(Text(make_inert(
-                f"{self._total:,} consent changes, {self._numbers:,} numbers{first}  filter {self.filter_text}"
-                "  x exports them")))
+                f"{self._total:,} consent changes, {self._numbers:,} numbers{first}  filter {self.filter_text}")))
             return
         total, shown = self._total, len(self.profiles)
         first = f" (first {shown})" if total > shown else ""
@@ -297,6 +298,10 @@ class ProfilesScreen(TableNavigation, ViewScreen):
             count = f"{total:,} of {self._everyone:,} profiles match{segment}"
         order = f"  sorted by {self.sort_column}" if self.sort_column != "last seen" else ""
         self.query_one("#profiles-status", Static).update(f"{count}{first}{where}{order}")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # The consent history is in ledger order, newest first: `s` sorts the profiles only.
+        return not (action == "sort" and self.history is not None)
 
     def action_sort(self) -> None:
         self.sort_column = SORT_ORDERS[(SORT_ORDERS.index(self.sort_column) + 1) % len(SORT_ORDERS)]
