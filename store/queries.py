@@ -469,24 +469,24 @@ _EXPORT_VALUES = ("m.id", "json_quote(m.message_id)", "json_quote(m.received_at)
                   "json_quote(m.consent_before)", "json_quote(m.consent_after)", "json_quote(o.text)",
                   "json_quote(o.status)", "json_quote(o.last_error)")
 # One export line as json.dumps(ensure_ascii=False) writes the row's dict: its keys and separators
-# here, each value JSON-encoded by SQLite. json_quote escapes exactly what json.dumps escapes (",
-# \\, \b \f \n \r \t, other C0 controls as \u00xx, nothing else) and writes NULL as null; the id is
-# an integer. tests/integration/test_export_lines.py holds the two to the same bytes.
-_EXPORT_TEMPLATE = "{" + ", ".join(f"{json.dumps(key)}: %s" for key in MESSAGE_EXPORT_KEYS) + "}"
+# in a printf format, each value JSON-encoded by SQLite. json_quote escapes exactly what json.dumps
+# escapes (", \\, \b \f \n \r \t, other C0 controls as \u00xx, nothing else) and writes NULL as
+# null; the id is an integer. tests/integration/test_export_lines.py holds the two to the same bytes.
+_EXPORT_FORMAT = "{" + ", ".join(f"{json.dumps(key)}: %s" for key in MESSAGE_EXPORT_KEYS) + "}"
+_EXPORT_LINE = f"printf('{_EXPORT_FORMAT}', {', '.join(_EXPORT_VALUES)})"
 
 
 def iter_message_export_json(conn: sqlite3.Connection, filters: MessageFilter | None = None,
                              lines_per_block: int = 2000) -> Iterator[str]:
     """The export as JSON Lines, in blocks of lines each ending with a newline, oldest first,
     streamed: what json.dumps(ensure_ascii=False) writes for each of `iter_message_export`'s rows,
-    the values encoded by SQLite (a dict and json.dumps per row cost five times SQLite's own JSON
-    output). Not yet inert: usecases/exports.py write_json_blocks makes it so."""
+    built by SQLite, one string a row (a dict and json.dumps per row cost five times SQLite's own
+    JSON output). Not yet inert: usecases/exports.py write_json_blocks makes it so."""
     clauses, params = (filters or MessageFilter()).where()
     where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    cursor = conn.execute(f"SELECT {', '.join(_EXPORT_VALUES)} {_FROM} {where} ORDER BY m.id", params)
-    template = _EXPORT_TEMPLATE
+    cursor = conn.execute(f"SELECT {_EXPORT_LINE} {_FROM} {where} ORDER BY m.id", params)
     while batch := cursor.fetchmany(lines_per_block):
-        yield "\n".join([template % row for row in batch]) + "\n"
+        yield "\n".join([line for (line,) in batch]) + "\n"
 
 
 def iter_message_export(conn: sqlite3.Connection, filters: MessageFilter | None = None) -> Iterator[dict[str, Any]]:
