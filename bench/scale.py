@@ -301,13 +301,15 @@ def ingest_with_backlog(path: Path, size: int, copy: Path, seconds: float = 1.0,
 # ---- exports and verify (child processes: their own peak memory) ---------------------------------
 
 PEAK = """
-import resource, sys
+import sys
 from smsdesk.cli.main import main
 sys.argv = ["smsdesk", *sys.argv[1:]]
 try:
     main()
-finally:
-    print("PEAK_KB", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)
+finally:  # VmHWM: this process's own peak (ru_maxrss keeps the parent's across fork and exec)
+    with open("/proc/self/status") as status:
+        peak = next(line.split()[1] for line in status if line.startswith("VmHWM"))
+    print("PEAK_KB", peak, file=sys.stderr)
 """
 
 PY_BASELINE = """
