@@ -516,6 +516,7 @@ for _message in ("opt_in_message", "opt_out_message", "help_message", "double_op
 FIELD_VALUES["fuzzy_opt_out_message"] = st.one_of(hostile_text, json_any, st.just("m" * 1601))
 FIELD_VALUES["fuzzy_opt_out"] = st.sampled_from(["off", "reply", "review", "reply+review", "REVIEW", "x"]) | anything
 FIELD_VALUES["double_opt_in_expiry_days"] = st.sampled_from([0, 30, -1, 3651, "7", " 7 ", 1.5, True, None]) | anything
+FIELD_VALUES["blocklist_sync"] = st.sampled_from(["off", "push", "two-way", "TWO-WAY", "both", ""]) | anything
 FIELD_VALUES["custom_keyword_replies"] = st.one_of(
     st.dictionaries(hostile_text, hostile_text, max_size=3), hostile_text, json_any,
     st.sampled_from(['{"X": "y"}', "{not json", "A = b\nno equals", "[" * 5000, {"STOP": "m" * 1601}]))
