@@ -53,6 +53,7 @@ async def test_digits_are_text_while_typing_and_esc_shown_as_the_way_out(tmp_pat
         await wait_until(pilot, lambda: app.current_mode == "profiles", what="3 switches once out of the field")
         await pilot.press("/", *"12")  # the filter line takes digits too, Esc leaves it
         assert app.current_mode == "profiles" and app.screen.query_one("#profiles-filter", Input).value == "12"
+        await wait_until(pilot, lambda: "esc Clear filter" in screen_lines(pilot)[-1], what="Esc shown as the way out")
         await pilot.press("escape", "5")
         await wait_until(pilot, lambda: app.current_mode == "review", what="5 switches after Esc")
 
@@ -90,7 +91,9 @@ async def test_review_has_a_filter_with_the_parser_of_the_other_lists(review_db:
         assert isinstance(screen, ReviewScreen)
         table = screen.query_one(DataTable)
         await wait_until(pilot, lambda: table.row_count == 3, what="three near misses")
+        assert "esc" not in screen_lines(pilot)[-1]  # no filter, nothing to leave
         await pilot.press("/", *"stop")
+        assert "esc Clear filter" in screen_lines(pilot)[-1]
         await wait_until(pilot, lambda: [i.text for i in screen.items] == ["please stop texting me"],
                          what="filtered by a word")
         await pilot.press("enter")

@@ -92,7 +92,7 @@ class ProfilesScreen(TableNavigation, ViewScreen):
     """
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="profiles.filter"),
-        Binding("escape", "clear_filter", "Clear", show=False, id="profiles.clear"),
+        Binding("escape", "clear_filter", "Clear filter", id="profiles.clear"),
         Binding("enter", "open", "Ledger", id="profiles.open"),
         Binding("s", "sort", "Sort", id="profiles.sort"),
         Binding("y", "copy", "Copy number", id="profiles.copy"),
@@ -119,7 +119,7 @@ class ProfilesScreen(TableNavigation, ViewScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
         yield FilterLine(input_id="profiles-filter", id="profiles-filter-line",
-                         placeholder="consent:y|n|p|none attr:KW num:DIGITS changed:n since:DATE until:DATE")
+                         placeholder="consent:y|n|p|none attr:KW num:DIGITS changed:n since:DATE (Esc clears)")
         yield Static("loading…", id="profiles-status")
         table: DataTable[str | Text] = DataTable(cursor_type="row", zebra_stripes=True, id="profiles-table")
         table.add_columns(*COLUMNS)
@@ -300,6 +300,8 @@ class ProfilesScreen(TableNavigation, ViewScreen):
         self.query_one("#profiles-status", Static).update(f"{count}{first}{where}{order}")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":  # the way out, in the key bar while typing a filter or one applies
+            return bool(self.filter_text) or self.query_one(FilterLine).input.has_focus
         # The consent history is in ledger order, newest first: `s` sorts the profiles only.
         return not (action == "sort" and self.history is not None)
 

@@ -54,7 +54,7 @@ class ReviewScreen(TableNavigation, ViewScreen):
     """
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="review.filter"),
-        Binding("escape", "clear_filter", "Clear filter", show=False, id="review.clear_filter"),
+        Binding("escape", "clear_filter", "Clear filter", id="review.clear_filter"),
         Binding("enter", "open", "History", id="review.open"),
         Binding("o", "decide('opt-out')", "Opt out", id="review.opt_out"),
         Binding("x", "decide('dismiss')", "Dismiss", id="review.dismiss"),
@@ -124,6 +124,11 @@ class ReviewScreen(TableNavigation, ViewScreen):
         self._status(f"{self.last_decision} · {count}" if self.last_decision else count)
 
     # ---- filter --------------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":  # the way out, in the key bar while typing a filter or one applies
+            return bool(self.filter_text) or self.query_one(FilterLine).input.has_focus
+        return True
+
     def action_filter(self) -> None:
         self.query_one(FilterLine).open()
 
