@@ -574,3 +574,18 @@ def test_a_blocklist_outage_delays_no_stop_and_no_confirmation(db_file: Path, si
         assert wait_until(lambda: all(s == "done" for _n, _a, s, _t in queue_rows(db_file)), 30), queue_rows(db_file)
     assert blocked_numbers(sim) == ["41793026727", "41793026728", "41793026729"]
     assert posts_taken(sim) == 3
+
+
+@pytest.mark.parametrize("public", ["desk.example.com", "ftp://desk.example.com", "https://"])
+def test_connect_refuses_a_public_url_that_is_no_url(db_file: Path, sim: SimulatorThread,
+                                                     monkeypatch: pytest.MonkeyPatch, public: str) -> None:
+    shop(db_file, sim)
+    monkeypatch.setenv("SMSDESK_PUBLIC_URL", public)
+    smsdesk("creds", "connect", "Shop", "--yes").assert_user_error("SMSDESK_PUBLIC_URL must be an https:// URL")
+    assert sim.state.inbound_config(GOOD_KEY, SHOP_NUMBER) == []
+
+
+def test_connect_without_an_inbound_number_or_credential(db_file: Path, sim: SimulatorThread) -> None:
+    shop(db_file, sim, inbound_number="")
+    smsdesk("creds", "connect", "Shop", "--yes").assert_user_error("no inbound number")
+    smsdesk("creds", "connect", "Nobody", "--yes").assert_user_error("Nobody")
