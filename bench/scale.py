@@ -9,7 +9,8 @@ default reply on half the credentials (replies sent). Each is built once and cac
 
 Per size, one JSON line:
 - views: the real TUI (SmsDeskApp, headless) from start to its first screen of rows, for the
-  log, Profiles and Review, and each log filter from typing to its first screen; quiet, then
+  log, Profiles and Review, and each log and Profiles filter from applying it to its first
+  screen; quiet, then
   live (another process commits one message a second); warm cache (a quiet pass first);
 - claim: the outbox claim (CLAIM_LIMIT) over a backlog of 10,000 queued replies, and the drain
   (claim + record, until the backlog is gone), in a transaction that is rolled back;
@@ -20,7 +21,8 @@ Per size, one JSON line:
   1 s (medians), on a copy: the issue's "within 20% of --no-send", without HTTP;
 - export: `smsdesk export messages` rows/s and peak memory beside `sqlite3 -json` of the same
   query (the sqlite3 shell if installed; else Python's sqlite3 with json.dumps, and it says so);
-- verify: `smsdesk consent verify` seconds and peak memory; file size.
+- verify: `smsdesk consent verify` seconds and peak memory; file size;
+- the impact preview (F6) of one credential's 30 days, beside the read it had before.
 
 Usage: python bench/scale.py [--sizes 100000,1000000] [--cache DIR] [--skip-live]
 """
@@ -49,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 from smsdesk.domain.credential import Credential  # noqa: E402
 from smsdesk.engine.outbox_sender import CLAIM_LIMIT  # noqa: E402
 from smsdesk.simulator.sample_data import club_credential, make_db, shop_credential  # noqa: E402
-from smsdesk.store.db import connect, transaction, utcnow  # noqa: E402
+from smsdesk.store.db import connect, connect_reader, transaction, utcnow  # noqa: E402
 from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages  # noqa: E402
 from smsdesk.store.outbox import _HEADS, SendOutcome, claim_due, record_outcomes  # noqa: E402
 from smsdesk.store.queries import MessageFilter  # noqa: E402
@@ -65,6 +67,8 @@ END = datetime(2026, 12, 1, tzinfo=UTC)
 BASELINE_SQL = ("SELECT m.id, m.message_id, m.received_at, m.credential, m.sandbox, m.from_number, m.to_number, "
                 "m.text, m.action, m.keyword, m.consent_before, m.consent_after, o.text, o.status, o.last_error "
                 "FROM messages m LEFT JOIN outbox o ON o.id = m.reply_id ORDER BY m.id")
+PROFILE_FILTERS = {"consent:n": {"sandbox": "", "consent": "n", "attribute": "", "number": ""},
+                   "attr:DISCOUNT": {"sandbox": "", "consent": None, "attribute": "DISCOUNT", "number": ""}}
 FILTERS = {"action:opt-out": MessageFilter(action="opt-out"), "action:review": MessageFilter(action="review"),
            "cred:programme 07": MessageFilter(credential="programme 07"),
            "num:41790012": MessageFilter(number="41790012"), "text:quartz": MessageFilter(text="quartz")}
@@ -152,9 +156,16 @@ async def _view(path: Path, mode: str, out: dict[str, float]) -> None:
     app = SmsDeskApp(path, initial_mode=mode, poll_seconds=0.25)
     async with app.run_test(size=(120, 40)) as pilot:
         if mode != "log":
-            table = app.screen.query_one(DataTable)
+            screen, table = app.screen, app.screen.query_one(DataTable)
             await _until(pilot, lambda: table.row_count > 0)
             out[mode] = time.perf_counter() - started
+            if mode == "profiles":  # the segment filters: from the filter to its first screen
+                for name, filters in PROFILE_FILTERS.items():
+                    loads = screen.loads
+                    screen.filters = dict(filters)
+                    screen.action_reload()
+                    out[f"profiles {name}"] = await _until(
+                        pilot, lambda: screen.loads > loads and not screen._loading)  # noqa: B023
             return
         log = app.screen.query_one(MessageLog)
         await _until(pilot, lambda: log.loaded)
@@ -344,6 +355,34 @@ def exports(path: Path, rows: int) -> dict[str, Any]:
             "verify_s": round(verify, 2), "verify_peak_mb": verify_peak}
 
 
+def impact(path: Path) -> dict[str, float]:
+    """The edit form's impact preview (F6) of one credential's last 30 days, warm, as the TUI reads
+    it; beside the read it had before (the same WHERE, without the key range found by bisection)."""
+    from smsdesk.store.credentials import find_credential_by_id
+    from smsdesk.store.queries import impact_preview
+
+    conn = connect_reader(path)
+    try:
+        credential = find_credential_by_id(conn, 8)
+        assert credential is not None
+        fields = credential.model_dump(exclude={"id", "version", "created_at", "updated_at"})
+        edited = Credential.model_validate({**fields, "fuzzy_opt_out": "review"})
+        since = (END - timedelta(days=30)).isoformat(timespec="milliseconds")
+        timings = {}
+        for name, run in (
+                ("impact_preview_s", lambda: impact_preview(conn, 8, edited, now=END)),
+                ("impact_read_before_s", lambda: conn.execute(
+                    "SELECT text, consent_before, action, keyword FROM messages WHERE credential_id = ? "
+                    "AND received_at >= ?", (8, since)).fetchall())):
+            run()  # warm
+            started = time.perf_counter()
+            run()
+            timings[name] = round(time.perf_counter() - started, 3)
+        return timings
+    finally:
+        conn.close()
+
+
 def counts(path: Path) -> dict[str, int]:
     conn = sqlite3.connect(path)
     try:
@@ -372,6 +411,7 @@ def main() -> None:
         result["quiet_s"] = views(path, live=False)
         if not args.skip_live:
             result["live_s"] = views(path, live=True)
+        result.update(impact(path))
         result["sender"] = sender(path, size)
         result["ingest_with_backlog"] = ingest_with_backlog(path, size, cache / f"copy-{size}.db")
         result.update(exports(path, result["rows"]["messages"]))
