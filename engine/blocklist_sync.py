@@ -58,7 +58,9 @@ class BlocklistSync:
 
     def _due(self) -> tuple[list[QueuedPush], dict[int, StoredCredential]]:
         conn = self._reading()
-        return due(conn, time.time()), {c.id: c for c in list_credentials(conn)}
+        pushes = due(conn, time.time())
+        # The credentials (each validated: costly with many) only when something is due.
+        return pushes, ({c.id: c for c in list_credentials(conn)} if pushes else {})
 
     async def _write(self, func: object, *args: object) -> object:
         return await asyncio.wrap_future(self.writer.submit(job(func, *args)))  # type: ignore[arg-type]
