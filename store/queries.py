@@ -198,6 +198,8 @@ def messages_at_offset(conn: sqlite3.Connection, filters: MessageFilter, offset:
     ascending = oldest_first != from_far_end
     if from_far_end:
         assert total is not None
+        if offset >= total:
+            return []  # past the end of what was counted
         first_of_page = offset  # the page's first row, counted from the far end: its last row
         far_offset = max(0, total - first_of_page - limit)
         far_rows = conn.execute(
