@@ -8,10 +8,11 @@ the credentials screen.
 
 from __future__ import annotations
 
+import re
 import shlex
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -20,13 +21,16 @@ from textual import work
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.dom import DOMNode
+from textual.filter import LineFilter
 from textual.screen import ModalScreen, Screen
 from textual.worker import Worker
 
 from smsdesk.domain.inert import make_inert
 from smsdesk.store.pull_losses import recent_pull_loss
 from smsdesk.tui.commands import ScreenCommands
+from smsdesk.tui.contrast_filter import ReadableFilter
 from smsdesk.tui.data import DatabaseChanged, DataService, HeartbeatSeen
+from smsdesk.tui.key_hints import key_name, with_keys
 from smsdesk.tui.protocols import FindsNumber, HasHelpNotes, HasHelpTitle, HasProblemLine, ShowsData
 from smsdesk.tui.textual_private import mark_styled_already
 from smsdesk.tui.workers import describe_error
@@ -36,6 +40,7 @@ FIRST_READ_WAIT = 0.25
 # The one timer of the app: how often it asks the database whether another process committed.
 POLL_SECONDS = 0.25
 CLOCK_SECONDS = 60.0  # views with time buckets (the traffic strip) redraw this often regardless
+FUNCTION_KEY = re.compile(r"f\d{1,2}")
 PROBLEM_MIN_SECONDS = 3.0  # a problem stays in the status line at least this long
 
 
@@ -121,7 +126,12 @@ class SmsDeskApp(App[None]):
         self.data = DataService(self.db_path, busy_timeout=busy_timeout)
         self.poll_seconds = poll_seconds
         self._initial_keymap = dict(keymap or {})
+        if self._initial_keymap:
+            # Binding ids (e.g. "credentials.delete": "x") let users remap keys without code. Set
+            # before any screen is built, so the first hints already name the remapped keys.
+            self.set_keymap(self._initial_keymap)
         self._initial_theme = theme
+        self._readable_filter: tuple[tuple[int, bool], ReadableFilter] | None = None
         self._early_screens: dict[str, Screen] = {}
         self._probing = False
         self._retry_due = False
@@ -156,9 +166,6 @@ class SmsDeskApp(App[None]):
             await screen.wait_for_first_read(FIRST_READ_WAIT)
 
     def on_mount(self) -> None:
-        if self._initial_keymap:
-            # Binding ids (e.g. "credentials.delete": "x") let users remap keys without code.
-            self.set_keymap(self._initial_keymap)
         if self._initial_theme:
             self.theme = self._initial_theme
         self._last_clock = time.monotonic()
@@ -166,6 +173,19 @@ class SmsDeskApp(App[None]):
 
     def on_unmount(self) -> None:
         self.data.close()
+
+    def get_key_display(self, binding: Binding) -> str:
+        # F2, not f2: as F1 is shown, in the key bar and in every hint that names a key.
+        shown = super().get_key_display(binding)
+        return shown.upper() if FUNCTION_KEY.fullmatch(shown) else shown
+
+    def get_line_filters(self) -> Sequence[LineFilter]:
+        # Last, after Textual's own (NO_COLOR's greys included): every pair drawn reads at 4.5:1
+        # whatever the theme (tui/contrast_filter.py).
+        key = (id(self.ansi_theme), self.native_ansi_color)
+        if self._readable_filter is None or self._readable_filter[0] != key:
+            self._readable_filter = (key, ReadableFilter(self.ansi_theme, self.native_ansi_color))
+        return [*super().get_line_filters(), self._readable_filter[1]]
 
     # ---- the one data timer ---------------------------------------------------------------------
     def _tick(self) -> None:
@@ -283,8 +303,9 @@ class SmsDeskApp(App[None]):
         screen = self.screen
         keys = help_keys(self, screen)
         if not isinstance(screen, ModalScreen):
-            keys.extend((view.key, f"go to {view.title}") for view in self.VIEWS)
-        notes = screen.HELP_NOTES if isinstance(screen, HasHelpNotes) else ()
+            keys.extend((key_name(screen, f"app.view.{view.mode}"), f"go to {view.title}") for view in self.VIEWS)
+        notes = tuple((with_keys(screen, heading), with_keys(screen, text))  # keys as mapped now
+                      for heading, text in (screen.HELP_NOTES if isinstance(screen, HasHelpNotes) else ()))
         where = str(self.db_path.resolve())
         notes = (*notes, ("Database", ""), ("file", make_inert(where)),
                  ("the CLI", make_inert(f"--db, or: export SMSDESK_DB={shlex.quote(where)}")))
@@ -295,9 +316,10 @@ class SmsDeskApp(App[None]):
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
         for view in self.VIEWS:
-            yield SystemCommand(f"Go to {view.title}", f"Switch to the {view.title.lower()} view ({view.key})",
+            key = key_name(screen, f"app.view.{view.mode}")
+            yield SystemCommand(f"Go to {view.title}", f"Switch to the {view.title.lower()} view ({key})",
                                 lambda mode=view.mode: self.switch_mode(mode))
-        yield SystemCommand("Help", "Show the keys of this screen (F1)", self.action_help)
+        yield SystemCommand("Help", f"Show the keys of this screen ({key_name(screen, 'app.help')})", self.action_help)
 
 
 def _is_ansi_theme(name: str) -> bool:
@@ -313,6 +335,8 @@ def run_tui(db_path: Path, *, initial_mode: str | None = None) -> None:
     from textual.theme import BUILTIN_THEMES
 
     from smsdesk.tui.config import load_config
+    from smsdesk.tui.terminal_colours import theme_for_terminal
 
     config = load_config(themes=set(BUILTIN_THEMES), bindings=True)
-    SmsDeskApp(db_path, initial_mode=initial_mode, keymap=config.keymap, theme=config.theme).run()
+    SmsDeskApp(db_path, initial_mode=initial_mode, keymap=config.keymap,
+               theme=theme_for_terminal(config.theme)).run()  # an ANSI theme on 16 colours

@@ -1,11 +1,14 @@
 """Colours that read: the WCAG contrast ratio, and a foreground chosen to reach 4.5:1 (WCAG AA)
 against the background it is drawn on, whatever the theme.
 
-The log's action and reply colours are hints (the word is always there, and each has its own
-weight, slant, underline or reverse); a colour that would not read on a theme's background is
-lightened or darkened until it does, or, where the terminal's own 16 colours must be kept
-(the ANSI themes), replaced by the bright or plain variant that reads, or dropped.
-tests/tui/test_tui_contrast.py measures what is drawn.
+The log's action and reply colours, and the colours of errors and states (field errors, status
+lines, results: tui/widgets/readable_static.py), are hints (the word or the ✗ is always there,
+with a weight, slant, underline or reverse of its own); a colour that would not read on a theme's
+background is lightened or darkened until it does on true-colour, 256-colour and 16-colour
+terminals, or, where the terminal's own 16 colours must be kept (the ANSI themes), replaced by
+the bright or plain variant that reads, or dropped. Red is for errors: any other colour that a
+16-colour terminal would draw red is moved until it is not. tests/tui/test_tui_contrast.py and
+tests/tui/test_tui_contrast_states.py measure what is drawn.
 """
 
 from __future__ import annotations
@@ -39,12 +42,28 @@ def rgb_of(color: Color | None, palette: TerminalTheme, *, foreground: bool) -> 
     return (triplet.red, triplet.green, triplet.blue)
 
 
+# The terminals an RGB theme is drawn on: true colour, 256 colours and 16 colours (each colour the
+# nearest of the terminal's palette; the 16 are drawn with Textual's palette for them).
+SYSTEMS = (ColorSystem.TRUECOLOR, ColorSystem.EIGHT_BIT, ColorSystem.STANDARD)
+RED_NUMBERS = frozenset({1, 9})  # red and bright red of the 16 colours: errors
+
+
 def worst_contrast(fg: Color, bg: Color, palette: TerminalTheme) -> float:
-    """The contrast of fg on bg in true colour and on a 256-colour terminal (each colour the
-    nearest of its palette), whichever is lower: RGB themes are drawn on both."""
+    """The contrast of fg on bg in true colour, on a 256-colour and on a 16-colour terminal (each
+    colour the nearest of its palette), whichever is lowest: RGB themes are drawn on all three."""
     return min(contrast(rgb_of(fg.downgrade(system), palette, foreground=True),
                         rgb_of(bg.downgrade(system), palette, foreground=False))
-               for system in (ColorSystem.TRUECOLOR, ColorSystem.EIGHT_BIT))
+               for system in SYSTEMS)
+
+
+def turns_red(color: Color) -> bool:
+    """Whether a 16-colour terminal draws `color` as red or bright red (orange does)."""
+    return color.downgrade(ColorSystem.STANDARD).number in RED_NUMBERS
+
+
+def is_red_hint(color: Color) -> bool:
+    """A hint meant as red (an error): the hints are named colours (tui/vocabulary.py)."""
+    return color.name.removeprefix("bright_") == "red"
 
 
 def text_on(background: Color, palette: TerminalTheme) -> Color:
@@ -78,8 +97,12 @@ def readable(style: Style, base: Style, palette: TerminalTheme, *, ansi: bool) -
         return attributes
     rgb = rgb_of(style.color, palette, foreground=True)
     back = base.bgcolor or Color.from_rgb(*background)
+    # Only an error may land on red: an orange warning or opt-out turns bright red on 16 colours.
+    may_be_red = is_red_hint(style.color)
     for step in range(11):
         candidate = Color.from_rgb(*_toward(rgb, 255 if dark else 0, step / 10))
+        if not may_be_red and turns_red(candidate):
+            continue
         if worst_contrast(candidate, back, palette) >= WCAG_AA:
             return attributes + Style(color=candidate)
     return attributes

@@ -42,3 +42,12 @@ def screen_segments(screen: Screen) -> list[list[Segment]]:
 def screen_update(screen: Screen) -> list[Segment]:
     """Everything a full repaint sends, as renderable update (tests: escape codes checked inert)."""
     return screen._compositor.render_update(full=True)
+
+
+def app_keymap(app: App[Any]) -> dict[str, str]:
+    """The keymap in force (binding id -> keys, long key names), as `App.set_keymap` stored it.
+
+    Textual applies it only while building a screen's binding chain; a hint naming the key of a
+    binding that is not in the focused chain (the log's `l` while the filter has focus) has no
+    public way to learn it."""
+    return dict(app._keymap)

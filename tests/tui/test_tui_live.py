@@ -365,7 +365,7 @@ async def test_traffic_strip_counts_today_and_follows_new_rows(live_db: Path) ->
         await wait_until(pilot, lambda: strip.latest is not None, what="traffic figures")
         # The same words as the log's action column, the filter and the exports.
         assert strip_text(screen).startswith("today opt-in 3  opt-out 1  help 1  double-opt-in 1")
-        assert "custom 1  default 2  unrouted 1" in strip_text(screen)
+        assert "double-opt-in 1  custom 1\ndefault 2  unrouted 1" in strip_text(screen)  # whole items per line
         assert f"last hour {len(SEED)}, peak {len(SEED)}/min" in strip_text(screen)
         # Both lines fit beside the sparkline at 80 columns (under the tab line), uncut.
         top, second = screen_lines(pilot)[1:3]

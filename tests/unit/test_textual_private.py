@@ -46,3 +46,11 @@ async def test_the_compositor_paints_lines_and_updates() -> None:
         segments = textual_private.screen_segments(app.screen)
         assert len(segments) == 6 and "".join(s.text for s in segments[0]).startswith("probe line")
         assert all(s.style is not None for s in segments[0])  # styled: what contrast is measured on
+
+
+async def test_the_keymap_in_force_is_readable() -> None:
+    app = _Probe()
+    async with app.run_test(size=(40, 6)):
+        assert textual_private.app_keymap(app) == {}
+        app.set_keymap({"probe.go": "?"})
+        assert textual_private.app_keymap(app) == {"probe.go": "question_mark"}  # long names, as normalised

@@ -1,4 +1,7 @@
-"""A yes/no question as a modal: dismisses with True only on an explicit yes."""
+"""A yes/no question as a modal: dismisses with True only on an explicit yes.
+
+It has its own key bar (its keys, not the list's behind it), and its buttons name the keys the
+keymap gives `confirm.yes` and `confirm.no`."""
 
 from __future__ import annotations
 
@@ -10,8 +13,10 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from smsdesk.tui.key_hints import label_buttons
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 from smsdesk.tui.screens.view import HELP_BINDING
+from smsdesk.tui.widgets.key_bar import KeyBar
 
 
 class ConfirmScreen(ModalScreen[bool]):
@@ -36,10 +41,13 @@ class ConfirmScreen(ModalScreen[bool]):
             # Text, not markup: the question usually quotes a user-chosen credential name.
             yield Static(Text(self.question), id="confirm-question")
             with Horizontal(classes="buttons"):
-                yield Button(f"{self.yes_label} (y)", variant="error", id="confirm-yes")
-                yield Button(f"{self.no_label} (n)", id="confirm-no")
+                yield Button(self.yes_label, variant="error", id="confirm-yes")
+                yield Button(self.no_label, id="confirm-no")
+        yield KeyBar()
 
     def on_mount(self) -> None:
+        label_buttons(self, {"#confirm-yes": f"{self.yes_label} ({{key:confirm.yes}})",
+                             "#confirm-no": f"{self.no_label} ({{key:confirm.no}})"})
         # Focus starts on the safe answer: Enter on an accidental `d` must not delete.
         self.query_one("#confirm-no", Button).focus()
 

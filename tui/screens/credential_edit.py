@@ -20,6 +20,7 @@ from smsdesk.domain.sms_parts import count_parts
 from smsdesk.store.errors import ConflictError, DuplicateError, StoreError
 from smsdesk.store.queries import impact_preview
 from smsdesk.tui.data import DataService
+from smsdesk.tui.key_hints import label_buttons, with_keys
 from smsdesk.tui.screens.confirm import ConfirmScreen
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 from smsdesk.tui.screens.impact import ImpactScreen
@@ -73,15 +74,16 @@ class CredentialEditScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | N
     HELP_NOTES = (
         ("The form", ""),
         ("tab / shift+tab", "next / previous field"),
-        ("errors", "each next to its field, checked as you type; F2 goes to the first one"),
+        ("errors", "each next to its field, checked as you type; {key:edit.save} goes to the first one"),
         ("keywords", "comma-separated, e.g. STOP, OPT OUT; a custom list replaces the defaults"),
         ("preset", "fills the opt-in, opt-out and help lists (ajo, us, fr, es, de); edit them after"),
         ("custom replies", "one line per custom keyword: DISCOUNT = 10% off today"),
         ("fuzzy opt-out", "off, reply (fuzzy reply), review (queue, view 5), reply+review"),
         ("blocklist sync", "Infobip's Blocklist: off, push (opt-outs here block there), two-way (reconcile "
                            "also brings blocks there here)"),
-        ("F6 impact", "what the edited rules would have done to the last 30 days of messages; nothing is saved"),
-        ("changed by someone else", "F5 reloads their version and keeps the fields you changed"),
+        ("{key:edit.impact} impact",
+         "what the edited rules would have done to the last 30 days of messages; nothing is saved"),
+        ("changed by someone else", "{key:edit.reload} reloads their version and keeps the fields you changed"),
     )
 
     BINDINGS = [
@@ -141,11 +143,12 @@ class CredentialEditScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | N
                             yield Static("", id=f"note-{spec.name}", classes="field-note")
             with Horizontal(id="edit-bar"):
                 yield Static("", id="edit-status")
-                yield Button("Save F2", variant="primary", id="edit-save")
+                yield Button("Save", variant="primary", id="edit-save")
                 yield Button("Cancel", id="edit-cancel")
         yield KeyBar()
 
     def on_mount(self) -> None:
+        label_buttons(self, {"#edit-save": "Save {key:edit.save}"})
         self.query_one("#f-name", Input).focus()
         self.validate()
 
@@ -252,10 +255,10 @@ class CredentialEditScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | N
             noun = "field needs" if len(errors) == 1 else "fields need"
             status.update(Text(f"✗ {len(errors)} {noun} attention: {labels}", style="red"))
         elif self.dropped:
-            status.update(Text(f"! drops {', '.join(self.dropped)} from the opt-out list: F2 asks first",
-                               style="yellow"))
+            status.update(Text(with_keys(self, f"! drops {', '.join(self.dropped)} from the opt-out list: "
+                                               "{key:edit.save} asks first"), style="yellow"))
         else:
-            status.update(Text("✓ valid: F2 saves", style="green"))
+            status.update(Text(with_keys(self, "✓ valid: {key:edit.save} saves"), style="green"))
         save.disabled = bool(errors) or self.saving
 
     @staticmethod
@@ -337,9 +340,9 @@ class CredentialEditScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | N
             self.conflict = True
             self.refresh_bindings()
             self.post_message(self.SaveFinished(
-                None, "", "Not saved: changed by someone else since you opened it (another session or the "
-                          "command line). F5 reloads their version and keeps the fields you changed; Esc "
-                          "discards your edits."))
+                None, "", with_keys(self, "Not saved: changed by someone else since you opened it (another "
+                                          "session or the command line). {key:edit.reload} reloads their version "
+                                          "and keeps the fields you changed; {key:edit.cancel} discards your edits.")))
         except (StoreError, OSError, Exception) as exc:  # a locked database: said here, the form stays
             self.post_message(self.SaveFinished(None, "", f"Not saved: {describe_error(exc)}"))
         else:
@@ -370,7 +373,8 @@ class CredentialEditScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | N
         self.conflict = False
         self.refresh_bindings()
         kept = ", ".join(FIELD_SPECS[n].label for n in FIELD_SPECS if n in changed) or "none"
-        self._show_problem(f"Reloaded version {theirs.version}; your edits kept: {kept}. F2 saves.")
+        self._show_problem(with_keys(self, f"Reloaded version {theirs.version}; your edits kept: {kept}. "
+                                            "{key:edit.save} saves."))
         self.query_one("#edit-dialog").border_title = f"Edit {make_inert(theirs.name)} (version {theirs.version})"
         self.validate()
 

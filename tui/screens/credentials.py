@@ -18,6 +18,7 @@ from smsdesk.store.credential_rows import CredentialRow, list_credential_rows
 from smsdesk.store.errors import StoreError
 from smsdesk.tui.commands import CredentialCommands
 from smsdesk.tui.data import DatabaseChanged, DataService
+from smsdesk.tui.key_hints import with_keys
 from smsdesk.tui.screens.view import ViewScreen
 from smsdesk.tui.widgets.credentials_table import CredentialsTable
 from smsdesk.tui.widgets.filter_line import FilterLine
@@ -36,11 +37,11 @@ class CredentialsScreen(ViewScreen):
     HELP_TITLE = "Credentials"
     COMMANDS = {CredentialCommands}
     HELP_NOTES = (
-        ("Filter (/)", ""),
+        ("Filter ({key:credentials.filter})", ""),
         ("any words", "rows whose name, sandbox, host, number, sender, mode or DLT ids contain every word"),
         ("", ""),
         ("Columns", ""),
-        ("api key", "masked unless revealed (r); the filter never searches keys"),
+        ("api key", "masked unless revealed ({key:credentials.reveal}); the filter never searches keys"),
         ("mode", "forward: Infobip posts to `smsdesk serve`; pull: smsdesk fetches the inbox"),
         ("valid", "validity period of sent messages, in hours"),
     )
@@ -130,7 +131,8 @@ class CredentialsScreen(ViewScreen):
         parts = [f"{total} credential{'s' if total != 1 else ''}"]
         if table.filter_text:
             parts.append(f"{shown} of {total} match {make_inert(table.filter_text)!r}")
-        parts.append("keys REVEALED (r hides)" if table.reveal else "keys masked (r reveals)")
+        parts.append(with_keys(self, "keys REVEALED ({key:credentials.reveal} hides)" if table.reveal
+                                else "keys masked ({key:credentials.reveal} reveals)"))
         if table.sort_column:
             parts.append(f"sorted by {table.sort_column}")
         self.query_one("#cred-status", Static).update(Text("  ·  ".join(parts)))
@@ -153,7 +155,8 @@ class CredentialsScreen(ViewScreen):
         line = self._filter_line
         if line is None:
             line = FilterLine(input_id="cred-filter", id="cred-filter-line", debounce=0,
-                              placeholder="any text in name, sandbox, host, number  (Enter: list, Esc: clear)")
+                              placeholder="any text in name, sandbox, host, number  "
+                                          "(Enter: list, {key:credentials.clear_filter}: clear)")
             await self.mount(line, before="#cred-status")
         line.open()
         self.refresh_bindings()

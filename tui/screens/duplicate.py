@@ -16,6 +16,7 @@ from smsdesk.domain.credential import Credential, StoredCredential, field_errors
 from smsdesk.domain.inert import make_inert
 from smsdesk.store.errors import DuplicateError, StoreError
 from smsdesk.tui.data import DataService
+from smsdesk.tui.key_hints import label_buttons
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 from smsdesk.tui.screens.view import HELP_BINDING
 from smsdesk.tui.widgets.credential_form import plain
@@ -65,11 +66,12 @@ class DuplicateScreen(ReportsWorkerErrors, ModalScreen[StoredCredential | None])
                     yield Input(start[name], compact=True, id=f"d-{name}")
                 yield Static("", id=f"dnote-{name}", classes="field-note")
             with Horizontal(classes="buttons"):
-                yield Button("Copy F2", variant="primary", id="duplicate-save")
+                yield Button("Copy", variant="primary", id="duplicate-save")  # + its key, on mount
                 yield Button("Cancel", id="duplicate-cancel")
         yield KeyBar()
 
     def on_mount(self) -> None:
+        label_buttons(self, {"#duplicate-save": "Copy {key:duplicate.save}"})
         for name, _ in FIELDS:
             self.query_one(f"#dnote-{name}", Static).display = False
         self.query_one("#d-sandbox", Input).focus()

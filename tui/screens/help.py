@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from textual.app import App
 
 NOTES = (
-    ("ctrl+p", "command palette: every action by name"),
+    ("{palette}", "command palette: every action by name"),
     ("settings", "theme and keymap: `smsdesk config path` names the file, `smsdesk config example` shows one"),
 )
 
@@ -75,8 +75,9 @@ class HelpScreen(ModalScreen[None]):
             else:
                 table.add_row(Text(heading), Text(text))
         table.add_row(Text(""), Text(""))
+        palette = self.app.get_key_display(Binding(self.app.COMMAND_PALETTE_BINDING, ""))
         for key, description in NOTES:
-            table.add_row(Text(key), Text(description))
+            table.add_row(Text(key.replace("{palette}", palette)), Text(description))
         with VerticalScroll(id="help-body", classes="dialog") as body:
             body.border_title = f"Help: {self.help_title}"
             yield Static(table, id="help-table")

@@ -11,12 +11,13 @@ from textual.widgets import Static
 
 from smsdesk.domain.impact import DAYS, Impact
 from smsdesk.domain.inert import make_inert
+from smsdesk.tui.key_hints import key_name
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 from smsdesk.tui.screens.view import HELP_BINDING
 from smsdesk.tui.widgets.key_bar import KeyBar
 
 
-def impact_text(impact: Impact) -> Text:
+def impact_text(impact: Impact, back_key: str = "esc") -> Text:
     text = Text()
     if not impact.messages:
         text.append(f"No messages in the last {DAYS} days: nothing to compare.", style="italic")
@@ -32,7 +33,7 @@ def impact_text(impact: Impact) -> Text:
         for example in impact.examples.get((was, would), []):
             text.append("\n    e.g. ")
             text.append(make_inert(repr(example[:60])))
-    text.append("\n\nNothing was stored or sent. Esc goes back to the form.", style="italic")
+    text.append(f"\n\nNothing was stored or sent. {back_key} goes back to the form.", style="italic")
     return text
 
 
@@ -41,8 +42,10 @@ class ImpactScreen(ModalScreen[None]):
     HELP_TITLE = "Impact preview"
     BINDINGS = [Binding("escape", "app.pop_screen", "Back to the form", id="impact.close"), HELP_BINDING]
     DEFAULT_CSS = """
-    ImpactScreen #impact-dialog { width: 76; height: auto; max-height: 20; }
-    ImpactScreen VerticalScroll { height: auto; max-height: 16; }
+    /* Inside the form's frame, at 80x24 and down to 60x20: centred, clear of its border. */
+    ImpactScreen { align: center middle; }
+    ImpactScreen #impact-dialog { width: 1fr; max-width: 76; margin: 1 2; height: auto; max-height: 75%; }
+    ImpactScreen VerticalScroll { height: auto; max-height: 12; }
     """
 
     def __init__(self, impact: Impact) -> None:
@@ -53,5 +56,5 @@ class ImpactScreen(ModalScreen[None]):
         with Vertical(id="impact-dialog", classes="dialog") as dialog:
             dialog.border_title = "Impact of the edited rules"
             with VerticalScroll():
-                yield Static(impact_text(self.impact), id="impact-text")
+                yield Static(impact_text(self.impact, key_name(self, "impact.close")), id="impact-text")
         yield KeyBar()

@@ -18,6 +18,7 @@ from smsdesk.store.queries import receiver_heartbeat_at
 from smsdesk.tui.adapters import export_file_name, export_messages
 from smsdesk.tui.data import DatabaseChanged, DataService, HeartbeatSeen
 from smsdesk.tui.filter_parser import FilterSyntaxError
+from smsdesk.tui.key_hints import with_keys
 from smsdesk.tui.log_filter import SYNTAX, describe, parse_filter
 from smsdesk.tui.protocols import DeskApp
 from smsdesk.tui.screens.message_detail import MessageDetailScreen
@@ -67,12 +68,13 @@ class LogScreen(ViewScreen):
     VIEW_MODE = "log"
     HELP_TITLE = "Inbound log"
     HELP_NOTES = (
-        ("Filter (/)", ""),
+        ("Filter ({key:log.filter})", ""),
         *SYNTAX,
         ("Actions and replies", ""),
         *legend(),
         ("Time", ""),
-        ("!12:03", "receivedAt was over 5 minutes ahead of this clock: consent decided at its arrival (Enter)"),
+        ("!12:03", "receivedAt was over 5 minutes ahead of this clock: consent decided at its arrival "
+                   "({key:log.details})"),
     )
     DEFAULT_CSS = """
     LogScreen #log-status { height: 1; background: $boost; padding: 0 1; }
@@ -105,7 +107,8 @@ class LogScreen(ViewScreen):
         yield from self.compose_top()
         yield TrafficStrip(self.data, clock=self.clock)
         yield FilterLine(input_id="log-filter", id="log-filter-line",
-                         placeholder="cred:NAME action:opt-out num:DIGITS text  (Enter: list, Esc: clear)")
+                         placeholder="cred:NAME action:opt-out num:DIGITS text  "
+                                     "(Enter: list, {key:log.clear_filter}: clear)")
         yield Static("", id="log-status")
         yield Static("", id="log-header")
         yield Static("", id="log-empty")
@@ -205,14 +208,16 @@ class LogScreen(ViewScreen):
             count, where = f"{state.total:,} messages", ""
         if self.log_view.oldest_first:
             badge = f"{state.new_count:,} new at the end  " if state.new_count else ""
-            status.update(f"↑ OLDEST FIRST  {badge}(s: newest first)  {count}{where}{self.backlog_text}")
+            status.update(with_keys(self, f"↑ OLDEST FIRST  {badge}({{key:log.sort}}: newest first)  ")
+                          + f"{count}{where}{self.backlog_text}")
             status.add_class("paused")
         elif state.follow:
             status.update(f"● LIVE  {count}{where}{self.backlog_text}")
             status.remove_class("paused")
         else:
             badge = f"{state.new_count:,} new  " if state.new_count else ""
-            status.update(f"⏸ PAUSED  {badge}(l: back to live)  {count}{where}{self.backlog_text}")
+            status.update(with_keys(self, f"⏸ PAUSED  {badge}({{key:log.live}}: back to live)  ")
+                          + f"{count}{where}{self.backlog_text}")
             status.add_class("paused")
         self._update_empty(state)
 

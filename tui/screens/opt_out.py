@@ -14,8 +14,10 @@ from textual.widgets import Button, Input, Static
 
 from smsdesk.domain.inert import make_inert
 from smsdesk.store.operator_opt_out import MAX_REASON
+from smsdesk.tui.key_hints import label_buttons
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 from smsdesk.tui.screens.view import HELP_BINDING
+from smsdesk.tui.widgets.key_bar import KeyBar
 
 
 class OptOutScreen(ModalScreen[str | None]):
@@ -43,10 +45,13 @@ class OptOutScreen(ModalScreen[str | None]):
                         id="opt-out-reason")
             yield Static("", id="opt-out-error")
             with Horizontal(classes="buttons"):
-                yield Button("Opt out (F2)", variant="error", id="opt-out-yes")
-                yield Button("Cancel (Esc)", id="opt-out-no")
+                yield Button("Opt out", variant="error", id="opt-out-yes")
+                yield Button("Cancel", id="opt-out-no")
+        yield KeyBar()  # its own keys, not the list's behind it
 
     def on_mount(self) -> None:
+        label_buttons(self, {"#opt-out-yes": "Opt out ({key:opt_out.confirm})",
+                             "#opt-out-no": "Cancel ({key:opt_out.cancel})"})
         self.query_one("#opt-out-reason", Input).focus()
 
     def action_cancel(self) -> None:

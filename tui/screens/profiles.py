@@ -82,7 +82,7 @@ def change_line(change: dict[str, Any]) -> str:
 class ProfilesScreen(TableNavigation, ViewScreen):
     VIEW_MODE = "profiles"
     HELP_TITLE = "Profiles"
-    HELP_NOTES = (("Filter (/)", ""), *SYNTAX,
+    HELP_NOTES = (("Filter ({key:profiles.filter})", ""), *SYNTAX,
                   ("Consent", ""), ("y", "opted in"), ("n", "opted out"), ("p", "pending a double opt-in"),
                   ("none", "never expressed"))
     DEFAULT_CSS = """
@@ -119,7 +119,8 @@ class ProfilesScreen(TableNavigation, ViewScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
         yield FilterLine(input_id="profiles-filter", id="profiles-filter-line",
-                         placeholder="consent:y|n|p|none attr:KW num:DIGITS changed:n since:DATE (Esc clears)")
+                         placeholder="consent:y|n|p|none attr:KW num:DIGITS changed:n since:DATE "
+                                     "({key:profiles.clear} clears)")
         yield Static("loading…", id="profiles-status")
         table: DataTable[str | Text] = DataTable(cursor_type="row", zebra_stripes=True, id="profiles-table")
         table.add_columns(*COLUMNS)

@@ -42,15 +42,15 @@ class ReviewScreen(TableNavigation, ViewScreen):
         ("What is here", ""),
         ("near miss", "a text that is no keyword but one slip from an opt-out (STPO, STOPP), or a short "
                       "text with opt-out words (please stop texting me); see README, Keyword rules"),
-        ("o", "opt the number out (asks first): consent n, ledger entry with you as operator, queued "
-              "replies cancelled"),
-        ("x", "dismiss (asks first): not an opt-out; recorded in the ledger, consent unchanged"),
-        ("Enter", "the number's history: its consent ledger and messages, the near miss in full"),
-        ("Filter (/)", ""), *SYNTAX,
+        ("{key:review.opt_out}", "opt the number out (asks first): consent n, ledger entry with you as operator, "
+                                 "queued replies cancelled"),
+        ("{key:review.dismiss}", "dismiss (asks first): not an opt-out; recorded in the ledger, consent unchanged"),
+        ("{key:review.open}", "the number's history: its consent ledger and messages, the near miss in full"),
+        ("Filter ({key:review.filter})", ""), *SYNTAX,
     )
     DEFAULT_CSS = """
     ReviewScreen DataTable { height: 1fr; }
-    ReviewScreen #review-status { height: 1; padding: 0 1; }
+    ReviewScreen #review-status { height: auto; padding: 0 1; }
     """
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="review.filter"),

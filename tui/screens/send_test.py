@@ -33,6 +33,7 @@ from smsdesk.store.credential_rows import host_of
 from smsdesk.store.send_override import OptedOut
 from smsdesk.tui.adapters import error_lines, interactive_client
 from smsdesk.tui.data import DataService
+from smsdesk.tui.key_hints import label_buttons, with_keys
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 from smsdesk.tui.screens.view import HELP_BINDING
 from smsdesk.tui.widgets.key_bar import KeyBar
@@ -114,11 +115,12 @@ class SendTestScreen(ReportsWorkerErrors, ModalScreen[SendResult | None]):
             yield LoadingIndicator(id="send-spinner")
             yield Static("", id="send-result")
             with Horizontal(classes="buttons"):
-                yield Button("Send F2", variant="primary", compact=True, id="send-send")
-                yield Button("Close (esc)", compact=True, id="send-close")
+                yield Button("Send", variant="primary", compact=True, id="send-send")  # + keys, on mount
+                yield Button("Close", compact=True, id="send-close")
         yield KeyBar()
 
     def on_mount(self) -> None:
+        label_buttons(self, {"#send-send": "Send {key:test_send.send}", "#send-close": "Close ({key:test_send.close})"})
         self.query_one("#send-to-note").display = False
         self.query_one("#send-override").display = False
         self.query_one("#send-spinner").display = False
@@ -244,7 +246,8 @@ class SendTestScreen(ReportsWorkerErrors, ModalScreen[SendResult | None]):
             return  # Esc closed the dialog meanwhile
         self.refused = opted
         self._show_result(Text("✗ Not sent: " + make_inert(opted.refusal(
-            "tick \"Send anyway\" (Space) and press F2 to send anyway")), style="bold red"))
+            with_keys(self, "tick \"Send anyway\" (Space) and press {key:test_send.send} to send anyway"))),
+            style="bold red"))
         override = self.query_one("#send-override", Checkbox)
         override.value = False
         override.display = True

@@ -25,6 +25,7 @@ from smsdesk.infobip.client import VerifyOutcome, VerifyResult
 from smsdesk.store.credential_rows import host_of
 from smsdesk.tui.adapters import infobip_side, interactive_client
 from smsdesk.tui.data import DataService
+from smsdesk.tui.key_hints import label_buttons
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
 from smsdesk.tui.screens.view import HELP_BINDING
 from smsdesk.tui.widgets.key_bar import KeyBar
@@ -83,11 +84,13 @@ class VerifyScreen(ModalScreen[VerifyResult | None]):
             yield Static("", id="verify-result")
             yield Static("", id="verify-side")
             with Horizontal(classes="buttons"):
-                yield Button("Again (v)", compact=True, id="verify-again")
-                yield Button("Close (esc)", variant="primary", compact=True, id="verify-close")
+                yield Button("Again", compact=True, id="verify-again")  # + keys, on mount
+                yield Button("Close", variant="primary", compact=True, id="verify-close")
         yield KeyBar()
 
     def on_mount(self) -> None:
+        label_buttons(self, {"#verify-again": "Again ({key:verify.again})",
+                             "#verify-close": "Close ({key:verify.close})"})
         self.query_one("#verify-close", Button).focus()
         self.action_again()
 

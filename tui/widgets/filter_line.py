@@ -19,16 +19,19 @@ from textual.message import Message
 from textual.timer import Timer
 from textual.widgets import Input, Static
 
+from smsdesk.tui.key_hints import with_keys
+
 T = TypeVar("T")
 DEBOUNCE_SECONDS = 0.3  # a count over a million rows per keystroke would be a waste
 
 
 class FilterLine(Horizontal):
     DEFAULT_CSS = """
-    FilterLine { display: none; height: 1; background: $boost; }
+    FilterLine { display: none; height: auto; background: $boost; }
     FilterLine.visible { display: block; }
     FilterLine > Input { width: 1fr; height: 1; border: none; padding: 0 1; }
-    FilterLine > .filter-error { width: auto; max-width: 60%; height: 1; padding: 0 1; text-style: bold; }
+    /* The whole error, wrapped beside the input: "action must be one of ..." is never cut. */
+    FilterLine > .filter-error { width: auto; max-width: 60%; height: auto; padding: 0 1; text-style: bold; }
     """
 
     class Apply(Message):
@@ -80,6 +83,8 @@ class FilterLine(Horizontal):
         return self.input.value
 
     def open(self) -> None:
+        # The placeholder names keys as the keymap has them now (`{key:ID}`, tui/key_hints.py).
+        self.input.placeholder = with_keys(self, self.placeholder)
         self.add_class("visible")
         self.input.display = True
         self.input.value = self.applied

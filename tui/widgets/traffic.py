@@ -18,15 +18,15 @@ from textual.widgets import Sparkline, Static
 
 from smsdesk.store.queries import Traffic, traffic
 from smsdesk.tui.data import DataService
+from smsdesk.tui.readable_text import readable_text
 from smsdesk.tui.vocabulary import ACTIONS, action_style
 from smsdesk.tui.workers import ReportsWorkerErrors
 
 # `review` is a display state, not a stored action: it is never counted.
 ACTION_ORDER = tuple(a for a in ACTIONS if a != "review")
-# Shown only when some arrived today (fuzzy opt-out is off unless a credential turns it on), so
-# the last hour keeps its room on 80 columns.
+# Shown only when some arrived today (fuzzy opt-out is off unless a credential turns it on): two
+# lines stay enough at 80 columns.
 ONLY_WHEN_SEEN = frozenset({"near-opt-out"})
-FIRST_LINE = ACTIONS[:4]  # opt-in, opt-out, help, double-opt-in; the rest go on the second line
 
 
 def compact(count: int) -> str:
@@ -38,18 +38,32 @@ def compact(count: int) -> str:
     return str(count)
 
 
-def counts_text(by_action: dict[str, int], per_minute: list[int] | None = None, *, no_color: bool = False) -> Text:
-    """Two lines: "today" and the counts per action, each word in its action's style, then the
-    last hour. Wider than the strip, a line is cut (nowrap), never wrapped over the next."""
-    text = Text("today", style="bold")
+def counts_text(by_action: dict[str, int], per_minute: list[int] | None = None, *, no_color: bool = False,
+                width: int = 62) -> Text:
+    """"today" and the count of each action, each word in its action's style, then the last hour,
+    in lines of at most `width` cells: an item that does not fit starts the next line, whole,
+    so nothing is cut (two lines at 80 columns, three at 60)."""
+    items: list[Text] = [Text("today", style="bold")]
     for action in ACTION_ORDER:
         if action in ONLY_WHEN_SEEN and not by_action.get(action):
             continue
-        text.append("\n" if action == ACTION_ORDER[len(FIRST_LINE)] else " ")
-        text.append(action, style=action_style(action, no_color) or "")
-        text.append(f" {compact(by_action.get(action, 0))} ")
+        item = Text(action, style=action_style(action, no_color) or "")
+        item.append(f" {compact(by_action.get(action, 0))}")
+        items.append(item)
     if per_minute is not None:
-        text.append(f"· last hour {sum(per_minute)}, peak {max(per_minute, default=0)}/min")
+        items.append(Text(f"· last hour {sum(per_minute)}, peak {max(per_minute, default=0)}/min"))
+    text = Text()
+    used = 0
+    for index, item in enumerate(items):
+        gap = 1 if index == 1 or item.plain.startswith("·") else 2  # "today opt-in 0  opt-out 0 · last hour"
+        if used and used + gap + item.cell_len > width:
+            text.append("\n")
+            used = 0
+        elif used:
+            text.append(" " * gap)
+            used += gap
+        text.append_text(item)
+        used += item.cell_len
     return text
 
 
@@ -59,9 +73,9 @@ def system_clock() -> datetime:
 
 class TrafficStrip(ReportsWorkerErrors, Horizontal):
     DEFAULT_CSS = """
-    TrafficStrip { height: 2; }
+    TrafficStrip { height: auto; }
     TrafficStrip Sparkline { width: 16; height: 2; }
-    TrafficStrip #traffic-counts { width: 1fr; height: 2; padding: 0 1; text-wrap: nowrap; text-overflow: ellipsis; }
+    TrafficStrip #traffic-counts { width: 1fr; height: auto; min-height: 2; padding: 0 1; text-wrap: nowrap; }
     """
 
     def __init__(self, data: DataService, *, clock: Callable[[], datetime] = system_clock) -> None:
@@ -88,5 +102,16 @@ class TrafficStrip(ReportsWorkerErrors, Horizontal):
             return
         self.latest = figures
         self.query_one(Sparkline).data = figures.per_minute
-        self.query_one("#traffic-counts", Static).update(
-            counts_text(figures.today_by_action, figures.per_minute, no_color=self.app.no_color))
+        self._draw_counts()
+
+    def on_resize(self) -> None:
+        self._draw_counts()
+
+    def _draw_counts(self) -> None:
+        figures = self.latest
+        counts = self.query_one("#traffic-counts", Static)
+        if figures is None or not counts.content_size.width:
+            return
+        # Each action's colour made to read here, and never red, the colour of errors (tui/contrast.py).
+        counts.update(readable_text(counts_text(figures.today_by_action, figures.per_minute, no_color=self.app.no_color,
+                                                width=counts.content_size.width), counts))
