@@ -59,17 +59,33 @@ def enqueue_for_writes(conn: sqlite3.Connection, writes: Sequence[ConsentWrite],
     if not moves:
         return 0
     count = 0
-    pushing: dict[str, list[tuple[int, str]]] = {}
+    pushing = _pushing_credentials(conn)
     for sandbox, number, action in moves:
-        if sandbox not in pushing:
-            pushing[sandbox] = [(cid, sender or inbound) for cid, sender, inbound in conn.execute(
-                "SELECT id, sender, inbound_number FROM credentials WHERE sandbox = ? AND blocklist_sync <> 'off'",
-                (sandbox,))]
-        for credential_id, sender in pushing[sandbox]:
+        for credential_id, sender in pushing.get(sandbox, ()):
             if sender:
                 enqueue(conn, credential_id, sandbox, number, sender, action, now)
                 count += 1
     return count
+
+
+# The credentials that push, by sandbox, per database file and credentials version: an opt-out in
+# a webhook reads one keyed row (the version) instead of the credentials table (the ingest
+# query-plan test holds webhooks to that).
+_PUSHERS: dict[tuple[str, int], dict[str, list[tuple[int, str]]]] = {}
+
+
+def _pushing_credentials(conn: sqlite3.Connection) -> dict[str, list[tuple[int, str]]]:
+    file = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    version = int(conn.execute("SELECT version FROM credentials_version WHERE id = 1").fetchone()[0])
+    cached = _PUSHERS.get((file, version))
+    if cached is None or not file:  # an in-memory database has no name to key it by
+        cached = {}
+        for credential_id, sandbox, sender, inbound in conn.execute(
+                "SELECT id, sandbox, sender, inbound_number FROM credentials WHERE blocklist_sync <> 'off'"):
+            cached.setdefault(sandbox, []).append((credential_id, sender or inbound))
+        _PUSHERS.clear()  # one file and version at a time is what a process uses
+        _PUSHERS[(file, version)] = cached
+    return cached
 
 
 def enqueue(conn: sqlite3.Connection, credential_id: int, sandbox: str, number: str, sender: str, action: str,
