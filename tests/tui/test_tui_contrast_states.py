@@ -138,8 +138,9 @@ async def measure_states(db: Path, theme: str) -> Meter:
         await pilot.press("o")
         await wait_until(pilot, lambda: isinstance(app.screen, OptOutScreen), what="the opt-out dialog")
         await pilot.press("f2")
-        await pilot.pause()
-        meter.widget("opt-out dialog error", app.screen.query_one("#opt-out-error"))
+        reason = app.screen.query_one("#opt-out-error")
+        await wait_until(pilot, lambda: reason.region.height > 0, what="the opt-out dialog's error")
+        meter.widget("opt-out dialog error", reason)
         await pilot.press("escape")
         # The review view, and the problem line over it.
         await pilot.press("5")
@@ -156,7 +157,8 @@ async def measure_states(db: Path, theme: str) -> Meter:
         await wait_until(pilot, lambda: isinstance(app.screen, LogScreen) and app.screen.log_view.loaded, what="log")
         log = app.screen
         await pilot.press("slash", *"action:zzz")
-        await wait_until(pilot, lambda: "✗" in str(log.query_one(".filter-error").render()), what="filter error")
+        error = log.query_one(".filter-error")
+        await wait_until(pilot, lambda: "✗" in str(error.render()) and error.region.height > 0, what="filter error")
         meter.widget("filter error", log.query_one(".filter-error"))
         opt_out_in_16_colours(meter, log)
     return meter

@@ -189,4 +189,7 @@ async def test_the_review_queue_lists_at_60_columns(tmp_path: Path) -> None:
         screen = app.screen
         assert isinstance(screen, ReviewScreen)
         await wait_until(pilot, lambda: bool(screen.items), what="the near miss")
-        assert "1 to review" in screen_text(pilot)
+        await pilot.pause()
+        shown = screen_text(pilot)
+        assert "1 to review" in shown
+        assert "STPO" in shown and ALICE in shown, shown  # the near miss and its number, not scrolled off

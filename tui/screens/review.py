@@ -31,7 +31,9 @@ from smsdesk.tui.widgets.key_bar import KeyBar
 from smsdesk.tui.widgets.list_navigation import LIST_BINDINGS, TableNavigation
 from smsdesk.usecases.review import decide_review
 
-COLUMNS = ("#", "received", "sandbox", "number", "credential", "text")
+# The near miss's text next to its number, where 60 columns still show it; where it came from after
+# (the minute it arrived: the seconds are in its history, Enter).
+COLUMNS = ("#", "received", "number", "text", "credential", "sandbox")
 PAGE = 1000  # items listed; the status line says how many there are in all
 
 
@@ -160,8 +162,8 @@ class ReviewScreen(TableNavigation, ViewScreen):
         self.items = items
         table.clear()
         for item in items:
-            table.add_row(str(item.id), item.received_at[:19].replace("T", " "), make_inert(item.sandbox),
-                          make_inert(item.number), make_inert(item.credential), make_inert(item.text[:60]),
+            table.add_row(str(item.id), item.received_at[:16].replace("T", " "), make_inert(item.number),
+                          make_inert(item.text[:60]), make_inert(item.credential), make_inert(item.sandbox),
                           key=str(item.id))
         place_cursor(table, [str(item.id) for item in items], None if selected is None else str(selected.id),
                      old_row, old_top)

@@ -58,7 +58,7 @@ class TesterScreen(ViewScreen):
     TesterScreen Horizontal { height: auto; }
     TesterScreen Select { width: 1fr; }
     TesterScreen #tester-verdict { padding: 1 1; }
-    TesterScreen Label { padding: 1 1 0 1; }
+    TesterScreen Label { width: 1fr; padding: 1 1 0 1; }  /* wraps at 60 columns, never cut */
     """
     BINDINGS = [
         Binding("f5", "reload", "Reload credentials", id="tester.reload"),
