@@ -193,3 +193,14 @@ async def test_the_review_queue_lists_at_60_columns(tmp_path: Path) -> None:
         shown = screen_text(pilot)
         assert "1 to review" in shown
         assert "STPO" in shown and ALICE in shown, shown  # the near miss and its number, not scrolled off
+
+
+async def test_the_credentials_list_shows_every_column_at_60_columns(tmp_path: Path) -> None:
+    """Name, sandbox and host are cut further (Enter and `/` have them whole); mode and valid stay."""
+    app = SmsDeskApp(seed_db(tmp_path / "smsdesk.db"), poll_seconds=30)
+    async with app.run_test(size=(60, 20)) as pilot:
+        await wait_until(pilot, lambda: getattr(app.screen, "loaded", False), what="credentials")
+        await pilot.pause()
+        lines = screen_lines(pilot)
+        assert "mode" in lines[2] and "valid" in lines[2], lines[2]
+        assert "48h" in screen_text(pilot) and "12h" in screen_text(pilot)

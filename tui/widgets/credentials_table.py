@@ -38,6 +38,8 @@ NAME_WIDTH = 13
 SANDBOX_WIDTH = 8
 HOST_WIDTH = 15
 CLIPPABLE = {0: NAME_WIDTH, 1: SANDBOX_WIDTH, 2: HOST_WIDTH}  # column -> the least it is cut to
+# Narrower than 80 columns (down to 60), they are cut further before mode and valid are pushed out.
+NARROW_CLIPPABLE = {0: 6, 1: 4, 2: 6}
 SORTABLE = ("name", "sandbox", "host", "inbound", "mode", "valid")
 MODE_LABEL = {"forward": "fwd", "pull": "pull"}
 PAD = 1  # blank cells each side of a value, as the DataTable drew them
@@ -210,13 +212,15 @@ class CredentialsTable(ListNavigation, CachedStyles, ScrollView, can_focus=True)
         widths = list(natural)
         room = (self.size.width or 80) - SCROLLBAR_WIDTH
         excess = sum(w + 2 * PAD for w in widths) - room
-        while excess > 0:
-            cuttable = [(widths[i] - floor, i) for i, floor in CLIPPABLE.items() if widths[i] > floor]
-            if not cuttable:
-                break
-            _, column = max(cuttable)
-            widths[column] -= 1
-            excess -= 1
+        narrow = (self.size.width or 80) < 80 - SCROLLBAR_WIDTH
+        for floors in (CLIPPABLE, NARROW_CLIPPABLE) if narrow else (CLIPPABLE,):
+            while excess > 0:
+                cuttable = [(widths[i] - floor, i) for i, floor in floors.items() if widths[i] > floor]
+                if not cuttable:
+                    break
+                _, column = max(cuttable)
+                widths[column] -= 1
+                excess -= 1
         return widths
 
     # ---- rendering -------------------------------------------------------------------------
