@@ -8,6 +8,7 @@ the credentials screen.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shlex
 import sqlite3
@@ -156,14 +157,21 @@ class SmsDeskApp(App[None]):
         # instead of an empty screen repainted when the rows arrive.
         # The probe's baseline first: a commit after it and before or during the first read is a
         # change the next probe reports; the baseline itself is none (each first read ran twice).
-        try:
-            await self.data.probe()
-        except sqlite3.Error:
-            self._retry_due = True  # a locked or unreadable file: the first tick says so and retries
+        # A locked file holds the baseline back as long as the lock lasts: the first frame waits for
+        # it no longer than for the first read (then says "loading…"), and no tick probes meanwhile.
+        self._probing = True
+        baseline = asyncio.ensure_future(self.data.probe())
+        baseline.add_done_callback(self._baseline_taken)
+        await asyncio.wait({baseline}, timeout=FIRST_READ_WAIT)
         view = next(v for v in self.VIEWS if v.mode == self.DEFAULT_MODE)
         screen = self._early_screens[view.mode] = view.factory(self)
         if isinstance(screen, FirstReadAware):
             await screen.wait_for_first_read(FIRST_READ_WAIT)
+
+    def _baseline_taken(self, baseline: asyncio.Future[bool]) -> None:
+        self._probing = False
+        if baseline.cancelled() or baseline.exception() is not None:
+            self._retry_due = True  # a locked or unreadable file: the first tick says so and retries
 
     def on_mount(self) -> None:
         if self._initial_theme:
@@ -207,6 +215,10 @@ class SmsDeskApp(App[None]):
             if clock:
                 self._last_clock = now
             retry, self._retry_due = self._retry_due, False
+            if retry and not changed:
+                # A read failed since: every view reads again, now or when it is next shown (a
+                # view away from the screen compares versions on ScreenResume).
+                self.data.invalidate()
             if changed or clock:
                 await self._read_notice()
             if changed or retry or clock:

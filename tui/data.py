@@ -164,6 +164,10 @@ class DataService:
         """`change(sqlite_utils.Database, *args)` (a store function that commits) on a pool thread."""
         return await self._track(self._pool.submit(self._run_write, change, args))
 
+    def invalidate(self) -> None:
+        """What every view shows is to be read again (a read failed): a new version, no probe."""
+        self.version += 1
+
     async def probe(self) -> bool:
         """True when what the views show changed since the last probe (the first probe: False,
         it is the baseline: take it before the first read).
