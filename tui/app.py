@@ -33,6 +33,7 @@ from smsdesk.tui.contrast_filter import ReadableFilter
 from smsdesk.tui.data import DatabaseChanged, DataService, HeartbeatSeen
 from smsdesk.tui.key_hints import key_name, with_keys
 from smsdesk.tui.protocols import FindsNumber, HasHelpNotes, HasHelpTitle, HasProblemLine, ShowsData
+from smsdesk.tui.screens.view import VIEW_KEYS
 from smsdesk.tui.textual_private import mark_styled_already
 from smsdesk.tui.workers import describe_error
 
@@ -100,13 +101,8 @@ class SmsDeskApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "smsdesk"
     COMMANDS = App.COMMANDS | {ScreenCommands}  # every binding of the current screen, by name
-    VIEWS: tuple[View, ...] = (
-        View("credentials", "1", "Credentials", _credentials),
-        View("log", "2", "Inbound log", _log),
-        View("profiles", "3", "Profiles", _profiles),
-        View("tester", "4", "Keyword tester", _tester),
-        View("review", "5", "Review", _review),
-    )
+    VIEWS: tuple[View, ...] = tuple(View(mode, key, title, factory) for (mode, key, title), factory in zip(
+        VIEW_KEYS, (_credentials, _log, _profiles, _tester, _review), strict=True))
     DEFAULT_MODE = "credentials"
     BINDINGS = [
         Binding("q", "quit_app", "Quit", id="app.quit"),
@@ -288,8 +284,12 @@ class SmsDeskApp(App[None]):
 
     # ---- keys -----------------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # A bare `q` or digit must never throw away a half-filled form or dialog.
-        return not (action in ("quit_app", "view") and isinstance(self.screen, ModalScreen))
+        # A bare `q` or digit must never throw away a half-filled form or dialog; a dialog that only
+        # shows something binds the view keys itself (VIEW_BINDINGS) and stays on its view's stack.
+        if not isinstance(self.screen, ModalScreen):
+            return True
+        return action == "view" and any(b.id and b.id.startswith("app.view.") for b in self.screen.BINDINGS
+                                         if isinstance(b, Binding))
 
     def action_quit_app(self) -> None:
         self.exit()

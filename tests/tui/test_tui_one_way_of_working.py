@@ -201,3 +201,26 @@ def get_shop(path: Path):
         return get_credential(db, "Shop")
     finally:
         db.close()
+
+
+async def test_digits_switch_views_from_a_dialog_that_only_shows_and_not_from_a_form(tmp_path: Path) -> None:
+    """A message's detail is a dialog that shows: a digit switches views from it, and the detail
+    is still there when the log is shown again. The credential form keeps its digits."""
+    from smsdesk.tui.screens.message_detail import MessageDetailScreen
+
+    app = SmsDeskApp(seed_db(tmp_path / "smsdesk.db"), initial_mode="log")
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: "hello" in screen_text(pilot).lower() or "STOP" in screen_text(pilot),
+                         what="the log's rows")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, MessageDetailScreen), what="the detail")
+        await pilot.press("3")
+        await wait_until(pilot, lambda: app.current_mode == "profiles", what="3 switches from the detail")
+        await pilot.press("2")
+        await wait_until(pilot, lambda: app.current_mode == "log", what="2 back to the log")
+        assert isinstance(app.screen, MessageDetailScreen)  # the detail held its place
+        await pilot.press("escape", "1", "n")
+        await wait_until(pilot, lambda: isinstance(app.screen, CredentialEditScreen), what="the new-credential form")
+        await pilot.press("3")
+        await pilot.pause()
+        assert app.current_mode == "credentials" and isinstance(app.screen, CredentialEditScreen)

@@ -18,7 +18,7 @@ from smsdesk.store.queries import DeliveryReport, MessageRow, delivery_reports_o
 from smsdesk.tui.data import DataService
 from smsdesk.tui.inert_text import Part, inert_lines
 from smsdesk.tui.protocols import DeskApp
-from smsdesk.tui.screens.view import HELP_BINDING
+from smsdesk.tui.screens.view import HELP_BINDING, VIEW_BINDINGS
 from smsdesk.tui.vocabulary import consent_name
 from smsdesk.tui.widgets.key_bar import KeyBar
 from smsdesk.tui.workers import ReportsWorkerErrors
@@ -86,6 +86,7 @@ class MessageDetailScreen(ReportsWorkerErrors, ModalScreen[None]):
         Binding("Y", "copy('id')", "Copy message id", id="detail.copy_id"),
         Binding("p", "profile", "Profile", id="detail.profile"),
         HELP_BINDING,
+        *VIEW_BINDINGS,
     ]
 
     def __init__(self, row: MessageRow, data: DataService | None = None) -> None:

@@ -32,7 +32,7 @@ from smsdesk.tui.filter_parser import FilterSyntaxError
 from smsdesk.tui.inert_text import Part, inert_lines
 from smsdesk.tui.profile_filter import NO_FILTER, SYNTAX, HistoryFilter, parse_view_filter
 from smsdesk.tui.screens.opt_out import OptOutScreen
-from smsdesk.tui.screens.view import HELP_BINDING, ViewScreen
+from smsdesk.tui.screens.view import HELP_BINDING, VIEW_BINDINGS, ViewScreen
 from smsdesk.tui.table_place import place_cursor
 from smsdesk.tui.widgets.filter_line import FilterLine
 from smsdesk.tui.widgets.key_bar import KeyBar
@@ -412,6 +412,7 @@ class ProfileDetailScreen(ReportsWorkerErrors, ModalScreen[None]):
         Binding("y", "copy", "Copy number", id="profile.copy"),
         Binding("x", "export", "Export evidence", id="profile.export"),
         HELP_BINDING,
+        *VIEW_BINDINGS,
     ]
 
     def __init__(self, data: DataService, profile: Profile, export_dir: Path | None = None) -> None:

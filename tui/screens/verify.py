@@ -27,7 +27,7 @@ from smsdesk.tui.adapters import infobip_side, interactive_client
 from smsdesk.tui.data import DataService
 from smsdesk.tui.key_hints import label_buttons
 from smsdesk.tui.screens.dialog_css import DIALOG_CSS
-from smsdesk.tui.screens.view import HELP_BINDING
+from smsdesk.tui.screens.view import HELP_BINDING, VIEW_BINDINGS
 from smsdesk.tui.widgets.key_bar import KeyBar
 
 OUTCOME_TITLES = {
@@ -64,6 +64,7 @@ class VerifyScreen(ModalScreen[VerifyResult | None]):
         Binding("escape", "close", "Close", id="verify.close"),
         Binding("v", "again", "Verify again", id="verify.again"),
         HELP_BINDING,
+        *VIEW_BINDINGS,
     ]
 
     def __init__(self, credential: StoredCredential, data: DataService | None = None) -> None:

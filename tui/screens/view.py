@@ -75,3 +75,18 @@ class ViewScreen(ReportsWorkerErrors, Screen[None]):
 # left F1 dead in the form and the message detail: each dialog binds it again, under the app's
 # binding id, so the key bar pins it and a keymap entry for `app.help` moves it everywhere.
 HELP_BINDING = Binding("f1", "app.help", "Help", id="app.help", key_display="F1")
+
+# The views and their keys (SmsDeskApp.VIEWS is built from these). Dialogs that only show
+# something (a message, a profile, a verify result) bind the keys again, under the app's ids, so a
+# digit switches views there as in a list (and follows the keymap); the dialog stays on its view's
+# stack and is there again when that view is shown. Forms and questions do not: a digit there is
+# text or no answer.
+VIEW_KEYS: tuple[tuple[str, str, str], ...] = (
+    ("credentials", "1", "Credentials"),
+    ("log", "2", "Inbound log"),
+    ("profiles", "3", "Profiles"),
+    ("tester", "4", "Keyword tester"),
+    ("review", "5", "Review"),
+)
+VIEW_BINDINGS = [Binding(key, f"app.view('{mode}')", title, show=False, id=f"app.view.{mode}")
+                 for mode, key, title in VIEW_KEYS]
