@@ -286,7 +286,7 @@ class SmsDeskApp(App[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # A bare `q` or digit must never throw away a half-filled form or dialog; a dialog that only
         # shows something binds the view keys itself (VIEW_BINDINGS) and stays on its view's stack.
-        if not isinstance(self.screen, ModalScreen):
+        if action not in ("quit_app", "view") or not isinstance(self.screen, ModalScreen):
             return True
         return action == "view" and any(b.id and b.id.startswith("app.view.") for b in self.screen.BINDINGS
                                          if isinstance(b, Binding))

@@ -224,3 +224,16 @@ async def test_digits_switch_views_from_a_dialog_that_only_shows_and_not_from_a_
         await pilot.press("3")
         await pilot.pause()
         assert app.current_mode == "credentials" and isinstance(app.screen, CredentialEditScreen)
+
+
+@pytest.mark.parametrize(("mode", "ready_text"), [("log", "LIVE"), ("credentials", "Shop")])
+async def test_the_log_and_credentials_filter_lines_show_esc_as_the_way_out(
+        tmp_path: Path, mode: str, ready_text: str) -> None:
+    app = SmsDeskApp(seed_db(tmp_path / "smsdesk.db"), initial_mode=mode)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_until(pilot, lambda: ready_text in screen_text(pilot), what=f"the {mode} view")
+        assert "Clear filter" not in screen_lines(pilot)[-1]
+        await pilot.press("/", *"12")
+        await wait_until(pilot, lambda: "esc Clear filter" in screen_lines(pilot)[-1], what="Esc shown while typing")
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: "Clear filter" not in screen_lines(pilot)[-1], what="gone with the filter")

@@ -47,7 +47,7 @@ class CredentialsScreen(ViewScreen):
     )
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="credentials.filter"),
-        Binding("escape", "clear_filter", "Clear filter", show=False, id="credentials.clear_filter"),
+        Binding("escape", "clear_filter", "Clear filter", id="credentials.clear_filter"),
         Binding("e", "edit", "Edit", id="credentials.edit"),
         Binding("n", "new", "New", id="credentials.new"),
         Binding("d", "delete", "Delete", id="credentials.delete"),

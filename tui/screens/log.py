@@ -85,7 +85,7 @@ class LogScreen(ViewScreen):
     """
     BINDINGS = [
         Binding("slash", "filter", "Filter", id="log.filter"),
-        Binding("escape", "clear_filter", "Clear filter", show=False, id="log.clear_filter"),
+        Binding("escape", "clear_filter", "Clear filter", id="log.clear_filter"),
         Binding("y", "copy", "Copy number", id="log.copy"),
         Binding("p", "profile", "Profile", id="log.profile"),
         Binding("x", "export", "Export", id="log.export"),
@@ -159,6 +159,12 @@ class LogScreen(ViewScreen):
     # ---- filter -------------------------------------------------------------------------------
     def action_filter(self) -> None:
         self.filter_line.open()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "clear_filter":  # the way out, in the key bar while typing a filter or one applies
+            line = self.filter_line
+            return bool(self.filter_text) or line.has_class("visible") or line.input.has_focus
+        return True
 
     def action_clear_filter(self) -> None:
         line = self.filter_line
