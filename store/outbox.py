@@ -107,6 +107,7 @@ def claim_due(conn: sqlite3.Connection, limit: int, now: float | None = None) ->
             cancelled.append(("the number opted out before the reply was sent", at, row.id))
         else:
             claimed.append(tuple(row))
+    claimed = _not_waiting_for_an_unblock(conn, claimed, moment)
     if cancelled:
         conn.executemany("UPDATE outbox SET status = 'cancelled', last_error = ?, updated_at = ? "
                          "WHERE id = ? AND status = 'queued'", cancelled)
@@ -115,6 +116,24 @@ def claim_due(conn: sqlite3.Connection, limit: int, now: float | None = None) ->
                          "sender_generation = (SELECT generation FROM sender_generation WHERE id = 1) "
                          "WHERE id = ? AND status = 'queued'", [(at, row[0]) for row in claimed])
     return claimed
+
+
+# An opt-in queues its welcome and, for a credential that syncs the Blocklist, an unblock
+# (store/blocklist_queue.py). Infobip checks its Blocklist before it sends, so a welcome that left
+# first would be refused: a reply to a number with an unblock still open waits for it, at most
+# UNBLOCK_WAIT_S after the unblock was queued; a Blocklist that does not answer delays a reply that
+# long, never consent (the ledger entry is committed with the opt-in).
+UNBLOCK_WAIT_S = 60.0
+
+
+def _not_waiting_for_an_unblock(conn: sqlite3.Connection, claimed: list[tuple], moment: float) -> list[tuple]:
+    if not claimed:
+        return claimed
+    # The open pushes only (the partial index blocklist_queue_open): none, usually.
+    waiting = {(credential_id, number) for credential_id, number in conn.execute(
+        "SELECT credential_id, number FROM blocklist_queue WHERE status IN ('queued', 'sending', 'unknown') "
+        "AND action = 'unblock' AND queued_ts > ?", (moment - UNBLOCK_WAIT_S,))}
+    return [row for row in claimed if (row[1], row[5]) not in waiting]  # OutboxRow's credential_id, to_number
 
 
 def record_outcomes(conn: sqlite3.Connection, outcomes: list[tuple]) -> int:

@@ -132,7 +132,9 @@ READS: dict[str, Read] = {
                                    needs=("consent_ledger_received",)),
     "impact preview": Read(lambda conn: impact_preview(conn, 1, shop_credential(), now=NOW)),
     "outbox claim": Read(partial(claim_due, limit=100, now=LATER - 1), needs=("outbox_queued", "outbox_unfinished"),
-                         allowed=("SCAN o USING INDEX outbox_queued",), write=True),
+                         allowed=("SCAN o USING INDEX outbox_queued",
+                                  # the open Blocklist pushes only (a partial index; store/outbox.py)
+                                  "SCAN blocklist_queue USING INDEX blocklist_queue_open"), write=True),
 }
 
 
