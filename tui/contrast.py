@@ -2,7 +2,7 @@
 against the background it is drawn on, whatever the theme.
 
 The log's action and reply colours, and the colours of errors and states (field errors, status
-lines, results: tui/widgets/readable_static.py), are hints (the word or the ✗ is always there,
+lines, results: tui/contrast_filter.py lifts what is drawn), are hints (the word or the ✗ is always there,
 with a weight, slant, underline or reverse of its own); a colour that would not read on a theme's
 background is lightened or darkened until it does on true-colour, 256-colour and 16-colour
 terminals, or, where the terminal's own 16 colours must be kept (the ANSI themes), replaced by

@@ -167,10 +167,7 @@ class LogScreen(ViewScreen):
         return True
 
     def action_clear_filter(self) -> None:
-        line = self.filter_line
-        line.close()
-        line.show_error("")
-        line.applied = ""
+        self.filter_line.clear()
         if self.filter_text:
             self.filter_text = ""
             self.log_view.set_filters(parse_filter(""))

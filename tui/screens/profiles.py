@@ -338,10 +338,7 @@ class ProfilesScreen(TableNavigation, ViewScreen):
         self.query_one(FilterLine).open()
 
     def action_clear_filter(self) -> None:
-        line = self.query_one(FilterLine)
-        line.close()
-        line.show_error("")
-        line.applied = ""
+        self.query_one(FilterLine).clear()
         if self.filter_text:
             self.filter_text = ""
             self.filters = dict(NO_FILTER)

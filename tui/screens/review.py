@@ -135,10 +135,7 @@ class ReviewScreen(TableNavigation, ViewScreen):
         self.query_one(FilterLine).open()
 
     def action_clear_filter(self) -> None:
-        line = self.query_one(FilterLine)
-        line.close()
-        line.show_error("")
-        line.applied = ""
+        self.query_one(FilterLine).clear()
         if self.filter_text:
             self.filter_text, self.review_filter = "", NO_REVIEW_FILTER
             self.show(self.unfiltered, self.open_total)

@@ -95,6 +95,12 @@ class FilterLine(Horizontal):
         self.input.display = False  # so `box.display` answers "can I see the filter box?"
         self._cancel()
 
+    def clear(self) -> None:
+        """Closed, with no error and nothing applied: what Esc does to a view's filter."""
+        self.close()
+        self.show_error("")
+        self.applied = ""
+
     def show_error(self, message: str) -> None:
         self.query_one(".filter-error", Static).update(Text(f"✗ {message}") if message else "")
 
