@@ -24,7 +24,7 @@ Per size, one JSON line:
 - verify: `smsdesk consent verify` seconds and peak memory; file size;
 - the impact preview (F6) of one credential's 30 days, beside the read it had before.
 
-Usage: python bench/scale.py [--sizes 100000,1000000] [--cache DIR] [--skip-live]
+Usage: python bench/scale.py [--sizes 100000,1000000] [--cache DIR] [--skip-live] [--build-only]
 """
 
 from __future__ import annotations
@@ -397,6 +397,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="100000,1000000")
     parser.add_argument("--cache", default="/tmp/smsdesk-scale")
     parser.add_argument("--skip-live", action="store_true", help="quiet views only")
+    parser.add_argument("--build-only", action="store_true", help="build (and cache) the databases, measure nothing")
     args = parser.parse_args()
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -405,6 +406,9 @@ def main() -> None:
         result: dict[str, Any] = {"bench": "scale", "messages": size, "cpus": os.cpu_count()}
         if not path.exists():
             result["build_s"] = round(build(path, size), 1)
+        if args.build_only:
+            print(json.dumps(result), flush=True)
+            continue
         result["rows"] = counts(path)
         result["file_mb"] = round(path.stat().st_size / 2**20)
         views(path, live=False)  # warms the cache
