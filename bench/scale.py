@@ -17,8 +17,9 @@ Per size, one JSON line:
 - claim_read_ms_before_schema_16: the claim's read through the plan it had before (baseline);
 - ingest_with_backlog: single-message commits in process, alone (as --no-send) and with the
   sender's claim and record jobs among them, one after the other as serve's writer runs them,
-  while a 20,000-reply backlog drains (200 ms per round of requests), five alternated rounds of
-  1 s (medians), on a copy: the issue's "within 20% of --no-send", without HTTP;
+  while a backlog drains (200 ms per round of requests), paced as serve paces the sender
+  (engine/sender_pacing.py) and unpaced (the baseline), five alternated rounds of 1 s (medians),
+  on a copy: the issue's "within 20% of --no-send", without HTTP;
 - export: `smsdesk export messages` rows/s and peak memory beside `sqlite3 -json` of the same
   query (the sqlite3 shell if installed; else Python's sqlite3 with json.dumps, and it says so);
 - verify: `smsdesk consent verify` seconds and peak memory; file size;
@@ -50,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from smsdesk.domain.credential import Credential  # noqa: E402
 from smsdesk.engine.outbox_sender import CLAIM_LIMIT  # noqa: E402
+from smsdesk.engine.sender_pacing import SenderPacing  # noqa: E402
 from smsdesk.simulator.sample_data import club_credential, make_db, shop_credential  # noqa: E402
 from smsdesk.store.db import connect, connect_reader, transaction, utcnow  # noqa: E402
 from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages  # noqa: E402
@@ -262,51 +264,68 @@ def sender(path: Path, size: int) -> dict[str, float]:
 def ingest_with_backlog(path: Path, size: int, copy: Path, seconds: float = 1.0, rounds: int = 5) -> dict[str, float]:
     """Single-message commits (synchronous FULL) for `seconds`, as serve's writer runs its jobs one
     after the other: alone (as `serve --no-send`), and with the sender's jobs among them while a
-    backlog drains, alternated `rounds` times (medians) (a claim of CLAIM_LIMIT, its requests out for 200 ms as
-    bench/send.py's simulated Infobip, then the record of their results), on a copy."""
+    backlog drains (a claim of CLAIM_LIMIT, its requests out for 200 ms as bench/send.py's
+    simulated Infobip, then the record of their results): paced as serve paces them
+    (engine/sender_pacing.py: the sender's share of the writer while webhooks arrive), and, as the
+    baseline, unpaced (each claim as soon as the last round is recorded). Alternated `rounds`
+    times (medians), on a copy."""
     shutil.copyfile(path, copy)
     db = connect(copy)
     routes = RouteTable()
     db.conn.execute("PRAGMA synchronous = FULL")
 
-    def ingest(tag: str, sending: bool) -> tuple[float, int]:
+    def ingest(tag: str, sending: bool, paced: bool = True) -> tuple[float, int]:
+        pacing = SenderPacing() if paced else SenderPacing(share=1.0)
         count, drained, started = 0, 0, time.perf_counter()
         in_flight: list[tuple] | None = None
         answer_at = 0.0
+
+        def sender_job(func: Any, *args: Any) -> Any:
+            job_started = time.monotonic()
+            with transaction(db) as conn:
+                result = func(conn, *args)
+            pacing.note_write(time.monotonic() - job_started)
+            return result
+
         while time.perf_counter() - started < seconds:
+            pacing.note_inbound()
             with transaction(db) as conn:
                 store_messages(conn, routes, [InboundMessage(f"{tag}-{count}-{time.time_ns()}", f"+4177{count:08d}",
                                                              "+447491700001", "hello", utcnow())])
             count += 1
             if not sending:
                 continue
-            if in_flight is None:
-                with transaction(db) as conn:
-                    in_flight = claim_due(conn, CLAIM_LIMIT, time.time())
+            if in_flight is None and pacing.delay() <= 0:
+                pacing.start_round()
+                in_flight = sender_job(claim_due, CLAIM_LIMIT, time.time())
                 answer_at = time.perf_counter() + 0.2
-            elif time.perf_counter() >= answer_at:
-                with transaction(db) as conn:
-                    record_outcomes(conn, sent(in_flight))
+            elif in_flight is not None and time.perf_counter() >= answer_at:
+                sender_job(record_outcomes, sent(in_flight))
                 drained += len(in_flight)
                 in_flight = None
         return count / (time.perf_counter() - started), drained
 
     try:
         with transaction(db) as conn:
-            queue_backlog(conn, size, 2 * BACKLOG)  # enough for every round of draining
-        alone_rates, busy_rates, drained = [], [], 0
+            queue_backlog(conn, size, 3 * BACKLOG)  # enough for every round of draining
+        alone_rates, paced_rates, unpaced_rates, paced_drained, unpaced_drained = [], [], [], 0, 0
         for round_number in range(rounds):  # alternated: this machine's disk drifts within a minute
             alone_rates.append(ingest(f"alone-{round_number}", sending=False)[0])
-            rate, replies = ingest(f"busy-{round_number}", sending=True)
-            busy_rates.append(rate)
-            drained += replies
-        alone, busy = statistics.median(alone_rates), statistics.median(busy_rates)
+            rate, replies = ingest(f"paced-{round_number}", sending=True)
+            paced_rates.append(rate)
+            paced_drained += replies
+            rate, replies = ingest(f"unpaced-{round_number}", sending=True, paced=False)
+            unpaced_rates.append(rate)
+            unpaced_drained += replies
+        alone, paced, unpaced = (statistics.median(rates) for rates in (alone_rates, paced_rates, unpaced_rates))
     finally:
         db.close()
         for leftover in copy.parent.glob(copy.name + "*"):
             leftover.unlink()
-    return {"no_send_msg_per_s": round(alone), "draining_msg_per_s": round(busy), "ratio": round(busy / alone, 2),
-            "replies_drained": drained, "rounds": rounds}
+    return {"no_send_msg_per_s": round(alone), "draining_msg_per_s": round(paced), "ratio": round(paced / alone, 2),
+            "drain_replies_per_s": round(paced_drained / (rounds * seconds)),
+            "unpaced_msg_per_s": round(unpaced), "unpaced_ratio": round(unpaced / alone, 2),
+            "unpaced_drain_replies_per_s": round(unpaced_drained / (rounds * seconds)), "rounds": rounds}
 
 
 # ---- exports and verify (child processes: their own peak memory) ---------------------------------

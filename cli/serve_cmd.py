@@ -43,13 +43,16 @@ from smsdesk.store.retention import MIN_DAYS
 @click.option("--retention-days", type=click.IntRange(MIN_DAYS, 36500), envvar="SMSDESK_RETENTION_DAYS", default=None,
               metavar="DAYS", help="Purge message texts, replies and delivery reports older than DAYS, at start and "
                                    "hourly, as `smsdesk purge` does (evidence of consent stays). Default: keep all.")
+@click.option("--sender-share", default=0.1, show_default=True, type=click.FloatRange(0.01, 1.0),
+              help="Share of the writer's time the outbox sender may take while webhooks are arriving (1: no "
+                   "limit); when inbound is quiet it drains at full pace.")
 @click.option("--writer-in-process", is_flag=True, hidden=True,
               help="Run the writer on a thread of serve instead of a child process (bench/ingest.py's A/B).")
 @pass_context
 def serve_cmd(ctx: Context, host: str, port: int, insecure_no_auth: bool, poll_interval: float,
               delivery_url: str | None, max_header_bytes: int, max_body_bytes: int, request_timeout: float,
               keep_alive_timeout: int, max_connections: int, no_send: bool, writer_only: bool, writer_in_process: bool,
-              logs_lag: float, retention_days: int | None) -> None:
+              logs_lag: float, retention_days: int | None, sender_share: float) -> None:
     """Run the webhook receiver, the inbox poller and the outbox sender.
 
     Routes: POST /infobip/inbound, POST /infobip/delivery-reports, GET /healthz. The webhook
@@ -79,7 +82,7 @@ def serve_cmd(ctx: Context, host: str, port: int, insecure_no_auth: bool, poll_i
                          poll_interval=poll_interval, delivery_url=delivery_url, limits=limits,
                          max_body_bytes=max_body_bytes, run_outbox=not no_send, direct_commits=not writer_only,
                          writer_in_process=writer_in_process, logs_lag=logs_lag,
-                         retention_days=retention_days)
+                         retention_days=retention_days, sender_share=sender_share)
     try:
         served_name.acquire()  # the file exists now
         service, server = build_service_server(config)

@@ -43,6 +43,7 @@ from pathlib import Path
 from smsdesk.domain.credential import StoredCredential
 from smsdesk.engine.answer_journal import AnswerJournal
 from smsdesk.engine.opt_out_notices import OptOutNotices
+from smsdesk.engine.sender_pacing import SenderPacing
 from smsdesk.infobip.client import (
     SEND_STATUS_GROUPS,
     InfobipClient,
@@ -162,8 +163,10 @@ class OutboxSender:
                  requests_in_flight: int = REQUESTS_IN_FLIGHT,
                  client_options: dict[str, object] | None = None,
                  logs_lag: float = LOGS_LAG_S, logs_looks: int = LOGS_LOOKS,
-                 opt_outs: OptOutNotices | None = None) -> None:
+                 opt_outs: OptOutNotices | None = None, pacing: SenderPacing | None = None) -> None:
         self.db_path = db_path
+        # Its share of the writer while webhooks arrive (engine/sender_pacing.py): inbound first.
+        self.pacing = pacing or SenderPacing()
         # The STOPs serve acknowledged, noted on the loop before their 200 (engine/opt_out_notices.py).
         self.opt_outs = opt_outs or OptOutNotices()
         self.writer = writer
@@ -216,6 +219,7 @@ class OutboxSender:
             return 0  # the writer is not recording: claiming more would only grow the pile
         try:
             await self._look_up_unknown()
+            await self.pacing.wait_turn()
             claimed = [OutboxRow._make(row) for row in await self._write(claim_due, self.claim_limit, time.time())]
             if claimed:
                 credentials = await asyncio.to_thread(self._credentials, {row.credential_id for row in claimed})
@@ -535,7 +539,11 @@ class OutboxSender:
                     len(self._unrecorded), exc, delay)
 
     async def _write(self, func, *args):  # type: ignore[no-untyped-def]
-        return await asyncio.wrap_future(self.writer.submit(job(func, *args)))
+        started = time.monotonic()
+        try:
+            return await asyncio.wrap_future(self.writer.submit(job(func, *args)))
+        finally:
+            self.pacing.note_write(time.monotonic() - started)
 
     @property
     def unrecorded(self) -> int:

@@ -34,6 +34,7 @@ from smsdesk.engine.limits import REQUESTS_IN_PROGRESS
 from smsdesk.engine.mo import InboundBatch, InputProblem, parse_delivery_reports, parse_inbound_batch
 from smsdesk.engine.opt_out_notices import OptOutNotices
 from smsdesk.engine.ratelog import RateLimitedLog
+from smsdesk.engine.sender_pacing import SenderPacing
 from smsdesk.store.db import utcnow
 from smsdesk.store.errors import classify
 from smsdesk.store.inbound import inbound_rows, store_inbound
@@ -121,8 +122,10 @@ Handler = Callable[[Request], Awaitable[JSONResponse]]
 class Receiver:
     def __init__(self, writer: Writer, auth: BasicAuth | None, *, max_body_bytes: int = MAX_BODY_BYTES,
                  store_run: StoreRun = store_inbound, direct: DirectCommitter | None = None,
-                 opt_outs: OptOutNotices | None = None) -> None:
+                 opt_outs: OptOutNotices | None = None, pacing: SenderPacing | None = None) -> None:
         self.writer = writer
+        # Each webhook noted: while they arrive, the outbox sender keeps to its share of the writer.
+        self.pacing = pacing
         # Opt-outs stored, noted before their 200 goes out: the sender's last word (engine/opt_out_notices.py).
         self.opt_outs = opt_outs or OptOutNotices()
         self.auth = auth
@@ -159,6 +162,8 @@ class Receiver:
         return guarded
 
     async def inbound(self, request: Request) -> JSONResponse:
+        if self.pacing is not None:
+            self.pacing.note_inbound()
         payload = await _read_json(request, self.max_body_bytes)
         try:
             batch = parse_inbound_batch(payload)

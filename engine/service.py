@@ -29,6 +29,7 @@ from smsdesk.engine.outbox_sender import LOGS_LAG_S, OutboxSender
 from smsdesk.engine.poller import InboxPoller
 from smsdesk.engine.receiver import MAX_BODY_BYTES, BasicAuth, Receiver
 from smsdesk.engine.retention_sweep import SWEEP_EVERY_S, run_sweeps
+from smsdesk.engine.sender_pacing import SENDER_SHARE, SenderPacing
 from smsdesk.infobip.net import is_loopback, start_server_thread
 from smsdesk.store.expiry import expire_pending
 from smsdesk.store.heartbeat import HEARTBEAT_SECONDS, record_heartbeat
@@ -76,6 +77,8 @@ class ServeConfig:
     # purged at start and every `retention_interval` (engine/retention_sweep.py); None keeps everything.
     retention_days: int | None = None
     retention_interval: float = SWEEP_EVERY_S
+    # The outbox sender's share of the writer while webhooks arrive (engine/sender_pacing.py).
+    sender_share: float = SENDER_SHARE
     extra: dict[str, object] = field(default_factory=dict)
 
     def check(self) -> None:
@@ -103,13 +106,15 @@ class Service:
             else ProcessWriter(config.db_path, log_path=config.writer_log))
         self.direct = DirectCommitter(config.db_path) if config.direct_commits else None
         opt_outs = OptOutNotices()  # the receiver notes each stored STOP before its 200; the sender reads them
+        pacing = SenderPacing(config.sender_share)  # the receiver notes each webhook; the sender yields to them
         self.receiver = Receiver(self.writer, config.auth, max_body_bytes=config.max_body_bytes, direct=self.direct,
-                                 opt_outs=opt_outs)
+                                 opt_outs=opt_outs, pacing=pacing)
         # The sender writes through its generation's fence (writer/fencing.py): once a later sender
         # took over, nothing it does is written.
         self.sender_writer = FencedWriter(self.writer)
         self.sender = OutboxSender(config.db_path, self.sender_writer, delivery_url=config.delivery_url,
-                                   interval=config.outbox_interval, logs_lag=config.logs_lag, opt_outs=opt_outs)
+                                   interval=config.outbox_interval, logs_lag=config.logs_lag, opt_outs=opt_outs,
+                                   pacing=pacing)
         self.poller = InboxPoller(config.db_path, self.writer, interval=config.poll_interval)
         # Blocklist pushes (engine/blocklist_sync.py): apart from the sender, so a failing Blocklist delays no reply.
         self.blocklist = BlocklistSync(config.db_path, self.writer)

@@ -1,0 +1,65 @@
+"""How much of the writer's time the outbox sender may take while webhooks are arriving.
+
+Serve has one writer (or one write lock, for direct commits). A backlog of replies drains in
+rounds of claims and records that each hold it for tens of milliseconds on a large file; left
+alone they take whatever the writer has, and every webhook waits behind them. Infobip retries a
+webhook that is slow to answer, and a STOP is only safe once stored: inbound comes first.
+
+So while webhooks have arrived within the last `quiet_after` seconds, the sender's next claim
+waits until its writes since the previous claim are at most `share` of the time that passed
+(a 30 ms claim and 30 ms of records at share 0.1 take a round of 600 ms: about 1,300 replies a
+second, far above what an SMS account sends). When inbound is quiet the sender claims at once:
+a backlog after an outage drains at the writer's full pace. Loop thread only: no lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+SENDER_SHARE = 0.1
+QUIET_AFTER_S = 1.0
+
+
+class SenderPacing:
+    def __init__(self, share: float = SENDER_SHARE, quiet_after: float = QUIET_AFTER_S,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if not 0 < share <= 1:
+            raise ValueError("share must be in (0, 1]")
+        self.share = share
+        self.quiet_after = quiet_after
+        self.clock = clock
+        self._last_inbound = float("-inf")
+        self._round_started = clock()
+        self._written = 0.0  # seconds the sender's writes took since its last claim
+        self.waited = 0.0  # seconds claims were held back, in all (for the bench and the log)
+
+    def note_inbound(self) -> None:
+        """A webhook arrived (the receiver calls this, whatever became of it)."""
+        self._last_inbound = self.clock()
+
+    def note_write(self, seconds: float) -> None:
+        """One of the sender's writer jobs took `seconds`, from submit to answer."""
+        self._written += max(0.0, seconds)
+
+    def delay(self) -> float:
+        """How long the next claim should wait: 0 when inbound is quiet or the share allows it."""
+        now = self.clock()
+        if now - self._last_inbound > self.quiet_after:
+            return 0.0
+        ready_at = self._round_started + self._written / self.share
+        return max(0.0, ready_at - now)
+
+    def start_round(self) -> None:
+        """A claim is about to be submitted: the share is counted afresh from here."""
+        self._round_started = self.clock()
+        self._written = 0.0
+
+    async def wait_turn(self) -> None:
+        """Before a claim: wait out `delay()` (re-read after each sleep: inbound may have gone
+        quiet meanwhile), then start the round."""
+        while (pause := self.delay()) > 0:
+            self.waited += pause
+            await asyncio.sleep(min(pause, self.quiet_after))
+        self.start_round()
