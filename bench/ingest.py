@@ -15,7 +15,12 @@ run (what each moving part buys; docs/architecture.md keeps a part only for 25% 
   in_process         the writer on a thread of serve (no child process), direct commits on;
   in_process_only    the writer on a thread of serve and nothing else: one commit path.
 
-Prints one JSON line. Usage: python bench/ingest.py [--seconds 5] [--ab]
+With --search-ab instead, the cost of the log's search index (schema 18: the trigram index's
+triggers and messages_credential) on single-message ingest: two serves, one on a database whose
+copy of them was dropped (a bench-only change of the bench's own temporary file, no switch of
+smsdesk's), driven in alternated rounds at each point; the median of the rounds per arm.
+
+Prints one JSON line. Usage: python bench/ingest.py [--seconds 5] [--ab | --search-ab [--rounds 3]]
 """
 
 from __future__ import annotations
@@ -114,15 +119,75 @@ def both_servers(variants: tuple[str, ...] = ()) -> Iterator[Servers]:
             proc.wait(10)
 
 
+# What schema 18 adds to each stored message: the trigram index's triggers and messages_credential.
+SEARCH_INDEX_DROPPED = ("DROP TRIGGER messages_search_inserted", "DROP TRIGGER messages_search_deleted",
+                        "DROP TRIGGER messages_search_updated", "DROP TABLE messages_search",
+                        "DROP INDEX messages_credential")
+
+
+def search_ab(seconds: int, rounds: int) -> dict[str, object]:
+    """Single-message ingest through serve over HTTP with and without the search index, alternated."""
+    tmp = Path(tempfile.mkdtemp(prefix="smsdesk-bench-search-"))
+    cred = shop_credential(default_reply_message="", opt_in_message="", opt_out_message="", help_message="")
+    indexed, bare = make_db(tmp / "indexed.db", cred), make_db(tmp / "bare.db", cred)
+    conn = sqlite3.connect(bare)
+    for statement in SEARCH_INDEX_DROPPED:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+    ports = {"indexed": free_port(), "bare": free_port()}
+    procs = {"indexed": _serve(indexed, ports["indexed"]), "bare": _serve(bare, ports["bare"])}
+    urls = {arm: f"http://127.0.0.1:{port}" for arm, port in ports.items()}
+    samples: dict[tuple[str, int], list[dict[str, float]]] = {}
+    try:
+        for arm, url in urls.items():
+            wait_healthy(url, procs[arm])
+            wrk(url, 16, 1, 1)  # warm-up
+        for round_ in range(rounds):
+            for connections in CONNECTIONS:
+                arms = ("indexed", "bare") if (round_ + connections) % 2 else ("bare", "indexed")
+                for arm in arms:
+                    samples.setdefault((arm, connections), []).append(wrk(urls[arm], connections, seconds, 1))
+    finally:
+        for proc in procs.values():
+            proc.terminate()
+            proc.wait(10)
+    result: dict[str, object] = {"bench": "ingest_search_ab", "rounds": rounds, "seconds_per_point": seconds,
+                                 "generator": "wrk 4.1 (C, epoll), 1 thread, wrk_inbound.lua's text mix"}
+    for connections in CONNECTIONS:
+        median = {arm: sorted(samples[(arm, connections)], key=lambda s: s["msgs_per_s"])[rounds // 2]
+                  for arm in ("indexed", "bare")}
+        result[f"c{connections}"] = {
+            "indexed_msgs_per_s": round(median["indexed"]["msgs_per_s"]),
+            "bare_msgs_per_s": round(median["bare"]["msgs_per_s"]),
+            "ratio": round(median["indexed"]["msgs_per_s"] / median["bare"]["msgs_per_s"], 3),
+            "indexed_p50_ms": round(median["indexed"]["p50_ms"], 2), "bare_p50_ms": round(median["bare"]["p50_ms"], 2),
+            "indexed_p99_ms": round(median["indexed"]["p99_ms"], 2), "bare_p99_ms": round(median["bare"]["p99_ms"], 2),
+            "indexed_rounds": [round(s["msgs_per_s"]) for s in samples[("indexed", connections)]],
+            "bare_rounds": [round(s["msgs_per_s"]) for s in samples[("bare", connections)]]}
+    for arm, db in (("indexed", indexed), ("bare", bare)):
+        conn = sqlite3.connect(db)
+        result[f"{arm}_stored"] = conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+        conn.close()
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
     parser.add_argument("--ab", action="store_true",
                         help="also measure serve with one commit path or the other at each point (see VARIANTS): "
                              "what the writer process and direct commits buy, in the same run")
+    parser.add_argument("--search-ab", action="store_true",
+                        help="instead: single-message ingest with and without the log's search index (schema 18), "
+                             "alternated rounds")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of --search-ab")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("bench/ingest.py needs wrk (apt-get install wrk)")
+    if args.search_ab:
+        print(json.dumps(search_ab(args.seconds, args.rounds)))
+        return
     result: dict[str, object] = {"bench": "ingest", "generator": "wrk 4.1 (C, epoll), 1 thread",
                                  "ids": "random (uuid-like messageIds, random numbers)",
                                  "seconds_per_point": args.seconds}

@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from smsdesk.domain.credential import Credential  # noqa: E402
-from smsdesk.engine.outbox_sender import CLAIM_LIMIT  # noqa: E402
+from smsdesk.engine.outbox_sender import CLAIM_LIMIT, MESSAGES_PER_REQUEST  # noqa: E402
 from smsdesk.engine.sender_pacing import SenderPacing  # noqa: E402
 from smsdesk.simulator.sample_data import club_credential, make_db, shop_credential  # noqa: E402
 from smsdesk.store.db import connect, connect_reader, transaction, utcnow  # noqa: E402
@@ -297,7 +297,7 @@ def ingest_with_backlog(path: Path, size: int, copy: Path, seconds: float = 1.0,
                 continue
             if in_flight is None and pacing.delay() <= 0:
                 pacing.start_round()
-                in_flight = sender_job(claim_due, CLAIM_LIMIT, time.time())
+                in_flight = sender_job(claim_due, pacing.claim_size(CLAIM_LIMIT, MESSAGES_PER_REQUEST), time.time())
                 answer_at = time.perf_counter() + 0.2
             elif in_flight is not None and time.perf_counter() >= answer_at:
                 sender_job(record_outcomes, sent(in_flight))

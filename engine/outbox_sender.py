@@ -174,6 +174,7 @@ class OutboxSender:
         self.interval = interval
         self.messages_per_request = messages_per_request
         self.claim_limit = messages_per_request * requests_in_flight
+        self._last_limit = self.claim_limit  # what the last claim asked for (smaller while webhooks arrive)
         # Few in-request retries: the outbox reschedules failed rows itself, with longer backoff.
         self.clients = ClientPool(**({"max_attempts": 2, "max_retry_seconds": 5.0} | (client_options or {})))
         self._in_flight = asyncio.Semaphore(requests_in_flight)
@@ -209,7 +210,7 @@ class OutboxSender:
             except Exception as exc:  # the writer down, the database locked: try again next round
                 log.warning("outbox round failed: %s", exc)
                 count = 0
-            if count < self.claim_limit:
+            if count < self._last_limit:  # the backlog is claimed: wait for more
                 await asyncio.sleep(self.interval)
 
     async def run_once(self) -> int:
@@ -220,7 +221,8 @@ class OutboxSender:
         try:
             await self._look_up_unknown()
             await self.pacing.wait_turn()
-            claimed = [OutboxRow._make(row) for row in await self._write(claim_due, self.claim_limit, time.time())]
+            limit = self._last_limit = self.pacing.claim_size(self.claim_limit, self.messages_per_request)
+            claimed = [OutboxRow._make(row) for row in await self._write(claim_due, limit, time.time())]
             if claimed:
                 credentials = await asyncio.to_thread(self._credentials, {row.credential_id for row in claimed})
                 await asyncio.gather(*(self._send_batch(credentials.get(cred_id), batch)

@@ -8,8 +8,10 @@ webhook that is slow to answer, and a STOP is only safe once stored: inbound com
 So while webhooks have arrived within the last `quiet_after` seconds, the sender's next claim
 waits until its writes since the previous claim are at most `share` of the time that passed
 (a 30 ms claim and 30 ms of records at share 0.1 take a round of 600 ms: about 1,300 replies a
-second, far above what an SMS account sends). When inbound is quiet the sender claims at once:
-a backlog after an outage drains at the writer's full pace. Loop thread only: no lock.
+second, far above what an SMS account sends), and a claim takes one request's worth of replies,
+not eight, so no single claim holds the write lock long enough to stall a webhook's commit. When
+inbound is quiet the sender claims at once, in full: a backlog after an outage drains at the
+writer's full pace. Loop thread only: no lock.
 """
 
 from __future__ import annotations
@@ -43,10 +45,19 @@ class SenderPacing:
         """One of the sender's writer jobs took `seconds`, from submit to answer."""
         self._written += max(0.0, seconds)
 
+    def inbound_arriving(self) -> bool:
+        return self.clock() - self._last_inbound <= self.quiet_after
+
+    def claim_size(self, full: int, small: int) -> int:
+        """How many replies the next claim takes: while webhooks arrive, `small` (one request's
+        worth), so no claim or record holds the write lock long enough to stall a webhook's commit;
+        else `full`."""
+        return small if self.inbound_arriving() else full
+
     def delay(self) -> float:
         """How long the next claim should wait: 0 when inbound is quiet or the share allows it."""
         now = self.clock()
-        if now - self._last_inbound > self.quiet_after:
+        if not self.inbound_arriving():
             return 0.0
         ready_at = self._round_started + self._written / self.share
         return max(0.0, ready_at - now)

@@ -59,3 +59,13 @@ def test_a_round_starts_afresh_and_negative_times_count_as_none() -> None:
 def test_a_share_outside_0_to_1_is_refused(share: float) -> None:
     with pytest.raises(ValueError, match="share"):
         SenderPacing(share=share)
+
+
+def test_claims_are_one_request_while_webhooks_arrive_and_full_when_quiet() -> None:
+    clock = Clock()
+    pacing = SenderPacing(clock=clock)
+    assert pacing.claim_size(800, 100) == 800
+    pacing.note_inbound()
+    assert pacing.claim_size(800, 100) == 100
+    clock.now += 1.5
+    assert pacing.claim_size(800, 100) == 800
