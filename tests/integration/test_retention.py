@@ -207,3 +207,17 @@ def test_serve_with_a_retention_period_purges_at_start_and_keeps_answering(tmp_p
     assert answer.status_code == 200
     assert rows(db_path, "SELECT COUNT(*) FROM messages WHERE message_id LIKE 'old-%'") == [(2,)]  # the evidence
     assert rows(db_path, "SELECT COUNT(*) FROM messages WHERE from_number = '+41790000077'") == [(1,)]
+
+
+def test_optimize_analyzes_approximately_so_it_never_holds_the_writer_long(tmp_path: Path) -> None:
+    """serve's start and every sweep run `optimize` on the writer's connection: ANALYZE, where
+    SQLite finds statistics stale, reads at most ANALYSIS_LIMIT rows per index, not every row."""
+    from smsdesk.store.retention import ANALYSIS_LIMIT, optimize
+
+    handle = connect(programme(tmp_path))
+    try:
+        assert handle.conn.execute("PRAGMA analysis_limit").fetchone()[0] == 0  # SQLite's default: every row
+        optimize(handle.conn)
+        assert handle.conn.execute("PRAGMA analysis_limit").fetchone()[0] == ANALYSIS_LIMIT
+    finally:
+        handle.close()
