@@ -8,12 +8,14 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from smsdesk.domain.credential import Credential
 from smsdesk.domain.impact import DAYS, Impact, compare
+from smsdesk.store import message_search
+from smsdesk.store.message_search import COUNT_CAP, SCAN_WINDOW, Search, escape_like, ids_sql
 
 # A near miss waiting in the review queue shows as `review` until an operator decides
 # (store/review.py); the stored action stays `near-opt-out`, which exports write.
@@ -35,40 +37,49 @@ class MessageFilter:
     action: str = ""
     number: str = ""
     text: str = ""
+    # Only messages with a larger id: the window a one- or two-character search reads
+    # (store/message_search.py SCAN_WINDOW), set by `log_first_page` and said in the status line.
+    after: int = 0
+
+    def search(self, conn: sqlite3.Connection) -> Search:
+        """How the reads find the matching messages: through an index wherever one answers
+        (store/message_search.py), with the meaning of `where`."""
+        return message_search.build(conn, self.credential, self.action, self.number, self.text, self.after)
 
     def where(self) -> tuple[list[str], list[Any]]:
+        """The filter as one scan of messages (LIKE): what it means, and what the indexed reads
+        of `search` return (tests compare the two on the same rows)."""
         clauses: list[str] = []
         params: list[Any] = []
         if self.credential:
             # A prefix, any case (`cred:coffee` finds "Coffee Club"): what the operator sees, not
             # necessarily the whole stored name. SQLite's LIKE folds ASCII letters only.
             clauses.append("m.credential LIKE ? ESCAPE '\\'")
-            params.append(f"{_escape_like(self.credential)}%")
-        # messages_action indexes every action but `default` (schema 11), and SQLite uses a
-        # partial index only when the query says in as many words that it excludes `default`.
+            params.append(f"{escape_like(self.credential)}%")
         if self.action == "review":
             clauses.append(f"m.action = 'near-opt-out' AND {_NOT_DEFAULT} AND {_OPEN_REVIEW}")
-        elif self.action == "default":  # most messages: read in id order, no index needed
-            clauses.append("m.action = 'default'")
         elif self.action:
-            clauses.append(f"m.action = ? AND {_NOT_DEFAULT}")
+            clauses.append("m.action = ?")
             params.append(self.action)
         if self.number:
-            clauses.append("(m.from_number LIKE ? OR m.to_number LIKE ?)")
-            params += [f"%{self.number}%"] * 2
+            clauses.append("(m.from_number LIKE ? ESCAPE '\\' OR m.to_number LIKE ? ESCAPE '\\')")
+            params += [f"%{escape_like(self.number)}%"] * 2
         if self.text:
             clauses.append("m.text LIKE ? ESCAPE '\\'")
-            params.append(f"%{_escape_like(self.text)}%")
+            params.append(f"%{escape_like(self.text)}%")
+        if self.after:
+            clauses.append("m.id > ?")
+            params.append(self.after)
         return clauses, params
 
     @property
     def active(self) -> bool:
         return any((self.credential, self.action, self.number, self.text))
 
-
-def _escape_like(value: str) -> str:
-    """`value` matched literally inside a LIKE pattern (ESCAPE '\\'): % and _ are not wildcards."""
-    return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    @property
+    def scans(self) -> bool:
+        """A one- or two-character needle: no trigram to look up, so a bounded scan."""
+        return any(needle and not message_search.indexed(needle) for needle in (self.number, self.text))
 
 
 @dataclass(frozen=True)
@@ -110,35 +121,46 @@ def page_messages(conn: sqlite3.Connection, *, before_id: int | None = None, aft
                   oldest_first: bool = False) -> list[MessageRow]:
     """Newest first (or oldest first), ids strictly between `after_id` and `before_id`: keyset
     pages either way in time; `after_id` alone fetches what is newer (live tail)."""
-    clauses, params = (filters or MessageFilter()).where()
+    bounds, params = _bounds(after_id, before_id)
+    return _read_page(conn, (filters or MessageFilter()).search(conn), bounds, params, not oldest_first, limit)
+
+
+def _bounds(after_id: int | None, before_id: int | None) -> tuple[list[str], list[Any]]:
+    bounds: list[str] = []
+    params: list[Any] = []
     if before_id is not None:
-        clauses.append("m.id < ?")
+        bounds.append("m.id < ?")
         params.append(before_id)
     if after_id is not None:
-        clauses.append("m.id > ?")
+        bounds.append("m.id > ?")
         params.append(after_id)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    direction = "ASC" if oldest_first else "DESC"
-    rows = conn.execute(f"SELECT {MESSAGE_COLUMNS} {_FROM} {where} ORDER BY m.id {direction} LIMIT ?",
-                        (*params, limit)).fetchall()
-    return [MessageRow(*row) for row in rows]
+    return bounds, params
+
+
+def _read_page(conn: sqlite3.Connection, search: Search, bounds: list[str], params: list[Any], descending: bool,
+               limit: int, offset: int = 0) -> list[MessageRow]:
+    """The rows of the matching ids within `bounds`, in order: the ids come down the index that
+    drives the search and stop at the page; the rows are read by id."""
+    direction = "DESC" if descending else "ASC"
+    if not search.clauses and not search.names:  # every message: along the primary key
+        where = f"WHERE {' AND '.join(bounds)}" if bounds else ""
+        sql, args = f"SELECT {MESSAGE_COLUMNS} {_FROM} {where} ORDER BY m.id {direction} LIMIT ? OFFSET ?", \
+            [*params, limit, offset]
+    else:
+        ids, args = ids_sql(search, bounds, params, descending, limit, offset)
+        sql = f"SELECT {MESSAGE_COLUMNS} {_FROM} WHERE m.id IN ({ids}) ORDER BY m.id {direction}"
+    return [MessageRow(*row) for row in conn.execute(sql, args).fetchall()]
 
 
 def count_and_top(conn: sqlite3.Connection, filters: MessageFilter) -> tuple[int, int]:
-    """How many messages match, and the newest matching id (0 when none).
-
-    Two statements, not `COUNT(*), MAX(id)` in one: apart, the newest id is one step down the
-    primary key (or down the action index), and an unfiltered count is SQLite's page count of
-    the smallest index, which reads no row; together they read every matching row."""
-    clauses, params = filters.where()
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    count = conn.execute(f"SELECT COUNT(*) FROM messages m {where}", params).fetchone()[0]
-    if clauses:  # down the index the filter uses, to its first match
-        found = conn.execute(f"SELECT m.id FROM messages m {where} ORDER BY m.id DESC LIMIT 1", params).fetchone()
-        top = found[0] if found else 0
-    else:
-        top = max_message_id(conn)
-    return int(count), int(top)
+    """How many messages match (exactly, however long that takes: tests and tools; the log counts
+    with `log_first_page`), and the newest matching id (0 when none)."""
+    if not filters.active and not filters.after:
+        return int(conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]), max_message_id(conn)
+    search = filters.search(conn)
+    total, _ = message_search.count(conn, search, max_message_id(conn), None)
+    newest = _read_page(conn, search, [], [], True, 1)
+    return total, newest[0].id if newest else 0
 
 
 def count_since(conn: sqlite3.Connection, after_id: int) -> tuple[int, int]:
@@ -150,15 +172,20 @@ def count_since(conn: sqlite3.Connection, after_id: int) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class LogPage:
-    """The log's first screenful: `total` matching messages of `all_total`, newest `top`.
+    """The log's first screenful: `total` matching messages of `all_total`, counted up to `top`.
 
-    Read in one transaction (the TUI's data service reads so), so `total <= all_total`."""
+    Read in one transaction (the TUI's data service reads so), so `total <= all_total`.
+    `more`: `total` is where the count stopped (COUNT_CAP), more match: the list holds the first
+    `total` of them. `filters`: what the log reads with from now on (a one- or two-character
+    search gets `after`, the window it reads: SCAN_WINDOW messages below `all_top`)."""
 
     total: int
     top: int
     rows: list[MessageRow]
     all_total: int  # every message, filter or not: "0 of N match"
     all_top: int = 0  # the newest message of all, filter or not: where the next poll counts from
+    more: bool = False
+    filters: MessageFilter | None = None
 
 
 def log_first_page(conn: sqlite3.Connection, filters: MessageFilter, limit: int,
@@ -166,18 +193,27 @@ def log_first_page(conn: sqlite3.Connection, filters: MessageFilter, limit: int,
     """The first screenful, newest first (or oldest first: `rows` from the oldest match).
 
     `known_all`: (all messages, the newest id) as the caller last counted them; a filtered read
-    then counts only what arrived since instead of every message again."""
-    total, top = count_and_top(conn, filters)
-    # Bounded by the top just counted: a commit in between shows up with the next poll, once.
-    rows = page_messages(conn, before_id=top + 1, limit=limit, filters=filters, oldest_first=oldest_first)
+    then counts only what arrived since instead of every message again. Nothing is counted that
+    the page itself shows: a page shorter than `limit` is every match."""
     if not filters.active:
-        all_total, all_top = total, top
-    elif known_all is not None:
+        total = int(conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0])
+        top = max_message_id(conn)
+        rows = page_messages(conn, before_id=top + 1, limit=limit, oldest_first=oldest_first)
+        return LogPage(total, top, rows, total, top, filters=filters)
+    if known_all is not None:
         new, all_top = count_since(conn, known_all[1])
         all_total = known_all[0] + new
     else:
-        all_total, all_top = count_and_top(conn, MessageFilter())
-    return LogPage(total, top, rows, max(all_total, total), max(all_top, top))
+        all_total, all_top = int(conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]), max_message_id(conn)
+    if filters.scans and not filters.after and all_top > SCAN_WINDOW:
+        filters = replace(filters, after=all_top - SCAN_WINDOW)
+    search = filters.search(conn)
+    rows = _read_page(conn, search, ["m.id <= ?"], [all_top], not oldest_first, limit)
+    if len(rows) < limit:
+        total, more = len(rows), False
+    else:
+        total, more = message_search.count(conn, search, all_top, COUNT_CAP)
+    return LogPage(total, all_top, rows, max(all_total, total), all_top, more, filters)
 
 
 def messages_at_offset(conn: sqlite3.Connection, filters: MessageFilter, offset: int,
@@ -187,39 +223,19 @@ def messages_at_offset(conn: sqlite3.Connection, filters: MessageFilter, offset:
     no newer than `top`, the newest the log has counted): the log's jump into the unknown (End,
     a scrollbar drag). Paging next to rows already read uses keysets instead.
 
-    `total`: how many rows match (up to `top`). A jump past the middle counts from the other
-    end, so End reads the last page from the oldest row instead of stepping over every row."""
-    clauses, params = filters.where()
-    if top is not None:
-        clauses.append("m.id <= ?")
-        params.append(top)
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    `total`: how many rows match (up to `top`), when known exactly. A jump past the middle counts
+    from the other end, so End reads the last page from the oldest row instead of stepping over
+    every row. Without it (a count that stopped at COUNT_CAP) the offset is walked: at most the cap."""
+    search = filters.search(conn)
+    bounds, params = _bounds(None, None if top is None else top + 1)
     from_far_end = total is not None and offset > total // 2
-    ascending = oldest_first != from_far_end
     if from_far_end:
         assert total is not None
         if offset >= total:
             return []  # past the end of what was counted
-        first_of_page = offset  # the page's first row, counted from the far end: its last row
-        far_offset = max(0, total - first_of_page - limit)
-        far_rows = conn.execute(
-            f"SELECT m.id FROM messages m {where} ORDER BY m.id {'ASC' if ascending else 'DESC'} LIMIT ? OFFSET ?",
-            (*params, min(limit, total - first_of_page), far_offset)).fetchall()
-        if not far_rows:
-            return []
-        ids = [row[0] for row in far_rows]
-        low, high = min(ids), max(ids)
-        return page_messages(conn, after_id=low - 1, before_id=high + 1, limit=limit, filters=filters,
-                             oldest_first=oldest_first)
-    direction = "ASC" if ascending else "DESC"
-    first = conn.execute(f"SELECT m.id FROM messages m {where} ORDER BY m.id {direction} LIMIT 1 OFFSET ?",
-                         (*params, offset)).fetchone()
-    if first is None:
-        return []
-    if oldest_first:
-        return page_messages(conn, after_id=first[0] - 1, before_id=None if top is None else top + 1, limit=limit,
-                             filters=filters, oldest_first=True)
-    return page_messages(conn, before_id=first[0] + 1, limit=limit, filters=filters)
+        far_offset = max(0, total - offset - limit)
+        return _read_page(conn, search, bounds, params, oldest_first, min(limit, total - offset), far_offset)[::-1]
+    return _read_page(conn, search, bounds, params, not oldest_first, limit, offset)
 
 
 @dataclass(frozen=True)
@@ -448,6 +464,17 @@ def consent_ledger(conn: sqlite3.Connection, sandbox: str, number: str) -> list[
     return [dict(zip(names, row, strict=True)) for row in cursor]
 
 
+def _export_source(conn: sqlite3.Connection, filters: MessageFilter | None) -> tuple[str, list[Any]]:
+    """FROM ... ORDER BY of an export: every match, oldest first, through the search's index (the
+    trigram index in its own order) or along the primary key (an export reads whole tables)."""
+    search = (filters or MessageFilter()).search(conn)
+    if search.names:  # credentials' ranges are merged for pages; an export reads in id order
+        search = Search(search.source, search.key, [*search.clauses,
+                        f"m.credential IN ({','.join('?' * len(search.names))})"], [*search.params, *search.names])
+    return (f"FROM {search.source} LEFT JOIN outbox o ON o.id = m.reply_id {search.where()} ORDER BY {search.key}",
+            search.params)
+
+
 MESSAGE_EXPORT_KEYS = ("id", "message_id", "received_at", "credential", "sandbox", "from", "to", "text", "action",
                        "keyword", "consent_before", "consent_after", "reply_text", "reply_status", "reply_reason")
 
@@ -455,12 +482,10 @@ MESSAGE_EXPORT_KEYS = ("id", "message_id", "received_at", "credential", "sandbox
 def iter_message_export_rows(conn: sqlite3.Connection, filters: MessageFilter | None = None) -> Iterator[tuple]:
     """Export rows as tuples in MESSAGE_EXPORT_KEYS order, oldest first, streamed (a cursor,
     fetched in batches); only those matching `filters` when given."""
-    clauses, params = (filters or MessageFilter()).where()
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    source, params = _export_source(conn, filters)
     cursor = conn.execute(
         "SELECT m.id, m.message_id, m.received_at, m.credential, m.sandbox, m.from_number, m.to_number, m.text, "
-        "m.action, m.keyword, m.consent_before, m.consent_after, o.text, o.status, o.last_error "
-        f"{_FROM} {where} ORDER BY m.id", params)
+        f"m.action, m.keyword, m.consent_before, m.consent_after, o.text, o.status, o.last_error {source}", params)
     while batch := cursor.fetchmany(1000):
         yield from batch
 
@@ -484,9 +509,8 @@ def iter_message_export_json(conn: sqlite3.Connection, filters: MessageFilter | 
     streamed: what json.dumps(ensure_ascii=False) writes for each of `iter_message_export`'s rows,
     built by SQLite, one string a row (a dict and json.dumps per row cost five times SQLite's own
     JSON output). Not yet inert: usecases/exports.py write_json_blocks makes it so."""
-    clauses, params = (filters or MessageFilter()).where()
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-    cursor = conn.execute(f"SELECT {_EXPORT_LINE} {_FROM} {where} ORDER BY m.id", params)
+    source, params = _export_source(conn, filters)
+    cursor = conn.execute(f"SELECT {_EXPORT_LINE} {source}", params)
     while batch := cursor.fetchmany(lines_per_block):
         yield "\n".join([line for (line,) in batch]) + "\n"
 

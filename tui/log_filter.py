@@ -11,8 +11,9 @@ from smsdesk.tui.vocabulary import ACTIONS, UnknownAction, resolve_action
 SYNTAX = (
     ("cred:NAME", "credential name, any case, a prefix is enough (cred:coffee finds Coffee Club)"),
     ("action:WORD", "one of " + ", ".join(ACTIONS) + " (a prefix is enough)"),
-    ("num:DIGITS", "part of the sender's or the inbound number"),
-    ("free text", "part of the message text; quote values with spaces: cred:\"Shop UK\""),
+    ("num:DIGITS", "part of the sender's or the inbound number (1-2 digits: the newest 100,000 messages)"),
+    ("free text", "part of the message text (1-2 characters: the newest 100,000 messages); quote values "
+                  "with spaces: cred:\"Shop UK\""),
 )
 _KEYS = {"cred": "credential", "credential": "credential", "action": "action", "num": "number",
          "number": "number", "from": "number"}

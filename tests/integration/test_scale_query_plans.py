@@ -7,9 +7,12 @@ ledger, except the lines a read is allowed, each named here with why. Reads that
 index of schema 16 must name it: `test_each_index_of_schema_16_is_needed` drops each in turn and
 shows that its read's check then fails.
 
-Left as scans, and said so (README, "The inbound log"): the log's `cred:`, `num:` and free-text
-filters (substring matches no B-tree can answer) read messages newest first and stop at a page,
-but count every message; exports and `consent verify` read whole tables by design.
+The log's substring filters (schema 18, store/message_search.py): free text and `num:` of three
+characters or more search the trigram index `messages_search` (FTS5 explains it as a SCAN of the
+virtual table with a MATCH: a search of its index), `cred:` the ranges of `messages_credential`;
+one or two characters read a window of the newest messages (a range of the primary key).
+`test_each_index_of_schema_18_is_needed` drops the index, the table and a trigger in turn.
+Exports and `consent verify` read whole tables by design.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from typing import Any
 import pytest
 
 from smsdesk.simulator.sample_data import CLUB_NUMBER, SHOP_NUMBER, club_credential, make_db, shop_credential
+from smsdesk.store import queries
 from smsdesk.store.consent_history import consent_changes
 from smsdesk.store.db import connect, transaction
 from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages
@@ -33,15 +37,15 @@ from smsdesk.store.outbox import SendOutcome, claim_due, record_outcomes
 from smsdesk.store.queries import (
     MessageFilter,
     impact_preview,
+    iter_message_export_rows,
     list_profiles,
     log_first_page,
     messages_at_offset,
-    page_messages,
     profile_of,
 )
 from smsdesk.store.review import review_page
 from smsdesk.tui.adapters import page_after, page_before, read_ledger
-from tests.support.query_plans import plans, table_scans, traced
+from tests.support.query_plans import full_text_search, plans, table_scans, traced
 from tests.support.store import copy_db, rows
 
 KEYWORDS = ("STOP", "START", "HELP", "hello", "YES", "DISCOUNT", "stpo")
@@ -73,6 +77,8 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
                 record_outcomes(conn, [tuple(SendOutcome(row[0], "sent", f"ib-{row[0]}", "PENDING"))
                                        for row in claimed])
             store_messages(conn, RouteTable(), traffic_of(MESSAGES, 1000))  # a backlog, queued
+            # Names as a renamed credential leaves them: `cred:sh` is two ranges to merge.
+            conn.execute("UPDATE messages SET credential = 'Shop UK' WHERE credential = 'Shop' AND id % 3 = 0")
     finally:
         db.close()
     assert rows(db_path, "SELECT COUNT(*) FROM outbox WHERE status = 'queued'")[0][0] > 100
@@ -107,6 +113,45 @@ def _oldest_first_end(conn: sqlite3.Connection) -> Any:
     return messages_at_offset(conn, MessageFilter(), total - 30, 100, True, top, total)
 
 
+def _windowed(read: Callable[[sqlite3.Connection], Any]) -> Callable[[sqlite3.Connection], Any]:
+    """A short search on a log longer than its window (SCAN_WINDOW made small for these 6,000 rows)."""
+    def run(conn: sqlite3.Connection) -> Any:
+        saved, queries.SCAN_WINDOW = queries.SCAN_WINDOW, 500
+        try:
+            return read(conn)
+        finally:
+            queries.SCAN_WINDOW = saved
+    return run
+
+
+def _then_page_and_jump(filters: MessageFilter) -> Callable[[sqlite3.Connection], Any]:
+    """The first screen, the next page, and a jump (End without an exact total walks the offset,
+    at most COUNT_CAP rows), as the log reads with the filter it got back."""
+    def run(conn: sqlite3.Connection) -> Any:
+        page = log_first_page(conn, filters, 100)
+        scope = page.filters or filters
+        page_before(conn, scope, page.rows[-1].id if page.rows else page.top, 100)
+        messages_at_offset(conn, scope, 150, 100, top=page.top, total=None if page.more else page.total)
+        return messages_at_offset(conn, scope, 40, 100, True, page.top, None)
+    return run
+
+
+# The log's substring filters, each read it runs: free text and numbers through the trigram index,
+# credentials through their ranges of messages_credential.
+FILTERS = {"free text": MessageFilter(text="hello"), "free text, rare": MessageFilter(text="DISCOUNT"),
+           "number": MessageFilter(number="79000001"), "number, common": MessageFilter(number="4179"),
+           "cred, one name": MessageFilter(credential="club"), "cred, two names": MessageFilter(credential="sh"),
+           "cred and text": MessageFilter(credential="sh", text="stop"),
+           "cred and action": MessageFilter(credential="SH", action="opt-out"),
+           "text and number": MessageFilter(text="hel", number="790000")}
+INDEXED_BY = {"free text": "messages_search", "free text, rare": "messages_search", "number": "messages_search",
+              "number, common": "messages_search", "cred, one name": "messages_credential",
+              "cred, two names": "messages_credential", "cred and text": "messages_search",
+              "cred and action": "messages_credential", "text and number": "messages_search"}
+
+# A count that would walk every match counts the ids of a subquery that stops at COUNT_CAP + 1.
+CAPPED_COUNT = tuple(f"SCAN (subquery-{n})" for n in range(1, 4))
+
 NOW = datetime(2026, 11, 27, tzinfo=UTC)
 
 READS: dict[str, Read] = {
@@ -122,6 +167,15 @@ READS: dict[str, Read] = {
     "log, End": Read(_end_of_log),
     "log, End oldest first": Read(_oldest_first_end),
     # In the index's order, stopping at the page: a bounded read, no sort of every profile.
+    **{f"log, {name}": Read(_then_page_and_jump(filters), allowed=CAPPED_COUNT) for name, filters in FILTERS.items()},
+    "log, text of two characters": Read(_windowed(_then_page_and_jump(MessageFilter(text="ll"))),
+                                        allowed=CAPPED_COUNT),
+    "log, number of one character": Read(_windowed(_then_page_and_jump(MessageFilter(number="7"))),
+                                         allowed=CAPPED_COUNT),
+    "log, two characters beside a known total": Read(_windowed(partial(
+        log_first_page, filters=MessageFilter(text="ST"), limit=100, known_all=(4000, 4000))), allowed=CAPPED_COUNT),
+    "export, free text": Read(lambda conn: list(iter_message_export_rows(conn, MessageFilter(text="hello")))),
+    "export, cred": Read(lambda conn: list(iter_message_export_rows(conn, MessageFilter(credential="club")))),
     "profiles, first screen": Read(partial(list_profiles, limit=500), needs=("profiles_last_seen",),
                                    allowed=("SCAN p USING INDEX profiles_last_seen",)),
     "profiles, one number": Read(lambda conn: profile_of(conn, "prod", "+41790000001")),
@@ -195,8 +249,55 @@ def test_a_filter_does_not_count_every_message_again(db_path: Path) -> None:
     assert (page.all_total, page.all_top) == (top, top)  # the ten newer ones were counted
 
 
-def test_the_substring_filters_are_the_scans_the_docstring_names(db_path: Path) -> None:
-    """So that the list of scans above stays true: cred:, num: and text do scan messages."""
-    for filters in (MessageFilter(credential="sh"), MessageFilter(number="4179"), MessageFilter(text="ell")):
-        _, statements = traced(db_path, partial(page_messages, filters=filters), write=False)
-        assert table_scans(db_path, statements) != {}, filters
+def uses(db_path: Path, read: Read, index: str) -> bool:
+    """Whether some statement of the read searches `index` (the trigram index: a MATCH of its table)."""
+    _, statements = traced(db_path, read.run, write=read.write)
+    details = [line for lines in plans(db_path, statements).values() for line in lines]
+    if index == "messages_search":
+        return any(full_text_search(line) for line in details)
+    return any(f"INDEX {index}" in line for line in details)
+
+
+@pytest.mark.parametrize("name", sorted(FILTERS))
+def test_each_substring_filter_reads_through_its_index(db_path: Path, name: str) -> None:
+    assert uses(db_path, READS[f"log, {name}"], INDEXED_BY[name])
+
+
+@pytest.mark.parametrize("name", sorted(FILTERS))
+@pytest.mark.parametrize("dropped", ["DROP TABLE messages_search", "DROP INDEX messages_credential"])
+def test_each_index_of_schema_18_is_needed(db_path: Path, name: str, dropped: str) -> None:
+    read = READS[f"log, {name}"]
+    assert problems(db_path, read) == []
+    if INDEXED_BY[name] not in dropped:
+        return
+    conn = sqlite3.connect(db_path)
+    conn.execute(dropped)
+    conn.close()
+    assert problems(db_path, read) != []
+
+
+@pytest.mark.parametrize("trigger", ["messages_search_inserted", "messages_search_deleted"])
+def test_the_index_is_kept_by_its_triggers(db_path: Path, trigger: str) -> None:
+    """Without its trigger the index no longer holds what messages hold."""
+    conn = sqlite3.connect(db_path)
+
+    def agree() -> bool:
+        indexed = conn.execute("SELECT rowid FROM messages_search WHERE messages_search MATCH 'text : \"hello\"' "
+                               "ORDER BY rowid").fetchall()
+        return indexed == conn.execute("SELECT id FROM messages WHERE text LIKE '%hello%' ORDER BY id").fetchall()
+
+    assert agree()
+    conn.execute(f"DROP TRIGGER {trigger}")
+    with conn:
+        conn.execute("INSERT INTO messages (id, message_id, received_at, stored_at, from_number, to_number, text, "
+                     "normalized, action) SELECT MAX(id) + 1, 'late', '', '', '+41791111111', '+1', 'hello late', "
+                     "'', 'default' FROM messages")
+        conn.execute("DELETE FROM messages WHERE id = (SELECT MIN(id) FROM messages WHERE text = 'hello')")
+    assert not agree()
+    conn.close()
+
+
+def test_a_short_search_on_a_short_log_reads_it_all(db_path: Path) -> None:
+    """Shorter than the window, the log is read whole: a bounded read, said by no window."""
+    page, _ = traced(db_path, partial(log_first_page, filters=MessageFilter(text="ll"), limit=100), write=False)
+    assert page.filters == MessageFilter(text="ll")

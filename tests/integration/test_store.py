@@ -333,12 +333,17 @@ def test_migration_to_v8_drops_the_index_no_query_used(path: Path) -> None:
         "normalized, action) VALUES ('a', '', '', 'Shop', '+41790000001', '+447491163443', 'x', 'X', 'default')")
     assert "messages_credential" in {ix.name for ix in old["messages"].indexes}
     old.close()
-    new = connect(path)
+    new = connect(path, upto=17)
     try:
         assert "messages_credential" not in {ix.name for ix in new["messages"].indexes}
-        assert [m.credential for m in page_messages(new.conn, filters=MessageFilter(credential="sh"))] == ["Shop"]
     finally:
         new.close()
+    latest = connect(path)  # schema 18 creates it again: `cred:` reads each name's range of it
+    try:
+        assert "messages_credential" in {ix.name for ix in latest["messages"].indexes}
+        assert [m.credential for m in page_messages(latest.conn, filters=MessageFilter(credential="sh"))] == ["Shop"]
+    finally:
+        latest.close()
 
 
 def test_migrating_again_is_a_no_op(db: sqlite_utils.Database) -> None:

@@ -64,6 +64,17 @@ def _ago(seconds: int) -> str:
     return f"{seconds // 86400} days"
 
 
+def match_count(state: MessageLog.StateChanged) -> str:
+    """How many match, as honestly as the read knows it: exact, "more than" where the count
+    stopped (the list holds the first of them), or within the newest messages a short search read."""
+    of = f"{state.all_total:,}"
+    if state.searched:
+        of = f"the newest {state.searched:,} (1-2 characters: not all searched) of {of}"
+    if state.more:
+        return f"first {state.total:,} of more than {state.total:,} matching {of}"
+    return f"{state.total:,} of {of} match"
+
+
 class LogScreen(ViewScreen):
     VIEW_MODE = "log"
     HELP_TITLE = "Inbound log"
@@ -205,7 +216,7 @@ class LogScreen(ViewScreen):
         filters = self.log_view.filters
         shown = describe(filters)
         if filters.active:
-            count = f"{state.total:,} of {state.all_total:,} match"
+            count = match_count(state)
             where = f"  filter {shown}"
         else:
             count, where = f"{state.total:,} messages", ""

@@ -132,17 +132,24 @@ class MessageLog(ReportsWorkerErrors, ListNavigation, CachedStyles, ScrollView, 
     class StateChanged(Message):
         """Follow mode, the new-rows badge or the total moved: the screen updates its badge."""
 
-        def __init__(self, follow: bool, new_count: int, total: int, all_total: int = 0) -> None:
+        def __init__(self, follow: bool, new_count: int, total: int, all_total: int = 0, more: bool = False,
+                     searched: int = 0) -> None:
             super().__init__()
             self.follow = follow
             self.new_count = new_count
             self.total = total
             self.all_total = all_total  # every message, whatever the filter
+            self.more = more  # more match than `total`: the list holds the first `total` (a count that stopped)
+            self.searched = searched  # a short search read only the newest this many messages (0: all)
 
     def __init__(self, data: DataService, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.data = data
         self.filters = MessageFilter()
+        # What the reads ask for: the filter, and the window a one- or two-character search reads
+        # (store/queries.py log_first_page), fixed at the first read so every page agrees.
+        self._scope = MessageFilter()
+        self.more = False  # the count stopped at a bound: `total` is the first so many of more
         self.oldest_first = False
         self.all_total = 0
         self.widths = Widths()
@@ -215,6 +222,8 @@ class MessageLog(ReportsWorkerErrors, ListNavigation, CachedStyles, ScrollView, 
             return
         self._top_id = page.top
         self._all_top = page.all_top
+        self._scope = page.filters or self.filters
+        self.more = page.more
         self._rows = dict(enumerate(page.rows))
         self.all_total = page.all_total
         self._widen(page.rows)
@@ -242,7 +251,7 @@ class MessageLog(ReportsWorkerErrors, ListNavigation, CachedStyles, ScrollView, 
             self._polling = True
             self._poll_again = False
             visible = [row.id for pos, row in self._rows.items() if self._is_near_view(pos)]
-            self._poll_worker(self._epoch, self.filters, self._top_id, self._all_top, visible)
+            self._poll_worker(self._epoch, self._scope, self._top_id, self._all_top, visible)
 
     @work(group="log-poll", exit_on_error=False)
     async def _poll_worker(self, epoch: int, filters: MessageFilter, top_id: int, all_top: int,
@@ -272,7 +281,11 @@ class MessageLog(ReportsWorkerErrors, ListNavigation, CachedStyles, ScrollView, 
                 if row.id in updated:
                     self._rows[pos] = updated[row.id]
             self._widen(list(updated.values()))  # a reply went from queued to delivered: room for the word
-        if fresh and self.oldest_first:
+        if fresh and self.oldest_first and self.more:
+            # The list is the oldest `total` of more matches: newer ones are not its end.
+            self._top_id = fresh[0].id
+            self._announce()
+        elif fresh and self.oldest_first:
             # Added at the end, oldest of them first; the rows in view stay where they are.
             for i, row in enumerate(reversed(fresh)):
                 self._rows[self.total + i] = row
@@ -316,8 +329,9 @@ class MessageLog(ReportsWorkerErrors, ListNavigation, CachedStyles, ScrollView, 
             return
         self._pending.add(start)
         anchor = self._rows.get(start - 1)
-        self._fetch(self._epoch, self._shift, self.filters, start, anchor.id if anchor else None,
-                    self._top_id if self.oldest_first else None, self.total, self._top_id)
+        # A count that stopped at its bound is no total to count back from: the jump walks the offset.
+        self._fetch(self._epoch, self._shift, self._scope, start, anchor.id if anchor else None,
+                    self._top_id if self.oldest_first else None, None if self.more else self.total, self._top_id)
 
     @work(group="log-fetch", exit_on_error=False)
     async def _fetch(self, epoch: int, shift: int, filters: MessageFilter, start: int, anchor_id: int | None,
@@ -498,7 +512,9 @@ class MessageLog(ReportsWorkerErrors, ListNavigation, CachedStyles, ScrollView, 
             self._move_cursor(self.scroll_offset.y + offset)
 
     def _announce(self) -> None:
-        self.post_message(self.StateChanged(self.follow, self.new_count, self.total, self.all_total))
+        searched = self._all_top - self._scope.after if self._scope.after else 0
+        self.post_message(self.StateChanged(self.follow, self.new_count, self.total, self.all_total, self.more,
+                                            searched))
 
     @property
     def cursor_row(self) -> MessageRow | None:
