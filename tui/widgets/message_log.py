@@ -199,6 +199,7 @@ class MessageLog(ReportsWorkerErrors, ListNavigation, CachedStyles, ScrollView, 
         self._pending.clear()
         self.loaded = False
         self._loading = True
+        self._scope = self.filters  # until the first read says which window a short search reads
         self.loads += 1
         known = (self.all_total, self._all_top) if self._all_top else None
         self._load_first(self._epoch, self.filters, self.oldest_first, known)
@@ -324,6 +325,8 @@ class MessageLog(ReportsWorkerErrors, ListNavigation, CachedStyles, ScrollView, 
         return top - 5 <= pos <= top + self.size.height + 5
 
     def _request(self, pos: int) -> None:
+        if self._loading:
+            return  # the first read brings these rows, read with the scope it decides
         start = max(0, pos - pos % PAGE)
         if start in self._pending:
             return
