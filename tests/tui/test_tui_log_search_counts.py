@@ -1,0 +1,58 @@
+"""The log says how much a search read (issue 28, honest counts): a count that stops at its bound
+reads "first N of more than N", a one- or two-character search "the newest W (…not all
+searched)". Real SQLite file, the real app at 80x24; the bounds made small so a test file can
+pass them (store/queries.py reads them at each call)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.widgets import Static
+
+from smsdesk.store import queries
+from smsdesk.tui.app import SmsDeskApp
+from smsdesk.tui.screens.log import LogScreen
+from tests.support.live import SHOP, inbound, seed_db, store, wait_until
+
+SIZE = (80, 24)
+
+
+@pytest.fixture
+def searched_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(queries, "COUNT_CAP", 120)
+    monkeypatch.setattr(queries, "SCAN_WINDOW", 12)
+    db = seed_db(tmp_path / "smsdesk.db")
+    # More than a first page (100 rows: a shorter page is every match, nothing counted) and the bound.
+    store(db, *(inbound(f"+4179300{i:03d}", SHOP, f"hello there {i}") for i in range(130)))
+    return db
+
+
+async def _status_after_filter(db: Path, typed: str) -> tuple[str, int]:
+    app = SmsDeskApp(db, initial_mode="log", poll_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, LogScreen)
+        await wait_until(pilot, lambda: screen.log_view.loaded, what="log")
+        await pilot.press("slash", *typed, "enter")
+        await wait_until(pilot, lambda: screen.log_view.loaded and screen.log_view.filters.text == typed,
+                         what="filtered")
+        await pilot.pause()
+        return str(screen.query_one("#log-status", Static).render()), screen.log_view.total
+
+
+async def test_a_count_that_stopped_says_first_n_of_more_than_n(searched_db: Path) -> None:
+    status, total = await _status_after_filter(searched_db, "hello")
+    assert "first 120 of more than 120 matching" in status, status
+    assert total == 120  # the list holds the first 120, newest first
+
+
+async def test_a_short_search_says_it_read_only_the_newest_messages(searched_db: Path) -> None:
+    status, _ = await _status_after_filter(searched_db, "he")
+    assert "the newest 12 (1-2 characters: not all searched)" in status, status
+
+
+async def test_a_search_under_the_bound_is_counted_exactly(searched_db: Path) -> None:
+    status, total = await _status_after_filter(searched_db, "there 1")
+    # 1, 10-19, 100-129: 41, fewer than a page, so every match is on it
+    assert total == 41 and "41 of " in status and "more than" not in status, status
