@@ -400,6 +400,18 @@ def count_profiles(conn: sqlite3.Connection, *, sandbox: str = "", consent: str 
         f"{where}", params).fetchone()[0])
 
 
+def count_profiles_up_to(conn: sqlite3.Connection, cap: int, **filters: Any) -> tuple[int, bool]:
+    """How many profiles match, walking at most `cap` + 1 of them, and whether more match than
+    `cap` ("more than"): a consent or segment filter has no index that counts it, and counting
+    every match read 0.68 s of 500,000 profiles at 5M messages."""
+    clauses, params = _profile_filter(**filters)
+    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    found = int(conn.execute(
+        "SELECT COUNT(*) FROM (SELECT 1 FROM profiles p LEFT JOIN consent c ON c.sandbox = p.sandbox "
+        f"AND c.number = p.number {where} LIMIT ?)", (*params, cap + 1)).fetchone()[0])
+    return min(found, cap), found > cap
+
+
 def _profile_filter(sandbox: str, consent: str | None, attribute: str, number: str) -> tuple[list[str], list[Any]]:
     clauses: list[str] = []
     params: list[Any] = []
@@ -435,9 +447,11 @@ _KEYS_PER_STATEMENT = 450
 
 def attributes_of_many(conn: sqlite3.Connection,
                        keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, dict[str, Any]]]:
-    """`attributes_of` for many numbers at once: one statement per 450 of them, each a keyed
-    search (the keys are a constant table joined to the primary key; `(sandbox, number) IN
-    (VALUES ...)` read the whole table instead)."""
+    """`attributes_of` for many numbers at once: one statement per 450 of them, each number a
+    search of the primary key (the keys are a constant table joined to it). The primary key is
+    named: without it the planner built an AUTOMATIC index over every attribute row on each call
+    (0.27 s a page at 5M messages, against 2 ms); `(sandbox, number) IN (VALUES ...)` read the
+    whole table."""
     found: dict[tuple[str, str], dict[str, dict[str, Any]]] = {}
     for start in range(0, len(keys), _KEYS_PER_STATEMENT):
         chunk = keys[start:start + _KEYS_PER_STATEMENT]
@@ -445,7 +459,8 @@ def attributes_of_many(conn: sqlite3.Connection,
         for sandbox, number, name, first, last, count in conn.execute(
                 f"WITH k(sandbox, number) AS (VALUES {values}) "
                 "SELECT a.sandbox, a.number, a.name, a.first_at, a.last_at, a.count FROM k "
-                "CROSS JOIN profile_attributes a ON a.sandbox = k.sandbox AND a.number = k.number "
+                "CROSS JOIN profile_attributes a INDEXED BY sqlite_autoindex_profile_attributes_1 "
+                "ON a.sandbox = k.sandbox AND a.number = k.number "
                 "ORDER BY a.sandbox, a.number, a.name", [part for key in chunk for part in key]):
             found.setdefault((sandbox, number), {})[name] = {"first_at": first, "last_at": last, "count": count}
     return found
@@ -529,17 +544,23 @@ def iter_consent_export(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
 
 
 def iter_profile_export(conn: sqlite3.Connection) -> Iterator[dict[str, Any]]:
-    cursor = conn.execute(
+    """Every profile with its attributes, streamed: profiles and their attributes are read side by
+    side in the same (sandbox, number) order, each down its primary key, so memory stays flat."""
+    profiles = conn.execute(
         "SELECT p.sandbox, p.number, COALESCE(c.consent, ''), p.first_seen, p.last_seen FROM profiles p "
         "LEFT JOIN consent c ON c.sandbox = p.sandbox AND c.number = p.number ORDER BY p.sandbox, p.number")
-    rows = cursor.fetchall()
-    for start in range(0, len(rows), _KEYS_PER_STATEMENT):  # attributes for many numbers at once
-        chunk = rows[start:start + _KEYS_PER_STATEMENT]
-        found = attributes_of_many(conn, [(sandbox, number) for sandbox, number, *_ in chunk])
-        for sandbox, number, consent, first_seen, last_seen in chunk:
-            yield {"sandbox": sandbox, "number": number, "consent": consent,
-                   "attributes": found.get((sandbox, number), {}), "first_seen": first_seen,
-                   "last_seen": last_seen}
+    attributes = conn.execute("SELECT sandbox, number, name, first_at, last_at, count FROM profile_attributes "
+                              "ORDER BY sandbox, number, name")
+    pending = attributes.fetchone()
+    for sandbox, number, consent, first_seen, last_seen in profiles:
+        key = (sandbox, number)
+        found: dict[str, dict[str, Any]] = {}
+        while pending is not None and (pending[0], pending[1]) <= key:
+            if (pending[0], pending[1]) == key:  # (an attribute of a number with no profile is skipped)
+                found[pending[2]] = {"first_at": pending[3], "last_at": pending[4], "count": pending[5]}
+            pending = attributes.fetchone()
+        yield {"sandbox": sandbox, "number": number, "consent": consent, "attributes": found,
+               "first_seen": first_seen, "last_seen": last_seen}
 
 
 def json_cell(value: Any) -> Any:

@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from smsdesk.domain.inert import make_inert
 from smsdesk.store.consent_history import consent_changes, count_consent_changes, evidence
+from smsdesk.store.message_search import COUNT_CAP
 from smsdesk.store.queries import (
     MessageFilter,
     MessageRow,
     Profile,
     consent_ledger,
     count_profiles,
+    count_profiles_up_to,
     iter_message_export,
     list_profiles,
     messages_by_id,
@@ -65,12 +67,18 @@ def page_after(conn: sqlite3.Connection, filters: MessageFilter, after_id: int, 
 
 
 def read_profiles(conn: sqlite3.Connection, filters: dict[str, Any],
-                  order: str = "last seen") -> tuple[list[Profile], int, int]:
-    """The first PROFILE_PAGE matches, how many match, and how many profiles there are in all."""
+                  order: str = "last seen") -> tuple[list[Profile], int, int, bool]:
+    """The first PROFILE_PAGE matches, how many match, how many profiles there are in all, and
+    whether the count stopped at COUNT_CAP (more match). A page shorter than PROFILE_PAGE is every
+    match: nothing is counted then."""
     profiles = list_profiles(conn, limit=PROFILE_PAGE, order=order, **filters)
-    total = count_profiles(conn, **filters)
-    everyone = count_profiles(conn) if filters != NO_FILTER else total
-    return profiles, total, everyone
+    everyone = count_profiles(conn)
+    if filters == NO_FILTER:
+        return profiles, everyone, everyone, False
+    if len(profiles) < PROFILE_PAGE:
+        return profiles, len(profiles), everyone, False
+    total, more = count_profiles_up_to(conn, COUNT_CAP, **filters)
+    return profiles, total, everyone, more
 
 
 def read_history(conn: sqlite3.Connection, arguments: dict[str, Any]) -> tuple[list[dict[str, Any]], int, int]:

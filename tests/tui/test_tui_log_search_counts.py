@@ -56,3 +56,32 @@ async def test_a_search_under_the_bound_is_counted_exactly(searched_db: Path) ->
     status, total = await _status_after_filter(searched_db, "there 1")
     # 1, 10-19, 100-129: 41, fewer than a page, so every match is on it
     assert total == 41 and "41 of " in status and "more than" not in status, status
+
+
+async def test_profiles_say_more_than_when_their_count_stopped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A consent or segment filter has no index that counts it: the count walks at most COUNT_CAP
+    matches and says "more than" (store/queries.py count_profiles_up_to); under a page, it is the page."""
+    from smsdesk.store.db import connect, transaction
+    from smsdesk.tui import adapters
+    from smsdesk.tui.screens.profiles import ProfilesScreen
+
+    monkeypatch.setattr(adapters, "COUNT_CAP", 510)
+    db = seed_db(tmp_path / "smsdesk.db")
+    handle = connect(db)
+    try:
+        with transaction(handle) as conn:
+            conn.executemany("INSERT INTO profiles (sandbox, number, first_seen, last_seen) VALUES ('bulk', ?, ?, ?)",
+                             [(f"+4420000{i:05d}", "2025-01-01T00:00:00", "2025-02-01T00:00:00") for i in range(520)])
+    finally:
+        handle.close()
+    app = SmsDeskApp(db, initial_mode="profiles", poll_seconds=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = app.screen
+        assert isinstance(screen, ProfilesScreen)
+        status = screen.query_one("#profiles-status", Static)
+        await pilot.press("slash", *"consent:none", "enter")
+        await wait_until(pilot, lambda: "more than 510 of " in str(status.render()), what="bounded count")
+        assert "profiles match (first 500)" in str(status.render())
+        await pilot.press("slash", "ctrl+u", *"sandbox:prod", "enter")
+        await wait_until(pilot, lambda: "filter sandbox:prod" in str(status.render()), what="prod")
+        assert "more than" not in str(status.render())

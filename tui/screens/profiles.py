@@ -114,7 +114,9 @@ class ProfilesScreen(TableNavigation, ViewScreen):
         self._open_after_load: tuple[str, str] | None = None
         self._loading = False  # a profiles read is in flight
         self._load_again = False  # something changed while it was: read once more after it
+        self._more = False  # the last count stopped at its bound: more than `_total` match
         self.loads = 0  # profiles reads started (tests/tui/test_live_reads.py counts them)
+        self.shows = 0  # profiles reads shown (bench/scale.py: from a filter to its first screen)
 
     def compose(self) -> ComposeResult:
         yield from self.compose_top()
@@ -154,8 +156,9 @@ class ProfilesScreen(TableNavigation, ViewScreen):
     @work(group="profiles-load", exit_on_error=False)
     async def _load(self, filters: dict[str, object], order: str) -> None:
         try:
-            profiles, total, everyone = await self.data.read(read_profiles, filters, order)
+            profiles, total, everyone, more = await self.data.read(read_profiles, filters, order)
             if filters == self.filters and order == self.sort_column:
+                self._more = more
                 self._show(profiles, total, everyone)
             else:
                 self._load_again = True  # the filter or order moved meanwhile: read them now
@@ -167,6 +170,7 @@ class ProfilesScreen(TableNavigation, ViewScreen):
     def _show(self, profiles: list[Profile], total: int, everyone: int | None = None) -> None:
         if self.history is not None:
             return  # a read begun before the filter became a history filter
+        self.shows += 1
         table = self.query_one(DataTable)
         self._use_columns(table, history=False)
         self._total = total
@@ -296,7 +300,9 @@ class ProfilesScreen(TableNavigation, ViewScreen):
             count = f"{total:,} profiles"
         else:
             segment = " in segment" if self.filters.get("attribute") else ""
-            count = f"{total:,} of {self._everyone:,} profiles match{segment}"
+            # A count that stopped at its bound says so (store/queries.py count_profiles_up_to).
+            matching = f"more than {total:,}" if self._more else f"{total:,}"
+            count = f"{matching} of {self._everyone:,} profiles match{segment}"
         order = f"  sorted by {self.sort_column}" if self.sort_column != "last seen" else ""
         self.query_one("#profiles-status", Static).update(f"{count}{first}{where}{order}")
 
