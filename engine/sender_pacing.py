@@ -42,7 +42,7 @@ class SenderPacing:
         self._last_inbound = self.clock()
 
     def note_write(self, seconds: float) -> None:
-        """One of the sender's writer jobs took `seconds`, from submit to answer."""
+        """One of the sender's writer jobs ran `seconds` in the writer (writer/jobs.py run_timed)."""
         self._written += max(0.0, seconds)
 
     def inbound_arriving(self) -> bool:

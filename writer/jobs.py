@@ -13,6 +13,7 @@ import functools
 import itertools
 import logging
 import sqlite3
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -101,6 +102,15 @@ def job(func: Callable[..., T], *args: Any) -> Callable[[sqlite3.Connection], T]
 
 def _call_with_connection(func: Callable[..., T], args: tuple[Any, ...], conn: sqlite3.Connection) -> T:
     return func(conn, *args)
+
+
+def run_timed(conn: sqlite3.Connection, func: Callable[..., T], *args: Any) -> tuple[float, T]:
+    """A writer job: `func(conn, *args)` and the seconds it ran in the writer (its group's commit
+    not included). Measured where it runs: the time a job waits in the writer's queue is not
+    its own (engine/sender_pacing.py paces the sender by this)."""
+    started = time.perf_counter()
+    result = func(conn, *args)
+    return time.perf_counter() - started, result
 
 
 def open_write_connection(db_path: Path | str, busy_timeout_ms: int) -> sqlite3.Connection:
