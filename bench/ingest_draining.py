@@ -12,7 +12,10 @@ connections, alternated, three arms on the same file:
 Before each sending arm the backlog is topped up to --backlog queued replies; `drained` is how many
 of them left the queue during the wrk run.
 
-Prints one JSON line. Usage: python bench/ingest_draining.py [--db PATH] [--seconds 5] [--backlog 50000]
+Each point is the median of --rounds alternated runs (a large file on this machine stalls now and
+then for half a second, in whichever arm is running). Prints one JSON line.
+Usage: python bench/ingest_draining.py [--db PATH] [--seconds 5] [--rounds 3] [--backlog 50000]
+                                       [--connections 1,4,16,64]
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import json
 import os
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -68,12 +72,34 @@ def serve(db: Path, port: int, flags: tuple[str, ...]) -> subprocess.Popen[bytes
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def measure(db: Path, flags: tuple[str, ...], connections: int,
+            args: argparse.Namespace) -> tuple[float, float, float]:
+    """One run of serve with `flags`: (messages/s, p99 ms, backlog replies drained per second)."""
+    top_up(db, args.backlog)
+    port = free_port()
+    proc = serve(db, port, flags)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(url, proc, timeout=120)
+        # serve's start (expiring pending double opt-ins, the sender's first claim in full before
+        # any webhook) is not what is measured: 2 s of traffic first.
+        wrk(url, connections, 2, 1)
+        before = queued(db)
+        stats = wrk(url, connections, args.seconds, 1)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return stats["msgs_per_s"], stats["p99_ms"], max(0, before - queued(db)) / args.seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", default="/tmp/smsdesk-scale/scale-1000000.db",
                         help="a bench/scale.py database (copied; the original is not changed)")
     parser.add_argument("--seconds", type=int, default=5, help="length of each wrk run")
     parser.add_argument("--backlog", type=int, default=50_000, help="queued replies at the start of each arm")
+    parser.add_argument("--rounds", type=int, default=3, help="alternated runs of each arm per point (medians)")
+    parser.add_argument("--connections", default=",".join(map(str, CONNECTIONS)), help="the points, comma-separated")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("bench/ingest_draining.py needs wrk (apt-get install wrk)")
@@ -90,29 +116,18 @@ def main() -> None:
         set_latency(sim_url, 0.2)
         result: dict[str, object] = {"bench": "ingest_draining", "messages": messages,
                                      "generator": "wrk 4.1 (C, epoll), 1 thread", "seconds_per_point": args.seconds,
-                                     "backlog": args.backlog, "infobip_latency_s": 0.2}
-        for connections in CONNECTIONS:
+                                     "backlog": args.backlog, "infobip_latency_s": 0.2, "rounds": args.rounds}
+        for connections in (int(c) for c in args.connections.split(",")):
+            runs: dict[str, list[tuple[float, float, float]]] = {arm: [] for arm in ARMS}
+            for _ in range(args.rounds):
+                for arm, flags in ARMS.items():
+                    runs[arm].append(measure(db, flags, connections, args))
             point: dict[str, object] = {}
-            for arm, flags in ARMS.items():
-                top_up(db, args.backlog)
-                before = queued(db)
-                port = free_port()
-                proc = serve(db, port, flags)
-                url = f"http://127.0.0.1:{port}"
-                try:
-                    wait_healthy(url, proc, timeout=120)
-                    # serve's start (expiring pending double opt-ins, the sender's first claim in
-                    # full before any webhook) is not what is measured: 2 s of traffic first.
-                    wrk(url, connections, 2, 1)
-                    before = queued(db)
-                    stats = wrk(url, connections, args.seconds, 1)
-                finally:
-                    proc.terminate()
-                    proc.wait(30)
-                point[f"{arm}_msgs_per_s"] = round(stats["msgs_per_s"])
-                point[f"{arm}_p99_ms"] = round(stats["p99_ms"], 1)
+            for arm, measured in runs.items():
+                point[f"{arm}_msgs_per_s"] = round(statistics.median(m[0] for m in measured))
+                point[f"{arm}_p99_ms"] = round(statistics.median(m[1] for m in measured), 1)
                 if arm != "no_send":
-                    point[f"{arm}_drained_per_s"] = round(max(0, before - queued(db)) / args.seconds)
+                    point[f"{arm}_drained_per_s"] = round(statistics.median(m[2] for m in measured))
             for arm in ("paced", "unpaced"):
                 point[f"{arm}_ratio"] = round(point[f"{arm}_msgs_per_s"] / point["no_send_msgs_per_s"], 2)
             result[f"c{connections}"] = point
