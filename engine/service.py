@@ -33,6 +33,7 @@ from smsdesk.engine.sender_pacing import SENDER_SHARE, SenderPacing
 from smsdesk.infobip.net import is_loopback, start_server_thread
 from smsdesk.store.expiry import expire_pending
 from smsdesk.store.heartbeat import HEARTBEAT_SECONDS, record_heartbeat
+from smsdesk.store.message_search import INDEX_BATCH, index_new_messages
 from smsdesk.store.retention import optimize
 from smsdesk.store.serve_locks import SenderLock, ServedName
 from smsdesk.writer.direct_commits import DirectCommitter
@@ -77,6 +78,7 @@ class ServeConfig:
     # purged at start and every `retention_interval` (engine/retention_sweep.py); None keeps everything.
     retention_days: int | None = None
     retention_interval: float = SWEEP_EVERY_S
+    search_index_interval: float = 1.0  # how often new messages are added to the log's search index
     # The outbox sender's share of the writer while webhooks arrive (engine/sender_pacing.py).
     sender_share: float = SENDER_SHARE
     extra: dict[str, object] = field(default_factory=dict)
@@ -153,6 +155,7 @@ class Service:
                 self.direct.close()
             raise
         tasks = [asyncio.create_task(self._heartbeat(), name="heartbeat"),
+                 asyncio.create_task(self._index_search(), name="search-index"),
                  asyncio.create_task(self._expire_pending(), name="double-opt-in-expiry"),
                  asyncio.create_task(self._optimize(), name="optimize")]
         if self.config.retention_days is not None:
@@ -218,6 +221,18 @@ class Service:
             except Exception as exc:  # the writer restarting, the file locked: the next beat tries again
                 log.warning("heartbeat not recorded: %s", exc)
             await asyncio.sleep(self.config.heartbeat_interval)
+
+    async def _index_search(self) -> None:
+        """Keep the log's trigram index current (store/message_search.py): every second, the
+        messages stored since, in batches (one FTS5 segment each instead of one per webhook)."""
+        while True:
+            try:
+                added = await asyncio.wrap_future(self.writer.submit(job(index_new_messages)))
+            except Exception as exc:  # the writer restarting, the file locked: the next round tries again
+                log.warning("search index not updated: %s", exc)
+                added = 0
+            if added < INDEX_BATCH:
+                await asyncio.sleep(self.config.search_index_interval)
 
     async def _optimize(self) -> None:
         """Fresh planner statistics once at start, where they are stale (after a sweep too)."""

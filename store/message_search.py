@@ -3,7 +3,11 @@
 - Free text and `num:` of three characters or more: the trigram index `messages_search` (FTS5)
   gives the candidates, newest first by id, and each candidate is checked with the LIKE the
   filter always meant (a literal substring, ASCII letters in any case). FTS5 folds the case of
-  other letters too, so its answer is a superset: the check makes it exact.
+  other letters too, so its answer is a superset: the check makes it exact. The index holds the
+  messages up to `message_search_state.indexed_upto`; serve adds newer ones in batches
+  (`index_new_messages`, every second), and a search reads the messages above the mark (the
+  last second's, or whatever serve has not indexed yet) by id with the LIKE, merged with the
+  index's answer in one ORDER BY.
 - Free text or `num:` of one or two characters (no trigram to look up): a scan, bounded to the
   newest SCAN_WINDOW messages, and said so (`Search.after`).
 - `cred:` (a prefix of the stored name, any case): the distinct names are read from the index
@@ -68,6 +72,32 @@ def credential_names(conn: sqlite3.Connection, prefix: str) -> list[str]:
     return names
 
 
+INDEX_BATCH = 500  # messages indexed per writer job: one FTS5 segment each (not one per webhook), and
+# short enough that a webhook waiting behind the job waits a few milliseconds
+
+
+def indexed_upto(conn: sqlite3.Connection) -> int:
+    """The newest message id the trigram index holds; every message up to it is in it."""
+    row = conn.execute("SELECT indexed_upto FROM message_search_state WHERE id = 1").fetchone()
+    return int(row[0]) if row else 0
+
+
+def index_new_messages(conn: sqlite3.Connection, batch: int = INDEX_BATCH) -> int:
+    """A writer job: add up to `batch` messages above the mark to the trigram index, in id order,
+    and move the mark past them; how many. Ids are never reused (schema 15), so the messages
+    above the mark are exactly those not indexed."""
+    upto = indexed_upto(conn)
+    top = conn.execute("SELECT MAX(id) FROM (SELECT id FROM messages WHERE id > ? ORDER BY id LIMIT ?)",
+                       (upto, batch)).fetchone()[0]
+    if top is None:
+        return 0
+    added = conn.execute("INSERT INTO messages_search (rowid, text, from_number, to_number) "
+                         "SELECT id, text, from_number, to_number FROM messages WHERE id > ? AND id <= ?",
+                         (upto, top)).rowcount
+    conn.execute("UPDATE message_search_state SET indexed_upto = ? WHERE id = 1", (top,))
+    return int(added)
+
+
 @dataclass(frozen=True)
 class Search:
     """The matching messages of one filter, as SQL: `source` names them `m` (and the index `f`);
@@ -80,6 +110,9 @@ class Search:
     params: list[Any]
     names: list[str] = field(default_factory=list)  # merged per-name ranges of messages_credential
     index_counts: bool = False  # an index answers the count exactly (no filter, an action, credentials)
+    # The trigram index's mark: messages above it are read by id with the LIKE (`clauses[1:]`,
+    # `params[1:]`: the search without its MATCH) and merged with the index's answer.
+    indexed_upto: int | None = None
 
     def where(self, extra: list[str] | None = None) -> str:
         clauses = [*self.clauses, *(extra or [])]
@@ -125,7 +158,8 @@ def build(conn: sqlite3.Connection, credential: str, action: str, number: str, t
             names = []
     if phrases:
         return Search("messages_search f CROSS JOIN messages m ON m.id = f.rowid", "f.rowid",
-                      ["f.messages_search MATCH ?", *clauses], [" AND ".join(phrases), *params])
+                      ["f.messages_search MATCH ?", *clauses], [" AND ".join(phrases), *params],
+                      indexed_upto=indexed_upto(conn))
     # Exact counts where one index range holds the answer: an action's (not `default`, most
     # messages), or the credentials' ranges alone; anything more walks matches, up to the cap.
     exact = not (number or text or after) and (not names if action else action != "default")
@@ -146,8 +180,25 @@ def ids_sql(search: Search, bounds: list[str], bound_params: list[Any], descendi
         return (f"{' UNION ALL '.join(arms)} ORDER BY 1 {direction} LIMIT ? OFFSET ?",
                 [*params, limit, offset])
     keyed = [bound.replace("m.id", search.key) for bound in bounds]
+    if search.indexed_upto is not None:
+        # The index up to its mark and the messages above it by id, merged (MERGE (UNION ALL):
+        # each arm in id order, stopping at the page).
+        sql, params = matching_ids(search, bounds, bound_params)
+        return f"{sql} ORDER BY 1 {direction} LIMIT ? OFFSET ?", [*params, limit, offset]
     return (f"SELECT {search.key} FROM {search.source} {search.where(keyed)} ORDER BY {search.key} {direction} "
             "LIMIT ? OFFSET ?", [*search.params, *bound_params, limit, offset])
+
+
+def matching_ids(search: Search, bounds: list[str], bound_params: list[Any]) -> tuple[str, list[Any]]:
+    """A trigram search's matching ids within `bounds` (on `m.id`), unordered: the index's up to
+    its mark, UNION ALL the messages above the mark checked with the LIKE."""
+    assert search.indexed_upto is not None
+    keyed = [bound.replace("m.id", search.key) for bound in bounds]
+    indexed = f"SELECT {search.key} FROM {search.source} {search.where([f'{search.key} <= ?', *keyed])}"
+    newer = f"SELECT m.id FROM messages m WHERE {' AND '.join(['m.id > ?', *search.clauses[1:], *bounds])}"
+    return (f"{indexed} UNION ALL {newer}",
+            [*search.params, search.indexed_upto, *bound_params,
+             search.indexed_upto, *search.params[1:], *bound_params])
 
 
 def count(conn: sqlite3.Connection, search: Search, top: int, cap: int | None) -> tuple[int, bool]:
@@ -161,6 +212,9 @@ def count(conn: sqlite3.Connection, search: Search, top: int, cap: int | None) -
                     f"SELECT COUNT(*) FROM messages m INDEXED BY messages_credential "
                     f"{search.where(['m.credential = ?', 'm.id <= ?'])}", (*search.params, name, top)).fetchone()[0]
             return int(found), False
+        if search.indexed_upto is not None:
+            sql, params = matching_ids(search, ["m.id <= ?"], [top])
+            return int(conn.execute(f"SELECT COUNT(*) FROM ({sql})", params).fetchone()[0]), False
         where = search.where([f"{search.key} <= ?"])
         return int(conn.execute(f"SELECT COUNT(*) FROM {search.source} {where}",
                                 (*search.params, top)).fetchone()[0]), False

@@ -15,7 +15,7 @@ from typing import Any
 from smsdesk.domain.credential import Credential
 from smsdesk.domain.impact import DAYS, Impact, compare
 from smsdesk.store import message_search
-from smsdesk.store.message_search import COUNT_CAP, SCAN_WINDOW, Search, escape_like, ids_sql
+from smsdesk.store.message_search import COUNT_CAP, SCAN_WINDOW, Search, escape_like, ids_sql, matching_ids
 
 # A near miss waiting in the review queue shows as `review` until an operator decides
 # (store/review.py); the stored action stays `near-opt-out`, which exports write.
@@ -486,6 +486,9 @@ def _export_source(conn: sqlite3.Connection, filters: MessageFilter | None) -> t
     if search.names:  # credentials' ranges are merged for pages; an export reads in id order
         search = Search(search.source, search.key, [*search.clauses,
                         f"m.credential IN ({','.join('?' * len(search.names))})"], [*search.params, *search.names])
+    if search.indexed_upto is not None:  # the index up to its mark and the newer messages, as one set of ids
+        ids, params = matching_ids(search, [], [])
+        return f"FROM messages m LEFT JOIN outbox o ON o.id = m.reply_id WHERE m.id IN ({ids}) ORDER BY m.id", params
     return (f"FROM {search.source} LEFT JOIN outbox o ON o.id = m.reply_id {search.where()} ORDER BY {search.key}",
             search.params)
 

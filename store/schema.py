@@ -563,18 +563,21 @@ MIGRATIONS = (*MIGRATIONS, Migration(
 # every message (store/message_search.py): FTS5's trigram tokenizer indexes every run of three
 # characters, so a literal substring of three or more characters is a phrase of trigrams. External
 # content: the index holds no copy of the texts, only the trigrams, read back by id from messages.
-# Kept by triggers in the transaction that stores or deletes a message (nothing updates these
-# columns; the UPDATE trigger keeps it right if something ever does).
+# Not kept in the webhook's transaction: an FTS5 insert writes a segment of its own at every
+# commit, and one message per commit cost 22% of single-message ingest (bench/ingest.py
+# --search-ab). serve indexes what is newer than `message_search_state.indexed_upto` in batches
+# (store/message_search.py index_new_messages, every second), and a search reads the few newer
+# messages by id with the LIKE. Deletes (retention's purge) and updates (nothing updates these
+# columns today) of indexed messages are kept by triggers.
 _SEARCHED = "text, from_number, to_number"
 _NEW_SEARCHED = "new.text, new.from_number, new.to_number"
 _OLD_SEARCHED = "old.text, old.from_number, old.to_number"
+_OLD_INDEXED = "old.id <= (SELECT indexed_upto FROM message_search_state WHERE id = 1)"
 SEARCH_TRIGGERS = (
-    f"""CREATE TRIGGER messages_search_inserted AFTER INSERT ON messages BEGIN
-        INSERT INTO messages_search (rowid, {_SEARCHED}) VALUES (new.id, {_NEW_SEARCHED}); END""",
-    f"""CREATE TRIGGER messages_search_deleted AFTER DELETE ON messages BEGIN
+    f"""CREATE TRIGGER messages_search_deleted AFTER DELETE ON messages WHEN {_OLD_INDEXED} BEGIN
         INSERT INTO messages_search (messages_search, rowid, {_SEARCHED}) VALUES ('delete', old.id, {_OLD_SEARCHED});
         END""",
-    f"""CREATE TRIGGER messages_search_updated AFTER UPDATE OF {_SEARCHED} ON messages BEGIN
+    f"""CREATE TRIGGER messages_search_updated AFTER UPDATE OF {_SEARCHED} ON messages WHEN {_OLD_INDEXED} BEGIN
         INSERT INTO messages_search (messages_search, rowid, {_SEARCHED}) VALUES ('delete', old.id, {_OLD_SEARCHED});
         INSERT INTO messages_search (rowid, {_SEARCHED}) VALUES (new.id, {_NEW_SEARCHED}); END""",
 )
@@ -585,9 +588,14 @@ MIGRATIONS = (*MIGRATIONS, Migration(
     (
         f"""CREATE VIRTUAL TABLE messages_search USING fts5({_SEARCHED}, content='messages', content_rowid='id',
             tokenize='trigram')""",
+        # Every message up to `indexed_upto` is in the index; ids are never reused (schema 15).
+        """CREATE TABLE message_search_state (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            indexed_upto INTEGER NOT NULL)""",
         # Every message stored before this version: 11.6 s and 180 MB for 1,000,000 messages
         # (docs/architecture.md, "Reads at scale"); serve runs it once as it starts.
         "INSERT INTO messages_search (messages_search) VALUES ('rebuild')",
+        "INSERT INTO message_search_state (id, indexed_upto) SELECT 1, COALESCE(MAX(id), 0) FROM messages",
         *SEARCH_TRIGGERS,
         # `cred:` (a prefix of the stored name, any case) reads each matching name's range of this
         # index, newest first, and counts them there; migration 8 dropped it when the filter was a

@@ -18,8 +18,9 @@ from smsdesk.simulator.sample_data import make_db, shop_credential
 from smsdesk.store import queries
 from smsdesk.store.consent_audit import verify_consent
 from smsdesk.store.credentials import create_credential
-from smsdesk.store.db import connect
+from smsdesk.store.db import connect, transaction
 from smsdesk.store.inbound import InboundMessage
+from smsdesk.store.message_search import index_new_messages
 from smsdesk.store.queries import MessageFilter, count_and_top, log_first_page, messages_at_offset, page_messages
 from smsdesk.store.retention import purge
 from tests.support.store import copy_db, rows, store_directly
@@ -49,6 +50,12 @@ def db_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with sqlite3.connect(path) as conn:  # names as operators type them (a renamed credential keeps old ones)
         conn.execute("UPDATE messages SET credential = CASE id % 4 WHEN 0 THEN 'Shop UK' WHEN 1 THEN 'shop de' "
                      "WHEN 2 THEN 'Coffee_Club' ELSE '100% Coffee' END")
+    indexing = connect(path)  # serve's indexer has added all but the newest 30: both halves of a search answer
+    try:
+        with transaction(indexing) as conn:
+            assert index_new_messages(conn, batch=370) == 370
+    finally:
+        indexing.close()
     return path
 
 
@@ -210,6 +217,12 @@ def test_the_index_forgets_purged_messages_and_consent_still_verifies(tmp_path: 
     store_directly(db_path, [InboundMessage("old-stop", "+41790000001", SHOP, "STOP quartz",
                                             (old + timedelta(minutes=5)).isoformat(timespec="milliseconds"))],
                    (old + timedelta(minutes=5)).isoformat(timespec="milliseconds"))
+    indexing = connect(db_path)  # serve's indexer job: the old ones are in the index, the new ones not yet
+    try:
+        with transaction(indexing) as conn:
+            assert index_new_messages(conn) == 31
+    finally:
+        indexing.close()
     store_directly(db_path, [InboundMessage(f"new-{n}", f"+4179300{n:04d}", SHOP, f"quartz again {n}",
                                             datetime.now(UTC).isoformat(timespec="milliseconds"))
                              for n in range(3)])
@@ -224,7 +237,7 @@ def test_the_index_forgets_purged_messages_and_consent_still_verifies(tmp_path: 
         assert len(kept) == 4  # the STOP is consent's evidence, and the three new ones
         indexed = [row[0] for row in conn.execute(
             "SELECT rowid FROM messages_search WHERE messages_search MATCH 'quartz' ORDER BY rowid DESC")]
-        assert indexed == kept
+        assert indexed == kept[3:]  # the STOP; the three new ones were never indexed, and were not "deleted" from it
         conn.execute("INSERT INTO messages_search (messages_search) VALUES ('integrity-check')")
         assert found(conn, MessageFilter(text="quartz")) == kept
         assert found(conn, MessageFilter(number="4179300")) == kept[:3]
@@ -269,3 +282,30 @@ def store_directly_at_17(db_path: Path, messages: list[InboundMessage]) -> None:
             store_messages(conn, RouteTable(), messages)
     finally:
         db.close()
+
+
+def test_serve_indexes_what_it_stores(tmp_path: Path) -> None:
+    """serve adds the messages it stores to the trigram index within a second or so, off the
+    webhook's transaction (engine/service.py), and the search finds them either way."""
+    import httpx
+
+    from smsdesk.simulator.sample_data import mo_body, mo_result
+    from smsdesk.store.message_search import indexed_upto
+    from tests.support.serve import WEBHOOK_PASSWORD, WEBHOOK_USER, running_serve, wait_until
+
+    db_path = make_db(tmp_path / "serve.db", shop_credential())
+    with running_serve(db_path, search_index_interval=0.05) as serve:
+        for n in range(5):
+            body = mo_body(mo_result(f"quartz lantern {n}", sender=f"4179500{n:04d}", message_id=f"q-{n}"))
+            assert httpx.post(serve.url + "/infobip/inbound", json=body, auth=(WEBHOOK_USER, WEBHOOK_PASSWORD),
+                              timeout=30).status_code == 200
+        conn = sqlite3.connect(db_path)
+        try:
+            assert found(conn, MessageFilter(text="lantern")) == scanned(conn, MessageFilter(text="lantern"))
+            top = conn.execute("SELECT MAX(id) FROM messages").fetchone()[0]
+            assert wait_until(lambda: indexed_upto(conn) == top, 20)
+            indexed = [row[0] for row in conn.execute(
+                "SELECT rowid FROM messages_search WHERE messages_search MATCH 'lantern' ORDER BY rowid DESC")]
+            assert indexed == scanned(conn, MessageFilter(text="lantern")) and len(indexed) == 5
+        finally:
+            conn.close()
