@@ -8,7 +8,8 @@ connections, alternated, three arms on the same file:
   no_send    serve --no-send: the backlog stays queued (the baseline);
   paced      serve as shipped: the sender takes its share of the writer while webhooks arrive
              (engine/sender_pacing.py, --sender-share 0.1);
-  unpaced    serve --sender-share 1: the sender claims as soon as its last round is recorded.
+  unpaced    serve --sender-share 1: the sender claims as soon as its last round is recorded (one
+             request's worth at a time while inbound arrives, as paced).
 Before each sending arm the backlog is topped up to --backlog queued replies; `drained` is how many
 of them left the queue during the wrk run.
 

@@ -55,6 +55,7 @@ from smsdesk.engine.sender_pacing import SenderPacing  # noqa: E402
 from smsdesk.simulator.sample_data import club_credential, make_db, shop_credential  # noqa: E402
 from smsdesk.store.db import connect, connect_reader, transaction, utcnow  # noqa: E402
 from smsdesk.store.inbound import InboundMessage, RouteTable, store_messages  # noqa: E402
+from smsdesk.store.message_search import index_new_messages  # noqa: E402
 from smsdesk.store.outbox import _HEADS, SendOutcome, claim_due, record_outcomes  # noqa: E402
 from smsdesk.store.queries import MessageFilter  # noqa: E402
 
@@ -130,6 +131,9 @@ def build(path: Path, size: int) -> float:
             store_messages(conn, routes, batch, arrived_at=batch[-1].received_at)
             while claimed := claim_due(conn, 5000, time.time() + 1):
                 record_outcomes(conn, sent(claimed))
+    with transaction(db) as conn:  # as serve's indexer would: the log's search index holds every message
+        while index_new_messages(conn, 50_000):
+            pass
     db.conn.execute("PRAGMA optimize")
     db.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     db.close()

@@ -44,8 +44,9 @@ from smsdesk.store.retention import MIN_DAYS
               metavar="DAYS", help="Purge message texts, replies and delivery reports older than DAYS, at start and "
                                    "hourly, as `smsdesk purge` does (evidence of consent stays). Default: keep all.")
 @click.option("--sender-share", default=0.1, show_default=True, type=click.FloatRange(0.01, 1.0),
-              help="Share of the writer's time the outbox sender may take while webhooks are arriving (1: no "
-                   "limit); when inbound is quiet it drains at full pace.")
+              help="Share of the writer's time the outbox sender may take while inbound messages arrive (1: no "
+                   "pause between claims; claims stay one request's worth meanwhile); when inbound is quiet for a "
+                   "second it claims in full at once.")
 @click.option("--writer-in-process", is_flag=True, hidden=True,
               help="Run the writer on a thread of serve instead of a child process (bench/ingest.py's A/B).")
 @pass_context

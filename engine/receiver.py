@@ -124,7 +124,7 @@ class Receiver:
                  store_run: StoreRun = store_inbound, direct: DirectCommitter | None = None,
                  opt_outs: OptOutNotices | None = None, pacing: SenderPacing | None = None) -> None:
         self.writer = writer
-        # Each webhook noted: while they arrive, the outbox sender keeps to its share of the writer.
+        # Each inbound-message webhook noted: while they arrive, the outbox sender keeps to its share of the writer.
         self.pacing = pacing
         # Opt-outs stored, noted before their 200 goes out: the sender's last word (engine/opt_out_notices.py).
         self.opt_outs = opt_outs or OptOutNotices()

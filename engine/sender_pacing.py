@@ -38,7 +38,8 @@ class SenderPacing:
         self.waited = 0.0  # seconds claims were held back, in all (for the bench and the log)
 
     def note_inbound(self) -> None:
-        """A webhook arrived (the receiver calls this, whatever became of it)."""
+        """An inbound-message webhook arrived (the receiver calls this, whatever became of it;
+        delivery reports and the inbox pull do not pace the sender)."""
         self._last_inbound = self.clock()
 
     def note_write(self, seconds: float) -> None:
@@ -71,6 +72,7 @@ class SenderPacing:
         """Before a claim: wait out `delay()` (re-read after each sleep: inbound may have gone
         quiet meanwhile), then start the round."""
         while (pause := self.delay()) > 0:
-            self.waited += pause
-            await asyncio.sleep(min(pause, self.quiet_after))
+            slept = min(pause, self.quiet_after)
+            self.waited += slept
+            await asyncio.sleep(slept)
         self.start_round()

@@ -162,7 +162,7 @@ def build(conn: sqlite3.Connection, credential: str, action: str, number: str, t
                       indexed_upto=indexed_upto(conn))
     # Exact counts where one index range holds the answer: an action's (not `default`, most
     # messages), or the credentials' ranges alone; anything more walks matches, up to the cap.
-    exact = not (number or text or after) and (not names if action else action != "default")
+    exact = not (number or text or after) and action != "default" and not (action and names)
     return Search("messages m", "m.id", clauses, params, names, index_counts=exact)
 
 

@@ -309,3 +309,19 @@ def test_serve_indexes_what_it_stores(tmp_path: Path) -> None:
             assert indexed == scanned(conn, MessageFilter(text="lantern")) and len(indexed) == 5
         finally:
             conn.close()
+
+
+def test_most_messages_are_default_so_their_count_is_bounded_not_exact(db_path: Path) -> None:
+    """`action:default` is most messages and has no index (schema 11 leaves it out): its count
+    walks at most COUNT_CAP of them and says "more than", like a common word; an action with an
+    index, or credentials alone, are counted exactly along their index."""
+    from smsdesk.store.message_search import build
+
+    conn = sqlite3.connect(db_path)
+    try:
+        assert not build(conn, "", "default", "", "", 0).index_counts
+        assert build(conn, "", "opt-out", "", "", 0).index_counts
+        assert build(conn, "shop", "", "", "", 0).index_counts
+        assert not build(conn, "shop", "opt-out", "", "", 0).index_counts  # several ranges, filtered: walked
+    finally:
+        conn.close()
