@@ -82,10 +82,12 @@ class Servers:
     variants: dict[str, str] = field(default_factory=dict)  # name -> url
 
 
-def _serve(db: Path, port: int, *flags: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "smsdesk", "serve", "--insecure-no-auth", "--no-send",
-                             "--port", str(port), *flags], env=dict(os.environ, SMSDESK_DB=str(db)),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def serve_process(db: Path, port: int, *flags: str, send: bool = False) -> subprocess.Popen[bytes]:
+    """`smsdesk serve` on `db` as a process on loopback, quiet; receive only unless `send`."""
+    return subprocess.Popen([sys.executable, "-m", "smsdesk", "serve", "--insecure-no-auth",
+                             *(() if send else ("--no-send",)), "--port", str(port), *flags],
+                            env=dict(os.environ, SMSDESK_DB=str(db)), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
 
 
 VARIANTS = {"writer_only": ("--writer-only",), "in_process": ("--writer-in-process",),
@@ -100,14 +102,14 @@ def both_servers(variants: tuple[str, ...] = ()) -> Iterator[Servers]:
     cred = shop_credential(default_reply_message="", opt_in_message="", opt_out_message="", help_message="")
     db = make_db(tmp / "smsdesk.db", cred)
     ours_port, base_port = free_port(), free_port()
-    procs = [_serve(db, ours_port),
+    procs = [serve_process(db, ours_port),
              subprocess.Popen([sys.executable, str(ROOT / "bench" / "baseline_receiver.py"), str(base_port),
                                str(tmp / "baseline.db")], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     servers = Servers(procs[0], procs[1], f"http://127.0.0.1:{ours_port}", f"http://127.0.0.1:{base_port}", db)
     urls = [servers.ours_url, servers.base_url]
     for name in variants:
         port = free_port()
-        procs.append(_serve(make_db(tmp / f"{name}.db", cred), port, *VARIANTS[name]))
+        procs.append(serve_process(make_db(tmp / f"{name}.db", cred), port, *VARIANTS[name]))
         servers.variants[name] = f"http://127.0.0.1:{port}"
         urls.append(servers.variants[name])
     try:
@@ -138,7 +140,7 @@ def search_ab(seconds: int, rounds: int) -> dict[str, object]:
     conn.commit()
     conn.close()
     ports = {"indexed": free_port(), "bare": free_port()}
-    procs = {"indexed": _serve(indexed, ports["indexed"]), "bare": _serve(bare, ports["bare"])}
+    procs = {"indexed": serve_process(indexed, ports["indexed"]), "bare": serve_process(bare, ports["bare"])}
     urls = {arm: f"http://127.0.0.1:{port}" for arm, port in ports.items()}
     samples: dict[tuple[str, int], list[dict[str, float]]] = {}
     try:

@@ -23,11 +23,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,7 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from ingest import CONNECTIONS, wrk  # noqa: E402
+from ingest import CONNECTIONS, serve_process, wrk  # noqa: E402
 from scale import queue_backlog  # noqa: E402
 from send import KEY, set_latency, start_simulator  # noqa: E402
 
@@ -67,18 +65,12 @@ def top_up(db: Path, backlog: int) -> None:
             handle.close()
 
 
-def serve(db: Path, port: int, flags: tuple[str, ...]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "smsdesk", "serve", "--insecure-no-auth", "--port", str(port),
-                             *flags], env=dict(os.environ, SMSDESK_DB=str(db)),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
 def measure(db: Path, flags: tuple[str, ...], connections: int,
             args: argparse.Namespace) -> tuple[float, float, float]:
     """One run of serve with `flags`: (messages/s, p99 ms, backlog replies drained per second)."""
     top_up(db, args.backlog)
     port = free_port()
-    proc = serve(db, port, flags)
+    proc = serve_process(db, port, *flags, send=True)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc, timeout=120)

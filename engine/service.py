@@ -15,9 +15,10 @@ import contextlib
 import logging
 import os
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import uvicorn
 from starlette.applications import Starlette
@@ -42,6 +43,7 @@ from smsdesk.writer.jobs import job
 from smsdesk.writer.parent import ProcessWriter
 from smsdesk.writer.thread_writer import GroupCommitWriter
 
+T = TypeVar("T")
 log = logging.getLogger("smsdesk.serve")
 
 
@@ -211,46 +213,41 @@ class Service:
             log.error("another sender took over this database's outbox (sender generation %d is no longer the "
                       "current one): this serve sends nothing more", generation)
 
+    async def _write(self, failed: str, func: Callable[..., T], *args: Any) -> T | None:
+        """`func` as a writer job; on failure (the writer restarting, the file locked) a warning
+        that starts with `failed`, and None: the next round of the caller tries again."""
+        try:
+            return await asyncio.wrap_future(self.writer.submit(job(func, *args)))
+        except Exception as exc:
+            log.warning("%s: %s", failed, exc)
+            return None
+
     async def _heartbeat(self) -> None:
         """Record, through the writer, that serve is alive and can write: at start, then every
         `heartbeat_interval` (one row; the TUI's empty log says whether a receiver is running)."""
         pid = os.getpid()
         while True:
-            try:
-                await asyncio.wrap_future(self.writer.submit(job(record_heartbeat, pid)))
-            except Exception as exc:  # the writer restarting, the file locked: the next beat tries again
-                log.warning("heartbeat not recorded: %s", exc)
+            await self._write("heartbeat not recorded", record_heartbeat, pid)
             await asyncio.sleep(self.config.heartbeat_interval)
 
     async def _index_search(self) -> None:
         """Keep the log's trigram index current (store/message_search.py): every second, the
         messages stored since, in batches (one FTS5 segment each instead of one per webhook)."""
         while True:
-            try:
-                added = await asyncio.wrap_future(self.writer.submit(job(index_new_messages)))
-            except Exception as exc:  # the writer restarting, the file locked: the next round tries again
-                log.warning("search index not updated: %s", exc)
-                added = 0
-            if added < INDEX_BATCH:
+            added = await self._write("search index not updated", index_new_messages)
+            if (added or 0) < INDEX_BATCH:
                 await asyncio.sleep(self.config.search_index_interval)
 
     async def _optimize(self) -> None:
         """Fresh planner statistics once at start, where they are stale (after a sweep too)."""
-        try:
-            await asyncio.wrap_future(self.writer.submit(job(optimize)))
-        except Exception as exc:  # the writer restarting, the file locked: the next start tries again
-            log.warning("PRAGMA optimize not run: %s", exc)
+        await self._write("PRAGMA optimize not run", optimize)
 
     async def _expire_pending(self) -> None:
         """Pending double opt-ins that were never confirmed stop being pending even if the number
         never texts again (store/expiry.py); at start, then every `expiry_interval`."""
         while True:
-            try:
-                expired = await asyncio.wrap_future(self.writer.submit(job(expire_pending)))
-                if expired:
-                    log.info("%d pending double opt-ins expired", expired)
-            except Exception as exc:  # the writer restarting, the file locked: the next round tries again
-                log.warning("double opt-in expiry not run: %s", exc)
+            if expired := await self._write("double opt-in expiry not run", expire_pending):
+                log.info("%d pending double opt-ins expired", expired)
             await asyncio.sleep(self.config.expiry_interval)
 
     def app(self) -> Starlette:

@@ -179,12 +179,12 @@ def ids_sql(search: Search, bounds: list[str], bound_params: list[Any], descendi
             params += [*search.params, name, *bound_params]
         return (f"{' UNION ALL '.join(arms)} ORDER BY 1 {direction} LIMIT ? OFFSET ?",
                 [*params, limit, offset])
-    keyed = [bound.replace("m.id", search.key) for bound in bounds]
     if search.indexed_upto is not None:
         # The index up to its mark and the messages above it by id, merged (MERGE (UNION ALL):
         # each arm in id order, stopping at the page).
         sql, params = matching_ids(search, bounds, bound_params)
         return f"{sql} ORDER BY 1 {direction} LIMIT ? OFFSET ?", [*params, limit, offset]
+    keyed = [bound.replace("m.id", search.key) for bound in bounds]
     return (f"SELECT {search.key} FROM {search.source} {search.where(keyed)} ORDER BY {search.key} {direction} "
             "LIMIT ? OFFSET ?", [*search.params, *bound_params, limit, offset])
 

@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 from textual.screen import Screen
-from textual.widgets import DataTable, Input, Select
+from textual.widgets import DataTable, Input
 
 import smsdesk.tui.app as app_module
 from smsdesk.tui.app import SmsDeskApp, View
 from smsdesk.tui.screens.log import LogScreen
 from smsdesk.tui.screens.profiles import ProfilesScreen
-from smsdesk.tui.screens.tester import TesterScreen as KeywordTesterScreen  # not a pytest class
 from smsdesk.tui.widgets.traffic import TrafficStrip
 from tests.support.live import FIXED_NOW, seed_db, wait_until
+from tests.support.tui_steps import type_in_tester
 
 SIZE = (80, 24)
 
@@ -111,13 +111,7 @@ def test_profiles(snap_compare: Callable[..., bool], snap_db: Path, no_cursor_bl
 def test_tester_with_a_typed_message(snap_compare: Callable[..., bool], snap_db: Path,
                                      no_cursor_blink: None) -> None:
     async def run_before(pilot: Pilot[None]) -> None:
-        screen = pilot.app.screen
-        assert isinstance(screen, KeywordTesterScreen)
-        await wait_until(pilot, lambda: bool(screen.credentials), what="credentials loaded")
-        shop = next(c.id for c in screen.credentials.values() if c.name == "Shop")
-        screen.query_one("#tester-credential", Select).value = shop
-        screen.query_one("#tester-text", Input).focus()
-        await pilot.press(*"Stop please!")
+        await type_in_tester(pilot)
         await _settle(pilot)
 
     assert snap_compare(SmsDeskApp(snap_db, initial_mode="tester"), terminal_size=SIZE, run_before=run_before)

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Select
+from textual.widgets import DataTable, Input
 
 from smsdesk.tui.app import SmsDeskApp
 from smsdesk.tui.screens.credential_edit import CredentialEditScreen
 from smsdesk.tui.screens.log import LogScreen
 from smsdesk.tui.screens.review import ReviewScreen
-from smsdesk.tui.screens.tester import TesterScreen as KeywordTesterScreen  # not a pytest class
 from smsdesk.tui.widgets.traffic import TrafficStrip
 from tests.support.live import ALICE, SHOP, inbound, seed_db, store, wait_until
+from tests.support.tui_steps import field_on_the_last_line, type_in_tester
 from tests.tui.test_snapshots_live import FixedClockApp
 from tests.tui.test_tui_contrast import set_fuzzy_mode
 
@@ -94,13 +94,7 @@ def test_profiles_at_60x20(snap_compare: Callable[..., bool], snap_db: Path, no_
 
 def test_tester_at_60x20(snap_compare: Callable[..., bool], snap_db: Path, no_cursor_blink: None) -> None:
     async def run_before(pilot: Pilot[None]) -> None:
-        screen = pilot.app.screen
-        assert isinstance(screen, KeywordTesterScreen)
-        await wait_until(pilot, lambda: bool(screen.credentials), what="credentials loaded")
-        shop = next(c.id for c in screen.credentials.values() if c.name == "Shop")
-        screen.query_one("#tester-credential", Select).value = shop
-        screen.query_one("#tester-text", Input).focus()
-        await pilot.press(*"Stop please!")
+        await type_in_tester(pilot)
         await _settle(pilot)
 
     assert snap_compare(SmsDeskApp(snap_db, initial_mode="tester", poll_seconds=30), terminal_size=NARROW,
@@ -164,18 +158,7 @@ def test_dropdown_at_the_bottom_of_the_form(snap_compare: Callable[..., bool], s
     """The fuzzy opt-out's dropdown, its field on the frame's last line: it opens above the edit bar."""
     async def run_before(pilot: Pilot[None]) -> None:
         await _form(pilot)
-        form = pilot.app.screen
-        select = form.query_one("#f-fuzzy_opt_out", Select)
-        fields = form.query_one("#edit-fields")
-        select.focus()
-        await pilot.pause(0.5)
-
-        def on_last_line() -> bool:
-            bottom = select.region.y - fields.region.y + fields.scroll_offset.y - (fields.region.height - 1)
-            fields.scroll_to(y=bottom, animate=False, immediate=True)
-            return select.region.y == fields.region.bottom - 1
-
-        await wait_until(pilot, on_last_line, what="the field on the frame's last line")
+        await field_on_the_last_line(pilot, pilot.app.screen, "fuzzy_opt_out")
         await pilot.press("enter")
         await _form_settle(pilot)
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from textual.geometry import Region
-from textual.widgets import Input, Select
+from textual.widgets import Input
 from textual.widgets._select import SelectOverlay
 
 from smsdesk.simulator.sample_data import make_db
@@ -19,6 +19,7 @@ from smsdesk.tui.screens.log import LogScreen
 from smsdesk.tui.screens.review import ReviewScreen
 from smsdesk.tui.widgets.traffic import TrafficStrip
 from tests.support.live import ALICE, FIXED_NOW, SHOP, inbound, screen_lines, screen_text, seed_db, store, wait_until
+from tests.support.tui_steps import field_on_the_last_line
 from tests.tui.test_tui_contrast import set_fuzzy_mode
 
 SIZES = [(80, 24), (60, 20)]
@@ -141,18 +142,7 @@ async def test_a_dropdown_opens_inside_the_form(tmp_path: Path, size: tuple[int,
         await pilot.press("down", "e")
         form = app.screen
         assert isinstance(form, CredentialEditScreen)
-        select = form.query_one(f"#f-{field}", Select)
-        fields = form.query_one("#edit-fields")
-        select.focus()
-        await pilot.pause(0.5)
-
-        def on_last_line() -> bool:
-            # The field on the last line of the frame, where a dropdown has no room below it.
-            bottom = select.region.y - fields.region.y + fields.scroll_offset.y - (fields.region.height - 1)
-            fields.scroll_to(y=bottom, animate=False, immediate=True)
-            return select.region.y == fields.region.bottom - 1
-
-        await wait_until(pilot, on_last_line, what="the field on the frame's last line")
+        select = await field_on_the_last_line(pilot, form, field)
         await pilot.press("enter")
         await pilot.pause(0.3)
         overlay = select.query_one(SelectOverlay)
