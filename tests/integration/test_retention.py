@@ -221,3 +221,44 @@ def test_optimize_analyzes_approximately_so_it_never_holds_the_writer_long(tmp_p
         assert handle.conn.execute("PRAGMA analysis_limit").fetchone()[0] == ANALYSIS_LIMIT
     finally:
         handle.close()
+
+
+def test_a_purge_across_the_search_index_mark_then_serve_indexing_leaves_the_index_right(tmp_path: Path) -> None:
+    """Two processes on one file: serve had indexed the first 1,000 old messages when it
+    stopped; `smsdesk purge` (a process of its own) removes all 3,000 old ones, indexed or not;
+    serve starts again and indexes what is left. The index ends holding exactly the messages
+    that are left: a purged message that was indexed leaves it, one that was not is never
+    touched in it (SQLite's FTS5 'delete' of a row it never held corrupts the index)."""
+    from smsdesk.store.db import connect, transaction
+    from smsdesk.store.message_search import index_new_messages, indexed_upto
+    from tests.support.cli import run_script
+    from tests.support.serve import wait_until
+
+    db_path = make_db(tmp_path / "smsdesk.db", shop_credential())
+    store_directly(db_path, [message(f"old-{n}", f"+4179310{n:04d}", f"hello old {n}", OLD + timedelta(seconds=n))
+                             for n in range(3000)], at(OLD))
+    store_directly(db_path, [message(f"new-{n}", f"+4179310{n:04d}", f"hello new {n}", datetime.now(UTC))
+                             for n in range(50)])
+    with sqlite3.connect(db_path) as conn:  # answered and delivered long ago: nothing holds them
+        conn.execute("UPDATE outbox SET status = 'delivered', created_at = ?", (at(OLD),))
+    db = connect(db_path)
+    try:
+        with transaction(db) as conn:  # what serve's indexer had done when it stopped
+            assert index_new_messages(conn, batch=1000) == 1000
+    finally:
+        db.close()
+    run = run_script("purge", "--older-than", "30", "--json", env={"SMSDESK_DB": str(db_path)}, timeout=120)
+    run.assert_ok()
+    assert run.json()["messages"] == 3000
+    with running_serve(db_path, search_index_interval=0.01):
+        conn = sqlite3.connect(db_path)
+        try:
+            top = conn.execute("SELECT MAX(id) FROM messages").fetchone()[0]
+            assert wait_until(lambda: indexed_upto(conn) == top, 30)
+            indexed = conn.execute("SELECT rowid FROM messages_search WHERE messages_search MATCH 'hello' "
+                                   "ORDER BY rowid").fetchall()
+            assert indexed == conn.execute("SELECT id FROM messages WHERE text LIKE '%hello%' ORDER BY id").fetchall()
+            assert len(indexed) == 50
+            conn.execute("INSERT INTO messages_search (messages_search) VALUES ('integrity-check')")
+        finally:
+            conn.close()
